@@ -1,0 +1,153 @@
+// What the broker needs from durable storage. The store (src/store/)
+// implements it; the broker never touches files. One QueueLog holds one
+// queue's messages and their consumption state; a queue's dead letters are a
+// second QueueLog of kind "dead".
+//
+// Every method is synchronous and non-blocking (writes go into memory-mapped
+// segments): durability of everything appended or changed so far is awaited
+// once per batch with Storage.commit(), which is where the fsync policy lives.
+
+/** A message handed to QueueLog.append. */
+export interface NewMessage {
+  /** Snowflake id, unique in the cluster. */
+  id: bigint;
+  routeKey: string;
+  /** Opaque payload; copied into the log, the caller may reuse the buffer. */
+  body: Uint8Array;
+  createdAtMs: number;
+  /** When it becomes ready; 0 or a time <= now means ready at once. */
+  deliverAtMs: number;
+  /** Redeliveries so far (0 for a fresh push; kept when moved to dead letters). */
+  retry: number;
+}
+
+/** A message taken out of a QueueLog (reserved, peeked or expired). */
+export interface StoredMessage {
+  id: bigint;
+  routeKey: string;
+  /** A copy owned by the caller. */
+  body: Buffer;
+  createdAtMs: number;
+  retry: number;
+  /** In-flight deadline for a reserved message; 0 otherwise. */
+  deadlineMs: number;
+}
+
+export interface QueueLogStats {
+  /** Ready to deliver now (backlog), including requeued retries. */
+  ready: number;
+  inFlight: number;
+  /** Waiting for a delay (push delay or nack delay). */
+  delayed: number;
+  /** Bytes of this log's files on disk. */
+  bytesOnDisk: number;
+  segments: number;
+  /** Segments deleted since open because every record in them was settled. */
+  segmentsReclaimed: number;
+}
+
+export interface QueueLog {
+  /**
+   * Appends messages in order. A message whose deliverAtMs is in the future
+   * is delayed until then. Throws StoreError("DISK_FULL" | "IO" | "TOO_LARGE")
+   * with nothing of the failing call appended.
+   */
+  append(messages: readonly NewMessage[]): void;
+
+  /**
+   * Takes up to `max` ready messages (and at most ~maxBytes of bodies, at least
+   * one message) and marks them in flight until deadlineMs. Retries that were
+   * requeued come before never-delivered messages. Returns [] when none is ready.
+   */
+  reserve(max: number, maxBytes: number, deadlineMs: number): StoredMessage[];
+
+  /** Settles an in-flight message for good. False if the id is not in flight. */
+  ack(id: bigint): boolean;
+
+  /** Returns an in-flight message to ready at readyAtMs (now or later), retry unchanged. False if not in flight. */
+  release(id: bigint, readyAtMs: number): boolean;
+
+  /** Moves an in-flight message's deadline. False if not in flight. */
+  touch(id: bigint, deadlineMs: number): boolean;
+
+  /**
+   * Processes what is due at nowMs: delayed messages whose time came become
+   * ready (in time order); in-flight messages past their deadline become ready
+   * again with retry + 1, unless retry + 1 > maxRetry, in which case they are
+   * returned (retry already increased) and stay held until bury(); the caller
+   * appends them to the dead-letter log, then buries them, so a crash between
+   * the two duplicates a dead letter rather than losing it.
+   * Also returns how many were requeued, for stats.
+   */
+  processDue(nowMs: number, maxRetry: number): { requeued: number; expired: StoredMessage[] };
+
+  /** Settles messages returned as expired by processDue, after they were stored as dead letters. */
+  bury(ids: readonly bigint[]): void;
+
+  /** Earliest time processDue has work (a delay firing or a deadline passing), or undefined. */
+  nextDueMs(): number | undefined;
+
+  /** Up to `max` ready messages, oldest first, without changing their state. */
+  peek(max: number): StoredMessage[];
+
+  stats(): QueueLogStats;
+}
+
+export type QueueKind = "main" | "dead";
+
+export interface QueueRef {
+  topic: string;
+  bindKey: string;
+}
+
+export interface StorageStats {
+  /** Torn or corrupt tails truncated during recovery. */
+  recoveredTruncations: number;
+  /** Segments renamed aside as *.bad during recovery. */
+  quarantinedSegments: number;
+  /** ms spent in recovery at open. */
+  recoveryMs: number;
+  /** msync calls and the time they took. */
+  fsyncs: number;
+  fsyncMsTotal: number;
+  /** Segments deleted since open. */
+  segmentsReclaimed: number;
+}
+
+export interface Storage {
+  /** Queues found on disk at open. */
+  queues(): QueueRef[];
+  /** Opens (creating if missing) a queue's log. Returns the same instance for the same queue. */
+  openQueue(topic: string, bindKey: string, kind: QueueKind): QueueLog;
+  /** Closes and deletes a queue's logs (main and dead) and their files. */
+  dropQueue(topic: string, bindKey: string): void;
+  /** Small named metadata (topic configs), written atomically (temp, fsync, rename). */
+  readMeta(name: string): Buffer | undefined;
+  writeMeta(name: string, data: Uint8Array): void;
+  deleteMeta(name: string): void;
+  metaNames(): string[];
+  /**
+   * Resolves once everything appended or changed so far is durable under the
+   * fsync policy: at once for "interval" and "never" (the data is in the
+   * page cache, which survives kill -9); after a shared msync for "always"
+   * (group commit: concurrent callers share one flush).
+   */
+  commit(): Promise<void>;
+  stats(): StorageStats;
+  /** Flushes everything and unmaps; the storage is unusable after. */
+  close(): Promise<void>;
+}
+
+export type StoreErrorCode = "DISK_FULL" | "IO" | "TOO_LARGE" | "CORRUPT";
+
+/** Raised by the store; the broker maps it to BrokerError. */
+export class StoreError extends Error {
+  constructor(
+    readonly code: StoreErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = "StoreError";
+  }
+}
