@@ -140,7 +140,8 @@ function valueToJson(f: FieldSchema, v: unknown): Json {
  * zero value are emitted too (clients need not know proto3 defaults); unset
  * messages and unset `optional` fields are left out.
  */
-export function messageToJson(schema: MessageSchema, msg: Obj): Record<string, Json> {
+export function messageToJson(schema: MessageSchema, message: object): Record<string, Json> {
+  const msg = message as Obj;
   const out: Record<string, Json> = {};
   for (const f of schema.fields) {
     const v = msg[f.localName];
