@@ -155,7 +155,14 @@ export function createLegacyRoutes(deps: LegacyDeps): Map<string, LegacyHandler>
   routes.set("/ack", async (q) => {
     const id = required(q, "msgId");
     if (!/^\d+$/.test(id)) throw invalid(`msgId must be a decimal message id, got ${JSON.stringify(id)}`);
-    await call("Ack", { topic: required(q, "topic"), bindKey: required(q, "bindKey"), id: BigInt(id) });
+    const topic = required(q, "topic");
+    try {
+      await call("Ack", { topic, bindKey: required(q, "bindKey"), id: BigInt(id) });
+    } catch (err) {
+      // On an auto-ack topic the message was settled at delivery: the
+      // original's walkthrough (which turns auto-ack on) still acks it.
+      if (!(err instanceof BrokerError && err.code === ErrorCode.NOT_FOUND && (await stat(topic))["config"]?.["autoAck"])) throw err;
+    }
     return new Success("success");
   });
 

@@ -90,3 +90,29 @@ describe("HTTP gateway with a test-only annotated RPC (in process)", () => {
     expect(doc.paths).to.include.keys("/v1/extra/{name}/echo", "/v1/extra/{name}:echo", "/v1/extra/{name}/inner");
   });
 });
+
+describe("/readyz while the broker is not ready (in process)", () => {
+  it("answers 503 {ready:false} while recovering or draining, and /healthz stays 200", async () => {
+    let ready = false;
+    const http = await startHttpServer({
+      config: { httpAddr: "127.0.0.1:0", maxHttpBodyBytes: 1024, tlsCert: "", tlsKey: "", tlsClientCa: "", metrics: false, pprof: false },
+      broker: { ...stubBroker, isReady: () => ready },
+      handlers: {},
+    });
+    try {
+      const base = `http://${http.addr}`;
+      const notReady = await fetch(`${base}/readyz`);
+      expect(notReady.status).to.equal(503);
+      expect(await notReady.json()).to.deep.equal({ ready: false });
+      expect((await fetch(`${base}/healthz`)).status).to.equal(200);
+      ready = true;
+      expect((await fetch(`${base}/readyz`)).status).to.equal(200);
+      // An RPC without a handler on this node answers 501.
+      const unimplemented = await fetch(`${base}/v1/ping`);
+      expect(unimplemented.status).to.equal(501);
+      expect(((await unimplemented.json()) as { code: string }).code).to.equal("UNIMPLEMENTED");
+    } finally {
+      await http.close(100);
+    }
+  });
+});
