@@ -76,17 +76,26 @@ export async function serveRoute(
     body = parseJsonBody(raw);
   }
   const request = buildRequest(route, values, query, body);
-  // A client that goes away cancels a waiting call (a long-polling Pop).
-  const abort = new AbortController();
+  // A client that goes away cancels a waiting call (a long-polling Pop). The
+  // signal is made only for handlers that ask for it: most never wait.
+  let abort: AbortController | undefined;
   const onClose = (): void => {
-    if (!res.writableFinished) abort.abort();
+    if (!res.writableFinished) abort?.abort();
   };
-  res.once("close", onClose);
+  const context = {
+    get signal(): AbortSignal {
+      if (!abort) {
+        abort = new AbortController();
+        res.once("close", onClose);
+      }
+      return abort.signal;
+    },
+  };
   try {
-    const reply = (await handler(request as never, { signal: abort.signal })) as Record<string, unknown>;
+    const reply = (await handler(request as never, context)) as Record<string, unknown>;
     sendJson(res, 200, messageToJson(route.rpc.responseType, reply ?? {}));
     return request;
   } finally {
-    res.off("close", onClose);
+    if (abort) res.off("close", onClose);
   }
 }

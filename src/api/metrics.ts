@@ -83,6 +83,8 @@ export function createNodeMetrics(sources: MetricsSources, options: { defaultMet
     registers: [registry],
   });
 
+  const children = new Map<string, { observe(v: number): void }>();
+
   // One refresh fills every broker series at once: prom-client calls each
   // metric's collect during a scrape; the first call of a scrape does the work.
   let lastRefreshMs = 0;
@@ -128,7 +130,11 @@ export function createNodeMetrics(sources: MetricsSources, options: { defaultMet
   return {
     registry,
     observeRpc(method, protocol, seconds, code) {
-      latency.observe({ method, protocol, code }, seconds);
+      // Labelled children are cached: hashing the label set per call is the costly part.
+      const key = `${method}\0${protocol}\0${code}`;
+      let child = children.get(key);
+      if (!child) children.set(key, (child = latency.labels(method, protocol, code)));
+      child.observe(seconds);
     },
   };
 }
