@@ -91,7 +91,13 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
     const query = new URLSearchParams(qAt < 0 ? "" : url.slice(qAt + 1));
     const method = req.method ?? "GET";
 
-    const match = table.match(method, path);
+    let match: ReturnType<RouteTable["match"]>;
+    try {
+      match = table.match(method, path);
+    } catch (err) {
+      fail(res, err, "unmatched", start); // a malformed percent-encoding in a path variable
+      return;
+    }
     if (match.kind === "found") {
       const { route, values } = match;
       const label = route.rpc.name;
@@ -113,7 +119,13 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
       if (!m) continue;
       try {
         if (method !== "GET") throw new HttpError(405, "INVALID_ARGUMENT", `${path} accepts GET only`, { allow: "GET" });
-        const values = m.slice(1).map((v) => decodeURIComponent(v));
+        const values = m.slice(1).map((v) => {
+          try {
+            return decodeURIComponent(v);
+          } catch {
+            throw new HttpError(400, "INVALID_ARGUMENT", "path variable: malformed percent-encoding");
+          }
+        });
         if (s.name === "Subscribe") streams.subscribe(s, values, query, req, res);
         else streams.consume(s, values, query, req, res);
       } catch (err) {

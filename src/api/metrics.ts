@@ -2,6 +2,7 @@
 // not kept here: they are read from the broker's own stats when /metrics is
 // scraped (a collect callback), so the hot path pays nothing for them. Only
 // request latency is observed per call, by the gRPC server and the gateway.
+import { status } from "@grpc/grpc-js";
 import { Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 
 /** What the metrics read from the broker at scrape time (a subset of its stats). */
@@ -137,4 +138,10 @@ export function createNodeMetrics(sources: MetricsSources, options: { defaultMet
       child.observe(seconds);
     },
   };
+}
+
+/** An `observe` callback for the gRPC server: numeric gRPC status codes recorded by name ("OK", "NOT_FOUND"). */
+export function grpcObserver(metrics: NodeMetrics | undefined): ((method: string, seconds: number, code: number) => void) | undefined {
+  if (!metrics) return undefined;
+  return (method, seconds, code) => metrics.observeRpc(method, "grpc", seconds, status[code] ?? String(code));
 }
