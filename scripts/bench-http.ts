@@ -64,7 +64,7 @@ async function bench(name: string, opts: Record<string, unknown>): Promise<Row> 
 }
 
 async function main(): Promise<void> {
-  const node = await startNodeProcess({ args: ["--log-level", "warn", "--max-body-bytes", String(1024 * 1024), "--segment-bytes", String(64 * 1024 * 1024)] });
+  const node = await startNodeProcess({ args: ["--max-body-bytes", String(1024 * 1024), "--segment-bytes", String(64 * 1024 * 1024)] });
   const base = `http://${node.httpAddr}`;
   const json = { "content-type": "application/json" };
   try {

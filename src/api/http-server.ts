@@ -67,7 +67,8 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
   const streams = createStreams(broker, schema.message("gmq.v1.Message"));
   const streamTable = streamRoutes(schema);
   const metrics = config.metrics ? (opts.metrics ?? createNodeMetrics(opts.metricsSources ?? { topicStats: () => [] })) : undefined;
-  const operator = createOperator({ isReady: () => broker.isReady(), metrics, pprof: config.pprof });
+  let draining = false;
+  const operator = createOperator({ isReady: () => !draining && broker.isReady(), metrics, pprof: config.pprof });
   const legacy = createLegacyRoutes({ handlers, deleteTopic: (t) => broker.deleteTopic(t), maxBodyBytes: config.maxHttpBodyBytes });
   const openapi = JSON.stringify(buildOpenApi(table.routes, extraOperations(streamTable.map((s) => s.template), [...operator.routes.keys()], ["/ping", ...legacy.keys()]), { title: "gmq", version: opts.version ?? "v1" }));
   const maxBody = config.maxHttpBodyBytes;
@@ -202,6 +203,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
     routes: table,
     close(graceMs = 5000) {
       closing ??= new Promise<void>((resolve) => {
+        draining = true; // /readyz answers 503 on connections still open
         streams.registry.closeAll();
         operator.close();
         const timer = setTimeout(() => server.closeAllConnections(), graceMs);

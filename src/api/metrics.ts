@@ -21,6 +21,12 @@ export interface QueueStatLike {
 export interface TopicStatLike {
   topic: string;
   pushed: number | bigint;
+  popped: number | bigint;
+  acked: number | bigint;
+  dead: number | bigint;
+  delayed: number | bigint;
+  inFlight: number | bigint;
+  backlog: number | bigint;
   queues: readonly QueueStatLike[];
 }
 export interface StorageStatsLike {
@@ -58,6 +64,16 @@ const queueSeries = [
   ["bytesOnDisk", "gmq_queue_bytes_on_disk", "Bytes of segment files of the queue and its dead letters"],
 ] as const;
 
+const topicSeries = [
+  ["pushed", "gmq_topic_pushed_total", "Pushes accepted by the topic since the node started"],
+  ["popped", "gmq_topic_delivered_total", "Deliveries over all queues of the topic since the node started"],
+  ["acked", "gmq_topic_acked_total", "Acks over all queues of the topic since the node started"],
+  ["dead", "gmq_topic_dead", "Dead letters held over all queues of the topic"],
+  ["delayed", "gmq_topic_delayed", "Delayed messages over all queues of the topic"],
+  ["inFlight", "gmq_topic_in_flight", "In-flight messages over all queues of the topic"],
+  ["backlog", "gmq_topic_backlog", "Ready messages over all queues of the topic"],
+] as const;
+
 const storageSeries = [
   ["recoveredTruncations", "gmq_storage_recovered_truncations", "Torn or corrupt tails truncated during recovery"],
   ["quarantinedSegments", "gmq_storage_quarantined_segments", "Segments set aside as unreadable during recovery"],
@@ -93,10 +109,10 @@ export function createNodeMetrics(sources: MetricsSources, options: { defaultMet
     const now = Date.now();
     if (now - lastRefreshMs < 50) return;
     lastRefreshMs = now;
-    topicPushed.reset();
+    for (const [, g] of topicGauges) g.reset();
     for (const [, g] of queueGauges) g.reset();
     for (const t of sources.topicStats()) {
-      topicPushed.set({ topic: t.topic }, Number(t.pushed));
+      for (const [key, g] of topicGauges) g.set({ topic: t.topic }, Number(t[key]));
       for (const q of t.queues) {
         for (const [key, g] of queueGauges) g.set({ topic: t.topic, queue: q.bindKey }, Number(q[key]));
       }
@@ -106,13 +122,9 @@ export function createNodeMetrics(sources: MetricsSources, options: { defaultMet
     ([key, name, help]) =>
       [key, new Gauge({ name, help, labelNames: ["topic", "queue"] as const, registers: [registry], collect: refresh })] as const,
   );
-  const topicPushed = new Gauge({
-    name: "gmq_topic_pushed_total",
-    help: "Pushes accepted by the topic since the node started",
-    labelNames: ["topic"] as const,
-    registers: [registry],
-    collect: refresh,
-  });
+  const topicGauges = topicSeries.map(
+    ([key, name, help]) => [key, new Gauge({ name, help, labelNames: ["topic"] as const, registers: [registry], collect: refresh })] as const,
+  );
 
   if (sources.storageStats) {
     const read = sources.storageStats.bind(sources);

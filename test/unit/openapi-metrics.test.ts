@@ -36,6 +36,12 @@ describe("node metrics", () => {
           {
             topic: "t1",
             pushed,
+            popped: 7,
+            acked: 6,
+            dead: 5,
+            delayed: 4,
+            inFlight: 1,
+            backlog: 2,
             queues: [{ bindKey: "q", ready: 2, inFlight: 1, delayed: 4, dead: 5, pushed, popped: 7, acked: 6, redelivered: 1, bytesOnDisk: 4096 }],
           },
         ],
@@ -48,6 +54,9 @@ describe("node metrics", () => {
     const text = await metrics.registry.metrics();
     expect(text).to.include('gmq_topic_pushed_total{topic="t1"} 3');
     expect(text).to.include('gmq_queue_backlog{topic="t1",queue="q"} 2');
+    expect(text).to.include('gmq_topic_backlog{topic="t1"} 2');
+    expect(text).to.include('gmq_topic_in_flight{topic="t1"} 1');
+    expect(text).to.include('gmq_topic_delivered_total{topic="t1"} 7');
     expect(text).to.include('gmq_queue_in_flight{topic="t1",queue="q"} 1');
     expect(text).to.include('gmq_queue_delayed{topic="t1",queue="q"} 4');
     expect(text).to.include('gmq_queue_dead{topic="t1",queue="q"} 5');
