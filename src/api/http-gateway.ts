@@ -65,6 +65,8 @@ export async function serveRoute(
   req: IncomingMessage,
   res: ServerResponse,
   maxBodyBytes: number,
+  /** Signals of calls in progress, aborted when the node shuts down. */
+  active: Set<AbortController>,
 ): Promise<Record<string, unknown>> {
   let body: unknown = undefined;
   if (route.body) {
@@ -82,6 +84,7 @@ export async function serveRoute(
     get signal(): AbortSignal {
       if (!abort) {
         abort = new AbortController();
+        active.add(abort);
         res.once("close", onClose);
       }
       return abort.signal;
@@ -92,6 +95,9 @@ export async function serveRoute(
     sendJson(res, 200, messageToJson(route.rpc.responseType, reply ?? {}));
     return request;
   } finally {
-    if (abort) res.off("close", onClose);
+    if (abort) {
+      res.off("close", onClose);
+      active.delete(abort);
+    }
   }
 }

@@ -68,6 +68,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
   const streamTable = streamRoutes(schema);
   const metrics = config.metrics ? (opts.metrics ?? createNodeMetrics(opts.metricsSources ?? { topicStats: () => [] })) : undefined;
   let draining = false;
+  const activeCalls = new Set<AbortController>();
   const operator = createOperator({ isReady: () => !draining && broker.isReady(), metrics, pprof: config.pprof });
   const legacy = createLegacyRoutes({ handlers, deleteTopic: (t) => broker.deleteTopic(t), maxBodyBytes: config.maxHttpBodyBytes });
   const openapi = JSON.stringify(buildOpenApi(table.routes, extraOperations(streamTable.map((s) => s.template), [...operator.routes.keys()], ["/ping", ...legacy.keys()]), { title: "gmq", version: opts.version ?? "v1" }));
@@ -103,7 +104,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
       const { route, values } = match;
       const label = route.rpc.name;
       try {
-        const request = await serveRoute(route, bound.get(route)!, values, query, req, res, maxBody);
+        const request = await serveRoute(route, bound.get(route)!, values, query, req, res, maxBody, activeCalls);
         if (label === "Ack" || label === "Nack") {
           const r = request as { topic: string; bindKey: string; id: bigint };
           streams.registry.settled(r.topic, r.bindKey, r.id);
@@ -205,11 +206,15 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
       closing ??= new Promise<void>((resolve) => {
         draining = true; // /readyz answers 503 on connections still open
         streams.registry.closeAll();
+        for (const call of activeCalls) call.abort(); // long polls end now rather than at the grace timeout
         operator.close();
         const timer = setTimeout(() => server.closeAllConnections(), graceMs);
         timer.unref();
+        // Keep-alive connections become idle as their last replies go out: close them then.
+        const sweep = setInterval(() => server.closeIdleConnections(), 25);
         server.close(() => {
           clearTimeout(timer);
+          clearInterval(sweep);
           resolve();
         });
         server.closeIdleConnections();

@@ -205,7 +205,10 @@ export function createStreams(broker: StreamBroker, messageSchema: MessageSchema
         }
       }
     };
+    let stopped = false;
     const stop = (err?: { code: string; message: string }): void => {
+      if (stopped) return; // consumer.close() below calls back here through onEnd
+      stopped = true;
       open.delete(stop);
       for (const k of mine) holders.delete(k);
       mine.clear();

@@ -95,6 +95,24 @@ describe("operator endpoints (real node)", function () {
     expect((await call(base, "GET", "/debug/pprof/profile?seconds=9999")).status).to.equal(400);
   });
 
+  it("ends a pending long poll when the node shuts down, without waiting for it", async () => {
+    const other = await startNodeProcess();
+    const b = `http://${other.httpAddr}`;
+    const topic = uniqueTopic("drain");
+    await call(b, "PUT", `/v1/topics/${topic}/queues/q`);
+    const pending = fetch(`${b}/v1/topics/${topic}/queues/q:pop?wait_ms=30000`).then(
+      (r) => r.status,
+      () => 0,
+    );
+    await new Promise((r) => setTimeout(r, 200));
+    const started = Date.now();
+    const code = await other.stop();
+    other.cleanup();
+    expect(Date.now() - started).to.be.below(4000);
+    expect(code).to.equal(0);
+    expect(await pending).to.not.equal(200);
+  });
+
   it("serves neither /metrics nor /debug/pprof when switched off", async () => {
     const off = await startNodeProcess({ args: ["--metrics", "false", "--pprof", "false"] });
     try {
