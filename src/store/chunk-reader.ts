@@ -4,7 +4,7 @@
 // One reader serves a whole Storage (everything is synchronous), so a caller
 // must decode a record before the next read.
 import * as fs from "node:fs";
-import { RECORD_HEADER_BYTES, checkRecord } from "./record.js";
+import { RECORD_HEADER_BYTES, checkFraming, checkRecord } from "./record.js";
 import type { Segment } from "./segment.js";
 
 const MAX_OPEN_FDS = 16;
@@ -27,14 +27,15 @@ export class ChunkReader {
     if (seg !== this.seg || off < this.start || off + RECORD_HEADER_BYTES > this.start + this.len) {
       this.fill(seg, off);
     }
+    const check = seg.verified ? checkFraming : checkRecord;
     let rel = off - this.start;
-    let r = checkRecord(this.buf, rel, Math.min(this.len, seg.end - this.start));
+    let r = check(this.buf, rel, Math.min(this.len, seg.end - this.start));
     if (r < 0 && this.start !== off) {
       const length = this.buf.readUInt32LE(rel);
       if (length >= RECORD_HEADER_BYTES && rel + length > this.len) {
         this.fill(seg, off);
         rel = 0;
-        r = checkRecord(this.buf, 0, Math.min(this.len, seg.end - off));
+        r = check(this.buf, 0, Math.min(this.len, seg.end - off));
       }
     }
     this.off = rel;

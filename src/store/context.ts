@@ -27,6 +27,8 @@ export interface Counters {
 
 export interface StoreContext {
   allocate: AllocateSeam;
+  /** Background twin of allocate, used only with the default allocator. */
+  allocateAsync: ((path: string, bytes: number) => Promise<void>) | undefined;
   logger: StoreLogger;
   policy: FsyncPolicy;
   maxBodyBytes: number;
@@ -34,20 +36,39 @@ export interface StoreContext {
   /** Segments written since the last flush. */
   dirty: Set<Segment>;
   reader: ChunkReader;
+  /** Queue logs holding acks not yet journaled (flushed by commit). */
+  pendingAcks: Set<{ flushAcks(): void }>;
 }
 
 const ZEROS = Buffer.alloc(1 << 20);
 
+/** iovecs of zeros covering `bytes` (all pointing at one shared zero buffer). */
+function zeroIovecs(bytes: number): Buffer[] {
+  const out: Buffer[] = [];
+  for (let off = 0; off < bytes; off += ZEROS.length) out.push(Math.min(ZEROS.length, bytes - off) === ZEROS.length ? ZEROS : ZEROS.subarray(0, bytes - off));
+  return out;
+}
+
 export const allocateZeroed: AllocateSeam = (path, bytes) => {
   const fd = fs.openSync(path, "w");
   try {
-    for (let off = 0; off < bytes; off += ZEROS.length) {
-      fs.writeSync(fd, ZEROS, 0, Math.min(ZEROS.length, bytes - off), off);
-    }
+    let off = 0;
+    while (off < bytes) off += fs.writevSync(fd, zeroIovecs(bytes - off), off);
   } finally {
     fs.closeSync(fd);
   }
 };
+
+/** allocateZeroed in libuv's thread pool: one writev, so it needs no event-loop turns meanwhile. */
+export async function allocateZeroedAsync(path: string, bytes: number): Promise<void> {
+  const fh = await fs.promises.open(path, "w");
+  try {
+    let off = 0;
+    while (off < bytes) off += (await fh.writev(zeroIovecs(bytes - off), off)).bytesWritten;
+  } finally {
+    await fh.close();
+  }
+}
 
 /** Maps a file-system failure to the store's error codes. */
 export function toStoreError(err: unknown, what: string): StoreError {

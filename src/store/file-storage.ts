@@ -43,7 +43,8 @@ export class FileStorage implements Storage {
   private readonly logs = new Map<string, FileQueueLog>();
   private readonly known = new Map<string, QueueDirs>();
   private readonly timer: NodeJS.Timeout | undefined;
-  private pendingCommit: Promise<void> | undefined;
+  private flushing: Promise<void> | undefined;
+  private queuedFlush: Promise<void> | undefined;
   private recoveryMs = 0;
   private closed = false;
 
@@ -179,44 +180,72 @@ export class FileStorage implements Storage {
 
   // ------------------------------------------------------------- durability
 
+  /**
+   * Group commit: the first caller starts a flush at once; callers arriving
+   * while it runs share the one flush that starts when it ends (their writes
+   * may have missed the running one).
+   */
   commit(): Promise<void> {
-    if (this.ctx.policy !== "always") return Promise.resolve();
-    if (this.pendingCommit === undefined) {
-      this.pendingCommit = new Promise<void>((resolve, reject) => {
-        setImmediate(() => {
-          this.pendingCommit = undefined;
-          try {
-            this.flush();
-            resolve();
-          } catch (err) {
-            reject(toStoreError(err, "syncing segments"));
-          }
-        });
-      });
+    try {
+      for (const log of this.ctx.pendingAcks) log.flushAcks();
+    } catch (err) {
+      return Promise.reject(toStoreError(err, "journaling acks"));
     }
-    return this.pendingCommit;
+    if (this.ctx.policy !== "always") return Promise.resolve();
+    if (this.queuedFlush !== undefined) return this.queuedFlush;
+    if (this.flushing === undefined) return this.startFlush();
+    const queued = this.flushing.catch(() => undefined).then(() => this.startFlush());
+    this.queuedFlush = queued;
+    return queued;
   }
 
-  /** msyncs (or fdatasyncs) every segment written since the last flush. */
-  flush(): void {
+  private startFlush(): Promise<void> {
+    this.queuedFlush = undefined;
+    const p = this.flushAsync();
+    this.flushing = p;
+    const done = (): void => {
+      if (this.flushing === p) this.flushing = undefined;
+    };
+    p.then(done, done);
+    return p;
+  }
+
+  /** fdatasyncs, in the thread pool, every segment written since the last flush. */
+  private async flushAsync(): Promise<void> {
     const t0 = performance.now();
-    let n = 0;
+    const jobs: Promise<void>[] = [];
     for (const seg of this.ctx.dirty) {
-      if (seg.sync()) n++;
-      if (seg.map === null) this.ctx.dirty.delete(seg);
+      const job = seg.syncAsync();
+      if (job !== undefined) jobs.push(job);
+      if (seg.map === null) {
+        // sealed: this is its last sync
+        this.ctx.dirty.delete(seg);
+        seg.closeSyncFd();
+      }
     }
-    if (n > 0) {
-      this.ctx.counters.fsyncs += n;
+    if (jobs.length === 0) return;
+    try {
+      await Promise.all(jobs);
+    } catch (err) {
+      throw toStoreError(err, "syncing segments");
+    } finally {
+      this.ctx.counters.fsyncs += jobs.length;
       this.ctx.counters.fsyncMsTotal += performance.now() - t0;
     }
   }
 
+  /** Blocking flush of everything (for close). */
+  private flushNow(): void {
+    const t0 = performance.now();
+    let n = 0;
+    for (const seg of this.ctx.dirty) if (seg.syncNow()) n++;
+    this.ctx.counters.fsyncs += n;
+    this.ctx.counters.fsyncMsTotal += performance.now() - t0;
+  }
+
   private flushQuietly(): void {
-    try {
-      this.flush();
-    } catch (err) {
-      this.ctx.logger.warn({ err: String(err) }, "periodic sync failed");
-    }
+    if (this.flushing !== undefined) return;
+    this.startFlush().catch((err: unknown) => this.ctx.logger.warn({ err: String(err) }, "periodic sync failed"));
   }
 
   stats(): StorageStats {
@@ -235,7 +264,8 @@ export class FileStorage implements Storage {
     if (this.closed) return;
     this.closed = true;
     if (this.timer !== undefined) clearInterval(this.timer);
-    await this.pendingCommit?.catch(() => undefined);
+    await this.queuedFlush?.catch(() => undefined);
+    await this.flushing?.catch(() => undefined);
     let first: unknown;
     for (const log of this.logs.values()) {
       try {
@@ -245,7 +275,7 @@ export class FileStorage implements Storage {
       }
     }
     try {
-      if (this.ctx.policy !== "never") this.flush();
+      if (this.ctx.policy !== "never") this.flushNow();
     } catch (err) {
       first ??= err;
     }

@@ -1,88 +1,126 @@
 // Binary min-heaps for the two timed sets of a queue: entries waiting for a
-// deadline or a nack delay (indexed, so ack/touch remove or move one in
-// O(log n)), and delayed messages waiting in the delay log.
+// deadline or a nack delay, and delayed messages waiting in the delay log.
 
 export interface Timed {
   time: number;
-  /** Position in the heap, -1 when not in it. */
-  heapIdx: number;
+  /** Position inexport interface Timed {
+  time: number;
+  /** Bumped whenever the item's heap node goes stale. */
+  ver: number;
+  inHeap: boolean;
 }
 
+/**
+ * A min-heap by time with lazy removal: remove() and a changed time only mark
+ * the old node stale (O(1), what ack and touch need at a million per second);
+ * stale nodes are dropped when they reach the top, and the heap is rebuilt
+ * when they outnumber the live ones, so its size stays O(live).
+ */
 export class TimedHeap<T extends Timed> {
-  private readonly items: T[] = [];
+  private times: number[] = [];
+  private items: T[] = [];
+  private vers: number[] = [];
+  private live = 0;
 
   get size(): number {
-    return this.items.length;
-  }
-
-  peek(): T | undefined {
-    return this.items[0];
+    return this.live;
   }
 
   push(item: T): void {
-    item.heapIdx = this.items.length;
-    this.items.push(item);
-    this.up(item.heapIdx);
-  }
-
-  pop(): T | undefined {
-    const top = this.items[0];
-    if (top !== undefined) this.remove(top);
-    return top;
-  }
-
-  remove(item: T): void {
-    const i = item.heapIdx;
-    if (i < 0) return;
-    const last = this.items.pop()!;
-    item.heapIdx = -1;
-    if (last !== item) {
-      this.items[i] = last;
-      last.heapIdx = i;
-      this.down(i);
-      this.up(last.heapIdx);
+    item.ver++;
+    if (!item.inHeap) {
+      item.inHeap = true;
+      this.live++;
     }
+    this.insert(item.time, item, item.ver);
+    if (this.items.length > 2 * this.live + 1024) this.compact();
   }
 
   /** Re-sorts an item whose time changed. */
   update(item: T): void {
-    if (item.heapIdx < 0) return;
-    this.up(item.heapIdx);
-    this.down(item.heapIdx);
+    if (item.inHeap) this.push(item);
   }
 
-  private up(i: number): void {
+  remove(item: T): void {
+    if (!item.inHeap) return;
+    item.inHeap = false;
+    item.ver++;
+    this.live--;
+  }
+
+  peek(): T | undefined {
     const items = this.items;
-    const item = items[i]!;
+    while (items.length > 0) {
+      const top = items[0]!;
+      if (top.inHeap && top.ver === this.vers[0]) return top;
+      this.popNode();
+    }
+    return undefined;
+  }
+
+  pop(): T | undefined {
+    const top = this.peek();
+    if (top !== undefined) this.remove(top);
+    return top;
+  }
+
+  private insert(time: number, item: T, ver: number): void {
+    const Ts = this.times;
+    const I = this.items;
+    const V = this.vers;
+    let i = I.length;
+    Ts.push(time);
+    I.push(item);
+    V.push(ver);
     while (i > 0) {
       const p = (i - 1) >> 1;
-      const parent = items[p]!;
-      if (parent.time <= item.time) break;
-      items[i] = parent;
-      parent.heapIdx = i;
+      if (Ts[p]! <= time) break;
+      Ts[i] = Ts[p]!;
+      I[i] = I[p]!;
+      V[i] = V[p]!;
       i = p;
     }
-    items[i] = item;
-    item.heapIdx = i;
+    Ts[i] = time;
+    I[i] = item;
+    V[i] = ver;
   }
 
-  private down(i: number): void {
-    const items = this.items;
-    const n = items.length;
-    const item = items[i]!;
+  private popNode(): void {
+    const Ts = this.times;
+    const I = this.items;
+    const V = this.vers;
+    const time = Ts.pop()!;
+    const item = I.pop()!;
+    const ver = V.pop()!;
+    const n = I.length;
+    if (n === 0) return;
+    let i = 0;
     for (;;) {
       let c = 2 * i + 1;
       if (c >= n) break;
-      const r = c + 1;
-      if (r < n && items[r]!.time < items[c]!.time) c = r;
-      const child = items[c]!;
-      if (child.time >= item.time) break;
-      items[i] = child;
-      child.heapIdx = i;
+      if (c + 1 < n && Ts[c + 1]! < Ts[c]!) c++;
+      if (Ts[c]! >= time) break;
+      Ts[i] = Ts[c]!;
+      I[i] = I[c]!;
+      V[i] = V[c]!;
       i = c;
     }
-    items[i] = item;
-    item.heapIdx = i;
+    Ts[i] = time;
+    I[i] = item;
+    V[i] = ver;
+  }
+
+  private compact(): void {
+    const Ts = this.times;
+    const I = this.items;
+    const V = this.vers;
+    this.times = [];
+    this.items = [];
+    this.vers = [];
+    for (let i = 0; i < I.length; i++) {
+      const item = I[i]!;
+      if (item.inHeap && item.ver === V[i]) this.insert(Ts[i]!, item, V[i]!);
+    }
   }
 }
 

@@ -1,7 +1,7 @@
 // Durable storage for gmq: per-queue append-only segment logs over mmap.
 // See docs/storage.md for the on-disk format and the recovery rules.
 import type { Storage } from "../broker/storage.js";
-import { type AllocateSeam, type FsyncPolicy, type StoreLogger, allocateZeroed } from "./context.js";
+import { type AllocateSeam, type FsyncPolicy, type StoreLogger, allocateZeroed, allocateZeroedAsync } from "./context.js";
 import { FileStorage, chunkReaderFor } from "./file-storage.js";
 import { SEGMENT_HEADER_BYTES } from "./segment.js";
 
@@ -39,6 +39,7 @@ export function openStorage(options: StoreOptions): Storage {
     fsyncIntervalMs: options.fsyncIntervalMs ?? 1000,
     ctx: {
       allocate: options.allocate ?? allocateZeroed,
+      allocateAsync: options.allocate === undefined ? allocateZeroedAsync : undefined,
       logger: options.logger ?? silent,
       policy: options.fsync ?? "interval",
       maxBodyBytes,
@@ -51,6 +52,7 @@ export function openStorage(options: StoreOptions): Storage {
         segmentsReclaimed: 0,
       },
       dirty: new Set(),
+      pendingAcks: new Set(),
       reader: chunkReaderFor(maxBodyBytes),
     },
   });

@@ -6,7 +6,6 @@ import { createRequire } from "node:module";
 interface MmapApi {
   map(size: number, protection: number, flags: number, fd: number, offset?: number, advise?: number): Buffer;
   advise(buffer: Buffer, offset: number, length: number, advise: number): void;
-  sync(buffer: Buffer, offset: number, size: number, blockingSync: boolean, invalidate: boolean): void;
   readonly PROT_READ: number;
   readonly PROT_WRITE: number;
   readonly MAP_SHARED: number;
@@ -22,13 +21,6 @@ export const PAGE_BYTES = mmap.PAGESIZE;
 /** Maps a whole file read-write and shared (writes land in the page cache). */
 export function mapShared(fd: number, bytes: number): Buffer {
   return mmap.map(bytes, mmap.PROT_READ | mmap.PROT_WRITE, mmap.MAP_SHARED, fd, 0);
-}
-
-/** msync(MS_SYNC) of [from, to), widened to page boundaries. */
-export function syncRange(buf: Buffer, from: number, to: number): void {
-  const start = from - (from % PAGE_BYTES);
-  const end = Math.min(buf.length, to);
-  if (end > start) mmap.sync(buf, start, end - start, true, false);
 }
 
 /**

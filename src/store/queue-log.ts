@@ -27,6 +27,7 @@ import {
   recordRetry,
   recordRouteKey,
   recordType,
+  writeIds,
 } from "./record.js";
 import { LogKind } from "./segment.js";
 import { SegmentLog, posIndex } from "./segment-log.js";
@@ -43,11 +44,13 @@ export interface Entry {
   time: number;
   /** Retry count as stored (an expired entry reports retry + 1). */
   retry: number;
-  heapIdx: number;
+  ver: number;
+  inHeap: boolean;
 }
 
 const JOURNAL_MAX_SEGMENT_BYTES = 16 << 20;
 const MAX_DELAYS_PER_CALL = 50_000;
+const ACK_BATCH = 512;
 
 export interface QueueLogOptions {
   dir: string;
@@ -81,6 +84,18 @@ export class FileQueueLog implements QueueLog {
   private checkpointScheduled = false;
   private closed = false;
   private rkBytes: number[] = [];
+  /** Acks not yet in the journal: written as one AckBatch record per tick. */
+  private readonly ackIds = new BigUint64Array(ACK_BATCH);
+  private readonly ackBody = Buffer.alloc(ACK_BATCH * 8);
+  private nAcks = 0;
+  private readonly flushAcksSoon = (): void => {
+    try {
+      this.flushAcks();
+    } catch (err) {
+      this.nAcks = 0;
+      this.ctx.logger.warn({ dir: this.journal.dir, err: String(err) }, "cannot journal acks; they may be redelivered after a restart");
+    }
+  };
 
   constructor(opts: QueueLogOptions) {
     this.ctx = opts.ctx;
@@ -181,7 +196,7 @@ export class FileQueueLog implements QueueLog {
       if (out.length > 0 && bytes + b > maxBytes) break;
       const retry = recordRetry(buf, o);
       const m = this.decode(retry, deadlineMs);
-      fresh.push({ id: m.id, pos: p, state: State.InFlight, time: deadlineMs, retry, heapIdx: -1 });
+      fresh.push({ id: m.id, pos: p, state: State.InFlight, time: deadlineMs, retry, ver: 0, inHeap: false });
       seq = recordA(buf, o) + 1;
       pos = p + align8(msgs.rlen);
       bytes += b;
@@ -198,7 +213,21 @@ export class FileQueueLog implements QueueLog {
       out.length -= fresh.length; // the requeued ones are journaled already
       return out;
     }
-    for (const e of fresh) this.addEntry(e);
+    // Entries of one batch mostly share a segment: count them per run.
+    let runSeg = -1;
+    let runCount = 0;
+    for (const e of fresh) {
+      this.entries.set(e.id, e);
+      this.timed.push(e);
+      const i = posIndex(e.pos);
+      if (i !== runSeg) {
+        if (runCount > 0) this.msgLive.set(runSeg, (this.msgLive.get(runSeg) ?? 0) + runCount);
+        runSeg = i;
+        runCount = 0;
+      }
+      runCount++;
+    }
+    this.msgLive.set(runSeg, (this.msgLive.get(runSeg) ?? 0) + runCount);
     this.nInFlight += fresh.length;
     this.moveCursor(pos, seq);
     return out;
@@ -222,11 +251,6 @@ export class FileQueueLog implements QueueLog {
     };
   }
 
-  private addEntry(e: Entry): void {
-    this.entries.set(e.id, e);
-    if (e.state === State.InFlight || e.state === State.Delayed) this.timed.push(e);
-    this.addLive(this.msgLive, e.pos);
-  }
 
   private moveCursor(pos: number, seq: number): void {
     const before = posIndex(this.cursor);
@@ -248,9 +272,33 @@ export class FileQueueLog implements QueueLog {
   ack(id: bigint): boolean {
     const e = this.entries.get(id);
     if (e === undefined || e.state !== State.InFlight) return false;
-    this.journal.write(RecordType.Ack, 0, 0, id, 0, 0, "", 0, null);
+    this.journalAck(id);
     this.settle(e);
     return true;
+  }
+
+  /**
+   * Acks are journaled in batches: at the end of the current tick, when 512
+   * are pending, and before Storage.commit() resolves. A kill -9 before that
+   * can only make an ack be forgotten (the message is delivered again), never
+   * lose a message.
+   */
+  private journalAck(id: bigint): void {
+    if (this.nAcks === 0) {
+      this.ctx.pendingAcks.add(this);
+      queueMicrotask(this.flushAcksSoon);
+    }
+    this.ackIds[this.nAcks++] = id;
+    if (this.nAcks === ACK_BATCH) this.flushAcks();
+  }
+
+  flushAcks(): void {
+    const n = this.nAcks;
+    if (n === 0) return;
+    writeIds(this.ackBody, 0, this.ackIds, n);
+    this.journal.write(RecordType.AckBatch, n, 0, 0n, 0, 0, "", 0, this.ackBody.subarray(0, n * 8));
+    this.nAcks = 0;
+    this.ctx.pendingAcks.delete(this);
   }
 
   release(id: bigint, readyAtMs: number): boolean {
@@ -388,7 +436,7 @@ export class FileQueueLog implements QueueLog {
     for (const id of ids) {
       const e = this.entries.get(id);
       if (e === undefined || e.state !== State.Expired) continue;
-      this.journal.write(RecordType.Ack, 0, 0, id, 0, 0, "", 0, null);
+      this.journalAck(id);
       this.settle(e);
     }
   }
@@ -470,6 +518,7 @@ export class FileQueueLog implements QueueLog {
 
   /** Writes the state at the journal's tail, then deletes the journal before it. */
   checkpoint(): void {
+    this.flushAcks();
     const journalPos = this.journal.tailPos();
     const list: { id: bigint; pos: number; time: number; retry: number; state: number }[] = [];
     for (let i = this.readyHead; i < this.ready.length; i++) list.push(this.ready[i]!);
@@ -493,6 +542,7 @@ export class FileQueueLog implements QueueLog {
   }
 
   close(): void {
+    this.flushAcksSoon();
     this.closed = true;
     this.msgs.close();
     this.delays.close();

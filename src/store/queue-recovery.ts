@@ -1,7 +1,7 @@
 // Rebuilds a queue's in-memory state on open: segment logs are verified
 // (unsealed tails record by record), the checkpoint is loaded, delayed
 // messages appended since it are listed, and the journal after it replayed.
-import { RecordType, align8, recordA, recordC, recordId, recordRetry, recordType } from "./record.js";
+import { RECORD_HEADER_BYTES, RecordType, align8, readId, recordA, recordC, recordId, recordRetry, recordType } from "./record.js";
 import { type Entry, FileQueueLog, State } from "./queue-log.js";
 import { posIndex } from "./segment-log.js";
 import type { StoreContext } from "./context.js";
@@ -25,7 +25,7 @@ export function recoverQueue(q: FileQueueLog, ctx: StoreContext): void {
   const readyOrder = new Map<bigint, Entry>();
   const now = Date.now();
   for (const c of ck?.entries ?? []) {
-    const e: Entry = { id: c.id, pos: c.pos, state: c.state, time: c.time, retry: c.retry, heapIdx: -1 };
+    const e: Entry = { id: c.id, pos: c.pos, state: c.state, time: c.time, retry: c.retry, ver: 0, inHeap: false };
     entries.set(e.id, e);
     if (e.state === State.Ready) readyOrder.set(e.id, e);
   }
@@ -64,13 +64,22 @@ export function recoverQueue(q: FileQueueLog, ctx: StoreContext): void {
           const id = recordId(m.rbuf, m.roff);
           if (!entries.has(id)) {
             const retry = recordRetry(m.rbuf, m.roff);
-            entries.set(id, { id, pos: r, state: State.InFlight, time: deadline, retry, heapIdx: -1 });
+            entries.set(id, { id, pos: r, state: State.InFlight, time: deadline, retry, ver: 0, inHeap: false });
           }
         }
         mp = r + align8(m.rlen);
       }
       q.cursor = endPos;
       q.cursorSeq = endSeq;
+      continue;
+    }
+    if (type === RecordType.AckBatch) {
+      const n = recordRetry(buf, o);
+      for (let k = 0; k < n; k++) {
+        const id = readId(buf, o + RECORD_HEADER_BYTES + k * 8);
+        entries.delete(id);
+        readyOrder.delete(id);
+      }
       continue;
     }
     if (type === RecordType.DelayDone) {
@@ -81,7 +90,7 @@ export function recoverQueue(q: FileQueueLog, ctx: StoreContext): void {
     let e = entries.get(id);
     if (type === RecordType.Deliver) {
       if (e === undefined) {
-        e = { id, pos: recordA(buf, o), state: State.InFlight, time: 0, retry: recordRetry(buf, o), heapIdx: -1 };
+        e = { id, pos: recordA(buf, o), state: State.InFlight, time: 0, retry: recordRetry(buf, o), ver: 0, inHeap: false };
         entries.set(id, e);
       }
       readyOrder.delete(id);

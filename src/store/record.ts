@@ -14,6 +14,7 @@
 //  48  routeKey (utf8), body
 //
 // Records start at 8-byte aligned offsets; the gap is zero.
+import { endianness } from "node:os";
 import { crc32c } from "@node-rs/crc32";
 
 export const RECORD_HEADER_BYTES = 48;
@@ -31,9 +32,11 @@ export const RecordType = {
   Touch: 20,
   Requeue: 21,
   DelayDone: 22,
+  /** retry = count; body = count ids (u64 each). */
+  AckBatch: 23,
 } as const;
 
-const MAX_TYPE = 22;
+const MAX_TYPE = 23;
 const TWO_32 = 4294967296;
 
 export function align8(n: number): number {
@@ -44,9 +47,37 @@ export function recordBytes(routeKeyBytes: number, bodyBytes: number): number {
   return RECORD_HEADER_BYTES + routeKeyBytes + bodyBytes;
 }
 
+// Ids go through a scratch BigUint64Array: no BigInt arithmetic per record.
+const idScratch = new BigUint64Array(1);
+const idWords = new Uint32Array(idScratch.buffer);
+const LITTLE = endianness() === "LE";
+
+export function writeId(buf: Buffer, off: number, id: bigint): void {
+  if (!LITTLE) {
+    buf.writeBigUInt64LE(id, off);
+    return;
+  }
+  idScratch[0] = id;
+  buf.writeUInt32LE(idWords[0]!, off);
+  buf.writeUInt32LE(idWords[1]!, off + 4);
+}
+
+export function readId(buf: Buffer, off: number): bigint {
+  if (!LITTLE) return buf.readBigUInt64LE(off);
+  idWords[0] = buf.readUInt32LE(off);
+  idWords[1] = buf.readUInt32LE(off + 4);
+  return idScratch[0]!;
+}
+
 export function writeU64(buf: Buffer, off: number, n: number): void {
   buf.writeUInt32LE(n >>> 0, off);
   buf.writeUInt32LE(Math.floor(n / TWO_32), off + 4);
+}
+
+/** Writes ids[0..n) as u64 little endian into buf at off. */
+export function writeIds(buf: Buffer, off: number, ids: BigUint64Array, n: number): void {
+  if (LITTLE) buf.set(new Uint8Array(ids.buffer, ids.byteOffset, n * 8), off);
+  else for (let i = 0; i < n; i++) buf.writeBigUInt64LE(ids[i]!, off + i * 8);
 }
 
 export function readU64(buf: Buffer, off: number): number {
@@ -78,7 +109,7 @@ export function writeRecord(
   buf.writeUInt16LE(routeKeyBytes, off + 10);
   buf.writeUInt32LE(retry, off + 12);
   writeU64(buf, off + 16, a);
-  buf.writeBigUInt64LE(id, off + 24);
+  writeId(buf, off + 24, id);
   buf.writeDoubleLE(b, off + 32);
   buf.writeDoubleLE(c, off + 40);
   if (routeKeyBytes > 0) buf.write(routeKey, off + RECORD_HEADER_BYTES, routeKeyBytes, "utf8");
@@ -104,6 +135,19 @@ export function checkRecord(buf: Buffer, off: number, limit: number): number {
   return length;
 }
 
+/**
+ * checkRecord without the checksum, for segments already verified or written
+ * by this process: only the framing is checked.
+ */
+export function checkFraming(buf: Buffer, off: number, limit: number): number {
+  if (off + RECORD_HEADER_BYTES > limit) return off + 4 <= limit && buf.readUInt32LE(off) === 0 ? 0 : -1;
+  const length = buf.readUInt32LE(off);
+  if (length === 0) return 0;
+  if (length < RECORD_HEADER_BYTES || off + length > limit) return -1;
+  const type = buf[off + 8]!;
+  return type === 0 || type > MAX_TYPE ? -1 : length;
+}
+
 export function recordType(buf: Buffer, off: number): number {
   return buf[off + 8]!;
 }
@@ -114,7 +158,7 @@ export function recordA(buf: Buffer, off: number): number {
   return readU64(buf, off + 16);
 }
 export function recordId(buf: Buffer, off: number): bigint {
-  return buf.readBigUInt64LE(off + 24);
+  return readId(buf, off + 24);
 }
 export function recordB(buf: Buffer, off: number): number {
   return buf.readDoubleLE(off + 32);

@@ -12,6 +12,7 @@ import {
   RECORD_HEADER_BYTES,
   RecordType,
   align8,
+  checkFraming,
   checkRecord,
   recordA,
   recordType,
@@ -167,8 +168,8 @@ export class SegmentLog {
       const seg = this.segments[i]!;
       if (!seg.sealed && i < this.segments.length - 1) {
         seg.writeSeal();
-        this.ctx.dirty.add(seg);
-        seg.unmap(this.ctx.policy !== "never");
+        this.track(seg);
+        seg.unmap();
       }
     }
     const last = this.segments[this.segments.length - 1];
@@ -176,7 +177,7 @@ export class SegmentLog {
       this.nextSeq = last.nextSeq;
       if (!last.sealed) {
         last.mapFile();
-        this.ctx.dirty.add(last);
+        this.track(last);
       }
     }
   }
@@ -243,6 +244,7 @@ export class SegmentLog {
       off = next;
     }
     seg.end = Math.min(off, bytes);
+    seg.verified = true;
     dropPages(m, seg.end, bytes);
   }
 
@@ -315,7 +317,7 @@ export class SegmentLog {
     if (off < seg.dirtyLo) seg.dirtyLo = off;
     seg.dirtyHi = seg.end;
     if (type === RecordType.Message || type === RecordType.Delayed) seg.nextSeq = a + 1;
-    if (!this.preparing && this.prepared.length === 0 && seg.end > seg.bytes >>> 1) this.schedulePrepare();
+    if (!this.preparing && this.prepared.length === 0 && seg.end > seg.bytes >>> 2) this.schedulePrepare();
     return seg.index * SEG + off;
   }
 
@@ -331,12 +333,19 @@ export class SegmentLog {
     }
     if (prev !== undefined) {
       prev.writeSeal();
-      prev.unmap(this.ctx.policy !== "never");
+      prev.unmap();
     }
     this.segments.push(next);
-    this.ctx.dirty.add(next);
+    this.track(next);
     this.onRoll?.();
     return next;
+  }
+
+  /** Registers a segment with the flusher (unless nothing is ever synced). */
+  private track(seg: Segment): void {
+    if (this.ctx.policy === "never") return;
+    seg.openForSync();
+    this.ctx.dirty.add(seg);
   }
 
   private nextSeqForNew(prev: Segment | undefined): number {
@@ -370,9 +379,37 @@ export class SegmentLog {
     }
   }
 
-  /** Prepares the next segment off the hot path once the active one is half full. */
+  /** Prepares the next segment off the hot path once the active one is a quarter full. */
   private schedulePrepare(): void {
     this.preparing = true;
+    const allocateAsync = this.ctx.allocateAsync;
+    if (allocateAsync !== undefined) {
+      // Zero-fill in libuv's thread pool under a temporary name; adopt the
+      // file only if the hot path did not allocate that index meanwhile.
+      const last = this.segments[this.segments.length - 1];
+      const index = last === undefined ? 1 : last.index + 1;
+      const path = join(this.dir, segName(index));
+      const tmp = `${path}.tmp`;
+      fs.mkdirSync(this.dir, { recursive: true });
+      allocateAsync(tmp, this.segmentBytes).then(
+        () => {
+          this.preparing = false;
+          const now = this.segments[this.segments.length - 1];
+          if (this.closed || this.prepared.length > 0 || (now === undefined ? 1 : now.index + 1) !== index) {
+            fs.rmSync(tmp, { force: true });
+            return;
+          }
+          fs.renameSync(tmp, path);
+          this.prepared.push(new Segment(index, path, this.segmentBytes));
+        },
+        (err: unknown) => {
+          this.preparing = false;
+          fs.rmSync(tmp, { force: true });
+          if (!this.closed) this.ctx.logger.warn({ dir: this.dir, err: String(err) }, "cannot prepare the next segment");
+        },
+      );
+      return;
+    }
     setImmediate(() => {
       this.preparing = false;
       if (this.closed || this.prepared.length > 0) return;
@@ -467,7 +504,7 @@ export class SegmentLog {
     if (seg.map !== null) {
       this.rbuf = seg.map;
       this.roff = off;
-      return checkRecord(seg.map, off, seg.end);
+      return seg.verified ? checkFraming(seg.map, off, seg.end) : checkRecord(seg.map, off, seg.end);
     }
     const reader = this.ctx.reader;
     const r = reader.read(seg, off);
@@ -498,8 +535,12 @@ export class SegmentLog {
     this.ctx.reader.forget(seg);
     this.ctx.dirty.delete(seg);
     seg.closeFds();
-    if (seg.map !== null) seg.unmap(false);
-    fs.rmSync(seg.path, { force: true });
+    seg.unmap();
+    // Unlinking a large file frees its blocks: done in the thread pool. If we
+    // die first, recovery reclaims the segment again.
+    fs.rm(seg.path, { force: true }, (err) => {
+      if (err) this.ctx.logger.warn({ file: seg.path, err: String(err) }, "cannot delete a reclaimed segment");
+    });
   }
 
   close(): void {
@@ -507,7 +548,7 @@ export class SegmentLog {
     for (const seg of [...this.segments, ...this.prepared]) {
       this.ctx.reader.forget(seg);
       seg.closeFds();
-      if (seg.map !== null) seg.unmap(false);
+      seg.unmap();
       this.ctx.dirty.delete(seg);
     }
   }

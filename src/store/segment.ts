@@ -17,7 +17,7 @@
 //  60  u32 0
 import * as fs from "node:fs";
 import { crc32c } from "@node-rs/crc32";
-import { dropPages, mapShared, syncRange } from "./mmap.js";
+import { dropPages, mapShared } from "./mmap.js";
 import { readU64, writeU64 } from "./record.js";
 
 export const SEGMENT_HEADER_BYTES = 64;
@@ -62,15 +62,19 @@ export class Segment {
   /** First byte after the last record. */
   end = SEGMENT_HEADER_BYTES;
   sealed = false;
+  /** Every record was checksummed at recovery or written by this process. */
+  verified = false;
   baseSeq = 0;
   nextSeq = 0;
   /** Unflushed byte range of the mapping. */
   dirtyLo = Number.MAX_SAFE_INTEGER;
   dirtyHi = 0;
-  /** Open while sealed writes still need an fdatasync. */
+  /** Open while writes may still need an fdatasync (never with fsync "never"). */
   syncFd = -1;
   /** Open while the chunk reader uses it. */
   readFd = -1;
+  private syncsInFlight = 0;
+  private closeWhenIdle = false;
 
   constructor(
     readonly index: number,
@@ -107,6 +111,7 @@ export class Segment {
     m.writeUInt32LE(crc32c(m.subarray(0, 32)), 32);
     this.baseSeq = baseSeq;
     this.nextSeq = baseSeq;
+    this.verified = true;
     this.markDirty(0, SEGMENT_HEADER_BYTES);
   }
 
@@ -121,34 +126,54 @@ export class Segment {
     this.markDirty(0, SEGMENT_HEADER_BYTES);
   }
 
-  /**
-   * Stops writing: drops the mapping's pages from RSS (they stay in the page
-   * cache) and, unless nothing is ever synced, keeps an fd for the fdatasync
-   * the next flush owes it.
-   */
-  unmap(keepForSync: boolean): void {
+  /** Stops writing: drops the mapping's pages from RSS (they stay in the page cache). */
+  unmap(): void {
     if (this.map === null) return;
-    if (keepForSync && this.syncFd < 0 && this.dirtyHi > 0) this.syncFd = fs.openSync(this.path, "r+");
     dropPages(this.map, 0, this.bytes);
     this.map = null;
-    if (!keepForSync) this.clearDirty();
   }
 
-  /** Makes the unflushed writes durable (msync or fdatasync). Returns whether it synced. */
-  sync(): boolean {
-    let did = false;
-    if (this.map !== null && this.dirtyHi > 0) {
-      syncRange(this.map, this.dirtyLo, this.dirtyHi);
-      did = true;
-    }
-    if (this.syncFd >= 0) {
-      fs.fdatasyncSync(this.syncFd);
-      fs.closeSync(this.syncFd);
-      this.syncFd = -1;
-      did = true;
-    }
+  openForSync(): void {
+    if (this.syncFd < 0) this.syncFd = fs.openSync(this.path, "r+");
+  }
+
+  /**
+   * Starts an fdatasync (in libuv's thread pool) of everything written so
+   * far; undefined when there is nothing to sync. On Linux, fdatasync writes
+   * back pages dirtied through a shared mapping exactly like msync(MS_SYNC).
+   */
+  syncAsync(): Promise<void> | undefined {
+    if (this.dirtyHi === 0 || this.syncFd < 0) return undefined;
     this.clearDirty();
-    return did;
+    const fd = this.syncFd;
+    this.syncsInFlight++;
+    return new Promise((resolve, reject) => {
+      fs.fdatasync(fd, (err) => {
+        this.syncsInFlight--;
+        if (this.syncsInFlight === 0 && this.closeWhenIdle) this.closeSyncFd();
+        if (err) reject(err);
+        else resolve();
+      });
+    });
+  }
+
+  /** Blocking sync, for close. Returns whether it synced. */
+  syncNow(): boolean {
+    if (this.dirtyHi === 0 || this.syncFd < 0) return false;
+    this.clearDirty();
+    fs.fdatasyncSync(this.syncFd);
+    return true;
+  }
+
+  /** Closes the sync fd now, or once the syncs in flight on it are done. */
+  closeSyncFd(): void {
+    if (this.syncsInFlight > 0) {
+      this.closeWhenIdle = true;
+      return;
+    }
+    this.closeWhenIdle = false;
+    if (this.syncFd >= 0) fs.closeSync(this.syncFd);
+    this.syncFd = -1;
   }
 
   clearDirty(): void {
@@ -157,9 +182,8 @@ export class Segment {
   }
 
   closeFds(): void {
-    if (this.syncFd >= 0) fs.closeSync(this.syncFd);
+    this.closeSyncFd();
     if (this.readFd >= 0) fs.closeSync(this.readFd);
-    this.syncFd = -1;
     this.readFd = -1;
   }
 }
