@@ -92,8 +92,8 @@ export class FileQueueLog implements QueueLog {
     try {
       this.flushAcks();
     } catch (err) {
-      this.nAcks = 0;
-      this.ctx.logger.warn({ dir: this.journal.dir, err: String(err) }, "cannot journal acks; they may be redelivered after a restart");
+      // Kept: the next ack or commit() retries and reports the error.
+      this.ctx.logger.warn({ dir: this.journal.dir, err: String(err) }, "cannot journal acks yet");
     }
   };
 
@@ -284,12 +284,12 @@ export class FileQueueLog implements QueueLog {
    * lose a message.
    */
   private journalAck(id: bigint): void {
+    if (this.nAcks === ACK_BATCH) this.flushAcks(); // may throw; then nothing changed
     if (this.nAcks === 0) {
       this.ctx.pendingAcks.add(this);
       queueMicrotask(this.flushAcksSoon);
     }
     this.ackIds[this.nAcks++] = id;
-    if (this.nAcks === ACK_BATCH) this.flushAcks();
   }
 
   flushAcks(): void {
@@ -542,7 +542,7 @@ export class FileQueueLog implements QueueLog {
   }
 
   close(): void {
-    this.flushAcksSoon();
+    if (!this.closed) this.flushAcksSoon();
     this.closed = true;
     this.msgs.close();
     this.delays.close();

@@ -25,6 +25,7 @@ export const SEG = 4294967296;
 export const posIndex = (pos: number): number => Math.floor(pos / SEG);
 export const posOffset = (pos: number): number => pos % SEG;
 
+const EMPTY = Buffer.alloc(0);
 const segName = (index: number): string => `${String(index).padStart(10, "0")}.seg`;
 
 export class SegmentLog {
@@ -33,7 +34,7 @@ export class SegmentLog {
   /** Seq the next message record gets. */
   nextSeq = 0;
   /** Set by readFrom / readAt: where the record's bytes are. */
-  rbuf: Buffer = Buffer.alloc(0);
+  rbuf: Buffer = EMPTY;
   roff = 0;
   rlen = 0;
   /** Called after the log moved to a new segment. */
@@ -535,11 +536,17 @@ export class SegmentLog {
     this.ctx.reader.forget(seg);
     this.ctx.dirty.delete(seg);
     seg.closeFds();
+    if (this.rbuf === seg.map) this.rbuf = EMPTY; // its pages are about to vanish
     seg.unmap();
-    // Unlinking a large file frees its blocks: done in the thread pool. If we
+    // Done in the thread pool (freeing a large file's blocks takes a while).
+    // Truncating first frees the space at once: unlinking alone would wait
+    // for the old mapping to be unmapped, which mmap-io does only at GC. If we
     // die first, recovery reclaims the segment again.
-    fs.rm(seg.path, { force: true }, (err) => {
-      if (err) this.ctx.logger.warn({ file: seg.path, err: String(err) }, "cannot delete a reclaimed segment");
+    const path = seg.path;
+    fs.truncate(path, 0, () => {
+      fs.rm(path, { force: true }, (err) => {
+        if (err) this.ctx.logger.warn({ file: path, err: String(err) }, "cannot delete a reclaimed segment");
+      });
     });
   }
 
