@@ -72,7 +72,7 @@ describe("record codec", () => {
 
   it("checks only framing for trusted segments", () => {
     const { buf, length } = encode(Buffer.from("payload"));
-    buf[8 + length - 1] ^= 0xff;
+    buf[8 + length - 1] = buf[8 + length - 1]! ^ 0xff;
     expect(checkRecord(buf, 8, buf.length)).to.equal(-1);
     expect(checkFraming(buf, 8, buf.length)).to.equal(length);
     buf[8 + 8] = 0; // type 0
