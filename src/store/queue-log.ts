@@ -349,7 +349,7 @@ export class FileQueueLog implements QueueLog {
       this.msgLive.delete(i);
       if (i < posIndex(this.cursor)) {
         const seg = this.msgs.find(i);
-        if (seg !== undefined && seg !== this.msgs.active) this.reclaim(this.msgs, seg);
+        if (seg !== undefined) this.reclaim(this.msgs, seg);
       }
     }
   }
@@ -427,7 +427,7 @@ export class FileQueueLog implements QueueLog {
       else {
         this.delayLive.delete(i);
         const seg = this.delays.find(i);
-        if (seg !== undefined && seg !== this.delays.active) this.reclaim(this.delays, seg);
+        if (seg !== undefined) this.reclaim(this.delays, seg);
       }
     }
   }
@@ -487,16 +487,19 @@ export class FileQueueLog implements QueueLog {
   /** Deletes message segments the cursor has passed and no entry points into. */
   reclaimMsgSegments(): void {
     const ci = posIndex(this.cursor);
-    const done = this.msgs.segments.filter((s) => s.index < ci && !this.msgLive.has(s.index) && s !== this.msgs.active);
+    const last = this.msgs.segments[this.msgs.segments.length - 1];
+    const done = this.msgs.segments.filter((s) => s.index < ci && !this.msgLive.has(s.index) && s !== last);
     for (const seg of done) this.reclaim(this.msgs, seg);
   }
 
   reclaimDelaySegments(): void {
-    const done = this.delays.segments.filter((s) => !this.delayLive.has(s.index) && s !== this.delays.active);
+    const last = this.delays.segments[this.delays.segments.length - 1];
+    const done = this.delays.segments.filter((s) => !this.delayLive.has(s.index) && s !== last);
     for (const seg of done) this.reclaim(this.delays, seg);
   }
 
   private reclaim(log: SegmentLog, seg: Parameters<SegmentLog["deleteSegment"]>[0]): void {
+    if (seg === log.segments[log.segments.length - 1]) return; // never the last: it holds the index sequence
     log.deleteSegment(seg);
     this.reclaimed++;
     this.ctx.counters.segmentsReclaimed++;

@@ -17,6 +17,14 @@ export function recoverQueue(q: FileQueueLog, ctx: StoreContext): void {
     ctx.counters.recoveredTruncations++;
     ck = undefined;
   }
+  if (ck !== undefined) {
+    // Positions the checkpoint refers to must never be reused by new segments.
+    q.journal.reserveIndex(posIndex(ck.journalPos));
+    q.msgs.reserveIndex(posIndex(ck.cursor));
+    q.delays.reserveIndex(posIndex(ck.delayScanPos));
+    for (const p of ck.delayPos) q.delays.reserveIndex(posIndex(p));
+    for (const e of ck.entries) q.msgs.reserveIndex(posIndex(e.pos));
+  }
   const firstSeg = q.msgs.segments[0];
   q.cursor = ck?.cursor ?? q.msgs.firstPos();
   q.cursorSeq = ck?.cursorSeq ?? firstSeg?.baseSeq ?? 0;

@@ -41,6 +41,8 @@ export class SegmentLog {
   onRoll: (() => void) | undefined;
 
   private readonly prepared: Segment[] = [];
+  /** Segment indices are never reused: positions in journals and checkpoints stay unambiguous. */
+  private minNextIndex = 1;
   private preparing = false;
   private prepareFailed = false;
   private closed = false;
@@ -356,8 +358,7 @@ export class SegmentLog {
   /** Allocates the next segment file now; throws StoreError("DISK_FULL" | "IO"). */
   private prepareOne(bytes: number): void {
     const lastPrepared = this.prepared[this.prepared.length - 1];
-    const last = lastPrepared ?? this.segments[this.segments.length - 1];
-    const index = last === undefined ? 1 : last.index + 1;
+    const index = lastPrepared === undefined ? this.nextIndex() : lastPrepared.index + 1;
     const path = join(this.dir, segName(index));
     this.allocateFile(path, bytes);
     this.prepared.push(new Segment(index, path, bytes));
@@ -387,16 +388,14 @@ export class SegmentLog {
     if (allocateAsync !== undefined) {
       // Zero-fill in libuv's thread pool under a temporary name; adopt the
       // file only if the hot path did not allocate that index meanwhile.
-      const last = this.segments[this.segments.length - 1];
-      const index = last === undefined ? 1 : last.index + 1;
+      const index = this.nextIndex();
       const path = join(this.dir, segName(index));
       const tmp = `${path}.tmp`;
       fs.mkdirSync(this.dir, { recursive: true });
       allocateAsync(tmp, this.segmentBytes).then(
         () => {
           this.preparing = false;
-          const now = this.segments[this.segments.length - 1];
-          if (this.closed || this.prepared.length > 0 || (now === undefined ? 1 : now.index + 1) !== index) {
+          if (this.closed || this.prepared.length > 0 || this.nextIndex() !== index) {
             fs.rmSync(tmp, { force: true });
             return;
           }
@@ -420,6 +419,16 @@ export class SegmentLog {
         this.ctx.logger.warn({ dir: this.dir, err: String(err) }, "cannot prepare the next segment");
       }
     });
+  }
+
+  private nextIndex(): number {
+    const last = this.segments[this.segments.length - 1];
+    return Math.max(last === undefined ? 1 : last.index + 1, this.minNextIndex);
+  }
+
+  /** Makes new segments get indices above `index` (one referenced by a checkpoint or journal). */
+  reserveIndex(index: number): void {
+    if (index + 1 > this.minNextIndex) this.minNextIndex = index + 1;
   }
 
   /** Keeps the seq counter monotonic across segments (used after recovery). */
@@ -528,10 +537,10 @@ export class SegmentLog {
 
   // --------------------------------------------------------------- lifecycle
 
-  /** Deletes a segment file (never the one being written). */
+  /** Deletes a segment file (never the last one, which keeps the index sequence). */
   deleteSegment(seg: Segment): void {
     const i = this.segments.indexOf(seg);
-    if (i < 0 || seg === this.active) return;
+    if (i < 0 || i === this.segments.length - 1) return;
     this.segments.splice(i, 1);
     this.ctx.reader.forget(seg);
     this.ctx.dirty.delete(seg);

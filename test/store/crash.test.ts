@@ -14,6 +14,7 @@ interface Cycle {
   appended: bigint[];
   acked: bigint[];
   planned: bigint[];
+  lines: string[];
   exit: string;
 }
 
@@ -26,6 +27,7 @@ function runAndKill(dir: string, policy: string, firstId: bigint, seed: number, 
     const appended: bigint[] = [];
     const acked: bigint[] = [];
     const planned: bigint[] = [];
+    const lines: string[] = [];
     let pending = "";
     let stderr = "";
     let timer: NodeJS.Timeout | undefined;
@@ -36,6 +38,7 @@ function runAndKill(dir: string, policy: string, firstId: bigint, seed: number, 
       while ((nl = pending.indexOf("\n")) >= 0) {
         const line = pending.slice(0, nl);
         pending = pending.slice(nl + 1);
+        if (process.env.GMQ_CRASH_KEEP) lines.push(line);
         if (line === "READY") timer = setTimeout(() => child.kill("SIGKILL"), lifeMs);
         else if (line.startsWith("A ")) appended.push(...line.slice(2).split(",").map(BigInt));
         else if (line.startsWith("K ")) acked.push(...line.slice(2).split(",").map(BigInt));
@@ -49,7 +52,7 @@ function runAndKill(dir: string, policy: string, firstId: bigint, seed: number, 
     child.on("close", (code, signal) => {
       clearTimeout(timer);
       if (signal !== "SIGKILL") reject(new Error(`child exited on its own (${code}): ${stderr}`));
-      else resolve({ appended, acked, planned, exit: String(signal) });
+      else resolve({ appended, acked, planned, lines, exit: String(signal) });
     });
   });
 }
@@ -62,6 +65,7 @@ describe("store crash safety (kill -9 of a real process)", function () {
     const appended = new Set<bigint>();
     const acked = new Set<bigint>();
     const planned = new Set<bigint>();
+    const history: string[] = [];
     let seed = 4242;
     const rand = (n: number): number => {
       seed = (seed * 1103515245 + 12345) & 0x7fffffff;
@@ -71,6 +75,7 @@ describe("store crash safety (kill -9 of a real process)", function () {
     for (let cycle = 0; cycle < CYCLES; cycle++) {
       const policy = policies[cycle % 3]!;
       const r = await runAndKill(dir, policy, BigInt(cycle + 1) * 10_000_000n, 1 + rand(1e6), 50 + rand(350));
+      history.push(`cycle ${cycle} ${policy}`, ...r.lines);
       for (const id of r.appended) appended.add(id);
       for (const id of r.acked) acked.add(id);
       for (const id of r.planned) planned.add(id);
@@ -94,9 +99,10 @@ describe("store crash safety (kill -9 of a real process)", function () {
       // Gone without a reported ack is fine only if an ack was about to be made.
       const missing = [...appended].filter((id) => !present.has(id) && !planned.has(id));
       const resurrected = [...acked].filter((id) => present.has(id));
-      if (missing.length > 0 && process.env.GMQ_CRASH_KEEP) {
+      if ((missing.length > 0 || resurrected.length > 0) && process.env.GMQ_CRASH_KEEP) {
         fs.cpSync(dir, `${dir}-failed`, { recursive: true });
-        console.log("kept", `${dir}-failed`, "missing", missing.slice(0, 50).join(","), "stats", q.stats());
+        console.log("kept", `${dir}-failed`, "missing", missing.slice(0, 50).join(","), "back", resurrected.join(","), "stats", q.stats());
+        fs.writeFileSync(`${dir}-failed/log.txt`, history.join("\n"));
       }
       expect(missing, `cycle ${cycle} (${policy}): acknowledged appends missing`).to.deep.equal([]);
       expect(resurrected, `cycle ${cycle} (${policy}): acked messages back`).to.deep.equal([]);
