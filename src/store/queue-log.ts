@@ -401,23 +401,21 @@ export class FileQueueLog implements QueueLog {
     for (let at = heap.topAt(); at !== undefined && at <= nowMs && fired < MAX_DELAYS_PER_CALL; at = heap.topAt()) {
       const pos = heap.topPos();
       const d = this.delays;
-      if (d.readAt(pos) > 0 && recordType(d.rbuf, d.roff) === RecordType.Delayed) {
-        const buf = d.rbuf;
-        const o = d.roff;
-        const routeKey = recordRouteKey(buf, o);
-        const rkLen = buf.readUInt16LE(o + 10);
-        const body = buf.subarray(o + RECORD_HEADER_BYTES + rkLen, o + d.rlen);
-        try {
-          const seq = this.msgs.nextSeq;
-          this.msgs.write(RecordType.Message, recordRetry(buf, o), seq, recordId(buf, o), recordB(buf, o), recordC(buf, o), routeKey, rkLen, body);
-          this.msgs.nextSeq = seq + 1;
-          this.journal.write(RecordType.DelayDone, 0, pos, 0n, 0, at, "", 0, null);
-        } catch (err) {
-          this.ctx.logger.warn({ dir: this.delays.dir, err: String(err) }, "cannot move due delayed messages; will retry");
-          return;
+      try {
+        if (d.readAt(pos) > 0 && recordType(d.rbuf, d.roff) === RecordType.Delayed) {
+          // Journal first, naming the message-log position the copy will
+          // take: recovery redoes a copy that a crash cut off, so a fired
+          // delay is delivered exactly once.
+          const target = this.msgs.positionFor(d.rlen);
+          this.journal.write(RecordType.DelayDone, 0, pos, 0n, target, at, "", 0, null);
+          this.copyDelayed(d.rbuf, d.roff, d.rlen);
+        } else {
+          this.ctx.logger.warn({ dir: this.delays.dir, pos }, "delayed message record unreadable; dropped");
+          this.journal.write(RecordType.DelayDone, 0, pos, 0n, -1, at, "", 0, null);
         }
-      } else {
-        this.ctx.logger.warn({ dir: this.delays.dir, pos }, "delayed message record unreadable; dropped");
+      } catch (err) {
+        this.ctx.logger.warn({ dir: this.delays.dir, err: String(err) }, "cannot move due delayed messages; will retry");
+        return;
       }
       heap.pop();
       fired++;
@@ -430,6 +428,16 @@ export class FileQueueLog implements QueueLog {
         if (seg !== undefined) this.reclaim(this.delays, seg);
       }
     }
+  }
+
+  /** Appends the delayed record at buf[o] to the message log (space already ensured). */
+  copyDelayed(buf: Buffer, o: number, length: number): number {
+    const rkLen = buf.readUInt16LE(o + 10);
+    const body = buf.subarray(o + RECORD_HEADER_BYTES + rkLen, o + length);
+    const seq = this.msgs.nextSeq;
+    const p = this.msgs.write(RecordType.Message, recordRetry(buf, o), seq, recordId(buf, o), recordB(buf, o), recordC(buf, o), recordRouteKey(buf, o), rkLen, body);
+    this.msgs.nextSeq = seq + 1;
+    return p;
   }
 
   bury(ids: readonly bigint[]): void {

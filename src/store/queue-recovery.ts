@@ -53,6 +53,7 @@ export function recoverQueue(q: FileQueueLog, ctx: StoreContext): void {
   const j = q.journal;
   const m = q.msgs;
   let replayed = 0;
+  const fired: number[] = []; // (delay position, message-log position) pairs
   for (let pos = ck?.journalPos ?? 0; ; ) {
     const p = j.readFrom(pos);
     if (p < 0) break;
@@ -92,6 +93,8 @@ export function recoverQueue(q: FileQueueLog, ctx: StoreContext): void {
     }
     if (type === RecordType.DelayDone) {
       pending.delete(recordA(buf, o));
+      const target = buf.readDoubleLE(o + 32);
+      if (target >= 0) fired.push(recordA(buf, o), target);
       continue;
     }
     const id = recordId(buf, o);
@@ -135,6 +138,19 @@ export function recoverQueue(q: FileQueueLog, ctx: StoreContext): void {
         break;
       default:
         break;
+    }
+  }
+
+  // A delay whose copy into the message log was cut off by a crash (its
+  // DelayDone names a position at or past the recovered tail) is copied now.
+  for (let i = 0; i < fired.length; i += 2) {
+    const target = fired[i + 1]!;
+    if (target < m.tailPos()) continue;
+    const dpos = fired[i]!;
+    if (d.readAt(dpos) > 0 && recordType(d.rbuf, d.roff) === RecordType.Delayed) {
+      m.positionFor(d.rlen);
+      q.copyDelayed(d.rbuf, d.roff, d.rlen);
+      ctx.logger.info({ dir: d.dir, pos: dpos }, "finished moving a due delayed message cut off by a crash");
     }
   }
 

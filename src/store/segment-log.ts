@@ -299,6 +299,17 @@ export class SegmentLog {
     this.prepared[i] = new Segment(seg.index, seg.path, bytes);
   }
 
+  /**
+   * Where the next record of `length` bytes will be written, allocating the
+   * segment it needs now (throws StoreError), so the following write cannot fail.
+   */
+  positionFor(length: number): number {
+    const a = this.active;
+    if (a !== undefined && a.end + length <= a.bytes) return a.index * SEG + a.end;
+    this.ensurePrepared(0, this.sizeFor(length));
+    return this.prepared[0]!.index * SEG + SEGMENT_HEADER_BYTES;
+  }
+
   /** Appends one record (rolling to a new segment if needed). Returns its position. */
   write(
     type: number,

@@ -238,6 +238,33 @@ export function describeStorageConformance(name: string, open: OpenStorage): voi
       });
     });
 
+    describe("delays across restarts", () => {
+      it("never delivers a fired delay again, however many segments and restarts", async () => {
+        const delivered = new Set<bigint>();
+        let q = store.openQueue("t", "delay-restarts", "main");
+        for (let round = 0; round < 4; round++) {
+          const at = Date.now() + 5;
+          for (let i = 0; i < 6; i++) q.append(msgs(100, { deliverAtMs: at, body: Buffer.alloc(300, round) }));
+          await sleep(10);
+          q.processDue(Date.now(), 5);
+          for (;;) {
+            const b = q.reserve(250, BIG, Date.now() + 60_000);
+            if (b.length === 0) break;
+            for (const m of b) {
+              expect(delivered.has(m.id), `${m.id} delivered twice`).to.equal(false);
+              delivered.add(m.id);
+              q.ack(m.id);
+            }
+          }
+          store = await reopen();
+          q = store.openQueue("t", "delay-restarts", "main");
+          q.processDue(Date.now() + 1e9, 5);
+          expect(q.stats()).to.include({ ready: 0, inFlight: 0, delayed: 0 });
+        }
+        expect(delivered.size).to.equal(2400);
+      });
+    });
+
     describe("peek", () => {
       it("shows ready messages oldest first without changing their state", () => {
         const q = store.openQueue("t", "peek", "main");

@@ -169,6 +169,30 @@ describe("store recovery from damaged files", function () {
     expect(q.ack(got[4]!.id)).to.equal(true);
   });
 
+  it("finishes moving a due delayed message whose copy a crash cut off, exactly once", async () => {
+    let q = queue();
+    const fresh = msg();
+    const delayed = msg({ deliverAtMs: Date.now() + 5 });
+    q.append([fresh, delayed]);
+    await new Promise((r) => setTimeout(r, 10));
+    q.processDue(Date.now(), 5); // journals DelayDone, then copies into the message log
+    await store.commit();
+    // no close: as if killed right after the DelayDone, before the copy landed
+    const [seg] = segmentFiles(dir, "msg");
+    const recs = recordOffsets(seg!);
+    expect(recs).to.have.length(2);
+    patch(seg!, recs[1]!.off, Buffer.alloc(recs[1]!.length));
+    open();
+    q = queue();
+    q.processDue(Date.now() + 1e9, 5);
+    expect(drain(q)).to.deep.equal([fresh.id, delayed.id]);
+    expect(q.ack(fresh.id) && q.ack(delayed.id)).to.equal(true);
+    await store.close();
+    open();
+    queue().processDue(Date.now() + 1e9, 5);
+    expect(drain(queue())).to.deep.equal([]);
+  });
+
   it("survives a garbled checkpoint with a warning", async () => {
     let q = queue();
     q.append(msgs(10));

@@ -36,6 +36,8 @@ async function main(): Promise<void> {
         retry: 0,
       });
     }
+    const delayed = batch.filter((m) => m.deliverAtMs > 0);
+    if (delayed.length > 0) say(`D ${delayed.map((m) => m.id).join(",")}`);
     q.append(batch);
     await store.commit();
     say(`A ${batch.map((m) => m.id).join(",")}`);
