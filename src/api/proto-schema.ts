@@ -2,12 +2,8 @@
 // and a schema of every message (field names, types, labels), read once at
 // start through @grpc/proto-loader. Nothing here is a hand-kept list: adding
 // an annotated RPC or a field to the proto changes what this returns.
-import { fileURLToPath } from "node:url";
 import * as protoLoader from "@grpc/proto-loader";
-
-const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
-export const defaultProtoDirs = [`${repoRoot}proto`, `${repoRoot}node_modules/google-proto-files`];
-export const defaultProtoFile = "gmq/v1/broker.proto";
+import { BROKER_PROTO, PROTO_INCLUDE_DIRS } from "./proto-files.js";
 
 export type ScalarType =
   | "TYPE_DOUBLE" | "TYPE_FLOAT" | "TYPE_INT64" | "TYPE_UINT64" | "TYPE_INT32" | "TYPE_FIXED64"
@@ -103,7 +99,7 @@ interface RawMethod {
   options?: Record<string, unknown>;
 }
 
-export function loadProtoSchema(file: string = defaultProtoFile, includeDirs: string[] = defaultProtoDirs): ProtoSchema {
+export function loadProtoSchema(file: string = BROKER_PROTO, includeDirs: string[] = PROTO_INCLUDE_DIRS): ProtoSchema {
   const def = protoLoader.loadSync(file, { keepCase: true, includeDirs }) as unknown as Record<string, unknown>;
   const messages = new Map<string, MessageSchema>();
   const enums = new Map<string, EnumSchema>();
