@@ -79,6 +79,7 @@ async function main(): Promise<void> {
     const rows: Row[] = [];
     rows.push(await bench("GET /healthz (HTTP ceiling)", { url: `${base}/healthz` }));
     rows.push(await bench(`POST /v1/topics/{t}/messages (${bodyBytes} B)`, { url: `${base}/v1/topics/${topic}/messages`, method: "POST", headers: json, body: pushBody }));
+    rows.push(await bench(`same, 8 pipelined per connection`, { url: `${base}/v1/topics/${topic}/messages`, method: "POST", headers: json, body: pushBody, pipelining: 8, connections: Math.max(1, connections / 4) }));
     rows.push(await bench(`POST /push (original API, ${bodyBytes} B)`, { url: `${base}/push`, method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: legacyBody }));
     rows.push(await bench("GET /v1/topics/{t}/queues/q:pop", { url: `${base}/v1/topics/${topic}/queues/q:pop` }));
 

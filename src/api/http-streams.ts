@@ -11,6 +11,7 @@
 // stream, so at most max_in_flight messages are unacked at a time. Messages
 // still unacked when the stream closes are released to the queue at once.
 // ack=auto acks each message once it is written to the socket (at most once).
+// On a topic with auto_ack, messages are settled at delivery whatever `ack` says.
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { BrokerError } from "../broker/errors.js";
 import { invalid } from "../broker/errors.js";
@@ -195,7 +196,10 @@ export function createStreams(broker: StreamBroker, messageSchema: MessageSchema
           createdAtMs: BigInt(d.createdAtMs),
           deadlineMs: BigInt(d.deadlineMs),
         });
-        if (mode === "auto") {
+        if (d.deadlineMs === 0) {
+          // An auto-ack topic settled it at delivery: nothing to ack, so its credit comes back once written.
+          writer.write(json, () => c.grant(1));
+        } else if (mode === "auto") {
           writer.write(json, () => c.ack([d.id]));
         } else {
           const k = key(topic, bindKey, d.id);

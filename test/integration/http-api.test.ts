@@ -205,6 +205,18 @@ describe("HTTP/JSON gateway (real node)", function () {
     expect(stat.body.stat.inFlight).to.equal("0");
   });
 
+  it("keeps consuming past max_in_flight on an auto-ack topic, where there is nothing to ack", async () => {
+    const topic = uniqueTopic("consume");
+    await call(base, "PUT", `/v1/topics/${topic}/config`, { autoAck: true });
+    await call(base, "PUT", `/v1/topics/${topic}/queues/q`);
+    for (let i = 0; i < 5; i++) await call(base, "POST", `/v1/topics/${topic}/messages`, { routeKey: "q", body: b64(`m${i}`) });
+    const events = new EventReader(await fetch(`${base}/v1/topics/${topic}/queues/q:consume?max_in_flight=2`));
+    const got: string[] = [];
+    for (let i = 0; i < 5; i++) got.push(unb64((await events.next()).body));
+    expect(got).to.deep.equal(["m0", "m1", "m2", "m3", "m4"]);
+    await events.cancel();
+  });
+
   it("serves /openapi.json listing every served route, and every listed route is served", async () => {
     const doc = (await call(base, "GET", "/openapi.json")).body as { paths: Record<string, Record<string, unknown>> };
     const ops = Object.entries(doc.paths).flatMap(([p, o]) => Object.keys(o).map((m) => [m.toUpperCase(), p] as const));
