@@ -67,6 +67,8 @@ export async function serveRoute(
   maxBodyBytes: number,
   /** Signals of calls in progress, aborted when the node shuts down. */
   active: Set<AbortController>,
+  /** May serve the request instead of the handler (settling a message held by an HTTP stream). */
+  intercept?: (request: Record<string, unknown>) => Promise<object> | undefined,
 ): Promise<Record<string, unknown>> {
   let body: unknown = undefined;
   if (route.body) {
@@ -91,7 +93,7 @@ export async function serveRoute(
     },
   };
   try {
-    const reply = (await handler(request as never, context)) as Record<string, unknown>;
+    const reply = (await (intercept?.(request) ?? handler(request as never, context))) as Record<string, unknown>;
     sendJson(res, 200, messageToJson(route.rpc.responseType, reply ?? {}));
     return request;
   } finally {

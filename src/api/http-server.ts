@@ -104,10 +104,20 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
       const { route, values } = match;
       const label = route.rpc.name;
       try {
-        const request = await serveRoute(route, bound.get(route)!, values, query, req, res, maxBody, activeCalls);
-        if (label === "Ack" || label === "Nack") {
+        const settles = label === "Ack" || label === "Nack";
+        let intercepted = false;
+        const intercept = settles
+          ? (r: Record<string, unknown>) => {
+              const reply = streams.registry.settle(label, r as never);
+              intercepted = reply !== undefined;
+              return reply;
+            }
+          : undefined;
+        const request = await serveRoute(route, bound.get(route)!, values, query, req, res, maxBody, activeCalls, intercept);
+        if (settles && !intercepted) {
+          // Settled by the handler (a delayed nack): a stream holding it only gets its credit back.
           const r = request as { topic: string; bindKey: string; id: bigint };
-          streams.registry.settled(r.topic, r.bindKey, r.id);
+          streams.registry.afterHandler(r.topic, r.bindKey, r.id);
         }
         observe(label, start, "OK");
       } catch (err) {

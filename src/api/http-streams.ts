@@ -14,7 +14,7 @@
 // On a topic with auto_ack, messages are settled at delivery whatever `ack` says.
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { BrokerError } from "../broker/errors.js";
-import { invalid } from "../broker/errors.js";
+import { invalid, notFound } from "../broker/errors.js";
 import { messageFromJson, messageToJson, setFromText, type Json } from "./json-mapping.js";
 import type { MessageSchema, ProtoSchema } from "./proto-schema.js";
 import { compileTemplate } from "./http-routes.js";
@@ -134,8 +134,13 @@ function requestOf(route: StreamRoute, values: string[], query: URLSearchParams)
 export interface StreamRegistry {
   /** Ends every open stream (node shutdown). */
   closeAll(): void;
-  /** After an ack or nack through the gateway: returns credit to the HTTP consume stream that delivered id, if any. */
-  settled(topic: string, bindKey: string, id: bigint): void;
+  /**
+   * An Ack or Nack arriving through the gateway for a message an HTTP consume
+   * stream delivered is settled through that stream's consumer, which returns
+   * its credit. Returns the reply, or undefined when no stream holds the
+   * message (the RPC handler then serves it).
+   */
+  settle(rpc: string, request: { topic: string; bindKey: string; id: bigint; delayMs?: bigint }): Promise<object> | undefined;
 }
 
 export function createStreams(broker: StreamBroker, messageSchema: MessageSchema) {
@@ -232,17 +237,32 @@ export function createStreams(broker: StreamBroker, messageSchema: MessageSchema
     for (const batch of pending.splice(0)) deliver(batch);
   }
 
-  const registry: StreamRegistry = {
+  const registry: StreamRegistry & { afterHandler(topic: string, bindKey: string, id: bigint): void } = {
     closeAll() {
       for (const stop of [...open]) stop();
     },
-    settled(topic, bindKey, id) {
+    settle(rpc, { topic, bindKey, id, delayMs }) {
+      if (rpc !== "Ack" && rpc !== "Nack") return undefined;
+      // A delayed nack goes to the handler (the consumer only nacks "now");
+      // the message is then not in flight, so acking it through the consumer
+      // below only returns the credit.
+      if (rpc === "Nack" && delayMs) return undefined;
+      const k = key(topic, bindKey, id);
+      const h = holders.get(k);
+      if (!h) return undefined;
+      holders.delete(k);
+      h.mine.delete(k);
+      const settled = rpc === "Ack" ? h.consumer.ack([id]) : h.consumer.nack([id]);
+      if (settled === 0) return Promise.reject(notFound(`message ${id} is not in flight in queue ${topic}_${bindKey}`));
+      return Promise.resolve({});
+    },
+    afterHandler(topic: string, bindKey: string, id: bigint) {
       const k = key(topic, bindKey, id);
       const h = holders.get(k);
       if (!h) return;
       holders.delete(k);
       h.mine.delete(k);
-      h.consumer.ack([id]); // already settled, so this only drops it from the consumer and returns its credit
+      h.consumer.ack([id]); // no longer in flight: only drops it and returns its credit
     },
   };
   return { subscribe, consume, registry };

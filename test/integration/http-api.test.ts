@@ -205,6 +205,38 @@ describe("HTTP/JSON gateway (real node)", function () {
     expect(stat.body.stat.inFlight).to.equal("0");
   });
 
+  it("redelivers a message nacked through the gateway on the same consume stream, without acking it", async () => {
+    const topic = uniqueTopic("consume");
+    await call(base, "PUT", `/v1/topics/${topic}/queues/q`);
+    for (const s of ["m1", "m2"]) await call(base, "POST", `/v1/topics/${topic}/messages`, { routeKey: "q", body: b64(s) });
+    const events = new EventReader(await fetch(`${base}/v1/topics/${topic}/queues/q:consume?max_in_flight=1`));
+    const first = await events.next();
+    expect(unb64(first.body)).to.equal("m1");
+    expect((await call(base, "POST", `/v1/topics/${topic}/queues/q/messages/${first.id}:nack`, {})).status).to.equal(200);
+    const again = await events.next();
+    expect(again.id).to.equal(first.id);
+    expect((await call(base, "POST", `/v1/topics/${topic}/queues/q/messages/${again.id}:ack`)).status).to.equal(200);
+    expect(unb64((await events.next()).body)).to.equal("m2");
+    // Acking twice is NOT_FOUND, as over gRPC.
+    expect((await call(base, "POST", `/v1/topics/${topic}/queues/q/messages/${again.id}:ack`)).status).to.equal(404);
+    await events.cancel();
+  });
+
+  it("returns a stream's credit on a delayed nack through the gateway and redelivers after the delay", async () => {
+    const topic = uniqueTopic("consume");
+    await call(base, "PUT", `/v1/topics/${topic}/queues/q`);
+    for (const s of ["m1", "m2"]) await call(base, "POST", `/v1/topics/${topic}/messages`, { routeKey: "q", body: b64(s) });
+    const events = new EventReader(await fetch(`${base}/v1/topics/${topic}/queues/q:consume?max_in_flight=1`));
+    const first = await events.next();
+    expect((await call(base, "POST", `/v1/topics/${topic}/queues/q/messages/${first.id}:nack`, { delayMs: "300" })).status).to.equal(200);
+    const second = await events.next();
+    expect(unb64(second.body)).to.equal("m2");
+    await call(base, "POST", `/v1/topics/${topic}/queues/q/messages/${second.id}:ack`);
+    const later = await events.next(3000);
+    expect(later.id).to.equal(first.id);
+    await events.cancel();
+  });
+
   it("keeps consuming past max_in_flight on an auto-ack topic, where there is nothing to ack", async () => {
     const topic = uniqueTopic("consume");
     await call(base, "PUT", `/v1/topics/${topic}/config`, { autoAck: true });
