@@ -3,6 +3,7 @@
 // /healthz as the HTTP ceiling. Medians of N runs (default 3).
 //
 //   node --import tsx scripts/bench-http.ts [--runs 3] [--seconds 5] [--connections 32] [--body-bytes 128]
+import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { parseArgs } from "node:util";
 import { startNodeProcess } from "../test/helpers/node-process.js";
@@ -38,8 +39,17 @@ const bodyBytes = Number(args["body-bytes"]);
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
+/** CPU seconds (user + system) the node process has used so far. */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
+}
+let nodePid = 0;
+
 interface Row {
   name: string;
+  /** Node process CPU during the runs, in cores (1.0 = one core busy). */
+  nodeCores: number;
   reqPerS: number;
   p50Ms: number;
   p99Ms: number;
@@ -52,20 +62,25 @@ async function bench(name: string, opts: Record<string, unknown>): Promise<Row> 
   const p50s: number[] = [];
   const p99s: number[] = [];
   let non2xx = 0;
+  const cores: number[] = [];
   for (let i = 0; i < runs; i++) {
+    const cpu0 = cpuSeconds(nodePid);
+    const t0 = performance.now();
     const r = await autocannon({ connections, duration: seconds, ...opts });
+    cores.push((cpuSeconds(nodePid) - cpu0) / ((performance.now() - t0) / 1000));
     rates.push(r.requests.average);
     p50s.push(r.latency.p50);
     p99s.push(r.latency.p99);
     non2xx += r.non2xx + r.errors + r.timeouts;
     process.stderr.write(`  ${name} run ${i + 1}: ${Math.round(r.requests.average)} req/s, p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms, non-2xx/errors ${r.non2xx + r.errors}\n`);
   }
-  return { name, reqPerS: median(rates), p50Ms: median(p50s), p99Ms: median(p99s), non2xx, runs: rates.map(Math.round) };
+  return { name, nodeCores: median(cores), reqPerS: median(rates), p50Ms: median(p50s), p99Ms: median(p99s), non2xx, runs: rates.map(Math.round) };
 }
 
 async function main(): Promise<void> {
   const node = await startNodeProcess({ args: ["--max-body-bytes", String(1024 * 1024), "--segment-bytes", String(64 * 1024 * 1024)] });
   const base = `http://${node.httpAddr}`;
+  nodePid = node.pid;
   const json = { "content-type": "application/json" };
   try {
     const topic = `bench-${Date.now().toString(36)}`;
@@ -84,9 +99,13 @@ async function main(): Promise<void> {
     rows.push(await bench("GET /v1/topics/{t}/queues/q:pop", { url: `${base}/v1/topics/${topic}/queues/q:pop` }));
 
     console.log(`\nHTTP gateway, ${connections} connections, ${seconds} s per run, median of ${runs} runs (node ${process.version}, 1 node process + autocannon on this machine)\n`);
-    console.log("| route | req/s | p50 ms | p99 ms | non-2xx/errors | runs (req/s) |");
-    console.log("|---|--:|--:|--:|--:|---|");
-    for (const r of rows) console.log(`| ${r.name} | ${Math.round(r.reqPerS).toLocaleString("en-US")} | ${r.p50Ms} | ${r.p99Ms} | ${r.non2xx} | ${r.runs.join(", ")} |`);
+    console.log("| route | req/s | p50 ms | p99 ms | node CPU (cores) | µs node CPU/req | non-2xx/errors | runs (req/s) |");
+    console.log("|---|--:|--:|--:|--:|--:|--:|---|");
+    for (const r of rows) {
+      const usPerReq = (r.nodeCores * 1e6) / r.reqPerS;
+      console.log(`| ${r.name} | ${Math.round(r.reqPerS).toLocaleString("en-US")} | ${r.p50Ms} | ${r.p99Ms} | ${r.nodeCores.toFixed(2)} | ${usPerReq.toFixed(0)} | ${r.non2xx} | ${r.runs.join(", ")} |`);
+    }
+    console.log(`\nload average during the run: ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")} (${(await import("node:os")).cpus().length} CPUs)`);
   } finally {
     await node.stop();
     node.cleanup();

@@ -76,30 +76,45 @@ export async function serveRoute(
     body = parseJsonBody(await readBody(req, maxBodyBytes));
   }
   const request = buildRequest(route, values, query, body);
-  // A client that goes away cancels a waiting call (a long-polling Pop). The
-  // signal is made only for handlers that ask for it: most never wait.
-  let abort: AbortController | undefined;
-  const onClose = (): void => {
-    if (!res.writableFinished) abort?.abort();
-  };
-  const context = {
-    get signal(): AbortSignal {
-      if (!abort) {
-        abort = new AbortController();
-        active.add(abort);
-        res.once("close", onClose);
-      }
-      return abort.signal;
-    },
-  };
+  const context = new HttpCallContext(res, active);
   try {
     const reply = (await (intercept?.(request) ?? handler(request as never, context))) as Record<string, unknown>;
     sendJson(res, 200, messageToJson(route.rpc.responseType, reply ?? {}));
     return request;
   } finally {
-    if (abort) {
-      res.off("close", onClose);
-      active.delete(abort);
+    context.done();
+  }
+}
+
+/**
+ * A call's context. A client that goes away cancels a waiting call (a
+ * long-polling Pop); the signal is made only for handlers that ask for it,
+ * since most never wait (and a class keeps closures off the hot path).
+ */
+class HttpCallContext {
+  private abort: AbortController | undefined;
+
+  constructor(
+    private readonly res: ServerResponse,
+    private readonly active: Set<AbortController>,
+  ) {}
+
+  get signal(): AbortSignal {
+    if (!this.abort) {
+      this.abort = new AbortController();
+      this.active.add(this.abort);
+      this.res.once("close", this.onClose);
     }
+    return this.abort.signal;
+  }
+
+  private readonly onClose = (): void => {
+    if (!this.res.writableFinished) this.abort?.abort();
+  };
+
+  done(): void {
+    if (!this.abort) return;
+    this.res.off("close", this.onClose);
+    this.active.delete(this.abort);
   }
 }
