@@ -166,6 +166,10 @@ export class FileQueueLog implements QueueLog {
     const msgs = this.msgs;
     while (out.length < max && this.readyHead < this.ready.length) {
       const e = this.ready[this.readyHead]!;
+      if (this.entries.get(e.id) !== e) {
+        this.shiftReady(); // settled meanwhile (a duplicate id replaced it)
+        continue;
+      }
       if (!this.readMessageAt(e.pos)) {
         this.shiftReady();
         this.dropLost(e);
@@ -174,7 +178,12 @@ export class FileQueueLog implements QueueLog {
       const b = recordBodyBytes(msgs.rbuf, msgs.roff);
       if (out.length > 0 && bytes + b > maxBytes) return out;
       const m = this.decode(e.retry, deadlineMs);
-      this.journal.write(RecordType.Deliver, e.retry, e.pos, e.id, 0, deadlineMs, "", 0, null);
+      try {
+        this.journal.write(RecordType.Deliver, e.retry, e.pos, e.id, 0, deadlineMs, "", 0, null);
+      } catch (err) {
+        if (out.length === 0) throw err;
+        return out;
+      }
       this.shiftReady();
       this.setState(e, State.InFlight);
       e.time = deadlineMs;
@@ -217,6 +226,13 @@ export class FileQueueLog implements QueueLog {
     let runSeg = -1;
     let runCount = 0;
     for (const e of fresh) {
+      const dup = this.entries.get(e.id);
+      if (dup !== undefined) {
+        // the same id twice in the log: keep the counts true
+        if (runCount > 0) this.msgLive.set(runSeg, (this.msgLive.get(runSeg) ?? 0) + runCount);
+        runCount = 0;
+        this.settle(dup);
+      }
       this.entries.set(e.id, e);
       this.timed.push(e);
       const i = posIndex(e.pos);
