@@ -27,6 +27,7 @@ import {
   recordRetry,
   recordRouteKey,
   recordType,
+  utf8Length,
   writeIds,
 } from "./record.js";
 import { LogKind } from "./segment.js";
@@ -120,7 +121,7 @@ export class FileQueueLog implements QueueLog {
     this.msgs.planStart();
     for (let i = 0; i < n; i++) {
       const m = messages[i]!;
-      const k = m.routeKey.length === 0 ? 0 : Buffer.byteLength(m.routeKey, "utf8");
+      const k = utf8Length(m.routeKey);
       rk[i] = k;
       const length = RECORD_HEADER_BYTES + k + m.body.length;
       if (m.body.length > maxBody || k > MAX_ROUTE_KEY_BYTES) {

@@ -17,7 +17,7 @@ import {
   recordA,
   recordType,
   writePad,
-  writeRecord,
+  writeRecordAligned,
 } from "./record.js";
 import { SEGMENT_HEADER_BYTES, Segment, parseHeader } from "./segment.js";
 
@@ -326,7 +326,7 @@ export class SegmentLog {
     let seg = this.active;
     if (seg === undefined || seg.end + length > seg.bytes) seg = this.roll(length);
     const off = seg.end;
-    writeRecord(seg.map!, off, type, retry, a, id, b, c, routeKey, routeKeyBytes, body);
+    writeRecordAligned(seg.map!, seg.u32, seg.f64, off, type, retry, a, id, b, c, routeKey, routeKeyBytes, body);
     seg.end = off + align8(length);
     if (off < seg.dirtyLo) seg.dirtyLo = off;
     seg.dirtyHi = seg.end;

@@ -18,7 +18,9 @@ import {
   recordType,
   writeId,
   writePad,
+  utf8Length,
   writeRecord,
+  writeRecordAligned,
   writeU64,
 } from "../../src/store/record.js";
 import { parseHeader } from "../../src/store/segment.js";
@@ -95,6 +97,22 @@ describe("record codec", () => {
     }
     writeU64(buf, 8, 2 ** 52 + 5);
     expect(readU64(buf, 8)).to.equal(2 ** 52 + 5);
+  });
+
+  it("writes the same bytes through the aligned fast path", () => {
+    for (const rk of ["", "eu.fr.#", "clé.ü", "x".repeat(300)]) {
+      const body = Buffer.from("some body bytes");
+      const slow = Buffer.alloc(1024);
+      const fast = Buffer.alloc(1024);
+      const u32 = new Uint32Array(fast.buffer, fast.byteOffset, 256);
+      const f64 = new Float64Array(fast.buffer, fast.byteOffset, 128);
+      const n = utf8Length(rk);
+      expect(n).to.equal(Buffer.byteLength(rk));
+      const a = writeRecord(slow, 16, RecordType.Message, 3, 2 ** 45 + 9, 2n ** 63n + 5n, 17.25, -1, rk, n, body);
+      const b = writeRecordAligned(fast, u32, f64, 16, RecordType.Message, 3, 2 ** 45 + 9, 2n ** 63n + 5n, 17.25, -1, rk, n, body);
+      expect(b).to.equal(a);
+      expect(fast.equals(slow), `route key ${JSON.stringify(rk)}`).to.equal(true);
+    }
   });
 
   it("aligns records to 8 bytes", () => {
