@@ -220,9 +220,22 @@ export function recordB(buf: Buffer, off: number): number {
 export function recordC(buf: Buffer, off: number): number {
   return buf.readDoubleLE(off + 40);
 }
+// Consecutive records usually carry the same route key: reuse the last
+// decoded one when the bytes match (ASCII keys only, compared in JS).
+let lastKey = "";
+
 export function recordRouteKey(buf: Buffer, off: number): string {
   const n = buf.readUInt16LE(off + 10);
-  return n === 0 ? "" : buf.toString("utf8", off + RECORD_HEADER_BYTES, off + RECORD_HEADER_BYTES + n);
+  if (n === 0) return "";
+  const start = off + RECORD_HEADER_BYTES;
+  if (n === lastKey.length) {
+    let i = 0;
+    while (i < n && buf[start + i] === lastKey.charCodeAt(i)) i++;
+    if (i === n) return lastKey;
+  }
+  const key = buf.toString("utf8", start, start + n);
+  if (key.length === n && n <= 256) lastKey = key;
+  return key;
 }
 /** A copy of the body, owned by the caller. */
 export function recordBody(buf: Buffer, off: number): Buffer {

@@ -115,6 +115,12 @@ describe("record codec", () => {
     }
   });
 
+  it("decodes route keys right when consecutive keys repeat or differ", () => {
+    const keys = ["a.b", "a.b", "a.c", "é.b", "a.b", "", "xyz", "a.b"];
+    const got = keys.map((k) => recordRouteKey(encode(Buffer.alloc(1), k).buf, 8));
+    expect(got).to.deep.equal(keys);
+  });
+
   it("aligns records to 8 bytes", () => {
     expect([0, 1, 7, 8, 9, 49].map(align8)).to.deep.equal([0, 8, 8, 8, 16, 56]);
   });
