@@ -571,6 +571,7 @@ export class FileQueueLog implements QueueLog {
 
   close(): void {
     if (!this.closed) this.flushAcksSoon();
+    this.ctx.pendingAcks.delete(this);
     this.closed = true;
     this.msgs.close();
     this.delays.close();
