@@ -112,6 +112,7 @@ export class FileQueueLog implements QueueLog {
   // ------------------------------------------------------------------ append
 
   append(messages: readonly NewMessage[]): void {
+    this.checkOpen();
     const n = messages.length;
     if (n === 0) return;
     const maxBody = this.ctx.maxBodyBytes;
@@ -162,6 +163,7 @@ export class FileQueueLog implements QueueLog {
   // ----------------------------------------------------------------- reserve
 
   reserve(max: number, maxBytes: number, deadlineMs: number): StoredMessage[] {
+    this.checkOpen();
     const out: StoredMessage[] = [];
     let bytes = 0;
     const msgs = this.msgs;
@@ -287,6 +289,7 @@ export class FileQueueLog implements QueueLog {
   // ------------------------------------------------------ ack, release, touch
 
   ack(id: bigint): boolean {
+    if (this.closed) this.checkOpen();
     const e = this.entries.get(id);
     if (e === undefined || e.state !== State.InFlight) return false;
     this.journalAck(id);
@@ -319,6 +322,7 @@ export class FileQueueLog implements QueueLog {
   }
 
   release(id: bigint, readyAtMs: number): boolean {
+    this.checkOpen();
     const e = this.entries.get(id);
     if (e === undefined || e.state !== State.InFlight) return false;
     this.journal.write(RecordType.Release, e.retry, e.pos, id, 0, readyAtMs, "", 0, null);
@@ -328,6 +332,7 @@ export class FileQueueLog implements QueueLog {
   }
 
   touch(id: bigint, deadlineMs: number): boolean {
+    this.checkOpen();
     const e = this.entries.get(id);
     if (e === undefined || e.state !== State.InFlight) return false;
     this.journal.write(RecordType.Touch, e.retry, e.pos, id, 0, deadlineMs, "", 0, null);
@@ -380,6 +385,7 @@ export class FileQueueLog implements QueueLog {
   // ------------------------------------------------------------- due work
 
   processDue(nowMs: number, maxRetry: number): { requeued: number; expired: StoredMessage[] } {
+    if (this.closed) return { requeued: 0, expired: [] };
     let requeued = 0;
     const expired: StoredMessage[] = [];
     for (let top = this.timed.peek(); top !== undefined && top.time <= nowMs; top = this.timed.peek()) {
@@ -458,6 +464,7 @@ export class FileQueueLog implements QueueLog {
   }
 
   bury(ids: readonly bigint[]): void {
+    this.checkOpen();
     for (const id of ids) {
       const e = this.entries.get(id);
       if (e === undefined || e.state !== State.Expired) continue;
@@ -576,6 +583,10 @@ export class FileQueueLog implements QueueLog {
     this.msgs.close();
     this.delays.close();
     this.journal.close();
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new StoreError("IO", "this queue log is closed (queue dropped or storage closed)");
   }
 
   get isClosed(): boolean {
