@@ -28,6 +28,12 @@ import {
   recordRouteKey,
   recordType,
   utf8Length,
+  viewA,
+  viewB,
+  viewBody,
+  viewBodyBytes,
+  viewId,
+  viewRetry,
   writeIds,
 } from "./record.js";
 import { LogKind } from "./segment.js";
@@ -202,14 +208,13 @@ export class FileQueueLog implements QueueLog {
     while (out.length < max) {
       const p = msgs.readFrom(pos);
       if (p < 0) break;
-      const buf = msgs.rbuf;
       const o = msgs.roff;
-      const b = recordBodyBytes(buf, o);
+      const b = viewBodyBytes(msgs, o);
       if (out.length > 0 && bytes + b > maxBytes) break;
-      const retry = recordRetry(buf, o);
+      const retry = viewRetry(msgs, o);
       const m = this.decode(retry, deadlineMs);
       fresh.push({ id: m.id, pos: p, state: State.InFlight, time: deadlineMs, retry, ver: 0, inHeap: false });
-      seq = recordA(buf, o) + 1;
+      seq = viewA(msgs, o) + 1;
       pos = p + align8(msgs.rlen);
       bytes += b;
       out.push(m);
@@ -258,13 +263,13 @@ export class FileQueueLog implements QueueLog {
   }
 
   private decode(retry: number, deadlineMs: number): StoredMessage {
-    const buf = this.msgs.rbuf;
-    const o = this.msgs.roff;
+    const m = this.msgs;
+    const o = m.roff;
     return {
-      id: recordId(buf, o),
-      routeKey: recordRouteKey(buf, o),
-      body: recordBody(buf, o),
-      createdAtMs: recordB(buf, o),
+      id: viewId(m, o),
+      routeKey: recordRouteKey(m.rbuf, o),
+      body: viewBody(m, o),
+      createdAtMs: viewB(m, o),
       retry,
       deadlineMs,
     };

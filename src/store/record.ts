@@ -249,6 +249,54 @@ export function recordBodyBytes(buf: Buffer, off: number): number {
   return buf.readUInt32LE(off) - RECORD_HEADER_BYTES - buf.readUInt16LE(off + 10);
 }
 
+// Readers through 32/64-bit views of a buffer that starts 8-byte aligned
+// (mappings and the chunk buffer do); records are 8-byte aligned. They skip
+// Buffer's per-call bounds checks on the delivery hot path.
+export interface RecordViews {
+  rbuf: Buffer;
+  ru32: Uint32Array;
+  rf64: Float64Array;
+}
+
+export function viewId(v: RecordViews, off: number): bigint {
+  if (!LITTLE) return v.rbuf.readBigUInt64LE(off + 24);
+  const w = off >>> 2;
+  idWords[0] = v.ru32[w + 6]!;
+  idWords[1] = v.ru32[w + 7]!;
+  return idScratch[0]!;
+}
+
+export function viewRetry(v: RecordViews, off: number): number {
+  return LITTLE ? v.ru32[(off >>> 2) + 3]! : v.rbuf.readUInt32LE(off + 12);
+}
+
+export function viewA(v: RecordViews, off: number): number {
+  if (!LITTLE) return readU64(v.rbuf, off + 16);
+  const w = off >>> 2;
+  return v.ru32[w + 4]! + v.ru32[w + 5]! * TWO_32;
+}
+
+export function viewB(v: RecordViews, off: number): number {
+  return LITTLE ? v.rf64[(off >>> 3) + 4]! : v.rbuf.readDoubleLE(off + 32);
+}
+
+export function viewBodyBytes(v: RecordViews, off: number): number {
+  if (!LITTLE) return recordBodyBytes(v.rbuf, off);
+  const w = off >>> 2;
+  return v.ru32[w]! - RECORD_HEADER_BYTES - (v.ru32[w + 2]! >>> 16);
+}
+
+/** A copy of the body, owned by the caller. */
+export function viewBody(v: RecordViews, off: number): Buffer {
+  if (!LITTLE) return recordBody(v.rbuf, off);
+  const w = off >>> 2;
+  const end = off + v.ru32[w]!;
+  const start = off + RECORD_HEADER_BYTES + (v.ru32[w + 2]! >>> 16);
+  const body = Buffer.allocUnsafe(end - start);
+  v.rbuf.copy(body, 0, start, end);
+  return body;
+}
+
 /** Writes a Pad record covering [off, off + length) (length >= 48). */
 export function writePad(buf: Buffer, off: number, length: number): void {
   buf.fill(0, off, off + length);

@@ -19,6 +19,12 @@ import {
   writeId,
   writePad,
   utf8Length,
+  viewA,
+  viewB,
+  viewBody,
+  viewBodyBytes,
+  viewId,
+  viewRetry,
   writeRecord,
   writeRecordAligned,
   writeU64,
@@ -119,6 +125,21 @@ describe("record codec", () => {
     const keys = ["a.b", "a.b", "a.c", "é.b", "a.b", "", "xyz", "a.b"];
     const got = keys.map((k) => recordRouteKey(encode(Buffer.alloc(1), k).buf, 8));
     expect(got).to.deep.equal(keys);
+  });
+
+  it("reads the same fields through the aligned views", () => {
+    const { buf } = encode(Buffer.from([9, 8, 7]), "k.ey");
+    const v = {
+      rbuf: buf,
+      ru32: new Uint32Array(buf.buffer, buf.byteOffset, buf.length >>> 2),
+      rf64: new Float64Array(buf.buffer, buf.byteOffset, buf.length >>> 3),
+    };
+    expect(viewId(v, 8)).to.equal(recordId(buf, 8));
+    expect(viewRetry(v, 8)).to.equal(7);
+    expect(viewA(v, 8)).to.equal(2 ** 40 + 3);
+    expect(viewB(v, 8)).to.equal(1234.5);
+    expect(viewBodyBytes(v, 8)).to.equal(3);
+    expect(viewBody(v, 8)).to.deep.equal(Buffer.from([9, 8, 7]));
   });
 
   it("aligns records to 8 bytes", () => {
