@@ -17,7 +17,7 @@ import {
   recordA,
   recordType,
   writePad,
-  writeRecord,
+  writeRecordAligned,
 } from "./record.js";
 import { SEGMENT_HEADER_BYTES, Segment, parseHeader } from "./segment.js";
 
@@ -26,6 +26,8 @@ export const posIndex = (pos: number): number => Math.floor(pos / SEG);
 export const posOffset = (pos: number): number => pos % SEG;
 
 const EMPTY = Buffer.alloc(0);
+const EMPTY_U32 = new Uint32Array(0);
+const EMPTY_F64 = new Float64Array(0);
 const segName = (index: number): string => `${String(index).padStart(10, "0")}.seg`;
 
 export class SegmentLog {
@@ -35,6 +37,8 @@ export class SegmentLog {
   nextSeq = 0;
   /** Set by readFrom / readAt: where the record's bytes are. */
   rbuf: Buffer = EMPTY;
+  ru32: Uint32Array = EMPTY_U32;
+  rf64: Float64Array = EMPTY_F64;
   roff = 0;
   rlen = 0;
   /** Called after the log moved to a new segment. */
@@ -326,7 +330,7 @@ export class SegmentLog {
     let seg = this.active;
     if (seg === undefined || seg.end + length > seg.bytes) seg = this.roll(length);
     const off = seg.end;
-    writeRecord(seg.map!, off, type, retry, a, id, b, c, routeKey, routeKeyBytes, body);
+    writeRecordAligned(seg.map!, seg.u32, seg.f64, off, type, retry, a, id, b, c, routeKey, routeKeyBytes, body);
     seg.end = off + align8(length);
     if (off < seg.dirtyLo) seg.dirtyLo = off;
     seg.dirtyHi = seg.end;
@@ -524,12 +528,16 @@ export class SegmentLog {
   private readRaw(seg: Segment, off: number): number {
     if (seg.map !== null) {
       this.rbuf = seg.map;
+      this.ru32 = seg.u32;
+      this.rf64 = seg.f64;
       this.roff = off;
       return seg.verified ? checkFraming(seg.map, off, seg.end) : checkRecord(seg.map, off, seg.end);
     }
     const reader = this.ctx.reader;
     const r = reader.read(seg, off);
     this.rbuf = reader.buf;
+    this.ru32 = reader.u32;
+    this.rf64 = reader.f64;
     this.roff = reader.off;
     return r;
   }
@@ -556,7 +564,12 @@ export class SegmentLog {
     this.ctx.reader.forget(seg);
     this.ctx.dirty.delete(seg);
     seg.closeFds();
-    if (this.rbuf === seg.map) this.rbuf = EMPTY; // its pages are about to vanish
+    if (this.rbuf === seg.map) {
+      // its pages are about to vanish
+      this.rbuf = EMPTY;
+      this.ru32 = EMPTY_U32;
+      this.rf64 = EMPTY_F64;
+    }
     seg.unmap();
     // Done in the thread pool (freeing a large file's blocks takes a while).
     // Truncating first frees the space at once: unlinking alone would wait
