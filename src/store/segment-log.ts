@@ -29,6 +29,8 @@ const EMPTY = Buffer.alloc(0);
 const EMPTY_U32 = new Uint32Array(0);
 const EMPTY_F64 = new Float64Array(0);
 const segName = (index: number): string => `${String(index).padStart(10, "0")}.seg`;
+/** First segment of a log; later ones double up to the configured segment size. */
+export const FIRST_SEGMENT_BYTES = 1 << 20;
 
 export class SegmentLog {
   /** Existing segments by ascending index; the last one is written unless sealed. */
@@ -62,10 +64,22 @@ export class SegmentLog {
     private readonly ctx: StoreContext,
   ) {}
 
+  /**
+   * Size of the next new segment. Segments start at FIRST_SEGMENT_BYTES and
+   * double up to segmentBytes, so a queue that holds little costs little disk
+   * and its first write does not zero-fill a whole segment on the hot path.
+   */
+  private growthBytes(): number {
+    const last = this.prepared[this.prepared.length - 1] ?? this.segments[this.segments.length - 1];
+    const first = Math.min(this.segmentBytes, FIRST_SEGMENT_BYTES);
+    return last === undefined ? first : Math.min(this.segmentBytes, Math.max(first, last.bytes * 2));
+  }
+
   /** Size of a new segment that holds a record of `length` bytes (oversized if it must). */
   private sizeFor(length: number): number {
     const need = SEGMENT_HEADER_BYTES + align8(length);
-    return need <= this.segmentBytes ? this.segmentBytes : Math.ceil(need / 4096) * 4096;
+    const bytes = this.growthBytes();
+    return need <= bytes ? bytes : Math.ceil(need / 4096) * 4096;
   }
 
   get active(): Segment | undefined {
@@ -296,7 +310,7 @@ export class SegmentLog {
 
   /** Makes prepared[i] exist with at least `bytes` (replacing a smaller one). */
   private ensurePrepared(i: number, bytes: number): void {
-    while (this.prepared.length <= i) this.prepareOne(this.segmentBytes);
+    while (this.prepared.length <= i) this.prepareOne(this.growthBytes());
     const seg = this.prepared[i]!;
     if (seg.bytes >= bytes) return;
     this.allocateFile(seg.path, bytes);
@@ -407,7 +421,8 @@ export class SegmentLog {
       const path = join(this.dir, segName(index));
       const tmp = `${path}.tmp`;
       fs.mkdirSync(this.dir, { recursive: true });
-      allocateAsync(tmp, this.segmentBytes).then(
+      const bytes = this.growthBytes();
+      allocateAsync(tmp, bytes).then(
         () => {
           this.preparing = false;
           if (this.closed || this.prepared.length > 0 || this.nextIndex() !== index) {
@@ -415,7 +430,7 @@ export class SegmentLog {
             return;
           }
           fs.renameSync(tmp, path);
-          this.prepared.push(new Segment(index, path, this.segmentBytes));
+          this.prepared.push(new Segment(index, path, bytes));
         },
         (err: unknown) => {
           this.preparing = false;
@@ -429,7 +444,7 @@ export class SegmentLog {
       this.preparing = false;
       if (this.closed || this.prepared.length > 0) return;
       try {
-        this.prepareOne(this.segmentBytes);
+        this.prepareOne(this.growthBytes());
       } catch (err) {
         this.ctx.logger.warn({ dir: this.dir, err: String(err) }, "cannot prepare the next segment");
       }
