@@ -2,6 +2,10 @@
 // the HTTP gateway and cluster registration). Used by main.ts and by tests
 // that need a node in process.
 import { startGrpcServer, type RunningGrpcServer } from "./api/grpc-server.js";
+import { createUnaryHandlers } from "./api/handlers.js";
+import { startHttpServer, type RunningHttpServer } from "./api/http-server.js";
+import { createNodeMetrics, grpcObserver } from "./api/metrics.js";
+import { grpcServerCredentials, loadTls } from "./api/tls.js";
 import { Broker } from "./broker/broker.js";
 import type { NodeConfig } from "./config.js";
 import type { Logger } from "./log.js";
@@ -28,21 +32,40 @@ export async function startNode(config: NodeConfig, logger: Logger): Promise<Run
     logger,
   });
   const broker = Broker.open({ storage, nodeId: config.nodeId, version: VERSION, maxBodyBytes: config.maxBodyBytes, logger });
+  const metrics = config.metrics
+    ? createNodeMetrics({ topicStats: () => broker.allTopicStats(), storageStats: () => storage.stats() })
+    : undefined;
   let grpc: RunningGrpcServer;
   try {
-    grpc = await startGrpcServer({ broker, addr: config.grpcAddr, logger });
+    grpc = await startGrpcServer({
+      broker,
+      addr: config.grpcAddr,
+      logger,
+      credentials: grpcServerCredentials(loadTls(config)),
+      observe: grpcObserver(metrics),
+    });
   } catch (err) {
     await broker.close();
     throw err;
   }
+  let http: RunningHttpServer | undefined;
+  if (config.httpAddr) {
+    try {
+      http = await startHttpServer({ config, broker, handlers: createUnaryHandlers(broker), metrics, logger, version: VERSION });
+    } catch (err) {
+      await grpc.shutdown(0);
+      await broker.close();
+      throw err;
+    }
+  }
   let closing: Promise<void> | undefined;
   return {
     grpcAddr: grpc.addr,
-    httpAddr: "",
+    httpAddr: http?.addr ?? "",
     broker,
     close() {
       closing ??= (async () => {
-        await grpc.shutdown(SHUTDOWN_GRACE_MS);
+        await Promise.all([grpc.shutdown(SHUTDOWN_GRACE_MS), http?.close(SHUTDOWN_GRACE_MS)]);
         await broker.close();
       })();
       return closing;

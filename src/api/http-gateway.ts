@@ -1,0 +1,105 @@
+// The HTTP/JSON gateway proper: a request matched to an annotated RPC is
+// turned into that RPC's request message (path variables, then the body per
+// the rule's `body`, then query parameters for the remaining fields), given to
+// the same in-process handler the gRPC server uses, and the reply is written
+// as proto3 JSON. Routes and handlers are bound once, when the gateway is built.
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { BrokerError, ErrorCode } from "../broker/errors.js";
+import { parseJsonBody, readBody, sendJson } from "./http-io.js";
+import type { Route, RouteTable } from "./http-routes.js";
+import { type Json, messageFromJson, messageToJson, setFromText } from "./json-mapping.js";
+
+/** One in-process handler per unary RPC, keyed by the RPC's name in the proto. */
+export type UnaryHandler = (request: never, context: { signal: AbortSignal }) => Promise<unknown>;
+export type UnaryHandlers = Record<string, UnaryHandler>;
+
+type JsonObject = Record<string, Json>;
+
+export interface BoundRoute extends Route {
+  handler: UnaryHandler;
+}
+
+/** Pairs each route with its handler; a route whose RPC has no handler answers 501. */
+export function bindRoutes(table: RouteTable, handlers: UnaryHandlers): Map<Route, UnaryHandler> {
+  const bound = new Map<Route, UnaryHandler>();
+  for (const route of table.routes) {
+    const handler = handlers[route.rpc.name];
+    bound.set(
+      route,
+      handler ??
+        (() => Promise.reject(new BrokerError(ErrorCode.UNIMPLEMENTED, `${route.rpc.name} has no handler on this node`))),
+    );
+  }
+  return bound;
+}
+
+/** Builds the RPC's request message from an HTTP request matched to route. */
+export function buildRequest(route: Route, values: string[], query: URLSearchParams, body: unknown): Record<string, unknown> {
+  const schema = route.rpc.requestType;
+  let json: JsonObject;
+  if (route.body === "*") {
+    if (typeof body !== "object" || body === null || Array.isArray(body)) {
+      throw new BrokerError(ErrorCode.INVALID_ARGUMENT, `request body must be a JSON object (${schema.fullName})`);
+    }
+    json = { ...(body as JsonObject) };
+  } else {
+    json = {};
+    if (route.body) json[route.body] = body as JsonObject;
+    const grouped = new Map<string, string[]>();
+    for (const [k, v] of query) {
+      const list = grouped.get(k);
+      if (list) list.push(v);
+      else grouped.set(k, [v]);
+    }
+    for (const [k, vs] of grouped) setFromText(schema, json, k, vs);
+  }
+  route.variables.forEach((path, i) => setFromText(schema, json, path, [values[i]!]));
+  return messageFromJson(schema, json);
+}
+
+export async function serveRoute(
+  route: Route,
+  handler: UnaryHandler,
+  values: string[],
+  query: URLSearchParams,
+  req: IncomingMessage,
+  res: ServerResponse,
+  maxBodyBytes: number,
+  /** Signals of calls in progress, aborted when the node shuts down. */
+  active: Set<AbortController>,
+  /** May serve the request instead of the handler (settling a message held by an HTTP stream). */
+  intercept?: (request: Record<string, unknown>) => Promise<object> | undefined,
+): Promise<Record<string, unknown>> {
+  let body: unknown = undefined;
+  if (route.body) {
+    // Parsed as JSON whatever the content type says: `curl -d` sends a form type.
+    body = parseJsonBody(await readBody(req, maxBodyBytes));
+  }
+  const request = buildRequest(route, values, query, body);
+  // A client that goes away cancels a waiting call (a long-polling Pop). The
+  // signal is made only for handlers that ask for it: most never wait.
+  let abort: AbortController | undefined;
+  const onClose = (): void => {
+    if (!res.writableFinished) abort?.abort();
+  };
+  const context = {
+    get signal(): AbortSignal {
+      if (!abort) {
+        abort = new AbortController();
+        active.add(abort);
+        res.once("close", onClose);
+      }
+      return abort.signal;
+    },
+  };
+  try {
+    const reply = (await (intercept?.(request) ?? handler(request as never, context))) as Record<string, unknown>;
+    sendJson(res, 200, messageToJson(route.rpc.responseType, reply ?? {}));
+    return request;
+  } finally {
+    if (abort) {
+      res.off("close", onClose);
+      active.delete(abort);
+    }
+  }
+}

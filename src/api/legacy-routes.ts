@@ -1,0 +1,231 @@
+// The original gmq's HTTP API (wuzhc/gmq, Go), kept verbatim so its README's
+// curl walkthrough and existing scripts keep working: query-string parameters
+// in the original's names, `POST /push` with a form field `data` holding JSON,
+// delays in seconds, bodies as plain text, and the original's reply envelope
+// {"code": 0 | 1, "data": ..., "msg": "..."} with HTTP 200. We add "error"
+// (the gRPC code name) to failures so scripts can branch on it.
+// Every route calls the same in-process RPC handlers as the gateway.
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { BrokerError, ErrorCode, invalid } from "../broker/errors.js";
+import type { UnaryHandlers } from "./http-gateway.js";
+import { HttpError, readBody, sendJson } from "./http-io.js";
+import { toBrokerError } from "./status.js";
+
+type Query = URLSearchParams;
+type Obj = Record<string, any>; // ts-proto message objects, as the handlers take them
+type LegacyHandler = (query: Query, req: IncomingMessage) => Promise<unknown>;
+
+export interface LegacyDeps {
+  handlers: UnaryHandlers;
+  /** The original's exitTopic: drops a topic with its queues. */
+  deleteTopic(topic: string): Promise<void> | void;
+  maxBodyBytes: number;
+}
+
+/** Raised by a legacy route to answer with a plain message on success, as the original's JsonSuccess. */
+class Success {
+  constructor(readonly msg: string) {}
+}
+
+const required = (q: Query, name: string): string => {
+  const v = q.get(name);
+  if (!v) throw invalid(`${name} is empty`);
+  return v;
+};
+
+const intParam = (q: Query, names: string[]): number | undefined => {
+  for (const n of names) {
+    const v = q.get(n);
+    if (v === null || v === "") continue;
+    if (!/^-?\d+$/.test(v)) throw invalid(`${n} must be an integer, got ${JSON.stringify(v)}`);
+    return Number(v);
+  }
+  return undefined;
+};
+
+const pad = (n: number): string => String(n).padStart(2, "0");
+/** The original's start_time format, "2006-01-02 15:04:05" in local time. */
+function goTime(ms: number): string {
+  const d = new Date(ms);
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+}
+
+/** A TopicStat message in the original's topicData shape, plus our extra fields. */
+function topicData(stat: Obj): Obj {
+  const config = stat["config"] ?? {};
+  return {
+    name: stat["topic"],
+    pop_num: Number(stat["popped"]),
+    push_num: Number(stat["pushed"]),
+    queue_num: Number(stat["backlog"]),
+    delay_num: Number(stat["delayed"]),
+    wait_ack_num: Number(stat["inFlight"]),
+    dead_num: Number(stat["dead"]),
+    start_time: goTime(Number(stat["createdAtMs"])),
+    is_auto_ack: Boolean(config["autoAck"]),
+    mode: config["routeMode"],
+    msg_ttr: config["msgTtr"],
+    msg_retry: config["msgRetry"],
+    queues: (stat["queues"] as Obj[]).map((q) => ({
+      bind_key: q["bindKey"],
+      name: q["name"],
+      ready: Number(q["ready"]),
+      in_flight: Number(q["inFlight"]),
+      delayed: Number(q["delayed"]),
+      dead: Number(q["dead"]),
+    })),
+  };
+}
+
+export function createLegacyRoutes(deps: LegacyDeps): Map<string, LegacyHandler> {
+  const call = (rpc: string, request: Obj): Promise<Obj> => {
+    const h = deps.handlers[rpc];
+    if (!h) return Promise.reject(new BrokerError(ErrorCode.UNIMPLEMENTED, `${rpc} has no handler on this node`));
+    return h(request as never, { signal: new AbortController().signal }) as Promise<Obj>;
+  };
+  const stat = async (topic: string): Promise<Obj> => (await call("GetTopicStat", { topic }))["stat"] as Obj;
+
+  const routes = new Map<string, LegacyHandler>();
+
+  // /config?topic=t&isAutoAck=1&mode=1&msgTTR=30&msgRetry=5 (the README also spells it isAuthoAck)
+  routes.set("/config", async (q) => {
+    const topic = required(q, "topic");
+    const autoAck = intParam(q, ["isAutoAck", "isAuthoAck"]);
+    const mode = intParam(q, ["mode"]);
+    const ttr = intParam(q, ["msgTTR", "msgTtr"]);
+    const retry = intParam(q, ["msgRetry"]);
+    if (mode !== undefined && mode !== 1 && mode !== 2 && mode !== 3) throw invalid("mode must be 1 (full match), 2 (fuzzy/regex) or 3 (wildcard)");
+    if (ttr !== undefined && ttr < 0) throw invalid("msgTTR must not be negative");
+    if (retry !== undefined && retry < 0) throw invalid("msgRetry must not be negative");
+    const reply = await call("Config", {
+      topic,
+      autoAck: autoAck === undefined ? undefined : autoAck !== 0,
+      routeMode: mode ?? 0,
+      msgTtr: ttr ?? 0,
+      msgRetry: retry,
+    });
+    const c = reply["config"] ?? {};
+    return { topic, isAutoAck: c["autoAck"] ? 1 : 0, mode: c["routeMode"], msgTTR: c["msgTtr"], msgRetry: c["msgRetry"] };
+  });
+
+  routes.set("/declareQueue", async (q) => {
+    await call("DeclareQueue", { topic: required(q, "topic"), bindKey: required(q, "bindKey") });
+    return new Success("ok");
+  });
+
+  // POST /push with form field data={"body":"...","topic":"...","delay":0,"route_key":"..."}
+  routes.set("/push", async (q, req) => {
+    const raw = await readBody(req, deps.maxBodyBytes);
+    const type = String(req.headers["content-type"] ?? "");
+    let data: string | null;
+    if (type.startsWith("application/json")) data = raw.toString("utf8");
+    else data = new URLSearchParams(raw.toString("utf8")).get("data") ?? q.get("data");
+    if (!data) throw invalid("data is empty");
+    let msg: unknown;
+    try {
+      msg = JSON.parse(data);
+    } catch (err) {
+      throw invalid(`data is not valid JSON: ${(err as Error).message}`);
+    }
+    if (typeof msg !== "object" || msg === null || Array.isArray(msg)) throw invalid("data must be a JSON object");
+    const m = msg as Obj;
+    const body = m["body"] ?? "";
+    const topic = m["topic"];
+    const routeKey = m["route_key"] ?? m["routeKey"] ?? "";
+    const delay = m["delay"] ?? 0;
+    if (typeof topic !== "string" || !topic) throw invalid("topic is empty");
+    if (typeof body !== "string") throw invalid("body must be a string");
+    if (typeof routeKey !== "string") throw invalid("route_key must be a string");
+    if (typeof delay !== "number" || !Number.isFinite(delay) || delay < 0) throw invalid("delay must be a non-negative number of seconds");
+    const reply = await call("Push", {
+      topic,
+      routeKey,
+      body: Buffer.from(body, "utf8"),
+      delayMs: BigInt(Math.round(delay * 1000)),
+    });
+    return { msgId: String(reply["id"]) };
+  });
+
+  routes.set("/pop", async (q) => {
+    const reply = await call("Pop", { topic: required(q, "topic"), bindKey: required(q, "bindKey"), waitMs: intParam(q, ["waitMs"]) ?? 0 });
+    const m = reply["message"] as Obj;
+    return { id: String(m["id"]), body: Buffer.from(m["body"] as Uint8Array).toString("utf8"), retry: m["retry"] };
+  });
+
+  routes.set("/ack", async (q) => {
+    const id = required(q, "msgId");
+    if (!/^\d+$/.test(id)) throw invalid(`msgId must be a decimal message id, got ${JSON.stringify(id)}`);
+    const topic = required(q, "topic");
+    try {
+      await call("Ack", { topic, bindKey: required(q, "bindKey"), id: BigInt(id) });
+    } catch (err) {
+      // On an auto-ack topic the message was settled at delivery: the
+      // original's walkthrough (which turns auto-ack on) still acks it.
+      if (!(err instanceof BrokerError && err.code === ErrorCode.NOT_FOUND && (await stat(topic))["config"]?.["autoAck"])) throw err;
+    }
+    return new Success("success");
+  });
+
+  routes.set("/getTopicStat", async (q) => topicData(await stat(required(q, "topic"))));
+
+  routes.set("/getAllTopicStat", async () => {
+    const list = (await call("ListTopics", {}))["topics"] as Obj[];
+    const out: Obj[] = [];
+    for (const t of list) {
+      try {
+        out.push(topicData(await stat(t["topic"])));
+      } catch (err) {
+        if (!(err instanceof BrokerError && err.code === ErrorCode.NOT_FOUND)) throw err; // deleted meanwhile
+      }
+    }
+    return out;
+  });
+
+  routes.set("/exitTopic", async (q) => {
+    const topic = required(q, "topic");
+    await stat(topic); // NOT_FOUND for a topic that does not exist, as the original
+    await deps.deleteTopic(topic);
+    return new Success(`topic.${topic} has exit.`);
+  });
+
+  // The original toggles; isAutoAck=0|1 sets it explicitly.
+  routes.set("/setIsAutoAck", async (q) => {
+    const topic = required(q, "topic");
+    const given = intParam(q, ["isAutoAck"]);
+    const current = Boolean((await stat(topic))["config"]?.["autoAck"]);
+    await call("Config", { topic, autoAck: given === undefined ? !current : given !== 0, routeMode: 0, msgTtr: 0, msgRetry: undefined });
+    return new Success("success");
+  });
+
+  routes.set("/getQueuesByTopic", async (q) => {
+    const topic = required(q, "topic");
+    const keys = (await call("ListQueues", { topic }))["bindKeys"] as string[];
+    return Object.fromEntries(keys.map((k) => [k, `${topic}_${k}`]));
+  });
+
+  return routes;
+}
+
+/** Runs a legacy route and answers in the original's envelope; returns the gRPC code name for metrics. */
+export async function serveLegacy(handler: LegacyHandler, query: Query, req: IncomingMessage, res: ServerResponse): Promise<string> {
+  try {
+    const data = await handler(query, req);
+    if (data instanceof Success) sendJson(res, 200, { code: 0, data: null, msg: data.msg });
+    else sendJson(res, 200, { code: 0, data, msg: "success" });
+    return "OK";
+  } catch (err) {
+    if (err instanceof HttpError) {
+      sendJson(res, err.status, { code: 1, data: null, msg: err.message, error: err.code });
+      return err.code;
+    }
+    const be = toBrokerError(err);
+    sendJson(res, 200, { code: 1, data: null, msg: be.message, error: be.code });
+    return be.code;
+  }
+}
+
+/** The original's /ping answers a bare "OK". */
+export function servePing(res: ServerResponse): void {
+  res.writeHead(200, { "content-type": "text/plain; charset=utf-8", "content-length": 2 });
+  res.end("OK");
+}

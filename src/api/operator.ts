@@ -1,0 +1,88 @@
+// Operator endpoints on the HTTP address: liveness, readiness, Prometheus
+// metrics and pprof profiles (the original shipped Go's net/http/pprof).
+// /metrics and /debug/pprof/* can each be switched off by config.
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { heap, time, encode } from "@datadog/pprof";
+import { BrokerError, ErrorCode, invalid } from "../broker/errors.js";
+import type { NodeMetrics } from "./metrics.js";
+import { sendJson } from "./http-io.js";
+
+export type OperatorHandler = (query: URLSearchParams, req: IncomingMessage, res: ServerResponse) => Promise<void> | void;
+
+export interface OperatorOptions {
+  isReady(): boolean;
+  metrics?: NodeMetrics;
+  pprof: boolean;
+}
+
+const heapIntervalBytes = 512 * 1024;
+const heapStackDepth = 64;
+let heapUsers = 0;
+let cpuProfileRunning = false;
+
+export interface Operator {
+  routes: Map<string, OperatorHandler>;
+  close(): void;
+}
+
+export function createOperator(opts: OperatorOptions): Operator {
+  const routes = new Map<string, OperatorHandler>();
+
+  routes.set("/healthz", (_q, _req, res) => sendJson(res, 200, { status: "ok" }));
+  routes.set("/readyz", (_q, _req, res) => {
+    const ready = opts.isReady();
+    sendJson(res, ready ? 200 : 503, { ready });
+  });
+
+  if (opts.metrics) {
+    const registry = opts.metrics.registry;
+    routes.set("/metrics", async (_q, _req, res) => {
+      const text = await registry.metrics();
+      res.writeHead(200, { "content-type": registry.contentType, "content-length": Buffer.byteLength(text) });
+      res.end(text);
+    });
+  }
+
+  let heapStarted = false;
+  if (opts.pprof) {
+    // Heap sampling runs from start so a heap profile covers the node's life,
+    // as Go's does; one sampler per process, shared by every node in it.
+    if (heapUsers++ === 0) heap.start(heapIntervalBytes, heapStackDepth);
+    heapStarted = true;
+
+    routes.set("/debug/pprof/profile", async (q, _req, res) => {
+      const raw = q.get("seconds") ?? "30";
+      const seconds = Number(raw);
+      if (!/^\d+(\.\d+)?$/.test(raw) || seconds <= 0 || seconds > 300) throw invalid("seconds must be a number in (0, 300]");
+      if (cpuProfileRunning) throw new BrokerError(ErrorCode.RESOURCE_EXHAUSTED, "a CPU profile is already being taken; try again when it ends");
+      cpuProfileRunning = true;
+      try {
+        const profile = await time.profile({ durationMillis: Math.round(seconds * 1000) });
+        sendProfile(res, await encode(profile), "profile");
+      } finally {
+        cpuProfileRunning = false;
+      }
+    });
+    routes.set("/debug/pprof/heap", async (_q, _req, res) => {
+      sendProfile(res, await encode(heap.profile()), "heap");
+    });
+  }
+
+  return {
+    routes,
+    close() {
+      if (heapStarted && --heapUsers === 0) heap.stop();
+      heapStarted = false;
+    },
+  };
+}
+
+/** pprof's encode output is already gzipped protobuf, as `go tool pprof` expects. */
+function sendProfile(res: ServerResponse, gz: Buffer, name: string): void {
+  res.writeHead(200, {
+    "content-type": "application/octet-stream",
+    "content-disposition": `attachment; filename="${name}.pb.gz"`,
+    "content-length": gz.length,
+  });
+  res.end(gz);
+}

@@ -1,0 +1,129 @@
+// Operator endpoints of a real node: liveness, readiness, Prometheus metrics
+// and pprof profiles, and switching metrics and pprof off.
+import { gunzipSync } from "node:zlib";
+import { expect } from "chai";
+import { Profile } from "pprof-format";
+import { b64, call } from "../helpers/http.js";
+import { connect, uniqueTopic } from "../helpers/grpc-client.js";
+import { startNodeProcess, type NodeProcess } from "../helpers/node-process.js";
+
+/** Parses Prometheus text into series -> value. */
+function parseProm(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of text.split("\n")) {
+    if (!line || line.startsWith("#")) continue;
+    const at = line.lastIndexOf(" ");
+    out.set(line.slice(0, at), Number(line.slice(at + 1)));
+  }
+  return out;
+}
+
+describe("operator endpoints (real node)", function () {
+  this.timeout(30_000);
+  let node: NodeProcess;
+  let base: string;
+
+  before(async () => {
+    node = await startNodeProcess();
+    base = `http://${node.httpAddr}`;
+  });
+  after(async () => {
+    await node?.stop();
+    node?.cleanup();
+  });
+
+  it("answers /healthz and /readyz", async () => {
+    expect(await call(base, "GET", "/healthz")).to.deep.include({ status: 200, body: { status: "ok" } });
+    expect(await call(base, "GET", "/readyz")).to.deep.include({ status: 200, body: { ready: true } });
+    expect((await call(base, "POST", "/healthz")).status).to.equal(405);
+  });
+
+  it("exposes per-topic and per-queue series and per-RPC latency for HTTP and gRPC in /metrics", async () => {
+    const topic = uniqueTopic("metrics");
+    await call(base, "PUT", `/v1/topics/${topic}/queues/q`);
+    for (let i = 0; i < 3; i++) await call(base, "POST", `/v1/topics/${topic}/messages`, { routeKey: "q", body: b64("x") });
+    const popped = await call(base, "GET", `/v1/topics/${topic}/queues/q:pop`);
+    await call(base, "POST", `/v1/topics/${topic}/messages`, { routeKey: "q", body: b64("later"), delayMs: "60000" });
+    const client = connect(node.grpcAddr);
+    try {
+      await client.call("ping", {});
+    } finally {
+      client.close();
+    }
+    const res = await fetch(`${base}/metrics`);
+    expect(res.status).to.equal(200);
+    expect(res.headers.get("content-type")).to.include("text/plain");
+    const m = parseProm(await res.text());
+    const q = `{topic="${topic}",queue="q"}`;
+    expect(m.get(`gmq_topic_pushed_total{topic="${topic}"}`)).to.equal(4);
+    expect(m.get(`gmq_queue_pushed_total${q}`)).to.equal(4);
+    expect(m.get(`gmq_queue_delivered_total${q}`)).to.equal(1);
+    expect(m.get(`gmq_queue_in_flight${q}`)).to.equal(1);
+    expect(m.get(`gmq_queue_backlog${q}`)).to.equal(2);
+    expect(m.get(`gmq_queue_delayed${q}`)).to.equal(1);
+    expect(m.get(`gmq_queue_acked_total${q}`)).to.equal(0);
+    expect(m.get(`gmq_queue_dead${q}`)).to.equal(0);
+    expect(m.get(`gmq_queue_redelivered_total${q}`)).to.equal(0);
+    expect(m.get(`gmq_queue_bytes_on_disk${q}`)).to.be.a("number");
+    expect(m.get('gmq_rpc_duration_seconds_count{method="Push",protocol="http",code="OK"}')).to.be.at.least(4);
+    expect(m.get('gmq_rpc_duration_seconds_count{method="Pop",protocol="http",code="OK"}')).to.be.at.least(1);
+    expect(m.get('gmq_rpc_duration_seconds_count{method="Ping",protocol="grpc",code="OK"}')).to.be.at.least(1);
+    expect(m.get("gmq_storage_recovery_ms")).to.be.a("number");
+    expect(m.get("gmq_storage_fsyncs_total")).to.be.a("number");
+    expect(popped.status).to.equal(200);
+  });
+
+  it("returns a gzipped pprof CPU profile for /debug/pprof/profile?seconds=1", async () => {
+    const res = await fetch(`${base}/debug/pprof/profile?seconds=1`);
+    expect(res.status).to.equal(200);
+    const gz = Buffer.from(await res.arrayBuffer());
+    expect([gz[0], gz[1]]).to.deep.equal([0x1f, 0x8b]);
+    const profile = Profile.decode(gunzipSync(gz));
+    expect(profile.sampleType.length).to.be.greaterThan(0);
+    expect(profile.function.length).to.be.greaterThan(0);
+  });
+
+  it("returns a gzipped pprof heap profile for /debug/pprof/heap", async () => {
+    const res = await fetch(`${base}/debug/pprof/heap`);
+    expect(res.status).to.equal(200);
+    const profile = Profile.decode(gunzipSync(Buffer.from(await res.arrayBuffer())));
+    expect(profile.sampleType.length).to.equal(2);
+  });
+
+  it("refuses a bad seconds value", async () => {
+    expect((await call(base, "GET", "/debug/pprof/profile?seconds=abc")).status).to.equal(400);
+    expect((await call(base, "GET", "/debug/pprof/profile?seconds=9999")).status).to.equal(400);
+  });
+
+  it("ends a pending long poll when the node shuts down, without waiting for it", async () => {
+    const other = await startNodeProcess();
+    const b = `http://${other.httpAddr}`;
+    const topic = uniqueTopic("drain");
+    await call(b, "PUT", `/v1/topics/${topic}/queues/q`);
+    const pending = fetch(`${b}/v1/topics/${topic}/queues/q:pop?wait_ms=30000`).then(
+      (r) => r.status,
+      () => 0,
+    );
+    await new Promise((r) => setTimeout(r, 200));
+    const started = Date.now();
+    const code = await other.stop();
+    other.cleanup();
+    expect(Date.now() - started).to.be.below(4000);
+    expect(code).to.equal(0);
+    expect(await pending).to.not.equal(200);
+  });
+
+  it("serves neither /metrics nor /debug/pprof when switched off", async () => {
+    const off = await startNodeProcess({ args: ["--metrics", "false", "--pprof", "false"] });
+    try {
+      const b = `http://${off.httpAddr}`;
+      expect((await call(b, "GET", "/metrics")).status).to.equal(404);
+      expect((await call(b, "GET", "/debug/pprof/heap")).status).to.equal(404);
+      expect((await call(b, "GET", "/debug/pprof/profile?seconds=1")).status).to.equal(404);
+      expect((await call(b, "GET", "/healthz")).status).to.equal(200);
+    } finally {
+      await off.stop();
+      off.cleanup();
+    }
+  });
+});

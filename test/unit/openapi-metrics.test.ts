@@ -1,0 +1,75 @@
+import { expect } from "chai";
+import { RouteTable } from "../../src/api/http-routes.js";
+import { createNodeMetrics } from "../../src/api/metrics.js";
+import { buildOpenApi, openApiPath } from "../../src/api/openapi.js";
+import { loadProtoSchema } from "../../src/api/proto-schema.js";
+
+describe("OpenAPI document", () => {
+  const schema = loadProtoSchema();
+  const table = new RouteTable(schema.rpcs);
+  const doc = buildOpenApi(table.routes, [], { title: "gmq", version: "test" }) as {
+    paths: Record<string, Record<string, { operationId: string; parameters: { name: string; in: string }[]; requestBody?: unknown }>>;
+    components: { schemas: Record<string, unknown> };
+  };
+
+  it("has one operation per compiled route and no other", () => {
+    const fromDoc = Object.entries(doc.paths).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${p}`)).sort();
+    const fromRoutes = table.routes.map((r) => `${r.method} ${openApiPath(r.template)}`).sort();
+    expect(fromDoc).to.deep.equal(fromRoutes);
+  });
+
+  it("describes path variables, query parameters and bodies from the proto", () => {
+    const pop = doc.paths["/v1/topics/{topic}/queues/{bind_key}:pop"]!["get"]!;
+    expect(pop.operationId).to.equal("Pop");
+    expect(pop.parameters.map((p) => `${p.in}:${p.name}`)).to.deep.equal(["path:topic", "path:bind_key", "query:wait_ms"]);
+    expect(doc.paths["/v1/topics/{topic}/messages"]!["post"]!.requestBody).to.be.an("object");
+    expect(doc.components.schemas).to.include.keys("gmq.v1.PopResponse", "gmq.v1.Message", "Error");
+  });
+});
+
+describe("node metrics", () => {
+  it("exposes per-topic and per-queue series read from the broker at scrape time", async () => {
+    let pushed = 3;
+    const metrics = createNodeMetrics(
+      {
+        topicStats: () => [
+          {
+            topic: "t1",
+            pushed,
+            popped: 7,
+            acked: 6,
+            dead: 5,
+            delayed: 4,
+            inFlight: 1,
+            backlog: 2,
+            queues: [{ bindKey: "q", ready: 2, inFlight: 1, delayed: 4, dead: 5, pushed, popped: 7, acked: 6, redelivered: 1, bytesOnDisk: 4096 }],
+          },
+        ],
+        storageStats: () => ({ recoveredTruncations: 1, quarantinedSegments: 0, recoveryMs: 12, fsyncs: 9, fsyncMsTotal: 3, segmentsReclaimed: 2 }),
+      },
+      { defaultMetrics: false },
+    );
+    metrics.observeRpc("Push", "http", 0.002, "OK");
+    metrics.observeRpc("Push", "grpc", 0.001, "OK");
+    const text = await metrics.registry.metrics();
+    expect(text).to.include('gmq_topic_pushed_total{topic="t1"} 3');
+    expect(text).to.include('gmq_queue_backlog{topic="t1",queue="q"} 2');
+    expect(text).to.include('gmq_topic_backlog{topic="t1"} 2');
+    expect(text).to.include('gmq_topic_in_flight{topic="t1"} 1');
+    expect(text).to.include('gmq_topic_delivered_total{topic="t1"} 7');
+    expect(text).to.include('gmq_queue_in_flight{topic="t1",queue="q"} 1');
+    expect(text).to.include('gmq_queue_delayed{topic="t1",queue="q"} 4');
+    expect(text).to.include('gmq_queue_dead{topic="t1",queue="q"} 5');
+    expect(text).to.include('gmq_queue_acked_total{topic="t1",queue="q"} 6');
+    expect(text).to.include('gmq_queue_delivered_total{topic="t1",queue="q"} 7');
+    expect(text).to.include('gmq_queue_redelivered_total{topic="t1",queue="q"} 1');
+    expect(text).to.include('gmq_queue_bytes_on_disk{topic="t1",queue="q"} 4096');
+    expect(text).to.include("gmq_storage_recovery_ms 12");
+    expect(text).to.include("gmq_storage_fsyncs_total 9");
+    expect(text).to.include('gmq_rpc_duration_seconds_count{method="Push",protocol="http",code="OK"} 1');
+    expect(text).to.include('gmq_rpc_duration_seconds_count{method="Push",protocol="grpc",code="OK"} 1');
+    pushed = 10;
+    await new Promise((r) => setTimeout(r, 60));
+    expect(await metrics.registry.metrics()).to.include('gmq_topic_pushed_total{topic="t1"} 10');
+  });
+});
