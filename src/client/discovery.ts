@@ -1,0 +1,153 @@
+// Where the client learns which nodes exist: etcd (list the prefix, then watch
+// it for nodes joining and leaving) or a fixed address list. When etcd is
+// unreachable the last known list stays in use; after the watch reconnects
+// the list is read again and reconciled.
+import { Etcd3, type Watcher } from "etcd3";
+import { parseNodeRecord, staticNode, type NodeInfo } from "./node-info.js";
+
+export type DiscoveryEvent = { type: "join" | "update" | "leave"; node: NodeInfo };
+
+export interface Discovery {
+  /** The nodes known now. */
+  nodes(): NodeInfo[];
+  /** Calls `listener` on every join, update and leave; returns an unsubscribe function. */
+  onChange(listener: (e: DiscoveryEvent) => void): () => void;
+  close(): Promise<void>;
+}
+
+/** Default etcd key prefix nodes register under. */
+export const defaultEtcdPrefix = "/gmq/nodes/";
+
+abstract class BaseDiscovery implements Discovery {
+  protected readonly byKey = new Map<string, NodeInfo>();
+  private readonly listeners = new Set<(e: DiscoveryEvent) => void>();
+  nodes(): NodeInfo[] {
+    return [...this.byKey.values()];
+  }
+  onChange(listener: (e: DiscoveryEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+  protected emit(e: DiscoveryEvent): void {
+    for (const l of this.listeners) l(e);
+  }
+  /** Sets the node stored at `id` (an etcd key or an address), emitting the change. */
+  protected set(id: string, node: NodeInfo | undefined): void {
+    const old = this.byKey.get(id);
+    if (!node) {
+      if (old) {
+        this.byKey.delete(id);
+        this.emit({ type: "leave", node: old });
+      }
+      return;
+    }
+    this.byKey.set(id, node);
+    if (!old) this.emit({ type: "join", node });
+    else if (JSON.stringify(old) !== JSON.stringify(node)) {
+      // A new address or start time is a different process: leave, then join.
+      if (old.grpcAddr !== node.grpcAddr || old.startedAtMs !== node.startedAtMs) {
+        this.emit({ type: "leave", node: old });
+        this.emit({ type: "join", node });
+      } else this.emit({ type: "update", node });
+    }
+  }
+  abstract close(): Promise<void>;
+}
+
+export class StaticDiscovery extends BaseDiscovery {
+  /** `addresses`: "host:port", optionally "host:port@weight". */
+  constructor(addresses: readonly string[]) {
+    super();
+    for (const a of addresses) {
+      const n = staticNode(a);
+      this.byKey.set(n.key, n);
+    }
+  }
+  async close(): Promise<void> {}
+}
+
+function withScheme(endpoint: string): string {
+  return /^[a-z]+:\/\//.test(endpoint) ? endpoint : `http://${endpoint}`;
+}
+
+export class EtcdDiscovery extends BaseDiscovery {
+  private readonly etcd: Etcd3;
+  private watcher: Watcher | undefined;
+  private closed = false;
+
+  private constructor(
+    endpoints: readonly string[],
+    private readonly prefix: string,
+  ) {
+    super();
+    this.etcd = new Etcd3({ hosts: endpoints.map(withScheme), dialTimeout: 2000 });
+  }
+
+  /** Lists the nodes under `prefix` and starts watching it. */
+  static async start(endpoints: readonly string[], prefix = defaultEtcdPrefix): Promise<EtcdDiscovery> {
+    const d = new EtcdDiscovery(endpoints, prefix);
+    try {
+      const revision = await d.resync();
+      d.watcher = await d.etcd
+        .watch()
+        .prefix(prefix)
+        .startRevision(String(BigInt(revision) + 1n))
+        .create();
+    } catch (err) {
+      d.etcd.close();
+      throw err;
+    }
+    const w = d.watcher;
+    w.on("put", (kv) => d.set(kv.key.toString(), parseNodeRecord(kv.value.toString())));
+    w.on("delete", (kv) => d.set(kv.key.toString(), undefined));
+    let lost = false;
+    w.on("disconnected", () => {
+      lost = true;
+    });
+    w.on("connected", () => {
+      if (lost) {
+        lost = false;
+        d.resync().catch(() => undefined);
+      }
+    });
+    w.on("error", () => undefined); // etcd3 reconnects the watch with backoff
+    return d;
+  }
+
+  /** Reads the whole prefix and reconciles the known list; returns the revision read. */
+  private async resync(): Promise<string> {
+    const res = await this.etcd.getAll().prefix(this.prefix).exec();
+    if (this.closed) return res.header.revision;
+    const seen = new Set<string>();
+    for (const kv of res.kvs) {
+      const key = kv.key.toString();
+      seen.add(key);
+      this.set(key, parseNodeRecord(kv.value.toString()));
+    }
+    for (const key of [...this.byKey.keys()]) if (!seen.has(key)) this.set(key, undefined);
+    return res.header.revision;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.watcher?.cancel().catch(() => undefined);
+    this.etcd.close();
+  }
+}
+
+/**
+ * Reads the nodes registered under `prefix` once (what `gmq nodes` prints),
+ * without watching.
+ */
+export async function listEtcdNodes(endpoints: readonly string[], prefix = defaultEtcdPrefix): Promise<NodeInfo[]> {
+  const etcd = new Etcd3({ hosts: endpoints.map(withScheme), dialTimeout: 2000 });
+  try {
+    const kvs = await etcd.getAll().prefix(prefix).strings();
+    return Object.values(kvs)
+      .map(parseNodeRecord)
+      .filter((n): n is NodeInfo => n !== undefined);
+  } finally {
+    etcd.close();
+  }
+}
