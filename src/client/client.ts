@@ -226,20 +226,26 @@ export class GmqClient {
   async pop(topic: string, bindKey: string, opts: { waitMs?: number } = {}): Promise<Delivery | undefined> {
     await this.pool.waitForNode(this.failover.waitForNodesMs);
     const deadline = Date.now() + (opts.waitMs ?? 0);
-    for (let round = 0; ; round++) {
+    for (;;) {
       const conns = this.pool.all().sort(() => Math.random() - 0.5);
       const last = conns.length - 1;
+      let unavailable: GmqError | undefined;
+      let answered = false;
       for (const [i, c] of conns.entries()) {
         // Long-poll only on the last node of a round, briefly, so other nodes are checked again soon.
         const waitMs = i === last ? Math.max(0, Math.min(1000, deadline - Date.now())) : 0;
         try {
           const r = await c.unary(c.rpc.pop, { topic, bindKey, waitMs }, waitMs);
           if (r.message) return { ...r.message, node: c.key };
+          answered = true;
         } catch (e) {
           const err = e as GmqError;
-          if (err.code !== Code.NOT_FOUND && err.code !== Code.UNAVAILABLE) throw err;
+          if (err.code === Code.NOT_FOUND) answered = true;
+          else if (err.code === Code.UNAVAILABLE) unavailable = err;
+          else throw err;
         }
       }
+      if (!answered && unavailable) throw unavailable;
       if (Date.now() >= deadline) return undefined;
     }
   }

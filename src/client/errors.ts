@@ -55,7 +55,9 @@ export function toGmqError(err: unknown, node?: string): GmqError {
   const se = err as Partial<ServiceError>;
   if (typeof se?.code === "number") {
     const unknownOutcome = se.code === status.UNAVAILABLE && !failedBeforeSend(se);
-    return new GmqError(se.code, se.details || se.message || Code[se.code] || "error", {
+    // grpc-js appends an empty "Resolution note:" to connection errors.
+    const text = (se.details || se.message || Code[se.code] || "error").replace(/\.?\s*Resolution note:\s*$/, "");
+    return new GmqError(se.code, text, {
       cause: err,
       node,
       outcomeUnknown: unknownOutcome,
