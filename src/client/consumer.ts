@@ -51,9 +51,14 @@ class NodeConsumer {
   ) {}
 
   start(): void {
-    if (this.stopped) return;
+    if (this.stopped || this.conn.closed) return;
     const o = this.owner;
-    const call = this.conn.rpc.consume();
+    let call: ClientDuplexStream<ConsumeRequest, ConsumeResponse>;
+    try {
+      call = this.conn.rpc.consume();
+    } catch {
+      return; // the channel closed: the node left
+    }
     this.call = call;
     call.write({
       kind: {

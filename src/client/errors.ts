@@ -63,5 +63,8 @@ export function toGmqError(err: unknown, node?: string): GmqError {
       outcomeUnknown: unknownOutcome,
     });
   }
-  return new GmqError(status.UNKNOWN, (err as Error)?.message ?? String(err), { cause: err, node });
+  const text = (err as Error)?.message ?? String(err);
+  // grpc-js throws this when a call starts on a channel closed because its node left.
+  if (/Channel has been shut down/.test(text)) return new GmqError(status.UNAVAILABLE, `node ${node ?? ""} left the cluster`.replace("  ", " "), { cause: err, node });
+  return new GmqError(status.UNKNOWN, text, { cause: err, node });
 }

@@ -103,6 +103,8 @@ export class NodePool {
     this.unsubscribe();
     const conns = this.all();
     this.conns.clear();
+    // Consumers and subscriptions still open stop using every node.
+    for (const c of conns) for (const l of this.listeners) l.leave(c);
     await Promise.all(
       conns.map((c) => {
         const t = setTimeout(() => c.rpc.close(), this.callTimeoutMs);

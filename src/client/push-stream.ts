@@ -28,7 +28,12 @@ export class PushStream {
   }
 
   push(topic: string, routeKey: string, body: Buffer, delayMs: bigint): Promise<bigint> {
-    const call = this.call ?? this.open();
+    let call: ClientDuplexStream<PushStreamRequest, PushStreamResponse>;
+    try {
+      call = this.call ?? this.open();
+    } catch (err) {
+      return Promise.reject(toGmqError(err, this.node)); // the channel closed: nothing was sent
+    }
     const seq = ++this.seq;
     return new Promise<bigint>((resolve, reject) => {
       this.pending.set(seq, { resolve, reject });

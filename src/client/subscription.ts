@@ -33,8 +33,13 @@ export class Subscription {
   }
 
   private open(conn: NodeConnection, state: { call?: ClientReadableStream<SubscribeResponse>; timer?: NodeJS.Timeout; stopped: boolean }, backoffMs: number): void {
-    if (state.stopped) return;
-    const call = conn.rpc.subscribe({ channels: this.channels });
+    if (state.stopped || conn.closed) return;
+    let call: ClientReadableStream<SubscribeResponse>;
+    try {
+      call = conn.rpc.subscribe({ channels: this.channels });
+    } catch {
+      return; // the channel closed: the node left
+    }
     state.call = call;
     let next = backoffMs;
     call.on("data", (r: SubscribeResponse) => {
