@@ -151,11 +151,7 @@ export class GmqClient {
   static async connect(opts: ClientOptions): Promise<GmqClient> {
     let discovery: Discovery;
     if (opts.etcd && opts.etcd.endpoints.length > 0) {
-      try {
-        discovery = await EtcdDiscovery.start(opts.etcd.endpoints, opts.etcd.prefix ?? defaultEtcdPrefix);
-      } catch (err) {
-        throw new GmqError(Code.UNAVAILABLE, `cannot read nodes from etcd at ${opts.etcd.endpoints.join(",")}: ${(err as Error).message}`, { cause: err });
-      }
+      discovery = await EtcdDiscovery.start(opts.etcd.endpoints, opts.etcd.prefix ?? defaultEtcdPrefix);
     } else if (opts.addresses && opts.addresses.length > 0) {
       discovery = new StaticDiscovery(opts.addresses);
     } else {

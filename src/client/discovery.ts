@@ -3,7 +3,16 @@
 // unreachable the last known list stays in use; after the watch reconnects
 // the list is read again and reconciled.
 import { Etcd3, type Watcher } from "etcd3";
+import { Code, GmqError } from "./errors.js";
 import { parseNodeRecord, staticNode, type NodeInfo } from "./node-info.js";
+
+/** An etcd failure as a GmqError with a readable message. */
+export function etcdError(endpoints: readonly string[], err: unknown): GmqError {
+  const text = ((err as Error)?.message ?? String(err))
+    .replace(/^\d+ [A-Z_]+: /, "")
+    .replace(/\.?\s*Resolution note:\s*$/, "");
+  return new GmqError(Code.UNAVAILABLE, `cannot read nodes from etcd at ${endpoints.join(",")}: ${text}`, { cause: err });
+}
 
 export type DiscoveryEvent = { type: "join" | "update" | "leave"; node: NodeInfo };
 
@@ -95,7 +104,7 @@ export class EtcdDiscovery extends BaseDiscovery {
         .create();
     } catch (err) {
       d.etcd.close();
-      throw err;
+      throw etcdError(endpoints, err);
     }
     const w = d.watcher;
     w.on("put", (kv) => d.set(kv.key.toString(), parseNodeRecord(kv.value.toString())));
@@ -143,7 +152,13 @@ export class EtcdDiscovery extends BaseDiscovery {
 export async function listEtcdNodes(endpoints: readonly string[], prefix = defaultEtcdPrefix): Promise<NodeInfo[]> {
   const etcd = new Etcd3({ hosts: endpoints.map(withScheme), dialTimeout: 2000 });
   try {
-    const kvs = await etcd.getAll().prefix(prefix).strings();
+    const kvs = await etcd
+      .getAll()
+      .prefix(prefix)
+      .strings()
+      .catch((err: unknown) => {
+        throw etcdError(endpoints, err);
+      });
     return Object.values(kvs)
       .map(parseNodeRecord)
       .filter((n): n is NodeInfo => n !== undefined);

@@ -157,7 +157,8 @@ class EtcdRegistration implements Registration {
       this.log.info({ key: this.key, leaseId, ttlS: this.opts.leaseTtlS }, "registered in etcd");
     } catch (err) {
       lease.removeAllListeners("lost");
-      await lease.revoke().catch(() => lease.release());
+      // Not awaited: with etcd unreachable a revoke could stall the retry loop.
+      lease.revoke().catch(() => lease.release());
       throw err;
     }
   }
