@@ -172,7 +172,8 @@ describe("cluster (real etcd, node processes, SDK, CLI)", function () {
     await etcd.stop();
     // With etcd down the client keeps its last known nodes.
     for (let i = 0; i < 20; i++) await client.push(topic, `down${i}`, { routeKey: "q" });
-    await new Promise((r) => setTimeout(r, (ttlS + 1) * 1000));
+    // Longer than 2 x TTL: the nodes' etcd clients declare their leases lost and register again.
+    await new Promise((r) => setTimeout(r, (2 * ttlS + 1) * 1000));
     await etcd.restart();
 
     await waitFor(async () => (await keys()).length === 2, 10_000, "nodes registered after the restart");

@@ -105,6 +105,18 @@ describe("cluster registration (real etcd)", function () {
     }
   });
 
+  it("is registered again after etcd was down longer than twice the TTL, and stays registered", async () => {
+    const r = await reg(6, 2);
+    const firstLease = r.leaseId();
+    await etcd.stop();
+    await new Promise((res) => setTimeout(res, 5000)); // > 2 x TTL: etcd3 reports the lease lost
+    await etcd.restart();
+    await waitFor(async () => r.leaseId() !== undefined && r.leaseId() !== firstLease, 8000);
+    // The old lease expires in etcd after the restart; the key lives on under the new one.
+    await new Promise((res) => setTimeout(res, 3000));
+    expect(((await kv.get(r.key).json()) as { node_id: number }).node_id).to.equal(6);
+  });
+
   it("registers again by itself after etcd restarts and after its lease is revoked behind its back", async () => {
     const r = await reg(5, 2);
     await etcd.restart();
