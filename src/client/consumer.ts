@@ -126,17 +126,31 @@ class NodeConsumer {
     this.nacks = [];
   }
 
-  stop(): void {
+  /**
+   * Sends the last acks, half-closes the stream and resolves once the node has
+   * closed its side (so the acks were applied), or after `graceMs` (then cancels).
+   */
+  stop(graceMs = 2000): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
     this.flush();
     const call = this.call;
     this.call = undefined;
-    if (call) {
+    if (!call) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(t);
+        resolve();
+      };
+      const t = setTimeout(() => {
+        call.cancel();
+        resolve();
+      }, graceMs);
+      call.once("status", done);
+      call.once("error", done);
+      call.once("close", done);
       call.end();
-      // Give the node a moment to take the final acks, then cancel.
-      setTimeout(() => call.cancel(), 1000).unref();
-    }
+    });
   }
 }
 
@@ -170,7 +184,7 @@ export class Consumer {
         const nc = this.perNode.get(conn.key);
         if (nc?.conn === conn) {
           this.perNode.delete(conn.key);
-          nc.stop();
+          void nc.stop();
         }
       },
     });
@@ -195,7 +209,7 @@ export class Consumer {
     const deadline = Date.now() + timeoutMs;
     const all = [...this.perNode.values()];
     while (all.some((n) => n.running > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-    for (const n of all) n.stop();
     this.perNode.clear();
+    await Promise.all(all.map((n) => n.stop()));
   }
 }
