@@ -1,6 +1,7 @@
 // The gmq command line: every broker operation over the client SDK, against a
 // cluster found through etcd (--etcd) or fixed node addresses (--addr).
 // Errors print as one line "gmq: CODE: message" with a non-zero exit code.
+import { createRequire } from "node:module";
 import { Command, CommanderError, Option } from "commander";
 import { GmqError } from "../client/index.js";
 import { CliError, Context, type GlobalOptions } from "./context.js";
@@ -14,10 +15,13 @@ import { register as pubsub } from "./commands/pubsub.js";
 import { register as push } from "./commands/push.js";
 import { register as stats } from "./commands/stats.js";
 
+const { version } = createRequire(import.meta.url)("../../package.json") as { version: string };
+
 export function buildProgram(): { program: Command; context: () => Context } {
   let ctx: Context | undefined;
   const program = new Command("gmq")
     .description("command-line client of the gmq message broker")
+    .version(version, "-V, --version")
     .addOption(new Option("-e, --etcd <endpoints>", "comma-separated etcd endpoints: discover the cluster's nodes").env("GMQ_ETCD"))
     .addOption(new Option("--etcd-prefix <prefix>", "etcd key prefix of node records").env("GMQ_ETCD_PREFIX").default("/gmq/nodes/"))
     .addOption(new Option("-a, --addr <addresses>", "comma-separated node gRPC addresses (host:port[@weight]); default 127.0.0.1:9503").env("GMQ_ADDR"))
