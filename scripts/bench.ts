@@ -1,0 +1,315 @@
+// gmq broker benchmark (not a test). Starts a real node process (and a
+// no-op grpc-js echo server for the ceiling), drives it from this process
+// over loopback, and prints medians of several runs.
+//
+//   npm run bench                # 3 runs of everything
+//   npm run bench -- --runs 5 --fsync always
+//
+// Bodies are 128 bytes. The node runs with --fsync interval (1 s) unless told
+// otherwise: an acknowledged push survives kill -9 of the broker under every policy.
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { parseArgs } from "node:util";
+import * as grpc from "@grpc/grpc-js";
+import * as hdr from "hdr-histogram-js";
+import {
+  BrokerServiceClient,
+  type ConsumeResponse,
+  type PushStreamResponse,
+} from "../src/gen/gmq/v1/broker.js";
+
+const { values: opts } = parseArgs({
+  options: {
+    runs: { type: "string", default: "3" },
+    fsync: { type: "string", default: "interval" },
+    seconds: { type: "string", default: "3" },
+    only: { type: "string", default: "" },
+  },
+});
+const RUNS = Number(opts.runs);
+const SECONDS = Number(opts.seconds);
+const BODY = Buffer.alloc(128, 120);
+const ONLY = opts.only ? opts.only.split(",") : [];
+
+const clientOptions = {
+  "grpc.use_local_subchannel_pool": 1,
+  "grpc-node.flow_control_window": 8 * 1024 * 1024,
+  "grpc.max_receive_message_length": 64 * 1024 * 1024,
+};
+
+function progress(msg: string): void {
+  process.stderr.write(`\r\x1b[K${msg}`);
+}
+
+interface Proc {
+  addr: string;
+  child: ChildProcess;
+  stop(): Promise<void>;
+}
+
+function startProcess(script: string, args: string[]): Promise<Proc> {
+  const child = spawn(process.execPath, ["--import", "tsx", script, ...args], { stdio: ["ignore", "pipe", "inherit"] });
+  return new Promise((resolve, reject) => {
+    child.once("exit", (code) => reject(new Error(`${script} exited ${code}`)));
+    createInterface({ input: child.stdout! }).on("line", (line) => {
+      if (!line.includes('"listening"')) return;
+      const addr = (JSON.parse(line) as { grpcAddr: string }).grpcAddr;
+      resolve({
+        addr,
+        child,
+        stop: () =>
+          new Promise<void>((r) => {
+            child.removeAllListeners("exit");
+            child.once("exit", () => r());
+            child.kill("SIGTERM");
+          }),
+      });
+    });
+  });
+}
+
+function call<Res>(client: BrokerServiceClient, method: string, req: unknown): Promise<Res> {
+  return new Promise((resolve, reject) =>
+    (client as unknown as Record<string, Function>)[method]!.call(client, req, (err: Error | null, res: Res) => (err ? reject(err) : resolve(res))),
+  );
+}
+
+let topicSeq = 0;
+async function freshQueue(client: BrokerServiceClient): Promise<string> {
+  const topic = `bench-${process.pid}-${topicSeq++}`;
+  await call(client, "declareQueue", { topic, bindKey: "q" });
+  return topic;
+}
+
+/** Runs `step` repeatedly for SECONDS; returns msgs/s. */
+async function timed(label: string, step: () => Promise<number>): Promise<number> {
+  const end = performance.now() + SECONDS * 1000;
+  const t0 = performance.now();
+  let n = 0;
+  let lastShown = 0;
+  while (performance.now() < end) {
+    n += await step();
+    if (performance.now() - lastShown > 250) {
+      lastShown = performance.now();
+      progress(`${label}: ${Math.round(n / ((lastShown - t0) / 1000)).toLocaleString()} msg/s`);
+    }
+  }
+  return n / ((performance.now() - t0) / 1000);
+}
+
+const batch1000 = (topic: string) => ({
+  topic,
+  messages: Array.from({ length: 1000 }, () => ({ routeKey: "q", body: BODY, delayMs: 0n })),
+});
+
+const scenarios: Record<string, (node: Proc, echo: Proc) => Promise<Record<string, number>>> = {
+  async pushBatch(node) {
+    const client = new BrokerServiceClient(node.addr, grpc.credentials.createInsecure(), clientOptions);
+    const topic = await freshQueue(client);
+    const req = batch1000(topic);
+    // Two batches in flight keep the server busy while the client encodes the next.
+    const rate = await timed("PushBatch x1000", async () => {
+      await Promise.all([call(client, "pushBatch", req), call(client, "pushBatch", req)]);
+      return 2000;
+    });
+    client.close();
+    return { "PushBatch (1000/call) msg/s": rate };
+  },
+
+  async awaitedPublish(node) {
+    const client = new BrokerServiceClient(node.addr, grpc.credentials.createInsecure(), clientOptions);
+    const topic = await freshQueue(client);
+    const req = { topic, routeKey: "q", body: BODY, delayMs: 0n };
+    const unary = await timed("Push, each awaited", async () => {
+      await call(client, "push", req);
+      return 1;
+    });
+    const stream = client.pushStream();
+    let resolveNext: (() => void) | undefined;
+    stream.on("data", (_r: PushStreamResponse) => resolveNext?.());
+    let seq = 0n;
+    const streamed = await timed("PushStream, each awaited", async () => {
+      await new Promise<void>((resolve) => {
+        resolveNext = resolve;
+        stream.write({ seq: seq++, topic, routeKey: "q", body: BODY, delayMs: 0n });
+      });
+      return 1;
+    });
+    stream.end();
+    client.close();
+    return { "Push awaited msg/s": unary, "PushStream awaited msg/s": streamed };
+  },
+
+  async concurrentPush(node, echo) {
+    const run = async (addr: string, label: string) => {
+      const client = new BrokerServiceClient(addr, grpc.credentials.createInsecure(), clientOptions);
+      const topic = addr === node.addr ? await freshQueue(client) : "echo";
+      const req = { topic, routeKey: "q", body: BODY, delayMs: 0n };
+      const rate = await timed(label, async () => {
+        await Promise.all(Array.from({ length: 64 }, () => call(client, "push", req)));
+        return 64;
+      });
+      client.close();
+      return rate;
+    };
+    const echoRate = await run(echo.addr, "echo ceiling, 64 concurrent");
+    const pushRate = await run(node.addr, "Push, 64 concurrent");
+    return { "echo ceiling 64 concurrent calls/s": echoRate, "Push 64 concurrent msg/s": pushRate, "Push / echo ratio": pushRate / echoRate };
+  },
+
+  async consumeAck(node) {
+    const client = new BrokerServiceClient(node.addr, grpc.credentials.createInsecure(), clientOptions);
+    const topic = await freshQueue(client);
+    const total = 600_000;
+    const req = batch1000(topic);
+    for (let i = 0; i < total / 1000; i += 4) {
+      await Promise.all([0, 1, 2, 3].map(() => call(client, "pushBatch", req)));
+      progress(`filling queue ${(i + 4) * 1000}/${total}`);
+    }
+    const stream = client.consume();
+    const t0 = performance.now();
+    let got = 0;
+    let lastShown = 0;
+    const rate = await new Promise<number>((resolve) => {
+      stream.on("data", (r: ConsumeResponse) => {
+        got += r.messages.length;
+        const ackIds = r.messages.map((m) => m.id);
+        stream.write({ kind: { $case: "update", value: { credit: 0, ackIds, nackIds: [], touchIds: [] } } });
+        const now = performance.now();
+        if (now - lastShown > 250) {
+          lastShown = now;
+          progress(`Consume+Ack: ${Math.round(got / ((now - t0) / 1000)).toLocaleString()} msg/s`);
+        }
+        if (got >= total || now - t0 > SECONDS * 3000) resolve(got / ((now - t0) / 1000));
+      });
+      stream.write({ kind: { $case: "subscribe", value: { topic, bindKey: "q", maxInFlight: 10_000, maxBatchBytes: 0 } } });
+    });
+    stream.cancel();
+    client.close();
+    return { "Consume+Ack msg/s": rate };
+  },
+
+  async latency(node) {
+    const client = new BrokerServiceClient(node.addr, grpc.credentials.createInsecure(), clientOptions);
+    const topic = await freshQueue(client);
+    const histogram = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: 3 });
+    const sentAt = new Map<string, number>();
+    const stream = client.consume();
+    stream.on("data", (r: ConsumeResponse) => {
+      const now = performance.now();
+      for (const m of r.messages) {
+        const t = sentAt.get(m.body.subarray(0, 16).toString());
+        if (t !== undefined) histogram.recordValue(Math.round((now - t) * 1000));
+      }
+      stream.write({ kind: { $case: "update", value: { credit: 0, ackIds: r.messages.map((m) => m.id), nackIds: [], touchIds: [] } } });
+    });
+    stream.write({ kind: { $case: "subscribe", value: { topic, bindKey: "q", maxInFlight: 1000, maxBatchBytes: 0 } } });
+    const push = client.pushStream();
+    push.on("data", () => {});
+    const rate = 2000;
+    const total = rate * SECONDS;
+    const t0 = performance.now();
+    for (let i = 0; i < total; i++) {
+      const due = t0 + (i * 1000) / rate;
+      const wait = due - performance.now();
+      if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+      const key = String(i).padStart(16, "0");
+      const body = Buffer.concat([Buffer.from(key), BODY.subarray(16)]);
+      sentAt.set(key, performance.now());
+      push.write({ seq: BigInt(i), topic, routeKey: "q", body, delayMs: 0n });
+      if (i % 500 === 0) progress(`latency at ${rate} msg/s: ${i}/${total}`);
+    }
+    await new Promise((r) => setTimeout(r, 500));
+    push.end();
+    stream.cancel();
+    client.close();
+    return { "e2e p50 ms @2k/s": histogram.getValueAtPercentile(50) / 1000, "e2e p99 ms @2k/s": histogram.getValueAtPercentile(99) / 1000 };
+  },
+
+  async delayLateness(node) {
+    const client = new BrokerServiceClient(node.addr, grpc.credentials.createInsecure(), clientOptions);
+    const topic = await freshQueue(client);
+    const histogram = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: 3 });
+    const total = 10_000;
+    const delayMs = 1000;
+    let got = 0;
+    const done = new Promise<void>((resolve) => {
+      const stream = client.consume();
+      stream.on("data", (r: ConsumeResponse) => {
+        const now = Date.now();
+        for (const m of r.messages) {
+          const due = Number(m.body.readBigUInt64BE(0));
+          histogram.recordValue(Math.max(1, Math.round((now - due) * 1000)));
+        }
+        got += r.messages.length;
+        stream.write({ kind: { $case: "update", value: { credit: 0, ackIds: r.messages.map((m) => m.id), nackIds: [], touchIds: [] } } });
+        if (got >= total) {
+          stream.cancel();
+          resolve();
+        }
+      });
+      stream.on("error", () => {});
+      stream.write({ kind: { $case: "subscribe", value: { topic, bindKey: "q", maxInFlight: 10_000, maxBatchBytes: 0 } } });
+    });
+    // Spread over ~1 s in batches of 100, each message carrying its due time.
+    for (let i = 0; i < total; i += 100) {
+      const messages = Array.from({ length: 100 }, () => {
+        const body = Buffer.from(BODY);
+        body.writeBigUInt64BE(BigInt(Date.now() + delayMs), 0);
+        return { routeKey: "q", body, delayMs: BigInt(delayMs) };
+      });
+      await call(client, "pushBatch", { topic, messages });
+      await new Promise((r) => setTimeout(r, 8));
+      progress(`delayed pushes ${i + 100}/${total}`);
+    }
+    await done;
+    client.close();
+    return { "delay lateness p50 ms": histogram.getValueAtPercentile(50) / 1000, "delay lateness p99 ms": histogram.getValueAtPercentile(99) / 1000 };
+  },
+};
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+async function main(): Promise<void> {
+  const results = new Map<string, number[]>();
+  for (let run = 1; run <= RUNS; run++) {
+    const dataDir = mkdtempSync(join(tmpdir(), "gmq-bench-"));
+    const node = await startProcess("src/main.ts", ["--grpc-addr", "127.0.0.1:0", "--http-addr", "", "--data-dir", dataDir, "--fsync", opts.fsync!, "--log-level", "warn"]);
+    const echo = await startProcess("scripts/echo-server.ts", []);
+    try {
+      for (const [name, scenario] of Object.entries(scenarios)) {
+        if (ONLY.length && !ONLY.includes(name)) continue;
+        progress(`run ${run}/${RUNS}: ${name}`);
+        const r = await scenario(node, echo);
+        for (const [k, v] of Object.entries(r)) results.set(k, [...(results.get(k) ?? []), v]);
+      }
+    } finally {
+      await node.stop();
+      await echo.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  }
+  progress("");
+  console.log(`\ngmq benchmark: 128-byte bodies, --fsync ${opts.fsync}, ${SECONDS}s per step, median of ${RUNS} runs\n`);
+  console.log("| metric | median | runs |");
+  console.log("|---|--:|---|");
+  for (const [k, v] of results) {
+    const fmt = (x: number) => (x >= 100 ? Math.round(x).toLocaleString("en-US") : x.toFixed(2));
+    console.log(`| ${k} | ${fmt(median(v))} | ${v.map(fmt).join(", ")} |`);
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  },
+);

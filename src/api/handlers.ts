@@ -1,0 +1,111 @@
+// One in-process implementation of every unary RPC, taking and returning the
+// proto's messages. The gRPC server and the HTTP gateway both serve these,
+// so the two protocols cannot drift apart.
+import type { Broker } from "../broker/broker.js";
+import { invalid } from "../broker/errors.js";
+import type * as pb from "../gen/gmq/v1/broker.js";
+import { fromProtoRouteMode, msOf, toProtoConfig, toProtoMessage, toProtoTopicStat } from "./messages.js";
+
+export interface CallContext {
+  /** Aborted when the caller goes away (used by long polls). */
+  signal?: AbortSignal;
+}
+
+type Unary<Req, Res> = (request: Req, ctx: CallContext) => Promise<Res>;
+
+/** Keyed by the RPC's name as written in the proto. */
+export interface UnaryHandlers {
+  Config: Unary<pb.ConfigRequest, pb.ConfigResponse>;
+  DeclareQueue: Unary<pb.DeclareQueueRequest, pb.DeclareQueueResponse>;
+  DeleteQueue: Unary<pb.DeleteQueueRequest, pb.DeleteQueueResponse>;
+  ListTopics: Unary<pb.ListTopicsRequest, pb.ListTopicsResponse>;
+  ListQueues: Unary<pb.ListQueuesRequest, pb.ListQueuesResponse>;
+  GetTopicStat: Unary<pb.GetTopicStatRequest, pb.GetTopicStatResponse>;
+  Push: Unary<pb.PushRequest, pb.PushResponse>;
+  PushBatch: Unary<pb.PushBatchRequest, pb.PushBatchResponse>;
+  Pop: Unary<pb.PopRequest, pb.PopResponse>;
+  Ack: Unary<pb.AckRequest, pb.AckResponse>;
+  Nack: Unary<pb.NackRequest, pb.NackResponse>;
+  Touch: Unary<pb.TouchRequest, pb.TouchResponse>;
+  PopDead: Unary<pb.PopDeadRequest, pb.PopDeadResponse>;
+  ListDead: Unary<pb.ListDeadRequest, pb.ListDeadResponse>;
+  Redrive: Unary<pb.RedriveRequest, pb.RedriveResponse>;
+  Publish: Unary<pb.PublishRequest, pb.PublishResponse>;
+  Ping: Unary<pb.PingRequest, pb.PingResponse>;
+}
+
+export const MAX_POP_WAIT_MS = 60_000;
+
+export function createUnaryHandlers(broker: Broker): UnaryHandlers {
+  return {
+    async Config(req) {
+      const routeMode = fromProtoRouteMode(req.routeMode);
+      const config = broker.configure(req.topic, {
+        ...(req.autoAck !== undefined && { autoAck: req.autoAck }),
+        ...(routeMode !== undefined && { routeMode }),
+        ...(req.msgTtr !== 0 && { msgTtrS: req.msgTtr }),
+        ...(req.msgRetry !== undefined && { msgRetry: req.msgRetry }),
+      });
+      return { config: toProtoConfig(config) };
+    },
+    async DeclareQueue(req) {
+      return broker.declareQueue(req.topic, req.bindKey);
+    },
+    async DeleteQueue(req) {
+      broker.deleteQueue(req.topic, req.bindKey);
+      return {};
+    },
+    async ListTopics() {
+      return { topics: broker.listTopics().map((t) => ({ topic: t.topic, config: toProtoConfig(t.config) })) };
+    },
+    async ListQueues(req) {
+      return { bindKeys: broker.listQueues(req.topic) };
+    },
+    async GetTopicStat(req) {
+      return { stat: toProtoTopicStat(broker.topicStat(req.topic)) };
+    },
+    async Push(req) {
+      const r = await broker.push(req.topic, req.routeKey, req.body, msOf(req.delayMs, "delay_ms"));
+      return { id: r.id, queues: r.queues };
+    },
+    async PushBatch(req) {
+      const inputs = req.messages.map((m) => ({ routeKey: m.routeKey, body: m.body, delayMs: msOf(m.delayMs, "delay_ms") }));
+      return { ids: await broker.pushBatch(req.topic, inputs) };
+    },
+    async Pop(req, ctx) {
+      if (req.waitMs > MAX_POP_WAIT_MS) throw invalid(`wait_ms must be at most ${MAX_POP_WAIT_MS}`);
+      const m = await broker.pop(req.topic, req.bindKey, req.waitMs, ctx.signal);
+      return { message: toProtoMessage(req.topic, req.bindKey, m) };
+    },
+    async Ack(req) {
+      broker.ack(req.topic, req.bindKey, req.id);
+      return {};
+    },
+    async Nack(req) {
+      broker.nack(req.topic, req.bindKey, req.id, msOf(req.delayMs, "delay_ms"));
+      return {};
+    },
+    async Touch(req) {
+      const deadline = broker.touch(req.topic, req.bindKey, req.id, msOf(req.ttrMs, "ttr_ms"));
+      return { deadlineMs: BigInt(deadline) };
+    },
+    async PopDead(req) {
+      return { message: toProtoMessage(req.topic, req.bindKey, broker.popDead(req.topic, req.bindKey)) };
+    },
+    async ListDead(req) {
+      if (req.limit > 1000) throw invalid("limit must be at most 1000");
+      const list = broker.listDead(req.topic, req.bindKey, req.limit === 0 ? 100 : req.limit);
+      return { messages: list.map((m) => toProtoMessage(req.topic, req.bindKey, m)) };
+    },
+    async Redrive(req) {
+      return { moved: BigInt(await broker.redrive(req.topic, req.bindKey, req.limit)) };
+    },
+    async Publish(req) {
+      return { receivers: broker.publish(req.channel, req.body) };
+    },
+    async Ping() {
+      const info = broker.info();
+      return { nodeId: info.nodeId, version: info.version, startedAtMs: BigInt(info.startedAtMs) };
+    },
+  };
+}

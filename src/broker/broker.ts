@@ -1,0 +1,464 @@
+// The dispatcher: owns topics, routes pushes to queues, and is the one entry
+// point the API layer calls. It does no I/O of its own: storage is injected.
+import { BrokerError, ErrorCode, invalid, notFound } from "./errors.js";
+import { checkBindKey, checkRouteKey, checkTopic, DEFAULT_BIND_KEY, queueName } from "./names.js";
+import { PubSub, type ChannelListener } from "./pubsub.js";
+import { Queue, type ConsumeOptions, type Consumer, type Delivery } from "./queue.js";
+import { checkRouteKeyForMode } from "./routing.js";
+import { Snowflake } from "./snowflake.js";
+import { StoreError, type NewMessage, type QueueLog, type Storage } from "./storage.js";
+import { Topic } from "./topic.js";
+import {
+  applyConfigPatch,
+  decodeTopicMeta,
+  DEFAULT_TOPIC_CONFIG,
+  encodeTopicMeta,
+  type TopicConfig,
+} from "./topic-config.js";
+
+export type { Delivery, Consumer, ConsumeOptions, TopicConfig };
+
+export interface BrokerLogger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+export interface BrokerOptions {
+  storage: Storage;
+  nodeId: number;
+  version: string;
+  maxBodyBytes: number;
+  logger: BrokerLogger;
+  now?: () => number;
+}
+
+export interface PushInput {
+  routeKey: string;
+  body: Uint8Array;
+  delayMs: number;
+}
+
+export interface QueueStatView {
+  bindKey: string;
+  name: string;
+  ready: number;
+  inFlight: number;
+  delayed: number;
+  dead: number;
+  pushed: number;
+  popped: number;
+  acked: number;
+  redelivered: number;
+  bytesOnDisk: number;
+}
+
+export interface TopicStatView {
+  topic: string;
+  config: TopicConfig;
+  pushed: number;
+  popped: number;
+  acked: number;
+  dead: number;
+  delayed: number;
+  inFlight: number;
+  backlog: number;
+  createdAtMs: number;
+  queues: QueueStatView[];
+}
+
+export const MAX_DELAY_MS = 366 * 24 * 3600 * 1000;
+export const MAX_BATCH = 10_000;
+const TOPIC_META_PREFIX = "topic.";
+
+export class Broker {
+  private readonly topics = new Map<string, Topic>();
+  private readonly pubsub = new PubSub();
+  private readonly ids: Snowflake;
+  private readonly storage: Storage;
+  private readonly log: BrokerLogger;
+  private readonly now: () => number;
+  readonly startedAtMs: number;
+  private ready = false;
+
+  private constructor(private readonly options: BrokerOptions) {
+    this.storage = options.storage;
+    this.log = options.logger;
+    this.now = options.now ?? Date.now;
+    this.ids = new Snowflake(options.nodeId);
+    this.startedAtMs = this.now();
+  }
+
+  /** Loads every topic and queue from storage and fires what fell due while the node was down. */
+  static open(options: BrokerOptions): Broker {
+    const broker = new Broker(options);
+    broker.load();
+    broker.ready = true;
+    return broker;
+  }
+
+  private load(): void {
+    for (const name of this.storage.metaNames()) {
+      if (!name.startsWith(TOPIC_META_PREFIX)) continue;
+      const topicName = name.slice(TOPIC_META_PREFIX.length);
+      const data = this.storage.readMeta(name);
+      if (!data) continue;
+      let meta;
+      try {
+        meta = decodeTopicMeta(data);
+      } catch (err) {
+        this.log.warn({ err, meta: name }, "topic metadata unreadable; using defaults");
+        meta = { config: { ...DEFAULT_TOPIC_CONFIG }, createdAtMs: this.now(), bindKeys: [] };
+      }
+      const topic = new Topic(topicName, meta.config, meta.createdAtMs);
+      this.topics.set(topicName, topic);
+      for (const bindKey of meta.bindKeys) this.attachQueue(topic, bindKey, true);
+    }
+    // Queues whose files exist but whose declaration did not reach the metadata.
+    for (const ref of this.storage.queues()) {
+      let topic = this.topics.get(ref.topic);
+      if (!topic) {
+        topic = new Topic(ref.topic, { ...DEFAULT_TOPIC_CONFIG }, this.now());
+        this.topics.set(ref.topic, topic);
+      }
+      if (!topic.queues.has(ref.bindKey)) {
+        this.attachQueue(topic, ref.bindKey, true);
+        this.saveTopic(topic);
+      }
+    }
+    for (const topic of this.topics.values()) for (const q of topic.queues.values()) q.processDue();
+  }
+
+  isReady(): boolean {
+    return this.ready;
+  }
+
+  info(): { nodeId: number; version: string; startedAtMs: number } {
+    return { nodeId: this.options.nodeId, version: this.options.version, startedAtMs: this.startedAtMs };
+  }
+
+  // ---- topics and queues ----
+
+  configure(topicName: string, patch: Partial<TopicConfig>): TopicConfig {
+    const topic = this.topicOrCreate(topicName);
+    topic.setConfig(applyConfigPatch(topic.config, patch));
+    this.saveTopic(topic);
+    return { ...topic.config };
+  }
+
+  declareQueue(topicName: string, bindKey: string): { name: string; created: boolean } {
+    checkBindKey(bindKey);
+    const topic = this.topicOrCreate(topicName);
+    if (topic.queues.has(bindKey)) return { name: queueName(topicName, bindKey), created: false };
+    this.attachQueue(topic, bindKey);
+    this.saveTopic(topic);
+    return { name: queueName(topicName, bindKey), created: true };
+  }
+
+  deleteQueue(topicName: string, bindKey: string): void {
+    const topic = this.topicOrThrow(topicName);
+    const queue = this.queueOf(topic, bindKey);
+    queue.close(notFound(`queue ${queue.name} was deleted`));
+    topic.removeQueue(bindKey);
+    this.saveTopic(topic);
+    this.storeCall(() => this.storage.dropQueue(topicName, bindKey));
+  }
+
+  /** Deletes a topic with all its queues and messages (the original's exitTopic). */
+  deleteTopic(topicName: string): void {
+    const topic = this.topicOrThrow(topicName);
+    for (const bindKey of [...topic.queues.keys()]) this.deleteQueue(topicName, bindKey);
+    this.topics.delete(topicName);
+    this.storage.deleteMeta(TOPIC_META_PREFIX + topicName);
+  }
+
+  listTopics(): { topic: string; config: TopicConfig }[] {
+    return [...this.topics.values()]
+      .map((t) => ({ topic: t.name, config: { ...t.config } }))
+      .sort((a, b) => a.topic.localeCompare(b.topic));
+  }
+
+  listQueues(topicName: string): string[] {
+    return this.topicOrThrow(topicName).bindKeys();
+  }
+
+  topicStat(topicName: string): TopicStatView {
+    return this.statOf(this.topicOrThrow(topicName));
+  }
+
+  allTopicStats(): TopicStatView[] {
+    return [...this.topics.values()].map((t) => this.statOf(t)).sort((a, b) => a.topic.localeCompare(b.topic));
+  }
+
+  // ---- producing ----
+
+  async push(topicName: string, routeKey: string, body: Uint8Array, delayMs: number): Promise<{ id: bigint; queues: number }> {
+    const topic = this.topicOrCreate(topicName);
+    const queues = this.routeOne(topic, routeKey, body, delayMs);
+    const now = this.now();
+    const id = this.ids.next(now);
+    const message: NewMessage = { id, routeKey, body, createdAtMs: now, deliverAtMs: delayMs > 0 ? now + delayMs : 0, retry: 0 };
+    const one = [message];
+    this.storeCall(() => {
+      for (const q of queues) q.append(one);
+    });
+    topic.pushed++;
+    await this.storage.commit();
+    for (const q of queues) q.afterAppend(delayMs > 0);
+    return { id, queues: queues.length };
+  }
+
+  /**
+   * Pushes many messages to one topic. All are validated and routed before
+   * any is stored, so a bad message or a route key with no queue fails the
+   * whole batch; messages are appended per queue in one call each.
+   */
+  async pushBatch(topicName: string, inputs: readonly PushInput[]): Promise<bigint[]> {
+    if (inputs.length === 0) throw invalid("messages must not be empty");
+    if (inputs.length > MAX_BATCH) throw invalid(`a batch holds at most ${MAX_BATCH} messages, got ${inputs.length}`);
+    const topic = this.topicOrCreate(topicName);
+    const now = this.now();
+    const perQueue = new Map<Queue, NewMessage[]>();
+    const ids: bigint[] = new Array(inputs.length);
+    let delayed = false;
+    let lastRouteKey: string | undefined;
+    let lastQueues: Queue[] = [];
+    for (let i = 0; i < inputs.length; i++) {
+      const input = inputs[i] as PushInput;
+      const queues = input.routeKey === lastRouteKey ? (this.checkMessage(input.body, input.delayMs), lastQueues) : this.routeOne(topic, input.routeKey, input.body, input.delayMs);
+      lastRouteKey = input.routeKey;
+      lastQueues = queues;
+      const id = this.ids.next(now);
+      ids[i] = id;
+      if (input.delayMs > 0) delayed = true;
+      const message: NewMessage = { id, routeKey: input.routeKey, body: input.body, createdAtMs: now, deliverAtMs: input.delayMs > 0 ? now + input.delayMs : 0, retry: 0 };
+      for (const q of queues) {
+        let list = perQueue.get(q);
+        if (!list) perQueue.set(q, (list = []));
+        list.push(message);
+      }
+    }
+    this.storeCall(() => {
+      for (const [q, list] of perQueue) q.append(list);
+    });
+    topic.pushed += inputs.length;
+    await this.storage.commit();
+    for (const q of perQueue.keys()) q.afterAppend(delayed);
+    return ids;
+  }
+
+  // ---- consuming ----
+
+  async pop(topicName: string, bindKey: string, waitMs: number, signal?: AbortSignal): Promise<Delivery> {
+    const queue = this.queue(topicName, bindKey);
+    const m = await queue.pop(waitMs, signal);
+    if (!m) throw notFound(`queue ${queue.name} has no ready message`);
+    return m;
+  }
+
+  consume(
+    topicName: string,
+    bindKey: string,
+    options: ConsumeOptions,
+    deliver: (batch: Delivery[]) => void,
+    onEnd: (err?: BrokerError) => void,
+  ): Consumer {
+    if (!Number.isInteger(options.maxInFlight) || options.maxInFlight < 0) throw invalid("max_in_flight must be a non-negative integer");
+    return this.queue(topicName, bindKey).consume(options, deliver, onEnd);
+  }
+
+  ack(topicName: string, bindKey: string, id: bigint): void {
+    this.queue(topicName, bindKey).ack(id);
+  }
+
+  nack(topicName: string, bindKey: string, id: bigint, delayMs: number): void {
+    this.checkDelay(delayMs);
+    this.queue(topicName, bindKey).nack(id, delayMs);
+  }
+
+  touch(topicName: string, bindKey: string, id: bigint, ttrMs: number): number {
+    if (ttrMs < 0 || ttrMs > MAX_DELAY_MS) throw invalid(`ttr_ms must be 0..${MAX_DELAY_MS}`);
+    return this.queue(topicName, bindKey).touch(id, ttrMs);
+  }
+
+  popDead(topicName: string, bindKey: string): Delivery {
+    const queue = this.queue(topicName, bindKey);
+    const m = this.storeCall(() => queue.popDead());
+    if (!m) throw notFound(`queue ${queue.name} has no dead letters`);
+    return m;
+  }
+
+  listDead(topicName: string, bindKey: string, limit: number): Delivery[] {
+    return this.queue(topicName, bindKey).listDead(limit);
+  }
+
+  async redrive(topicName: string, bindKey: string, limit: number): Promise<number> {
+    const queue = this.queue(topicName, bindKey);
+    const moved = this.storeCall(() => queue.redrive(limit > 0 ? limit : Number.MAX_SAFE_INTEGER));
+    await this.storage.commit();
+    return moved;
+  }
+
+  // ---- pub/sub ----
+
+  publish(channel: string, body: Uint8Array): number {
+    checkTopic(channel, "channel");
+    this.checkBody(body);
+    return this.pubsub.publish(channel, Buffer.from(body.buffer, body.byteOffset, body.byteLength), this.now());
+  }
+
+  subscribe(channels: readonly string[], listener: ChannelListener): () => void {
+    if (channels.length === 0) throw invalid("channels must name at least one channel");
+    for (const ch of channels) checkTopic(ch, "channel");
+    return this.pubsub.subscribe([...new Set(channels)], listener);
+  }
+
+  // ---- lifecycle ----
+
+  /** Stops delivering, ends every waiter and consumer, and flushes storage. */
+  async close(): Promise<void> {
+    if (!this.ready) return;
+    this.ready = false;
+    const err = new BrokerError(ErrorCode.UNAVAILABLE, "the node is shutting down");
+    for (const topic of this.topics.values()) for (const q of topic.queues.values()) q.close(err);
+    await this.storage.close();
+  }
+
+  // ---- internals ----
+
+  private routeOne(topic: Topic, routeKey: string, body: Uint8Array, delayMs: number): Queue[] {
+    this.checkMessage(body, delayMs);
+    checkRouteKey(routeKey);
+    if (routeKey === "" && !topic.queues.has(DEFAULT_BIND_KEY)) {
+      this.attachQueue(topic, DEFAULT_BIND_KEY);
+      this.saveTopic(topic);
+    }
+    if (routeKey !== "") checkRouteKeyForMode(topic.config.routeMode, routeKey);
+    const queues = topic.match(routeKey);
+    if (queues.length === 0) {
+      throw new BrokerError(
+        ErrorCode.FAILED_PRECONDITION,
+        `no queue of topic ${topic.name} matches route key ${JSON.stringify(routeKey)} (mode ${topic.config.routeMode}); declare one first`,
+      );
+    }
+    return queues;
+  }
+
+  private checkMessage(body: Uint8Array, delayMs: number): void {
+    this.checkBody(body);
+    this.checkDelay(delayMs);
+  }
+
+  private checkBody(body: Uint8Array): void {
+    if (body.byteLength > this.options.maxBodyBytes) {
+      throw new BrokerError(
+        ErrorCode.RESOURCE_EXHAUSTED,
+        `body is ${body.byteLength} bytes; the node accepts at most ${this.options.maxBodyBytes}`,
+      );
+    }
+  }
+
+  private checkDelay(delayMs: number): void {
+    if (!Number.isFinite(delayMs) || delayMs < 0 || delayMs > MAX_DELAY_MS) {
+      throw invalid(`delay must be 0..${MAX_DELAY_MS} ms, got ${delayMs}`);
+    }
+  }
+
+  private topicOrCreate(name: string): Topic {
+    let topic = this.topics.get(name);
+    if (topic) return topic;
+    checkTopic(name);
+    topic = new Topic(name, { ...DEFAULT_TOPIC_CONFIG }, this.now());
+    this.topics.set(name, topic);
+    this.saveTopic(topic);
+    return topic;
+  }
+
+  private topicOrThrow(name: string): Topic {
+    const topic = this.topics.get(name);
+    if (topic) return topic;
+    checkTopic(name);
+    throw notFound(`topic ${name} does not exist`);
+  }
+
+  private queueOf(topic: Topic, bindKey: string): Queue {
+    const q = topic.queues.get(bindKey);
+    if (q) return q;
+    checkBindKey(bindKey);
+    throw notFound(`queue ${queueName(topic.name, bindKey)} does not exist; declare it first`);
+  }
+
+  private queue(topicName: string, bindKey: string): Queue {
+    return this.queueOf(this.topicOrThrow(topicName), bindKey);
+  }
+
+  /** `withDead` opens the dead-letter log now (at load, to count what is there); otherwise it opens when a first message dies. */
+  private attachQueue(topic: Topic, bindKey: string, withDead = false): Queue {
+    const log = this.storeCall(() => this.storage.openQueue(topic.name, bindKey, "main"));
+    let dead: QueueLog | undefined;
+    const queue = new Queue(topic.name, bindKey, log, () => topic.config, {
+      now: this.now,
+      warn: (obj, msg) => this.log.warn(obj, msg),
+      openDead: () => (dead ??= this.storage.openQueue(topic.name, bindKey, "dead")),
+      dead: () => dead,
+    });
+    if (withDead) dead = this.storeCall(() => this.storage.openQueue(topic.name, bindKey, "dead"));
+    topic.addQueue(queue);
+    return queue;
+  }
+
+  private saveTopic(topic: Topic): void {
+    const meta = { config: topic.config, createdAtMs: topic.createdAtMs, bindKeys: topic.bindKeys() };
+    this.storeCall(() => this.storage.writeMeta(TOPIC_META_PREFIX + topic.name, encodeTopicMeta(meta)));
+  }
+
+  private statOf(topic: Topic): TopicStatView {
+    const queues: QueueStatView[] = [];
+    const sum = { popped: 0, acked: 0, dead: 0, delayed: 0, inFlight: 0, backlog: 0 };
+    for (const q of topic.queues.values()) {
+      const s = q.log.stats();
+      const dead = q.deadStats();
+      const view: QueueStatView = {
+        bindKey: q.bindKey,
+        name: q.name,
+        ready: s.ready,
+        inFlight: s.inFlight,
+        delayed: s.delayed,
+        dead: dead.ready,
+        pushed: q.counters.pushed,
+        popped: q.counters.popped,
+        acked: q.counters.acked,
+        redelivered: q.counters.redelivered,
+        bytesOnDisk: s.bytesOnDisk + dead.bytesOnDisk,
+      };
+      queues.push(view);
+      sum.popped += view.popped;
+      sum.acked += view.acked;
+      sum.dead += view.dead;
+      sum.delayed += view.delayed;
+      sum.inFlight += view.inFlight;
+      sum.backlog += view.ready;
+    }
+    queues.sort((a, b) => a.bindKey.localeCompare(b.bindKey));
+    return { topic: topic.name, config: { ...topic.config }, pushed: topic.pushed, createdAtMs: topic.createdAtMs, queues, ...sum };
+  }
+
+  /** Runs a storage call, turning store failures into the errors callers see. */
+  private storeCall<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (err) {
+      if (!(err instanceof StoreError)) throw err;
+      this.log.error({ err }, "storage failure");
+      switch (err.code) {
+        case "DISK_FULL":
+          throw new BrokerError(ErrorCode.RESOURCE_EXHAUSTED, "the node's disk is full; nothing was stored, retry later", { cause: err });
+        case "TOO_LARGE":
+          throw new BrokerError(ErrorCode.RESOURCE_EXHAUSTED, err.message, { cause: err });
+        case "IO":
+        case "CORRUPT":
+          throw new BrokerError(ErrorCode.UNAVAILABLE, "the node's storage failed; nothing was stored, retry later", { cause: err });
+      }
+    }
+  }
+}

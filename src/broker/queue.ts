@@ -1,0 +1,376 @@
+// One queue: its log, its dead letters, and the consumers waiting on it.
+// Deliveries are pulled from the log only when someone can take them
+// (a long-polling pop or a consumer with credit), in batches, so nothing
+// is held in memory beyond what is in flight.
+import { BrokerError, ErrorCode, notFound } from "./errors.js";
+import { queueName } from "./names.js";
+import type { NewMessage, QueueLog, StoredMessage } from "./storage.js";
+import type { TopicConfig } from "./topic-config.js";
+
+/** A message as handed to a consumer: the stored message, owned by the caller. */
+export type Delivery = StoredMessage;
+
+export interface QueueEnv {
+  now(): number;
+  /** Stores failures and the like that have no caller to report to. */
+  warn(obj: object, msg: string): void;
+  /** Opens (creating) the dead-letter log, when a first message dies. */
+  openDead(): QueueLog;
+  /** The dead-letter log if it is open. */
+  dead(): QueueLog | undefined;
+}
+
+export interface QueueCounters {
+  pushed: number;
+  popped: number;
+  acked: number;
+  redelivered: number;
+  deadLettered: number;
+}
+
+export interface ConsumeOptions {
+  /** Initial credit: messages that may be in flight to this consumer at once. */
+  maxInFlight: number;
+  /** Cap on body bytes per delivered batch. */
+  maxBatchBytes: number;
+}
+
+/** Largest batch handed to one consumer per turn, so several consumers share fairly. */
+const MAX_TURN = 1000;
+/** setTimeout's limit; longer waits re-arm when the timer fires. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+interface Waiter {
+  resolve(d: Delivery | undefined): void;
+  reject(err: Error): void;
+}
+
+export class Consumer {
+  private credit: number;
+  /** Ids delivered to this consumer and not yet settled through it; released when it closes. */
+  private readonly held = new Set<bigint>();
+  private closed = false;
+
+  constructor(
+    private readonly queue: Queue,
+    options: ConsumeOptions,
+    private readonly deliver: (batch: Delivery[]) => void,
+    private readonly onEnd: (err?: BrokerError) => void,
+    readonly maxBatchBytes: number = options.maxBatchBytes,
+  ) {
+    this.credit = options.maxInFlight;
+  }
+
+  get available(): number {
+    return this.closed ? 0 : this.credit;
+  }
+
+  /** Adds credit: that many more messages may be delivered. */
+  grant(n: number): void {
+    if (this.closed || n <= 0) return;
+    this.credit += n;
+    this.queue.kick();
+  }
+
+  /** Acks messages; each id returns one unit of credit, whether or not it was still in flight. */
+  ack(ids: readonly bigint[]): number {
+    let settled = 0;
+    for (const id of ids) {
+      this.held.delete(id);
+      if (this.queue.ackIfInFlight(id)) settled++;
+    }
+    this.grant(ids.length);
+    return settled;
+  }
+
+  /** Gives messages back at once (retry count unchanged); each returns one unit of credit. */
+  nack(ids: readonly bigint[]): number {
+    let settled = 0;
+    for (const id of ids) {
+      this.held.delete(id);
+      if (this.queue.releaseIfInFlight(id, 0)) settled++;
+    }
+    this.grant(ids.length);
+    return settled;
+  }
+
+  touch(ids: readonly bigint[]): number {
+    let touched = 0;
+    for (const id of ids) if (this.queue.touchIfInFlight(id, 0) !== undefined) touched++;
+    return touched;
+  }
+
+  /** Stops deliveries and returns what this consumer still holds to the queue at once. */
+  close(err?: BrokerError): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const id of this.held) this.queue.releaseIfInFlight(id, 0);
+    this.held.clear();
+    this.queue.removeConsumer(this);
+    this.onEnd(err);
+  }
+
+  /** Called by the queue with a reserved batch. */
+  take(batch: Delivery[]): void {
+    this.credit -= batch.length;
+    if (!this.queue.autoAck) for (const m of batch) this.held.add(m.id);
+    this.deliver(batch);
+  }
+}
+
+export class Queue {
+  readonly name: string;
+  readonly counters: QueueCounters = { pushed: 0, popped: 0, acked: 0, redelivered: 0, deadLettered: 0 };
+  private readonly waiters: Waiter[] = [];
+  private readonly consumers: Consumer[] = [];
+  private turn = 0;
+  private drainQueued = false;
+  private timer: NodeJS.Timeout | undefined;
+  private timerAtMs = Number.POSITIVE_INFINITY;
+  private closed = false;
+
+  constructor(
+    readonly topic: string,
+    readonly bindKey: string,
+    readonly log: QueueLog,
+    private readonly config: () => TopicConfig,
+    private readonly env: QueueEnv,
+  ) {
+    this.name = queueName(topic, bindKey);
+  }
+
+  get autoAck(): boolean {
+    return this.config().autoAck;
+  }
+
+  /** Appends; the caller commits storage and then calls afterAppend(). */
+  append(messages: readonly NewMessage[]): void {
+    this.log.append(messages);
+    this.counters.pushed += messages.length;
+  }
+
+  afterAppend(delayed: boolean): void {
+    if (delayed) this.schedule();
+    this.kick();
+  }
+
+  /** Takes the next ready message now, or waits up to waitMs for one. */
+  pop(waitMs: number, signal?: AbortSignal): Promise<Delivery | undefined> {
+    this.assertOpen();
+    const batch = this.reserve(1, Number.MAX_SAFE_INTEGER);
+    if (batch.length > 0 || waitMs <= 0) return Promise.resolve(batch[0]);
+    return new Promise<Delivery | undefined>((resolve, reject) => {
+      const waiter: Waiter = {
+        resolve: (d) => {
+          clearTimeout(timeout);
+          signal?.removeEventListener("abort", onAbort);
+          resolve(d);
+        },
+        reject: (err) => {
+          clearTimeout(timeout);
+          signal?.removeEventListener("abort", onAbort);
+          reject(err);
+        },
+      };
+      const leave = () => {
+        const i = this.waiters.indexOf(waiter);
+        if (i >= 0) this.waiters.splice(i, 1);
+      };
+      const timeout = setTimeout(() => {
+        leave();
+        waiter.resolve(undefined);
+      }, Math.min(waitMs, MAX_TIMER_MS));
+      const onAbort = () => {
+        leave();
+        waiter.reject(new BrokerError(ErrorCode.CANCELLED, "the pop was cancelled by the caller"));
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+      this.waiters.push(waiter);
+    });
+  }
+
+  consume(options: ConsumeOptions, deliver: (batch: Delivery[]) => void, onEnd: (err?: BrokerError) => void): Consumer {
+    this.assertOpen();
+    const consumer = new Consumer(this, options, deliver, onEnd);
+    this.consumers.push(consumer);
+    this.kick();
+    return consumer;
+  }
+
+  removeConsumer(consumer: Consumer): void {
+    const i = this.consumers.indexOf(consumer);
+    if (i >= 0) this.consumers.splice(i, 1);
+  }
+
+  ack(id: bigint): void {
+    if (!this.ackIfInFlight(id)) throw this.notInFlight(id);
+  }
+
+  ackIfInFlight(id: bigint): boolean {
+    if (!this.log.ack(id)) return false;
+    this.counters.acked++;
+    return true;
+  }
+
+  nack(id: bigint, delayMs: number): void {
+    if (!this.releaseIfInFlight(id, delayMs)) throw this.notInFlight(id);
+  }
+
+  releaseIfInFlight(id: bigint, delayMs: number): boolean {
+    if (this.closed || !this.log.release(id, this.env.now() + delayMs)) return false;
+    if (delayMs > 0) this.schedule();
+    else this.kick();
+    return true;
+  }
+
+  /** Extends a deadline by ttrMs (0: the topic's TTR) from now; returns the new deadline. */
+  touch(id: bigint, ttrMs: number): number {
+    const deadline = this.touchIfInFlight(id, ttrMs);
+    if (deadline === undefined) throw this.notInFlight(id);
+    return deadline;
+  }
+
+  touchIfInFlight(id: bigint, ttrMs: number): number | undefined {
+    const deadline = this.env.now() + (ttrMs > 0 ? ttrMs : this.config().msgTtrS * 1000);
+    return this.log.touch(id, deadline) ? deadline : undefined;
+  }
+
+  deadStats(): { ready: number; bytesOnDisk: number } {
+    return this.env.dead()?.stats() ?? { ready: 0, bytesOnDisk: 0 };
+  }
+
+  /** Takes the oldest dead letter out for good. */
+  popDead(): Delivery | undefined {
+    const dead = this.env.dead();
+    if (!dead) return undefined;
+    const [m] = dead.reserve(1, Number.MAX_SAFE_INTEGER, this.env.now() + 60_000);
+    if (m) dead.ack(m.id);
+    return m;
+  }
+
+  listDead(limit: number): Delivery[] {
+    return this.env.dead()?.peek(limit) ?? [];
+  }
+
+  /** Moves up to `limit` dead letters back to ready with their retry count reset. The caller commits. */
+  redrive(limit: number): number {
+    const dead = this.env.dead();
+    if (!dead) return 0;
+    let moved = 0;
+    while (moved < limit) {
+      const batch = dead.reserve(Math.min(MAX_TURN, limit - moved), 4 * 1024 * 1024, this.env.now() + 60_000);
+      if (batch.length === 0) break;
+      const now = this.env.now();
+      this.log.append(batch.map((m) => ({ id: m.id, routeKey: m.routeKey, body: m.body, createdAtMs: m.createdAtMs, deliverAtMs: now, retry: 0 })));
+      for (const m of batch) dead.ack(m.id);
+      moved += batch.length;
+    }
+    if (moved > 0) this.kick();
+    return moved;
+  }
+
+  /** Coalesces wake-ups: one drain per microtask however many pushes arrived. */
+  kick(): void {
+    if (this.drainQueued || this.closed) return;
+    this.drainQueued = true;
+    queueMicrotask(() => {
+      this.drainQueued = false;
+      this.drain();
+    });
+  }
+
+  private drain(): void {
+    if (this.closed) return;
+    for (;;) {
+      while (this.waiters.length > 0) {
+        const [m] = this.reserve(1, Number.MAX_SAFE_INTEGER);
+        if (!m) return;
+        this.waiters.shift()?.resolve(m);
+      }
+      let delivered = false;
+      const n = this.consumers.length;
+      for (let i = 0; i < n; i++) {
+        const c = this.consumers[(this.turn + i) % n];
+        if (!c || c.available <= 0) continue;
+        const batch = this.reserve(Math.min(c.available, MAX_TURN), c.maxBatchBytes);
+        if (batch.length === 0) return;
+        this.turn = (this.turn + i + 1) % n;
+        c.take(batch);
+        delivered = true;
+        break;
+      }
+      if (!delivered) return;
+    }
+  }
+
+  private reserve(max: number, maxBytes: number): Delivery[] {
+    const { autoAck, msgTtrS } = this.config();
+    const now = this.env.now();
+    const batch = this.log.reserve(max, maxBytes, now + msgTtrS * 1000);
+    if (batch.length === 0) return batch;
+    this.counters.popped += batch.length;
+    if (autoAck) {
+      for (const m of batch) {
+        this.log.ack(m.id);
+        m.deadlineMs = 0;
+      }
+      this.counters.acked += batch.length;
+    } else {
+      this.schedule();
+    }
+    return batch;
+  }
+
+  /** Arms the timer for the log's next due work (a delay firing or a deadline passing). */
+  schedule(): void {
+    if (this.closed) return;
+    const due = this.log.nextDueMs();
+    if (due === undefined || due >= this.timerAtMs) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timerAtMs = due;
+    this.timer = setTimeout(() => this.onTimer(), Math.min(Math.max(0, due - this.env.now()), MAX_TIMER_MS));
+    this.timer.unref();
+  }
+
+  private onTimer(): void {
+    this.timer = undefined;
+    this.timerAtMs = Number.POSITIVE_INFINITY;
+    this.processDue();
+  }
+
+  /** Fires due delays and expired deadlines; expired messages past msg_retry become dead letters. */
+  processDue(): void {
+    if (this.closed) return;
+    const { requeued, expired } = this.log.processDue(this.env.now(), this.config().msgRetry);
+    this.counters.redelivered += requeued;
+    if (expired.length > 0) {
+      try {
+        this.env.openDead().append(expired.map((m) => ({ ...m, deliverAtMs: 0 })));
+        this.log.bury(expired.map((m) => m.id));
+        this.counters.deadLettered += expired.length;
+      } catch (err) {
+        // They stay held in the main log and expire again on the next pass.
+        this.env.warn({ err, queue: this.name }, "could not store dead letters; will retry");
+      }
+    }
+    this.schedule();
+    this.kick();
+  }
+
+  /** Ends waiters and consumers; the logs are closed by the storage. */
+  close(err: BrokerError): void {
+    if (this.closed) return;
+    for (const c of [...this.consumers]) c.close(err);
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    for (const w of this.waiters.splice(0)) w.reject(err);
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw notFound(`queue ${this.name} was deleted`);
+  }
+
+  private notInFlight(id: bigint): BrokerError {
+    return notFound(`message ${id} is not in flight in queue ${this.name} (unknown id, already acked, or its TTR passed)`);
+  }
+}

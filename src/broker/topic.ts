@@ -1,0 +1,60 @@
+// A topic: its configuration, its queues, and which queues a route key reaches.
+import { DEFAULT_BIND_KEY } from "./names.js";
+import type { Queue } from "./queue.js";
+import { route } from "./routing.js";
+import type { TopicConfig } from "./topic-config.js";
+
+const ROUTE_CACHE_MAX = 1024;
+
+export class Topic {
+  readonly queues = new Map<string, Queue>();
+  pushed = 0;
+  /** Route key -> queues, for REGEX and WILDCARD; cleared whenever queues or the mode change. */
+  private readonly routeCache = new Map<string, Queue[]>();
+
+  constructor(
+    readonly name: string,
+    public config: TopicConfig,
+    readonly createdAtMs: number,
+  ) {}
+
+  setConfig(config: TopicConfig): void {
+    if (config.routeMode !== this.config.routeMode) this.routeCache.clear();
+    this.config = config;
+  }
+
+  addQueue(queue: Queue): void {
+    this.queues.set(queue.bindKey, queue);
+    this.routeCache.clear();
+  }
+
+  removeQueue(bindKey: string): void {
+    this.queues.delete(bindKey);
+    this.routeCache.clear();
+  }
+
+  /**
+   * The queues a push with this route key goes to. An empty route key means
+   * the default queue (the caller creates it on demand).
+   */
+  match(routeKey: string): Queue[] {
+    if (routeKey === "") {
+      const q = this.queues.get(DEFAULT_BIND_KEY);
+      return q ? [q] : [];
+    }
+    if (this.config.routeMode === "full") {
+      const q = this.queues.get(routeKey);
+      return q ? [q] : [];
+    }
+    let hit = this.routeCache.get(routeKey);
+    if (hit) return hit;
+    hit = route(this.config.routeMode, routeKey, this.queues.keys()).map((b) => this.queues.get(b) as Queue);
+    if (this.routeCache.size >= ROUTE_CACHE_MAX) this.routeCache.clear();
+    this.routeCache.set(routeKey, hit);
+    return hit;
+  }
+
+  bindKeys(): string[] {
+    return [...this.queues.keys()].sort();
+  }
+}

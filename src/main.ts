@@ -1,0 +1,47 @@
+// gnode: a gmq broker node. Composition root only: config -> node -> signals.
+import { ConfigError, loadConfig } from "./config.js";
+import { createLogger } from "./log.js";
+import { startNode } from "./node.js";
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig(process.argv.slice(2));
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`gnode: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const logger = createLogger(config.logLevel);
+  const node = await startNode(config, logger);
+  // Always printed, whatever the log level: scripts and tests read the bound addresses from it.
+  logger.child({}, { level: "info" }).info(
+    { grpcAddr: node.grpcAddr, httpAddr: node.httpAddr, nodeId: config.nodeId, dataDir: config.dataDir, fsync: config.fsync },
+    "listening",
+  );
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, "shutting down");
+    node.close().then(
+      () => {
+        logger.info({}, "stopped");
+        process.exit(0);
+      },
+      (err: unknown) => {
+        logger.error({ err }, "shutdown failed");
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGTERM", () => stop("SIGTERM"));
+  process.on("SIGINT", () => stop("SIGINT"));
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`gnode: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,51 @@
+// Composition of one node: storage -> broker -> gRPC (and, when configured,
+// the HTTP gateway and cluster registration). Used by main.ts and by tests
+// that need a node in process.
+import { startGrpcServer, type RunningGrpcServer } from "./api/grpc-server.js";
+import { Broker } from "./broker/broker.js";
+import type { NodeConfig } from "./config.js";
+import type { Logger } from "./log.js";
+import { openStorage } from "./store/index.js";
+import { VERSION } from "./version.js";
+
+export interface RunningNode {
+  grpcAddr: string;
+  httpAddr: string;
+  broker: Broker;
+  /** Graceful stop: refuse new calls, end streams, let calls finish, flush storage. */
+  close(): Promise<void>;
+}
+
+const SHUTDOWN_GRACE_MS = 5_000;
+
+export async function startNode(config: NodeConfig, logger: Logger): Promise<RunningNode> {
+  const storage = openStorage({
+    dataDir: config.dataDir,
+    segmentBytes: config.segmentBytes,
+    maxBodyBytes: config.maxBodyBytes,
+    fsync: config.fsync,
+    fsyncIntervalMs: config.fsyncIntervalMs,
+    logger,
+  });
+  const broker = Broker.open({ storage, nodeId: config.nodeId, version: VERSION, maxBodyBytes: config.maxBodyBytes, logger });
+  let grpc: RunningGrpcServer;
+  try {
+    grpc = await startGrpcServer({ broker, addr: config.grpcAddr, logger });
+  } catch (err) {
+    await broker.close();
+    throw err;
+  }
+  let closing: Promise<void> | undefined;
+  return {
+    grpcAddr: grpc.addr,
+    httpAddr: "",
+    broker,
+    close() {
+      closing ??= (async () => {
+        await grpc.shutdown(SHUTDOWN_GRACE_MS);
+        await broker.close();
+      })();
+      return closing;
+    },
+  };
+}

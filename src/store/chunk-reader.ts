@@ -1,0 +1,84 @@
+// Reads records of segments that are not mapped (sealed ones) with
+// fs.readSync into one reusable buffer, so scanning a large backlog costs no
+// RSS: the pages stay in the page cache, not in this process's mappings.
+// One reader serves a whole Storage (everything is synchronous), so a caller
+// must decode a record before the next read.
+import * as fs from "node:fs";
+import { RECORD_HEADER_BYTES, checkFraming, checkRecord } from "./record.js";
+import type { Segment } from "./segment.js";
+
+const MAX_OPEN_FDS = 16;
+
+export class ChunkReader {
+  readonly buf: Buffer;
+  /** Offset in buf of the record found by the last read. */
+  off = 0;
+  private seg: Segment | null = null;
+  private start = 0;
+  private len = 0;
+  private readonly open: Segment[] = [];
+
+  constructor(bytes: number) {
+    this.buf = Buffer.allocUnsafe(bytes);
+  }
+
+  /** Like checkRecord for the record at `off` of `seg` (limit seg.end). */
+  read(seg: Segment, off: number): number {
+    if (seg !== this.seg || off < this.start || off + RECORD_HEADER_BYTES > this.start + this.len) {
+      this.fill(seg, off);
+    }
+    const check = seg.verified ? checkFraming : checkRecord;
+    let rel = off - this.start;
+    let r = check(this.buf, rel, Math.min(this.len, seg.end - this.start));
+    if (r < 0 && this.start !== off) {
+      const length = this.buf.readUInt32LE(rel);
+      if (length >= RECORD_HEADER_BYTES && rel + length > this.len) {
+        this.fill(seg, off);
+        rel = 0;
+        r = check(this.buf, 0, Math.min(this.len, seg.end - off));
+      }
+    }
+    this.off = rel;
+    return r;
+  }
+
+  /** Reads `length` raw bytes at `off` (for recovery checks); returns bytes read. */
+  readRaw(seg: Segment, off: number, length: number): number {
+    this.seg = null;
+    return fs.readSync(this.fdOf(seg), this.buf, 0, Math.min(length, this.buf.length), off);
+  }
+
+  forget(seg: Segment): void {
+    if (this.seg === seg) this.seg = null;
+    const i = this.open.indexOf(seg);
+    if (i >= 0) this.open.splice(i, 1);
+    if (seg.readFd >= 0) fs.closeSync(seg.readFd);
+    seg.readFd = -1;
+  }
+
+  /** Drops cached data (after a segment was repaired in place). */
+  invalidate(): void {
+    this.seg = null;
+  }
+
+  private fill(seg: Segment, off: number): void {
+    this.seg = null;
+    const n = fs.readSync(this.fdOf(seg), this.buf, 0, Math.min(this.buf.length, seg.bytes - off), off);
+    this.seg = seg;
+    this.start = off;
+    this.len = n;
+  }
+
+  private fdOf(seg: Segment): number {
+    if (seg.readFd < 0) {
+      seg.readFd = fs.openSync(seg.path, "r");
+      this.open.push(seg);
+      if (this.open.length > MAX_OPEN_FDS) {
+        const old = this.open.shift()!;
+        if (old.readFd >= 0) fs.closeSync(old.readFd);
+        old.readFd = -1;
+      }
+    }
+    return seg.readFd;
+  }
+}

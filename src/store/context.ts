@@ -1,0 +1,108 @@
+// State shared by every log of one Storage: the allocation seam, the logger,
+// counters reported by stats(), the set of segments with unflushed writes and
+// the one chunk buffer used to read segments that are not mapped.
+import * as fs from "node:fs";
+import { StoreError } from "../broker/storage.js";
+import type { ChunkReader } from "./chunk-reader.js";
+import type { Segment } from "./segment.js";
+
+export type FsyncPolicy = "always" | "interval" | "never";
+
+/** Creates `path` holding `bytes` zero bytes (really written, not sparse). */
+export type AllocateSeam = (path: string, bytes: number) => void;
+
+export interface StoreLogger {
+  warn(obj: object, msg: string): void;
+  info(obj: object, msg: string): void;
+}
+
+export interface Counters {
+  recoveredTruncations: number;
+  quarantinedSegments: number;
+  corruptRecordsSkipped: number;
+  fsyncs: number;
+  fsyncMsTotal: number;
+  segmentsReclaimed: number;
+}
+
+export interface StoreContext {
+  allocate: AllocateSeam;
+  /** Background twin of allocate, used only with the default allocator. */
+  allocateAsync: ((path: string, bytes: number) => Promise<void>) | undefined;
+  logger: StoreLogger;
+  policy: FsyncPolicy;
+  maxBodyBytes: number;
+  counters: Counters;
+  /** Segments written since the last flush. */
+  dirty: Set<Segment>;
+  reader: ChunkReader;
+  /** Queue logs holding acks not yet journaled (flushed by commit). */
+  pendingAcks: Set<{ flushAcks(): void }>;
+}
+
+const ZEROS = Buffer.alloc(1 << 20);
+
+/** iovecs of zeros covering `bytes` (all pointing at one shared zero buffer). */
+function zeroIovecs(bytes: number): Buffer[] {
+  const out: Buffer[] = [];
+  for (let off = 0; off < bytes; off += ZEROS.length) out.push(Math.min(ZEROS.length, bytes - off) === ZEROS.length ? ZEROS : ZEROS.subarray(0, bytes - off));
+  return out;
+}
+
+export const allocateZeroed: AllocateSeam = (path, bytes) => {
+  const fd = fs.openSync(path, "w");
+  try {
+    let off = 0;
+    while (off < bytes) off += fs.writevSync(fd, zeroIovecs(bytes - off), off);
+  } finally {
+    fs.closeSync(fd);
+  }
+};
+
+/** allocateZeroed in libuv's thread pool: one writev, so it needs no event-loop turns meanwhile. */
+export async function allocateZeroedAsync(path: string, bytes: number): Promise<void> {
+  const fh = await fs.promises.open(path, "w");
+  try {
+    let off = 0;
+    while (off < bytes) off += (await fh.writev(zeroIovecs(bytes - off), off)).bytesWritten;
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Maps a file-system failure to the store's error codes. */
+export function toStoreError(err: unknown, what: string): StoreError {
+  if (err instanceof StoreError) return err;
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  if (code === "ENOSPC" || code === "EDQUOT") {
+    return new StoreError("DISK_FULL", `disk full while ${what}`, { cause: err });
+  }
+  return new StoreError("IO", `I/O error while ${what}${code ? ` (${code})` : ""}`, { cause: err });
+}
+
+/** Writes a small file atomically: temp file, fsync, rename, fsync of the directory. */
+export function writeFileAtomic(path: string, data: Uint8Array): void {
+  const tmp = `${path}.tmp`;
+  const fd = fs.openSync(tmp, "w");
+  try {
+    fs.writeSync(fd, data, 0, data.length, 0);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.renameSync(tmp, path);
+  fsyncDir(path.slice(0, path.lastIndexOf("/")) || "/");
+}
+
+export function fsyncDir(dir: string): void {
+  try {
+    const fd = fs.openSync(dir, "r");
+    try {
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    // Some file systems refuse fsync on directories; the rename is still atomic.
+  }
+}

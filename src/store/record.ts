@@ -1,0 +1,191 @@
+// Record codec. Every log (messages, delayed messages, state journal) is a
+// sequence of records with the same 48-byte header:
+//
+//   0  u32 length     header + route key + body, in bytes (0 = end of data)
+//   4  u32 crc32c     over bytes [8, length)
+//   8  u8  type
+//   9  u8  flags      (reserved, 0)
+//  10  u16 routeKeyLen
+//  12  u32 retry
+//  16  u64 a          message: seq; journal: a position
+//  24  u64 id         message id
+//  32  f64 b          message: createdAtMs
+//  40  f64 c          message: deliverAtMs; journal: a time
+//  48  routeKey (utf8), body
+//
+// Records start at 8-byte aligned offsets; the gap is zero.
+import { endianness } from "node:os";
+import { crc32c } from "@node-rs/crc32";
+
+export const RECORD_HEADER_BYTES = 48;
+export const MAX_ROUTE_KEY_BYTES = 0xffff;
+
+export const RecordType = {
+  Message: 1,
+  Delayed: 2,
+  /** Fills a damaged region recovery could step over; readers skip it. */
+  Pad: 3,
+  DeliverRange: 16,
+  Deliver: 17,
+  Ack: 18,
+  Release: 19,
+  Touch: 20,
+  Requeue: 21,
+  DelayDone: 22,
+  /** retry = count; body = count ids (u64 each). */
+  AckBatch: 23,
+} as const;
+
+const MAX_TYPE = 23;
+const TWO_32 = 4294967296;
+
+export function align8(n: number): number {
+  return (n + 7) & ~7;
+}
+
+export function recordBytes(routeKeyBytes: number, bodyBytes: number): number {
+  return RECORD_HEADER_BYTES + routeKeyBytes + bodyBytes;
+}
+
+// Ids go through a scratch BigUint64Array: no BigInt arithmetic per record.
+const idScratch = new BigUint64Array(1);
+const idWords = new Uint32Array(idScratch.buffer);
+const LITTLE = endianness() === "LE";
+
+export function writeId(buf: Buffer, off: number, id: bigint): void {
+  if (!LITTLE) {
+    buf.writeBigUInt64LE(id, off);
+    return;
+  }
+  idScratch[0] = id;
+  buf.writeUInt32LE(idWords[0]!, off);
+  buf.writeUInt32LE(idWords[1]!, off + 4);
+}
+
+export function readId(buf: Buffer, off: number): bigint {
+  if (!LITTLE) return buf.readBigUInt64LE(off);
+  idWords[0] = buf.readUInt32LE(off);
+  idWords[1] = buf.readUInt32LE(off + 4);
+  return idScratch[0]!;
+}
+
+export function writeU64(buf: Buffer, off: number, n: number): void {
+  buf.writeUInt32LE(n >>> 0, off);
+  buf.writeUInt32LE(Math.floor(n / TWO_32), off + 4);
+}
+
+/** Writes ids[0..n) as u64 little endian into buf at off. */
+export function writeIds(buf: Buffer, off: number, ids: BigUint64Array, n: number): void {
+  if (LITTLE) buf.set(new Uint8Array(ids.buffer, ids.byteOffset, n * 8), off);
+  else for (let i = 0; i < n; i++) buf.writeBigUInt64LE(ids[i]!, off + i * 8);
+}
+
+export function readU64(buf: Buffer, off: number): number {
+  return buf.readUInt32LE(off) + buf.readUInt32LE(off + 4) * TWO_32;
+}
+
+/**
+ * Writes one record at buf[off]. routeKeyBytes must be
+ * Buffer.byteLength(routeKey). Returns the record length (unaligned).
+ */
+export function writeRecord(
+  buf: Buffer,
+  off: number,
+  type: number,
+  retry: number,
+  a: number,
+  id: bigint,
+  b: number,
+  c: number,
+  routeKey: string,
+  routeKeyBytes: number,
+  body: Uint8Array | null,
+): number {
+  const bodyBytes = body === null ? 0 : body.length;
+  const length = RECORD_HEADER_BYTES + routeKeyBytes + bodyBytes;
+  buf.writeUInt32LE(length, off);
+  buf[off + 8] = type;
+  buf[off + 9] = 0;
+  buf.writeUInt16LE(routeKeyBytes, off + 10);
+  buf.writeUInt32LE(retry, off + 12);
+  writeU64(buf, off + 16, a);
+  writeId(buf, off + 24, id);
+  buf.writeDoubleLE(b, off + 32);
+  buf.writeDoubleLE(c, off + 40);
+  if (routeKeyBytes > 0) buf.write(routeKey, off + RECORD_HEADER_BYTES, routeKeyBytes, "utf8");
+  if (body !== null && bodyBytes > 0) buf.set(body, off + RECORD_HEADER_BYTES + routeKeyBytes);
+  buf.writeUInt32LE(crc32c(buf.subarray(off + 8, off + length)), off + 4);
+  return length;
+}
+
+/**
+ * Checks the record at buf[off] (limit = end of readable data). Returns its
+ * length if it is whole and its checksum matches, 0 if the length field is
+ * zero (end of data), -1 if it is damaged.
+ */
+export function checkRecord(buf: Buffer, off: number, limit: number): number {
+  if (off + RECORD_HEADER_BYTES > limit) return off + 4 <= limit && buf.readUInt32LE(off) === 0 ? 0 : -1;
+  const length = buf.readUInt32LE(off);
+  if (length === 0) return 0;
+  if (length < RECORD_HEADER_BYTES || off + length > limit) return -1;
+  const type = buf[off + 8]!;
+  if (type === 0 || type > MAX_TYPE) return -1;
+  if (RECORD_HEADER_BYTES + buf.readUInt16LE(off + 10) > length) return -1;
+  if (crc32c(buf.subarray(off + 8, off + length)) !== buf.readUInt32LE(off + 4)) return -1;
+  return length;
+}
+
+/**
+ * checkRecord without the checksum, for segments already verified or written
+ * by this process: only the framing is checked.
+ */
+export function checkFraming(buf: Buffer, off: number, limit: number): number {
+  if (off + RECORD_HEADER_BYTES > limit) return off + 4 <= limit && buf.readUInt32LE(off) === 0 ? 0 : -1;
+  const length = buf.readUInt32LE(off);
+  if (length === 0) return 0;
+  if (length < RECORD_HEADER_BYTES || off + length > limit) return -1;
+  const type = buf[off + 8]!;
+  return type === 0 || type > MAX_TYPE ? -1 : length;
+}
+
+export function recordType(buf: Buffer, off: number): number {
+  return buf[off + 8]!;
+}
+export function recordRetry(buf: Buffer, off: number): number {
+  return buf.readUInt32LE(off + 12);
+}
+export function recordA(buf: Buffer, off: number): number {
+  return readU64(buf, off + 16);
+}
+export function recordId(buf: Buffer, off: number): bigint {
+  return readId(buf, off + 24);
+}
+export function recordB(buf: Buffer, off: number): number {
+  return buf.readDoubleLE(off + 32);
+}
+export function recordC(buf: Buffer, off: number): number {
+  return buf.readDoubleLE(off + 40);
+}
+export function recordRouteKey(buf: Buffer, off: number): string {
+  const n = buf.readUInt16LE(off + 10);
+  return n === 0 ? "" : buf.toString("utf8", off + RECORD_HEADER_BYTES, off + RECORD_HEADER_BYTES + n);
+}
+/** A copy of the body, owned by the caller. */
+export function recordBody(buf: Buffer, off: number): Buffer {
+  const length = buf.readUInt32LE(off);
+  const start = off + RECORD_HEADER_BYTES + buf.readUInt16LE(off + 10);
+  const body = Buffer.allocUnsafe(off + length - start);
+  buf.copy(body, 0, start, off + length);
+  return body;
+}
+export function recordBodyBytes(buf: Buffer, off: number): number {
+  return buf.readUInt32LE(off) - RECORD_HEADER_BYTES - buf.readUInt16LE(off + 10);
+}
+
+/** Writes a Pad record covering [off, off + length) (length >= 48). */
+export function writePad(buf: Buffer, off: number, length: number): void {
+  buf.fill(0, off, off + length);
+  buf.writeUInt32LE(length, off);
+  buf[off + 8] = RecordType.Pad;
+  buf.writeUInt32LE(crc32c(buf.subarray(off + 8, off + length)), off + 4);
+}

@@ -1,0 +1,593 @@
+// An append-only log of records over numbered segment files in one directory
+// (`0000000001.seg`, ...). It knows nothing of queues: the message log, the
+// delayed-message log and the state journal of a queue are each one of these.
+//
+// Positions are numbers: segment index * 2^32 + byte offset in the segment.
+import * as fs from "node:fs";
+import { join } from "node:path";
+import { StoreError } from "../broker/storage.js";
+import { type StoreContext, toStoreError } from "./context.js";
+import { dropPages } from "./mmap.js";
+import {
+  RECORD_HEADER_BYTES,
+  RecordType,
+  align8,
+  checkFraming,
+  checkRecord,
+  recordA,
+  recordType,
+  writePad,
+  writeRecord,
+} from "./record.js";
+import { SEGMENT_HEADER_BYTES, Segment, parseHeader } from "./segment.js";
+
+export const SEG = 4294967296;
+export const posIndex = (pos: number): number => Math.floor(pos / SEG);
+export const posOffset = (pos: number): number => pos % SEG;
+
+const EMPTY = Buffer.alloc(0);
+const segName = (index: number): string => `${String(index).padStart(10, "0")}.seg`;
+
+export class SegmentLog {
+  /** Existing segments by ascending index; the last one is written unless sealed. */
+  readonly segments: Segment[] = [];
+  /** Seq the next message record gets. */
+  nextSeq = 0;
+  /** Set by readFrom / readAt: where the record's bytes are. */
+  rbuf: Buffer = EMPTY;
+  roff = 0;
+  rlen = 0;
+  /** Called after the log moved to a new segment. */
+  onRoll: (() => void) | undefined;
+
+  private readonly prepared: Segment[] = [];
+  /** Segment indices are never reused: positions in journals and checkpoints stay unambiguous. */
+  private minNextIndex = 1;
+  private preparing = false;
+  private prepareFailed = false;
+  private closed = false;
+  /** Sizes of the new segments the planned batch needs. */
+  private readonly planNeeds: number[] = [];
+  private planOff = 0;
+  private planBytes = 0;
+
+  constructor(
+    readonly dir: string,
+    readonly kind: number,
+    readonly segmentBytes: number,
+    private readonly ctx: StoreContext,
+  ) {}
+
+  /** Size of a new segment that holds a record of `length` bytes (oversized if it must). */
+  private sizeFor(length: number): number {
+    const need = SEGMENT_HEADER_BYTES + align8(length);
+    return need <= this.segmentBytes ? this.segmentBytes : Math.ceil(need / 4096) * 4096;
+  }
+
+  get active(): Segment | undefined {
+    const last = this.segments[this.segments.length - 1];
+    return last !== undefined && !last.sealed ? last : undefined;
+  }
+
+  /** Position after the last record. */
+  tailPos(): number {
+    const last = this.segments[this.segments.length - 1];
+    return last === undefined ? 0 : last.index * SEG + last.end;
+  }
+
+  firstPos(): number {
+    const first = this.segments[0];
+    return first === undefined ? 0 : first.index * SEG + SEGMENT_HEADER_BYTES;
+  }
+
+  bytesOnDisk(): number {
+    let n = 0;
+    for (const s of this.segments) n += s.bytes;
+    for (const s of this.prepared) n += s.bytes;
+    return n;
+  }
+
+  fileCount(): number {
+    return this.segments.length + this.prepared.length;
+  }
+
+  // ---------------------------------------------------------------- recovery
+
+  /** Opens the files found on disk, verifying unsealed segments record by record. */
+  recover(): void {
+    let names: string[];
+    try {
+      names = fs.readdirSync(this.dir);
+    } catch {
+      return;
+    }
+    const indices = names
+      .filter((n) => /^\d{10}\.seg$/.test(n))
+      .map((n) => Number(n.slice(0, 10)))
+      .sort((a, b) => a - b);
+    for (const name of names) if (name.endsWith(".tmp")) fs.rmSync(join(this.dir, name), { force: true });
+    const head = Buffer.alloc(SEGMENT_HEADER_BYTES);
+    for (const index of indices) {
+      const path = join(this.dir, segName(index));
+      let size: number;
+      let h: ReturnType<typeof parseHeader>;
+      try {
+        size = fs.statSync(path).size;
+        const fd = fs.openSync(path, "r");
+        try {
+          head.fill(0);
+          fs.readSync(fd, head, 0, SEGMENT_HEADER_BYTES, 0);
+        } finally {
+          fs.closeSync(fd);
+        }
+        h = parseHeader(head);
+      } catch (err) {
+        this.quarantine(path, "unreadable segment", err);
+        continue;
+      }
+      if (h === "zero") {
+        if (this.isZeroFile(path, size)) {
+          fs.rmSync(path, { force: true }); // preallocated, never used
+          continue;
+        }
+        h = "bad";
+      }
+      if (h === "bad" || h.kind !== this.kind || h.index !== index || h.bytes < SEGMENT_HEADER_BYTES + RECORD_HEADER_BYTES) {
+        this.quarantine(path, "segment header unreadable", undefined);
+        continue;
+      }
+      const seg = new Segment(index, path, h.bytes);
+      seg.baseSeq = h.baseSeq;
+      seg.nextSeq = h.baseSeq;
+      let resized = false;
+      if (size !== h.bytes) {
+        this.ctx.logger.warn({ file: path, size, expected: h.bytes }, "segment has the wrong size; verifying it");
+        try {
+          fs.truncateSync(path, h.bytes);
+        } catch (err) {
+          this.quarantine(path, "segment cannot be resized", err);
+          continue;
+        }
+        resized = true;
+      }
+      if (h.sealedEnd !== undefined && !resized && h.sealedEnd <= h.bytes && h.sealedEnd >= SEGMENT_HEADER_BYTES) {
+        seg.sealed = true;
+        seg.end = h.sealedEnd;
+        seg.nextSeq = h.sealedNextSeq;
+      } else {
+        try {
+          this.scan(seg);
+        } catch (err) {
+          seg.map = null;
+          this.quarantine(path, "segment cannot be mapped", err);
+          continue;
+        }
+      }
+      this.segments.push(seg);
+    }
+    // Only the last segment stays open for writing; earlier unsealed ones
+    // (a crash while rolling) are sealed now.
+    for (let i = 0; i < this.segments.length; i++) {
+      const seg = this.segments[i]!;
+      if (!seg.sealed && i < this.segments.length - 1) {
+        seg.writeSeal();
+        this.track(seg);
+        seg.unmap();
+      }
+    }
+    const last = this.segments[this.segments.length - 1];
+    if (last !== undefined) {
+      this.nextSeq = last.nextSeq;
+      if (!last.sealed) {
+        last.mapFile();
+        this.track(last);
+      }
+    }
+  }
+
+  private quarantine(path: string, why: string, err: unknown): void {
+    const bad = `${path}.bad`;
+    try {
+      fs.renameSync(path, bad);
+    } catch {
+      // leave it; it is skipped either way
+    }
+    this.ctx.counters.quarantinedSegments++;
+    this.ctx.logger.warn({ file: path, movedTo: bad, err: err === undefined ? undefined : String(err) }, `${why}: quarantined`);
+  }
+
+  private isZeroFile(path: string, size: number): boolean {
+    const fd = fs.openSync(path, "r");
+    try {
+      const buf = this.ctx.reader.buf;
+      for (let off = 0; off < size; ) {
+        const n = fs.readSync(fd, buf, 0, Math.min(buf.length, size - off), off);
+        if (n <= 0) break;
+        for (let i = 0; i < n; i++) if (buf[i] !== 0) return false;
+        off += n;
+      }
+      return true;
+    } finally {
+      this.ctx.reader.invalidate();
+      fs.closeSync(fd);
+    }
+  }
+
+  /**
+   * Verifies every record of an unsealed segment. A damaged region followed
+   * by valid records is replaced by a Pad record; a damaged tail is zeroed.
+   * Both are reported. Leaves seg.end after the last valid record.
+   */
+  private scan(seg: Segment): void {
+    const m = seg.mapFile();
+    const bytes = seg.bytes;
+    let off = SEGMENT_HEADER_BYTES;
+    while (off + RECORD_HEADER_BYTES <= bytes) {
+      const r = checkRecord(m, off, bytes);
+      if (r > 0) {
+        const t = recordType(m, off);
+        if (t === RecordType.Message || t === RecordType.Delayed) seg.nextSeq = recordA(m, off) + 1;
+        off += align8(r);
+        continue;
+      }
+      const next = this.resync(m, off, bytes);
+      if (next < 0) {
+        if (!isZero(m, off, bytes)) {
+          m.fill(0, off, bytes);
+          seg.markDirty(off, bytes);
+          this.ctx.counters.recoveredTruncations++;
+          this.ctx.logger.warn({ file: seg.path, offset: off }, "torn or corrupt tail truncated");
+        }
+        break;
+      }
+      writePad(m, off, next - off);
+      seg.markDirty(off, next);
+      this.ctx.counters.recoveredTruncations++;
+      this.ctx.logger.warn({ file: seg.path, offset: off, bytes: next - off }, "corrupt records replaced by padding");
+      off = next;
+    }
+    seg.end = Math.min(off, bytes);
+    seg.verified = true;
+    dropPages(m, seg.end, bytes);
+  }
+
+  /** Offset of the next valid record after a damaged one at `off`, or -1. */
+  private resync(m: Buffer, off: number, bytes: number): number {
+    const length = m.readUInt32LE(off);
+    if (length >= RECORD_HEADER_BYTES && off + align8(length) + RECORD_HEADER_BYTES <= bytes) {
+      if (checkRecord(m, off + align8(length), bytes) > 0) return off + align8(length);
+    }
+    for (let p = off + RECORD_HEADER_BYTES; p + RECORD_HEADER_BYTES <= bytes; p += 8) {
+      const l = m.readUInt32LE(p);
+      if (l >= RECORD_HEADER_BYTES && p + l <= bytes && checkRecord(m, p, bytes) > 0) return p;
+    }
+    return -1;
+  }
+
+  // ----------------------------------------------------------------- writing
+
+  /** Starts planning a batch: how many new segments would it need? */
+  planStart(): void {
+    const a = this.active;
+    this.planNeeds.length = 0;
+    this.planOff = a === undefined ? Number.MAX_SAFE_INTEGER : a.end;
+    this.planBytes = a === undefined ? this.segmentBytes : a.bytes;
+  }
+
+  planAdd(recordLength: number): void {
+    const n = align8(recordLength);
+    if (this.planOff + n > this.planBytes) {
+      const bytes = this.sizeFor(recordLength);
+      this.planNeeds.push(bytes);
+      this.planOff = SEGMENT_HEADER_BYTES;
+      this.planBytes = bytes;
+    }
+    this.planOff += n;
+  }
+
+  /** Allocates the segments the planned batch needs, so writing it cannot fail for space. */
+  planEnsure(): void {
+    for (let i = 0; i < this.planNeeds.length; i++) this.ensurePrepared(i, this.planNeeds[i]!);
+  }
+
+  /** Makes prepared[i] exist with at least `bytes` (replacing a smaller one). */
+  private ensurePrepared(i: number, bytes: number): void {
+    while (this.prepared.length <= i) this.prepareOne(this.segmentBytes);
+    const seg = this.prepared[i]!;
+    if (seg.bytes >= bytes) return;
+    this.allocateFile(seg.path, bytes);
+    this.prepared[i] = new Segment(seg.index, seg.path, bytes);
+  }
+
+  /**
+   * Where the next record of `length` bytes will be written, allocating the
+   * segment it needs now (throws StoreError), so the following write cannot fail.
+   */
+  positionFor(length: number): number {
+    const a = this.active;
+    if (a !== undefined && a.end + length <= a.bytes) return a.index * SEG + a.end;
+    this.ensurePrepared(0, this.sizeFor(length));
+    return this.prepared[0]!.index * SEG + SEGMENT_HEADER_BYTES;
+  }
+
+  /** Appends one record (rolling to a new segment if needed). Returns its position. */
+  write(
+    type: number,
+    retry: number,
+    a: number,
+    id: bigint,
+    b: number,
+    c: number,
+    routeKey: string,
+    routeKeyBytes: number,
+    body: Uint8Array | null,
+  ): number {
+    const length = RECORD_HEADER_BYTES + routeKeyBytes + (body === null ? 0 : body.length);
+    let seg = this.active;
+    if (seg === undefined || seg.end + length > seg.bytes) seg = this.roll(length);
+    const off = seg.end;
+    writeRecord(seg.map!, off, type, retry, a, id, b, c, routeKey, routeKeyBytes, body);
+    seg.end = off + align8(length);
+    if (off < seg.dirtyLo) seg.dirtyLo = off;
+    seg.dirtyHi = seg.end;
+    if (type === RecordType.Message || type === RecordType.Delayed) seg.nextSeq = a + 1;
+    if (!this.preparing && this.prepared.length === 0 && seg.end > seg.bytes >>> 2) this.schedulePrepare();
+    return seg.index * SEG + off;
+  }
+
+  private roll(length: number): Segment {
+    this.ensurePrepared(0, this.sizeFor(length));
+    const next = this.prepared.shift()!;
+    const prev = this.active;
+    try {
+      next.writeHeader(this.kind, this.nextSeqForNew(prev));
+    } catch (err) {
+      this.prepared.unshift(next);
+      throw toStoreError(err, `opening segment ${next.path}`);
+    }
+    if (prev !== undefined) {
+      prev.writeSeal();
+      prev.unmap();
+    }
+    this.segments.push(next);
+    this.track(next);
+    this.onRoll?.();
+    return next;
+  }
+
+  /** Registers a segment with the flusher (unless nothing is ever synced). */
+  private track(seg: Segment): void {
+    if (this.ctx.policy === "never") return;
+    seg.openForSync();
+    this.ctx.dirty.add(seg);
+  }
+
+  private nextSeqForNew(prev: Segment | undefined): number {
+    return prev === undefined ? this.nextSeq : prev.nextSeq;
+  }
+
+  /** Allocates the next segment file now; throws StoreError("DISK_FULL" | "IO"). */
+  private prepareOne(bytes: number): void {
+    const lastPrepared = this.prepared[this.prepared.length - 1];
+    const index = lastPrepared === undefined ? this.nextIndex() : lastPrepared.index + 1;
+    const path = join(this.dir, segName(index));
+    this.allocateFile(path, bytes);
+    this.prepared.push(new Segment(index, path, bytes));
+  }
+
+  private allocateFile(path: string, bytes: number): void {
+    if (this.closed) throw new StoreError("IO", "storage is closed");
+    try {
+      fs.mkdirSync(this.dir, { recursive: true });
+      fs.rmSync(path, { force: true });
+      this.ctx.allocate(path, bytes);
+    } catch (err) {
+      fs.rmSync(path, { force: true });
+      this.prepareFailed = true;
+      throw toStoreError(err, `allocating segment ${path}`);
+    }
+    if (this.prepareFailed) {
+      this.prepareFailed = false;
+      this.ctx.logger.info({ file: path }, "segment allocation works again");
+    }
+  }
+
+  /** Prepares the next segment off the hot path once the active one is a quarter full. */
+  private schedulePrepare(): void {
+    this.preparing = true;
+    const allocateAsync = this.ctx.allocateAsync;
+    if (allocateAsync !== undefined) {
+      // Zero-fill in libuv's thread pool under a temporary name; adopt the
+      // file only if the hot path did not allocate that index meanwhile.
+      const index = this.nextIndex();
+      const path = join(this.dir, segName(index));
+      const tmp = `${path}.tmp`;
+      fs.mkdirSync(this.dir, { recursive: true });
+      allocateAsync(tmp, this.segmentBytes).then(
+        () => {
+          this.preparing = false;
+          if (this.closed || this.prepared.length > 0 || this.nextIndex() !== index) {
+            fs.rmSync(tmp, { force: true });
+            return;
+          }
+          fs.renameSync(tmp, path);
+          this.prepared.push(new Segment(index, path, this.segmentBytes));
+        },
+        (err: unknown) => {
+          this.preparing = false;
+          fs.rmSync(tmp, { force: true });
+          if (!this.closed) this.ctx.logger.warn({ dir: this.dir, err: String(err) }, "cannot prepare the next segment");
+        },
+      );
+      return;
+    }
+    setImmediate(() => {
+      this.preparing = false;
+      if (this.closed || this.prepared.length > 0) return;
+      try {
+        this.prepareOne(this.segmentBytes);
+      } catch (err) {
+        this.ctx.logger.warn({ dir: this.dir, err: String(err) }, "cannot prepare the next segment");
+      }
+    });
+  }
+
+  private nextIndex(): number {
+    const last = this.segments[this.segments.length - 1];
+    return Math.max(last === undefined ? 1 : last.index + 1, this.minNextIndex);
+  }
+
+  /** Makes new segments get indices above `index` (one referenced by a checkpoint or journal). */
+  reserveIndex(index: number): void {
+    if (index + 1 > this.minNextIndex) this.minNextIndex = index + 1;
+  }
+
+  /** Keeps the seq counter monotonic across segments (used after recovery). */
+  setNextSeq(seq: number): void {
+    if (seq > this.nextSeq) this.nextSeq = seq;
+    const a = this.active;
+    if (a !== undefined && seq > a.nextSeq) a.nextSeq = seq;
+  }
+
+  // ----------------------------------------------------------------- reading
+
+  find(index: number): Segment | undefined {
+    const s = this.segments;
+    let lo = 0;
+    let hi = s.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const v = s[mid]!.index;
+      if (v === index) return s[mid];
+      if (v < index) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return undefined;
+  }
+
+  /** First segment with index >= `index`. */
+  private findFrom(index: number): Segment | undefined {
+    const s = this.segments;
+    let lo = 0;
+    let hi = s.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (s[mid]!.index < index) lo = mid + 1;
+      else hi = mid;
+    }
+    return s[lo];
+  }
+
+  /**
+   * Finds the first record at or after `pos` (stepping over segment ends,
+   * missing segments, padding and damaged records, which are reported).
+   * Returns its position with rbuf/roff/rlen set, or -1 at the tail.
+   */
+  readFrom(pos: number): number {
+    for (;;) {
+      const index = posIndex(pos);
+      let off = pos - index * SEG;
+      const seg = this.findFrom(index);
+      if (seg === undefined) return -1;
+      if (seg.index !== index || off < SEGMENT_HEADER_BYTES) off = SEGMENT_HEADER_BYTES;
+      const base = seg.index * SEG;
+      if (off >= seg.end) {
+        if (seg === this.segments[this.segments.length - 1]) return -1;
+        pos = (seg.index + 1) * SEG;
+        continue;
+      }
+      const r = this.readRaw(seg, off);
+      if (r > 0) {
+        if (this.rbuf[this.roff + 8] === RecordType.Pad) {
+          pos = base + off + align8(r);
+          continue;
+        }
+        this.rlen = r;
+        return base + off;
+      }
+      pos = base + this.skipDamaged(seg, off, r);
+    }
+  }
+
+  /** Reads the record exactly at `pos`; returns its length or <= 0 if it is not there. */
+  readAt(pos: number): number {
+    const index = posIndex(pos);
+    const seg = this.find(index);
+    if (seg === undefined) return -2;
+    const off = pos - index * SEG;
+    if (off >= seg.end) return -1;
+    const r = this.readRaw(seg, off);
+    this.rlen = r;
+    return r;
+  }
+
+  private readRaw(seg: Segment, off: number): number {
+    if (seg.map !== null) {
+      this.rbuf = seg.map;
+      this.roff = off;
+      return seg.verified ? checkFraming(seg.map, off, seg.end) : checkRecord(seg.map, off, seg.end);
+    }
+    const reader = this.ctx.reader;
+    const r = reader.read(seg, off);
+    this.rbuf = reader.buf;
+    this.roff = reader.off;
+    return r;
+  }
+
+  /** Reports a damaged record met while reading; returns the offset to go on from. */
+  private skipDamaged(seg: Segment, off: number, r: number): number {
+    let next = seg.end;
+    const length = r < 0 ? this.rbuf.readUInt32LE(this.roff) : 0;
+    if (length >= RECORD_HEADER_BYTES && off + align8(length) < seg.end && this.readRaw(seg, off + align8(length)) > 0) {
+      next = off + align8(length);
+    }
+    this.ctx.counters.corruptRecordsSkipped++;
+    this.ctx.logger.warn({ file: seg.path, offset: off, skippedBytes: next - off }, "corrupt record skipped");
+    return next;
+  }
+
+  // --------------------------------------------------------------- lifecycle
+
+  /** Deletes a segment file (never the last one, which keeps the index sequence). */
+  deleteSegment(seg: Segment): void {
+    const i = this.segments.indexOf(seg);
+    if (i < 0 || i === this.segments.length - 1) return;
+    this.segments.splice(i, 1);
+    this.ctx.reader.forget(seg);
+    this.ctx.dirty.delete(seg);
+    seg.closeFds();
+    if (this.rbuf === seg.map) this.rbuf = EMPTY; // its pages are about to vanish
+    seg.unmap();
+    // Done in the thread pool (freeing a large file's blocks takes a while).
+    // Truncating first frees the space at once: unlinking alone would wait
+    // for the old mapping to be unmapped, which mmap-io does only at GC. If we
+    // die first, recovery reclaims the segment again.
+    const path = seg.path;
+    fs.truncate(path, 0, () => {
+      fs.rm(path, { force: true }, (err) => {
+        if (err) this.ctx.logger.warn({ file: path, err: String(err) }, "cannot delete a reclaimed segment");
+      });
+    });
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const seg of [...this.segments, ...this.prepared]) {
+      this.ctx.reader.forget(seg);
+      seg.closeFds();
+      seg.unmap();
+      this.ctx.dirty.delete(seg);
+    }
+  }
+}
+
+const ZEROS = Buffer.alloc(1 << 16);
+
+function isZero(m: Buffer, from: number, to: number): boolean {
+  for (let off = from; off < to; off += ZEROS.length) {
+    const n = Math.min(ZEROS.length, to - off);
+    if (m.compare(ZEROS, 0, n, off, off + n) !== 0) return false;
+  }
+  return true;
+}
+

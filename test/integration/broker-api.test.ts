@@ -1,0 +1,482 @@
+// BrokerService over real gRPC against a real node process: every RPC and
+// the queue semantics of SPEC.md.
+import { expect } from "chai";
+import { RouteMode, type ConsumeResponse, type Message, type PopResponse, type PushResponse } from "../../src/gen/gmq/v1/broker.js";
+import { codeOf, connect, grpc, sleep, uniqueTopic, type Client } from "../helpers/grpc-client.js";
+import { startNodeProcess, type NodeProcess } from "../helpers/node-process.js";
+
+const S = grpc.status;
+const body = (s: string) => Buffer.from(s);
+
+describe("BrokerService over gRPC", function () {
+  this.timeout(30_000);
+  let node: NodeProcess;
+  let c: Client;
+
+  before(async () => {
+    node = await startNodeProcess();
+    c = connect(node.grpcAddr);
+  });
+  after(async () => {
+    c?.close();
+    await node?.stop();
+    node?.cleanup();
+  });
+
+  const push = (topic: string, routeKey: string, text: string, delayMs = 0) =>
+    c.call<object, PushResponse>("push", { topic, routeKey, body: body(text), delayMs: BigInt(delayMs) });
+  const pop = (topic: string, bindKey: string, waitMs = 0) =>
+    c.call<object, PopResponse>("pop", { topic, bindKey, waitMs }).then((r) => r.message as Message);
+  const declare = (topic: string, bindKey: string) => c.call("declareQueue", { topic, bindKey });
+  const config = (topic: string, cfg: object) => c.call("config", { topic, ...cfg });
+
+  describe("topics and queues", () => {
+    it("creates a topic on first use with the documented defaults", async () => {
+      const topic = uniqueTopic();
+      await declare(topic, "q");
+      const { topics } = await c.call<object, { topics: { topic: string; config: object }[] }>("listTopics", {});
+      const t = topics.find((x) => x.topic === topic);
+      expect(t?.config).to.deep.equal({ autoAck: false, routeMode: RouteMode.ROUTE_MODE_FULL, msgTtr: 30, msgRetry: 5 });
+    });
+
+    it("declares queues idempotently and lists them", async () => {
+      const topic = uniqueTopic();
+      expect(await declare(topic, "b")).to.deep.equal({ name: `${topic}_b`, created: true });
+      expect(await declare(topic, "b")).to.deep.equal({ name: `${topic}_b`, created: false });
+      await declare(topic, "a");
+      expect(await c.call("listQueues", { topic })).to.deep.equal({ bindKeys: ["a", "b"] });
+    });
+
+    it("deletes a queue with its messages", async () => {
+      const topic = uniqueTopic();
+      await declare(topic, "q");
+      await push(topic, "q", "x");
+      await c.call("deleteQueue", { topic, bindKey: "q" });
+      expect(await codeOf(pop(topic, "q"))).to.equal(S.NOT_FOUND);
+      expect(await c.call("listQueues", { topic })).to.deep.equal({ bindKeys: [] });
+    });
+
+    it("keeps unset config fields and changes set ones", async () => {
+      const topic = uniqueTopic();
+      const r1 = await c.call<object, { config: object }>("config", { topic, msgTtr: 7 });
+      expect(r1.config).to.deep.include({ msgTtr: 7, msgRetry: 5, autoAck: false });
+      const r2 = await c.call<object, { config: object }>("config", { topic, autoAck: true, msgRetry: 0 });
+      expect(r2.config).to.deep.include({ msgTtr: 7, msgRetry: 0, autoAck: true });
+    });
+
+    it("reports per-topic and per-queue stats", async () => {
+      const topic = uniqueTopic();
+      await declare(topic, "q");
+      await push(topic, "q", "1");
+      await push(topic, "q", "2");
+      await push(topic, "q", "3", 60_000);
+      const m = await pop(topic, "q");
+      await c.call("ack", { topic, bindKey: "q", id: m.id });
+      await pop(topic, "q");
+      const { stat } = await c.call<object, { stat: any }>("getTopicStat", { topic });
+      expect(stat.pushed).to.equal(3n);
+      expect(stat.popped).to.equal(2n);
+      expect(stat.acked).to.equal(1n);
+      expect(stat.inFlight).to.equal(1n);
+      expect(stat.delayed).to.equal(1n);
+      expect(stat.backlog).to.equal(0n);
+      expect(stat.queues[0]).to.deep.include({ bindKey: "q", name: `${topic}_q`, pushed: 3n, inFlight: 1n, delayed: 1n });
+    });
+
+    it("answers ping with the node id and version", async () => {
+      const r = await c.call<object, { nodeId: number; version: string; startedAtMs: bigint }>("ping", {});
+      expect(r.nodeId).to.equal(1);
+      expect(r.version).to.match(/^\d+\.\d+\.\d+/);
+      expect(Number(r.startedAtMs)).to.be.greaterThan(Date.now() - 600_000);
+    });
+  });
+
+  describe("routing", () => {
+    it("FULL: delivers to the queue whose bind key equals the route key", async () => {
+      const topic = uniqueTopic();
+      await declare(topic, "a");
+      await declare(topic, "b");
+      const r = await push(topic, "b", "to-b");
+      expect(r.queues).to.equal(1);
+      expect((await pop(topic, "b")).body.toString()).to.equal("to-b");
+      expect(await codeOf(pop(topic, "a"))).to.equal(S.NOT_FOUND);
+    });
+
+    it("sends an empty route key to the default queue, created on demand", async () => {
+      const topic = uniqueTopic();
+      await push(topic, "", "dflt");
+      expect((await pop(topic, "default")).body.toString()).to.equal("dflt");
+    });
+
+    it("fails with FAILED_PRECONDITION when no queue matches", async () => {
+      const topic = uniqueTopic();
+      await declare(topic, "a");
+      expect(await codeOf(push(topic, "zzz", "x"))).to.equal(S.FAILED_PRECONDITION);
+    });
+
+    it("REGEX: copies to every bind key the pattern matches in full", async () => {
+      const topic = uniqueTopic();
+      await config(topic, { routeMode: RouteMode.ROUTE_MODE_REGEX });
+      for (const b of ["home.work", "home.play", "office"]) await declare(topic, b);
+      const r = await push(topic, "home\\..*", "h");
+      expect(r.queues).to.equal(2);
+      expect((await pop(topic, "home.work")).id).to.equal(r.id);
+      expect((await pop(topic, "home.play")).id).to.equal(r.id);
+      expect(await codeOf(pop(topic, "office"))).to.equal(S.NOT_FOUND);
+    });
+
+    it("REGEX: a catastrophic-backtracking pattern neither stalls the node nor matches wrongly", async () => {
+      const topic = uniqueTopic();
+      await config(topic, { routeMode: RouteMode.ROUTE_MODE_REGEX });
+      await declare(topic, "a".repeat(200) + "!");
+      const started = Date.now();
+      // On a backtracking engine (a+)+$ against "aaa...a!" takes exponential time.
+      expect(await codeOf(push(topic, "(a+)+", "x"))).to.equal(S.FAILED_PRECONDITION);
+      const ping = await c.call<object, { nodeId: number }>("ping", {});
+      expect(ping.nodeId).to.equal(1);
+      expect(Date.now() - started).to.be.lessThan(2000);
+    });
+
+    it("REGEX: an invalid pattern is INVALID_ARGUMENT", async () => {
+      const topic = uniqueTopic();
+      await config(topic, { routeMode: RouteMode.ROUTE_MODE_REGEX });
+      await declare(topic, "x");
+      expect(await codeOf(push(topic, "(unclosed", "x"))).to.equal(S.INVALID_ARGUMENT);
+      expect(await codeOf(push(topic, "(a)\\1", "x"))).to.equal(S.INVALID_ARGUMENT);
+    });
+
+    it("WILDCARD: '*' matches one word and '#' zero or more, like RabbitMQ", async () => {
+      const topic = uniqueTopic();
+      await config(topic, { routeMode: RouteMode.ROUTE_MODE_WILDCARD });
+      for (const b of ["order.*.paid", "order.#", "#.paid", "refund.*"]) await declare(topic, b);
+      expect((await push(topic, "order.eu.paid", "1")).queues).to.equal(3);
+      expect((await push(topic, "order", "2")).queues).to.equal(1);
+      expect((await push(topic, "order.eu.x.paid", "3")).queues).to.equal(2);
+      expect(await codeOf(push(topic, "refund.a.b", "4"))).to.equal(S.FAILED_PRECONDITION);
+      expect((await pop(topic, "order.*.paid")).body.toString()).to.equal("1");
+      expect(await codeOf(pop(topic, "order.*.paid"))).to.equal(S.NOT_FOUND);
+    });
+  });
+
+  describe("delivery", () => {
+    it("delivers in push order and acks for good", async () => {
+      const topic = uniqueTopic();
+      await declare(topic, "q");
+      for (let i = 0; i < 5; i++) await push(topic, "q", `m${i}`);
+      for (let i = 0; i < 5; i++) {
+        const m = await pop(topic, "q");
+        expect(m.body.toString()).to.equal(`m${i}`);
+        expect(m.retry).to.equal(0);
+        await c.call("ack", { topic, bindKey: "q", id: m.id });
+      }
+      expect(await codeOf(pop(topic, "q"))).to.equal(S.NOT_FOUND);
+    });
+
+    it("gives ids that embed the node id and grow over time", async () => {
+      const topic = uniqueTopic();
+      const a = await push(topic, "", "a");
+      const b = await push(topic, "", "b");
+      expect(b.id > a.id).to.equal(true);
+      expect(Number((a.id >> 12n) & 1023n) + 1).to.equal(1);
+    });
+
+    it("long-polls: a pop waiting on an empty queue returns the next push", async () => {
+      const topic = uniqueTopic();
+      await declare(topic, "q");
+      const waiting = pop(topic, "q", 5000);
+      await sleep(100);
+      const r = await push(topic, "q", "late");
+      const m = await waiting;
+      expect(m.id).to.equal(r.id);
+    });
+
+    it("long-polls: a pop that waits in vain ends NOT_FOUND after wait_ms", async () => {
+      const topic = uniqueTopic();
+      await declare(topic, "q");
+      const t0 = Date.now();
+      expect(await codeOf(pop(topic, "q", 300))).to.equal(S.NOT_FOUND);
+      expect(Date.now() - t0).to.be.within(250, 3000);
+    });
+
+    it("delays a message for delay_ms and fires delayed messages in time order", async () => {
+      const topic = uniqueTopic();
+      await declare(topic, "q");
+      const t0 = Date.now();
+      await push(topic, "q", "late", 600);
+      await push(topic, "q", "early", 300);
+      expect(await codeOf(pop(topic, "q"))).to.equal(S.NOT_FOUND);
+      const first = await pop(topic, "q", 2000);
+      const firstAt = Date.now() - t0;
+      const second = await pop(topic, "q", 2000);
+      const secondAt = Date.now() - t0;
+      expect(first.body.toString()).to.equal("early");
+      expect(second.body.toString()).to.equal("late");
+      expect(firstAt).to.be.within(280, 1000);
+      expect(secondAt).to.be.within(580, 1300);
+    });
+
+    it("auto-ack: a delivered message is done at once", async () => {
+      const topic = uniqueTopic();
+      await config(topic, { autoAck: true, msgTtr: 1 });
+      await declare(topic, "q");
+      const r = await push(topic, "q", "x");
+      const m = await pop(topic, "q");
+      expect(m.id).to.equal(r.id);
+      expect(m.deadlineMs).to.equal(0n);
+      expect(await codeOf(c.call("ack", { topic, bindKey: "q", id: m.id }))).to.equal(S.NOT_FOUND);
+      await sleep(1300);
+      expect(await codeOf(pop(topic, "q"))).to.equal(S.NOT_FOUND);
+    });
+
+    it("redelivers an unacked message after its TTR with retry count 1", async () => {
+      const topic = uniqueTopic();
+      await config(topic, { msgTtr: 1 });
+      await declare(topic, "q");
+      const r = await push(topic, "q", "x");
+      const m1 = await pop(topic, "q");
+      expect(Number(m1.deadlineMs) - Date.now()).to.be.within(500, 1100);
+      expect(await codeOf(pop(topic, "q"))).to.equal(S.NOT_FOUND);
+      const m2 = await pop(topic, "q", 3000);
+      expect(m2.id).to.equal(r.id);
+      expect(m2.retry).to.equal(1);
+      expect(await codeOf(c.call("ack", { topic, bindKey: "q", id: 123n }))).to.equal(S.NOT_FOUND);
+      await c.call("ack", { topic, bindKey: "q", id: m2.id });
+    });
+
+    it("moves a message to dead letters once it would exceed msg_retry, and redrives it", async () => {
+      const topic = uniqueTopic();
+      await config(topic, { msgTtr: 1, msgRetry: 1 });
+      await declare(topic, "q");
+      const r = await push(topic, "q", "doomed");
+      expect((await pop(topic, "q")).retry).to.equal(0);
+      expect((await pop(topic, "q", 3000)).retry).to.equal(1);
+      await sleep(1300);
+      expect(await codeOf(pop(topic, "q"))).to.equal(S.NOT_FOUND);
+      const { messages } = await c.call<object, { messages: Message[] }>("listDead", { topic, bindKey: "q" });
+      expect(messages.map((m) => m.id)).to.deep.equal([r.id]);
+      expect(messages[0]?.retry).to.equal(2);
+      const { stat } = await c.call<object, { stat: any }>("getTopicStat", { topic });
+      expect(stat.dead).to.equal(1n);
+      expect(await c.call("redrive", { topic, bindKey: "q" })).to.deep.equal({ moved: 1n });
+      const again = await pop(topic, "q");
+      expect(again.id).to.equal(r.id);
+      expect(again.retry).to.equal(0);
+      expect((await c.call<object, { messages: Message[] }>("listDead", { topic, bindKey: "q" })).messages).to.deep.equal([]);
+    });
+
+    it("pops dead letters one by one, removing them", async () => {
+      const topic = uniqueTopic();
+      await config(topic, { msgTtr: 1, msgRetry: 0 });
+      await declare(topic, "q");
+      const r = await push(topic, "q", "d");
+      await pop(topic, "q");
+      await sleep(1300);
+      await c.call("getTopicStat", { topic }); // nothing needed: the timer moved it
+      const dead = await c.call<object, { message: Message }>("popDead", { topic, bindKey: "q" });
+      expect(dead.message.id).to.equal(r.id);
+      expect(await codeOf(c.call("popDead", { topic, bindKey: "q" }))).to.equal(S.NOT_FOUND);
+    });
+
+    it("nack returns a message at once, or after its delay, without counting a retry", async () => {
+      const topic = uniqueTopic();
+      await declare(topic, "q");
+      await push(topic, "q", "n");
+      const m = await pop(topic, "q");
+      await c.call("nack", { topic, bindKey: "q", id: m.id });
+      const again = await pop(topic, "q");
+      expect(again.id).to.equal(m.id);
+      expect(again.retry).to.equal(0);
+      await c.call("nack", { topic, bindKey: "q", id: m.id, delayMs: 300n });
+      expect(await codeOf(pop(topic, "q"))).to.equal(S.NOT_FOUND);
+      expect((await pop(topic, "q", 2000)).id).to.equal(m.id);
+    });
+
+    it("touch extends the deadline so the TTR does not expire", async () => {
+      const topic = uniqueTopic();
+      await config(topic, { msgTtr: 1 });
+      await declare(topic, "q");
+      await push(topic, "q", "t");
+      const m = await pop(topic, "q");
+      await sleep(600);
+      const t = await c.call<object, { deadlineMs: bigint }>("touch", { topic, bindKey: "q", id: m.id, ttrMs: 2000n });
+      expect(Number(t.deadlineMs) - Date.now()).to.be.within(1500, 2100);
+      await sleep(700);
+      expect(await codeOf(pop(topic, "q"))).to.equal(S.NOT_FOUND);
+      await c.call("ack", { topic, bindKey: "q", id: m.id });
+    });
+
+    it("push batch stores every message in order and returns their ids", async () => {
+      const topic = uniqueTopic();
+      await declare(topic, "q");
+      const messages = Array.from({ length: 100 }, (_, i) => ({ routeKey: "q", body: body(`b${i}`), delayMs: 0n }));
+      const { ids } = await c.call<object, { ids: bigint[] }>("pushBatch", { topic, messages });
+      expect(ids).to.have.length(100);
+      for (let i = 0; i < 100; i++) expect((await pop(topic, "q")).id).to.equal(ids[i]);
+    });
+
+    it("push batch with one unroutable message stores none", async () => {
+      const topic = uniqueTopic();
+      await declare(topic, "q");
+      const messages = [{ routeKey: "q", body: body("ok") }, { routeKey: "nope", body: body("bad") }];
+      expect(await codeOf(c.call("pushBatch", { topic, messages }))).to.equal(S.FAILED_PRECONDITION);
+      expect(await codeOf(pop(topic, "q"))).to.equal(S.NOT_FOUND);
+    });
+  });
+
+  describe("streams", () => {
+    it("PushStream acknowledges each push with its seq once stored", async () => {
+      const topic = uniqueTopic();
+      await declare(topic, "q");
+      const stream = c.pushStream();
+      const replies: { seq: bigint; id: bigint; errorCode: number }[] = [];
+      const done = new Promise<void>((resolve, reject) => {
+        stream.on("data", (r) => replies.push(r));
+        stream.on("end", resolve);
+        stream.on("error", reject);
+      });
+      for (let i = 0; i < 50; i++) stream.write({ seq: BigInt(i), topic, routeKey: "q", body: body(`s${i}`), delayMs: 0n });
+      stream.write({ seq: 50n, topic, routeKey: "missing", body: body("x"), delayMs: 0n });
+      stream.end();
+      await done;
+      expect(replies.map((r) => r.seq)).to.deep.equal(Array.from({ length: 51 }, (_, i) => BigInt(i)));
+      expect(replies.slice(0, 50).every((r) => r.errorCode === 0 && r.id > 0n)).to.equal(true);
+      expect(replies[50]?.errorCode).to.equal(S.FAILED_PRECONDITION);
+      expect((await pop(topic, "q")).body.toString()).to.equal("s0");
+    });
+
+    it("Consume never has more in flight than the credit granted, and acks on the stream return credit", async () => {
+      const topic = uniqueTopic();
+      await declare(topic, "q");
+      const messages = Array.from({ length: 30 }, (_, i) => ({ routeKey: "q", body: body(`c${i}`) }));
+      await c.call("pushBatch", { topic, messages });
+      const stream = c.consume();
+      const got: Message[] = [];
+      stream.on("data", (r: ConsumeResponse) => got.push(...r.messages));
+      stream.write({ kind: { $case: "subscribe", value: { topic, bindKey: "q", maxInFlight: 10, maxBatchBytes: 0 } } });
+      await sleep(300);
+      expect(got).to.have.length(10);
+      stream.write({ kind: { $case: "update", value: { credit: 0, ackIds: got.slice(0, 4).map((m) => m.id), nackIds: [], touchIds: [] } } });
+      await sleep(300);
+      expect(got).to.have.length(14);
+      stream.write({ kind: { $case: "update", value: { credit: 100, ackIds: [], nackIds: [], touchIds: [] } } });
+      await sleep(300);
+      expect(got).to.have.length(30);
+      expect(got.map((m) => m.body.toString())).to.deep.equal(messages.map((m) => m.body.toString()));
+      const { stat } = await c.call<object, { stat: any }>("getTopicStat", { topic });
+      expect(stat.inFlight).to.equal(26n);
+      stream.end();
+      await sleep(200);
+      // Closing the stream gives back what it held, at once.
+      const after = await c.call<object, { stat: any }>("getTopicStat", { topic });
+      expect(after.stat.inFlight).to.equal(0n);
+      expect(after.stat.backlog).to.equal(26n);
+    });
+
+    it("Consume packs several messages into one response", async () => {
+      const topic = uniqueTopic();
+      await declare(topic, "q");
+      await c.call("pushBatch", { topic, messages: Array.from({ length: 500 }, () => ({ routeKey: "q", body: body("p") })) });
+      const stream = c.consume();
+      const sizes: number[] = [];
+      stream.on("data", (r: ConsumeResponse) => sizes.push(r.messages.length));
+      stream.write({ kind: { $case: "subscribe", value: { topic, bindKey: "q", maxInFlight: 1000, maxBatchBytes: 0 } } });
+      await sleep(300);
+      stream.end();
+      expect(sizes.reduce((a, b) => a + b, 0)).to.equal(500);
+      expect(sizes.length).to.be.lessThan(5);
+    });
+
+    it("Consume refuses an update before subscribe and an unknown queue", async () => {
+      const stream = c.consume();
+      const status = new Promise<number>((resolve) => stream.on("error", (e: grpc.ServiceError) => resolve(e.code)));
+      stream.on("data", () => {});
+      stream.write({ kind: { $case: "update", value: { credit: 1, ackIds: [], nackIds: [], touchIds: [] } } });
+      expect(await status).to.equal(S.INVALID_ARGUMENT);
+      const s2 = c.consume();
+      const st2 = new Promise<number>((resolve) => s2.on("error", (e: grpc.ServiceError) => resolve(e.code)));
+      s2.on("data", () => {});
+      s2.write({ kind: { $case: "subscribe", value: { topic: uniqueTopic(), bindKey: "nope", maxInFlight: 1, maxBatchBytes: 0 } } });
+      expect(await st2).to.equal(S.NOT_FOUND);
+    });
+
+    it("pub/sub: publish reaches the live subscribers and reports how many", async () => {
+      const channel = uniqueTopic("ch");
+      expect(await c.call("publish", { channel, body: body("nobody") })).to.deep.equal({ receivers: 0 });
+      const subs = [c.subscribe({ channels: [channel] }), c.subscribe({ channels: [channel, "other"] })];
+      const got: string[][] = [[], []];
+      subs.forEach((s, i) => {
+        s.on("data", (m: { body: Buffer }) => got[i]!.push(m.body.toString()));
+        s.on("error", () => {});
+      });
+      await sleep(200);
+      expect(await c.call("publish", { channel, body: body("hello") })).to.deep.equal({ receivers: 2 });
+      await sleep(100);
+      expect(got).to.deep.equal([["hello"], ["hello"]]);
+      subs[0]!.cancel();
+      await sleep(100);
+      expect(await c.call("publish", { channel, body: body("again") })).to.deep.equal({ receivers: 1 });
+      subs[1]!.cancel();
+    });
+  });
+
+  describe("bad input", () => {
+    it("rejects invalid and empty names with INVALID_ARGUMENT", async () => {
+      expect(await codeOf(push("", "", "x"))).to.equal(S.INVALID_ARGUMENT);
+      expect(await codeOf(push("bad topic!", "", "x"))).to.equal(S.INVALID_ARGUMENT);
+      expect(await codeOf(push("x".repeat(129), "", "x"))).to.equal(S.INVALID_ARGUMENT);
+      expect(await codeOf(declare(uniqueTopic(), ""))).to.equal(S.INVALID_ARGUMENT);
+      expect(await codeOf(declare(uniqueTopic(), "k".repeat(300)))).to.equal(S.INVALID_ARGUMENT);
+      expect(await codeOf(c.call("publish", { channel: "no spaces", body: body("x") }))).to.equal(S.INVALID_ARGUMENT);
+      expect(await codeOf(c.call("config", { topic: uniqueTopic(), msgTtr: 999_999 }))).to.equal(S.INVALID_ARGUMENT);
+      expect(await codeOf(c.call("config", { topic: uniqueTopic(), routeMode: 42 }))).to.equal(S.INVALID_ARGUMENT);
+      expect(await codeOf(c.call("pushBatch", { topic: uniqueTopic(), messages: [] }))).to.equal(S.INVALID_ARGUMENT);
+      expect(await codeOf(pop(uniqueTopic(), "q", 120_000))).to.be.oneOf([S.INVALID_ARGUMENT, S.NOT_FOUND]);
+    });
+
+    it("rejects an oversized body with RESOURCE_EXHAUSTED", async () => {
+      const topic = uniqueTopic();
+      await declare(topic, "q");
+      const big = Buffer.alloc(256 * 1024 + 1);
+      expect(await codeOf(c.call("push", { topic, routeKey: "q", body: big }))).to.equal(S.RESOURCE_EXHAUSTED);
+      expect(await codeOf(c.call("publish", { channel: topic, body: big }))).to.equal(S.RESOURCE_EXHAUSTED);
+    });
+
+    it("answers NOT_FOUND for unknown topics, queues and message ids", async () => {
+      const topic = uniqueTopic();
+      expect(await codeOf(c.call("getTopicStat", { topic }))).to.equal(S.NOT_FOUND);
+      expect(await codeOf(c.call("listQueues", { topic }))).to.equal(S.NOT_FOUND);
+      await declare(topic, "q");
+      for (const m of ["ack", "nack", "touch"]) {
+        expect(await codeOf(c.call(m, { topic, bindKey: "q", id: 42n })), m).to.equal(S.NOT_FOUND);
+        expect(await codeOf(c.call(m, { topic, bindKey: "nope", id: 42n })), m).to.equal(S.NOT_FOUND);
+      }
+      for (const m of ["popDead", "listDead", "redrive", "deleteQueue"]) {
+        expect(await codeOf(c.call(m, { topic, bindKey: "nope" })), m).to.equal(S.NOT_FOUND);
+      }
+      expect(await codeOf(pop(topic, "nope"))).to.equal(S.NOT_FOUND);
+    });
+
+    it("rejects an absurd delay", async () => {
+      const topic = uniqueTopic();
+      await declare(topic, "q");
+      expect(await codeOf(push(topic, "q", "x", 10 * 366 * 24 * 3600 * 1000))).to.equal(S.INVALID_ARGUMENT);
+      expect(await codeOf(c.call("push", { topic, routeKey: "q", body: body("x"), delayMs: 2n ** 63n }))).to.equal(S.INVALID_ARGUMENT);
+    });
+
+    it("survives malformed protobuf on the wire with INTERNAL or INVALID_ARGUMENT, and keeps serving", async () => {
+      const raw = new grpc.Client(node.grpcAddr, grpc.credentials.createInsecure());
+      const code = await new Promise<number>((resolve) => {
+        raw.makeUnaryRequest(
+          "/gmq.v1.BrokerService/Push",
+          (b: Buffer) => b,
+          (b: Buffer) => b,
+          Buffer.from([0xff, 0xff, 0xff, 0xff, 0x0f, 0x01]),
+          (err) => resolve(err ? err.code : 0),
+        );
+      });
+      raw.close();
+      expect(code).to.be.oneOf([S.INTERNAL, S.INVALID_ARGUMENT]);
+      expect((await c.call<object, { nodeId: number }>("ping", {})).nodeId).to.equal(1);
+    });
+  });
+});

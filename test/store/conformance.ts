@@ -1,0 +1,402 @@
+// The behaviour every Storage must have, written against the broker's
+// contract only, so any backend can run it (see conformance.test.ts).
+import { expect } from "chai";
+import { StoreError, type Storage } from "../../src/broker/storage.js";
+import { bodyOf, ids, msg, msgs, sleep, tempDir } from "./helpers.js";
+
+export type OpenStorage = (dataDir: string) => Storage;
+
+const BIG = 1 << 30;
+
+export function describeStorageConformance(name: string, open: OpenStorage): void {
+  describe(`Storage conformance: ${name}`, function () {
+    let dir: string;
+    let store: Storage;
+    const reopen = async (): Promise<Storage> => {
+      await store.close();
+      store = open(dir);
+      return store;
+    };
+
+    beforeEach(() => {
+      dir = tempDir("conf");
+      store = open(dir);
+    });
+    afterEach(async () => {
+      await store.close();
+    });
+
+    describe("append and reserve", () => {
+      it("delivers appended messages in order with every field intact", () => {
+        const q = store.openQueue("orders", "eu.#", "main");
+        const a = msg({ routeKey: "eu.fr", body: Buffer.from([0, 1, 2, 255]), createdAtMs: 123.5, retry: 2 });
+        const b = msg({ routeKey: "", body: Buffer.alloc(0) });
+        q.append([a, b]);
+        const got = q.reserve(10, BIG, 5000);
+        expect(got).to.have.length(2);
+        expect(got[0]).to.deep.equal({ id: a.id, routeKey: "eu.fr", body: Buffer.from([0, 1, 2, 255]), createdAtMs: 123.5, retry: 2, deadlineMs: 5000 });
+        expect(got[1]!.id).to.equal(b.id);
+        expect(got[1]!.body.length).to.equal(0);
+        expect(got[1]!.routeKey).to.equal("");
+        expect(q.reserve(10, BIG, 5000)).to.deep.equal([]);
+      });
+
+      it("copies the body: the caller may reuse its buffer", () => {
+        const q = store.openQueue("t", "copy", "main");
+        const body = Buffer.from("original");
+        q.append([msg({ body })]);
+        body.write("XXXXXXXX");
+        expect(bodyOf(q.reserve(1, BIG, 1)[0]!)).to.equal("original");
+      });
+
+      it("takes at most max messages and about maxBytes of bodies, but at least one", () => {
+        const q = store.openQueue("t", "limits", "main");
+        q.append(msgs(5, { body: Buffer.alloc(100) }));
+        expect(q.reserve(2, BIG, 1)).to.have.length(2);
+        expect(q.reserve(10, 150, 1)).to.have.length(1);
+        expect(q.reserve(10, 10, 1)).to.have.length(1);
+        expect(q.reserve(10, 1000, 1)).to.have.length(1);
+      });
+
+      it("rejects a body over the limit with TOO_LARGE and appends nothing of that call", () => {
+        const q = store.openQueue("t", "large", "main");
+        const ok = msg();
+        let err: unknown;
+        try {
+          q.append([ok, msg({ body: Buffer.alloc((1 << 20) + 1) })]);
+        } catch (e) {
+          err = e;
+        }
+        expect(err).to.be.instanceOf(StoreError);
+        expect((err as StoreError).code).to.equal("TOO_LARGE");
+        expect(q.stats().ready).to.equal(0);
+        expect(q.reserve(10, BIG, 1)).to.deep.equal([]);
+      });
+
+      it("accepts a body of exactly the limit", () => {
+        const q = store.openQueue("t", "exact", "main");
+        q.append([msg({ body: Buffer.alloc(1 << 20, 7) })]);
+        const [m] = q.reserve(1, BIG, 1);
+        expect(m!.body.length).to.equal(1 << 20);
+        expect(m!.body.every((b) => b === 7)).to.equal(true);
+      });
+    });
+
+    describe("ack, release, touch", () => {
+      it("acks an in-flight message once; unknown or settled ids return false", () => {
+        const q = store.openQueue("t", "ack", "main");
+        const [a] = msgs(1);
+        q.append([a!]);
+        expect(q.ack(a!.id)).to.equal(false); // ready, not in flight
+        q.reserve(1, BIG, 1000);
+        expect(q.stats().inFlight).to.equal(1);
+        expect(q.ack(a!.id)).to.equal(true);
+        expect(q.ack(a!.id)).to.equal(false);
+        expect(q.ack(424242n)).to.equal(false);
+        expect(q.stats()).to.include({ ready: 0, inFlight: 0 });
+      });
+
+      it("puts a released message before never-delivered ones, retry unchanged", () => {
+        const q = store.openQueue("t", "release", "main");
+        const list = msgs(3);
+        q.append(list);
+        const [first] = q.reserve(1, BIG, 1000);
+        expect(q.release(first!.id, 0)).to.equal(true);
+        expect(q.release(first!.id, 0)).to.equal(false);
+        expect(q.stats()).to.include({ ready: 3, inFlight: 0 });
+        const again = q.reserve(3, BIG, 1000);
+        expect(ids(again)).to.deep.equal(ids(list));
+        expect(again[0]!.retry).to.equal(0);
+      });
+
+      it("keeps a message released with a delay until processDue reaches its time", () => {
+        const q = store.openQueue("t", "release-later", "main");
+        q.append(msgs(1));
+        const [m] = q.reserve(1, BIG, 1000);
+        const at = Date.now() + 60_000;
+        expect(q.release(m!.id, at)).to.equal(true);
+        expect(q.stats()).to.include({ ready: 0, inFlight: 0, delayed: 1 });
+        expect(q.nextDueMs()).to.equal(at);
+        expect(q.reserve(1, BIG, 1000)).to.deep.equal([]);
+        expect(q.processDue(at - 1, 5).requeued).to.equal(0);
+        expect(q.reserve(1, BIG, 1000)).to.deep.equal([]);
+        q.processDue(at, 5);
+        expect(q.stats()).to.include({ ready: 1, delayed: 0 });
+        expect(ids(q.reserve(1, BIG, 1000))).to.deep.equal([m!.id]);
+      });
+
+      it("moves the deadline of an in-flight message with touch", () => {
+        const q = store.openQueue("t", "touch", "main");
+        q.append(msgs(1));
+        const [m] = q.reserve(1, BIG, 1000);
+        expect(q.touch(m!.id, 5000)).to.equal(true);
+        expect(q.nextDueMs()).to.equal(5000);
+        expect(q.processDue(4999, 5).requeued).to.equal(0);
+        expect(q.stats().inFlight).to.equal(1);
+        expect(q.processDue(5000, 5).requeued).to.equal(1);
+        expect(q.touch(m!.id, 9000)).to.equal(false);
+      });
+    });
+
+    describe("retries and dead letters", () => {
+      it("redelivers an unacked message after its deadline with retry count 1, before fresh ones", () => {
+        const q = store.openQueue("t", "retry", "main");
+        const list = msgs(2);
+        q.append([list[0]!]);
+        const [m] = q.reserve(1, BIG, 1000);
+        q.append([list[1]!]);
+        expect(q.processDue(999, 5)).to.deep.equal({ requeued: 0, expired: [] });
+        expect(q.processDue(1000, 5)).to.deep.equal({ requeued: 1, expired: [] });
+        const again = q.reserve(2, BIG, 3000);
+        expect(ids(again)).to.deep.equal([m!.id, list[1]!.id]);
+        expect(again[0]!.retry).to.equal(1);
+        expect(again[0]!.deadlineMs).to.equal(3000);
+        expect(again[1]!.retry).to.equal(0);
+      });
+
+      it("returns a message whose retry would exceed maxRetry as expired and holds it until bury", () => {
+        const q = store.openQueue("t", "dead", "main");
+        const dead = store.openQueue("t", "dead", "dead");
+        const [a] = msgs(1, { retry: 2 });
+        q.append([a!]);
+        q.reserve(1, BIG, 1000);
+        const { requeued, expired } = q.processDue(1000, 2);
+        expect(requeued).to.equal(0);
+        expect(ids(expired)).to.deep.equal([a!.id]);
+        expect(expired[0]!.retry).to.equal(3);
+        expect(bodyOf(expired[0]!)).to.equal(`body-${a!.id}`);
+        expect(q.stats()).to.include({ ready: 0, inFlight: 0 });
+        expect(q.ack(a!.id)).to.equal(false);
+        expect(q.processDue(1_000_000, 2).expired).to.deep.equal([]);
+        dead.append(expired.map((m) => ({ ...m, deliverAtMs: 0 })));
+        q.bury([a!.id]);
+        const [d] = dead.reserve(1, BIG, 1000);
+        expect(d!.id).to.equal(a!.id);
+        expect(d!.retry).to.equal(3);
+        expect(dead.ack(d!.id)).to.equal(true);
+      });
+
+      it("hands an expired but unburied message out again after reopen (dead letter duplicated, not lost)", async () => {
+        let q = store.openQueue("t", "unburied", "main");
+        const [a] = msgs(1);
+        q.append([a!]);
+        q.reserve(1, BIG, 1000);
+        expect(ids(q.processDue(1000, 0).expired)).to.deep.equal([a!.id]);
+        await reopen();
+        q = store.openQueue("t", "unburied", "main");
+        const { expired } = q.processDue(Date.now(), 0);
+        expect(ids(expired)).to.deep.equal([a!.id]);
+        expect(expired[0]!.retry).to.equal(1);
+        q.bury([a!.id]);
+        await reopen();
+        q = store.openQueue("t", "unburied", "main");
+        expect(q.processDue(Date.now(), 0).expired).to.deep.equal([]);
+        expect(q.stats()).to.include({ ready: 0, inFlight: 0, delayed: 0 });
+      });
+    });
+
+    describe("delays", () => {
+      it("holds delayed messages and fires them in time order", () => {
+        const q = store.openQueue("t", "delay", "main");
+        const now = Date.now();
+        const late = msg({ deliverAtMs: now + 30_000 });
+        const early = msg({ deliverAtMs: now + 10_000 });
+        const fresh = msg();
+        q.append([late, early, fresh]);
+        expect(q.stats()).to.include({ ready: 1, delayed: 2 });
+        expect(q.nextDueMs()).to.equal(now + 10_000);
+        expect(ids(q.reserve(10, BIG, now + 100_000))).to.deep.equal([fresh.id]);
+        q.processDue(now + 40_000, 5);
+        expect(q.stats()).to.include({ ready: 2, delayed: 0 });
+        const got = q.reserve(10, BIG, now + 1000);
+        expect(ids(got)).to.deep.equal([early.id, late.id]);
+        expect(bodyOf(got[1]!)).to.equal(`body-${late.id}`);
+        expect(q.nextDueMs()).to.equal(now + 1000);
+        expect(q.processDue(now + 50_000, 5).requeued).to.equal(2);
+      });
+
+      it("treats deliverAtMs in the past as ready at once", () => {
+        const q = store.openQueue("t", "past", "main");
+        q.append([msg({ deliverAtMs: Date.now() - 5 })]);
+        expect(q.stats()).to.include({ ready: 1, delayed: 0 });
+      });
+
+      it("fires delays whose time passed while closed, right after reopen", async () => {
+        let q = store.openQueue("t", "delay-down", "main");
+        const soon = msg({ deliverAtMs: Date.now() + 30 });
+        const later = msg({ deliverAtMs: Date.now() + 3_600_000 });
+        q.append([later, soon]);
+        await store.close();
+        await sleep(40);
+        store = open(dir);
+        q = store.openQueue("t", "delay-down", "main");
+        expect(q.stats().delayed).to.equal(2);
+        expect(q.nextDueMs()).to.be.at.most(Date.now());
+        q.processDue(Date.now(), 5);
+        expect(ids(q.reserve(10, BIG, 1))).to.deep.equal([soon.id]);
+        expect(q.stats().delayed).to.equal(1);
+      });
+    });
+
+    describe("delays across restarts", () => {
+      it("never delivers a fired delay again, however many segments and restarts", async () => {
+        const delivered = new Set<bigint>();
+        let q = store.openQueue("t", "delay-restarts", "main");
+        for (let round = 0; round < 4; round++) {
+          const at = Date.now() + 5;
+          for (let i = 0; i < 6; i++) q.append(msgs(100, { deliverAtMs: at, body: Buffer.alloc(300, round) }));
+          await sleep(10);
+          q.processDue(Date.now(), 5);
+          for (;;) {
+            const b = q.reserve(250, BIG, Date.now() + 60_000);
+            if (b.length === 0) break;
+            for (const m of b) {
+              expect(delivered.has(m.id), `${m.id} delivered twice`).to.equal(false);
+              delivered.add(m.id);
+              q.ack(m.id);
+            }
+          }
+          store = await reopen();
+          q = store.openQueue("t", "delay-restarts", "main");
+          q.processDue(Date.now() + 1e9, 5);
+          expect(q.stats()).to.include({ ready: 0, inFlight: 0, delayed: 0 });
+        }
+        expect(delivered.size).to.equal(2400);
+      });
+    });
+
+    describe("peek", () => {
+      it("shows ready messages oldest first without changing their state", () => {
+        const q = store.openQueue("t", "peek", "main");
+        const list = msgs(4);
+        q.append(list);
+        const [first] = q.reserve(1, BIG, 1000);
+        q.release(first!.id, 0);
+        const seen = q.peek(3);
+        expect(ids(seen)).to.deep.equal(ids(list.slice(0, 3)));
+        expect(seen.every((m) => m.deadlineMs === 0)).to.equal(true);
+        expect(q.stats()).to.include({ ready: 4, inFlight: 0 });
+        expect(ids(q.reserve(10, BIG, 1))).to.deep.equal(ids(list));
+      });
+    });
+
+    describe("reopen", () => {
+      it("preserves every state: acked, ready, in flight, requeued, nack-delayed, delayed", async () => {
+        let q = store.openQueue("t", "states", "main");
+        const now = Date.now();
+        const list = msgs(8);
+        q.append(list.slice(0, 6));
+        q.append([msg({ id: list[6]!.id, deliverAtMs: now + 36_000_000 })]);
+        q.append([list[7]!]);
+        const got = q.reserve(5, BIG, now + 3_600_000);
+        q.ack(got[0]!.id); // acked
+        q.touch(got[1]!.id, now + 7_200_000); // in flight, touched
+        q.release(got[2]!.id, 0); // requeued now
+        q.release(got[3]!.id, now + 1_800_000); // nack-delayed
+        q.reserve(1, BIG, now + 3_600_000); // list[2] again (requeued first)
+        // got[4] stays in flight
+        const before = q.stats();
+        store = await reopen();
+        q = store.openQueue("t", "states", "main");
+        expect(q.stats()).to.deep.include({ ready: before.ready, inFlight: before.inFlight, delayed: before.delayed });
+        expect(before).to.include({ ready: 2, inFlight: 3, delayed: 2 });
+        expect(q.ack(got[0]!.id)).to.equal(false);
+        expect(q.nextDueMs()).to.equal(now + 1_800_000);
+        expect(ids(q.reserve(10, BIG, now + 100))).to.deep.equal([list[5]!.id, list[7]!.id]);
+        // in-flight deadlines survived: got[4] and list[2] at +1h, got[1] at +2h
+        const r = q.processDue(now + 3_600_000, 5);
+        expect(r.requeued).to.equal(2 + 2); // got[4], got[2] (again), and the two just reserved at +100
+        expect(q.stats().delayed).to.equal(1); // the pushed delay; the nack delay fired into ready
+        const again = q.reserve(10, BIG, now + 9_000_000);
+        expect(ids(again).sort()).to.deep.equal(ids([got[3]!, got[4]!, got[2]!, list[5]!, list[7]!]).sort());
+        expect(q.ack(got[1]!.id)).to.equal(true);
+      });
+
+      it("redelivers in-flight messages whose deadline passed while closed as retries", async () => {
+        let q = store.openQueue("t", "ttr-down", "main");
+        q.append(msgs(3));
+        const got = q.reserve(2, BIG, Date.now() + 20);
+        q.ack(got[1]!.id);
+        await store.close();
+        await sleep(30);
+        store = open(dir);
+        q = store.openQueue("t", "ttr-down", "main");
+        expect(q.stats()).to.include({ inFlight: 1, ready: 1 });
+        expect(q.processDue(Date.now(), 5).requeued).to.equal(1);
+        const again = q.reserve(5, BIG, Date.now() + 1000);
+        expect(again).to.have.length(2);
+        expect(again[0]!.id).to.equal(got[0]!.id);
+        expect(again[0]!.retry).to.equal(1);
+      });
+
+      it("keeps a large backlog across several segments and reopens", async () => {
+        let q = store.openQueue("t", "many", "main");
+        const list = msgs(5000, { body: Buffer.alloc(100, 1) });
+        for (let i = 0; i < list.length; i += 500) q.append(list.slice(i, i + 500));
+        const first = q.reserve(1000, BIG, Date.now() + 60_000);
+        for (const m of first) q.ack(m.id);
+        store = await reopen();
+        q = store.openQueue("t", "many", "main");
+        expect(q.stats()).to.include({ ready: 4000, inFlight: 0 });
+        const rest: bigint[] = [];
+        for (;;) {
+          const b = q.reserve(700, BIG, Date.now() + 60_000);
+          if (b.length === 0) break;
+          for (const m of b) {
+            rest.push(m.id);
+            q.ack(m.id);
+          }
+        }
+        expect(rest).to.deep.equal(ids(list.slice(1000)));
+      });
+    });
+
+    describe("queues and metadata", () => {
+      it("returns the same QueueLog for the same queue and keeps main and dead apart", () => {
+        const a = store.openQueue("t", "k", "main");
+        expect(store.openQueue("t", "k", "main")).to.equal(a);
+        const d = store.openQueue("t", "k", "dead");
+        expect(d).to.not.equal(a);
+        a.append(msgs(2));
+        expect(d.stats().ready).to.equal(0);
+      });
+
+      it("lists queues with any bind key after reopen, and drops them", async () => {
+        const keys = ["#", "*.a.#", "a/b\\c", "..", "ключ", "x".repeat(128), "a b?c=d&e"];
+        for (const k of keys) store.openQueue("topic.1", k, "main").append(msgs(1));
+        store.openQueue("other", "default", "dead");
+        store = await reopen();
+        const found = store.queues().map((r) => `${r.topic}/${r.bindKey}`).sort();
+        expect(found).to.deep.equal([...keys.map((k) => `topic.1/${k}`), "other/default"].sort());
+        for (const k of keys) expect(store.openQueue("topic.1", k, "main").stats().ready).to.equal(1);
+        store.dropQueue("topic.1", "#");
+        expect(store.queues().some((r) => r.bindKey === "#")).to.equal(false);
+        store = await reopen();
+        expect(store.queues().some((r) => r.bindKey === "#")).to.equal(false);
+        expect(store.openQueue("topic.1", "#", "main").stats().ready).to.equal(0);
+      });
+
+      it("stores metadata atomically and lists it", async () => {
+        expect(store.readMeta("topic/a")).to.equal(undefined);
+        store.writeMeta("topic/a", Buffer.from("{\"ttr\":30}"));
+        store.writeMeta("topic/b", Buffer.from("x"));
+        store.writeMeta("topic/a", Buffer.from("{\"ttr\":31}"));
+        store = await reopen();
+        expect(store.readMeta("topic/a")!.toString()).to.equal("{\"ttr\":31}");
+        expect(store.metaNames().sort()).to.deep.equal(["topic/a", "topic/b"]);
+        store.deleteMeta("topic/b");
+        expect(store.metaNames()).to.deep.equal(["topic/a"]);
+      });
+    });
+
+    describe("commit", () => {
+      it("resolves for concurrent callers", async () => {
+        const q = store.openQueue("t", "commit", "main");
+        q.append(msgs(10));
+        await Promise.all([store.commit(), store.commit(), store.commit()]);
+        q.reserve(5, BIG, 1);
+        await store.commit();
+      });
+    });
+  });
+}

@@ -1,0 +1,111 @@
+import { expect } from "chai";
+import { crc32c } from "@node-rs/crc32";
+import {
+  RECORD_HEADER_BYTES,
+  RecordType,
+  align8,
+  checkFraming,
+  checkRecord,
+  readId,
+  readU64,
+  recordA,
+  recordB,
+  recordBody,
+  recordC,
+  recordId,
+  recordRetry,
+  recordRouteKey,
+  recordType,
+  writeId,
+  writePad,
+  writeRecord,
+  writeU64,
+} from "../../src/store/record.js";
+import { parseHeader } from "../../src/store/segment.js";
+
+function encode(body: Buffer, routeKey = "eu.fr.#"): { buf: Buffer; length: number } {
+  const buf = Buffer.alloc(1024);
+  const length = writeRecord(buf, 8, RecordType.Message, 7, 2 ** 40 + 3, 0xfedcba9876543210n, 1234.5, 99, routeKey, Buffer.byteLength(routeKey), body);
+  return { buf, length };
+}
+
+describe("record codec", () => {
+  it("uses CRC32C (Castagnoli)", () => {
+    expect(crc32c(Buffer.from("123456789"))).to.equal(0xe3069283);
+  });
+
+  it("round-trips every field of a message record", () => {
+    const body = Buffer.from([0, 1, 2, 3, 250]);
+    const { buf, length } = encode(body, "clé.ü");
+    expect(length).to.equal(RECORD_HEADER_BYTES + Buffer.byteLength("clé.ü") + 5);
+    expect(checkRecord(buf, 8, buf.length)).to.equal(length);
+    expect(recordType(buf, 8)).to.equal(RecordType.Message);
+    expect(recordRetry(buf, 8)).to.equal(7);
+    expect(recordA(buf, 8)).to.equal(2 ** 40 + 3);
+    expect(recordId(buf, 8)).to.equal(0xfedcba9876543210n);
+    expect(recordB(buf, 8)).to.equal(1234.5);
+    expect(recordC(buf, 8)).to.equal(99);
+    expect(recordRouteKey(buf, 8)).to.equal("clé.ü");
+    expect(recordBody(buf, 8)).to.deep.equal(body);
+  });
+
+  it("stores the checksum over everything after the checksum field", () => {
+    const { buf, length } = encode(Buffer.from("abc"));
+    expect(buf.readUInt32LE(8 + 4)).to.equal(crc32c(buf.subarray(8 + 8, 8 + length)));
+  });
+
+  it("detects a flip of any single byte of the record", () => {
+    const { buf, length } = encode(Buffer.from("payload"));
+    for (let i = 4; i < length; i++) {
+      const copy = Buffer.from(buf);
+      copy[8 + i] = copy[8 + i]! ^ 0x01;
+      expect(checkRecord(copy, 8, copy.length), `byte ${i}`).to.equal(-1);
+    }
+  });
+
+  it("reads a zero length as the end of data and a cut record as damaged", () => {
+    const { buf, length } = encode(Buffer.from("payload"));
+    expect(checkRecord(Buffer.alloc(64), 0, 64)).to.equal(0);
+    expect(checkRecord(buf, 8, 8 + length - 1)).to.equal(-1);
+    expect(checkRecord(buf, 8, 8 + 20)).to.equal(-1);
+  });
+
+  it("checks only framing for trusted segments", () => {
+    const { buf, length } = encode(Buffer.from("payload"));
+    buf[8 + length - 1] = buf[8 + length - 1]! ^ 0xff;
+    expect(checkRecord(buf, 8, buf.length)).to.equal(-1);
+    expect(checkFraming(buf, 8, buf.length)).to.equal(length);
+    buf[8 + 8] = 0; // type 0
+    expect(checkFraming(buf, 8, buf.length)).to.equal(-1);
+  });
+
+  it("writes a padding record that verifies", () => {
+    const buf = Buffer.alloc(256, 0xee);
+    writePad(buf, 0, 200);
+    expect(checkRecord(buf, 0, 256)).to.equal(200);
+    expect(recordType(buf, 0)).to.equal(RecordType.Pad);
+  });
+
+  it("round-trips ids over 2^53 and 64-bit positions", () => {
+    const buf = Buffer.alloc(16);
+    for (const id of [0n, 1n, 2n ** 53n + 1n, 2n ** 64n - 1n]) {
+      writeId(buf, 0, id);
+      expect(readId(buf, 0)).to.equal(id);
+      expect(buf.readBigUInt64LE(0)).to.equal(id);
+    }
+    writeU64(buf, 8, 2 ** 52 + 5);
+    expect(readU64(buf, 8)).to.equal(2 ** 52 + 5);
+  });
+
+  it("aligns records to 8 bytes", () => {
+    expect([0, 1, 7, 8, 9, 49].map(align8)).to.deep.equal([0, 8, 8, 8, 16, 56]);
+  });
+});
+
+describe("segment header", () => {
+  it("tells an unused preallocated header from a damaged one", () => {
+    expect(parseHeader(Buffer.alloc(64))).to.equal("zero");
+    const junk = Buffer.alloc(64, 0x41);
+    expect(parseHeader(junk)).to.equal("bad");
+  });
+});
