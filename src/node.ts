@@ -3,6 +3,8 @@
 // that need a node in process.
 import { startGrpcServer, type RunningGrpcServer } from "./api/grpc-server.js";
 import { Broker } from "./broker/broker.js";
+import { joinCluster } from "./cluster/join.js";
+import type { Registration } from "./cluster/registration.js";
 import type { NodeConfig } from "./config.js";
 import type { Logger } from "./log.js";
 import { openStorage } from "./store/index.js";
@@ -35,6 +37,15 @@ export async function startNode(config: NodeConfig, logger: Logger): Promise<Run
     await broker.close();
     throw err;
   }
+  // Registered only once the servers listen; refused (and torn down) when a live node holds our id.
+  let registration: Registration | undefined;
+  try {
+    registration = await joinCluster(config, { grpcAddr: grpc.addr, httpAddr: "" }, { version: VERSION, startedAtMs: Date.now() }, logger);
+  } catch (err) {
+    await grpc.shutdown(0);
+    await broker.close();
+    throw err;
+  }
   let closing: Promise<void> | undefined;
   return {
     grpcAddr: grpc.addr,
@@ -42,6 +53,8 @@ export async function startNode(config: NodeConfig, logger: Logger): Promise<Run
     broker,
     close() {
       closing ??= (async () => {
+        // Deregister first: clients stop sending here at once, then the servers drain.
+        await registration?.close();
         await grpc.shutdown(SHUTDOWN_GRACE_MS);
         await broker.close();
       })();

@@ -5,7 +5,7 @@
 // its data) the node registers again by itself, with backoff. close() revokes
 // the lease so the key vanishes at once; etcd3's client.close() alone would
 // leave the keepalive running (see DEPENDENCIES.md).
-import { Etcd3, type Lease } from "etcd3";
+import { Etcd3, type IOptions, type Lease } from "etcd3";
 import { encodeNodeRecord, nodeKey, type NodeRecord } from "./node-record.js";
 
 export type { NodeRecord } from "./node-record.js";
@@ -54,6 +54,17 @@ function withScheme(endpoint: string): string {
   return /^[a-z]+:\/\//.test(endpoint) ? endpoint : `http://${endpoint}`;
 }
 
+/**
+ * No per-host circuit breaker: etcd3's default fails every call for 5 s after
+ * three errors, which would delay re-registration after etcd comes back.
+ * etcd3 only calls `execute` on the host policy.
+ */
+function etcdOptions(endpoints: readonly string[]): IOptions {
+  type FaultHandling = NonNullable<IOptions["faultHandling"]>;
+  const passThrough = { execute: <T>(fn: () => T | Promise<T>) => Promise.resolve().then(fn) };
+  return { hosts: endpoints.map(withScheme), dialTimeout: 2000, faultHandling: { host: (() => passThrough) as unknown as FaultHandling["host"] } };
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function timeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
@@ -83,7 +94,7 @@ class EtcdRegistration implements Registration {
     this.key = nodeKey(opts.prefix, opts.node.nodeId);
     this.value = encodeNodeRecord(opts.node);
     this.log = opts.logger ?? silent;
-    this.client = new Etcd3({ hosts: opts.endpoints.map(withScheme), dialTimeout: 2000 });
+    this.client = new Etcd3(etcdOptions(opts.endpoints));
   }
 
   leaseId(): string | undefined {
