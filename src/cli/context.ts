@@ -1,6 +1,7 @@
 // What every command shares: the global options, a lazily connected client,
 // and output in the chosen format.
-import { GmqClient, type ClientOptions, type Strategy } from "../client/index.js";
+import { readFileSync } from "node:fs";
+import { GmqClient, type ClientOptions, type Strategy, type TlsOptions } from "../client/index.js";
 import { toJson } from "./format.js";
 
 export interface GlobalOptions {
@@ -10,6 +11,9 @@ export interface GlobalOptions {
   json?: boolean;
   strategy?: string;
   timeoutMs?: string;
+  tlsCa?: string;
+  tlsCert?: string;
+  tlsKey?: string;
 }
 
 export class CliError extends Error {
@@ -45,9 +49,28 @@ export class Context {
     const strategy = (this.opts.strategy ?? "weighted") as Strategy;
     if (!["weighted", "random", "round-robin"].includes(strategy)) throw new CliError(`--strategy must be weighted, random or round-robin`);
     const callTimeoutMs = this.opts.timeoutMs ? Number(this.opts.timeoutMs) : 10_000;
-    const base: ClientOptions = { strategy, callTimeoutMs, waitForNodesMs: 3000 };
+    const base: ClientOptions = { strategy, callTimeoutMs, waitForNodesMs: 3000, tls: this.tls() };
     if (etcd.length > 0) return { ...base, etcd: { endpoints: etcd, prefix: this.opts.etcdPrefix } };
     return { ...base, addresses: addresses.length > 0 ? addresses : ["127.0.0.1:9503"] };
+  }
+
+  /** TLS from --tls-ca / --tls-cert / --tls-key; undefined (plaintext) when none is given. */
+  tls(): TlsOptions | undefined {
+    const { tlsCa, tlsCert, tlsKey } = this.opts;
+    if (!tlsCa && !tlsCert && !tlsKey) return undefined;
+    if (Boolean(tlsCert) !== Boolean(tlsKey)) throw new CliError("--tls-cert and --tls-key must be given together");
+    const read = (file: string, what: string) => {
+      try {
+        return readFileSync(file);
+      } catch (err) {
+        throw new CliError(`cannot read ${what} ${file}: ${(err as Error).message}`);
+      }
+    };
+    return {
+      ca: tlsCa ? read(tlsCa, "CA bundle") : undefined,
+      cert: tlsCert ? read(tlsCert, "client certificate") : undefined,
+      key: tlsKey ? read(tlsKey, "client key") : undefined,
+    };
   }
 
   async connect(): Promise<GmqClient> {

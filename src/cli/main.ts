@@ -27,6 +27,9 @@ export function buildProgram(): { program: Command; context: () => Context } {
     .addOption(new Option("-a, --addr <addresses>", "comma-separated node gRPC addresses (host:port[@weight]); default 127.0.0.1:9503").env("GMQ_ADDR"))
     .addOption(new Option("--strategy <s>", "how pushes pick a node: weighted | random | round-robin").default("weighted"))
     .addOption(new Option("--timeout-ms <ms>", "deadline of each call").default("10000"))
+    .addOption(new Option("--tls-ca <file>", "connect with TLS, trusting this PEM CA bundle").env("GMQ_TLS_CA"))
+    .addOption(new Option("--tls-cert <file>", "client certificate (PEM) for mutual TLS").env("GMQ_TLS_CERT"))
+    .addOption(new Option("--tls-key <file>", "client key (PEM) for mutual TLS").env("GMQ_TLS_KEY"))
     .option("--json", "print JSON (one object per line) instead of tables")
     .showHelpAfterError("(run gmq --help for usage)")
     .exitOverride();

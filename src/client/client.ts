@@ -13,7 +13,7 @@ import {
   type TopicStat,
 } from "../gen/gmq/v1/broker.js";
 import { createBalancer, type Strategy } from "./balancer.js";
-import type { NodeConnection } from "./connection.js";
+import { channelCredentials, type NodeConnection, type TlsOptions } from "./connection.js";
 import { Consumer, type ConsumeOptions, type Delivery, type Handler } from "./consumer.js";
 import { defaultEtcdPrefix, EtcdDiscovery, StaticDiscovery, type Discovery } from "./discovery.js";
 import { Code, GmqError } from "./errors.js";
@@ -40,6 +40,8 @@ export interface ClientOptions {
   maxAttempts?: number;
   /** Extra grpc-js channel options. */
   channelOptions?: ChannelOptions;
+  /** Connect with TLS (and mutual TLS when `cert` and `key` are given); plaintext when unset. */
+  tls?: TlsOptions;
 }
 
 /** A message body: bytes or a string (sent as UTF-8). */
@@ -157,7 +159,7 @@ export class GmqClient {
     } else {
       throw new GmqError(Code.INVALID_ARGUMENT, "give etcd endpoints or node addresses");
     }
-    const pool = new NodePool(discovery, createBalancer(opts.strategy ?? "weighted"), opts.channelOptions ?? {}, opts.callTimeoutMs ?? 10_000);
+    const pool = new NodePool(discovery, createBalancer(opts.strategy ?? "weighted"), opts.channelOptions ?? {}, opts.callTimeoutMs ?? 10_000, channelCredentials(opts.tls));
     return new GmqClient(pool, opts);
   }
 

@@ -1,11 +1,25 @@
 // One node as the client sees it: a grpc-js channel, promise-returning unary
 // calls with a deadline, the node's PushStream, and a short "down" mark after
 // a failure to connect so producers skip it while it is unreachable.
-import { credentials, type CallOptions, type ChannelOptions, type ClientUnaryCall, Metadata, type ServiceError } from "@grpc/grpc-js";
+import { credentials, type CallOptions, type ChannelCredentials, type ChannelOptions, type ClientUnaryCall, Metadata, type ServiceError } from "@grpc/grpc-js";
 import { BrokerServiceClient } from "../gen/gmq/v1/broker.js";
 import { toGmqError } from "./errors.js";
 import type { NodeInfo } from "./node-info.js";
 import { PushStream } from "./push-stream.js";
+
+/** TLS material for connecting to nodes that serve TLS (PEM contents). */
+export interface TlsOptions {
+  /** CA bundle that signed the nodes' certificates (default: the system's roots). */
+  ca?: Buffer;
+  /** Client certificate and key, for nodes that require mutual TLS. */
+  cert?: Buffer;
+  key?: Buffer;
+}
+
+export function channelCredentials(tls: TlsOptions | undefined): ChannelCredentials {
+  if (!tls) return credentials.createInsecure();
+  return credentials.createSsl(tls.ca ?? null, tls.key ?? null, tls.cert ?? null);
+}
 
 /** Channel options that measured well (PERFORMANCE.md, point 5). */
 export const defaultChannelOptions: ChannelOptions = {
@@ -34,8 +48,9 @@ export class NodeConnection {
     public node: NodeInfo,
     channelOptions: ChannelOptions,
     private readonly callTimeoutMs: number,
+    creds: ChannelCredentials = credentials.createInsecure(),
   ) {
-    this.rpc = new BrokerServiceClient(node.grpcAddr, credentials.createInsecure(), { ...defaultChannelOptions, ...channelOptions });
+    this.rpc = new BrokerServiceClient(node.grpcAddr, creds, { ...defaultChannelOptions, ...channelOptions });
   }
 
   get key(): string {

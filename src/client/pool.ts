@@ -2,7 +2,7 @@
 // node that leaves is dropped from producer choice at once (its in-flight
 // pushes still settle), a node that joins is connected and announced to
 // consumers and subscriptions.
-import type { ChannelOptions } from "@grpc/grpc-js";
+import type { ChannelCredentials, ChannelOptions } from "@grpc/grpc-js";
 import type { Balancer } from "./balancer.js";
 import { NodeConnection } from "./connection.js";
 import type { Discovery } from "./discovery.js";
@@ -25,6 +25,7 @@ export class NodePool {
     private readonly balancer: Balancer,
     private readonly channelOptions: ChannelOptions,
     private readonly callTimeoutMs: number,
+    private readonly credentials?: ChannelCredentials,
   ) {
     for (const n of discovery.nodes()) this.add(n);
     this.unsubscribe = discovery.onChange((e) => {
@@ -39,7 +40,7 @@ export class NodePool {
 
   private add(node: NodeInfo): void {
     if (this.conns.has(node.key)) this.remove(node);
-    const conn = new NodeConnection(node, this.channelOptions, this.callTimeoutMs);
+    const conn = new NodeConnection(node, this.channelOptions, this.callTimeoutMs, this.credentials);
     this.conns.set(node.key, conn);
     for (const l of this.listeners) l.join(conn);
     const ws = this.waiters;
