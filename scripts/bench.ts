@@ -128,6 +128,7 @@ const scenarios: Record<string, (node: Proc, echo: Proc) => Promise<Record<strin
       return 1;
     });
     const stream = client.pushStream();
+    stream.on("error", () => {});
     let resolveNext: (() => void) | undefined;
     stream.on("data", (_r: PushStreamResponse) => resolveNext?.());
     let seq = 0n;
@@ -170,6 +171,7 @@ const scenarios: Record<string, (node: Proc, echo: Proc) => Promise<Record<strin
       progress(`filling queue ${(i + 4) * 1000}/${total}`);
     }
     const stream = client.consume();
+    stream.on("error", () => {});
     const t0 = performance.now();
     let got = 0;
     let lastShown = 0;
@@ -198,6 +200,7 @@ const scenarios: Record<string, (node: Proc, echo: Proc) => Promise<Record<strin
     const histogram = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: 3 });
     const sentAt = new Map<string, number>();
     const stream = client.consume();
+    stream.on("error", () => {});
     stream.on("data", (r: ConsumeResponse) => {
       const now = performance.now();
       for (const m of r.messages) {
@@ -209,6 +212,7 @@ const scenarios: Record<string, (node: Proc, echo: Proc) => Promise<Record<strin
     stream.write({ kind: { $case: "subscribe", value: { topic, bindKey: "q", maxInFlight: 1000, maxBatchBytes: 0 } } });
     const push = client.pushStream();
     push.on("data", () => {});
+    push.on("error", () => {});
     const rate = 2000;
     const total = rate * SECONDS;
     const t0 = performance.now();
@@ -289,6 +293,8 @@ async function main(): Promise<void> {
         progress(`run ${run}/${RUNS}: ${name}`);
         const r = await scenario(node, echo);
         for (const [k, v] of Object.entries(r)) results.set(k, [...(results.get(k) ?? []), v]);
+        progress("");
+        process.stderr.write(`run ${run} ${name}: ${JSON.stringify(r)}\n`);
       }
     } finally {
       await node.stop();

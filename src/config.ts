@@ -191,6 +191,7 @@ function validate(c: NodeConfig): void {
   int("segmentBytes", 64 * 1024, 1024 * 1024 * 1024);
   int("maxBodyBytes", 1, 64 * 1024 * 1024);
   int("maxHttpBodyBytes", 1024, 1024 * 1024 * 1024);
+  if (c.segmentBytes % 4096 !== 0) throw new ConfigError(`segmentBytes must be a multiple of 4096, got ${c.segmentBytes}`);
   if (!["always", "interval", "never"].includes(c.fsync)) throw new ConfigError(`fsync must be always, interval or never, got ${c.fsync}`);
   if (c.maxBodyBytes + 4096 > c.segmentBytes) throw new ConfigError("segmentBytes must exceed maxBodyBytes by at least 4 KiB");
   if (Boolean(c.tlsCert) !== Boolean(c.tlsKey)) throw new ConfigError("tlsCert and tlsKey must be given together");

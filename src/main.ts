@@ -1,7 +1,7 @@
 // gnode: a gmq broker node. Composition root only: config -> node -> signals.
 import { ConfigError, loadConfig } from "./config.js";
 import { createLogger } from "./log.js";
-import { startNode } from "./node.js";
+import { startNode, type RunningNode } from "./node.js";
 
 async function main(): Promise<void> {
   let config;
@@ -15,16 +15,15 @@ async function main(): Promise<void> {
     throw err;
   }
   const logger = createLogger(config.logLevel);
-  const node = await startNode(config, logger);
-  // Always printed, whatever the log level: scripts and tests read the bound addresses from it.
-  logger.child({}, { level: "info" }).info(
-    { grpcAddr: node.grpcAddr, httpAddr: node.httpAddr, nodeId: config.nodeId, dataDir: config.dataDir, fsync: config.fsync },
-    "listening",
-  );
-  let stopping = false;
+
+  // Signals are handled from the start: one arriving while the node starts
+  // stops it as soon as it is up, still gracefully.
+  let node: RunningNode | undefined;
+  let stopSignal: string | undefined;
   const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
+    if (stopSignal) return;
+    stopSignal = signal;
+    if (!node) return;
     logger.info({ signal }, "shutting down");
     node.close().then(
       () => {
@@ -39,6 +38,18 @@ async function main(): Promise<void> {
   };
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
+
+  node = await startNode(config, logger);
+  // Always printed, whatever the log level: scripts and tests read the bound addresses from it.
+  logger.child({}, { level: "info" }).info(
+    { grpcAddr: node.grpcAddr, httpAddr: node.httpAddr, nodeId: config.nodeId, dataDir: config.dataDir, fsync: config.fsync },
+    "listening",
+  );
+  if (stopSignal) {
+    const signal = stopSignal;
+    stopSignal = undefined;
+    stop(signal);
+  }
 }
 
 main().catch((err: unknown) => {

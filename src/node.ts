@@ -7,6 +7,8 @@ import { startHttpServer, type RunningHttpServer } from "./api/http-server.js";
 import { createNodeMetrics, grpcObserver } from "./api/metrics.js";
 import { grpcServerCredentials, loadTls } from "./api/tls.js";
 import { Broker } from "./broker/broker.js";
+import { joinCluster } from "./cluster/join.js";
+import type { Registration } from "./cluster/registration.js";
 import type { NodeConfig } from "./config.js";
 import type { Logger } from "./log.js";
 import { openStorage } from "./store/index.js";
@@ -49,14 +51,22 @@ export async function startNode(config: NodeConfig, logger: Logger): Promise<Run
     throw err;
   }
   let http: RunningHttpServer | undefined;
-  if (config.httpAddr) {
-    try {
+  let registration: Registration | undefined;
+  try {
+    if (config.httpAddr) {
       http = await startHttpServer({ config, broker, handlers: createUnaryHandlers(broker), metrics, logger, version: VERSION });
-    } catch (err) {
-      await grpc.shutdown(0);
-      await broker.close();
-      throw err;
     }
+    // Registered only once the servers listen; refused (and torn down) when a live node holds our id.
+    registration = await joinCluster(
+      config,
+      { grpcAddr: grpc.addr, httpAddr: http?.addr ?? "" },
+      { version: VERSION, startedAtMs: broker.startedAtMs },
+      logger,
+    );
+  } catch (err) {
+    await Promise.all([grpc.shutdown(0), http?.close(0)]);
+    await broker.close();
+    throw err;
   }
   let closing: Promise<void> | undefined;
   return {
@@ -65,6 +75,8 @@ export async function startNode(config: NodeConfig, logger: Logger): Promise<Run
     broker,
     close() {
       closing ??= (async () => {
+        // Deregister first: clients stop sending here at once, then the servers drain.
+        await registration?.close();
         await Promise.all([grpc.shutdown(SHUTDOWN_GRACE_MS), http?.close(SHUTDOWN_GRACE_MS)]);
         await broker.close();
       })();

@@ -11,6 +11,8 @@ const MAX_OPEN_FDS = 16;
 
 export class ChunkReader {
   readonly buf: Buffer;
+  readonly u32: Uint32Array;
+  readonly f64: Float64Array;
   /** Offset in buf of the record found by the last read. */
   off = 0;
   private seg: Segment | null = null;
@@ -19,7 +21,9 @@ export class ChunkReader {
   private readonly open: Segment[] = [];
 
   constructor(bytes: number) {
-    this.buf = Buffer.allocUnsafe(bytes);
+    this.buf = Buffer.allocUnsafeSlow(bytes - (bytes % 8));
+    this.u32 = new Uint32Array(this.buf.buffer, this.buf.byteOffset, this.buf.length >>> 2);
+    this.f64 = new Float64Array(this.buf.buffer, this.buf.byteOffset, this.buf.length >>> 3);
   }
 
   /** Like checkRecord for the record at `off` of `seg` (limit seg.end). */

@@ -157,7 +157,10 @@ export class FileStorage implements Storage {
 
   writeMeta(name: string, data: Uint8Array): void {
     try {
-      writeFileAtomic(join(this.metaDir, encodeName(name)), data);
+      const file = encodeName(name);
+      // A hashed (long) name is kept beside the data so metaNames can list it.
+      if (file.startsWith("h")) writeFileAtomic(join(this.metaDir, `${file}.name`), Buffer.from(name, "utf8"));
+      writeFileAtomic(join(this.metaDir, file), data);
     } catch (err) {
       throw toStoreError(err, `writing metadata ${name}`);
     }
@@ -165,15 +168,23 @@ export class FileStorage implements Storage {
 
   deleteMeta(name: string): void {
     fs.rmSync(join(this.metaDir, encodeName(name)), { force: true });
+    fs.rmSync(join(this.metaDir, `${encodeName(name)}.name`), { force: true });
     fsyncDir(this.metaDir);
   }
 
   metaNames(): string[] {
     const out: string[] = [];
     for (const f of fs.readdirSync(this.metaDir)) {
-      if (f.endsWith(".tmp")) continue;
-      const name = decodeName(f);
-      if (name !== undefined) out.push(name);
+      if (f.endsWith(".tmp") || f.endsWith(".name")) continue;
+      let name = decodeName(f);
+      if (name === undefined) {
+        try {
+          name = fs.readFileSync(join(this.metaDir, `${f}.name`), "utf8");
+        } catch {
+          continue;
+        }
+      }
+      out.push(name);
     }
     return out;
   }

@@ -27,6 +27,13 @@ import {
   recordRetry,
   recordRouteKey,
   recordType,
+  utf8Length,
+  viewA,
+  viewB,
+  viewBody,
+  viewBodyBytes,
+  viewId,
+  viewRetry,
   writeIds,
 } from "./record.js";
 import { LogKind } from "./segment.js";
@@ -111,6 +118,7 @@ export class FileQueueLog implements QueueLog {
   // ------------------------------------------------------------------ append
 
   append(messages: readonly NewMessage[]): void {
+    this.checkOpen();
     const n = messages.length;
     if (n === 0) return;
     const maxBody = this.ctx.maxBodyBytes;
@@ -120,7 +128,7 @@ export class FileQueueLog implements QueueLog {
     this.msgs.planStart();
     for (let i = 0; i < n; i++) {
       const m = messages[i]!;
-      const k = m.routeKey.length === 0 ? 0 : Buffer.byteLength(m.routeKey, "utf8");
+      const k = utf8Length(m.routeKey);
       rk[i] = k;
       const length = RECORD_HEADER_BYTES + k + m.body.length;
       if (m.body.length > maxBody || k > MAX_ROUTE_KEY_BYTES) {
@@ -161,11 +169,16 @@ export class FileQueueLog implements QueueLog {
   // ----------------------------------------------------------------- reserve
 
   reserve(max: number, maxBytes: number, deadlineMs: number): StoredMessage[] {
+    this.checkOpen();
     const out: StoredMessage[] = [];
     let bytes = 0;
     const msgs = this.msgs;
     while (out.length < max && this.readyHead < this.ready.length) {
       const e = this.ready[this.readyHead]!;
+      if (this.entries.get(e.id) !== e) {
+        this.shiftReady(); // settled meanwhile (a duplicate id replaced it)
+        continue;
+      }
       if (!this.readMessageAt(e.pos)) {
         this.shiftReady();
         this.dropLost(e);
@@ -174,7 +187,12 @@ export class FileQueueLog implements QueueLog {
       const b = recordBodyBytes(msgs.rbuf, msgs.roff);
       if (out.length > 0 && bytes + b > maxBytes) return out;
       const m = this.decode(e.retry, deadlineMs);
-      this.journal.write(RecordType.Deliver, e.retry, e.pos, e.id, 0, deadlineMs, "", 0, null);
+      try {
+        this.journal.write(RecordType.Deliver, e.retry, e.pos, e.id, 0, deadlineMs, "", 0, null);
+      } catch (err) {
+        if (out.length === 0) throw err;
+        return out;
+      }
       this.shiftReady();
       this.setState(e, State.InFlight);
       e.time = deadlineMs;
@@ -190,14 +208,13 @@ export class FileQueueLog implements QueueLog {
     while (out.length < max) {
       const p = msgs.readFrom(pos);
       if (p < 0) break;
-      const buf = msgs.rbuf;
       const o = msgs.roff;
-      const b = recordBodyBytes(buf, o);
+      const b = viewBodyBytes(msgs, o);
       if (out.length > 0 && bytes + b > maxBytes) break;
-      const retry = recordRetry(buf, o);
+      const retry = viewRetry(msgs, o);
       const m = this.decode(retry, deadlineMs);
       fresh.push({ id: m.id, pos: p, state: State.InFlight, time: deadlineMs, retry, ver: 0, inHeap: false });
-      seq = recordA(buf, o) + 1;
+      seq = viewA(msgs, o) + 1;
       pos = p + align8(msgs.rlen);
       bytes += b;
       out.push(m);
@@ -217,6 +234,13 @@ export class FileQueueLog implements QueueLog {
     let runSeg = -1;
     let runCount = 0;
     for (const e of fresh) {
+      const dup = this.entries.get(e.id);
+      if (dup !== undefined) {
+        // the same id twice in the log: keep the counts true
+        if (runCount > 0) this.msgLive.set(runSeg, (this.msgLive.get(runSeg) ?? 0) + runCount);
+        runCount = 0;
+        this.settle(dup);
+      }
       this.entries.set(e.id, e);
       this.timed.push(e);
       const i = posIndex(e.pos);
@@ -239,13 +263,13 @@ export class FileQueueLog implements QueueLog {
   }
 
   private decode(retry: number, deadlineMs: number): StoredMessage {
-    const buf = this.msgs.rbuf;
-    const o = this.msgs.roff;
+    const m = this.msgs;
+    const o = m.roff;
     return {
-      id: recordId(buf, o),
-      routeKey: recordRouteKey(buf, o),
-      body: recordBody(buf, o),
-      createdAtMs: recordB(buf, o),
+      id: viewId(m, o),
+      routeKey: recordRouteKey(m.rbuf, o),
+      body: viewBody(m, o),
+      createdAtMs: viewB(m, o),
       retry,
       deadlineMs,
     };
@@ -270,6 +294,7 @@ export class FileQueueLog implements QueueLog {
   // ------------------------------------------------------ ack, release, touch
 
   ack(id: bigint): boolean {
+    if (this.closed) this.checkOpen();
     const e = this.entries.get(id);
     if (e === undefined || e.state !== State.InFlight) return false;
     this.journalAck(id);
@@ -302,6 +327,7 @@ export class FileQueueLog implements QueueLog {
   }
 
   release(id: bigint, readyAtMs: number): boolean {
+    this.checkOpen();
     const e = this.entries.get(id);
     if (e === undefined || e.state !== State.InFlight) return false;
     this.journal.write(RecordType.Release, e.retry, e.pos, id, 0, readyAtMs, "", 0, null);
@@ -311,6 +337,7 @@ export class FileQueueLog implements QueueLog {
   }
 
   touch(id: bigint, deadlineMs: number): boolean {
+    this.checkOpen();
     const e = this.entries.get(id);
     if (e === undefined || e.state !== State.InFlight) return false;
     this.journal.write(RecordType.Touch, e.retry, e.pos, id, 0, deadlineMs, "", 0, null);
@@ -363,6 +390,7 @@ export class FileQueueLog implements QueueLog {
   // ------------------------------------------------------------- due work
 
   processDue(nowMs: number, maxRetry: number): { requeued: number; expired: StoredMessage[] } {
+    if (this.closed) return { requeued: 0, expired: [] };
     let requeued = 0;
     const expired: StoredMessage[] = [];
     for (let top = this.timed.peek(); top !== undefined && top.time <= nowMs; top = this.timed.peek()) {
@@ -441,6 +469,7 @@ export class FileQueueLog implements QueueLog {
   }
 
   bury(ids: readonly bigint[]): void {
+    this.checkOpen();
     for (const id of ids) {
       const e = this.entries.get(id);
       if (e === undefined || e.state !== State.Expired) continue;
@@ -554,10 +583,15 @@ export class FileQueueLog implements QueueLog {
 
   close(): void {
     if (!this.closed) this.flushAcksSoon();
+    this.ctx.pendingAcks.delete(this);
     this.closed = true;
     this.msgs.close();
     this.delays.close();
     this.journal.close();
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new StoreError("IO", "this queue log is closed (queue dropped or storage closed)");
   }
 
   get isClosed(): boolean {

@@ -17,7 +17,7 @@ import {
   recordA,
   recordType,
   writePad,
-  writeRecord,
+  writeRecordAligned,
 } from "./record.js";
 import { SEGMENT_HEADER_BYTES, Segment, parseHeader } from "./segment.js";
 
@@ -26,7 +26,11 @@ export const posIndex = (pos: number): number => Math.floor(pos / SEG);
 export const posOffset = (pos: number): number => pos % SEG;
 
 const EMPTY = Buffer.alloc(0);
+const EMPTY_U32 = new Uint32Array(0);
+const EMPTY_F64 = new Float64Array(0);
 const segName = (index: number): string => `${String(index).padStart(10, "0")}.seg`;
+/** First segment of a log; later ones double up to the configured segment size. */
+export const FIRST_SEGMENT_BYTES = 1 << 20;
 
 export class SegmentLog {
   /** Existing segments by ascending index; the last one is written unless sealed. */
@@ -35,6 +39,8 @@ export class SegmentLog {
   nextSeq = 0;
   /** Set by readFrom / readAt: where the record's bytes are. */
   rbuf: Buffer = EMPTY;
+  ru32: Uint32Array = EMPTY_U32;
+  rf64: Float64Array = EMPTY_F64;
   roff = 0;
   rlen = 0;
   /** Called after the log moved to a new segment. */
@@ -58,10 +64,22 @@ export class SegmentLog {
     private readonly ctx: StoreContext,
   ) {}
 
+  /**
+   * Size of the next new segment. Segments start at FIRST_SEGMENT_BYTES and
+   * double up to segmentBytes, so a queue that holds little costs little disk
+   * and its first write does not zero-fill a whole segment on the hot path.
+   */
+  private growthBytes(): number {
+    const last = this.prepared[this.prepared.length - 1] ?? this.segments[this.segments.length - 1];
+    const first = Math.min(this.segmentBytes, FIRST_SEGMENT_BYTES);
+    return last === undefined ? first : Math.min(this.segmentBytes, Math.max(first, last.bytes * 2));
+  }
+
   /** Size of a new segment that holds a record of `length` bytes (oversized if it must). */
   private sizeFor(length: number): number {
     const need = SEGMENT_HEADER_BYTES + align8(length);
-    return need <= this.segmentBytes ? this.segmentBytes : Math.ceil(need / 4096) * 4096;
+    const bytes = this.growthBytes();
+    return need <= bytes ? bytes : Math.ceil(need / 4096) * 4096;
   }
 
   get active(): Segment | undefined {
@@ -292,7 +310,7 @@ export class SegmentLog {
 
   /** Makes prepared[i] exist with at least `bytes` (replacing a smaller one). */
   private ensurePrepared(i: number, bytes: number): void {
-    while (this.prepared.length <= i) this.prepareOne(this.segmentBytes);
+    while (this.prepared.length <= i) this.prepareOne(this.growthBytes());
     const seg = this.prepared[i]!;
     if (seg.bytes >= bytes) return;
     this.allocateFile(seg.path, bytes);
@@ -326,7 +344,7 @@ export class SegmentLog {
     let seg = this.active;
     if (seg === undefined || seg.end + length > seg.bytes) seg = this.roll(length);
     const off = seg.end;
-    writeRecord(seg.map!, off, type, retry, a, id, b, c, routeKey, routeKeyBytes, body);
+    writeRecordAligned(seg.map!, seg.u32, seg.f64, off, type, retry, a, id, b, c, routeKey, routeKeyBytes, body);
     seg.end = off + align8(length);
     if (off < seg.dirtyLo) seg.dirtyLo = off;
     seg.dirtyHi = seg.end;
@@ -403,7 +421,8 @@ export class SegmentLog {
       const path = join(this.dir, segName(index));
       const tmp = `${path}.tmp`;
       fs.mkdirSync(this.dir, { recursive: true });
-      allocateAsync(tmp, this.segmentBytes).then(
+      const bytes = this.growthBytes();
+      allocateAsync(tmp, bytes).then(
         () => {
           this.preparing = false;
           if (this.closed || this.prepared.length > 0 || this.nextIndex() !== index) {
@@ -411,7 +430,7 @@ export class SegmentLog {
             return;
           }
           fs.renameSync(tmp, path);
-          this.prepared.push(new Segment(index, path, this.segmentBytes));
+          this.prepared.push(new Segment(index, path, bytes));
         },
         (err: unknown) => {
           this.preparing = false;
@@ -425,7 +444,7 @@ export class SegmentLog {
       this.preparing = false;
       if (this.closed || this.prepared.length > 0) return;
       try {
-        this.prepareOne(this.segmentBytes);
+        this.prepareOne(this.growthBytes());
       } catch (err) {
         this.ctx.logger.warn({ dir: this.dir, err: String(err) }, "cannot prepare the next segment");
       }
@@ -524,12 +543,16 @@ export class SegmentLog {
   private readRaw(seg: Segment, off: number): number {
     if (seg.map !== null) {
       this.rbuf = seg.map;
+      this.ru32 = seg.u32;
+      this.rf64 = seg.f64;
       this.roff = off;
       return seg.verified ? checkFraming(seg.map, off, seg.end) : checkRecord(seg.map, off, seg.end);
     }
     const reader = this.ctx.reader;
     const r = reader.read(seg, off);
     this.rbuf = reader.buf;
+    this.ru32 = reader.u32;
+    this.rf64 = reader.f64;
     this.roff = reader.off;
     return r;
   }
@@ -556,7 +579,12 @@ export class SegmentLog {
     this.ctx.reader.forget(seg);
     this.ctx.dirty.delete(seg);
     seg.closeFds();
-    if (this.rbuf === seg.map) this.rbuf = EMPTY; // its pages are about to vanish
+    if (this.rbuf === seg.map) {
+      // its pages are about to vanish
+      this.rbuf = EMPTY;
+      this.ru32 = EMPTY_U32;
+      this.rf64 = EMPTY_F64;
+    }
     seg.unmap();
     // Done in the thread pool (freeing a large file's blocks takes a while).
     // Truncating first frees the space at once: unlinking alone would wait

@@ -21,6 +21,8 @@ import { dropPages, mapShared } from "./mmap.js";
 import { readU64, writeU64 } from "./record.js";
 
 export const SEGMENT_HEADER_BYTES = 64;
+const EMPTY_U32 = new Uint32Array(0);
+const EMPTY_F64 = new Float64Array(0);
 export const FORMAT_VERSION = 1;
 const MAGIC = Buffer.from([0x47, 0x4d, 0x51, 0x53, 0x45, 0x47, 0x00, 0x1a]);
 const SEAL_MAGIC = 0x5ea1ed01;
@@ -59,6 +61,9 @@ export function parseHeader(h: Buffer): SegmentHeader | "zero" | "bad" {
 export class Segment {
   /** The shared mapping while the segment is written or repaired. */
   map: Buffer | null = null;
+  /** 32- and 64-bit views of the mapping, for the record writer. */
+  u32: Uint32Array = EMPTY_U32;
+  f64: Float64Array = EMPTY_F64;
   /** First byte after the last record. */
   end = SEGMENT_HEADER_BYTES;
   sealed = false;
@@ -87,6 +92,8 @@ export class Segment {
       const fd = fs.openSync(this.path, "r+");
       try {
         this.map = mapShared(fd, this.bytes);
+        this.u32 = new Uint32Array(this.map.buffer, this.map.byteOffset, this.bytes >>> 2);
+        this.f64 = new Float64Array(this.map.buffer, this.map.byteOffset, this.bytes >>> 3);
       } finally {
         fs.closeSync(fd);
       }
@@ -131,6 +138,8 @@ export class Segment {
     if (this.map === null) return;
     dropPages(this.map, 0, this.bytes);
     this.map = null;
+    this.u32 = EMPTY_U32;
+    this.f64 = EMPTY_F64;
   }
 
   openForSync(): void {

@@ -352,6 +352,20 @@ export function describeStorageConformance(name: string, open: OpenStorage): voi
     });
 
     describe("queues and metadata", () => {
+      it("refuses to use a dropped queue's log", () => {
+        const q = store.openQueue("t", "gone", "main");
+        q.append(msgs(1));
+        store.dropQueue("t", "gone");
+        let err: unknown;
+        try {
+          q.append(msgs(1));
+        } catch (e) {
+          err = e;
+        }
+        expect(err).to.be.instanceOf(StoreError);
+        expect(store.openQueue("t", "gone", "main").stats().ready).to.equal(0);
+      });
+
       it("returns the same QueueLog for the same queue and keeps main and dead apart", () => {
         const a = store.openQueue("t", "k", "main");
         expect(store.openQueue("t", "k", "main")).to.equal(a);
@@ -385,6 +399,12 @@ export function describeStorageConformance(name: string, open: OpenStorage): voi
         expect(store.readMeta("topic/a")!.toString()).to.equal("{\"ttr\":31}");
         expect(store.metaNames().sort()).to.deep.equal(["topic/a", "topic/b"]);
         store.deleteMeta("topic/b");
+        expect(store.metaNames()).to.deep.equal(["topic/a"]);
+        const long = `topic.${"é".repeat(300)}`;
+        store.writeMeta(long, Buffer.from("L"));
+        expect(store.readMeta(long)!.toString()).to.equal("L");
+        expect(store.metaNames().sort()).to.deep.equal([long, "topic/a"].sort());
+        store.deleteMeta(long);
         expect(store.metaNames()).to.deep.equal(["topic/a"]);
       });
     });

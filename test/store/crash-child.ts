@@ -2,6 +2,7 @@
 // load, and reports on stdout every append and ack once commit() resolved.
 // The parent kills it with SIGKILL at a random moment.
 //   node --import tsx test/store/crash-child.ts <dataDir> <fsync> <firstId> <seed>
+import * as fs from "node:fs";
 import type { NewMessage } from "../../src/broker/storage.js";
 import { type FsyncPolicy, openStorage } from "../../src/store/index.js";
 import { bodyFor } from "./crash-body.js";
@@ -17,8 +18,17 @@ const rand = (n: number): number => {
 async function main(): Promise<void> {
   const store = openStorage({ dataDir: dataDir!, segmentBytes: 64 << 10, fsync: policy as FsyncPolicy });
   const q = store.openQueue("crash", "q", "main");
+  // Written straight to fd 1: process.stdout buffers writes to a socket in
+  // the process, and a kill -9 would lose lines the test relies on.
   const say = (line: string): void => {
-    process.stdout.write(`${line}\n`);
+    const buf = Buffer.from(`${line}\n`);
+    for (let off = 0; off < buf.length; ) {
+      try {
+        off += fs.writeSync(1, buf, off);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "EAGAIN") throw err;
+      }
+    }
   };
   say("READY");
   let next = BigInt(firstId!);

@@ -18,7 +18,15 @@ import {
   recordType,
   writeId,
   writePad,
+  utf8Length,
+  viewA,
+  viewB,
+  viewBody,
+  viewBodyBytes,
+  viewId,
+  viewRetry,
   writeRecord,
+  writeRecordAligned,
   writeU64,
 } from "../../src/store/record.js";
 import { parseHeader } from "../../src/store/segment.js";
@@ -95,6 +103,43 @@ describe("record codec", () => {
     }
     writeU64(buf, 8, 2 ** 52 + 5);
     expect(readU64(buf, 8)).to.equal(2 ** 52 + 5);
+  });
+
+  it("writes the same bytes through the aligned fast path", () => {
+    for (const rk of ["", "eu.fr.#", "clé.ü", "x".repeat(300)]) {
+      const body = Buffer.from("some body bytes");
+      const slow = Buffer.alloc(1024);
+      const fast = Buffer.alloc(1024);
+      const u32 = new Uint32Array(fast.buffer, fast.byteOffset, 256);
+      const f64 = new Float64Array(fast.buffer, fast.byteOffset, 128);
+      const n = utf8Length(rk);
+      expect(n).to.equal(Buffer.byteLength(rk));
+      const a = writeRecord(slow, 16, RecordType.Message, 3, 2 ** 45 + 9, 2n ** 63n + 5n, 17.25, -1, rk, n, body);
+      const b = writeRecordAligned(fast, u32, f64, 16, RecordType.Message, 3, 2 ** 45 + 9, 2n ** 63n + 5n, 17.25, -1, rk, n, body);
+      expect(b).to.equal(a);
+      expect(fast.equals(slow), `route key ${JSON.stringify(rk)}`).to.equal(true);
+    }
+  });
+
+  it("decodes route keys right when consecutive keys repeat or differ", () => {
+    const keys = ["a.b", "a.b", "a.c", "é.b", "a.b", "", "xyz", "a.b"];
+    const got = keys.map((k) => recordRouteKey(encode(Buffer.alloc(1), k).buf, 8));
+    expect(got).to.deep.equal(keys);
+  });
+
+  it("reads the same fields through the aligned views", () => {
+    const { buf } = encode(Buffer.from([9, 8, 7]), "k.ey");
+    const v = {
+      rbuf: buf,
+      ru32: new Uint32Array(buf.buffer, buf.byteOffset, buf.length >>> 2),
+      rf64: new Float64Array(buf.buffer, buf.byteOffset, buf.length >>> 3),
+    };
+    expect(viewId(v, 8)).to.equal(recordId(buf, 8));
+    expect(viewRetry(v, 8)).to.equal(7);
+    expect(viewA(v, 8)).to.equal(2 ** 40 + 3);
+    expect(viewB(v, 8)).to.equal(1234.5);
+    expect(viewBodyBytes(v, 8)).to.equal(3);
+    expect(viewBody(v, 8)).to.deep.equal(Buffer.from([9, 8, 7]));
   });
 
   it("aligns records to 8 bytes", () => {

@@ -1,0 +1,73 @@
+// config, declare, delete: shape topics and queues on every node.
+import type { Command } from "commander";
+import { RouteMode } from "../../client/index.js";
+import { CliError, type Context } from "../context.js";
+import { table } from "../format.js";
+
+const modeNames: Record<number, string> = {
+  [RouteMode.ROUTE_MODE_UNSPECIFIED]: "unspecified",
+  [RouteMode.ROUTE_MODE_FULL]: "full",
+  [RouteMode.ROUTE_MODE_REGEX]: "regex",
+  [RouteMode.ROUTE_MODE_WILDCARD]: "wildcard",
+};
+export const modeName = (m: RouteMode | undefined) => modeNames[m ?? 0] ?? String(m);
+
+function parseBool(s: string): boolean {
+  if (["1", "true", "yes", "on"].includes(s.toLowerCase())) return true;
+  if (["0", "false", "no", "off"].includes(s.toLowerCase())) return false;
+  throw new CliError(`expected true or false, got ${JSON.stringify(s)}`);
+}
+
+function parseUint(name: string, s: string): number {
+  const n = Number(s);
+  if (!Number.isInteger(n) || n < 0) throw new CliError(`${name} must be a non-negative integer, got ${JSON.stringify(s)}`);
+  return n;
+}
+
+export function register(program: Command, ctx: () => Context): void {
+  program
+    .command("config")
+    .description("set a topic's configuration on every node (unset options keep their value)")
+    .argument("<topic>")
+    .option("--auto-ack <bool>", "ack at delivery (true|false)")
+    .option("--mode <mode>", "routing: full | regex | wildcard (1 | 2 | 3)")
+    .option("--ttr <seconds>", "time-to-run before redelivery, seconds")
+    .option("--retry <n>", "redeliveries before the dead-letter queue")
+    .action(async (topic: string, o: { autoAck?: string; mode?: string; ttr?: string; retry?: string }) => {
+      const c = ctx();
+      const modes: Record<string, "full" | "regex" | "wildcard"> = { full: "full", "1": "full", regex: "regex", fuzzy: "regex", "2": "regex", wildcard: "wildcard", "3": "wildcard" };
+      const mode = o.mode === undefined ? undefined : modes[o.mode.toLowerCase()];
+      if (o.mode !== undefined && !mode) throw new CliError(`--mode must be full, regex or wildcard, got ${o.mode}`);
+      const client = await c.connect();
+      const cfg = await client.config(topic, {
+        autoAck: o.autoAck === undefined ? undefined : parseBool(o.autoAck),
+        routeMode: mode,
+        msgTtr: o.ttr === undefined ? undefined : parseUint("--ttr", o.ttr),
+        msgRetry: o.retry === undefined ? undefined : parseUint("--retry", o.retry),
+      });
+      const data = { topic, auto_ack: cfg?.autoAck, route_mode: modeName(cfg?.routeMode), msg_ttr: cfg?.msgTtr, msg_retry: cfg?.msgRetry };
+      c.out(table(["topic", "auto_ack", "route_mode", "msg_ttr", "msg_retry"], [[topic, cfg?.autoAck, data.route_mode, cfg?.msgTtr, cfg?.msgRetry]]), data);
+    });
+
+  program
+    .command("declare")
+    .description("declare a queue (topic + bind key) on every node; idempotent")
+    .argument("<topic>")
+    .argument("<bind-key>")
+    .action(async (topic: string, bindKey: string) => {
+      const c = ctx();
+      const created = await (await c.connect()).declareQueue(topic, bindKey);
+      c.out(`${created ? "declared" : "exists"}: ${topic}_${bindKey}`, { topic, bind_key: bindKey, name: `${topic}_${bindKey}`, created });
+    });
+
+  program
+    .command("delete")
+    .description("delete a queue with its messages and dead letters on every node")
+    .argument("<topic>")
+    .argument("<bind-key>")
+    .action(async (topic: string, bindKey: string) => {
+      const c = ctx();
+      await (await c.connect()).deleteQueue(topic, bindKey);
+      c.out(`deleted: ${topic}_${bindKey}`, { topic, bind_key: bindKey, deleted: true });
+    });
+}

@@ -1,0 +1,69 @@
+// stats: counters per queue and node for a topic, or a summary of every topic.
+import type { Command } from "commander";
+import type { QueueStat, TopicStat } from "../../client/index.js";
+import type { Context } from "../context.js";
+import { formatTime, table } from "../format.js";
+import { modeName } from "./admin.js";
+
+const queueFields = ["ready", "inFlight", "delayed", "dead", "pushed", "popped", "acked", "redelivered"] as const;
+const topicFields = ["backlog", "inFlight", "delayed", "dead", "pushed", "popped", "acked"] as const;
+const snake = (s: string) => s.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+
+export function register(program: Command, ctx: () => Context): void {
+  program
+    .command("stats")
+    .description("counters of a topic's queues on every node, or a summary of all topics")
+    .argument("[topic]")
+    .action(async (topic: string | undefined) => {
+      const c = ctx();
+      const client = await c.connect();
+      if (topic) {
+        const per = await client.stats(topic);
+        const found = per.filter((p) => p.value);
+        if (found.length === 0) {
+          const err = per.find((p) => p.error)?.error;
+          if (err) throw err;
+        }
+        const rows: Array<Array<string | number | bigint | undefined>> = [];
+        const total = new Map<string, bigint[]>();
+        for (const p of found) {
+          for (const q of p.value!.queues) {
+            rows.push([q.bindKey, p.node, ...queueFields.map((f) => q[f])]);
+            const t = total.get(q.bindKey) ?? queueFields.map(() => 0n);
+            queueFields.forEach((f, i) => (t[i]! += q[f]));
+            total.set(q.bindKey, t);
+          }
+        }
+        if (found.length > 1) for (const [bk, t] of total) rows.push([bk, "(all)", ...t]);
+        rows.sort((a, b) => String(a[0]).localeCompare(String(b[0])) || String(a[1]).localeCompare(String(b[1])));
+        const cfg = found[0]?.value?.config;
+        const head = cfg ? `topic ${topic}: auto_ack=${cfg.autoAck} route_mode=${modeName(cfg.routeMode)} msg_ttr=${cfg.msgTtr}s msg_retry=${cfg.msgRetry}\n` : "";
+        c.out(head + table(["queue", "node", ...queueFields.map(snake)], rows), {
+          topic,
+          nodes: per.map((p) => ({ node: p.node, stat: p.value ? statData(p.value) : undefined, error: p.error?.message })),
+        });
+        return;
+      }
+      const topics = await client.listTopics();
+      const rows: Array<Array<string | number | bigint | undefined>> = [];
+      const data: unknown[] = [];
+      for (const t of topics) {
+        const per = (await client.stats(t.topic)).filter((p) => p.value);
+        const sums = topicFields.map((f) => per.reduce((s, p) => s + p.value![f], 0n));
+        const created = per.reduce((m, p) => (m === 0n || (p.value!.createdAtMs > 0n && p.value!.createdAtMs < m) ? p.value!.createdAtMs : m), 0n);
+        rows.push([t.topic, per.length, ...sums, formatTime(created)]);
+        data.push({ topic: t.topic, nodes: per.length, ...Object.fromEntries(topicFields.map((f, i) => [snake(f), sums[i]])), created_at_ms: created });
+      }
+      c.out(table(["topic", "nodes", ...topicFields.map(snake), "created"], rows), { topics: data });
+    });
+}
+
+function statData(s: TopicStat): Record<string, unknown> {
+  return {
+    topic: s.topic,
+    config: s.config,
+    ...Object.fromEntries(topicFields.map((f) => [snake(f), s[f]])),
+    created_at_ms: s.createdAtMs,
+    queues: s.queues.map((q: QueueStat) => ({ bind_key: q.bindKey, name: q.name, ...Object.fromEntries(queueFields.map((f) => [snake(f), q[f]])), bytes_on_disk: q.bytesOnDisk })),
+  };
+}

@@ -1,0 +1,62 @@
+// Output for the gmq CLI: aligned tables for people, one JSON object per line
+// for scripts (--json). uint64 values (bigint) print as decimal strings.
+import type { Delivery } from "../client/index.js";
+
+export function toJson(v: unknown): string {
+  return JSON.stringify(v, (_k, x: unknown) => {
+    if (typeof x === "bigint") return x.toString();
+    if (Buffer.isBuffer(x)) return x.toString("utf8");
+    if (x && typeof x === "object" && (x as { type?: string }).type === "Buffer" && Array.isArray((x as { data?: unknown }).data)) {
+      return Buffer.from((x as { data: number[] }).data).toString("utf8");
+    }
+    return x;
+  });
+}
+
+/** Renders rows as an aligned text table with a header line. */
+export function table(headers: string[], rows: Array<Array<string | number | bigint | boolean | undefined>>): string {
+  const cells = rows.map((r) => r.map((c) => (c === undefined ? "" : String(c))));
+  const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((r) => (r[i] ?? "").length)));
+  const numeric = headers.map((_, i) => cells.length > 0 && cells.every((r) => /^-?[\d.,]+(%|\/s| ms)?$|^$/.test(r[i] ?? "")));
+  const line = (r: string[]) =>
+    r
+      .map((c, i) => (numeric[i] ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
+      .join("  ")
+      .trimEnd();
+  return [line(headers), line(widths.map((w) => "-".repeat(w))), ...cells.map(line)].join("\n");
+}
+
+/** A message as JSON-friendly data (body as UTF-8 text). */
+export function messageData(m: Delivery): Record<string, unknown> {
+  return {
+    id: m.id.toString(),
+    topic: m.topic,
+    bind_key: m.bindKey,
+    route_key: m.routeKey,
+    body: m.body.toString("utf8"),
+    retry: m.retry,
+    created_at_ms: Number(m.createdAtMs),
+    deadline_ms: Number(m.deadlineMs),
+    node: m.node,
+  };
+}
+
+/** One line per message for people: id, node, retry count and the body. */
+export function messageLine(m: Delivery): string {
+  const retry = m.retry > 0 ? ` retry=${m.retry}` : "";
+  return `${m.id} [${m.node}]${retry} ${m.body.toString("utf8")}`;
+}
+
+export function formatTime(ms: number | bigint): string {
+  const n = Number(ms);
+  return n > 0 ? new Date(n).toISOString().replace(/\.\d+Z$/, "Z") : "";
+}
+
+/** Parses "1500", "1500ms", "5s", "2m", "1h" to milliseconds. */
+export function parseDurationMs(s: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(s.trim());
+  if (!m) throw new Error(`invalid duration ${JSON.stringify(s)} (use e.g. 500ms, 5s, 2m)`);
+  const n = Number(m[1]);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] ?? "ms"]!;
+  return Math.round(n * unit);
+}

@@ -1,0 +1,69 @@
+// Picks the node a producer call goes to. Pure logic, no I/O.
+//   weighted     smooth weighted round-robin (nginx's): node shares follow the
+//                weights exactly over any window, without bursts to one node
+//   random       uniform
+//   round-robin  each node in turn
+import type { NodeInfo } from "./node-info.js";
+
+/** How producer calls spread over nodes. */
+export type Strategy = "weighted" | "random" | "round-robin";
+
+export const strategies: readonly Strategy[] = ["weighted", "random", "round-robin"];
+
+export interface Balancer {
+  /** Chooses one of `candidates` (undefined when there are none). */
+  pick(candidates: readonly NodeInfo[]): NodeInfo | undefined;
+}
+
+class WeightedBalancer implements Balancer {
+  private readonly current = new Map<string, number>();
+  pick(candidates: readonly NodeInfo[]): NodeInfo | undefined {
+    let best: NodeInfo | undefined;
+    let bestWeight = -Infinity;
+    let total = 0;
+    for (const n of candidates) {
+      const w = (this.current.get(n.key) ?? 0) + n.weight;
+      this.current.set(n.key, w);
+      total += n.weight;
+      if (w > bestWeight) {
+        best = n;
+        bestWeight = w;
+      }
+    }
+    if (best) this.current.set(best.key, bestWeight - total);
+    // Forget nodes that left, so the map stays as small as the cluster.
+    if (this.current.size > candidates.length * 2 + 8) {
+      const live = new Set(candidates.map((n) => n.key));
+      for (const k of this.current.keys()) if (!live.has(k)) this.current.delete(k);
+    }
+    return best;
+  }
+}
+
+class RandomBalancer implements Balancer {
+  constructor(private readonly random: () => number) {}
+  pick(candidates: readonly NodeInfo[]): NodeInfo | undefined {
+    return candidates[Math.floor(this.random() * candidates.length)];
+  }
+}
+
+class RoundRobinBalancer implements Balancer {
+  private next = 0;
+  pick(candidates: readonly NodeInfo[]): NodeInfo | undefined {
+    if (candidates.length === 0) return undefined;
+    const n = candidates[this.next % candidates.length];
+    this.next = (this.next + 1) % 1_000_000_007;
+    return n;
+  }
+}
+
+export function createBalancer(strategy: Strategy, random: () => number = Math.random): Balancer {
+  switch (strategy) {
+    case "weighted":
+      return new WeightedBalancer();
+    case "random":
+      return new RandomBalancer(random);
+    case "round-robin":
+      return new RoundRobinBalancer();
+  }
+}

@@ -1,0 +1,395 @@
+// GmqClient: the SDK's entry point. Producer calls go to one node chosen by
+// the balancer (with failover); admin calls that shape queues (config,
+// declare, delete) go to every node and are replayed on nodes that join, so
+// every node can take pushes for them; reads (stats, lists, dead letters)
+// gather from every node.
+import type { ChannelOptions } from "@grpc/grpc-js";
+import {
+  ConfigRequest,
+  RouteMode,
+  type Message,
+  type PingResponse,
+  type TopicConfig,
+  type TopicStat,
+} from "../gen/gmq/v1/broker.js";
+import { createBalancer, type Strategy } from "./balancer.js";
+import { channelCredentials, type NodeConnection, type TlsOptions } from "./connection.js";
+import { Consumer, type ConsumeOptions, type Delivery, type Handler } from "./consumer.js";
+import { defaultEtcdPrefix, EtcdDiscovery, StaticDiscovery, type Discovery } from "./discovery.js";
+import { Code, GmqError } from "./errors.js";
+import type { NodeInfo } from "./node-info.js";
+import { NodePool } from "./pool.js";
+import { withFailover, type FailoverOptions } from "./producer.js";
+import { Subscription, type Publication } from "./subscription.js";
+
+/** How to find nodes and how to talk to them. Give `etcd` or `addresses`. */
+export interface ClientOptions {
+  /** Discover nodes from etcd and follow them joining and leaving. */
+  etcd?: { endpoints: string[]; prefix?: string };
+  /** A fixed list of node gRPC addresses ("host:port", optionally "host:port@weight"). */
+  addresses?: string[];
+  /** How producer calls pick a node. Default "weighted". */
+  strategy?: Strategy;
+  /** Push over each node's PushStream (default true) rather than unary Push calls. */
+  pushStream?: boolean;
+  /** Deadline of unary calls in ms (default 10000). */
+  callTimeoutMs?: number;
+  /** How long a call waits for a node to be known at all (default 5000 ms). */
+  waitForNodesMs?: number;
+  /** Nodes a producer call tries before failing (default 3). */
+  maxAttempts?: number;
+  /** Extra grpc-js channel options. */
+  channelOptions?: ChannelOptions;
+  /** Connect with TLS (and mutual TLS when `cert` and `key` are given); plaintext when unset. */
+  tls?: TlsOptions;
+}
+
+/** A message body: bytes or a string (sent as UTF-8). */
+export type Body = Buffer | Uint8Array | string;
+
+export interface PushOptions {
+  /** Selects the queues; empty means the topic's "default" queue. */
+  routeKey?: string;
+  /** Milliseconds before the message becomes ready. */
+  delayMs?: number;
+}
+
+export interface PushResult {
+  /** The message id (unique across the cluster). */
+  id: bigint;
+  /** Key of the node that stored it. */
+  node: string;
+}
+
+/** A topic configuration change; unset fields keep their value. */
+export interface TopicConfigChange {
+  autoAck?: boolean;
+  routeMode?: RouteMode | "full" | "regex" | "wildcard";
+  /** Seconds (1..86400). */
+  msgTtr?: number;
+  msgRetry?: number;
+}
+
+/** Something to ack, nack or touch: a Delivery, or its coordinates. */
+export interface MessageRef {
+  topic: string;
+  bindKey: string;
+  id: bigint;
+  /** The node it came from; when unknown every node is asked. */
+  node?: string;
+}
+
+/** One node's answer in a cluster-wide read. */
+export interface PerNode<T> {
+  node: string;
+  value?: T;
+  error?: GmqError;
+}
+
+const toBuffer = (b: Body): Buffer => (typeof b === "string" ? Buffer.from(b) : Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+
+function routeModeOf(m: TopicConfigChange["routeMode"]): RouteMode {
+  switch (m) {
+    case undefined:
+      return RouteMode.ROUTE_MODE_UNSPECIFIED;
+    case "full":
+      return RouteMode.ROUTE_MODE_FULL;
+    case "regex":
+      return RouteMode.ROUTE_MODE_REGEX;
+    case "wildcard":
+      return RouteMode.ROUTE_MODE_WILDCARD;
+    default:
+      return m;
+  }
+}
+
+/**
+ * A connection to a gmq cluster (or a single node).
+ *
+ * @example
+ * ```ts
+ * import { GmqClient } from "gmq";
+ * const client = await GmqClient.connect({ etcd: { endpoints: ["127.0.0.1:2379"] } });
+ * await client.declareQueue("orders", "paid");
+ * const { id } = await client.push("orders", JSON.stringify({ n: 1 }), { routeKey: "paid" });
+ * const consumer = client.consume("orders", "paid", async (msg) => {
+ *   console.log(msg.id, msg.body.toString()); // resolve = ack, throw = nack
+ * }, { maxInFlight: 100 });
+ * // ...
+ * await consumer.close();
+ * await client.close();
+ * ```
+ */
+export class GmqClient {
+  private readonly failover: FailoverOptions;
+  private readonly usePushStream: boolean;
+  /** Topic configs and queue declarations replayed on nodes that join. */
+  private readonly shape = new Map<string, (conn: NodeConnection) => Promise<unknown>>();
+  private readonly unlistenShape: () => void;
+  private closed = false;
+
+  private constructor(
+    private readonly pool: NodePool,
+    opts: ClientOptions,
+  ) {
+    this.failover = { maxAttempts: opts.maxAttempts ?? 3, waitForNodesMs: opts.waitForNodesMs ?? 5000 };
+    this.usePushStream = opts.pushStream ?? true;
+    let initial = true;
+    this.unlistenShape = pool.listen({
+      join: (conn) => {
+        if (initial) return;
+        for (const apply of this.shape.values()) apply(conn).catch(() => undefined);
+      },
+      leave: () => undefined,
+    });
+    initial = false;
+  }
+
+  /**
+   * Connects to a cluster through etcd, or to a fixed list of nodes.
+   * With etcd it rejects when etcd cannot be read; nodes themselves are
+   * connected lazily.
+   */
+  static async connect(opts: ClientOptions): Promise<GmqClient> {
+    let discovery: Discovery;
+    if (opts.etcd && opts.etcd.endpoints.length > 0) {
+      discovery = await EtcdDiscovery.start(opts.etcd.endpoints, opts.etcd.prefix ?? defaultEtcdPrefix);
+    } else if (opts.addresses && opts.addresses.length > 0) {
+      discovery = new StaticDiscovery(opts.addresses);
+    } else {
+      throw new GmqError(Code.INVALID_ARGUMENT, "give etcd endpoints or node addresses");
+    }
+    const pool = new NodePool(discovery, createBalancer(opts.strategy ?? "weighted"), opts.channelOptions ?? {}, opts.callTimeoutMs ?? 10_000, channelCredentials(opts.tls));
+    return new GmqClient(pool, opts);
+  }
+
+  /** The nodes known now (from etcd, or the fixed list). */
+  nodes(): NodeInfo[] {
+    return this.pool.all().map((c) => c.node);
+  }
+
+  // ---- producer calls: one node, chosen by the balancer ----
+
+  /**
+   * Pushes one message; resolves once the node has stored it durably.
+   * @example `await client.push("orders", "hello", { routeKey: "paid", delayMs: 5000 })`
+   */
+  async push(topic: string, body: Body, opts: PushOptions = {}): Promise<PushResult> {
+    const buf = toBuffer(body);
+    const routeKey = opts.routeKey ?? "";
+    const delayMs = BigInt(Math.max(0, Math.round(opts.delayMs ?? 0)));
+    const { result, conn } = await withFailover(this.pool, this.failover, (c) =>
+      this.usePushStream
+        ? c.pushStream().push(topic, routeKey, buf, delayMs)
+        : c.unary(c.rpc.push, { topic, routeKey, body: buf, delayMs }).then((r) => r.id),
+    );
+    return { id: result, node: conn.key };
+  }
+
+  /** Pushes many messages to one topic in one call (all stored, or none). */
+  async pushBatch(topic: string, messages: Array<{ body: Body } & PushOptions>): Promise<{ ids: bigint[]; node: string }> {
+    const req = {
+      topic,
+      messages: messages.map((m) => ({ routeKey: m.routeKey ?? "", body: toBuffer(m.body), delayMs: BigInt(Math.max(0, Math.round(m.delayMs ?? 0))) })),
+    };
+    const { result, conn } = await withFailover(this.pool, this.failover, (c) => c.unary(c.rpc.pushBatch, req));
+    return { ids: result.ids, node: conn.key };
+  }
+
+  /** Publishes to a pub/sub channel; resolves with how many subscribers of that node received it. */
+  async publish(channel: string, body: Body): Promise<{ receivers: number; node: string }> {
+    const { result, conn } = await withFailover(this.pool, this.failover, (c) => c.unary(c.rpc.publish, { channel, body: toBuffer(body) }));
+    return { receivers: result.receivers, node: conn.key };
+  }
+
+  // ---- consumers ----
+
+  /**
+   * Consumes a queue from every node (and from nodes that join later). The
+   * handler's success acks the message to the node it came from; a throw nacks it.
+   */
+  consume(topic: string, bindKey: string, handler: Handler, opts: ConsumeOptions = {}): Consumer {
+    return new Consumer(this.pool, topic, bindKey, handler, opts);
+  }
+
+  /** Subscribes to pub/sub channels on every node. Call close() on the result to stop. */
+  subscribe(channels: string[], handler: (p: Publication) => void, onError?: (err: GmqError, node: string) => void): Subscription {
+    return new Subscription(this.pool, channels, handler, onError);
+  }
+
+  /**
+   * Takes one ready message from the queue on any node; undefined when none
+   * is ready within `waitMs` (default 0).
+   */
+  async pop(topic: string, bindKey: string, opts: { waitMs?: number } = {}): Promise<Delivery | undefined> {
+    await this.pool.waitForNode(this.failover.waitForNodesMs);
+    const deadline = Date.now() + (opts.waitMs ?? 0);
+    for (;;) {
+      const conns = this.pool.all().sort(() => Math.random() - 0.5);
+      const last = conns.length - 1;
+      let unavailable: GmqError | undefined;
+      let answered = false;
+      for (const [i, c] of conns.entries()) {
+        // Long-poll only on the last node of a round, briefly, so other nodes are checked again soon.
+        const waitMs = i === last ? Math.max(0, Math.min(1000, deadline - Date.now())) : 0;
+        try {
+          const r = await c.unary(c.rpc.pop, { topic, bindKey, waitMs }, waitMs);
+          if (r.message) return { ...r.message, node: c.key };
+          answered = true;
+        } catch (e) {
+          const err = e as GmqError;
+          if (err.code === Code.NOT_FOUND) answered = true;
+          else if (err.code === Code.UNAVAILABLE) unavailable = err;
+          else throw err;
+        }
+      }
+      if (!answered && unavailable) throw unavailable;
+      if (Date.now() >= deadline) return undefined;
+    }
+  }
+
+  /** Acks a message to the node it came from (or to whichever node knows it). */
+  async ack(m: MessageRef): Promise<void> {
+    await this.onOwner(m, (c) => c.unary(c.rpc.ack, { topic: m.topic, bindKey: m.bindKey, id: m.id }));
+  }
+
+  /** Gives a message back: ready again now, or after `delayMs`. */
+  async nack(m: MessageRef, delayMs = 0): Promise<void> {
+    await this.onOwner(m, (c) => c.unary(c.rpc.nack, { topic: m.topic, bindKey: m.bindKey, id: m.id, delayMs: BigInt(delayMs) }));
+  }
+
+  /** Extends a message's deadline; resolves with the new deadline (ms since the epoch). */
+  async touch(m: MessageRef, ttrMs = 0): Promise<bigint> {
+    const r = await this.onOwner(m, (c) => c.unary(c.rpc.touch, { topic: m.topic, bindKey: m.bindKey, id: m.id, ttrMs: BigInt(ttrMs) }));
+    return r.deadlineMs;
+  }
+
+  /** Runs `fn` on the message's node, or on each node until one does not answer NOT_FOUND. */
+  private async onOwner<T>(m: MessageRef, fn: (c: NodeConnection) => Promise<T>): Promise<T> {
+    const owner = m.node !== undefined ? this.pool.get(m.node) : undefined;
+    if (owner) return fn(owner);
+    if (m.node !== undefined) throw new GmqError(Code.UNAVAILABLE, `node ${m.node} is not in the cluster any more`);
+    await this.pool.waitForNode(this.failover.waitForNodesMs);
+    let last: GmqError | undefined;
+    for (const c of this.pool.all()) {
+      try {
+        return await fn(c);
+      } catch (e) {
+        last = e as GmqError;
+        if (last.code !== Code.NOT_FOUND) throw last;
+      }
+    }
+    throw last ?? new GmqError(Code.NOT_FOUND, `message ${m.id} not found`);
+  }
+
+  // ---- dead letters ----
+
+  /** Takes (and removes) the oldest dead letter of the queue, from any node; undefined when none. */
+  async popDead(topic: string, bindKey: string): Promise<Delivery | undefined> {
+    await this.pool.waitForNode(this.failover.waitForNodesMs);
+    for (const c of this.pool.all()) {
+      try {
+        const r = await c.unary(c.rpc.popDead, { topic, bindKey });
+        if (r.message) return { ...r.message, node: c.key };
+      } catch (e) {
+        if ((e as GmqError).code !== Code.NOT_FOUND) throw e;
+      }
+    }
+    return undefined;
+  }
+
+  /** Lists dead letters of the queue on every node (up to `limit` per node). */
+  async listDead(topic: string, bindKey: string, limit = 100): Promise<Delivery[]> {
+    const per = await this.everyNode((c) => c.unary(c.rpc.listDead, { topic, bindKey, limit }));
+    return per.flatMap((p) => (p.value?.messages ?? []).map((m: Message) => ({ ...m, node: p.node })));
+  }
+
+  /** Moves dead letters back into the queue on every node; resolves with how many moved. */
+  async redrive(topic: string, bindKey: string, limit = 0): Promise<number> {
+    const per = await this.everyNode((c) => c.unary(c.rpc.redrive, { topic, bindKey, limit }), true);
+    return per.reduce((n, p) => n + Number(p.value?.moved ?? 0n), 0);
+  }
+
+  // ---- admin: applied on every node, and on nodes that join later ----
+
+  /** Sets a topic's configuration on every node; resolves with the resulting config. */
+  async config(topic: string, change: TopicConfigChange): Promise<TopicConfig | undefined> {
+    const req = ConfigRequest.fromPartial({
+      topic,
+      autoAck: change.autoAck,
+      routeMode: routeModeOf(change.routeMode),
+      msgTtr: change.msgTtr ?? 0,
+      msgRetry: change.msgRetry,
+    });
+    const apply = (c: NodeConnection) => c.unary(c.rpc.config, req);
+    this.shape.set(`config\0${topic}`, apply);
+    const per = await this.everyNode(apply, true);
+    return per.find((p) => p.value)?.value?.config;
+  }
+
+  /** Declares a queue on every node (idempotent); true when some node created it. */
+  async declareQueue(topic: string, bindKey: string): Promise<boolean> {
+    const apply = (c: NodeConnection) => c.unary(c.rpc.declareQueue, { topic, bindKey });
+    this.shape.set(`queue\0${topic}\0${bindKey}`, apply);
+    const per = await this.everyNode(apply, true);
+    return per.some((p) => p.value?.created);
+  }
+
+  /** Deletes a queue (with its messages and dead letters) on every node. */
+  async deleteQueue(topic: string, bindKey: string): Promise<void> {
+    this.shape.delete(`queue\0${topic}\0${bindKey}`);
+    await this.everyNode((c) => c.unary(c.rpc.deleteQueue, { topic, bindKey }), true);
+  }
+
+  /** Topics known on any node, with their configuration. */
+  async listTopics(): Promise<{ topic: string; config: TopicConfig | undefined }[]> {
+    const per = await this.everyNode((c) => c.unary(c.rpc.listTopics, {}));
+    const byName = new Map<string, TopicConfig | undefined>();
+    for (const p of per) for (const t of p.value?.topics ?? []) if (!byName.has(t.topic)) byName.set(t.topic, t.config);
+    return [...byName].sort(([a], [b]) => a.localeCompare(b)).map(([topic, config]) => ({ topic, config }));
+  }
+
+  /** Bind keys of a topic's queues over all nodes. */
+  async listQueues(topic: string): Promise<string[]> {
+    const per = await this.everyNode((c) => c.unary(c.rpc.listQueues, { topic }));
+    return [...new Set(per.flatMap((p) => p.value?.bindKeys ?? []))].sort();
+  }
+
+  /** A topic's counters on each node (a node without the topic answers NOT_FOUND in `error`). */
+  async stats(topic: string): Promise<PerNode<TopicStat>[]> {
+    const per = await this.everyNode((c) => c.unary(c.rpc.getTopicStat, { topic }));
+    return per.map((p) => ({ node: p.node, value: p.value?.stat, error: p.error }));
+  }
+
+  /** Pings every node. */
+  async ping(): Promise<PerNode<PingResponse>[]> {
+    return this.everyNode((c) => c.unary(c.rpc.ping, {}));
+  }
+
+  /**
+   * Runs `fn` on every node. With `strict`, the first failure is thrown
+   * (after all calls settle); otherwise failures are reported per node.
+   */
+  private async everyNode<T>(fn: (c: NodeConnection) => Promise<T>, strict = false): Promise<PerNode<T>[]> {
+    await this.pool.waitForNode(this.failover.waitForNodesMs);
+    const conns = this.pool.all();
+    const settled = await Promise.allSettled(conns.map(fn));
+    const out = settled.map((s, i): PerNode<T> => {
+      const node = conns[i]!.key;
+      return s.status === "fulfilled" ? { node, value: s.value } : { node, error: s.reason as GmqError };
+    });
+    if (strict) {
+      const failed = out.find((p) => p.error);
+      if (failed?.error) throw failed.error;
+    }
+    return out;
+  }
+
+  /** Lets pending pushes settle, closes every connection and stops watching etcd. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.unlistenShape();
+    await this.pool.close();
+  }
+}

@@ -1,0 +1,103 @@
+// The gmq CLI's argument handling, output formats and exit codes, against
+// in-memory fake nodes (the cluster suite runs it against real nodes).
+import { execFile } from "node:child_process";
+import { expect } from "chai";
+import { startFakeBroker, type FakeBroker } from "../helpers/fake-broker.js";
+
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function gmq(args: string[], input?: string): Promise<Result> {
+  return new Promise((resolve) => {
+    const child = execFile(process.execPath, ["bin/gmq.js", ...args], { timeout: 20_000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+    });
+    if (input !== undefined) child.stdin!.end(input);
+    else child.stdin!.end();
+  });
+}
+
+describe("gmq CLI (fake nodes)", function () {
+  this.timeout(30_000);
+  let a: FakeBroker;
+  let b: FakeBroker;
+  let addr = "";
+
+  before(async () => {
+    a = await startFakeBroker(1);
+    b = await startFakeBroker(2);
+    addr = `${a.addr},${b.addr}`;
+  });
+  after(() => {
+    a?.kill();
+    b?.kill();
+  });
+
+  it("--help lists every command and exits 0", async () => {
+    const r = await gmq(["--help"]);
+    expect(r.code).to.equal(0);
+    for (const cmd of ["config", "declare", "push", "pop", "ack", "consume", "dead", "redrive", "publish", "subscribe", "stats", "nodes", "bench"]) {
+      expect(r.stdout).to.match(new RegExp(`^  ${cmd}\\b`, "m"));
+    }
+  });
+
+  it("declares, pushes lines from stdin as JSON, pops and consumes", async () => {
+    expect((await gmq(["--addr", addr, "declare", "cli", "q"])).stdout).to.match(/declared: cli_q/);
+    const pushed = await gmq(["--addr", addr, "--strategy", "round-robin", "--json", "push", "cli", "-r", "q", "--lines"], "one\ntwo\n\nthree\n");
+    expect(pushed.code).to.equal(0);
+    const lines = pushed.stdout.trim().split("\n").map((l) => JSON.parse(l) as { id: string; node: string });
+    expect(lines).to.have.length(3);
+    expect(lines[0]!.id).to.match(/^\d+$/);
+    expect(new Set(lines.map((l) => l.node)).size).to.equal(2);
+
+    const popped = await gmq(["--addr", addr, "--json", "pop", "cli", "q", "--ack"]);
+    expect(popped.code).to.equal(0);
+    expect(JSON.parse(popped.stdout)).to.include({ acked: true, topic: "cli", bind_key: "q" });
+
+    const consumed = await gmq(["--addr", addr, "consume", "cli", "q", "--count", "2"]);
+    expect(consumed.code).to.equal(0);
+    expect(consumed.stdout.trim().split("\n")).to.have.length(2);
+  });
+
+  it("pushes a body argument with a delay, and rejects a bad delay with a one-line error", async () => {
+    expect((await gmq(["--addr", addr, "push", "cli", "later", "--delay", "1500ms"])).code).to.equal(0);
+    const bad = await gmq(["--addr", addr, "push", "cli", "x", "--delay", "soon"]);
+    expect(bad.code).to.equal(1);
+    expect(bad.stderr.trim().split("\n")).to.have.length(1);
+    expect(bad.stderr).to.match(/^gmq: invalid duration/);
+  });
+
+  it("exits 3 when pop finds nothing, and 1 with the gRPC code name on a broker error", async () => {
+    expect((await gmq(["--addr", addr, "pop", "cli", "empty"])).code).to.equal(3);
+    const r = await gmq(["--addr", addr, "push", "cli", "x", "-r", "nope"]);
+    expect(r.code).to.equal(1);
+    expect(r.stderr).to.match(/^gmq: FAILED_PRECONDITION: /);
+  });
+
+  it("reports an unreachable node in one line with a non-zero exit", async () => {
+    const r = await gmq(["--addr", "127.0.0.1:1", "--timeout-ms", "2000", "declare", "t", "q"]);
+    expect(r.code).to.equal(1);
+    expect(r.stderr).to.match(/^gmq: UNAVAILABLE: .*ECONNREFUSED/);
+    expect(r.stderr.trim().split("\n")).to.have.length(1);
+  });
+
+  it("exits 2 on a usage error", async () => {
+    expect((await gmq(["--addr", addr, "bogus"])).code).to.equal(2);
+    expect((await gmq(["--addr", addr, "push"])).code).to.equal(2);
+  });
+
+  it("lists the --addr nodes with `nodes`, and runs a bounded bench with a JSON summary", async () => {
+    const nodes = JSON.parse((await gmq(["--addr", addr, "--json", "nodes"])).stdout) as { nodes: { status: string }[] };
+    expect(nodes.nodes.map((n) => n.status)).to.deep.equal(["up", "up"]);
+    const r = await gmq(["--addr", addr, "--json", "bench", "-n", "2000", "-d", "20"]);
+    expect(r.code).to.equal(0);
+    const summary = JSON.parse(r.stdout) as { phases: { phase: string; messages: number; failed: number }[] };
+    expect(summary.phases.map((p) => [p.phase, p.messages, p.failed])).to.deep.equal([
+      ["push", 2000, 0],
+      ["consume", 2000, 0],
+    ]);
+  });
+});

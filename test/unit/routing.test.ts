@@ -1,0 +1,60 @@
+import { expect } from "chai";
+import { route, wildcardMatches } from "../../src/broker/routing.js";
+
+describe("routing", () => {
+  describe("WILDCARD (RabbitMQ topic patterns)", () => {
+    const cases: [string, string, boolean][] = [
+      ["order.*.paid", "order.eu.paid", true],
+      ["order.*.paid", "order.paid", false],
+      ["order.*.paid", "order.eu.x.paid", false],
+      ["order.#", "order", true],
+      ["order.#", "order.a.b.c", true],
+      ["#.paid", "paid", true],
+      ["#.paid", "a.b.paid", true],
+      ["#", "", true],
+      ["#", "anything.at.all", true],
+      ["*", "one", true],
+      ["*", "one.two", false],
+      ["a.#.z", "a.z", true],
+      ["a.#.z", "a.b.c.z", true],
+      ["a.#.z", "a.b.c", false],
+      ["#.#", "a.b", true],
+      ["exact", "exact", true],
+      ["exact", "exactly", false],
+    ];
+    for (const [pattern, key, expected] of cases) {
+      it(`${expected ? "matches" : "does not match"} ${JSON.stringify(key)} against ${JSON.stringify(pattern)}`, () => {
+        expect(wildcardMatches(pattern, key)).to.equal(expected);
+      });
+    }
+
+    it("stays fast on many '#' against a long key", () => {
+      const pattern = Array(30).fill("#").join(".") + ".x";
+      const key = Array(200).fill("a").join(".");
+      const t0 = performance.now();
+      expect(wildcardMatches(pattern, key)).to.equal(false);
+      expect(performance.now() - t0).to.be.lessThan(500);
+    });
+  });
+
+  describe("REGEX (RE2)", () => {
+    it("requires the pattern to match the whole bind key", () => {
+      expect(route("regex", "home", ["home", "homework"])).to.deep.equal(["home"]);
+      expect(route("regex", "home.*", ["home", "homework", "office"])).to.deep.equal(["home", "homework"]);
+    });
+
+    it("rejects patterns RE2 cannot run in linear time", () => {
+      expect(() => route("regex", "(a)\\1", ["aa"])).to.throw(/not a valid RE2/);
+    });
+
+    it("evaluates a catastrophic-backtracking pattern in linear time", () => {
+      const t0 = performance.now();
+      expect(route("regex", "(a+)+$", ["a".repeat(10_000) + "!"])).to.deep.equal([]);
+      expect(performance.now() - t0).to.be.lessThan(500);
+    });
+  });
+
+  it("FULL matches equal keys only", () => {
+    expect(route("full", "a", ["a", "ab", "b"])).to.deep.equal(["a"]);
+  });
+});
