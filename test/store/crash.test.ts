@@ -1,6 +1,5 @@
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";
-import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { expect } from "chai";
 import { openStorage } from "../../src/store/index.js";

@@ -1,5 +1,4 @@
 import { execFileSync } from "node:child_process";
-import * as fs from "node:fs";
 import { expect } from "chai";
 import { StoreError, type Storage } from "../../src/broker/storage.js";
 import { type AllocateSeam, allocateZeroed, openStorage } from "../../src/store/index.js";
