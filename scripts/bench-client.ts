@@ -1,16 +1,12 @@
-// Awaited pushes from one producer (concurrency 1), push stream vs unary Push,
-// against a node address (default: an in-process fake node, to measure the
-// SDK's own overhead). Usage: node --import tsx scripts/bench-client.ts [addr] [count]
+// Awaited pushes from one producer (concurrency 1) through the SDK, push
+// stream vs unary Push, against a running node.
+// Usage: node --import tsx scripts/bench-client.ts <addr> [count]
 import { GmqClient } from "../src/client/index.js";
 
-const [addrArg, countArg = "20000"] = process.argv.slice(2);
-let addr = addrArg;
-let stopFake: (() => void) | undefined;
+const [addr, countArg = "20000"] = process.argv.slice(2);
 if (!addr) {
-  const { startFakeBroker } = await import("../test/helpers/fake-broker.js");
-  const fake = await startFakeBroker(1);
-  addr = fake.addr;
-  stopFake = fake.kill;
+  console.error("usage: node --import tsx scripts/bench-client.ts <host:port> [count]");
+  process.exit(2);
 }
 const count = Number(countArg);
 for (const pushStream of [true, false, true, false]) {
@@ -22,4 +18,3 @@ for (const pushStream of [true, false, true, false]) {
   console.log(`${pushStream ? "push stream" : "unary push "}: ${Math.round(count / s)} awaited pushes/s`);
   await client.close();
 }
-stopFake?.();

@@ -23,6 +23,8 @@ export interface RunningNode {
 }
 
 const SHUTDOWN_GRACE_MS = 5_000;
+/** Between leaving etcd and closing the servers (cluster mode only). */
+const DEREGISTER_GRACE_MS = 500;
 
 export async function startNode(config: NodeConfig, logger: Logger): Promise<RunningNode> {
   const storage = openStorage({
@@ -75,8 +77,13 @@ export async function startNode(config: NodeConfig, logger: Logger): Promise<Run
     broker,
     close() {
       closing ??= (async () => {
-        // Deregister first: clients stop sending here at once, then the servers drain.
-        await registration?.close();
+        // Deregister first, then give clients watching etcd a moment to stop
+        // choosing this node before its streams end: pushes already on their
+        // way are still answered.
+        if (registration) {
+          await registration.close();
+          await new Promise((r) => setTimeout(r, DEREGISTER_GRACE_MS));
+        }
         await Promise.all([grpc.shutdown(SHUTDOWN_GRACE_MS), http?.close(SHUTDOWN_GRACE_MS)]);
         await broker.close();
       })();

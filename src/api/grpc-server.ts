@@ -124,7 +124,13 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
         ended = true;
         finishIfDone();
       });
-      const stop = () => call.end();
+      // On shutdown: stop reading, answer every push already taken, then end,
+      // so a producer knows exactly which pushes were stored.
+      const stop = () => {
+        call.pause();
+        ended = true;
+        finishIfDone();
+      };
       openStreams.add(stop);
       call.on("close", () => openStreams.delete(stop));
       call.on("error", () => openStreams.delete(stop));

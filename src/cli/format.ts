@@ -17,7 +17,7 @@ export function toJson(v: unknown): string {
 export function table(headers: string[], rows: Array<Array<string | number | bigint | boolean | undefined>>): string {
   const cells = rows.map((r) => r.map((c) => (c === undefined ? "" : String(c))));
   const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((r) => (r[i] ?? "").length)));
-  const numeric = headers.map((_, i) => cells.length > 0 && cells.every((r) => /^-?[\d.,]+(%|\/s| ms)?$|^$/.test(r[i] ?? "")));
+  const numeric = headers.map((_, i) => cells.length > 0 && cells.every((r) => /^-?\d[\d,]*(\.\d+)?(%|\/s| ms)?$|^$/.test(r[i] ?? "")));
   const line = (r: string[]) =>
     r
       .map((c, i) => (numeric[i] ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))

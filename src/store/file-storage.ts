@@ -90,7 +90,13 @@ export class FileStorage implements Storage {
         const key = `${ref.topic}\n${ref.bindKey}`;
         this.known.set(key, { ref: { topic: ref.topic, bindKey: ref.bindKey }, dir });
         for (const kind of ["main", "dead"] as const) {
-          if (fs.existsSync(join(dir, kind))) this.openLog(key, dir, kind);
+          if (!fs.existsSync(join(dir, kind))) continue;
+          try {
+            this.openLog(key, dir, kind);
+          } catch (err) {
+            // One queue's failure must not keep the others (and the broker) down.
+            this.ctx.logger.warn({ dir: join(dir, kind), err: String(err) }, "queue log could not be recovered; left on disk untouched");
+          }
         }
       }
     }

@@ -1,8 +1,8 @@
 // The gmq CLI's argument handling, output formats and exit codes, against
-// in-memory fake nodes (the cluster suite runs it against real nodes).
+// two real node processes given by address (the cluster suite covers --etcd).
 import { execFile } from "node:child_process";
 import { expect } from "chai";
-import { startFakeBroker, type FakeBroker } from "../helpers/fake-broker.js";
+import { startNodeProcess, type NodeProcess } from "../helpers/node-process.js";
 
 interface Result {
   code: number;
@@ -20,20 +20,20 @@ function gmq(args: string[], input?: string): Promise<Result> {
   });
 }
 
-describe("gmq CLI (fake nodes)", function () {
+describe("gmq CLI", function () {
   this.timeout(30_000);
-  let a: FakeBroker;
-  let b: FakeBroker;
+  let a: NodeProcess;
+  let b: NodeProcess;
   let addr = "";
 
   before(async () => {
-    a = await startFakeBroker(1);
-    b = await startFakeBroker(2);
-    addr = `${a.addr},${b.addr}`;
+    [a, b] = await Promise.all([startNodeProcess({ args: ["--node-id", "1"] }), startNodeProcess({ args: ["--node-id", "2"] })]);
+    addr = `${a.grpcAddr},${b.grpcAddr}`;
   });
-  after(() => {
-    a?.kill();
-    b?.kill();
+  after(async () => {
+    await Promise.all([a?.stop(), b?.stop()]);
+    a?.cleanup();
+    b?.cleanup();
   });
 
   it("--help lists every command and exits 0", async () => {

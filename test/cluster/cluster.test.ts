@@ -141,6 +141,36 @@ describe("cluster (real etcd, node processes, SDK, CLI)", function () {
     await consumer.close();
   });
 
+  it("a graceful stop under load fails no push: the node leaves etcd first, then drains", async () => {
+    const nodes = await Promise.all([1, 2, 3].map((id) => startNode(spec(id))));
+    const client = await connect({ strategy: "round-robin" });
+    await waitFor(() => client.nodes().length === 3, 3000, "discovery");
+    const topic = `g${Date.now()}`;
+    await client.declareQueue(topic, "q");
+    let acked = 0;
+    const failures: string[] = [];
+    let stopping = false;
+    const producer = async () => {
+      while (!stopping) {
+        try {
+          await client.push(topic, "x", { routeKey: "q" });
+          acked++;
+        } catch (e) {
+          failures.push(`${(e as GmqError).codeName}: ${(e as Error).message}`);
+        }
+      }
+    };
+    const producers = Array.from({ length: 8 }, producer);
+    await waitFor(() => acked >= 300, 10_000, "pushes before the stop");
+    expect(await nodes[1]!.stop()).to.equal(0);
+    const ackedAtStop = acked;
+    await waitFor(() => acked >= ackedAtStop + 300, 10_000, "pushes after the stop");
+    stopping = true;
+    await Promise.all(producers);
+    expect(failures).to.deep.equal([]);
+    expect(client.nodes().map((x) => x.nodeId).sort()).to.deep.equal([1, 3]);
+  });
+
   it("a consumer started before a node joins drains that node's queue", async () => {
     await startNode(spec(1));
     const client = await connect();

@@ -27,7 +27,7 @@ export interface NodeSpec {
   dataDir?: string;
 }
 
-const entry = process.env["GMQ_TEST_NODE_ENTRY"] ?? "src/main.ts";
+const entry = "src/main.ts";
 const running = new Set<ChildProcess>();
 const dirs = new Set<string>();
 

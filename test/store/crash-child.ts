@@ -18,6 +18,7 @@ const rand = (n: number): number => {
 async function main(): Promise<void> {
   const store = openStorage({ dataDir: dataDir!, segmentBytes: 64 << 10, fsync: policy as FsyncPolicy });
   const q = store.openQueue("crash", "q", "main");
+  const dead = store.openQueue("crash", "q", "dead");
   // Written straight to fd 1: process.stdout buffers writes to a socket in
   // the process, and a kill -9 would lose lines the test relies on.
   const say = (line: string): void => {
@@ -52,7 +53,14 @@ async function main(): Promise<void> {
     await store.commit();
     say(`A ${batch.map((m) => m.id).join(",")}`);
 
-    q.processDue(Date.now(), 1_000_000);
+    // Messages redelivered more than twice go to the dead-letter log, as the
+    // broker does it: append there, commit, then bury.
+    const { expired } = q.processDue(Date.now(), 2);
+    if (expired.length > 0) {
+      dead.append(expired.map((m) => ({ ...m, deliverAtMs: 0 })));
+      await store.commit();
+      q.bury(expired.map((m) => m.id));
+    }
     const got = q.reserve(rand(60), 1 << 30, Date.now() + 20 + rand(200));
     const acked: bigint[] = [];
     const toAck: bigint[] = [];

@@ -1,6 +1,5 @@
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";
-import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { expect } from "chai";
 import { openStorage } from "../../src/store/index.js";
@@ -60,12 +59,13 @@ function runAndKill(dir: string, policy: string, firstId: bigint, seed: number, 
 describe("store crash safety (kill -9 of a real process)", function () {
   this.timeout(120_000);
 
-  it(`keeps every acknowledged append and never resurrects an acknowledged ack over ${CYCLES} kill -9 cycles`, async () => {
+  it(`keeps every acknowledged append (in the queue or its dead letters) and never resurrects an acknowledged ack over ${CYCLES} kill -9 cycles`, async () => {
     const dir = tempDir("crash");
     const appended = new Set<bigint>();
     const acked = new Set<bigint>();
     const planned = new Set<bigint>();
     const history: string[] = [];
+    let deadSeen = 0;
     let seed = 4242;
     const rand = (n: number): number => {
       seed = (seed * 1103515245 + 12345) & 0x7fffffff;
@@ -85,23 +85,27 @@ describe("store crash safety (kill -9 of a real process)", function () {
       fs.rmSync(copy, { recursive: true, force: true });
       fs.cpSync(dir, copy, { recursive: true });
       const store = openStorage({ dataDir: copy, segmentBytes: 64 << 10, fsync: "never" });
-      const q = store.openQueue("crash", "q", "main");
-      q.processDue(Date.now() + 1e10, 1_000_000_000);
+      // Present = still in the queue (any state) or moved to its dead letters.
       const present = new Set<bigint>();
-      for (;;) {
-        const b = q.reserve(1000, 1 << 30, Date.now() + 60_000);
-        if (b.length === 0) break;
-        for (const m of b) {
-          expect(m.body.equals(bodyFor(m.id)), `body of ${m.id} intact`).to.equal(true);
-          present.add(m.id);
+      for (const kind of ["main", "dead"] as const) {
+        const q = store.openQueue("crash", "q", kind);
+        q.processDue(Date.now() + 1e10, 1_000_000_000);
+        for (;;) {
+          const b = q.reserve(1000, 1 << 30, Date.now() + 60_000);
+          if (b.length === 0) break;
+          for (const m of b) {
+            expect(m.body.equals(bodyFor(m.id)), `body of ${m.id} intact`).to.equal(true);
+            present.add(m.id);
+          }
         }
+        if (kind === "dead") deadSeen = Math.max(deadSeen, q.stats().inFlight);
       }
       // Gone without a reported ack is fine only if an ack was about to be made.
       const missing = [...appended].filter((id) => !present.has(id) && !planned.has(id));
       const resurrected = [...acked].filter((id) => present.has(id));
       if ((missing.length > 0 || resurrected.length > 0) && process.env.GMQ_CRASH_KEEP) {
         fs.cpSync(dir, `${dir}-failed`, { recursive: true });
-        console.log("kept", `${dir}-failed`, "missing", missing.slice(0, 50).join(","), "back", resurrected.join(","), "stats", q.stats());
+        console.log("kept", `${dir}-failed`, "missing", missing.slice(0, 50).join(","), "back", resurrected.join(","));
         fs.writeFileSync(`${dir}-failed/log.txt`, history.join("\n"));
       }
       expect(missing, `cycle ${cycle} (${policy}): acknowledged appends missing`).to.deep.equal([]);
@@ -112,6 +116,7 @@ describe("store crash safety (kill -9 of a real process)", function () {
     }
     expect(appended.size).to.be.greaterThan(1000);
     expect(acked.size).to.be.greaterThan(300);
+    expect(deadSeen, "some messages went through the dead-letter path").to.be.greaterThan(0);
     fs.rmSync(dir, { recursive: true, force: true });
   });
 });

@@ -3,8 +3,16 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { NewMessage, StoredMessage } from "../../src/broker/storage.js";
 
+const created: string[] = [];
+process.on("exit", () => {
+  for (const dir of created) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+/** A fresh directory under the OS temp dir, removed when the test process exits. */
 export function tempDir(prefix: string): string {
-  return fs.mkdtempSync(join(tmpdir(), `gmq-${prefix}-`));
+  const dir = fs.mkdtempSync(join(tmpdir(), `gmq-${prefix}-`));
+  created.push(dir, `${dir}-verify`, `${dir}-pristine`);
+  return dir;
 }
 
 let nextId = 1n;
