@@ -18,12 +18,13 @@ import { invalid, notFound } from "../broker/errors.js";
 import { messageFromJson, messageToJson, setFromText, type Json } from "./json-mapping.js";
 import type { MessageSchema, ProtoSchema } from "./proto-schema.js";
 import { compileTemplate } from "./http-routes.js";
+import { toProtoMessage } from "./messages.js";
 
 /** A delivered message as the broker hands it to a consumer. */
 export interface StreamDelivery {
   id: bigint;
   routeKey: string;
-  body: Uint8Array;
+  body: Buffer;
   retry: number;
   createdAtMs: number;
   deadlineMs: number;
@@ -191,16 +192,7 @@ export function createStreams(broker: StreamBroker, messageSchema: MessageSchema
       }
       const c = consumer;
       for (const d of batch) {
-        const json = messageToJson(messageSchema, {
-          id: d.id,
-          topic,
-          bindKey,
-          routeKey: d.routeKey,
-          body: d.body,
-          retry: d.retry,
-          createdAtMs: BigInt(d.createdAtMs),
-          deadlineMs: BigInt(d.deadlineMs),
-        });
+        const json = messageToJson(messageSchema, toProtoMessage(topic, bindKey, d));
         if (d.deadlineMs === 0) {
           // An auto-ack topic settled it at delivery: nothing to ack, so its credit comes back once written.
           writer.write(json, () => c.grant(1));
