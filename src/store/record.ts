@@ -124,12 +124,8 @@ export function writeRecord(
  * zero (end of data), -1 if it is damaged.
  */
 export function checkRecord(buf: Buffer, off: number, limit: number): number {
-  if (off + RECORD_HEADER_BYTES > limit) return off + 4 <= limit && buf.readUInt32LE(off) === 0 ? 0 : -1;
-  const length = buf.readUInt32LE(off);
-  if (length === 0) return 0;
-  if (length < RECORD_HEADER_BYTES || off + length > limit) return -1;
-  const type = buf[off + 8]!;
-  if (type === 0 || type > MAX_TYPE) return -1;
+  const length = checkFraming(buf, off, limit);
+  if (length <= 0) return length;
   if (RECORD_HEADER_BYTES + buf.readUInt16LE(off + 10) > length) return -1;
   if (crc32c(buf.subarray(off + 8, off + length)) !== buf.readUInt32LE(off + 4)) return -1;
   return length;
