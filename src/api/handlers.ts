@@ -78,15 +78,15 @@ export function createUnaryHandlers(broker: Broker): UnaryHandlers {
       return { message: toProtoMessage(req.topic, req.bindKey, m) };
     },
     async Ack(req) {
-      broker.ack(req.topic, req.bindKey, req.id);
+      await broker.ack(req.topic, req.bindKey, req.id);
       return {};
     },
     async Nack(req) {
-      broker.nack(req.topic, req.bindKey, req.id, msOf(req.delayMs, "delay_ms"));
+      await broker.nack(req.topic, req.bindKey, req.id, msOf(req.delayMs, "delay_ms"));
       return {};
     },
     async Touch(req) {
-      const deadline = broker.touch(req.topic, req.bindKey, req.id, msOf(req.ttrMs, "ttr_ms"));
+      const deadline = await broker.touch(req.topic, req.bindKey, req.id, msOf(req.ttrMs, "ttr_ms"));
       return { deadlineMs: BigInt(deadline) };
     },
     async PopDead(req) {

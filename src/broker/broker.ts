@@ -267,18 +267,23 @@ export class Broker {
     return this.queue(topicName, bindKey).consume(options, deliver, onEnd);
   }
 
-  ack(topicName: string, bindKey: string, id: bigint): void {
+  /** Settles an in-flight message; resolves once the settlement is durable, like a push. */
+  async ack(topicName: string, bindKey: string, id: bigint): Promise<void> {
     this.queue(topicName, bindKey).ack(id);
+    await this.storage.commit();
   }
 
-  nack(topicName: string, bindKey: string, id: bigint, delayMs: number): void {
+  async nack(topicName: string, bindKey: string, id: bigint, delayMs: number): Promise<void> {
     this.checkDelay(delayMs);
     this.queue(topicName, bindKey).nack(id, delayMs);
+    await this.storage.commit();
   }
 
-  touch(topicName: string, bindKey: string, id: bigint, ttrMs: number): number {
+  async touch(topicName: string, bindKey: string, id: bigint, ttrMs: number): Promise<number> {
     if (ttrMs < 0 || ttrMs > MAX_DELAY_MS) throw invalid(`ttr_ms must be 0..${MAX_DELAY_MS}`);
-    return this.queue(topicName, bindKey).touch(id, ttrMs);
+    const deadline = this.queue(topicName, bindKey).touch(id, ttrMs);
+    await this.storage.commit();
+    return deadline;
   }
 
   popDead(topicName: string, bindKey: string): Delivery {
