@@ -51,10 +51,19 @@ interface Proc {
   stop(): Promise<void>;
 }
 
+// Children die with the bench, however it ends (Ctrl-C, timeout, a crash).
+const children = new Set<ChildProcess>();
+process.on("exit", () => {
+  for (const c of children) c.kill("SIGKILL");
+});
+for (const signal of ["SIGINT", "SIGTERM"] as const) process.on(signal, () => process.exit(130));
+
 function startProcess(script: string, args: string[]): Promise<Proc> {
   // GMQ_BENCH_NODE_FLAGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/p") profiles the processes under test.
   const flags = process.env["GMQ_BENCH_NODE_FLAGS"]?.split(" ").filter(Boolean) ?? [];
   const child = spawn(process.execPath, [...flags, "--import", "tsx", script, ...args], { stdio: ["ignore", "pipe", "inherit"] });
+  children.add(child);
+  child.once("exit", () => children.delete(child));
   return new Promise((resolve, reject) => {
     child.once("exit", (code) => reject(new Error(`${script} exited ${code}`)));
     createInterface({ input: child.stdout! }).on("line", (line) => {
