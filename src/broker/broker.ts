@@ -71,6 +71,10 @@ export const MAX_DELAY_MS = 366 * 24 * 3600 * 1000;
 export const MAX_BATCH = 10_000;
 const TOPIC_META_PREFIX = "topic.";
 
+function newMessage(id: bigint, nowMs: number, routeKey: string, body: Uint8Array, delayMs: number): NewMessage {
+  return { id, routeKey, body, createdAtMs: nowMs, deliverAtMs: delayMs > 0 ? nowMs + delayMs : 0, retry: 0 };
+}
+
 export class Broker {
   private readonly topics = new Map<string, Topic>();
   private readonly pubsub = new PubSub();
@@ -197,8 +201,7 @@ export class Broker {
     const queues = this.routeOne(topic, routeKey, body, delayMs);
     const now = this.now();
     const id = this.ids.next(now);
-    const message: NewMessage = { id, routeKey, body, createdAtMs: now, deliverAtMs: delayMs > 0 ? now + delayMs : 0, retry: 0 };
-    const one = [message];
+    const one = [newMessage(id, now, routeKey, body, delayMs)];
     this.storeCall(() => {
       for (const q of queues) q.append(one);
     });
@@ -221,17 +224,14 @@ export class Broker {
     const perQueue = new Map<Queue, NewMessage[]>();
     const ids: bigint[] = new Array(inputs.length);
     let delayed = false;
-    let lastRouteKey: string | undefined;
-    let lastQueues: Queue[] = [];
     for (let i = 0; i < inputs.length; i++) {
       const input = inputs[i] as PushInput;
-      const queues = input.routeKey === lastRouteKey ? (this.checkMessage(input.body, input.delayMs), lastQueues) : this.routeOne(topic, input.routeKey, input.body, input.delayMs);
-      lastRouteKey = input.routeKey;
-      lastQueues = queues;
+      // Topic.match caches REGEX and WILDCARD routes, so routing each message is cheap.
+      const queues = this.routeOne(topic, input.routeKey, input.body, input.delayMs);
       const id = this.ids.next(now);
       ids[i] = id;
       if (input.delayMs > 0) delayed = true;
-      const message: NewMessage = { id, routeKey: input.routeKey, body: input.body, createdAtMs: now, deliverAtMs: input.delayMs > 0 ? now + input.delayMs : 0, retry: 0 };
+      const message = newMessage(id, now, input.routeKey, input.body, input.delayMs);
       for (const q of queues) {
         let list = perQueue.get(q);
         if (!list) perQueue.set(q, (list = []));

@@ -46,6 +46,7 @@ interface Waiter {
 }
 
 export class Consumer {
+  readonly maxBatchBytes: number;
   private credit: number;
   /** Ids delivered to this consumer and not yet settled through it; released when it closes. */
   private readonly held = new Set<bigint>();
@@ -56,9 +57,9 @@ export class Consumer {
     options: ConsumeOptions,
     private readonly deliver: (batch: Delivery[]) => void,
     private readonly onEnd: (err?: BrokerError) => void,
-    readonly maxBatchBytes: number = options.maxBatchBytes,
   ) {
     this.credit = options.maxInFlight;
+    this.maxBatchBytes = options.maxBatchBytes;
   }
 
   get available(): number {

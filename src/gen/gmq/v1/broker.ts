@@ -5527,8 +5527,11 @@ export const BrokerServiceService = {
     responseDeserialize: (value: Buffer): PushResponse => PushResponse.decode(value),
   },
   /**
-   * Pushes many messages in one call, all to the same topic. Either all are
-   * stored or none is (the first failing message's error is returned).
+   * Pushes many messages in one call, all to the same topic. Every message is
+   * validated and routed before any is stored, so a bad message or a route
+   * key with no queue fails the whole batch with that message's error. A
+   * storage failure (disk full) may leave the copies already written to some
+   * queues stored; ids are returned only when the whole batch is stored.
    */
   pushBatch: {
     path: "/gmq.v1.BrokerService/PushBatch" as const,
@@ -5716,8 +5719,11 @@ export interface BrokerServiceServer extends UntypedServiceImplementation {
    */
   push: handleUnaryCall<PushRequest, PushResponse>;
   /**
-   * Pushes many messages in one call, all to the same topic. Either all are
-   * stored or none is (the first failing message's error is returned).
+   * Pushes many messages in one call, all to the same topic. Every message is
+   * validated and routed before any is stored, so a bad message or a route
+   * key with no queue fails the whole batch with that message's error. A
+   * storage failure (disk full) may leave the copies already written to some
+   * queues stored; ids are returned only when the whole batch is stored.
    */
   pushBatch: handleUnaryCall<PushBatchRequest, PushBatchResponse>;
   /**
@@ -5896,8 +5902,11 @@ export interface BrokerServiceClient extends Client {
     callback: (error: ServiceError | null, response: PushResponse) => void,
   ): ClientUnaryCall;
   /**
-   * Pushes many messages in one call, all to the same topic. Either all are
-   * stored or none is (the first failing message's error is returned).
+   * Pushes many messages in one call, all to the same topic. Every message is
+   * validated and routed before any is stored, so a bad message or a route
+   * key with no queue fails the whole batch with that message's error. A
+   * storage failure (disk full) may leave the copies already written to some
+   * queues stored; ids are returned only when the whole batch is stored.
    */
   pushBatch(
     request: PushBatchRequest,
