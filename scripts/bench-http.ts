@@ -4,25 +4,9 @@
 //
 //   node --import tsx scripts/bench-http.ts [--runs 3] [--seconds 5] [--connections 32] [--body-bytes 128]
 import { readFileSync } from "node:fs";
-import { createRequire } from "node:module";
 import { parseArgs } from "node:util";
 import { startNodeProcess } from "../test/helpers/node-process.js";
-
-interface Histogram {
-  average: number;
-  p50: number;
-  p99: number;
-}
-interface CannonResult {
-  requests: Histogram;
-  latency: Histogram;
-  non2xx: number;
-  errors: number;
-  timeouts: number;
-  totalRequests?: number;
-}
-type Cannon = (opts: Record<string, unknown>) => Promise<CannonResult>;
-const autocannon = createRequire(import.meta.url)("autocannon") as Cannon;
+import { httpLoad } from "./http-load.js";
 
 const { values: args } = parseArgs({
   options: {
@@ -66,13 +50,13 @@ async function bench(name: string, opts: Record<string, unknown>): Promise<Row> 
   for (let i = 0; i < runs; i++) {
     const cpu0 = cpuSeconds(nodePid);
     const t0 = performance.now();
-    const r = await autocannon({ connections, duration: seconds, ...opts });
+    const r = await httpLoad(seconds, { connections, ...opts });
     cores.push((cpuSeconds(nodePid) - cpu0) / ((performance.now() - t0) / 1000));
-    rates.push(r.requests.average);
-    p50s.push(r.latency.p50);
-    p99s.push(r.latency.p99);
-    non2xx += r.non2xx + r.errors + r.timeouts;
-    process.stderr.write(`  ${name} run ${i + 1}: ${Math.round(r.requests.average)} req/s, p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms, non-2xx/errors ${r.non2xx + r.errors}\n`);
+    rates.push(r.reqPerS);
+    p50s.push(r.p50Ms);
+    p99s.push(r.p99Ms);
+    non2xx += r.failed;
+    process.stderr.write(`  ${name} run ${i + 1}: ${Math.round(r.reqPerS)} req/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, non-2xx/errors ${r.failed}\n`);
   }
   return { name, nodeCores: median(cores), reqPerS: median(rates), p50Ms: median(p50s), p99Ms: median(p99s), non2xx, runs: rates.map(Math.round) };
 }

@@ -17,10 +17,12 @@ import * as grpc from "@grpc/grpc-js";
 import * as hdr from "hdr-histogram-js";
 import {
   BrokerServiceClient,
+  ConfigRequest,
   PushBatchRequest,
   type ConsumeResponse,
   type PushStreamResponse,
 } from "../src/gen/gmq/v1/broker.js";
+import { httpLoad } from "./http-load.js";
 
 const { values: opts } = parseArgs({
   options: {
@@ -47,6 +49,8 @@ function progress(msg: string): void {
 
 interface Proc {
   addr: string;
+  /** The node's HTTP gateway (host:port), when it has one. */
+  httpAddr?: string;
   child: ChildProcess;
   stop(): Promise<void>;
 }
@@ -68,9 +72,10 @@ function startProcess(script: string, args: string[]): Promise<Proc> {
     child.once("exit", (code) => reject(new Error(`${script} exited ${code}`)));
     createInterface({ input: child.stdout! }).on("line", (line) => {
       if (!line.includes('"listening"')) return;
-      const addr = (JSON.parse(line) as { grpcAddr: string }).grpcAddr;
+      const { grpcAddr: addr, httpAddr } = JSON.parse(line) as { grpcAddr: string; httpAddr?: string };
       resolve({
         addr,
+        ...(httpAddr && { httpAddr }),
         child,
         stop: () =>
           new Promise<void>((r) => {
@@ -308,6 +313,30 @@ const scenarios: Record<string, (node: Proc, echo: Proc) => Promise<Record<strin
     client.close();
     return { "delay lateness p50 ms": histogram.getValueAtPercentile(50) / 1000, "delay lateness p99 ms": histogram.getValueAtPercentile(99) / 1000 };
   },
+  /** The HTTP gateway under autocannon, 32 connections: push 128 B bodies, then pop them. */
+  async http(node) {
+    const base = `http://${node.httpAddr!}`;
+    const client = new BrokerServiceClient(node.addr, grpc.credentials.createInsecure(), clientOptions);
+    const topic = await freshQueue(client);
+    await call(client, "config", ConfigRequest.fromPartial({ topic, autoAck: true })); // a pop is the whole consume
+    const push = await httpLoad(SECONDS, {
+      url: `${base}/v1/topics/${topic}/messages`,
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ routeKey: "q", body: BODY.toString("base64") }),
+    });
+    // Enough backlog that the pop run never finds the queue empty.
+    for (let i = 0; i < 150; i++) await call(client, "pushBatch", batch1000(topic));
+    const pop = await httpLoad(SECONDS, { url: `${base}/v1/topics/${topic}/queues/q:pop` });
+    client.close();
+    if (push.failed || pop.failed) throw new Error(`HTTP run had ${push.failed + pop.failed} failed requests`);
+    return {
+      "HTTP push req/s": push.reqPerS,
+      "HTTP push p99 ms": push.p99Ms,
+      "HTTP pop req/s": pop.reqPerS,
+      "HTTP pop p99 ms": pop.p99Ms,
+    };
+  },
 };
 
 function median(xs: number[]): number {
@@ -320,7 +349,7 @@ async function main(): Promise<void> {
   const results = new Map<string, number[]>();
   for (let run = 1; run <= RUNS; run++) {
     const dataDir = mkdtempSync(join(tmpdir(), "gmq-bench-"));
-    const node = await startProcess("src/main.ts", ["--grpc-addr", "127.0.0.1:0", "--http-addr", "", "--data-dir", dataDir, "--fsync", opts.fsync!, "--log-level", "warn"]);
+    const node = await startProcess("src/main.ts", ["--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--data-dir", dataDir, "--fsync", opts.fsync!, "--log-level", "warn"]);
     const echo = await startProcess("scripts/echo-server.ts", []);
     try {
       for (const [name, scenario] of Object.entries(scenarios)) {
