@@ -27,6 +27,8 @@ export interface NodeConfig {
   tlsCert: string;
   tlsKey: string;
   tlsClientCa: string;
+  /** JSON file of bearer tokens and their per-topic grants; empty: no auth. */
+  authFile: string;
   metrics: boolean;
   pprof: boolean;
   logLevel: string;
@@ -51,6 +53,7 @@ export const defaults: NodeConfig = {
   tlsCert: "",
   tlsKey: "",
   tlsClientCa: "",
+  authFile: "",
   metrics: true,
   pprof: true,
   logLevel: "info",
@@ -84,6 +87,7 @@ const specs: Spec[] = [
   { key: "tlsCert", flag: "tls-cert", env: "GMQ_TLS_CERT", help: "PEM certificate: enables TLS on gRPC and HTTP" },
   { key: "tlsKey", flag: "tls-key", env: "GMQ_TLS_KEY", help: "PEM private key for --tls-cert" },
   { key: "tlsClientCa", flag: "tls-client-ca", env: "GMQ_TLS_CLIENT_CA", help: "PEM CA bundle: require client certificates it signed (mutual TLS)" },
+  { key: "authFile", flag: "auth-file", env: "GMQ_AUTH_FILE", help: "JSON file of bearer tokens with per-topic push/consume/admin grants (empty: no auth)" },
   { key: "metrics", flag: "metrics", env: "GMQ_METRICS", help: "serve /metrics (true|false)" },
   { key: "pprof", flag: "pprof", env: "GMQ_PPROF", help: "serve /debug/pprof/* (true|false)" },
   { key: "logLevel", flag: "log-level", env: "GMQ_LOG_LEVEL", help: "trace | debug | info | warn | error" },

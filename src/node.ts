@@ -1,6 +1,7 @@
 // Composition of one node: storage -> broker -> gRPC (and, when configured,
 // the HTTP gateway and cluster registration). Used by main.ts and by tests
 // that need a node in process.
+import { loadAuthFile } from "./api/auth.js";
 import { startGrpcServer, type RunningGrpcServer } from "./api/grpc-server.js";
 import { createUnaryHandlers } from "./api/handlers.js";
 import { startHttpServer, type RunningHttpServer } from "./api/http-server.js";
@@ -27,6 +28,9 @@ const SHUTDOWN_GRACE_MS = 5_000;
 const DEREGISTER_GRACE_MS = 500;
 
 export async function startNode(config: NodeConfig, logger: Logger): Promise<RunningNode> {
+  // Read before anything opens, so a bad auth file fails the start and touches no data.
+  const auth = config.authFile ? loadAuthFile(config.authFile) : undefined;
+  if (auth) logger.info({ authFile: config.authFile, tokens: auth.names }, "token auth on");
   const storage = openStorage({
     dataDir: config.dataDir,
     segmentBytes: config.segmentBytes,
@@ -46,6 +50,7 @@ export async function startNode(config: NodeConfig, logger: Logger): Promise<Run
       addr: config.grpcAddr,
       logger,
       credentials: grpcServerCredentials(loadTls(config)),
+      auth,
       observe: grpcObserver(metrics),
     });
   } catch (err) {
@@ -56,7 +61,7 @@ export async function startNode(config: NodeConfig, logger: Logger): Promise<Run
   let registration: Registration | undefined;
   try {
     if (config.httpAddr) {
-      http = await startHttpServer({ config, broker, handlers: createUnaryHandlers(broker), metrics, logger, version: VERSION });
+      http = await startHttpServer({ config, broker, handlers: createUnaryHandlers(broker), metrics, logger, version: VERSION, auth });
     }
     // Registered only once the servers listen; refused (and torn down) when a live node holds our id.
     registration = await joinCluster(

@@ -16,6 +16,7 @@ import {
   type SubscribeRequest,
   type SubscribeResponse,
 } from "../gen/gmq/v1/broker.js";
+import type { Authorizer } from "./auth.js";
 import { createUnaryHandlers, type CallContext, type UnaryHandlers } from "./handlers.js";
 import { msOf, toProtoMessage } from "./messages.js";
 import { BROKER_PROTO, PROTO_INCLUDE_DIRS } from "./proto-files.js";
@@ -30,6 +31,8 @@ export interface GrpcServerOptions {
   addr: string;
   logger: GrpcLogger;
   credentials?: grpc.ServerCredentials;
+  /** Token auth; every call is open without it. */
+  auth?: Authorizer;
   /** Called once per finished RPC, for metrics. */
   observe?: (method: string, seconds: number, code: grpc.status) => void;
 }
@@ -52,7 +55,11 @@ function lowerFirst(s: string): string {
 }
 
 export async function startGrpcServer(options: GrpcServerOptions): Promise<RunningGrpcServer> {
-  const { broker, logger } = options;
+  const { broker, logger, auth } = options;
+  const authorizationOf = (call: { metadata: grpc.Metadata }): string | undefined => {
+    const v = call.metadata.get("authorization")[0];
+    return typeof v === "string" ? v : undefined;
+  };
   const observe = options.observe ?? (() => {});
   const openStreams = new Set<() => void>();
 
@@ -74,7 +81,14 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
         call.once("cancelled", () => ac.abort());
         signal = ac.signal;
       }
-      fn(call.request, { signal }).then(
+      let result: Promise<unknown>;
+      try {
+        auth?.authorizeRpc(authorizationOf(call), name, call.request as object);
+        result = fn(call.request, { signal });
+      } catch (err) {
+        result = Promise.reject(err);
+      }
+      result.then(
         (res) => {
           observe(name, (performance.now() - started) / 1000, grpc.status.OK);
           callback(null, res);
@@ -90,6 +104,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
 
   const streams: Pick<BrokerServiceServer, "pushStream" | "consume" | "subscribe"> = {
     pushStream(call: grpc.ServerDuplexStream<PushStreamRequest, PushStreamResponse>) {
+      const authorization = auth && authorizationOf(call);
       let pending = 0;
       let ended = false;
       const finishIfDone = () => {
@@ -106,6 +121,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
         if (pending >= PUSH_STREAM_WINDOW) call.pause();
         let delayMs: number;
         try {
+          auth?.authorize(authorization, "push", [req.topic]);
           delayMs = msOf(req.delayMs, "delay_ms");
         } catch (err) {
           const st = toStatus(err);
@@ -156,6 +172,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
           if (!kind) throw invalid("a ConsumeRequest must carry subscribe or update");
           if (kind.$case === "subscribe") {
             if (consumer) throw invalid("subscribe may only be sent once, as the first request");
+            auth?.authorizeRpc(authorizationOf(call), "Consume", kind.value);
             ({ topic, bindKey } = kind.value);
             consumer = broker.consume(
               topic,
@@ -201,6 +218,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     subscribe(call: grpc.ServerWritableStream<SubscribeRequest, SubscribeResponse>) {
       let unsubscribe: (() => void) | undefined;
       try {
+        auth?.authorizeRpc(authorizationOf(call), "Subscribe", call.request);
         unsubscribe = broker.subscribe(call.request.channels, (channel, body, at) => {
           call.write({ channel, body, publishedAtMs: BigInt(at) });
         });

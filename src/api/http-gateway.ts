@@ -69,6 +69,8 @@ export async function serveRoute(
   active: Set<AbortController>,
   /** May serve the request instead of the handler (settling a message held by an HTTP stream). */
   intercept?: (request: Record<string, unknown>) => Promise<object> | undefined,
+  /** Throws when the caller may not make this request (token auth). */
+  authorize?: (request: Record<string, unknown>) => void,
 ): Promise<Record<string, unknown>> {
   let body: unknown = undefined;
   if (route.body) {
@@ -76,6 +78,7 @@ export async function serveRoute(
     body = parseJsonBody(await readBody(req, maxBodyBytes));
   }
   const request = buildRequest(route, values, query, body);
+  authorize?.(request);
   const context = new HttpCallContext(res, active);
   try {
     const reply = (await (intercept?.(request) ?? handler(request as never, context))) as Record<string, unknown>;

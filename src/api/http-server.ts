@@ -6,6 +6,7 @@ import { createServer as createHttpServer, type IncomingMessage, type Server, ty
 import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import type { NodeConfig } from "../config.js";
+import type { Authorizer } from "./auth.js";
 import { bindRoutes, serveRoute } from "./http-gateway.js";
 import { HttpError, errorStatus, sendError, sendJson } from "./http-io.js";
 import { RouteTable } from "./http-routes.js";
@@ -43,6 +44,8 @@ export interface HttpServerOptions {
   /** The proto to serve; the broker's by default (tests pass their own). */
   schema?: ProtoSchema;
   version?: string;
+  /** Token auth; every route is open without it. */
+  auth?: Authorizer;
 }
 
 export interface RunningHttpServer {
@@ -58,19 +61,19 @@ export interface RunningHttpServer {
 const silent: HttpLogger = { info() {}, warn() {}, error() {} };
 
 export async function startHttpServer(opts: HttpServerOptions): Promise<RunningHttpServer> {
-  const { config, broker } = opts;
+  const { config, broker, auth } = opts;
   const logger = opts.logger ?? silent;
   const schema = opts.schema ?? loadProtoSchema();
   const handlers = opts.handlers as Record<string, never>;
   const table = new RouteTable(schema.rpcs);
   const bound = bindRoutes(table, handlers);
-  const streams = createStreams(broker, schema.message("gmq.v1.Message"));
+  const streams = createStreams(broker, schema.message("gmq.v1.Message"), auth);
   const streamTable = streamRoutes(schema);
   const metrics = config.metrics ? (opts.metrics ?? createNodeMetrics(opts.metricsSources ?? { topicStats: () => [] })) : undefined;
   let draining = false;
   const activeCalls = new Set<AbortController>();
   const operator = createOperator({ isReady: () => !draining && broker.isReady(), metrics, pprof: config.pprof });
-  const legacy = createLegacyRoutes({ handlers, deleteTopic: (t) => broker.deleteTopic(t), maxBodyBytes: config.maxHttpBodyBytes });
+  const legacy = createLegacyRoutes({ handlers, deleteTopic: (t) => broker.deleteTopic(t), maxBodyBytes: config.maxHttpBodyBytes, auth });
   const openapi = JSON.stringify(buildOpenApi(table.routes, extraOperations(streamTable.map((s) => s.template), [...operator.routes.keys()], ["/ping", ...legacy.keys()]), { title: "gmq", version: opts.version ?? "v1" }));
   const maxBody = config.maxHttpBodyBytes;
 
@@ -113,7 +116,8 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
               return reply;
             }
           : undefined;
-        const request = await serveRoute(route, bound.get(route)!, values, query, req, res, maxBody, activeCalls, intercept);
+        const authorize = auth && ((r: Record<string, unknown>) => auth.authorizeRpc(req.headers.authorization, label, r));
+        const request = await serveRoute(route, bound.get(route)!, values, query, req, res, maxBody, activeCalls, intercept, authorize);
         if (settles && !intercepted) {
           // Settled by the handler (a delayed nack): a stream holding it only gets its credit back.
           const r = request as { topic: string; bindKey: string; id: bigint };
@@ -150,6 +154,8 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
     if (op || path === "/openapi.json") {
       try {
         if (method !== "GET" && method !== "HEAD") throw new HttpError(405, "INVALID_ARGUMENT", `${path} accepts GET only`, { allow: "GET" });
+        // Probes and the API description stay open; metrics and profiles are the node's admin's.
+        if (auth && op && !operator.open.has(path)) auth.authorize(req.headers.authorization, "admin", ["*"]);
         if (op) await op(query, req, res);
         else {
           res.writeHead(200, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(openapi) });

@@ -17,6 +17,7 @@ import type { BrokerError } from "../broker/errors.js";
 import { invalid, notFound } from "../broker/errors.js";
 import { messageFromJson, messageToJson, setFromText, type Json } from "./json-mapping.js";
 import type { MessageSchema, ProtoSchema } from "./proto-schema.js";
+import type { Authorizer } from "./auth.js";
 import { compileTemplate } from "./http-routes.js";
 import { toProtoMessage } from "./messages.js";
 
@@ -144,7 +145,8 @@ export interface StreamRegistry {
   settle(rpc: string, request: { topic: string; bindKey: string; id: bigint; delayMs?: bigint }): Promise<object> | undefined;
 }
 
-export function createStreams(broker: StreamBroker, messageSchema: MessageSchema) {
+/** auth, when given, is asked before a stream starts. */
+export function createStreams(broker: StreamBroker, messageSchema: MessageSchema, auth?: Authorizer) {
   const open = new Set<() => void>();
   /** "topic\0bindKey\0id" -> the HTTP consumer holding that delivery (manual ack mode). */
   const holders = new Map<string, { consumer: StreamConsumer; mine: Set<string> }>();
@@ -152,6 +154,7 @@ export function createStreams(broker: StreamBroker, messageSchema: MessageSchema
 
   function subscribe(route: StreamRoute, values: string[], query: URLSearchParams, req: IncomingMessage, res: ServerResponse): void {
     const request = requestOf(route, values, query) as { channels: string[] };
+    auth?.authorizeRpc(req.headers.authorization, "Subscribe", request);
     let writer: EventWriter | undefined;
     let unsubscribe: (() => void) | undefined;
     const stop = (): void => {
@@ -180,6 +183,7 @@ export function createStreams(broker: StreamBroker, messageSchema: MessageSchema
     if (mode !== "manual" && mode !== "auto") throw invalid(`ack must be manual or auto, got ${JSON.stringify(mode)}`);
     query.delete("ack");
     const request = requestOf(route, values, query) as { topic: string; bindKey: string; maxInFlight: number; maxBatchBytes: number };
+    auth?.authorizeRpc(req.headers.authorization, "Consume", request);
     const { topic, bindKey } = request;
     let writer: EventWriter | undefined;
     const mine = new Set<string>();

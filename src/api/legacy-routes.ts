@@ -7,6 +7,7 @@
 // Every route calls the same in-process RPC handlers as the gateway.
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { BrokerError, ErrorCode, invalid } from "../broker/errors.js";
+import type { Authorizer } from "./auth.js";
 import type { UnaryHandlers } from "./http-gateway.js";
 import { HttpError, readBody, sendJson } from "./http-io.js";
 import { toBrokerError } from "./status.js";
@@ -20,6 +21,8 @@ export interface LegacyDeps {
   /** The original's exitTopic: drops a topic with its queues. */
   deleteTopic(topic: string): Promise<void> | void;
   maxBodyBytes: number;
+  /** Token auth: each route is checked as the RPCs it calls. */
+  auth?: Authorizer;
 }
 
 /** Raised by a legacy route to answer with a plain message on success, as the original's JsonSuccess. */
@@ -78,17 +81,22 @@ function topicData(stat: Obj): Obj {
 }
 
 export function createLegacyRoutes(deps: LegacyDeps): Map<string, LegacyHandler> {
-  const call = (rpc: string, request: Obj): Promise<Obj> => {
+  const handle = async (rpc: string, request: Obj): Promise<Obj> => {
     const h = deps.handlers[rpc];
-    if (!h) return Promise.reject(new BrokerError(ErrorCode.UNIMPLEMENTED, `${rpc} has no handler on this node`));
-    return h(request as never, { signal: new AbortController().signal }) as Promise<Obj>;
+    if (!h) throw new BrokerError(ErrorCode.UNIMPLEMENTED, `${rpc} has no handler on this node`);
+    return (await h(request as never, { signal: new AbortController().signal })) as Obj;
   };
-  const stat = async (topic: string): Promise<Obj> => (await call("GetTopicStat", { topic }))["stat"] as Obj;
+  /** Calls an RPC's handler as the HTTP request's caller (req carries the token). */
+  const call = (req: IncomingMessage, rpc: string, request: Obj): Promise<Obj> => {
+    deps.auth?.authorizeRpc(req.headers.authorization, rpc, request);
+    return handle(rpc, request);
+  };
+  const stat = async (req: IncomingMessage, topic: string): Promise<Obj> => (await call(req, "GetTopicStat", { topic }))["stat"] as Obj;
 
   const routes = new Map<string, LegacyHandler>();
 
   // /config?topic=t&isAutoAck=1&mode=1&msgTTR=30&msgRetry=5 (the README also spells it isAuthoAck)
-  routes.set("/config", async (q) => {
+  routes.set("/config", async (q, req) => {
     const topic = required(q, "topic");
     const autoAck = intParam(q, ["isAutoAck", "isAuthoAck"]);
     const mode = intParam(q, ["mode"]);
@@ -97,7 +105,7 @@ export function createLegacyRoutes(deps: LegacyDeps): Map<string, LegacyHandler>
     if (mode !== undefined && mode !== 1 && mode !== 2 && mode !== 3) throw invalid("mode must be 1 (full match), 2 (fuzzy/regex) or 3 (wildcard)");
     if (ttr !== undefined && ttr < 0) throw invalid("msgTTR must not be negative");
     if (retry !== undefined && retry < 0) throw invalid("msgRetry must not be negative");
-    const reply = await call("Config", {
+    const reply = await call(req, "Config", {
       topic,
       autoAck: autoAck === undefined ? undefined : autoAck !== 0,
       routeMode: mode ?? 0,
@@ -108,8 +116,8 @@ export function createLegacyRoutes(deps: LegacyDeps): Map<string, LegacyHandler>
     return { topic, isAutoAck: c["autoAck"] ? 1 : 0, mode: c["routeMode"], msgTTR: c["msgTtr"], msgRetry: c["msgRetry"] };
   });
 
-  routes.set("/declareQueue", async (q) => {
-    await call("DeclareQueue", { topic: required(q, "topic"), bindKey: required(q, "bindKey") });
+  routes.set("/declareQueue", async (q, req) => {
+    await call(req, "DeclareQueue", { topic: required(q, "topic"), bindKey: required(q, "bindKey") });
     return new Success("ok");
   });
 
@@ -137,7 +145,7 @@ export function createLegacyRoutes(deps: LegacyDeps): Map<string, LegacyHandler>
     if (typeof body !== "string") throw invalid("body must be a string");
     if (typeof routeKey !== "string") throw invalid("route_key must be a string");
     if (typeof delay !== "number" || !Number.isFinite(delay) || delay < 0) throw invalid("delay must be a non-negative number of seconds");
-    const reply = await call("Push", {
+    const reply = await call(req, "Push", {
       topic,
       routeKey,
       body: Buffer.from(body, "utf8"),
@@ -146,34 +154,35 @@ export function createLegacyRoutes(deps: LegacyDeps): Map<string, LegacyHandler>
     return { msgId: String(reply["id"]) };
   });
 
-  routes.set("/pop", async (q) => {
-    const reply = await call("Pop", { topic: required(q, "topic"), bindKey: required(q, "bindKey"), waitMs: intParam(q, ["waitMs"]) ?? 0 });
+  routes.set("/pop", async (q, req) => {
+    const reply = await call(req, "Pop", { topic: required(q, "topic"), bindKey: required(q, "bindKey"), waitMs: intParam(q, ["waitMs"]) ?? 0 });
     const m = reply["message"] as Obj;
     return { id: String(m["id"]), body: Buffer.from(m["body"] as Uint8Array).toString("utf8"), retry: m["retry"] };
   });
 
-  routes.set("/ack", async (q) => {
+  routes.set("/ack", async (q, req) => {
     const id = required(q, "msgId");
     if (!/^\d+$/.test(id)) throw invalid(`msgId must be a decimal message id, got ${JSON.stringify(id)}`);
     const topic = required(q, "topic");
     try {
-      await call("Ack", { topic, bindKey: required(q, "bindKey"), id: BigInt(id) });
+      await call(req, "Ack", { topic, bindKey: required(q, "bindKey"), id: BigInt(id) });
     } catch (err) {
       // On an auto-ack topic the message was settled at delivery: the
       // original's walkthrough (which turns auto-ack on) still acks it.
-      if (!(err instanceof BrokerError && err.code === ErrorCode.NOT_FOUND && (await stat(topic))["config"]?.["autoAck"])) throw err;
+      // The caller may consume here, which is all an ack needs: no admin grant to read the config.
+      if (!(err instanceof BrokerError && err.code === ErrorCode.NOT_FOUND && (await handle("GetTopicStat", { topic }))["stat"]?.["config"]?.["autoAck"])) throw err;
     }
     return new Success("success");
   });
 
-  routes.set("/getTopicStat", async (q) => topicData(await stat(required(q, "topic"))));
+  routes.set("/getTopicStat", async (q, req) => topicData(await stat(req, required(q, "topic"))));
 
-  routes.set("/getAllTopicStat", async () => {
-    const list = (await call("ListTopics", {}))["topics"] as Obj[];
+  routes.set("/getAllTopicStat", async (_q, req) => {
+    const list = (await call(req, "ListTopics", {}))["topics"] as Obj[];
     const out: Obj[] = [];
     for (const t of list) {
       try {
-        out.push(topicData(await stat(t["topic"])));
+        out.push(topicData(await stat(req, t["topic"])));
       } catch (err) {
         if (!(err instanceof BrokerError && err.code === ErrorCode.NOT_FOUND)) throw err; // deleted meanwhile
       }
@@ -181,25 +190,25 @@ export function createLegacyRoutes(deps: LegacyDeps): Map<string, LegacyHandler>
     return out;
   });
 
-  routes.set("/exitTopic", async (q) => {
+  routes.set("/exitTopic", async (q, req) => {
     const topic = required(q, "topic");
-    await stat(topic); // NOT_FOUND for a topic that does not exist, as the original
+    await stat(req, topic); // NOT_FOUND for a topic that does not exist, as the original
     await deps.deleteTopic(topic);
     return new Success(`topic.${topic} has exit.`);
   });
 
   // The original toggles; isAutoAck=0|1 sets it explicitly.
-  routes.set("/setIsAutoAck", async (q) => {
+  routes.set("/setIsAutoAck", async (q, req) => {
     const topic = required(q, "topic");
     const given = intParam(q, ["isAutoAck"]);
-    const current = Boolean((await stat(topic))["config"]?.["autoAck"]);
-    await call("Config", { topic, autoAck: given === undefined ? !current : given !== 0, routeMode: 0, msgTtr: 0, msgRetry: undefined });
+    const current = Boolean((await stat(req, topic))["config"]?.["autoAck"]);
+    await call(req, "Config", { topic, autoAck: given === undefined ? !current : given !== 0, routeMode: 0, msgTtr: 0, msgRetry: undefined });
     return new Success("success");
   });
 
-  routes.set("/getQueuesByTopic", async (q) => {
+  routes.set("/getQueuesByTopic", async (q, req) => {
     const topic = required(q, "topic");
-    const keys = (await call("ListQueues", { topic }))["bindKeys"] as string[];
+    const keys = (await call(req, "ListQueues", { topic }))["bindKeys"] as string[];
     return Object.fromEntries(keys.map((k) => [k, `${topic}_${k}`]));
   });
 

@@ -22,6 +22,8 @@ let cpuProfileRunning = false;
 
 export interface Operator {
   routes: Map<string, OperatorHandler>;
+  /** Paths served without a token when auth is on (probes). */
+  open: ReadonlySet<string>;
   close(): void;
 }
 
@@ -70,6 +72,7 @@ export function createOperator(opts: OperatorOptions): Operator {
 
   return {
     routes,
+    open: new Set(["/healthz", "/readyz"]),
     close() {
       if (heapStarted && --heapUsers === 0) heap.stop();
       heapStarted = false;

@@ -14,6 +14,7 @@ export interface GlobalOptions {
   tlsCa?: string;
   tlsCert?: string;
   tlsKey?: string;
+  token?: string;
 }
 
 export class CliError extends Error {
@@ -49,7 +50,7 @@ export class Context {
     const strategy = (this.opts.strategy ?? "weighted") as Strategy;
     if (!["weighted", "random", "round-robin"].includes(strategy)) throw new CliError(`--strategy must be weighted, random or round-robin`);
     const callTimeoutMs = this.opts.timeoutMs ? Number(this.opts.timeoutMs) : 10_000;
-    const base: ClientOptions = { strategy, callTimeoutMs, waitForNodesMs: 3000, tls: this.tls() };
+    const base: ClientOptions = { strategy, callTimeoutMs, waitForNodesMs: 3000, tls: this.tls(), ...(this.opts.token && { token: this.opts.token }) };
     if (etcd.length > 0) return { ...base, etcd: { endpoints: etcd, prefix: this.opts.etcdPrefix } };
     return { ...base, addresses: addresses.length > 0 ? addresses : ["127.0.0.1:9503"] };
   }

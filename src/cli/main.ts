@@ -30,6 +30,7 @@ export function buildProgram(): { program: Command; context: () => Context } {
     .addOption(new Option("--tls-ca <file>", "connect with TLS, trusting this PEM CA bundle").env("GMQ_TLS_CA"))
     .addOption(new Option("--tls-cert <file>", "client certificate (PEM) for mutual TLS").env("GMQ_TLS_CERT"))
     .addOption(new Option("--tls-key <file>", "client key (PEM) for mutual TLS").env("GMQ_TLS_KEY"))
+    .addOption(new Option("--token <token>", "bearer token for nodes started with --auth-file (prefer the environment variable: a flag shows in ps)").env("GMQ_TOKEN"))
     .option("--json", "print JSON (one object per line) instead of tables")
     .showHelpAfterError("(run gmq --help for usage)")
     .exitOverride();

@@ -13,7 +13,7 @@ import {
   type TopicStat,
 } from "../gen/gmq/v1/broker.js";
 import { createBalancer, type Strategy } from "./balancer.js";
-import { channelCredentials, type NodeConnection, type TlsOptions } from "./connection.js";
+import { bearerToken, channelCredentials, type NodeConnection, type TlsOptions } from "./connection.js";
 import { Consumer, type ConsumeOptions, type Delivery, type Handler } from "./consumer.js";
 import { defaultEtcdPrefix, EtcdDiscovery, StaticDiscovery, type Discovery } from "./discovery.js";
 import { Code, GmqError } from "./errors.js";
@@ -42,6 +42,8 @@ export interface ClientOptions {
   channelOptions?: ChannelOptions;
   /** Connect with TLS (and mutual TLS when `cert` and `key` are given); plaintext when unset. */
   tls?: TlsOptions;
+  /** Bearer token for nodes started with --auth-file, sent with every call. */
+  token?: string;
 }
 
 /** A message body: bytes or a string (sent as UTF-8). */
@@ -159,7 +161,8 @@ export class GmqClient {
     } else {
       throw new GmqError(Code.INVALID_ARGUMENT, "give etcd endpoints or node addresses");
     }
-    const pool = new NodePool(discovery, createBalancer(opts.strategy ?? "weighted"), opts.channelOptions ?? {}, opts.callTimeoutMs ?? 10_000, channelCredentials(opts.tls));
+    const channelOptions = { ...opts.channelOptions, ...(opts.token && { interceptors: [bearerToken(opts.token)] }) };
+    const pool = new NodePool(discovery, createBalancer(opts.strategy ?? "weighted"), channelOptions, opts.callTimeoutMs ?? 10_000, channelCredentials(opts.tls));
     return new GmqClient(pool, opts);
   }
 

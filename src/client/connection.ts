@@ -1,7 +1,17 @@
 // One node as the client sees it: a grpc-js channel, promise-returning unary
 // calls with a deadline, the node's PushStream, and a short "down" mark after
 // a failure to connect so producers skip it while it is unreachable.
-import { credentials, type CallOptions, type ChannelCredentials, type ChannelOptions, type ClientUnaryCall, Metadata, type ServiceError } from "@grpc/grpc-js";
+import {
+  credentials,
+  InterceptingCall,
+  type CallOptions,
+  type ChannelCredentials,
+  type ChannelOptions,
+  type ClientUnaryCall,
+  type Interceptor,
+  Metadata,
+  type ServiceError,
+} from "@grpc/grpc-js";
 import { BrokerServiceClient } from "../gen/gmq/v1/broker.js";
 import { toGmqError } from "./errors.js";
 import type { NodeInfo } from "./node-info.js";
@@ -19,6 +29,22 @@ export interface TlsOptions {
 export function channelCredentials(tls: TlsOptions | undefined): ChannelCredentials {
   if (!tls) return credentials.createInsecure();
   return credentials.createSsl(tls.ca ?? null, tls.key ?? null, tls.cert ?? null);
+}
+
+/**
+ * Adds `authorization: Bearer <token>` to every call, unary and streaming.
+ * An interceptor rather than call credentials, which grpc-js refuses on a
+ * plaintext channel.
+ */
+export function bearerToken(token: string): Interceptor {
+  const value = `Bearer ${token}`;
+  return (options, nextCall) =>
+    new InterceptingCall(nextCall(options), {
+      start(metadata, listener, next) {
+        metadata.set("authorization", value);
+        next(metadata, listener);
+      },
+    });
 }
 
 /** Channel options that measured well (PERFORMANCE.md, point 5). */

@@ -9,8 +9,8 @@ export type Client = BrokerServiceClient & {
   call<Req, Res>(method: string, req: Req, options?: Partial<grpc.CallOptions>): Promise<Res>;
 };
 
-export function connect(addr: string, credentials = grpc.credentials.createInsecure()): Client {
-  const client = new BrokerServiceClient(addr, credentials, { "grpc.use_local_subchannel_pool": 1 }) as Client;
+export function connect(addr: string, credentials = grpc.credentials.createInsecure(), options: Partial<grpc.ClientOptions> = {}): Client {
+  const client = new BrokerServiceClient(addr, credentials, { "grpc.use_local_subchannel_pool": 1, ...options }) as Client;
   client.call = <Req, Res>(method: string, req: Req, options: Partial<grpc.CallOptions> = {}) =>
     new Promise<Res>((resolve, reject) => {
       const fn = (client as unknown as Record<string, Function>)[method];
