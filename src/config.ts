@@ -31,6 +31,7 @@ export interface NodeConfig {
   authFile: string;
   metrics: boolean;
   pprof: boolean;
+  dashboard: boolean;
   logLevel: string;
 }
 
@@ -56,6 +57,7 @@ export const defaults: NodeConfig = {
   authFile: "",
   metrics: true,
   pprof: true,
+  dashboard: true,
   logLevel: "info",
 };
 
@@ -90,6 +92,7 @@ const specs: Spec[] = [
   { key: "authFile", flag: "auth-file", env: "GMQ_AUTH_FILE", help: "JSON file of bearer tokens with per-topic push/consume/admin grants (empty: no auth)" },
   { key: "metrics", flag: "metrics", env: "GMQ_METRICS", help: "serve /metrics (true|false)" },
   { key: "pprof", flag: "pprof", env: "GMQ_PPROF", help: "serve /debug/pprof/* (true|false)" },
+  { key: "dashboard", flag: "dashboard", env: "GMQ_DASHBOARD", help: "serve the live dashboard at /dashboard (true|false)" },
   { key: "logLevel", flag: "log-level", env: "GMQ_LOG_LEVEL", help: "trace | debug | info | warn | error" },
 ];
 

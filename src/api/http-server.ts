@@ -32,7 +32,7 @@ export interface HttpBroker extends StreamBroker {
 }
 
 export interface HttpServerOptions {
-  config: Pick<NodeConfig, "httpAddr" | "maxHttpBodyBytes" | "tlsCert" | "tlsKey" | "tlsClientCa" | "metrics" | "pprof">;
+  config: Pick<NodeConfig, "httpAddr" | "maxHttpBodyBytes" | "tlsCert" | "tlsKey" | "tlsClientCa" | "metrics" | "pprof" | "dashboard">;
   broker: HttpBroker;
   /** The in-process unary handlers, keyed by RPC name as in the proto (createUnaryHandlers). */
   handlers: object;
@@ -72,7 +72,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
   const metrics = config.metrics ? (opts.metrics ?? createNodeMetrics(opts.metricsSources ?? { topicStats: () => [] })) : undefined;
   let draining = false;
   const activeCalls = new Set<AbortController>();
-  const operator = createOperator({ isReady: () => !draining && broker.isReady(), metrics, pprof: config.pprof });
+  const operator = createOperator({ isReady: () => !draining && broker.isReady(), metrics, pprof: config.pprof, dashboard: config.dashboard });
   const legacy = createLegacyRoutes({ handlers, deleteTopic: (t) => broker.deleteTopic(t), maxBodyBytes: config.maxHttpBodyBytes, auth });
   const openapi = JSON.stringify(buildOpenApi(table.routes, extraOperations(streamTable.map((s) => s.template), [...operator.routes.keys()], ["/ping", ...legacy.keys()]), { title: "gmq", version: opts.version ?? "v1" }));
   const maxBody = config.maxHttpBodyBytes;
@@ -169,6 +169,11 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
 
     if (path === "/ping") {
       servePing(res);
+      return;
+    }
+    if (path === "/" && operator.routes.has("/dashboard") && (method === "GET" || method === "HEAD")) {
+      res.writeHead(302, { location: "/dashboard", "content-length": 0 });
+      res.end();
       return;
     }
     const legacyRoute = legacy.get(path);

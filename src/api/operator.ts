@@ -1,6 +1,8 @@
 // Operator endpoints on the HTTP address: liveness, readiness, Prometheus
-// metrics and pprof profiles (the original shipped Go's net/http/pprof).
-// /metrics and /debug/pprof/* can each be switched off by config.
+// metrics, pprof profiles (the original shipped Go's net/http/pprof) and a
+// live dashboard. /metrics, /debug/pprof/* and /dashboard can each be
+// switched off by config.
+import { readFileSync } from "node:fs";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { heap, time, encode } from "@datadog/pprof";
 import { BrokerError, ErrorCode, invalid } from "../broker/errors.js";
@@ -13,6 +15,7 @@ export interface OperatorOptions {
   isReady(): boolean;
   metrics?: NodeMetrics;
   pprof: boolean;
+  dashboard: boolean;
 }
 
 const heapIntervalBytes = 512 * 1024;
@@ -70,9 +73,26 @@ export function createOperator(opts: OperatorOptions): Operator {
     });
   }
 
+  const open = new Set(["/healthz", "/readyz"]);
+  if (opts.dashboard) {
+    // A page without data: what it shows comes from the gateway's routes, with the token the user types in.
+    const html = readFileSync(new URL("./dashboard.html", import.meta.url));
+    routes.set("/dashboard", (_q, _req, res) => {
+      res.writeHead(200, {
+        "content-type": "text/html; charset=utf-8",
+        "content-length": html.length,
+        "content-security-policy": "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'",
+        "x-content-type-options": "nosniff",
+        "cache-control": "no-cache",
+      });
+      res.end(html);
+    });
+    open.add("/dashboard");
+  }
+
   return {
     routes,
-    open: new Set(["/healthz", "/readyz"]),
+    open,
     close() {
       if (heapStarted && --heapUsers === 0) heap.stop();
       heapStarted = false;

@@ -27,7 +27,7 @@ describe("HTTP gateway with a test-only annotated RPC (in process)", () => {
       },
     };
     http = await startHttpServer({
-      config: { httpAddr: "127.0.0.1:0", maxHttpBodyBytes: 1024, tlsCert: "", tlsKey: "", tlsClientCa: "", metrics: false, pprof: false },
+      config: { httpAddr: "127.0.0.1:0", maxHttpBodyBytes: 1024, tlsCert: "", tlsKey: "", tlsClientCa: "", metrics: false, pprof: false, dashboard: false },
       broker: stubBroker,
       handlers,
       schema,
@@ -95,7 +95,7 @@ describe("/readyz while the broker is not ready (in process)", () => {
   it("answers 503 {ready:false} while recovering or draining, and /healthz stays 200", async () => {
     let ready = false;
     const http = await startHttpServer({
-      config: { httpAddr: "127.0.0.1:0", maxHttpBodyBytes: 1024, tlsCert: "", tlsKey: "", tlsClientCa: "", metrics: false, pprof: false },
+      config: { httpAddr: "127.0.0.1:0", maxHttpBodyBytes: 1024, tlsCert: "", tlsKey: "", tlsClientCa: "", metrics: false, pprof: false, dashboard: false },
       broker: { ...stubBroker, isReady: () => ready },
       handlers: {},
     });

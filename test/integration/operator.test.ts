@@ -1,5 +1,6 @@
-// Operator endpoints of a real node: liveness, readiness, Prometheus metrics
-// and pprof profiles, and switching metrics and pprof off.
+// Operator endpoints of a real node: liveness, readiness, Prometheus metrics,
+// pprof profiles, the dashboard, and switching them off.
+import { Script } from "node:vm";
 import { gunzipSync } from "node:zlib";
 import { expect } from "chai";
 import { Profile } from "pprof-format";
@@ -113,13 +114,42 @@ describe("operator endpoints (real node)", function () {
     expect(await pending).to.not.equal(200);
   });
 
-  it("serves neither /metrics nor /debug/pprof when switched off", async () => {
-    const off = await startNodeProcess({ args: ["--metrics", "false", "--pprof", "false"] });
+  it("serves the dashboard at /dashboard (/ redirects there), a page whose data calls are all served routes", async () => {
+    const root = await fetch(`${base}/`, { redirect: "manual" });
+    expect(root.status).to.equal(302);
+    expect(root.headers.get("location")).to.equal("/dashboard");
+    const res = await fetch(`${base}/dashboard`);
+    expect(res.status).to.equal(200);
+    expect(res.headers.get("content-type")).to.equal("text/html; charset=utf-8");
+    expect(res.headers.get("content-security-policy")).to.include("default-src 'self'");
+    const html = await res.text();
+    const script = /<script>([\s\S]*)<\/script>/.exec(html)?.[1];
+    expect(script, "inline script").to.be.a("string");
+    new Script(script!); // throws on a syntax error
+    // Every path the page fetches answers with the JSON fields it reads.
+    const topic = uniqueTopic("dash");
+    await call(base, "PUT", `/v1/topics/${topic}/queues/q`);
+    await call(base, "POST", `/v1/topics/${topic}/messages`, { routeKey: "q", body: b64("x") });
+    const paths = [...script!.matchAll(/api\("([^"]+)"/g)].map((m) => m[1]!);
+    expect(paths).to.have.members(["/v1/ping", "/v1/topics", "/v1/topics/"]);
+    const ping = await call(base, "GET", "/v1/ping");
+    expect(ping.body).to.have.keys("nodeId", "version", "startedAtMs");
+    const topics = await call(base, "GET", "/v1/topics");
+    expect((topics.body as { topics: { topic: string }[] }).topics.map((t) => t.topic)).to.include(topic);
+    const stat = (await call(base, "GET", `/v1/topics/${encodeURIComponent(topic)}/stat`)).body as { stat: Record<string, unknown> };
+    expect(stat.stat).to.include.keys("topic", "pushed", "popped", "acked", "backlog", "inFlight", "delayed", "dead", "queues");
+    expect((stat.stat["queues"] as object[])[0]).to.include.keys("bindKey", "ready", "inFlight", "delayed", "dead", "pushed", "bytesOnDisk");
+  });
+
+  it("serves neither /metrics, /debug/pprof nor /dashboard when switched off", async () => {
+    const off = await startNodeProcess({ args: ["--metrics", "false", "--pprof", "false", "--dashboard", "false"] });
     try {
       const b = `http://${off.httpAddr}`;
       expect((await call(b, "GET", "/metrics")).status).to.equal(404);
       expect((await call(b, "GET", "/debug/pprof/heap")).status).to.equal(404);
       expect((await call(b, "GET", "/debug/pprof/profile?seconds=1")).status).to.equal(404);
+      expect((await call(b, "GET", "/dashboard")).status).to.equal(404);
+      expect((await fetch(`${b}/`, { redirect: "manual" })).status).to.equal(404);
       expect((await call(b, "GET", "/healthz")).status).to.equal(200);
     } finally {
       await off.stop();
