@@ -36,7 +36,14 @@ describe("BrokerService over gRPC", function () {
       await declare(topic, "q");
       const { topics } = await c.call<object, { topics: { topic: string; config: object }[] }>("listTopics", {});
       const t = topics.find((x) => x.topic === topic);
-      expect(t?.config).to.deep.equal({ autoAck: false, routeMode: RouteMode.ROUTE_MODE_FULL, msgTtr: 30, msgRetry: 5 });
+      expect(t?.config).to.deep.equal({
+        autoAck: false,
+        routeMode: RouteMode.ROUTE_MODE_FULL,
+        msgTtr: 30,
+        msgRetry: 5,
+        retryBackoffMs: 0,
+        retryBackoffMaxMs: 0,
+      });
     });
 
     it("declares queues idempotently and lists them", async () => {
