@@ -241,7 +241,9 @@ export class Queue {
 
   touchIfInFlight(id: bigint, ttrMs: number): number | undefined {
     const deadline = this.env.now() + (ttrMs > 0 ? ttrMs : this.config().msgTtrS * 1000);
-    return this.log.touch(id, deadline) ? deadline : undefined;
+    if (!this.log.touch(id, deadline)) return undefined;
+    this.schedule(); // a shorter ttr_ms moves the deadline earlier than the armed timer
+    return deadline;
   }
 
   deadStats(): { ready: number; bytesOnDisk: number } {

@@ -311,6 +311,18 @@ describe("BrokerService over gRPC", function () {
       await c.call("ack", { topic, bindKey: "q", id: m.id });
     });
 
+    it("touch with a ttr_ms shorter than what remains makes the TTR expire that soon", async () => {
+      const topic = uniqueTopic();
+      await declare(topic, "q");
+      await push(topic, "q", "t");
+      const m = await pop(topic, "q"); // msg_ttr 30 s
+      const t = await c.call<object, { deadlineMs: bigint }>("touch", { topic, bindKey: "q", id: m.id, ttrMs: 200n });
+      const again = await pop(topic, "q", 5000);
+      expect(Date.now()).to.be.within(Number(t.deadlineMs), Number(t.deadlineMs) + 1500);
+      expect([again.id, again.retry]).to.deep.equal([m.id, 1]);
+      await c.call("ack", { topic, bindKey: "q", id: m.id });
+    });
+
     it("push batch stores every message in order and returns their ids", async () => {
       const topic = uniqueTopic();
       await declare(topic, "q");
