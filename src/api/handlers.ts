@@ -45,6 +45,8 @@ export function createUnaryHandlers(broker: Broker): UnaryHandlers {
         ...(routeMode !== undefined && { routeMode }),
         ...(req.msgTtr !== 0 && { msgTtrS: req.msgTtr }),
         ...(req.msgRetry !== undefined && { msgRetry: req.msgRetry }),
+        ...(req.retryBackoffMs !== undefined && { retryBackoffMs: req.retryBackoffMs }),
+        ...(req.retryBackoffMaxMs !== undefined && { retryBackoffMaxMs: req.retryBackoffMaxMs }),
       });
       return { config: toProtoConfig(config) };
     },

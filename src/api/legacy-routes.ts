@@ -69,6 +69,8 @@ function topicData(stat: Obj): Obj {
     mode: config["routeMode"],
     msg_ttr: config["msgTtr"],
     msg_retry: config["msgRetry"],
+    retry_backoff_ms: config["retryBackoffMs"],
+    retry_backoff_max_ms: config["retryBackoffMaxMs"],
     queues: (stat["queues"] as Obj[]).map((q) => ({
       bind_key: q["bindKey"],
       name: q["name"],
@@ -95,25 +97,40 @@ export function createLegacyRoutes(deps: LegacyDeps): Map<string, LegacyHandler>
 
   const routes = new Map<string, LegacyHandler>();
 
-  // /config?topic=t&isAutoAck=1&mode=1&msgTTR=30&msgRetry=5 (the README also spells it isAuthoAck)
+  // /config?topic=t&isAutoAck=1&mode=1&msgTTR=30&msgRetry=5 (the README also spells it isAuthoAck);
+  // ours: retryBackoffMs, retryBackoffMaxMs (ms)
   routes.set("/config", async (q, req) => {
     const topic = required(q, "topic");
     const autoAck = intParam(q, ["isAutoAck", "isAuthoAck"]);
     const mode = intParam(q, ["mode"]);
     const ttr = intParam(q, ["msgTTR", "msgTtr"]);
     const retry = intParam(q, ["msgRetry"]);
+    const backoff = intParam(q, ["retryBackoffMs", "retryBackoff"]);
+    const backoffMax = intParam(q, ["retryBackoffMaxMs", "retryBackoffMax"]);
     if (mode !== undefined && mode !== 1 && mode !== 2 && mode !== 3) throw invalid("mode must be 1 (full match), 2 (fuzzy/regex) or 3 (wildcard)");
     if (ttr !== undefined && ttr < 0) throw invalid("msgTTR must not be negative");
     if (retry !== undefined && retry < 0) throw invalid("msgRetry must not be negative");
+    if (backoff !== undefined && backoff < 0) throw invalid("retryBackoffMs must not be negative");
+    if (backoffMax !== undefined && backoffMax < 0) throw invalid("retryBackoffMaxMs must not be negative");
     const reply = await call(req, "Config", {
       topic,
       autoAck: autoAck === undefined ? undefined : autoAck !== 0,
       routeMode: mode ?? 0,
       msgTtr: ttr ?? 0,
       msgRetry: retry,
+      retryBackoffMs: backoff,
+      retryBackoffMaxMs: backoffMax,
     });
     const c = reply["config"] ?? {};
-    return { topic, isAutoAck: c["autoAck"] ? 1 : 0, mode: c["routeMode"], msgTTR: c["msgTtr"], msgRetry: c["msgRetry"] };
+    return {
+      topic,
+      isAutoAck: c["autoAck"] ? 1 : 0,
+      mode: c["routeMode"],
+      msgTTR: c["msgTtr"],
+      msgRetry: c["msgRetry"],
+      retryBackoffMs: c["retryBackoffMs"],
+      retryBackoffMaxMs: c["retryBackoffMaxMs"],
+    };
   });
 
   routes.set("/declareQueue", async (q, req) => {

@@ -47,7 +47,14 @@ export function fromProtoRouteMode(mode: RouteMode): BrokerRouteMode | undefined
 }
 
 export function toProtoConfig(c: BrokerTopicConfig): TopicConfig {
-  return { autoAck: c.autoAck, routeMode: toProtoRouteMode(c.routeMode), msgTtr: c.msgTtrS, msgRetry: c.msgRetry };
+  return {
+    autoAck: c.autoAck,
+    routeMode: toProtoRouteMode(c.routeMode),
+    msgTtr: c.msgTtrS,
+    msgRetry: c.msgRetry,
+    retryBackoffMs: c.retryBackoffMs,
+    retryBackoffMaxMs: c.retryBackoffMaxMs,
+  };
 }
 
 export function toProtoTopicStat(s: TopicStatView): TopicStat {

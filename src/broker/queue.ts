@@ -5,7 +5,7 @@
 import { BrokerError, ErrorCode, notFound } from "./errors.js";
 import { queueName } from "./names.js";
 import type { NewMessage, QueueLog, StoredMessage } from "./storage.js";
-import type { TopicConfig } from "./topic-config.js";
+import { retryBackoffMs, type TopicConfig } from "./topic-config.js";
 
 /** A message as handed to a consumer: the stored message, owned by the caller. */
 export type Delivery = StoredMessage;
@@ -84,12 +84,12 @@ export class Consumer {
     return settled;
   }
 
-  /** Gives messages back at once (retry count unchanged); each returns one unit of credit. */
+  /** Gives messages back, after the topic's retry backoff if any (retry count unchanged); each returns one unit of credit. */
   nack(ids: readonly bigint[]): number {
     let settled = 0;
     for (const id of ids) {
       this.held.delete(id);
-      if (this.queue.releaseIfInFlight(id, 0)) settled++;
+      if (this.queue.nackIfInFlight(id, 0)) settled++;
     }
     this.grant(ids.length);
     return settled;
@@ -214,7 +214,15 @@ export class Queue {
   }
 
   nack(id: bigint, delayMs: number): void {
-    if (!this.releaseIfInFlight(id, delayMs)) throw this.notInFlight(id);
+    if (!this.nackIfInFlight(id, delayMs)) throw this.notInFlight(id);
+  }
+
+  /** Gives a message back after delayMs or, when 0, after the wait its next redelivery would have. */
+  nackIfInFlight(id: bigint, delayMs: number): boolean {
+    if (delayMs > 0) return this.releaseIfInFlight(id, delayMs);
+    const config = this.config();
+    const retry = config.retryBackoffMs > 0 ? this.log.retryOf(id) : undefined;
+    return this.releaseIfInFlight(id, retry === undefined ? 0 : retryBackoffMs(config, retry + 1));
   }
 
   releaseIfInFlight(id: bigint, delayMs: number): boolean {
@@ -233,7 +241,9 @@ export class Queue {
 
   touchIfInFlight(id: bigint, ttrMs: number): number | undefined {
     const deadline = this.env.now() + (ttrMs > 0 ? ttrMs : this.config().msgTtrS * 1000);
-    return this.log.touch(id, deadline) ? deadline : undefined;
+    if (!this.log.touch(id, deadline)) return undefined;
+    this.schedule(); // a shorter ttr_ms moves the deadline earlier than the armed timer
+    return deadline;
   }
 
   deadStats(): { ready: number; bytesOnDisk: number } {
@@ -339,10 +349,15 @@ export class Queue {
     this.processDue();
   }
 
-  /** Fires due delays and expired deadlines; expired messages past msg_retry become dead letters. */
+  /**
+   * Fires due delays and expired deadlines; expired messages past msg_retry
+   * become dead letters, the others wait out the topic's retry backoff.
+   */
   processDue(): void {
     if (this.closed) return;
-    const { requeued, expired } = this.log.processDue(this.env.now(), this.config().msgRetry);
+    const config = this.config();
+    const backoff = config.retryBackoffMs > 0 ? (retry: number) => retryBackoffMs(config, retry) : undefined;
+    const { requeued, expired } = this.log.processDue(this.env.now(), config.msgRetry, backoff);
     this.counters.redelivered += requeued;
     if (expired.length > 0) {
       try {

@@ -70,6 +70,9 @@ export interface QueueLog {
   /** Moves an in-flight message's deadline. False if not in flight. */
   touch(id: bigint, deadlineMs: number): boolean;
 
+  /** Retry count of an in-flight message; undefined if not in flight. */
+  retryOf(id: bigint): number | undefined;
+
   /**
    * Processes what is due at nowMs: delayed messages whose time came become
    * ready (in time order); in-flight messages past their deadline become ready
@@ -77,9 +80,16 @@ export interface QueueLog {
    * returned (retry already increased) and stay held until bury(); the caller
    * appends them to the dead-letter log, then buries them, so a crash between
    * the two duplicates a dead letter rather than losing it.
+   * With requeueDelayMs, a requeued message is ready only that many ms (given
+   * its new retry count) after its deadline; until then it is delayed, as if
+   * released with a delay, and durably so.
    * Also returns how many were requeued, for stats.
    */
-  processDue(nowMs: number, maxRetry: number): { requeued: number; expired: StoredMessage[] };
+  processDue(
+    nowMs: number,
+    maxRetry: number,
+    requeueDelayMs?: (retry: number) => number,
+  ): { requeued: number; expired: StoredMessage[] };
 
   /** Settles messages returned as expired by processDue, after they were stored as dead letters. */
   bury(ids: readonly bigint[]): void;

@@ -9,6 +9,10 @@ export interface TopicConfig {
   msgTtrS: number;
   /** Redeliveries allowed before a message becomes a dead letter. */
   msgRetry: number;
+  /** Base of the exponential wait before a redelivery; 0 turns retry backoff off. */
+  retryBackoffMs: number;
+  /** Cap on one backoff wait; 0 caps it at MAX_RETRY_BACKOFF_MS only. */
+  retryBackoffMaxMs: number;
 }
 
 export const DEFAULT_TOPIC_CONFIG: Readonly<TopicConfig> = Object.freeze({
@@ -16,10 +20,30 @@ export const DEFAULT_TOPIC_CONFIG: Readonly<TopicConfig> = Object.freeze({
   routeMode: "full",
   msgTtrS: 30,
   msgRetry: 5,
+  retryBackoffMs: 0,
+  retryBackoffMaxMs: 0,
 });
 
 export const MAX_TTR_S = 86_400;
 export const MAX_RETRY = 1000;
+export const MAX_RETRY_BACKOFF_MS = 86_400_000;
+
+/**
+ * How long the n-th redelivery (n >= 1) waits: min(base * 2^(n-1), cap).
+ * 0 when the topic has no retry backoff.
+ */
+export function retryBackoffMs(config: Readonly<TopicConfig>, n: number): number {
+  if (config.retryBackoffMs === 0) return 0;
+  const cap = config.retryBackoffMaxMs > 0 ? config.retryBackoffMaxMs : MAX_RETRY_BACKOFF_MS;
+  // Past 2^40 any base is over the cap; the bound keeps the power finite.
+  return Math.min(config.retryBackoffMs * 2 ** Math.min(Math.max(n - 1, 0), 40), cap);
+}
+
+function checkBackoffMs(field: string, value: number): void {
+  if (!Number.isInteger(value) || value < 0 || value > MAX_RETRY_BACKOFF_MS) {
+    throw invalid(`${field} must be 0..${MAX_RETRY_BACKOFF_MS} ms (24 h), got ${value}`);
+  }
+}
 
 export function applyConfigPatch(current: TopicConfig, patch: Partial<TopicConfig>): TopicConfig {
   const next = { ...current };
@@ -39,6 +63,20 @@ export function applyConfigPatch(current: TopicConfig, patch: Partial<TopicConfi
       throw invalid(`msg_retry must be 0..${MAX_RETRY}, got ${patch.msgRetry}`);
     }
     next.msgRetry = patch.msgRetry;
+  }
+  if (patch.retryBackoffMs !== undefined) {
+    checkBackoffMs("retry_backoff_ms", patch.retryBackoffMs);
+    next.retryBackoffMs = patch.retryBackoffMs;
+  }
+  if (patch.retryBackoffMaxMs !== undefined) {
+    checkBackoffMs("retry_backoff_max_ms", patch.retryBackoffMaxMs);
+    next.retryBackoffMaxMs = patch.retryBackoffMaxMs;
+  }
+  // Checked on the result: either field may change alone.
+  if (next.retryBackoffMaxMs !== 0 && next.retryBackoffMaxMs < next.retryBackoffMs) {
+    throw invalid(
+      `retry_backoff_max_ms (${next.retryBackoffMaxMs}) must be 0 (no cap) or at least retry_backoff_ms (${next.retryBackoffMs})`,
+    );
   }
   return next;
 }

@@ -70,6 +70,14 @@ export interface TopicConfigChange {
   /** Seconds (1..86400). */
   msgTtr?: number;
   msgRetry?: number;
+  /**
+   * Retry backoff base, ms (0..86400000; 0 turns it off): the n-th redelivery
+   * after a TTR waits min(base * 2^(n-1), retryBackoffMaxMs), and a nack
+   * without a delay waits what the message's next redelivery would.
+   */
+  retryBackoffMs?: number;
+  /** Cap on one backoff wait, ms (0: no cap but 24 h; else at least retryBackoffMs). */
+  retryBackoffMaxMs?: number;
 }
 
 /** Something to ack, nack or touch: a Delivery, or its coordinates. */
@@ -323,6 +331,8 @@ export class GmqClient {
       routeMode: routeModeOf(change.routeMode),
       msgTtr: change.msgTtr ?? 0,
       msgRetry: change.msgRetry,
+      retryBackoffMs: change.retryBackoffMs,
+      retryBackoffMaxMs: change.retryBackoffMaxMs,
     });
     const apply = (c: NodeConnection) => c.unary(c.rpc.config, req);
     this.shape.set(`config\0${topic}`, apply);

@@ -23,9 +23,10 @@ export interface ConsumeOptions {
   /** Cap on body bytes per response. Default: the node's (1 MiB). */
   maxBatchBytes?: number;
   /**
-   * What a failing handler does to its message: "nack" gives it back at once
-   * (default); "leave" leaves it in flight, so the topic's TTR redelivers it
-   * with its retry count increased and, past msg_retry, dead-letters it.
+   * What a failing handler does to its message: "nack" gives it back at once,
+   * or after the topic's retry backoff if it has one (default); "leave" leaves
+   * it in flight, so the topic's TTR redelivers it with its retry count
+   * increased and, past msg_retry, dead-letters it.
    */
   onError?: "nack" | "leave";
   /** Called with stream errors (the consumer retries by itself). */

@@ -6,8 +6,8 @@
 //             holds the pending ones; when due they are copied into msg/
 //   journal/  state changes (delivered, acked, released, touched, requeued,
 //             delay fired), replayed on open after the last checkpoint
-// Memory holds only outstanding entries (in flight, requeued, nack-delayed,
-// expired awaiting bury) and pending delays.
+// Memory holds only outstanding entries (in flight, requeued, nack-delayed or
+// backing off before a retry, expired awaiting bury) and pending delays.
 import { join } from "node:path";
 import { type NewMessage, type QueueLog, type QueueLogStats, type StoredMessage, StoreError } from "../broker/storage.js";
 import { readCheckpoint, writeCheckpoint } from "./checkpoint.js";
@@ -45,7 +45,7 @@ export interface Entry {
   /** Position of its record in the message log. */
   pos: number;
   state: number;
-  /** Deadline when in flight, ready time when nack-delayed. */
+  /** Deadline when in flight, ready time when nack-delayed or backing off. */
   time: number;
   /** Retry count as stored (an expired entry reports retry + 1). */
   retry: number;
@@ -74,7 +74,7 @@ export class FileQueueLog implements QueueLog {
   /** Requeued entries, in the order they became ready. */
   ready: Entry[] = [];
   readyHead = 0;
-  /** In-flight deadlines and nack-delay ready times. */
+  /** In-flight deadlines and ready times of nack delays and retry backoffs. */
   readonly timed = new TimedHeap<Entry>();
   readonly pendingDelays = new DelayHeap();
   /** Outstanding entries per message-log segment index. */
@@ -344,6 +344,11 @@ export class FileQueueLog implements QueueLog {
     return true;
   }
 
+  retryOf(id: bigint): number | undefined {
+    const e = this.entries.get(id);
+    return e !== undefined && e.state === State.InFlight ? e.retry : undefined;
+  }
+
   private makeReadyOrDelayed(e: Entry, readyAtMs: number, now: number): void {
     if (readyAtMs <= now) {
       this.setState(e, State.Ready);
@@ -387,7 +392,11 @@ export class FileQueueLog implements QueueLog {
 
   // ------------------------------------------------------------- due work
 
-  processDue(nowMs: number, maxRetry: number): { requeued: number; expired: StoredMessage[] } {
+  processDue(
+    nowMs: number,
+    maxRetry: number,
+    requeueDelayMs?: (retry: number) => number,
+  ): { requeued: number; expired: StoredMessage[] } {
     if (this.closed) return { requeued: 0, expired: [] };
     let requeued = 0;
     const expired: StoredMessage[] = [];
@@ -410,11 +419,13 @@ export class FileQueueLog implements QueueLog {
         expired.push(this.decode(retry, 0));
         continue;
       }
-      this.journal.write(RecordType.Requeue, retry, e.pos, e.id, 0, 0, "", 0, null);
+      // A backoff counts from the deadline, so timer lateness or downtime does not add to it.
+      const delayMs = requeueDelayMs?.(retry) ?? 0;
+      const readyAtMs = delayMs > 0 ? e.time + delayMs : 0;
+      this.journal.write(RecordType.Requeue, retry, e.pos, e.id, 0, readyAtMs, "", 0, null);
       this.timed.remove(e);
       e.retry = retry;
-      this.setState(e, State.Ready);
-      this.ready.push(e);
+      this.makeReadyOrDelayed(e, readyAtMs, nowMs);
       requeued++;
     }
     this.fireDelays(nowMs);

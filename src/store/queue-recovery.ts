@@ -49,6 +49,19 @@ export function recoverQueue(q: FileQueueLog, ctx: StoreContext): void {
     pos = p + align8(d.rlen);
   }
 
+  /** A message back to ready at time `at`: in ready order if that passed, else delayed until then. */
+  const giveBack = (e: Entry, at: number): void => {
+    if (at <= now) {
+      e.state = State.Ready;
+      readyOrder.delete(e.id);
+      readyOrder.set(e.id, e);
+    } else {
+      e.state = State.Delayed;
+      e.time = at;
+      readyOrder.delete(e.id);
+    }
+  };
+
   // Replay the journal after the checkpoint.
   const j = q.journal;
   const m = q.msgs;
@@ -115,26 +128,17 @@ export function recoverQueue(q: FileQueueLog, ctx: StoreContext): void {
         entries.delete(id);
         readyOrder.delete(id);
         break;
-      case RecordType.Release: {
-        const at = recordC(buf, o);
-        if (at <= now) {
-          e.state = State.Ready;
-          readyOrder.delete(id);
-          readyOrder.set(id, e);
-        } else {
-          e.state = State.Delayed;
-          e.time = at;
-        }
+      case RecordType.Release:
+        giveBack(e, recordC(buf, o));
         break;
-      }
       case RecordType.Touch:
         e.time = recordC(buf, o);
         break;
       case RecordType.Requeue:
+        // c is the end of its retry backoff (0 without one, and in journals
+        // written before backoff existed): the same rule as a release.
         e.retry = recordRetry(buf, o);
-        e.state = State.Ready;
-        readyOrder.delete(id);
-        readyOrder.set(id, e);
+        giveBack(e, recordC(buf, o));
         break;
       default:
         break;

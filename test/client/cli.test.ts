@@ -70,6 +70,17 @@ describe("gmq CLI", function () {
     expect(bad.stderr).to.match(/^gmq: invalid duration/);
   });
 
+  it("sets a topic's retry backoff on every node with config, shows it in stats, and refuses a cap below the base", async () => {
+    const r = await gmq(["--addr", addr, "--json", "config", "cli-backoff", "--retry-backoff-ms", "250", "--retry-backoff-max-ms", "2000"]);
+    expect(r.code, r.stderr).to.equal(0);
+    expect(JSON.parse(r.stdout)).to.deep.include({ topic: "cli-backoff", msg_retry: 5, retry_backoff_ms: 250, retry_backoff_max_ms: 2000 });
+    const stats = await gmq(["--addr", addr, "stats", "cli-backoff"]);
+    expect(stats.stdout).to.match(/^topic cli-backoff: .* msg_retry=5 retry_backoff=250ms max=2000ms$/m);
+    const bad = await gmq(["--addr", addr, "config", "cli-backoff", "--retry-backoff-max-ms", "100"]);
+    expect(bad.code).to.equal(1);
+    expect(bad.stderr).to.match(/^gmq: INVALID_ARGUMENT: retry_backoff_max_ms/);
+  });
+
   it("exits 3 when pop finds nothing, and 1 with the gRPC code name on a broker error", async () => {
     expect((await gmq(["--addr", addr, "pop", "cli", "empty"])).code).to.equal(3);
     const r = await gmq(["--addr", addr, "push", "cli", "x", "-r", "nope"]);

@@ -36,7 +36,14 @@ describe("BrokerService over gRPC", function () {
       await declare(topic, "q");
       const { topics } = await c.call<object, { topics: { topic: string; config: object }[] }>("listTopics", {});
       const t = topics.find((x) => x.topic === topic);
-      expect(t?.config).to.deep.equal({ autoAck: false, routeMode: RouteMode.ROUTE_MODE_FULL, msgTtr: 30, msgRetry: 5 });
+      expect(t?.config).to.deep.equal({
+        autoAck: false,
+        routeMode: RouteMode.ROUTE_MODE_FULL,
+        msgTtr: 30,
+        msgRetry: 5,
+        retryBackoffMs: 0,
+        retryBackoffMaxMs: 0,
+      });
     });
 
     it("declares queues idempotently and lists them", async () => {
@@ -301,6 +308,18 @@ describe("BrokerService over gRPC", function () {
       expect(Number(t.deadlineMs) - Date.now()).to.be.within(1500, 2100);
       await sleep(700);
       expect(await codeOf(pop(topic, "q"))).to.equal(S.NOT_FOUND);
+      await c.call("ack", { topic, bindKey: "q", id: m.id });
+    });
+
+    it("touch with a ttr_ms shorter than what remains makes the TTR expire that soon", async () => {
+      const topic = uniqueTopic();
+      await declare(topic, "q");
+      await push(topic, "q", "t");
+      const m = await pop(topic, "q"); // msg_ttr 30 s
+      const t = await c.call<object, { deadlineMs: bigint }>("touch", { topic, bindKey: "q", id: m.id, ttrMs: 200n });
+      const again = await pop(topic, "q", 5000);
+      expect(Date.now()).to.be.within(Number(t.deadlineMs), Number(t.deadlineMs) + 1500);
+      expect([again.id, again.retry]).to.deep.equal([m.id, 1]);
       await c.call("ack", { topic, bindKey: "q", id: m.id });
     });
 

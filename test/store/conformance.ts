@@ -176,6 +176,82 @@ export function describeStorageConformance(name: string, open: OpenStorage): voi
         expect(dead.ack(d!.id)).to.equal(true);
       });
 
+      it("with a requeue delay, keeps an expired message delayed from its deadline until then, with retry + 1", () => {
+        const q = store.openQueue("t", "backoff", "main");
+        const [a] = msgs(1, { retry: 1 });
+        q.append([a!]);
+        q.reserve(1, BIG, 1000);
+        const asked: number[] = [];
+        const backoff = (retry: number) => (asked.push(retry), 500);
+        // Late by 200 ms: the wait still ends 500 ms after the deadline.
+        expect(q.processDue(1200, 5, backoff)).to.deep.equal({ requeued: 1, expired: [] });
+        expect(asked).to.deep.equal([2]);
+        expect(q.stats()).to.include({ ready: 0, inFlight: 0, delayed: 1 });
+        expect(q.nextDueMs()).to.equal(1500);
+        expect(q.reserve(1, BIG, 9000)).to.deep.equal([]);
+        q.processDue(1499, 5, backoff);
+        expect(q.stats().delayed).to.equal(1);
+        q.processDue(1500, 5, backoff);
+        expect(q.stats()).to.include({ ready: 1, delayed: 0 });
+        const [again] = q.reserve(1, BIG, 9000);
+        expect(again!.id).to.equal(a!.id);
+        expect(again!.retry).to.equal(2);
+        expect(q.retryOf(a!.id)).to.equal(2);
+      });
+
+      it("makes a requeued message ready at once when its backoff already ended", () => {
+        const q = store.openQueue("t", "backoff-over", "main");
+        q.append(msgs(1));
+        q.reserve(1, BIG, 1000);
+        expect(q.processDue(5000, 5, () => 300).requeued).to.equal(1);
+        expect(q.stats()).to.include({ ready: 1, delayed: 0 });
+      });
+
+      it("dead-letters past maxRetry without waiting for a backoff", () => {
+        const q = store.openQueue("t", "backoff-dead", "main");
+        const [a] = msgs(1, { retry: 2 });
+        q.append([a!]);
+        q.reserve(1, BIG, 1000);
+        const { requeued, expired } = q.processDue(1000, 2, () => 60_000);
+        expect(requeued).to.equal(0);
+        expect(ids(expired)).to.deep.equal([a!.id]);
+        expect(q.stats()).to.include({ delayed: 0 });
+      });
+
+      it("keeps a message backing off before its retry across reopen, with its retry count", async () => {
+        let q = store.openQueue("t", "backoff-reopen", "main");
+        const list = msgs(2);
+        q.append(list);
+        const now = Date.now();
+        const got = q.reserve(2, BIG, now);
+        q.ack(got[1]!.id);
+        q.processDue(now, 5, () => 3_600_000);
+        expect(q.stats()).to.include({ ready: 0, inFlight: 0, delayed: 1 });
+        store = await reopen();
+        q = store.openQueue("t", "backoff-reopen", "main");
+        expect(q.stats()).to.include({ ready: 0, inFlight: 0, delayed: 1 });
+        expect(q.nextDueMs()).to.equal(now + 3_600_000);
+        q.processDue(now + 3_599_999, 5);
+        expect(q.reserve(1, BIG, 1)).to.deep.equal([]);
+        q.processDue(now + 3_600_000, 5);
+        const [m] = q.reserve(1, BIG, now + 4_000_000);
+        expect(m!.id).to.equal(got[0]!.id);
+        expect(m!.retry).to.equal(1);
+        expect(q.reserve(1, BIG, 1)).to.deep.equal([]);
+      });
+
+      it("tells the retry count of in-flight messages only", () => {
+        const q = store.openQueue("t", "retry-of", "main");
+        const [a, b] = msgs(2, { retry: 3 });
+        q.append([a!, b!]);
+        expect(q.retryOf(a!.id)).to.equal(undefined);
+        q.reserve(1, BIG, 1000);
+        expect(q.retryOf(a!.id)).to.equal(3);
+        q.ack(a!.id);
+        expect(q.retryOf(a!.id)).to.equal(undefined);
+        expect(q.retryOf(b!.id)).to.equal(undefined);
+      });
+
       it("hands an expired but unburied message out again after reopen (dead letter duplicated, not lost)", async () => {
         let q = store.openQueue("t", "unburied", "main");
         const [a] = msgs(1);

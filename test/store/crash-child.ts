@@ -54,8 +54,10 @@ async function main(): Promise<void> {
     say(`A ${batch.map((m) => m.id).join(",")}`);
 
     // Messages redelivered more than twice go to the dead-letter log, as the
-    // broker does it: append there, commit, then bury.
-    const { expired } = q.processDue(Date.now(), 2);
+    // broker does it: append there, commit, then bury. The others back off
+    // (10 ms, then 20 ms) before they are ready again, as a topic's retry
+    // backoff does it.
+    const { expired } = q.processDue(Date.now(), 2, (retry) => 10 * retry);
     if (expired.length > 0) {
       dead.append(expired.map((m) => ({ ...m, deliverAtMs: 0 })));
       await store.commit();

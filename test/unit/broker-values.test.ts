@@ -2,7 +2,14 @@ import { expect } from "chai";
 import { BrokerError } from "../../src/broker/errors.js";
 import { checkBindKey, checkTopic } from "../../src/broker/names.js";
 import { nodeIdOf, Snowflake, timeOf } from "../../src/broker/snowflake.js";
-import { applyConfigPatch, decodeTopicMeta, DEFAULT_TOPIC_CONFIG, encodeTopicMeta } from "../../src/broker/topic-config.js";
+import {
+  applyConfigPatch,
+  decodeTopicMeta,
+  DEFAULT_TOPIC_CONFIG,
+  encodeTopicMeta,
+  MAX_RETRY_BACKOFF_MS,
+  retryBackoffMs,
+} from "../../src/broker/topic-config.js";
 
 describe("snowflake ids", () => {
   it("embed the node id and the time, and grow strictly", () => {
@@ -48,7 +55,7 @@ describe("names", () => {
 describe("topic config", () => {
   it("changes only the fields given", () => {
     const c = applyConfigPatch({ ...DEFAULT_TOPIC_CONFIG }, { msgTtrS: 5 });
-    expect(c).to.deep.equal({ autoAck: false, routeMode: "full", msgTtrS: 5, msgRetry: 5 });
+    expect(c).to.deep.equal({ autoAck: false, routeMode: "full", msgTtrS: 5, msgRetry: 5, retryBackoffMs: 0, retryBackoffMaxMs: 0 });
   });
 
   it("rejects out-of-range values", () => {
@@ -56,8 +63,44 @@ describe("topic config", () => {
     expect(() => applyConfigPatch({ ...DEFAULT_TOPIC_CONFIG }, { msgRetry: -1 })).to.throw(BrokerError);
   });
 
+  it("accepts a retry backoff up to 24 h with a cap of 0 (none) or at least the base", () => {
+    let c = applyConfigPatch({ ...DEFAULT_TOPIC_CONFIG }, { retryBackoffMs: 200 });
+    expect(c).to.include({ retryBackoffMs: 200, retryBackoffMaxMs: 0 });
+    c = applyConfigPatch(c, { retryBackoffMaxMs: 200 });
+    expect(c).to.include({ retryBackoffMs: 200, retryBackoffMaxMs: 200 });
+    c = applyConfigPatch(c, { retryBackoffMs: MAX_RETRY_BACKOFF_MS, retryBackoffMaxMs: MAX_RETRY_BACKOFF_MS });
+    expect(c).to.include({ retryBackoffMs: 86_400_000, retryBackoffMaxMs: 86_400_000 });
+    c = applyConfigPatch(c, { retryBackoffMs: 0 });
+    expect(c).to.include({ retryBackoffMs: 0, retryBackoffMaxMs: 86_400_000 });
+  });
+
+  it("rejects a retry backoff over 24 h, negative or fractional, or a cap below the base", () => {
+    const base = applyConfigPatch({ ...DEFAULT_TOPIC_CONFIG }, { retryBackoffMs: 500, retryBackoffMaxMs: 1000 });
+    for (const patch of [
+      { retryBackoffMs: MAX_RETRY_BACKOFF_MS + 1 },
+      { retryBackoffMaxMs: MAX_RETRY_BACKOFF_MS + 1 },
+      { retryBackoffMs: -1 },
+      { retryBackoffMs: 1.5 },
+      { retryBackoffMaxMs: 499 },
+      { retryBackoffMs: 1001 },
+    ]) {
+      expect(() => applyConfigPatch(base, patch), JSON.stringify(patch))
+        .to.throw(BrokerError)
+        .with.property("code", "INVALID_ARGUMENT");
+    }
+  });
+
+  it("waits base * 2^(n-1) before the n-th redelivery, up to the cap, and not at all when off", () => {
+    const on = { ...DEFAULT_TOPIC_CONFIG, retryBackoffMs: 200, retryBackoffMaxMs: 1000 };
+    expect([1, 2, 3, 4, 5, 1000].map((n) => retryBackoffMs(on, n))).to.deep.equal([200, 400, 800, 1000, 1000, 1000]);
+    const uncapped = { ...on, retryBackoffMaxMs: 0 };
+    expect(retryBackoffMs(uncapped, 6)).to.equal(6400);
+    expect(retryBackoffMs(uncapped, 1000)).to.equal(MAX_RETRY_BACKOFF_MS);
+    expect(retryBackoffMs({ ...DEFAULT_TOPIC_CONFIG }, 3)).to.equal(0);
+  });
+
   it("round-trips its persisted form and falls back to defaults for missing fields", () => {
-    const meta = { config: { ...DEFAULT_TOPIC_CONFIG, autoAck: true }, createdAtMs: 123, bindKeys: ["a", "b"] };
+    const meta = { config: { ...DEFAULT_TOPIC_CONFIG, autoAck: true, retryBackoffMs: 250, retryBackoffMaxMs: 4000 }, createdAtMs: 123, bindKeys: ["a", "b"] };
     expect(decodeTopicMeta(encodeTopicMeta(meta))).to.deep.equal(meta);
     expect(decodeTopicMeta(Buffer.from("{}")).config).to.deep.equal(DEFAULT_TOPIC_CONFIG);
   });

@@ -24,6 +24,15 @@ function parseUint(name: string, s: string): number {
   return n;
 }
 
+interface ConfigOptions {
+  autoAck?: string;
+  mode?: string;
+  ttr?: string;
+  retry?: string;
+  retryBackoffMs?: string;
+  retryBackoffMaxMs?: string;
+}
+
 export function register(program: Command, ctx: () => Context): void {
   program
     .command("config")
@@ -33,7 +42,9 @@ export function register(program: Command, ctx: () => Context): void {
     .option("--mode <mode>", "routing: full | regex | wildcard (1 | 2 | 3)")
     .option("--ttr <seconds>", "time-to-run before redelivery, seconds")
     .option("--retry <n>", "redeliveries before the dead-letter queue")
-    .action(async (topic: string, o: { autoAck?: string; mode?: string; ttr?: string; retry?: string }) => {
+    .option("--retry-backoff-ms <ms>", "wait before the first redelivery, doubling for each next one (0: off)")
+    .option("--retry-backoff-max-ms <ms>", "cap on one retry backoff wait (0: no cap but 24 h)")
+    .action(async (topic: string, o: ConfigOptions) => {
       const c = ctx();
       const modes: Record<string, "full" | "regex" | "wildcard"> = { full: "full", "1": "full", regex: "regex", fuzzy: "regex", "2": "regex", wildcard: "wildcard", "3": "wildcard" };
       const mode = o.mode === undefined ? undefined : modes[o.mode.toLowerCase()];
@@ -44,9 +55,19 @@ export function register(program: Command, ctx: () => Context): void {
         routeMode: mode,
         msgTtr: o.ttr === undefined ? undefined : parseUint("--ttr", o.ttr),
         msgRetry: o.retry === undefined ? undefined : parseUint("--retry", o.retry),
+        retryBackoffMs: o.retryBackoffMs === undefined ? undefined : parseUint("--retry-backoff-ms", o.retryBackoffMs),
+        retryBackoffMaxMs: o.retryBackoffMaxMs === undefined ? undefined : parseUint("--retry-backoff-max-ms", o.retryBackoffMaxMs),
       });
-      const data = { topic, auto_ack: cfg?.autoAck, route_mode: modeName(cfg?.routeMode), msg_ttr: cfg?.msgTtr, msg_retry: cfg?.msgRetry };
-      c.out(table(["topic", "auto_ack", "route_mode", "msg_ttr", "msg_retry"], [[topic, cfg?.autoAck, data.route_mode, cfg?.msgTtr, cfg?.msgRetry]]), data);
+      const data = {
+        topic,
+        auto_ack: cfg?.autoAck,
+        route_mode: modeName(cfg?.routeMode),
+        msg_ttr: cfg?.msgTtr,
+        msg_retry: cfg?.msgRetry,
+        retry_backoff_ms: cfg?.retryBackoffMs,
+        retry_backoff_max_ms: cfg?.retryBackoffMaxMs,
+      };
+      c.out(table(Object.keys(data), [Object.values(data)]), data);
     });
 
   program

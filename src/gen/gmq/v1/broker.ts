@@ -93,6 +93,15 @@ export interface TopicConfig {
   msgTtr: number;
   /** Redeliveries allowed before a message goes to its queue's dead letters. */
   msgRetry: number;
+  /**
+   * Retry backoff base in ms (0: off, the default). When a TTR expires, the
+   * n-th redelivery waits min(retry_backoff_ms * 2^(n-1), retry_backoff_max_ms)
+   * as a delayed message before it is ready again; a nack without delay_ms
+   * waits what the message's next redelivery would.
+   */
+  retryBackoffMs: number;
+  /** Cap on one retry backoff wait in ms (0: no cap but the 24 h limit). */
+  retryBackoffMaxMs: number;
 }
 
 /** A message as delivered to a consumer. */
@@ -185,7 +194,21 @@ export interface ConfigRequest {
   /** TTR in seconds (1..86400); 0 keeps the current value. */
   msgTtr: number;
   /** Max redeliveries (0..1000). Unset keeps the current value. */
-  msgRetry?: number | undefined;
+  msgRetry?:
+    | number
+    | undefined;
+  /**
+   * Retry backoff base in ms (0..86400000; 0 turns backoff off). Unset keeps
+   * the current value.
+   */
+  retryBackoffMs?:
+    | number
+    | undefined;
+  /**
+   * Cap on one retry backoff wait in ms (0..86400000; 0: no cap but 24 h; else
+   * at least retry_backoff_ms). Unset keeps the current value.
+   */
+  retryBackoffMaxMs?: number | undefined;
 }
 
 /** Reply of Config. */
@@ -380,7 +403,10 @@ export interface ConsumeUpdate {
   credit: number;
   /** Ids to ack; each ack also returns one unit of credit. */
   ackIds: bigint[];
-  /** Ids to give back at once (retry count unchanged); each returns a unit of credit. */
+  /**
+   * Ids to give back (retry count unchanged): ready at once, or after the
+   * topic's retry backoff when it has one; each returns a unit of credit.
+   */
   nackIds: bigint[];
   /** Ids whose deadline to extend by the topic's TTR. */
   touchIds: bigint[];
@@ -414,7 +440,10 @@ export interface NackRequest {
   bindKey: string;
   /** The message's id. */
   id: bigint;
-  /** Ms to wait before the message is ready again (0: at once). */
+  /**
+   * Ms to wait before the message is ready again (0: the topic's retry
+   * backoff, which is at once when the topic has none).
+   */
   delayMs: bigint;
 }
 
@@ -531,7 +560,7 @@ export interface PingResponse {
 }
 
 function createBaseTopicConfig(): TopicConfig {
-  return { autoAck: false, routeMode: 0, msgTtr: 0, msgRetry: 0 };
+  return { autoAck: false, routeMode: 0, msgTtr: 0, msgRetry: 0, retryBackoffMs: 0, retryBackoffMaxMs: 0 };
 }
 
 export const TopicConfig: MessageFns<TopicConfig> = {
@@ -547,6 +576,12 @@ export const TopicConfig: MessageFns<TopicConfig> = {
     }
     if (message.msgRetry !== 0) {
       writer.uint32(32).uint32(message.msgRetry);
+    }
+    if (message.retryBackoffMs !== 0) {
+      writer.uint32(40).uint32(message.retryBackoffMs);
+    }
+    if (message.retryBackoffMaxMs !== 0) {
+      writer.uint32(48).uint32(message.retryBackoffMaxMs);
     }
     return writer;
   },
@@ -596,6 +631,22 @@ export const TopicConfig: MessageFns<TopicConfig> = {
             message.msgRetry = reader.uint32();
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.retryBackoffMs = reader.uint32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.retryBackoffMaxMs = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -630,6 +681,16 @@ export const TopicConfig: MessageFns<TopicConfig> = {
         : isSet(object.msg_retry)
         ? globalThis.Number(object.msg_retry)
         : 0,
+      retryBackoffMs: isSet(object.retryBackoffMs)
+        ? globalThis.Number(object.retryBackoffMs)
+        : isSet(object.retry_backoff_ms)
+        ? globalThis.Number(object.retry_backoff_ms)
+        : 0,
+      retryBackoffMaxMs: isSet(object.retryBackoffMaxMs)
+        ? globalThis.Number(object.retryBackoffMaxMs)
+        : isSet(object.retry_backoff_max_ms)
+        ? globalThis.Number(object.retry_backoff_max_ms)
+        : 0,
     };
   },
 
@@ -647,6 +708,12 @@ export const TopicConfig: MessageFns<TopicConfig> = {
     if (message.msgRetry !== 0) {
       obj.msgRetry = Math.round(message.msgRetry);
     }
+    if (message.retryBackoffMs !== 0) {
+      obj.retryBackoffMs = Math.round(message.retryBackoffMs);
+    }
+    if (message.retryBackoffMaxMs !== 0) {
+      obj.retryBackoffMaxMs = Math.round(message.retryBackoffMaxMs);
+    }
     return obj;
   },
 
@@ -659,6 +726,8 @@ export const TopicConfig: MessageFns<TopicConfig> = {
     message.routeMode = object.routeMode ?? 0;
     message.msgTtr = object.msgTtr ?? 0;
     message.msgRetry = object.msgRetry ?? 0;
+    message.retryBackoffMs = object.retryBackoffMs ?? 0;
+    message.retryBackoffMaxMs = object.retryBackoffMaxMs ?? 0;
     return message;
   },
 };
@@ -1446,7 +1515,15 @@ export const TopicStat: MessageFns<TopicStat> = {
 };
 
 function createBaseConfigRequest(): ConfigRequest {
-  return { topic: "", autoAck: undefined, routeMode: 0, msgTtr: 0, msgRetry: undefined };
+  return {
+    topic: "",
+    autoAck: undefined,
+    routeMode: 0,
+    msgTtr: 0,
+    msgRetry: undefined,
+    retryBackoffMs: undefined,
+    retryBackoffMaxMs: undefined,
+  };
 }
 
 export const ConfigRequest: MessageFns<ConfigRequest> = {
@@ -1465,6 +1542,12 @@ export const ConfigRequest: MessageFns<ConfigRequest> = {
     }
     if (message.msgRetry !== undefined) {
       writer.uint32(40).uint32(message.msgRetry);
+    }
+    if (message.retryBackoffMs !== undefined) {
+      writer.uint32(48).uint32(message.retryBackoffMs);
+    }
+    if (message.retryBackoffMaxMs !== undefined) {
+      writer.uint32(56).uint32(message.retryBackoffMaxMs);
     }
     return writer;
   },
@@ -1522,6 +1605,22 @@ export const ConfigRequest: MessageFns<ConfigRequest> = {
             message.msgRetry = reader.uint32();
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.retryBackoffMs = reader.uint32();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.retryBackoffMaxMs = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1557,6 +1656,16 @@ export const ConfigRequest: MessageFns<ConfigRequest> = {
         : isSet(object.msg_retry)
         ? globalThis.Number(object.msg_retry)
         : undefined,
+      retryBackoffMs: isSet(object.retryBackoffMs)
+        ? globalThis.Number(object.retryBackoffMs)
+        : isSet(object.retry_backoff_ms)
+        ? globalThis.Number(object.retry_backoff_ms)
+        : undefined,
+      retryBackoffMaxMs: isSet(object.retryBackoffMaxMs)
+        ? globalThis.Number(object.retryBackoffMaxMs)
+        : isSet(object.retry_backoff_max_ms)
+        ? globalThis.Number(object.retry_backoff_max_ms)
+        : undefined,
     };
   },
 
@@ -1577,6 +1686,12 @@ export const ConfigRequest: MessageFns<ConfigRequest> = {
     if (message.msgRetry !== undefined) {
       obj.msgRetry = Math.round(message.msgRetry);
     }
+    if (message.retryBackoffMs !== undefined) {
+      obj.retryBackoffMs = Math.round(message.retryBackoffMs);
+    }
+    if (message.retryBackoffMaxMs !== undefined) {
+      obj.retryBackoffMaxMs = Math.round(message.retryBackoffMaxMs);
+    }
     return obj;
   },
 
@@ -1590,6 +1705,8 @@ export const ConfigRequest: MessageFns<ConfigRequest> = {
     message.routeMode = object.routeMode ?? 0;
     message.msgTtr = object.msgTtr ?? 0;
     message.msgRetry = object.msgRetry ?? undefined;
+    message.retryBackoffMs = object.retryBackoffMs ?? undefined;
+    message.retryBackoffMaxMs = object.retryBackoffMaxMs ?? undefined;
     return message;
   },
 };
@@ -5440,6 +5557,7 @@ export const PingResponse: MessageFns<PingResponse> = {
  *              by the push's pattern; WILDCARD: a pattern such as "order.*.paid")
  *   route key  given with a push; selects the queues whose bind key matches
  *   in flight  delivered to a consumer and not yet acked; redelivered after the TTR
+ *              (and the topic's retry backoff, if any)
  *   dead letter a message that exceeded its topic's msg_retry redeliveries
  */
 export type BrokerServiceService = typeof BrokerServiceService;
@@ -5597,7 +5715,8 @@ export const BrokerServiceService = {
     responseDeserialize: (value: Buffer): AckResponse => AckResponse.decode(value),
   },
   /**
-   * Gives an in-flight message back: ready again now, or after delay_ms. The
+   * Gives an in-flight message back: ready again after delay_ms, or without
+   * delay_ms after the topic's retry backoff (at once when it has none). The
    * retry count is not increased.
    */
   nack: {
@@ -5749,7 +5868,8 @@ export interface BrokerServiceServer extends UntypedServiceImplementation {
   /** Acknowledges an in-flight message: it is done and will not be delivered again. */
   ack: handleUnaryCall<AckRequest, AckResponse>;
   /**
-   * Gives an in-flight message back: ready again now, or after delay_ms. The
+   * Gives an in-flight message back: ready again after delay_ms, or without
+   * delay_ms after the topic's retry backoff (at once when it has none). The
    * retry count is not increased.
    */
   nack: handleUnaryCall<NackRequest, NackResponse>;
@@ -5975,7 +6095,8 @@ export interface BrokerServiceClient extends Client {
     callback: (error: ServiceError | null, response: AckResponse) => void,
   ): ClientUnaryCall;
   /**
-   * Gives an in-flight message back: ready again now, or after delay_ms. The
+   * Gives an in-flight message back: ready again after delay_ms, or without
+   * delay_ms after the topic's retry backoff (at once when it has none). The
    * retry count is not increased.
    */
   nack(request: NackRequest, callback: (error: ServiceError | null, response: NackResponse) => void): ClientUnaryCall;
