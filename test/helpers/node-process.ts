@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
+import { connect, type Client } from "./grpc-client.js";
 
 export interface NodeProcess {
   grpcAddr: string;
@@ -101,4 +102,23 @@ export function startNodeProcess(options: StartOptions = {}): Promise<NodeProces
       });
     });
   });
+}
+
+/**
+ * One node process and a gRPC client to it for the enclosing describe
+ * block: started before its tests, stopped after. Read the fields inside
+ * tests or hooks, once the node is up.
+ */
+export function nodeWithClient(options: StartOptions = {}): { node: NodeProcess; client: Client } {
+  const fixture = {} as { node: NodeProcess; client: Client };
+  before(async () => {
+    fixture.node = await startNodeProcess(options);
+    fixture.client = connect(fixture.node.grpcAddr);
+  });
+  after(async () => {
+    fixture.client?.close();
+    await fixture.node?.stop();
+    fixture.node?.cleanup();
+  });
+  return fixture;
 }

@@ -2,39 +2,28 @@
 // the queue semantics of SPEC.md.
 import { expect } from "chai";
 import { RouteMode, type ConsumeResponse, type Message, type PopResponse, type PushResponse } from "../../src/gen/gmq/v1/broker.js";
-import { codeOf, connect, grpc, sleep, uniqueTopic, type Client } from "../helpers/grpc-client.js";
-import { startNodeProcess, type NodeProcess } from "../helpers/node-process.js";
+import { codeOf, grpc, sleep, uniqueTopic } from "../helpers/grpc-client.js";
+import { nodeWithClient } from "../helpers/node-process.js";
 
 const S = grpc.status;
 const body = (s: string) => Buffer.from(s);
 
 describe("BrokerService over gRPC", function () {
   this.timeout(30_000);
-  let node: NodeProcess;
-  let c: Client;
-
-  before(async () => {
-    node = await startNodeProcess();
-    c = connect(node.grpcAddr);
-  });
-  after(async () => {
-    c?.close();
-    await node?.stop();
-    node?.cleanup();
-  });
+  const fixture = nodeWithClient();
 
   const push = (topic: string, routeKey: string, text: string, delayMs = 0) =>
-    c.call<object, PushResponse>("push", { topic, routeKey, body: body(text), delayMs: BigInt(delayMs) });
+    fixture.client.call<object, PushResponse>("push", { topic, routeKey, body: body(text), delayMs: BigInt(delayMs) });
   const pop = (topic: string, bindKey: string, waitMs = 0) =>
-    c.call<object, PopResponse>("pop", { topic, bindKey, waitMs }).then((r) => r.message as Message);
-  const declare = (topic: string, bindKey: string) => c.call("declareQueue", { topic, bindKey });
-  const config = (topic: string, cfg: object) => c.call("config", { topic, ...cfg });
+    fixture.client.call<object, PopResponse>("pop", { topic, bindKey, waitMs }).then((r) => r.message as Message);
+  const declare = (topic: string, bindKey: string) => fixture.client.call("declareQueue", { topic, bindKey });
+  const config = (topic: string, cfg: object) => fixture.client.call("config", { topic, ...cfg });
 
   describe("topics and queues", () => {
     it("creates a topic on first use with the documented defaults", async () => {
       const topic = uniqueTopic();
       await declare(topic, "q");
-      const { topics } = await c.call<object, { topics: { topic: string; config: object }[] }>("listTopics", {});
+      const { topics } = await fixture.client.call<object, { topics: { topic: string; config: object }[] }>("listTopics", {});
       const t = topics.find((x) => x.topic === topic);
       expect(t?.config).to.deep.equal({
         autoAck: false,
@@ -51,23 +40,23 @@ describe("BrokerService over gRPC", function () {
       expect(await declare(topic, "b")).to.deep.equal({ name: `${topic}_b`, created: true });
       expect(await declare(topic, "b")).to.deep.equal({ name: `${topic}_b`, created: false });
       await declare(topic, "a");
-      expect(await c.call("listQueues", { topic })).to.deep.equal({ bindKeys: ["a", "b"] });
+      expect(await fixture.client.call("listQueues", { topic })).to.deep.equal({ bindKeys: ["a", "b"] });
     });
 
     it("deletes a queue with its messages", async () => {
       const topic = uniqueTopic();
       await declare(topic, "q");
       await push(topic, "q", "x");
-      await c.call("deleteQueue", { topic, bindKey: "q" });
+      await fixture.client.call("deleteQueue", { topic, bindKey: "q" });
       expect(await codeOf(pop(topic, "q"))).to.equal(S.NOT_FOUND);
-      expect(await c.call("listQueues", { topic })).to.deep.equal({ bindKeys: [] });
+      expect(await fixture.client.call("listQueues", { topic })).to.deep.equal({ bindKeys: [] });
     });
 
     it("keeps unset config fields and changes set ones", async () => {
       const topic = uniqueTopic();
-      const r1 = await c.call<object, { config: object }>("config", { topic, msgTtr: 7 });
+      const r1 = await fixture.client.call<object, { config: object }>("config", { topic, msgTtr: 7 });
       expect(r1.config).to.deep.include({ msgTtr: 7, msgRetry: 5, autoAck: false });
-      const r2 = await c.call<object, { config: object }>("config", { topic, autoAck: true, msgRetry: 0 });
+      const r2 = await fixture.client.call<object, { config: object }>("config", { topic, autoAck: true, msgRetry: 0 });
       expect(r2.config).to.deep.include({ msgTtr: 7, msgRetry: 0, autoAck: true });
     });
 
@@ -78,9 +67,9 @@ describe("BrokerService over gRPC", function () {
       await push(topic, "q", "2");
       await push(topic, "q", "3", 60_000);
       const m = await pop(topic, "q");
-      await c.call("ack", { topic, bindKey: "q", id: m.id });
+      await fixture.client.call("ack", { topic, bindKey: "q", id: m.id });
       await pop(topic, "q");
-      const { stat } = await c.call<object, { stat: any }>("getTopicStat", { topic });
+      const { stat } = await fixture.client.call<object, { stat: any }>("getTopicStat", { topic });
       expect(stat.pushed).to.equal(3n);
       expect(stat.popped).to.equal(2n);
       expect(stat.acked).to.equal(1n);
@@ -91,7 +80,7 @@ describe("BrokerService over gRPC", function () {
     });
 
     it("answers ping with the node id and version", async () => {
-      const r = await c.call<object, { nodeId: number; version: string; startedAtMs: bigint }>("ping", {});
+      const r = await fixture.client.call<object, { nodeId: number; version: string; startedAtMs: bigint }>("ping", {});
       expect(r.nodeId).to.equal(1);
       expect(r.version).to.match(/^\d+\.\d+\.\d+/);
       expect(Number(r.startedAtMs)).to.be.greaterThan(Date.now() - 600_000);
@@ -139,7 +128,7 @@ describe("BrokerService over gRPC", function () {
       const started = Date.now();
       // On a backtracking engine (a+)+$ against "aaa...a!" takes exponential time.
       expect(await codeOf(push(topic, "(a+)+", "x"))).to.equal(S.FAILED_PRECONDITION);
-      const ping = await c.call<object, { nodeId: number }>("ping", {});
+      const ping = await fixture.client.call<object, { nodeId: number }>("ping", {});
       expect(ping.nodeId).to.equal(1);
       expect(Date.now() - started).to.be.lessThan(2000);
     });
@@ -174,7 +163,7 @@ describe("BrokerService over gRPC", function () {
         const m = await pop(topic, "q");
         expect(m.body.toString()).to.equal(`m${i}`);
         expect(m.retry).to.equal(0);
-        await c.call("ack", { topic, bindKey: "q", id: m.id });
+        await fixture.client.call("ack", { topic, bindKey: "q", id: m.id });
       }
       expect(await codeOf(pop(topic, "q"))).to.equal(S.NOT_FOUND);
     });
@@ -230,7 +219,7 @@ describe("BrokerService over gRPC", function () {
       const m = await pop(topic, "q");
       expect(m.id).to.equal(r.id);
       expect(m.deadlineMs).to.equal(0n);
-      expect(await codeOf(c.call("ack", { topic, bindKey: "q", id: m.id }))).to.equal(S.NOT_FOUND);
+      expect(await codeOf(fixture.client.call("ack", { topic, bindKey: "q", id: m.id }))).to.equal(S.NOT_FOUND);
       await sleep(1300);
       expect(await codeOf(pop(topic, "q"))).to.equal(S.NOT_FOUND);
     });
@@ -246,8 +235,8 @@ describe("BrokerService over gRPC", function () {
       const m2 = await pop(topic, "q", 3000);
       expect(m2.id).to.equal(r.id);
       expect(m2.retry).to.equal(1);
-      expect(await codeOf(c.call("ack", { topic, bindKey: "q", id: 123n }))).to.equal(S.NOT_FOUND);
-      await c.call("ack", { topic, bindKey: "q", id: m2.id });
+      expect(await codeOf(fixture.client.call("ack", { topic, bindKey: "q", id: 123n }))).to.equal(S.NOT_FOUND);
+      await fixture.client.call("ack", { topic, bindKey: "q", id: m2.id });
     });
 
     it("moves a message to dead letters once it would exceed msg_retry, and redrives it", async () => {
@@ -259,16 +248,16 @@ describe("BrokerService over gRPC", function () {
       expect((await pop(topic, "q", 3000)).retry).to.equal(1);
       await sleep(1300);
       expect(await codeOf(pop(topic, "q"))).to.equal(S.NOT_FOUND);
-      const { messages } = await c.call<object, { messages: Message[] }>("listDead", { topic, bindKey: "q" });
+      const { messages } = await fixture.client.call<object, { messages: Message[] }>("listDead", { topic, bindKey: "q" });
       expect(messages.map((m) => m.id)).to.deep.equal([r.id]);
       expect(messages[0]?.retry).to.equal(2);
-      const { stat } = await c.call<object, { stat: any }>("getTopicStat", { topic });
+      const { stat } = await fixture.client.call<object, { stat: any }>("getTopicStat", { topic });
       expect(stat.dead).to.equal(1n);
-      expect(await c.call("redrive", { topic, bindKey: "q" })).to.deep.equal({ moved: 1n });
+      expect(await fixture.client.call("redrive", { topic, bindKey: "q" })).to.deep.equal({ moved: 1n });
       const again = await pop(topic, "q");
       expect(again.id).to.equal(r.id);
       expect(again.retry).to.equal(0);
-      expect((await c.call<object, { messages: Message[] }>("listDead", { topic, bindKey: "q" })).messages).to.deep.equal([]);
+      expect((await fixture.client.call<object, { messages: Message[] }>("listDead", { topic, bindKey: "q" })).messages).to.deep.equal([]);
     });
 
     it("pops dead letters one by one, removing them", async () => {
@@ -278,9 +267,9 @@ describe("BrokerService over gRPC", function () {
       const r = await push(topic, "q", "d");
       await pop(topic, "q");
       await sleep(1300); // the queue's timer moves it to the dead letters
-      const dead = await c.call<object, { message: Message }>("popDead", { topic, bindKey: "q" });
+      const dead = await fixture.client.call<object, { message: Message }>("popDead", { topic, bindKey: "q" });
       expect(dead.message.id).to.equal(r.id);
-      expect(await codeOf(c.call("popDead", { topic, bindKey: "q" }))).to.equal(S.NOT_FOUND);
+      expect(await codeOf(fixture.client.call("popDead", { topic, bindKey: "q" }))).to.equal(S.NOT_FOUND);
     });
 
     it("nack returns a message at once, or after its delay, without counting a retry", async () => {
@@ -288,11 +277,11 @@ describe("BrokerService over gRPC", function () {
       await declare(topic, "q");
       await push(topic, "q", "n");
       const m = await pop(topic, "q");
-      await c.call("nack", { topic, bindKey: "q", id: m.id });
+      await fixture.client.call("nack", { topic, bindKey: "q", id: m.id });
       const again = await pop(topic, "q");
       expect(again.id).to.equal(m.id);
       expect(again.retry).to.equal(0);
-      await c.call("nack", { topic, bindKey: "q", id: m.id, delayMs: 300n });
+      await fixture.client.call("nack", { topic, bindKey: "q", id: m.id, delayMs: 300n });
       expect(await codeOf(pop(topic, "q"))).to.equal(S.NOT_FOUND);
       expect((await pop(topic, "q", 2000)).id).to.equal(m.id);
     });
@@ -304,11 +293,11 @@ describe("BrokerService over gRPC", function () {
       await push(topic, "q", "t");
       const m = await pop(topic, "q");
       await sleep(600);
-      const t = await c.call<object, { deadlineMs: bigint }>("touch", { topic, bindKey: "q", id: m.id, ttrMs: 2000n });
+      const t = await fixture.client.call<object, { deadlineMs: bigint }>("touch", { topic, bindKey: "q", id: m.id, ttrMs: 2000n });
       expect(Number(t.deadlineMs) - Date.now()).to.be.within(1500, 2100);
       await sleep(700);
       expect(await codeOf(pop(topic, "q"))).to.equal(S.NOT_FOUND);
-      await c.call("ack", { topic, bindKey: "q", id: m.id });
+      await fixture.client.call("ack", { topic, bindKey: "q", id: m.id });
     });
 
     it("touch with a ttr_ms shorter than what remains makes the TTR expire that soon", async () => {
@@ -316,18 +305,18 @@ describe("BrokerService over gRPC", function () {
       await declare(topic, "q");
       await push(topic, "q", "t");
       const m = await pop(topic, "q"); // msg_ttr 30 s
-      const t = await c.call<object, { deadlineMs: bigint }>("touch", { topic, bindKey: "q", id: m.id, ttrMs: 200n });
+      const t = await fixture.client.call<object, { deadlineMs: bigint }>("touch", { topic, bindKey: "q", id: m.id, ttrMs: 200n });
       const again = await pop(topic, "q", 5000);
       expect(Date.now()).to.be.within(Number(t.deadlineMs), Number(t.deadlineMs) + 1500);
       expect([again.id, again.retry]).to.deep.equal([m.id, 1]);
-      await c.call("ack", { topic, bindKey: "q", id: m.id });
+      await fixture.client.call("ack", { topic, bindKey: "q", id: m.id });
     });
 
     it("push batch stores every message in order and returns their ids", async () => {
       const topic = uniqueTopic();
       await declare(topic, "q");
       const messages = Array.from({ length: 100 }, (_, i) => ({ routeKey: "q", body: body(`b${i}`), delayMs: 0n }));
-      const { ids } = await c.call<object, { ids: bigint[] }>("pushBatch", { topic, messages });
+      const { ids } = await fixture.client.call<object, { ids: bigint[] }>("pushBatch", { topic, messages });
       expect(ids).to.have.length(100);
       for (let i = 0; i < 100; i++) expect((await pop(topic, "q")).id).to.equal(ids[i]);
     });
@@ -336,7 +325,7 @@ describe("BrokerService over gRPC", function () {
       const topic = uniqueTopic();
       await declare(topic, "q");
       const messages = [{ routeKey: "q", body: body("ok") }, { routeKey: "nope", body: body("bad") }];
-      expect(await codeOf(c.call("pushBatch", { topic, messages }))).to.equal(S.FAILED_PRECONDITION);
+      expect(await codeOf(fixture.client.call("pushBatch", { topic, messages }))).to.equal(S.FAILED_PRECONDITION);
       expect(await codeOf(pop(topic, "q"))).to.equal(S.NOT_FOUND);
     });
   });
@@ -345,7 +334,7 @@ describe("BrokerService over gRPC", function () {
     it("PushStream acknowledges each push with its seq once stored", async () => {
       const topic = uniqueTopic();
       await declare(topic, "q");
-      const stream = c.pushStream();
+      const stream = fixture.client.pushStream();
       const replies: { seq: bigint; id: bigint; errorCode: number }[] = [];
       const done = new Promise<void>((resolve, reject) => {
         stream.on("data", (r) => replies.push(r));
@@ -366,8 +355,8 @@ describe("BrokerService over gRPC", function () {
       const topic = uniqueTopic();
       await declare(topic, "q");
       const messages = Array.from({ length: 30 }, (_, i) => ({ routeKey: "q", body: body(`c${i}`) }));
-      await c.call("pushBatch", { topic, messages });
-      const stream = c.consume();
+      await fixture.client.call("pushBatch", { topic, messages });
+      const stream = fixture.client.consume();
       const got: Message[] = [];
       stream.on("data", (r: ConsumeResponse) => got.push(...r.messages));
       stream.write({ kind: { $case: "subscribe", value: { topic, bindKey: "q", maxInFlight: 10, maxBatchBytes: 0 } } });
@@ -380,12 +369,12 @@ describe("BrokerService over gRPC", function () {
       await sleep(300);
       expect(got).to.have.length(30);
       expect(got.map((m) => m.body.toString())).to.deep.equal(messages.map((m) => m.body.toString()));
-      const { stat } = await c.call<object, { stat: any }>("getTopicStat", { topic });
+      const { stat } = await fixture.client.call<object, { stat: any }>("getTopicStat", { topic });
       expect(stat.inFlight).to.equal(26n);
       stream.end();
       await sleep(200);
       // Closing the stream gives back what it held, at once.
-      const after = await c.call<object, { stat: any }>("getTopicStat", { topic });
+      const after = await fixture.client.call<object, { stat: any }>("getTopicStat", { topic });
       expect(after.stat.inFlight).to.equal(0n);
       expect(after.stat.backlog).to.equal(26n);
     });
@@ -393,8 +382,8 @@ describe("BrokerService over gRPC", function () {
     it("Consume packs several messages into one response", async () => {
       const topic = uniqueTopic();
       await declare(topic, "q");
-      await c.call("pushBatch", { topic, messages: Array.from({ length: 500 }, () => ({ routeKey: "q", body: body("p") })) });
-      const stream = c.consume();
+      await fixture.client.call("pushBatch", { topic, messages: Array.from({ length: 500 }, () => ({ routeKey: "q", body: body("p") })) });
+      const stream = fixture.client.consume();
       const sizes: number[] = [];
       stream.on("data", (r: ConsumeResponse) => sizes.push(r.messages.length));
       stream.write({ kind: { $case: "subscribe", value: { topic, bindKey: "q", maxInFlight: 1000, maxBatchBytes: 0 } } });
@@ -405,12 +394,12 @@ describe("BrokerService over gRPC", function () {
     });
 
     it("Consume refuses an update before subscribe and an unknown queue", async () => {
-      const stream = c.consume();
+      const stream = fixture.client.consume();
       const status = new Promise<number>((resolve) => stream.on("error", (e: grpc.ServiceError) => resolve(e.code)));
       stream.on("data", () => {});
       stream.write({ kind: { $case: "update", value: { credit: 1, ackIds: [], nackIds: [], touchIds: [] } } });
       expect(await status).to.equal(S.INVALID_ARGUMENT);
-      const s2 = c.consume();
+      const s2 = fixture.client.consume();
       const st2 = new Promise<number>((resolve) => s2.on("error", (e: grpc.ServiceError) => resolve(e.code)));
       s2.on("data", () => {});
       s2.write({ kind: { $case: "subscribe", value: { topic: uniqueTopic(), bindKey: "nope", maxInFlight: 1, maxBatchBytes: 0 } } });
@@ -419,20 +408,20 @@ describe("BrokerService over gRPC", function () {
 
     it("pub/sub: publish reaches the live subscribers and reports how many", async () => {
       const channel = uniqueTopic("ch");
-      expect(await c.call("publish", { channel, body: body("nobody") })).to.deep.equal({ receivers: 0 });
-      const subs = [c.subscribe({ channels: [channel] }), c.subscribe({ channels: [channel, "other"] })];
+      expect(await fixture.client.call("publish", { channel, body: body("nobody") })).to.deep.equal({ receivers: 0 });
+      const subs = [fixture.client.subscribe({ channels: [channel] }), fixture.client.subscribe({ channels: [channel, "other"] })];
       const got: string[][] = [[], []];
       subs.forEach((s, i) => {
         s.on("data", (m: { body: Buffer }) => got[i]!.push(m.body.toString()));
         s.on("error", () => {});
       });
       await sleep(200);
-      expect(await c.call("publish", { channel, body: body("hello") })).to.deep.equal({ receivers: 2 });
+      expect(await fixture.client.call("publish", { channel, body: body("hello") })).to.deep.equal({ receivers: 2 });
       await sleep(100);
       expect(got).to.deep.equal([["hello"], ["hello"]]);
       subs[0]!.cancel();
       await sleep(100);
-      expect(await c.call("publish", { channel, body: body("again") })).to.deep.equal({ receivers: 1 });
+      expect(await fixture.client.call("publish", { channel, body: body("again") })).to.deep.equal({ receivers: 1 });
       subs[1]!.cancel();
     });
   });
@@ -444,10 +433,10 @@ describe("BrokerService over gRPC", function () {
       expect(await codeOf(push("x".repeat(129), "", "x"))).to.equal(S.INVALID_ARGUMENT);
       expect(await codeOf(declare(uniqueTopic(), ""))).to.equal(S.INVALID_ARGUMENT);
       expect(await codeOf(declare(uniqueTopic(), "k".repeat(300)))).to.equal(S.INVALID_ARGUMENT);
-      expect(await codeOf(c.call("publish", { channel: "no spaces", body: body("x") }))).to.equal(S.INVALID_ARGUMENT);
-      expect(await codeOf(c.call("config", { topic: uniqueTopic(), msgTtr: 999_999 }))).to.equal(S.INVALID_ARGUMENT);
-      expect(await codeOf(c.call("config", { topic: uniqueTopic(), routeMode: 42 }))).to.equal(S.INVALID_ARGUMENT);
-      expect(await codeOf(c.call("pushBatch", { topic: uniqueTopic(), messages: [] }))).to.equal(S.INVALID_ARGUMENT);
+      expect(await codeOf(fixture.client.call("publish", { channel: "no spaces", body: body("x") }))).to.equal(S.INVALID_ARGUMENT);
+      expect(await codeOf(fixture.client.call("config", { topic: uniqueTopic(), msgTtr: 999_999 }))).to.equal(S.INVALID_ARGUMENT);
+      expect(await codeOf(fixture.client.call("config", { topic: uniqueTopic(), routeMode: 42 }))).to.equal(S.INVALID_ARGUMENT);
+      expect(await codeOf(fixture.client.call("pushBatch", { topic: uniqueTopic(), messages: [] }))).to.equal(S.INVALID_ARGUMENT);
       expect(await codeOf(pop(uniqueTopic(), "q", 120_000))).to.equal(S.INVALID_ARGUMENT);
     });
 
@@ -455,21 +444,21 @@ describe("BrokerService over gRPC", function () {
       const topic = uniqueTopic();
       await declare(topic, "q");
       const big = Buffer.alloc(256 * 1024 + 1);
-      expect(await codeOf(c.call("push", { topic, routeKey: "q", body: big }))).to.equal(S.RESOURCE_EXHAUSTED);
-      expect(await codeOf(c.call("publish", { channel: topic, body: big }))).to.equal(S.RESOURCE_EXHAUSTED);
+      expect(await codeOf(fixture.client.call("push", { topic, routeKey: "q", body: big }))).to.equal(S.RESOURCE_EXHAUSTED);
+      expect(await codeOf(fixture.client.call("publish", { channel: topic, body: big }))).to.equal(S.RESOURCE_EXHAUSTED);
     });
 
     it("answers NOT_FOUND for unknown topics, queues and message ids", async () => {
       const topic = uniqueTopic();
-      expect(await codeOf(c.call("getTopicStat", { topic }))).to.equal(S.NOT_FOUND);
-      expect(await codeOf(c.call("listQueues", { topic }))).to.equal(S.NOT_FOUND);
+      expect(await codeOf(fixture.client.call("getTopicStat", { topic }))).to.equal(S.NOT_FOUND);
+      expect(await codeOf(fixture.client.call("listQueues", { topic }))).to.equal(S.NOT_FOUND);
       await declare(topic, "q");
       for (const m of ["ack", "nack", "touch"]) {
-        expect(await codeOf(c.call(m, { topic, bindKey: "q", id: 42n })), m).to.equal(S.NOT_FOUND);
-        expect(await codeOf(c.call(m, { topic, bindKey: "nope", id: 42n })), m).to.equal(S.NOT_FOUND);
+        expect(await codeOf(fixture.client.call(m, { topic, bindKey: "q", id: 42n })), m).to.equal(S.NOT_FOUND);
+        expect(await codeOf(fixture.client.call(m, { topic, bindKey: "nope", id: 42n })), m).to.equal(S.NOT_FOUND);
       }
       for (const m of ["popDead", "listDead", "redrive", "deleteQueue"]) {
-        expect(await codeOf(c.call(m, { topic, bindKey: "nope" })), m).to.equal(S.NOT_FOUND);
+        expect(await codeOf(fixture.client.call(m, { topic, bindKey: "nope" })), m).to.equal(S.NOT_FOUND);
       }
       expect(await codeOf(pop(topic, "nope"))).to.equal(S.NOT_FOUND);
     });
@@ -478,11 +467,11 @@ describe("BrokerService over gRPC", function () {
       const topic = uniqueTopic();
       await declare(topic, "q");
       expect(await codeOf(push(topic, "q", "x", 10 * 366 * 24 * 3600 * 1000))).to.equal(S.INVALID_ARGUMENT);
-      expect(await codeOf(c.call("push", { topic, routeKey: "q", body: body("x"), delayMs: 2n ** 63n }))).to.equal(S.INVALID_ARGUMENT);
+      expect(await codeOf(fixture.client.call("push", { topic, routeKey: "q", body: body("x"), delayMs: 2n ** 63n }))).to.equal(S.INVALID_ARGUMENT);
     });
 
     it("answers malformed protobuf on the wire with INTERNAL (grpc-js rejects it before any handler), and keeps serving", async () => {
-      const raw = new grpc.Client(node.grpcAddr, grpc.credentials.createInsecure());
+      const raw = new grpc.Client(fixture.node.grpcAddr, grpc.credentials.createInsecure());
       const code = await new Promise<number>((resolve) => {
         raw.makeUnaryRequest(
           "/gmq.v1.BrokerService/Push",
@@ -494,7 +483,7 @@ describe("BrokerService over gRPC", function () {
       });
       raw.close();
       expect(code).to.equal(S.INTERNAL);
-      expect((await c.call<object, { nodeId: number }>("ping", {})).nodeId).to.equal(1);
+      expect((await fixture.client.call<object, { nodeId: number }>("ping", {})).nodeId).to.equal(1);
     });
   });
 });

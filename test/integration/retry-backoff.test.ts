@@ -8,8 +8,8 @@
 import { expect } from "chai";
 import type { ConsumeResponse, Message, PopResponse, TopicConfig } from "../../src/gen/gmq/v1/broker.js";
 import { call } from "../helpers/http.js";
-import { codeOf, connect, grpc, sleep, uniqueTopic, type Client } from "../helpers/grpc-client.js";
-import { startNodeProcess, tempDataDir, type NodeProcess } from "../helpers/node-process.js";
+import { codeOf, connect, grpc, sleep, uniqueTopic } from "../helpers/grpc-client.js";
+import { nodeWithClient, startNodeProcess, tempDataDir } from "../helpers/node-process.js";
 
 const S = grpc.status;
 /** Room above an expected wait for timers, wake-ups and a busy machine. */
@@ -17,30 +17,19 @@ const SLACK_MS = 600;
 
 describe("retry backoff over gRPC (real node)", function () {
   this.timeout(30_000);
-  let node: NodeProcess;
-  let c: Client;
+  const fixture = nodeWithClient();
 
-  before(async () => {
-    node = await startNodeProcess();
-    c = connect(node.grpcAddr);
-  });
-  after(async () => {
-    c?.close();
-    await node?.stop();
-    node?.cleanup();
-  });
-
-  const config = (topic: string, cfg: object) => c.call<object, { config: TopicConfig }>("config", { topic, ...cfg });
-  const pop = (topic: string, waitMs = 0) => c.call<object, PopResponse>("pop", { topic, bindKey: "q", waitMs }).then((r) => r.message as Message);
-  const stat = (topic: string) => c.call<object, { stat: any }>("getTopicStat", { topic }).then((r) => r.stat);
+  const config = (topic: string, cfg: object) => fixture.client.call<object, { config: TopicConfig }>("config", { topic, ...cfg });
+  const pop = (topic: string, waitMs = 0) => fixture.client.call<object, PopResponse>("pop", { topic, bindKey: "q", waitMs }).then((r) => r.message as Message);
+  const stat = (topic: string) => fixture.client.call<object, { stat: any }>("getTopicStat", { topic }).then((r) => r.stat);
   /** Moves a delivered message's deadline to ttrMs from now; returns the deadline. */
   const expireIn = async (topic: string, id: bigint, ttrMs: number) =>
-    Number((await c.call<object, { deadlineMs: bigint }>("touch", { topic, bindKey: "q", id, ttrMs: BigInt(ttrMs) })).deadlineMs);
+    Number((await fixture.client.call<object, { deadlineMs: bigint }>("touch", { topic, bindKey: "q", id, ttrMs: BigInt(ttrMs) })).deadlineMs);
   async function queueWith(cfg: object): Promise<{ topic: string; id: bigint }> {
     const topic = uniqueTopic("backoff");
     await config(topic, cfg);
-    await c.call("declareQueue", { topic, bindKey: "q" });
-    const { id } = await c.call<object, { id: bigint }>("push", { topic, routeKey: "q", body: Buffer.from("job") });
+    await fixture.client.call("declareQueue", { topic, bindKey: "q" });
+    const { id } = await fixture.client.call<object, { id: bigint }>("push", { topic, routeKey: "q", body: Buffer.from("job") });
     return { topic, id };
   }
 
@@ -59,7 +48,7 @@ describe("retry backoff over gRPC (real node)", function () {
     expect(again.retry).to.equal(1);
     expect(waitedMs).to.be.within(800, 800 + SLACK_MS);
     expect(await stat(topic)).to.deep.include({ delayed: 0n, inFlight: 1n });
-    await c.call("ack", { topic, bindKey: "q", id });
+    await fixture.client.call("ack", { topic, bindKey: "q", id });
   });
 
   it("doubles the wait for each next retry and caps it at retry_backoff_max_ms", async () => {
@@ -75,7 +64,7 @@ describe("retry backoff over gRPC (real node)", function () {
       expect(waitedMs, `retry ${m.retry}`).to.be.within(expected, expected + SLACK_MS);
       waits.push(waitedMs);
     }
-    await c.call("ack", { topic, bindKey: "q", id });
+    await fixture.client.call("ack", { topic, bindKey: "q", id });
   });
 
   it("dead-letters a message past msg_retry at once, without a backoff wait", async () => {
@@ -88,7 +77,7 @@ describe("retry backoff over gRPC (real node)", function () {
     let dead: Message[] = [];
     while (dead.length === 0 && Date.now() < deadline + 5000) {
       await sleep(50);
-      dead = (await c.call<object, { messages: Message[] }>("listDead", { topic, bindKey: "q" })).messages;
+      dead = (await fixture.client.call<object, { messages: Message[] }>("listDead", { topic, bindKey: "q" })).messages;
     }
     // 300 * 2 = 600 ms would be the next backoff: dead-lettered well before it.
     expect(Date.now() - deadline).to.be.below(600);
@@ -100,7 +89,7 @@ describe("retry backoff over gRPC (real node)", function () {
     const { topic, id } = await queueWith({ retryBackoffMs: 1500 });
     await pop(topic);
     let t0 = Date.now();
-    await c.call("nack", { topic, bindKey: "q", id });
+    await fixture.client.call("nack", { topic, bindKey: "q", id });
     expect(await codeOf(pop(topic))).to.equal(S.NOT_FOUND);
     expect(await stat(topic)).to.deep.include({ delayed: 1n, inFlight: 0n, backlog: 0n });
     let m = await pop(topic, 5000);
@@ -108,17 +97,17 @@ describe("retry backoff over gRPC (real node)", function () {
     expect(m.retry).to.equal(0);
 
     t0 = Date.now();
-    await c.call("nack", { topic, bindKey: "q", id, delayMs: 100n });
+    await fixture.client.call("nack", { topic, bindKey: "q", id, delayMs: 100n });
     m = await pop(topic, 5000);
     expect(Date.now() - t0).to.be.within(100, 1000);
     expect(m.id).to.equal(id);
     expect(m.retry).to.equal(0);
-    await c.call("ack", { topic, bindKey: "q", id });
+    await fixture.client.call("ack", { topic, bindKey: "q", id });
   });
 
   it("makes a nack on a Consume stream wait the backoff too", async () => {
     const { topic, id } = await queueWith({ retryBackoffMs: 600 });
-    const stream = c.consume();
+    const stream = fixture.client.consume();
     const got: { at: number; m: Message }[] = [];
     stream.on("data", (r: ConsumeResponse) => got.push(...r.messages.map((m) => ({ at: Date.now(), m }))));
     stream.on("error", () => {});
