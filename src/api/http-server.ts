@@ -73,7 +73,13 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
   let draining = false;
   const activeCalls = new Set<AbortController>();
   const operator = createOperator({ isReady: () => !draining && broker.isReady(), metrics, pprof: config.pprof, dashboard: config.dashboard });
-  const legacy = createLegacyRoutes({ handlers, deleteTopic: (t) => broker.deleteTopic(t), maxBodyBytes: config.maxHttpBodyBytes, auth });
+  const legacy = createLegacyRoutes({
+    handlers,
+    deleteTopic: (t) => broker.deleteTopic(t),
+    maxBodyBytes: config.maxHttpBodyBytes,
+    auth,
+    intercept: (rpc, request) => streams.registry.settle(rpc, request as never),
+  });
   const openapi = JSON.stringify(buildOpenApi(table.routes, extraOperations(streamTable.map((s) => s.template), [...operator.routes.keys()], ["/ping", ...legacy.keys()]), { title: "gmq", version: opts.version ?? "v1" }));
   const maxBody = config.maxHttpBodyBytes;
 

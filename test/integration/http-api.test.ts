@@ -222,6 +222,19 @@ describe("HTTP/JSON gateway (real node)", function () {
     await events.cancel();
   });
 
+  it("returns a stream's credit on an ack through the original API's /ack", async () => {
+    const topic = uniqueTopic("consume");
+    await call(base, "PUT", `/v1/topics/${topic}/queues/q`);
+    for (const s of ["m1", "m2"]) await call(base, "POST", `/v1/topics/${topic}/messages`, { routeKey: "q", body: b64(s) });
+    const events = new EventReader(await fetch(`${base}/v1/topics/${topic}/queues/q:consume?max_in_flight=1`));
+    const first = await events.next();
+    expect(await events.quiet(200)).to.equal(true);
+    const acked = await call(base, "GET", `/ack?msgId=${first.id}&topic=${topic}&bindKey=q`);
+    expect(acked.body).to.deep.include({ code: 0 });
+    expect(unb64((await events.next()).body)).to.equal("m2");
+    await events.cancel();
+  });
+
   it("returns a stream's credit on a delayed nack through the gateway and redelivers after the delay", async () => {
     const topic = uniqueTopic("consume");
     await call(base, "PUT", `/v1/topics/${topic}/queues/q`);
