@@ -1,6 +1,5 @@
 #!/usr/bin/env node
-// Launcher of the gmq CLI: registers tsx so the TypeScript sources run as they are.
-import { register } from "tsx/esm/api";
+// Launcher of the gmq CLI (see launch.js for what it runs).
+import { launch } from "./launch.js";
 
-register();
-await import("../src/cli/main.ts");
+await launch("cli/main");

@@ -1,6 +1,5 @@
 #!/usr/bin/env node
-// Launcher of a gmq broker node: registers tsx so the TypeScript sources run as they are.
-import { register } from "tsx/esm/api";
+// Launcher of a gmq broker node (see launch.js for what it runs).
+import { launch } from "./launch.js";
 
-register();
-await import("../src/main.ts");
+await launch("main");

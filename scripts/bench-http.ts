@@ -3,7 +3,9 @@
 // /healthz as the HTTP ceiling. Medians of N runs (default 3).
 //
 //   node --import tsx scripts/bench-http.ts [--runs 3] [--seconds 5] [--connections 32] [--body-bytes 128]
+import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { startNodeProcess } from "../test/helpers/node-process.js";
 import { httpLoad } from "./http-load.js";
@@ -62,7 +64,8 @@ async function bench(name: string, opts: Record<string, unknown>): Promise<Row> 
 }
 
 async function main(): Promise<void> {
-  const node = await startNodeProcess({ args: ["--max-body-bytes", String(1024 * 1024), "--segment-bytes", String(64 * 1024 * 1024)] });
+  execFileSync(process.execPath, [join(import.meta.dirname, "build.mjs")], { stdio: "inherit" }); // the node users run: src/ built into dist/
+  const node = await startNodeProcess({ built: true, args: ["--max-body-bytes", String(1024 * 1024), "--segment-bytes", String(64 * 1024 * 1024)] });
   const base = `http://${node.httpAddr}`;
   nodePid = node.pid;
   const json = { "content-type": "application/json" };

@@ -7,7 +7,7 @@
 //
 // Bodies are 128 bytes. The node runs with --fsync interval (1 s) unless told
 // otherwise: an acknowledged push survives kill -9 of the broker under every policy.
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -65,7 +65,9 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) process.on(signal, () => pr
 function startProcess(script: string, args: string[]): Promise<Proc> {
   // GMQ_BENCH_NODE_FLAGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/p") profiles the processes under test.
   const flags = process.env["GMQ_BENCH_NODE_FLAGS"]?.split(" ").filter(Boolean) ?? [];
-  const child = spawn(process.execPath, [...flags, "--import", "tsx", script, ...args], { stdio: ["ignore", "pipe", "inherit"] });
+  // TypeScript through tsx; plain JavaScript (the built node) as it is.
+  const loader = script.endsWith(".ts") ? ["--import", "tsx"] : [];
+  const child = spawn(process.execPath, [...flags, ...loader, script, ...args], { stdio: ["ignore", "pipe", "inherit"] });
   children.add(child);
   child.once("exit", () => children.delete(child));
   return new Promise((resolve, reject) => {
@@ -346,10 +348,12 @@ function median(xs: number[]): number {
 }
 
 async function main(): Promise<void> {
+  // The node measured is the one users run (npm start, bin/gnode.js): src/ built into dist/.
+  execFileSync(process.execPath, [join(import.meta.dirname, "build.mjs")], { stdio: "inherit" });
   const results = new Map<string, number[]>();
   for (let run = 1; run <= RUNS; run++) {
     const dataDir = mkdtempSync(join(tmpdir(), "gmq-bench-"));
-    const node = await startProcess("src/main.ts", ["--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--data-dir", dataDir, "--fsync", opts.fsync!, "--log-level", "warn"]);
+    const node = await startProcess(join(import.meta.dirname, "../dist/main.js"), ["--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--data-dir", dataDir, "--fsync", opts.fsync!, "--log-level", "warn"]);
     const echo = await startProcess("scripts/echo-server.ts", []);
     try {
       for (const [name, scenario] of Object.entries(scenarios)) {

@@ -24,6 +24,8 @@ export interface NodeProcess {
 }
 
 const MAIN = join(import.meta.dirname, "../../src/main.ts");
+/** What `npm start` and bin/gnode.js run: src/ transpiled by scripts/build.mjs. */
+export const BUILT_MAIN = join(import.meta.dirname, "../../dist/main.js");
 
 export interface StartOptions {
   /** Reuse a data dir (restart tests); default a new temp dir. */
@@ -31,6 +33,8 @@ export interface StartOptions {
   args?: string[];
   env?: NodeJS.ProcessEnv;
   timeoutMs?: number;
+  /** Run dist/main.js (build it first: scripts/build.mjs) instead of the sources through tsx. */
+  built?: boolean;
 }
 
 export function tempDataDir(): string {
@@ -40,9 +44,7 @@ export function tempDataDir(): string {
 export function startNodeProcess(options: StartOptions = {}): Promise<NodeProcess> {
   const dataDir = options.dataDir ?? tempDataDir();
   const args = [
-    "--import",
-    "tsx",
-    MAIN,
+    ...(options.built ? [BUILT_MAIN] : ["--import", "tsx", MAIN]),
     "--grpc-addr",
     "127.0.0.1:0",
     "--http-addr",

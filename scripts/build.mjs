@@ -1,0 +1,32 @@
+// Transpiles src/ into dist/ with esbuild: what `npm start` and the bin
+// launchers run. One file per source file in the same layout, so the paths a
+// module resolves from its own location (proto/, package.json) still hold.
+// Plain transpilation, no type check (`npm run lint` does that): ~0.1 s.
+// Running the TypeScript through tsx instead costs ~20% of HTTP throughput
+// (tsx compiles with esbuild's keepNames, a call per named closure).
+import { cpSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { join, relative } from "node:path";
+import { build } from "esbuild";
+
+const root = join(import.meta.dirname, "..");
+const src = join(root, "src");
+const out = join(root, "dist");
+
+function files(dir) {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(join(dir, e.name)) : [join(dir, e.name)]));
+}
+
+const all = files(src);
+rmSync(out, { recursive: true, force: true });
+await build({
+  entryPoints: all.filter((f) => f.endsWith(".ts")),
+  outdir: out,
+  outbase: src,
+  format: "esm",
+  platform: "node",
+  target: "node20",
+  logLevel: "warning",
+});
+for (const asset of all.filter((f) => !f.endsWith(".ts"))) cpSync(asset, join(out, relative(src, asset)));
+// The launchers run dist/ only while no source file is newer than this stamp.
+writeFileSync(join(out, ".built"), `${new Date().toISOString()}\n`);
