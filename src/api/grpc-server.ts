@@ -120,15 +120,17 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
         pending++;
         if (pending >= PUSH_STREAM_WINDOW) call.pause();
         let delayMs: number;
+        let ttlMs: number;
         try {
           auth?.authorize(authorization, "push", [req.topic]);
           delayMs = msOf(req.delayMs, "delay_ms");
+          ttlMs = msOf(req.ttlMs, "ttl_ms");
         } catch (err) {
           const st = toStatus(err);
           reply({ seq: req.seq, id: 0n, errorCode: st.code, errorMessage: st.details });
           return;
         }
-        broker.push(req.topic, req.routeKey, req.body, delayMs).then(
+        broker.push(req.topic, req.routeKey, req.body, delayMs, ttlMs).then(
           (r) => reply({ seq: req.seq, id: r.id, errorCode: 0, errorMessage: "" }),
           (err: unknown) => {
             const st = toStatus(err);

@@ -47,6 +47,7 @@ export function createUnaryHandlers(broker: Broker): UnaryHandlers {
         ...(req.msgRetry !== undefined && { msgRetry: req.msgRetry }),
         ...(req.retryBackoffMs !== undefined && { retryBackoffMs: req.retryBackoffMs }),
         ...(req.retryBackoffMaxMs !== undefined && { retryBackoffMaxMs: req.retryBackoffMaxMs }),
+        ...(req.msgTtlMs !== undefined && { msgTtlMs: msOf(req.msgTtlMs, "msg_ttl_ms") }),
       });
       return { config: toProtoConfig(config) };
     },
@@ -67,11 +68,16 @@ export function createUnaryHandlers(broker: Broker): UnaryHandlers {
       return { stat: toProtoTopicStat(broker.topicStat(req.topic)) };
     },
     async Push(req) {
-      const r = await broker.push(req.topic, req.routeKey, req.body, msOf(req.delayMs, "delay_ms"));
+      const r = await broker.push(req.topic, req.routeKey, req.body, msOf(req.delayMs, "delay_ms"), msOf(req.ttlMs, "ttl_ms"));
       return { id: r.id, queues: r.queues };
     },
     async PushBatch(req) {
-      const inputs = req.messages.map((m) => ({ routeKey: m.routeKey, body: m.body, delayMs: msOf(m.delayMs, "delay_ms") }));
+      const inputs = req.messages.map((m) => ({
+        routeKey: m.routeKey,
+        body: m.body,
+        delayMs: msOf(m.delayMs, "delay_ms"),
+        ttlMs: msOf(m.ttlMs, "ttl_ms"),
+      }));
       return { ids: await broker.pushBatch(req.topic, inputs) };
     },
     async Pop(req, ctx) {

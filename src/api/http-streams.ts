@@ -29,6 +29,7 @@ export interface StreamDelivery {
   retry: number;
   createdAtMs: number;
   deadlineMs: number;
+  expiresAtMs: number;
 }
 
 export interface StreamConsumer {

@@ -73,6 +73,8 @@ function topicData(stat: Obj): Obj {
     msg_retry: config["msgRetry"],
     retry_backoff_ms: config["retryBackoffMs"],
     retry_backoff_max_ms: config["retryBackoffMaxMs"],
+    msg_ttl_ms: Number(config["msgTtlMs"]),
+    expired_num: Number(stat["expired"]),
     queues: (stat["queues"] as Obj[]).map((q) => ({
       bind_key: q["bindKey"],
       name: q["name"],
@@ -80,6 +82,7 @@ function topicData(stat: Obj): Obj {
       in_flight: Number(q["inFlight"]),
       delayed: Number(q["delayed"]),
       dead: Number(q["dead"]),
+      expired: Number(q["expired"]),
     })),
   };
 }
@@ -100,7 +103,7 @@ export function createLegacyRoutes(deps: LegacyDeps): Map<string, LegacyHandler>
   const routes = new Map<string, LegacyHandler>();
 
   // /config?topic=t&isAutoAck=1&mode=1&msgTTR=30&msgRetry=5 (the README also spells it isAuthoAck);
-  // ours: retryBackoffMs, retryBackoffMaxMs (ms)
+  // ours: retryBackoffMs, retryBackoffMaxMs, msgTtlMs (ms)
   routes.set("/config", async (q, req) => {
     const topic = required(q, "topic");
     const autoAck = intParam(q, ["isAutoAck", "isAuthoAck"]);
@@ -109,11 +112,13 @@ export function createLegacyRoutes(deps: LegacyDeps): Map<string, LegacyHandler>
     const retry = intParam(q, ["msgRetry"]);
     const backoff = intParam(q, ["retryBackoffMs", "retryBackoff"]);
     const backoffMax = intParam(q, ["retryBackoffMaxMs", "retryBackoffMax"]);
+    const ttl = intParam(q, ["msgTtlMs"]);
     if (mode !== undefined && mode !== 1 && mode !== 2 && mode !== 3) throw invalid("mode must be 1 (full match), 2 (fuzzy/regex) or 3 (wildcard)");
     if (ttr !== undefined && ttr < 0) throw invalid("msgTTR must not be negative");
     if (retry !== undefined && retry < 0) throw invalid("msgRetry must not be negative");
     if (backoff !== undefined && backoff < 0) throw invalid("retryBackoffMs must not be negative");
     if (backoffMax !== undefined && backoffMax < 0) throw invalid("retryBackoffMaxMs must not be negative");
+    if (ttl !== undefined && ttl < 0) throw invalid("msgTtlMs must not be negative");
     const reply = await call(req, "Config", {
       topic,
       autoAck: autoAck === undefined ? undefined : autoAck !== 0,
@@ -122,6 +127,7 @@ export function createLegacyRoutes(deps: LegacyDeps): Map<string, LegacyHandler>
       msgRetry: retry,
       retryBackoffMs: backoff,
       retryBackoffMaxMs: backoffMax,
+      msgTtlMs: ttl === undefined ? undefined : BigInt(ttl),
     });
     const c = reply["config"] ?? {};
     return {
@@ -132,6 +138,7 @@ export function createLegacyRoutes(deps: LegacyDeps): Map<string, LegacyHandler>
       msgRetry: c["msgRetry"],
       retryBackoffMs: c["retryBackoffMs"],
       retryBackoffMaxMs: c["retryBackoffMaxMs"],
+      msgTtlMs: Number(c["msgTtlMs"] ?? 0),
     };
   });
 
@@ -140,7 +147,7 @@ export function createLegacyRoutes(deps: LegacyDeps): Map<string, LegacyHandler>
     return new Success("ok");
   });
 
-  // POST /push with form field data={"body":"...","topic":"...","delay":0,"route_key":"..."}
+  // POST /push with form field data={"body":"...","topic":"...","delay":0,"route_key":"..."}; (new) "ttl" in seconds like "delay"
   routes.set("/push", async (q, req) => {
     const raw = await readBody(req, deps.maxBodyBytes);
     const type = String(req.headers["content-type"] ?? "");
@@ -160,15 +167,18 @@ export function createLegacyRoutes(deps: LegacyDeps): Map<string, LegacyHandler>
     const topic = m["topic"];
     const routeKey = m["route_key"] ?? m["routeKey"] ?? "";
     const delay = m["delay"] ?? 0;
+    const ttl = m["ttl"] ?? 0;
     if (typeof topic !== "string" || !topic) throw invalid("topic is empty");
     if (typeof body !== "string") throw invalid("body must be a string");
     if (typeof routeKey !== "string") throw invalid("route_key must be a string");
     if (typeof delay !== "number" || !Number.isFinite(delay) || delay < 0) throw invalid("delay must be a non-negative number of seconds");
+    if (typeof ttl !== "number" || !Number.isFinite(ttl) || ttl < 0) throw invalid("ttl must be a non-negative number of seconds");
     const reply = await call(req, "Push", {
       topic,
       routeKey,
       body: Buffer.from(body, "utf8"),
       delayMs: BigInt(Math.round(delay * 1000)),
+      ttlMs: BigInt(Math.round(ttl * 1000)),
     });
     return { msgId: String(reply["id"]) };
   });

@@ -16,6 +16,7 @@ export function toProtoMessage(topic: string, bindKey: string, d: Delivery): Mes
     retry: d.retry,
     createdAtMs: BigInt(d.createdAtMs),
     deadlineMs: BigInt(d.deadlineMs),
+    expiresAtMs: BigInt(d.expiresAtMs),
   };
 }
 
@@ -54,6 +55,7 @@ export function toProtoConfig(c: BrokerTopicConfig): TopicConfig {
     msgRetry: c.msgRetry,
     retryBackoffMs: c.retryBackoffMs,
     retryBackoffMaxMs: c.retryBackoffMaxMs,
+    msgTtlMs: BigInt(c.msgTtlMs),
   };
 }
 
@@ -68,6 +70,7 @@ export function toProtoTopicStat(s: TopicStatView): TopicStat {
     delayed: BigInt(s.delayed),
     inFlight: BigInt(s.inFlight),
     backlog: BigInt(s.backlog),
+    expired: BigInt(s.expired),
     createdAtMs: BigInt(s.createdAtMs),
     queues: s.queues.map((q) => ({
       bindKey: q.bindKey,
@@ -80,6 +83,7 @@ export function toProtoTopicStat(s: TopicStatView): TopicStat {
       popped: BigInt(q.popped),
       acked: BigInt(q.acked),
       redelivered: BigInt(q.redelivered),
+      expired: BigInt(q.expired),
       bytesOnDisk: BigInt(q.bytesOnDisk),
     })),
   };

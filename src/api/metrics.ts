@@ -16,6 +16,7 @@ export interface QueueStatLike {
   popped: number | bigint;
   acked: number | bigint;
   redelivered: number | bigint;
+  expired: number | bigint;
   bytesOnDisk: number | bigint;
 }
 export interface TopicStatLike {
@@ -57,6 +58,7 @@ const queueSeries = [
   ["popped", "gmq_queue_delivered_total", "Deliveries (first deliveries and redeliveries) since the node started"],
   ["acked", "gmq_queue_acked_total", "Acks (auto-acks included) since the node started"],
   ["redelivered", "gmq_queue_redelivered_total", "Redeliveries after a TTR expired since the node started"],
+  ["expired", "gmq_queue_expired_total", "Messages discarded because their time to live passed before a delivery, since the node started"],
   ["dead", "gmq_queue_dead", "Dead letters held"],
   ["delayed", "gmq_queue_delayed", "Messages waiting for their delay"],
   ["inFlight", "gmq_queue_in_flight", "Messages delivered and not yet acked"],

@@ -13,6 +13,7 @@ import {
   decodeTopicMeta,
   DEFAULT_TOPIC_CONFIG,
   encodeTopicMeta,
+  MAX_TTL_MS,
   type TopicConfig,
 } from "./topic-config.js";
 
@@ -37,6 +38,8 @@ export interface PushInput {
   routeKey: string;
   body: Uint8Array;
   delayMs: number;
+  /** Time to live from now; 0 or absent: the topic's msg_ttl_ms. */
+  ttlMs?: number;
 }
 
 export interface QueueStatView {
@@ -50,6 +53,8 @@ export interface QueueStatView {
   popped: number;
   acked: number;
   redelivered: number;
+  /** Discarded because they expired, since the node started. */
+  expired: number;
   bytesOnDisk: number;
 }
 
@@ -63,16 +68,27 @@ export interface TopicStatView {
   delayed: number;
   inFlight: number;
   backlog: number;
+  expired: number;
   createdAtMs: number;
   queues: QueueStatView[];
 }
 
 export const MAX_DELAY_MS = 366 * 24 * 3600 * 1000;
+export { MAX_TTL_MS };
 export const MAX_BATCH = 10_000;
 const TOPIC_META_PREFIX = "topic.";
 
-function newMessage(id: bigint, nowMs: number, routeKey: string, body: Uint8Array, delayMs: number): NewMessage {
-  return { id, routeKey, body, createdAtMs: nowMs, deliverAtMs: delayMs > 0 ? nowMs + delayMs : 0, retry: 0 };
+/** Expiry counts from the push, not from the end of a delay: a message delayed past it is never delivered. */
+function newMessage(id: bigint, nowMs: number, routeKey: string, body: Uint8Array, delayMs: number, ttlMs: number): NewMessage {
+  return {
+    id,
+    routeKey,
+    body,
+    createdAtMs: nowMs,
+    deliverAtMs: delayMs > 0 ? nowMs + delayMs : 0,
+    retry: 0,
+    expiresAtMs: ttlMs > 0 ? nowMs + ttlMs : 0,
+  };
 }
 
 export class Broker {
@@ -196,18 +212,26 @@ export class Broker {
 
   // ---- producing ----
 
-  async push(topicName: string, routeKey: string, body: Uint8Array, delayMs: number): Promise<{ id: bigint; queues: number }> {
+  /** ttlMs: time to live from now (0: the topic's msg_ttl_ms; that 0 too: never expires). */
+  async push(
+    topicName: string,
+    routeKey: string,
+    body: Uint8Array,
+    delayMs: number,
+    ttlMs = 0,
+  ): Promise<{ id: bigint; queues: number }> {
     const topic = this.topicOrCreate(topicName);
-    const queues = this.routeOne(topic, routeKey, body, delayMs);
+    const queues = this.routeOne(topic, routeKey, body, delayMs, ttlMs);
+    const ttl = ttlMs > 0 ? ttlMs : topic.config.msgTtlMs;
     const now = this.now();
     const id = this.ids.next(now);
-    const one = [newMessage(id, now, routeKey, body, delayMs)];
+    const one = [newMessage(id, now, routeKey, body, delayMs, ttl)];
     this.storeCall(() => {
       for (const q of queues) q.append(one);
     });
     topic.pushed++;
     await this.storage.commit();
-    for (const q of queues) q.afterAppend(delayMs > 0);
+    for (const q of queues) q.afterAppend(delayMs > 0 || ttl > 0);
     return { id, queues: queues.length };
   }
 
@@ -223,15 +247,18 @@ export class Broker {
     const now = this.now();
     const perQueue = new Map<Queue, NewMessage[]>();
     const ids: bigint[] = new Array(inputs.length);
-    let delayed = false;
+    let timed = false;
+    const defaultTtlMs = topic.config.msgTtlMs;
     for (let i = 0; i < inputs.length; i++) {
       const input = inputs[i] as PushInput;
+      const ttlMs = input.ttlMs ?? 0;
       // Topic.match caches REGEX and WILDCARD routes, so routing each message is cheap.
-      const queues = this.routeOne(topic, input.routeKey, input.body, input.delayMs);
+      const queues = this.routeOne(topic, input.routeKey, input.body, input.delayMs, ttlMs);
       const id = this.ids.next(now);
       ids[i] = id;
-      if (input.delayMs > 0) delayed = true;
-      const message = newMessage(id, now, input.routeKey, input.body, input.delayMs);
+      const ttl = ttlMs > 0 ? ttlMs : defaultTtlMs;
+      if (input.delayMs > 0 || ttl > 0) timed = true;
+      const message = newMessage(id, now, input.routeKey, input.body, input.delayMs, ttl);
       for (const q of queues) {
         let list = perQueue.get(q);
         if (!list) perQueue.set(q, (list = []));
@@ -243,7 +270,7 @@ export class Broker {
     });
     topic.pushed += inputs.length;
     await this.storage.commit();
-    for (const q of perQueue.keys()) q.afterAppend(delayed);
+    for (const q of perQueue.keys()) q.afterAppend(timed);
     return ids;
   }
 
@@ -331,8 +358,9 @@ export class Broker {
 
   // ---- internals ----
 
-  private routeOne(topic: Topic, routeKey: string, body: Uint8Array, delayMs: number): Queue[] {
+  private routeOne(topic: Topic, routeKey: string, body: Uint8Array, delayMs: number, ttlMs: number): Queue[] {
     this.checkMessage(body, delayMs);
+    if (!Number.isFinite(ttlMs) || ttlMs < 0 || ttlMs > MAX_TTL_MS) throw invalid(`ttl must be 0..${MAX_TTL_MS} ms, got ${ttlMs}`);
     checkRouteKey(routeKey);
     if (routeKey === "" && !topic.queues.has(DEFAULT_BIND_KEY)) {
       this.attachQueue(topic, DEFAULT_BIND_KEY);
@@ -419,7 +447,7 @@ export class Broker {
 
   private statOf(topic: Topic): TopicStatView {
     const queues: QueueStatView[] = [];
-    const sum = { popped: 0, acked: 0, dead: 0, delayed: 0, inFlight: 0, backlog: 0 };
+    const sum = { popped: 0, acked: 0, dead: 0, delayed: 0, inFlight: 0, backlog: 0, expired: 0 };
     for (const q of topic.queues.values()) {
       const s = q.log.stats();
       const dead = q.deadStats();
@@ -434,6 +462,7 @@ export class Broker {
         popped: q.counters.popped,
         acked: q.counters.acked,
         redelivered: q.counters.redelivered,
+        expired: s.expired,
         bytesOnDisk: s.bytesOnDisk + dead.bytesOnDisk,
       };
       queues.push(view);
@@ -443,6 +472,7 @@ export class Broker {
       sum.delayed += view.delayed;
       sum.inFlight += view.inFlight;
       sum.backlog += view.ready;
+      sum.expired += view.expired;
     }
     queues.sort((a, b) => a.bindKey.localeCompare(b.bindKey));
     return { topic: topic.name, config: { ...topic.config }, pushed: topic.pushed, createdAtMs: topic.createdAtMs, queues, ...sum };

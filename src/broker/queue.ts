@@ -150,8 +150,9 @@ export class Queue {
     this.counters.pushed += messages.length;
   }
 
-  afterAppend(delayed: boolean): void {
-    if (delayed) this.schedule();
+  /** timed: some message was delayed or expires, so the log may have new due work. */
+  afterAppend(timed: boolean): void {
+    if (timed) this.schedule();
     this.kick();
   }
 
@@ -272,7 +273,8 @@ export class Queue {
       const batch = dead.reserve(Math.min(MAX_TURN, limit - moved), 4 * 1024 * 1024, this.env.now() + 60_000);
       if (batch.length === 0) break;
       const now = this.env.now();
-      this.log.append(batch.map((m) => ({ id: m.id, routeKey: m.routeKey, body: m.body, createdAtMs: m.createdAtMs, deliverAtMs: now, retry: 0 })));
+      // A redriven dead letter has no expiry (dead letters never expire).
+      this.log.append(batch.map((m) => ({ id: m.id, routeKey: m.routeKey, body: m.body, createdAtMs: m.createdAtMs, deliverAtMs: now, retry: 0, expiresAtMs: 0 })));
       for (const m of batch) dead.ack(m.id);
       moved += batch.length;
     }
@@ -317,7 +319,7 @@ export class Queue {
   private reserve(max: number, maxBytes: number): Delivery[] {
     const { autoAck, msgTtrS } = this.config();
     const now = this.env.now();
-    const batch = this.log.reserve(max, maxBytes, now + msgTtrS * 1000);
+    const batch = this.log.reserve(max, maxBytes, now + msgTtrS * 1000, now);
     if (batch.length === 0) return batch;
     this.counters.popped += batch.length;
     if (autoAck) {
@@ -361,7 +363,8 @@ export class Queue {
     this.counters.redelivered += requeued;
     if (expired.length > 0) {
       try {
-        this.env.openDead().append(expired.map((m) => ({ ...m, deliverAtMs: 0 })));
+        // Dead letters never expire: the copy drops the expiry.
+        this.env.openDead().append(expired.map((m) => ({ ...m, deliverAtMs: 0, expiresAtMs: 0 })));
         this.log.bury(expired.map((m) => m.id));
         this.counters.deadLettered += expired.length;
       } catch (err) {

@@ -19,6 +19,11 @@ export interface NewMessage {
   deliverAtMs: number;
   /** Redeliveries so far (0 for a fresh push; kept when moved to dead letters). */
   retry: number;
+  /**
+   * When it expires, ms since the epoch; 0 or absent: never. Once past, the
+   * message is never delivered again (see QueueLog.reserve and processDue).
+   */
+  expiresAtMs?: number;
 }
 
 /** A message taken out of a QueueLog (reserved, peeked or expired). */
@@ -31,6 +36,8 @@ export interface StoredMessage {
   retry: number;
   /** In-flight deadline for a reserved message; 0 otherwise. */
   deadlineMs: number;
+  /** When it expires, ms since the epoch; 0: never. */
+  expiresAtMs: number;
 }
 
 export interface QueueLogStats {
@@ -44,6 +51,8 @@ export interface QueueLogStats {
   segments: number;
   /** Segments deleted since open because every record in them was settled. */
   segmentsReclaimed: number;
+  /** Messages discarded since open because their expiry passed before a delivery. */
+  expired: number;
 }
 
 export interface QueueLog {
@@ -58,8 +67,11 @@ export interface QueueLog {
    * Takes up to `max` ready messages (and at most ~maxBytes of bodies, at least
    * one message) and marks them in flight until deadlineMs. Retries that were
    * requeued come before never-delivered messages. Returns [] when none is ready.
+   * Messages whose expiry is at or before nowMs (default: the clock) are
+   * never returned: they are discarded (settled, journaled as acks) on the way
+   * and counted in stats().expired.
    */
-  reserve(max: number, maxBytes: number, deadlineMs: number): StoredMessage[];
+  reserve(max: number, maxBytes: number, deadlineMs: number, nowMs?: number): StoredMessage[];
 
   /** Settles an in-flight message for good. False if the id is not in flight. */
   ack(id: bigint): boolean;
@@ -83,6 +95,10 @@ export interface QueueLog {
    * With requeueDelayMs, a requeued message is ready only that many ms (given
    * its new retry count) after its deadline; until then it is delayed, as if
    * released with a delay, and durably so.
+   * Expiry: a message past its expiresAtMs is discarded instead of being
+   * requeued, dead-lettered or made ready (a delayed or backing-off message at
+   * its expiry time, not later); ready messages at the head of the queue
+   * that expired are discarded too, so an idle queue's stats catch up.
    * Also returns how many were requeued, for stats.
    */
   processDue(
@@ -94,7 +110,7 @@ export interface QueueLog {
   /** Settles messages returned as expired by processDue, after they were stored as dead letters. */
   bury(ids: readonly bigint[]): void;
 
-  /** Earliest time processDue has work (a delay firing or a deadline passing), or undefined. */
+  /** Earliest time processDue has work (a delay firing, a deadline passing, an expiry at the head), or undefined. */
   nextDueMs(): number | undefined;
 
   /** Up to `max` ready messages, oldest first, without changing their state. */

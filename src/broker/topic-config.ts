@@ -13,6 +13,8 @@ export interface TopicConfig {
   retryBackoffMs: number;
   /** Cap on one backoff wait; 0 caps it at MAX_RETRY_BACKOFF_MS only. */
   retryBackoffMaxMs: number;
+  /** Time to live of a message pushed without its own; 0: messages never expire. */
+  msgTtlMs: number;
 }
 
 export const DEFAULT_TOPIC_CONFIG: Readonly<TopicConfig> = Object.freeze({
@@ -22,11 +24,14 @@ export const DEFAULT_TOPIC_CONFIG: Readonly<TopicConfig> = Object.freeze({
   msgRetry: 5,
   retryBackoffMs: 0,
   retryBackoffMaxMs: 0,
+  msgTtlMs: 0,
 });
 
 export const MAX_TTR_S = 86_400;
 export const MAX_RETRY = 1000;
 export const MAX_RETRY_BACKOFF_MS = 86_400_000;
+/** Longest time to live, per message or topic default: the longest delay (366 days). */
+export const MAX_TTL_MS = 366 * 24 * 3600 * 1000;
 
 /**
  * How long the n-th redelivery (n >= 1) waits: min(base * 2^(n-1), cap).
@@ -71,6 +76,12 @@ export function applyConfigPatch(current: TopicConfig, patch: Partial<TopicConfi
   if (patch.retryBackoffMaxMs !== undefined) {
     checkBackoffMs("retry_backoff_max_ms", patch.retryBackoffMaxMs);
     next.retryBackoffMaxMs = patch.retryBackoffMaxMs;
+  }
+  if (patch.msgTtlMs !== undefined) {
+    if (!Number.isInteger(patch.msgTtlMs) || patch.msgTtlMs < 0 || patch.msgTtlMs > MAX_TTL_MS) {
+      throw invalid(`msg_ttl_ms must be 0..${MAX_TTL_MS} ms (0: messages never expire), got ${patch.msgTtlMs}`);
+    }
+    next.msgTtlMs = patch.msgTtlMs;
   }
   // Checked on the result: either field may change alone.
   if (next.retryBackoffMaxMs !== 0 && next.retryBackoffMaxMs < next.retryBackoffMs) {

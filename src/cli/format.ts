@@ -37,6 +37,7 @@ export function messageData(m: Delivery): Record<string, unknown> {
     retry: m.retry,
     created_at_ms: Number(m.createdAtMs),
     deadline_ms: Number(m.deadlineMs),
+    expires_at_ms: Number(m.expiresAtMs),
     node: m.node,
   };
 }

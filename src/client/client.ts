@@ -54,7 +54,16 @@ export interface PushOptions {
   routeKey?: string;
   /** Milliseconds before the message becomes ready. */
   delayMs?: number;
+  /**
+   * Time to live in ms from the push (0 or unset: the topic's msgTtlMs; max
+   * 366 days). A message not delivered in time is discarded, never delivered
+   * (counted in the queue's `expired`); the delay does not extend it. A
+   * delivered message may still be acked after it expires.
+   */
+  ttlMs?: number;
 }
+
+const msField = (ms: number | undefined): bigint => BigInt(Math.max(0, Math.round(ms ?? 0)));
 
 export interface PushResult {
   /** The message id (unique across the cluster). */
@@ -78,6 +87,8 @@ export interface TopicConfigChange {
   retryBackoffMs?: number;
   /** Cap on one backoff wait, ms (0: no cap but 24 h; else at least retryBackoffMs). */
   retryBackoffMaxMs?: number;
+  /** Time to live, ms, of messages pushed without their own ttlMs (0: they never expire). */
+  msgTtlMs?: number;
 }
 
 /** Something to ack, nack or touch: a Delivery, or its coordinates. */
@@ -183,16 +194,17 @@ export class GmqClient {
 
   /**
    * Pushes one message; resolves once the node has stored it durably.
-   * @example `await client.push("orders", "hello", { routeKey: "paid", delayMs: 5000 })`
+   * @example `await client.push("orders", "hello", { routeKey: "paid", delayMs: 5000, ttlMs: 60_000 })`
    */
   async push(topic: string, body: Body, opts: PushOptions = {}): Promise<PushResult> {
     const buf = toBuffer(body);
     const routeKey = opts.routeKey ?? "";
-    const delayMs = BigInt(Math.max(0, Math.round(opts.delayMs ?? 0)));
+    const delayMs = msField(opts.delayMs);
+    const ttlMs = msField(opts.ttlMs);
     const { result, conn } = await withFailover(this.pool, this.failover, (c) =>
       this.usePushStream
-        ? c.pushStream().push(topic, routeKey, buf, delayMs)
-        : c.unary(c.rpc.push, { topic, routeKey, body: buf, delayMs }).then((r) => r.id),
+        ? c.pushStream().push(topic, routeKey, buf, delayMs, ttlMs)
+        : c.unary(c.rpc.push, { topic, routeKey, body: buf, delayMs, ttlMs }).then((r) => r.id),
     );
     return { id: result, node: conn.key };
   }
@@ -201,7 +213,7 @@ export class GmqClient {
   async pushBatch(topic: string, messages: Array<{ body: Body } & PushOptions>): Promise<{ ids: bigint[]; node: string }> {
     const req = {
       topic,
-      messages: messages.map((m) => ({ routeKey: m.routeKey ?? "", body: toBuffer(m.body), delayMs: BigInt(Math.max(0, Math.round(m.delayMs ?? 0))) })),
+      messages: messages.map((m) => ({ routeKey: m.routeKey ?? "", body: toBuffer(m.body), delayMs: msField(m.delayMs), ttlMs: msField(m.ttlMs) })),
     };
     const { result, conn } = await withFailover(this.pool, this.failover, (c) => c.unary(c.rpc.pushBatch, req));
     return { ids: result.ids, node: conn.key };
@@ -333,6 +345,7 @@ export class GmqClient {
       msgRetry: change.msgRetry,
       retryBackoffMs: change.retryBackoffMs,
       retryBackoffMaxMs: change.retryBackoffMaxMs,
+      msgTtlMs: change.msgTtlMs === undefined ? undefined : msField(change.msgTtlMs),
     });
     const apply = (c: NodeConnection) => c.unary(c.rpc.config, req);
     this.shape.set(`config\0${topic}`, apply);

@@ -27,7 +27,7 @@ export class PushStream {
     return this.pending.size;
   }
 
-  push(topic: string, routeKey: string, body: Buffer, delayMs: bigint): Promise<bigint> {
+  push(topic: string, routeKey: string, body: Buffer, delayMs: bigint, ttlMs = 0n): Promise<bigint> {
     let call: ClientDuplexStream<PushStreamRequest, PushStreamResponse>;
     try {
       call = this.call ?? this.open();
@@ -37,7 +37,7 @@ export class PushStream {
     const seq = ++this.seq;
     return new Promise<bigint>((resolve, reject) => {
       this.pending.set(seq, { resolve, reject });
-      call.write({ seq: BigInt(seq), topic, routeKey, body, delayMs });
+      call.write({ seq: BigInt(seq), topic, routeKey, body, delayMs, ttlMs });
     });
   }
 

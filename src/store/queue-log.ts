@@ -8,19 +8,25 @@
 //             delay fired), replayed on open after the last checkpoint
 // Memory holds only outstanding entries (in flight, requeued, nack-delayed or
 // backing off before a retry, expired awaiting bury) and pending delays.
+// Message expiry (a record flag, see record.ts) is checked where a message
+// would be delivered or made ready again; an expired one is settled like an
+// ack (journaled in an AckBatch) and counted, never delivered.
 import { join } from "node:path";
 import { type NewMessage, type QueueLog, type QueueLogStats, type StoredMessage, StoreError } from "../broker/storage.js";
 import { readCheckpoint, writeCheckpoint } from "./checkpoint.js";
 import type { StoreContext } from "./context.js";
 import { DelayHeap, TimedHeap } from "./heap.js";
 import {
+  EXPIRY_BYTES,
   MAX_ROUTE_KEY_BYTES,
   RECORD_HEADER_BYTES,
   RecordType,
   align8,
+  extBytes,
   recordB,
   recordBodyBytes,
   recordC,
+  recordExpiresAt,
   recordId,
   recordRetry,
   recordRouteKey,
@@ -30,6 +36,7 @@ import {
   viewB,
   viewBody,
   viewBodyBytes,
+  viewExpiresAt,
   viewId,
   viewRetry,
   writeIds,
@@ -49,6 +56,8 @@ export interface Entry {
   time: number;
   /** Retry count as stored (an expired entry reports retry + 1). */
   retry: number;
+  /** The message's expiresAtMs (0: never), from its record. */
+  exp: number;
   ver: number;
   inHeap: boolean;
 }
@@ -56,6 +65,8 @@ export interface Entry {
 const JOURNAL_MAX_SEGMENT_BYTES = 16 << 20;
 const MAX_DELAYS_PER_CALL = 50_000;
 const ACK_BATCH = 512;
+/** Expired messages one sweep discards at most; it comes back at once for the rest. */
+const SWEEP_MAX = 10_000;
 
 export interface QueueLogOptions {
   dir: string;
@@ -84,6 +95,14 @@ export class FileQueueLog implements QueueLog {
   nInFlight = 0;
   nNackDelayed = 0;
   reclaimed = 0;
+  /** Messages discarded because they expired, since open. */
+  nExpired = 0;
+  /**
+   * When processDue next looks for expired messages at the head of the ready
+   * messages: the earliest expiry known to have entered them (appended,
+   * copied from delay/, requeued). Not exact: see sweepExpired.
+   */
+  sweepAtMs = Number.POSITIVE_INFINITY;
   private readonly ctx: StoreContext;
   private readonly checkpointPath: string;
   private checkpointScheduled = false;
@@ -128,7 +147,7 @@ export class FileQueueLog implements QueueLog {
       const m = messages[i]!;
       const k = utf8Length(m.routeKey);
       rk[i] = k;
-      const length = RECORD_HEADER_BYTES + k + m.body.length;
+      const length = RECORD_HEADER_BYTES + ((m.expiresAtMs ?? 0) > 0 ? EXPIRY_BYTES : 0) + k + m.body.length;
       if (m.body.length > maxBody || k > MAX_ROUTE_KEY_BYTES) {
         throw new StoreError(
           "TOO_LARGE",
@@ -145,28 +164,31 @@ export class FileQueueLog implements QueueLog {
       this.delays.planStart();
       for (let i = 0; i < n; i++) {
         const m = messages[i]!;
-        if (m.deliverAtMs > now) this.delays.planAdd(RECORD_HEADER_BYTES + rk[i]! + m.body.length);
+        if (m.deliverAtMs > now) this.delays.planAdd(RECORD_HEADER_BYTES + ((m.expiresAtMs ?? 0) > 0 ? EXPIRY_BYTES : 0) + rk[i]! + m.body.length);
       }
       this.delays.planEnsure();
     }
     const msgs = this.msgs;
     for (let i = 0; i < n; i++) {
       const m = messages[i]!;
+      const exp = m.expiresAtMs ?? 0;
       if (m.deliverAtMs > now) {
         const seq = this.delays.nextSeq++;
-        const pos = this.delays.write(RecordType.Delayed, m.retry, seq, m.id, m.createdAtMs, m.deliverAtMs, m.routeKey, rk[i]!, m.body);
-        this.pendingDelays.push(m.deliverAtMs, pos);
+        const pos = this.delays.write(RecordType.Delayed, m.retry, seq, m.id, m.createdAtMs, m.deliverAtMs, m.routeKey, rk[i]!, m.body, exp);
+        // One that expires before its delay ends is due (to be discarded) at its expiry.
+        this.pendingDelays.push(exp > 0 && exp < m.deliverAtMs ? exp : m.deliverAtMs, pos);
         this.addLive(this.delayLive, pos);
       } else {
         const seq = msgs.nextSeq++;
-        msgs.write(RecordType.Message, m.retry, seq, m.id, m.createdAtMs, m.deliverAtMs, m.routeKey, rk[i]!, m.body);
+        msgs.write(RecordType.Message, m.retry, seq, m.id, m.createdAtMs, m.deliverAtMs, m.routeKey, rk[i]!, m.body, exp);
+        if (exp > 0 && exp < this.sweepAtMs) this.sweepAtMs = exp;
       }
     }
   }
 
   // ----------------------------------------------------------------- reserve
 
-  reserve(max: number, maxBytes: number, deadlineMs: number): StoredMessage[] {
+  reserve(max: number, maxBytes: number, deadlineMs: number, nowMs: number = Date.now()): StoredMessage[] {
     this.checkOpen();
     const out: StoredMessage[] = [];
     let bytes = 0;
@@ -175,6 +197,16 @@ export class FileQueueLog implements QueueLog {
       const e = this.ready[this.readyHead]!;
       if (this.entries.get(e.id) !== e) {
         this.shiftReady(); // settled meanwhile (a duplicate id replaced it)
+        continue;
+      }
+      if (e.exp !== 0 && e.exp <= nowMs) {
+        try {
+          this.discard(e);
+        } catch (err) {
+          if (out.length === 0) throw err;
+          return out;
+        }
+        this.shiftReady();
         continue;
       }
       if (!this.readMessageAt(e.pos)) {
@@ -203,21 +235,29 @@ export class FileQueueLog implements QueueLog {
     let pos = start;
     let seq = this.cursorSeq;
     const fresh: Entry[] = [];
+    let dropped: bigint[] | undefined; // expired on the way: settled, not delivered
     while (out.length < max) {
       const p = msgs.readFrom(pos);
       if (p < 0) break;
       const o = msgs.roff;
+      const exp = viewExpiresAt(msgs, o);
+      if (exp !== 0 && exp <= nowMs) {
+        (dropped ??= []).push(viewId(msgs, o));
+        seq = viewA(msgs, o) + 1;
+        pos = p + align8(msgs.rlen);
+        continue;
+      }
       const b = viewBodyBytes(msgs, o);
       if (out.length > 0 && bytes + b > maxBytes) break;
       const retry = viewRetry(msgs, o);
       const m = this.decode(retry, deadlineMs);
-      fresh.push({ id: m.id, pos: p, state: State.InFlight, time: deadlineMs, retry, ver: 0, inHeap: false });
+      fresh.push({ id: m.id, pos: p, state: State.InFlight, time: deadlineMs, retry, exp, ver: 0, inHeap: false });
       seq = viewA(msgs, o) + 1;
       pos = p + align8(msgs.rlen);
       bytes += b;
       out.push(m);
     }
-    if (fresh.length === 0) {
+    if (fresh.length === 0 && dropped === undefined) {
       if (pos !== start) this.moveCursor(pos, seq);
       return out;
     }
@@ -249,10 +289,32 @@ export class FileQueueLog implements QueueLog {
       }
       runCount++;
     }
-    this.msgLive.set(runSeg, (this.msgLive.get(runSeg) ?? 0) + runCount);
+    if (runCount > 0) this.msgLive.set(runSeg, (this.msgLive.get(runSeg) ?? 0) + runCount);
     this.nInFlight += fresh.length;
     this.moveCursor(pos, seq);
+    if (dropped !== undefined) this.discardDelivered(dropped);
     return out;
+  }
+
+  /**
+   * Settles messages a DeliverRange just covered because they expired. Their
+   * acks go into the next AckBatch; one lost to a crash brings them back in
+   * flight until that range's deadline, when processDue discards them.
+   */
+  private discardDelivered(ids: readonly bigint[]): void {
+    try {
+      for (const id of ids) this.journalAck(id);
+    } catch (err) {
+      this.ctx.logger.warn({ dir: this.journal.dir, err: String(err) }, "cannot journal discarded expired messages yet");
+    }
+    this.nExpired += ids.length;
+  }
+
+  /** Settles an outstanding entry whose expiry passed (journaled like an ack); throws with nothing changed. */
+  private discard(e: Entry): void {
+    this.journalAck(e.id);
+    this.settle(e);
+    this.nExpired++;
   }
 
   /** Reads the message record at pos into msgs.rbuf/roff; false if it is not there. */
@@ -270,6 +332,7 @@ export class FileQueueLog implements QueueLog {
       createdAtMs: viewB(m, o),
       retry,
       deadlineMs,
+      expiresAtMs: viewExpiresAt(m, o),
     };
   }
 
@@ -353,9 +416,11 @@ export class FileQueueLog implements QueueLog {
     if (readyAtMs <= now) {
       this.setState(e, State.Ready);
       this.ready.push(e);
+      if (e.exp !== 0 && e.exp < this.sweepAtMs) this.sweepAtMs = e.exp;
     } else {
       this.setState(e, State.Delayed);
-      e.time = readyAtMs;
+      // Due at its expiry if that comes first: processDue discards it then.
+      e.time = e.exp !== 0 && e.exp < readyAtMs ? e.exp : readyAtMs;
       this.timed.push(e);
     }
   }
@@ -402,6 +467,11 @@ export class FileQueueLog implements QueueLog {
     const expired: StoredMessage[] = [];
     for (let top = this.timed.peek(); top !== undefined && top.time <= nowMs; top = this.timed.peek()) {
       const e = top;
+      // Expired while delayed, or while in flight and its TTR has now passed too.
+      if (e.exp !== 0 && e.exp <= nowMs) {
+        this.discard(e);
+        continue;
+      }
       if (e.state === State.Delayed) {
         this.timed.remove(e);
         this.setState(e, State.Ready);
@@ -429,7 +499,77 @@ export class FileQueueLog implements QueueLog {
       requeued++;
     }
     this.fireDelays(nowMs);
+    if (this.sweepAtMs <= nowMs) this.sweepExpired(nowMs);
     return { requeued, expired };
+  }
+
+  /** After recovery: the sweep is due at the earliest expiry among requeued messages and the backlog's head. */
+  noteHeadExpiry(): void {
+    for (let i = this.readyHead; i < this.ready.length; i++) {
+      const e = this.ready[i]!;
+      if (e.exp !== 0 && e.exp < this.sweepAtMs) this.sweepAtMs = e.exp;
+    }
+    if (this.msgs.readFrom(this.cursor) < 0) return;
+    const exp = viewExpiresAt(this.msgs, this.msgs.roff);
+    if (exp !== 0 && exp < this.sweepAtMs) this.sweepAtMs = exp;
+  }
+
+  /**
+   * Discards expired messages at the head of the ready messages: all expired
+   * requeued ones, and never-delivered ones from the cursor up to the first
+   * that has not expired. Then waits for that one's expiry (if it has one).
+   * Expired messages behind an unexpired head are discarded when reached
+   * (reserve), so until then they count as ready; with one TTL per topic,
+   * expiry follows push order and the head is all there is to sweep.
+   */
+  private sweepExpired(nowMs: number): void {
+    this.sweepAtMs = Number.POSITIVE_INFINITY;
+    let next = Number.POSITIVE_INFINITY;
+    try {
+      if (this.readyHead < this.ready.length) {
+        const keep: Entry[] = [];
+        for (let i = this.readyHead; i < this.ready.length; i++) {
+          const e = this.ready[i]!;
+          if (this.entries.get(e.id) !== e || e.state !== State.Ready) continue;
+          if (e.exp !== 0 && e.exp <= nowMs) this.discard(e);
+          else {
+            keep.push(e);
+            if (e.exp !== 0 && e.exp < next) next = e.exp;
+          }
+        }
+        this.ready = keep;
+        this.readyHead = 0;
+      }
+      const msgs = this.msgs;
+      const start = this.cursor;
+      let pos = start;
+      let seq = this.cursorSeq;
+      const ids: bigint[] = [];
+      while (ids.length < SWEEP_MAX) {
+        const p = msgs.readFrom(pos);
+        if (p < 0) break;
+        const o = msgs.roff;
+        const exp = viewExpiresAt(msgs, o);
+        if (exp === 0 || exp > nowMs) {
+          if (exp !== 0 && exp < next) next = exp;
+          break;
+        }
+        ids.push(viewId(msgs, o));
+        seq = viewA(msgs, o) + 1;
+        pos = p + align8(msgs.rlen);
+      }
+      if (ids.length === SWEEP_MAX) next = nowMs;
+      if (ids.length > 0) {
+        // As if delivered with a deadline already passed, then acked.
+        this.journal.write(RecordType.DeliverRange, 0, start, BigInt(seq), pos, nowMs, "", 0, null);
+        this.moveCursor(pos, seq);
+        this.discardDelivered(ids);
+      }
+    } catch (err) {
+      this.ctx.logger.warn({ dir: this.journal.dir, err: String(err) }, "cannot discard expired messages yet; will retry");
+      next = nowMs + 1000;
+    }
+    if (next < this.sweepAtMs) this.sweepAtMs = next;
   }
 
   private fireDelays(nowMs: number): void {
@@ -443,9 +583,16 @@ export class FileQueueLog implements QueueLog {
           // Journal first, naming the message-log position the copy will
           // take: recovery redoes a copy that a crash cut off, so a fired
           // delay is delivered exactly once.
-          const target = this.msgs.positionFor(d.rlen);
-          this.journal.write(RecordType.DelayDone, 0, pos, 0n, target, at, "", 0, null);
-          this.copyDelayed(d.rbuf, d.roff, d.rlen);
+          const exp = recordExpiresAt(d.rbuf, d.roff);
+          if (exp !== 0 && exp <= nowMs) {
+            // Expired before its delay ended: settled without a copy.
+            this.journal.write(RecordType.DelayDone, 0, pos, 0n, -1, at, "", 0, null);
+            this.nExpired++;
+          } else {
+            const target = this.msgs.positionFor(d.rlen);
+            this.journal.write(RecordType.DelayDone, 0, pos, 0n, target, at, "", 0, null);
+            this.copyDelayed(d.rbuf, d.roff, d.rlen);
+          }
         } else {
           this.ctx.logger.warn({ dir: this.delays.dir, pos }, "delayed message record unreadable; dropped");
           this.journal.write(RecordType.DelayDone, 0, pos, 0n, -1, at, "", 0, null);
@@ -470,10 +617,12 @@ export class FileQueueLog implements QueueLog {
   /** Appends the delayed record at buf[o] to the message log (space already ensured). */
   copyDelayed(buf: Buffer, o: number, length: number): number {
     const rkLen = buf.readUInt16LE(o + 10);
-    const body = buf.subarray(o + RECORD_HEADER_BYTES + rkLen, o + length);
+    const body = buf.subarray(o + RECORD_HEADER_BYTES + extBytes(buf, o) + rkLen, o + length);
+    const exp = recordExpiresAt(buf, o);
     const seq = this.msgs.nextSeq;
-    const p = this.msgs.write(RecordType.Message, recordRetry(buf, o), seq, recordId(buf, o), recordB(buf, o), recordC(buf, o), recordRouteKey(buf, o), rkLen, body);
+    const p = this.msgs.write(RecordType.Message, recordRetry(buf, o), seq, recordId(buf, o), recordB(buf, o), recordC(buf, o), recordRouteKey(buf, o), rkLen, body, exp);
     this.msgs.nextSeq = seq + 1;
+    if (exp > 0 && exp < this.sweepAtMs) this.sweepAtMs = exp;
     return p;
   }
 
@@ -490,8 +639,9 @@ export class FileQueueLog implements QueueLog {
   nextDueMs(): number | undefined {
     const t = this.timed.peek()?.time;
     const d = this.pendingDelays.topAt();
-    if (t === undefined) return d;
-    return d === undefined || t < d ? t : d;
+    const due = t === undefined ? d : d === undefined || t < d ? t : d;
+    if (this.sweepAtMs === Number.POSITIVE_INFINITY) return due;
+    return due === undefined || this.sweepAtMs < due ? this.sweepAtMs : due;
   }
 
   // -------------------------------------------------------------- read-only
@@ -500,7 +650,7 @@ export class FileQueueLog implements QueueLog {
     const out: StoredMessage[] = [];
     for (let i = this.readyHead; i < this.ready.length && out.length < max; i++) {
       const e = this.ready[i]!;
-      if (this.readMessageAt(e.pos)) out.push(this.decode(e.retry, 0));
+      if (this.entries.get(e.id) === e && this.readMessageAt(e.pos)) out.push(this.decode(e.retry, 0));
     }
     let pos = this.cursor;
     while (out.length < max) {
@@ -520,6 +670,7 @@ export class FileQueueLog implements QueueLog {
       bytesOnDisk: this.msgs.bytesOnDisk() + this.delays.bytesOnDisk() + this.journal.bytesOnDisk(),
       segments: this.msgs.fileCount() + this.delays.fileCount() + this.journal.fileCount(),
       segmentsReclaimed: this.reclaimed,
+      expired: this.nExpired,
     };
   }
 

@@ -1,7 +1,18 @@
 // Rebuilds a queue's in-memory state on open: segment logs are verified
 // (unsealed tails record by record), the checkpoint is loaded, delayed
 // messages appended since it are listed, and the journal after it replayed.
-import { RECORD_HEADER_BYTES, RecordType, align8, readId, recordA, recordC, recordId, recordRetry, recordType } from "./record.js";
+import {
+  RECORD_HEADER_BYTES,
+  RecordType,
+  align8,
+  readId,
+  recordA,
+  recordC,
+  recordExpiresAt,
+  recordId,
+  recordRetry,
+  recordType,
+} from "./record.js";
 import { type Entry, FileQueueLog, State } from "./queue-log.js";
 import { posIndex } from "./segment-log.js";
 import type { StoreContext } from "./context.js";
@@ -33,7 +44,7 @@ export function recoverQueue(q: FileQueueLog, ctx: StoreContext): void {
   const readyOrder = new Map<bigint, Entry>();
   const now = Date.now();
   for (const c of ck?.entries ?? []) {
-    const e: Entry = { id: c.id, pos: c.pos, state: c.state, time: c.time, retry: c.retry, ver: 0, inHeap: false };
+    const e: Entry = { id: c.id, pos: c.pos, state: c.state, time: c.time, retry: c.retry, exp: 0, ver: 0, inHeap: false };
     entries.set(e.id, e);
     if (e.state === State.Ready) readyOrder.set(e.id, e);
   }
@@ -45,7 +56,12 @@ export function recoverQueue(q: FileQueueLog, ctx: StoreContext): void {
   for (let pos = ck?.delayScanPos ?? 0; ; ) {
     const p = d.readFrom(pos);
     if (p < 0) break;
-    if (recordType(d.rbuf, d.roff) === RecordType.Delayed) pending.set(p, recordC(d.rbuf, d.roff));
+    if (recordType(d.rbuf, d.roff) === RecordType.Delayed) {
+      // Due at its expiry when that comes before its delay ends (as append does).
+      const at = recordC(d.rbuf, d.roff);
+      const exp = recordExpiresAt(d.rbuf, d.roff);
+      pending.set(p, exp > 0 && exp < at ? exp : at);
+    }
     pos = p + align8(d.rlen);
   }
 
@@ -86,7 +102,7 @@ export function recoverQueue(q: FileQueueLog, ctx: StoreContext): void {
           const id = recordId(m.rbuf, m.roff);
           if (!entries.has(id)) {
             const retry = recordRetry(m.rbuf, m.roff);
-            entries.set(id, { id, pos: r, state: State.InFlight, time: deadline, retry, ver: 0, inHeap: false });
+            entries.set(id, { id, pos: r, state: State.InFlight, time: deadline, retry, exp: 0, ver: 0, inHeap: false });
           }
         }
         mp = r + align8(m.rlen);
@@ -114,7 +130,7 @@ export function recoverQueue(q: FileQueueLog, ctx: StoreContext): void {
     let e = entries.get(id);
     if (type === RecordType.Deliver) {
       if (e === undefined) {
-        e = { id, pos: recordA(buf, o), state: State.InFlight, time: 0, retry: recordRetry(buf, o), ver: 0, inHeap: false };
+        e = { id, pos: recordA(buf, o), state: State.InFlight, time: 0, retry: recordRetry(buf, o), exp: 0, ver: 0, inHeap: false };
         entries.set(id, e);
       }
       readyOrder.delete(id);
@@ -173,6 +189,9 @@ export function recoverQueue(q: FileQueueLog, ctx: StoreContext): void {
       ctx.logger.warn({ dir: m.dir, id: String(e.id), pos: e.pos }, "outstanding message record missing; dropped");
       continue;
     }
+    // Expiry lives in the record (not in the checkpoint or journal).
+    e.exp = recordExpiresAt(m.rbuf, m.roff);
+    if (e.exp !== 0 && e.state === State.Delayed && e.exp < e.time) e.time = e.exp;
     q.entries.set(e.id, e);
     q.addLive(q.msgLive, e.pos);
     if (e.state === State.InFlight) {
@@ -191,6 +210,7 @@ export function recoverQueue(q: FileQueueLog, ctx: StoreContext): void {
     q.addLive(q.delayLive, pos);
   }
 
+  q.noteHeadExpiry();
   q.reclaimMsgSegments();
   q.reclaimDelaySegments();
   if (replayed > 0 || ck === undefined) {

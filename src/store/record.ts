@@ -4,16 +4,18 @@
 //   0  u32 length     header + route key + body, in bytes (0 = end of data)
 //   4  u32 crc32c     over bytes [8, length)
 //   8  u8  type
-//   9  u8  flags      (reserved, 0)
+//   9  u8  flags      bit 0: an 8-byte expiry extension follows the header
 //  10  u16 routeKeyLen
 //  12  u32 retry
 //  16  u64 a          message: seq; journal: a position
 //  24  u64 id         message id
 //  32  f64 b          message: createdAtMs
 //  40  f64 c          message: deliverAtMs; journal: a time
-//  48  routeKey (utf8), body
+//  48  [f64 expiresAtMs, only with flag bit 0]
+//  48 or 56  routeKey (utf8), body
 //
-// Records start at 8-byte aligned offsets; the gap is zero.
+// Records start at 8-byte aligned offsets; the gap is zero. A record without
+// expiry is byte-identical to one written before the extension existed.
 import { endianness } from "node:os";
 import { crc32c } from "@node-rs/crc32";
 
@@ -36,6 +38,14 @@ export const RecordType = {
   AckBatch: 23,
 } as const;
 
+/** Bits of the flags byte. */
+export const RecordFlag = {
+  /** The record carries expiresAtMs (f64) in the 8 bytes after the header. */
+  Expires: 1,
+} as const;
+/** Size of the expiry extension. */
+export const EXPIRY_BYTES = 8;
+
 const MAX_TYPE = 23;
 const TWO_32 = 4294967296;
 
@@ -43,8 +53,8 @@ export function align8(n: number): number {
   return (n + 7) & ~7;
 }
 
-export function recordBytes(routeKeyBytes: number, bodyBytes: number): number {
-  return RECORD_HEADER_BYTES + routeKeyBytes + bodyBytes;
+export function recordBytes(routeKeyBytes: number, bodyBytes: number, expiresAtMs = 0): number {
+  return RECORD_HEADER_BYTES + (expiresAtMs > 0 ? EXPIRY_BYTES : 0) + routeKeyBytes + bodyBytes;
 }
 
 // Ids go through a scratch BigUint64Array: no BigInt arithmetic per record.
@@ -100,20 +110,24 @@ export function writeRecord(
   routeKey: string,
   routeKeyBytes: number,
   body: Uint8Array | null,
+  expiresAtMs = 0,
 ): number {
   const bodyBytes = body === null ? 0 : body.length;
-  const length = RECORD_HEADER_BYTES + routeKeyBytes + bodyBytes;
+  const ext = expiresAtMs > 0 ? EXPIRY_BYTES : 0;
+  const length = RECORD_HEADER_BYTES + ext + routeKeyBytes + bodyBytes;
   buf.writeUInt32LE(length, off);
   buf[off + 8] = type;
-  buf[off + 9] = 0;
+  buf[off + 9] = ext > 0 ? RecordFlag.Expires : 0;
   buf.writeUInt16LE(routeKeyBytes, off + 10);
   buf.writeUInt32LE(retry, off + 12);
   writeU64(buf, off + 16, a);
   writeId(buf, off + 24, id);
   buf.writeDoubleLE(b, off + 32);
   buf.writeDoubleLE(c, off + 40);
-  if (routeKeyBytes > 0) buf.write(routeKey, off + RECORD_HEADER_BYTES, routeKeyBytes, "utf8");
-  if (body !== null && bodyBytes > 0) buf.set(body, off + RECORD_HEADER_BYTES + routeKeyBytes);
+  if (ext > 0) buf.writeDoubleLE(expiresAtMs, off + RECORD_HEADER_BYTES);
+  const k = off + RECORD_HEADER_BYTES + ext;
+  if (routeKeyBytes > 0) buf.write(routeKey, k, routeKeyBytes, "utf8");
+  if (body !== null && bodyBytes > 0) buf.set(body, k + routeKeyBytes);
   buf.writeUInt32LE(crc32c(buf.subarray(off + 8, off + length)), off + 4);
   return length;
 }
@@ -126,7 +140,7 @@ export function writeRecord(
 export function checkRecord(buf: Buffer, off: number, limit: number): number {
   const length = checkFraming(buf, off, limit);
   if (length <= 0) return length;
-  if (RECORD_HEADER_BYTES + buf.readUInt16LE(off + 10) > length) return -1;
+  if (RECORD_HEADER_BYTES + extBytes(buf, off) + buf.readUInt16LE(off + 10) > length) return -1;
   if (crc32c(buf.subarray(off + 8, off + length)) !== buf.readUInt32LE(off + 4)) return -1;
   return length;
 }
@@ -151,13 +165,16 @@ export function writeRecordAligned(
   routeKey: string,
   routeKeyBytes: number,
   body: Uint8Array | null,
+  expiresAtMs = 0,
 ): number {
-  if (!LITTLE) return writeRecord(buf, off, type, retry, a, id, b, c, routeKey, routeKeyBytes, body);
+  if (!LITTLE) return writeRecord(buf, off, type, retry, a, id, b, c, routeKey, routeKeyBytes, body, expiresAtMs);
   const bodyBytes = body === null ? 0 : body.length;
-  const length = RECORD_HEADER_BYTES + routeKeyBytes + bodyBytes;
+  const ext = expiresAtMs > 0 ? EXPIRY_BYTES : 0;
+  const length = RECORD_HEADER_BYTES + ext + routeKeyBytes + bodyBytes;
   const w = off >>> 2;
   u32[w] = length;
-  u32[w + 2] = type | (routeKeyBytes << 16); // type, flags 0, route key length
+  // type, flags (bit 0 when ext: 8 << 5 = 1 << 8), route key length
+  u32[w + 2] = type | (ext << 5) | (routeKeyBytes << 16);
   u32[w + 3] = retry;
   u32[w + 4] = a >>> 0;
   u32[w + 5] = Math.floor(a / TWO_32);
@@ -167,7 +184,8 @@ export function writeRecordAligned(
   const d = off >>> 3;
   f64[d + 4] = b;
   f64[d + 5] = c;
-  const k = off + RECORD_HEADER_BYTES;
+  if (ext > 0) f64[d + 6] = expiresAtMs;
+  const k = off + RECORD_HEADER_BYTES + ext;
   if (routeKeyBytes === routeKey.length) {
     for (let i = 0; i < routeKeyBytes; i++) buf[k + i] = routeKey.charCodeAt(i);
   } else if (routeKeyBytes > 0) {
@@ -216,6 +234,14 @@ export function recordB(buf: Buffer, off: number): number {
 export function recordC(buf: Buffer, off: number): number {
   return buf.readDoubleLE(off + 40);
 }
+/** Bytes of the expiry extension: 8 when the Expires flag is set, else 0. */
+export function extBytes(buf: Buffer, off: number): number {
+  return (buf[off + 9]! & RecordFlag.Expires) * EXPIRY_BYTES;
+}
+/** expiresAtMs of a record; 0 when it has no expiry. */
+export function recordExpiresAt(buf: Buffer, off: number): number {
+  return (buf[off + 9]! & RecordFlag.Expires) !== 0 ? buf.readDoubleLE(off + RECORD_HEADER_BYTES) : 0;
+}
 // Consecutive records usually carry the same route key: reuse the last
 // decoded one when the bytes match (ASCII keys only, compared in JS).
 let lastKey = "";
@@ -223,7 +249,7 @@ let lastKey = "";
 export function recordRouteKey(buf: Buffer, off: number): string {
   const n = buf.readUInt16LE(off + 10);
   if (n === 0) return "";
-  const start = off + RECORD_HEADER_BYTES;
+  const start = off + RECORD_HEADER_BYTES + extBytes(buf, off);
   if (n === lastKey.length) {
     let i = 0;
     while (i < n && buf[start + i] === lastKey.charCodeAt(i)) i++;
@@ -236,13 +262,13 @@ export function recordRouteKey(buf: Buffer, off: number): string {
 /** A copy of the body, owned by the caller. */
 export function recordBody(buf: Buffer, off: number): Buffer {
   const length = buf.readUInt32LE(off);
-  const start = off + RECORD_HEADER_BYTES + buf.readUInt16LE(off + 10);
+  const start = off + RECORD_HEADER_BYTES + extBytes(buf, off) + buf.readUInt16LE(off + 10);
   const body = Buffer.allocUnsafe(off + length - start);
   buf.copy(body, 0, start, off + length);
   return body;
 }
 export function recordBodyBytes(buf: Buffer, off: number): number {
-  return buf.readUInt32LE(off) - RECORD_HEADER_BYTES - buf.readUInt16LE(off + 10);
+  return buf.readUInt32LE(off) - RECORD_HEADER_BYTES - extBytes(buf, off) - buf.readUInt16LE(off + 10);
 }
 
 // Readers through 32/64-bit views of a buffer that starts 8-byte aligned
@@ -276,10 +302,19 @@ export function viewB(v: RecordViews, off: number): number {
   return LITTLE ? v.rf64[(off >>> 3) + 4]! : v.rbuf.readDoubleLE(off + 32);
 }
 
+// Word 2 holds type | flags << 8 | routeKeyLen << 16: (word >>> 5) & 8 is the
+// extension's size (flag bit 0 is bit 8 of the word).
 export function viewBodyBytes(v: RecordViews, off: number): number {
   if (!LITTLE) return recordBodyBytes(v.rbuf, off);
   const w = off >>> 2;
-  return v.ru32[w]! - RECORD_HEADER_BYTES - (v.ru32[w + 2]! >>> 16);
+  const t = v.ru32[w + 2]!;
+  return v.ru32[w]! - RECORD_HEADER_BYTES - ((t >>> 5) & EXPIRY_BYTES) - (t >>> 16);
+}
+
+/** expiresAtMs of a record; 0 when it has no expiry (one flag test for records without). */
+export function viewExpiresAt(v: RecordViews, off: number): number {
+  if (!LITTLE) return recordExpiresAt(v.rbuf, off);
+  return (v.ru32[(off >>> 2) + 2]! & 0x100) !== 0 ? v.rf64[(off >>> 3) + 6]! : 0;
 }
 
 /** A copy of the body, owned by the caller. */
@@ -287,7 +322,8 @@ export function viewBody(v: RecordViews, off: number): Buffer {
   if (!LITTLE) return recordBody(v.rbuf, off);
   const w = off >>> 2;
   const end = off + v.ru32[w]!;
-  const start = off + RECORD_HEADER_BYTES + (v.ru32[w + 2]! >>> 16);
+  const t = v.ru32[w + 2]!;
+  const start = off + RECORD_HEADER_BYTES + ((t >>> 5) & EXPIRY_BYTES) + (t >>> 16);
   const body = Buffer.allocUnsafe(end - start);
   v.rbuf.copy(body, 0, start, end);
   return body;

@@ -9,6 +9,7 @@ import { StoreError } from "../broker/storage.js";
 import { type StoreContext, toStoreError } from "./context.js";
 import { dropPages } from "./mmap.js";
 import {
+  EXPIRY_BYTES,
   RECORD_HEADER_BYTES,
   RecordType,
   align8,
@@ -339,12 +340,13 @@ export class SegmentLog {
     routeKey: string,
     routeKeyBytes: number,
     body: Uint8Array | null,
+    expiresAtMs = 0,
   ): number {
-    const length = RECORD_HEADER_BYTES + routeKeyBytes + (body === null ? 0 : body.length);
+    const length = RECORD_HEADER_BYTES + (expiresAtMs > 0 ? EXPIRY_BYTES : 0) + routeKeyBytes + (body === null ? 0 : body.length);
     let seg = this.active;
     if (seg === undefined || seg.end + length > seg.bytes) seg = this.roll(length);
     const off = seg.end;
-    writeRecordAligned(seg.map!, seg.u32, seg.f64, off, type, retry, a, id, b, c, routeKey, routeKeyBytes, body);
+    writeRecordAligned(seg.map!, seg.u32, seg.f64, off, type, retry, a, id, b, c, routeKey, routeKeyBytes, body, expiresAtMs);
     seg.end = off + align8(length);
     if (off < seg.dirtyLo) seg.dirtyLo = off;
     seg.dirtyHi = seg.end;

@@ -34,7 +34,7 @@ export function describeStorageConformance(name: string, open: OpenStorage): voi
         q.append([a, b]);
         const got = q.reserve(10, BIG, 5000);
         expect(got).to.have.length(2);
-        expect(got[0]).to.deep.equal({ id: a.id, routeKey: "eu.fr", body: Buffer.from([0, 1, 2, 255]), createdAtMs: 123.5, retry: 2, deadlineMs: 5000 });
+        expect(got[0]).to.deep.equal({ id: a.id, routeKey: "eu.fr", body: Buffer.from([0, 1, 2, 255]), createdAtMs: 123.5, retry: 2, deadlineMs: 5000, expiresAtMs: 0 });
         expect(got[1]!.id).to.equal(b.id);
         expect(got[1]!.body.length).to.equal(0);
         expect(got[1]!.routeKey).to.equal("");
@@ -338,6 +338,159 @@ export function describeStorageConformance(name: string, open: OpenStorage): voi
           expect(q.stats()).to.include({ ready: 0, inFlight: 0, delayed: 0 });
         }
         expect(delivered.size).to.equal(2400);
+      });
+    });
+
+    describe("expiry", () => {
+      // Times are given to reserve and processDue explicitly: no sleeping.
+      it("never delivers a ready message whose expiry passed: discards it and counts it as expired", () => {
+        const q = store.openQueue("t", "exp-ready", "main");
+        const now = Date.now();
+        const a = msg({ routeKey: "eu.fr", expiresAtMs: now + 1000 });
+        const b = msg();
+        const c = msg({ expiresAtMs: now + 60_000 });
+        q.append([a, b, c]);
+        const got = q.reserve(10, BIG, now + 30_000, now + 2000);
+        expect(ids(got)).to.deep.equal([b.id, c.id]);
+        expect(got[0]!.expiresAtMs).to.equal(0);
+        expect(got[1]!.expiresAtMs).to.equal(now + 60_000);
+        expect(bodyOf(got[1]!)).to.equal(`body-${c.id}`);
+        expect(q.stats()).to.include({ ready: 0, inFlight: 2, expired: 1 });
+        expect(q.ack(a.id)).to.equal(false);
+      });
+
+      it("delivers a message with an expiry, every field intact, until the expiry passes", () => {
+        const q = store.openQueue("t", "exp-fields", "main");
+        const now = Date.now();
+        const a = msg({ routeKey: "clé.ü", body: Buffer.from([0, 1, 255]), createdAtMs: 12.5, retry: 1, expiresAtMs: now + 1000 });
+        q.append([a]);
+        expect(q.reserve(1, BIG, 5000, now + 999)).to.deep.equal([
+          { id: a.id, routeKey: "clé.ü", body: Buffer.from([0, 1, 255]), createdAtMs: 12.5, retry: 1, deadlineMs: 5000, expiresAtMs: now + 1000 },
+        ]);
+      });
+
+      it("journals the discard: an expired message does not come back after reopen", async () => {
+        let q = store.openQueue("t", "exp-journal", "main");
+        const now = Date.now();
+        const [a, b] = [msg({ expiresAtMs: now + 1000 }), msg()];
+        q.append([a!, b!]);
+        expect(ids(q.reserve(10, BIG, now + 30_000, now + 2000))).to.deep.equal([b!.id]);
+        q.ack(b!.id);
+        store = await reopen();
+        q = store.openQueue("t", "exp-journal", "main");
+        // Asked as if before the expiry: only a journaled discard keeps it away.
+        expect(q.reserve(10, BIG, now + 30_000, now)).to.deep.equal([]);
+        expect(q.stats()).to.include({ ready: 0, inFlight: 0 });
+      });
+
+      it("keeps a message's expiry across reopen", async () => {
+        let q = store.openQueue("t", "exp-reopen", "main");
+        const at = Date.now() + 60_000;
+        const a = msg({ expiresAtMs: at });
+        q.append([a]);
+        store = await reopen();
+        q = store.openQueue("t", "exp-reopen", "main");
+        const [m] = q.reserve(1, BIG, 1000);
+        expect(m!.id).to.equal(a.id);
+        expect(m!.expiresAtMs).to.equal(at);
+      });
+
+      it("discards a requeued message that expired before it was delivered again", () => {
+        const q = store.openQueue("t", "exp-requeued", "main");
+        const now = Date.now();
+        const a = msg({ expiresAtMs: now + 1000 });
+        q.append([a]);
+        q.reserve(1, BIG, now + 500, now);
+        expect(q.processDue(now + 600, 5).requeued).to.equal(1);
+        expect(q.stats()).to.include({ ready: 1, expired: 0 });
+        expect(q.reserve(1, BIG, now + 30_000, now + 1000)).to.deep.equal([]);
+        expect(q.stats()).to.include({ ready: 0, inFlight: 0, expired: 1 });
+      });
+
+      it("lets an in-flight message be acked after its expiry, and discards it (not dead) when its TTR passes later", async () => {
+        let q = store.openQueue("t", "exp-inflight", "main");
+        const now = Date.now();
+        const [a, b] = [msg({ expiresAtMs: now + 1000 }), msg({ expiresAtMs: now + 1000 })];
+        q.append([a!, b!]);
+        expect(q.reserve(2, BIG, now + 5000, now)).to.have.length(2);
+        // The expiry passes while in flight: nothing is cut short.
+        expect(q.processDue(now + 2000, 0)).to.deep.equal({ requeued: 0, expired: [] });
+        expect(q.stats()).to.include({ inFlight: 2, expired: 0 });
+        expect(q.ack(a!.id)).to.equal(true);
+        // b's TTR passes after its expiry: discarded, not requeued and not a dead letter (maxRetry 0).
+        expect(q.processDue(now + 5000, 0)).to.deep.equal({ requeued: 0, expired: [] });
+        expect(q.stats()).to.include({ inFlight: 0, ready: 0, expired: 1 });
+        store = await reopen();
+        q = store.openQueue("t", "exp-inflight", "main");
+        expect(q.stats()).to.include({ inFlight: 0, ready: 0, delayed: 0 });
+        expect(q.processDue(now + 10_000, 0)).to.deep.equal({ requeued: 0, expired: [] });
+      });
+
+      it("discards a delayed message at its expiry when that comes before its delay ends, durably", async () => {
+        let q = store.openQueue("t", "exp-delayed", "main");
+        const now = Date.now();
+        const a = msg({ deliverAtMs: now + 60_000, expiresAtMs: now + 1000 });
+        const b = msg({ deliverAtMs: now + 500, expiresAtMs: now + 60_000 });
+        q.append([a, b]);
+        expect(q.stats()).to.include({ delayed: 2 });
+        expect(q.nextDueMs()).to.equal(now + 500);
+        q.processDue(now + 1500, 5);
+        expect(q.stats()).to.include({ delayed: 0, ready: 1, expired: 1 });
+        expect(ids(q.reserve(10, BIG, now + 30_000, now + 1500))).to.deep.equal([b.id]);
+        store = await reopen();
+        q = store.openQueue("t", "exp-delayed", "main");
+        q.processDue(now + 70_000, 5);
+        expect(q.stats()).to.include({ delayed: 0, ready: 0 });
+        expect(q.reserve(10, BIG, now + 90_000, now + 70_000)).to.deep.equal([]);
+      });
+
+      it("discards a nack-delayed message at its expiry, not at its ready time", () => {
+        const q = store.openQueue("t", "exp-nack", "main");
+        const now = Date.now();
+        const a = msg({ expiresAtMs: now + 1000 });
+        q.append([a]);
+        q.reserve(1, BIG, now + 30_000, now);
+        q.release(a.id, now + 60_000);
+        expect(q.stats()).to.include({ delayed: 1 });
+        expect(q.nextDueMs()).to.equal(now + 1000);
+        q.processDue(now + 1000, 5);
+        expect(q.stats()).to.include({ delayed: 0, ready: 0, expired: 1 });
+      });
+
+      it("sweeps expired messages at the head of an idle queue when processDue runs, durably", async () => {
+        let q = store.openQueue("t", "exp-sweep", "main");
+        const now = Date.now();
+        const expiring = msgs(3, { expiresAtMs: now + 1000 });
+        const later = msg({ expiresAtMs: now + 50_000 });
+        q.append([...expiring, later, msg()]);
+        expect(q.stats()).to.include({ ready: 5, expired: 0 });
+        expect(q.nextDueMs()).to.equal(now + 1000);
+        q.processDue(now + 1500, 5);
+        expect(q.stats()).to.include({ ready: 2, expired: 3 });
+        // Next due: the expiry of the new head.
+        expect(q.nextDueMs()).to.equal(now + 50_000);
+        store = await reopen();
+        q = store.openQueue("t", "exp-sweep", "main");
+        expect(q.stats()).to.include({ ready: 2 });
+        expect(q.nextDueMs()).to.equal(now + 50_000);
+        q.processDue(now + 50_000, 5);
+        expect(q.stats()).to.include({ ready: 1, expired: 1 });
+      });
+
+      it("stores a dead letter without expiry and returns it with none", () => {
+        const q = store.openQueue("t", "exp-dead", "main");
+        const dead = store.openQueue("t", "exp-dead", "dead");
+        const now = Date.now();
+        const a = msg({ expiresAtMs: now + 60_000 });
+        q.append([a]);
+        q.reserve(1, BIG, now + 100, now);
+        const { expired } = q.processDue(now + 100, 0);
+        expect(ids(expired)).to.deep.equal([a.id]);
+        dead.append(expired.map((m) => ({ ...m, deliverAtMs: 0, expiresAtMs: 0 })));
+        q.bury([a.id]);
+        const [d] = dead.reserve(1, BIG, 1000, now + 10 * 60_000);
+        expect(d!.id).to.equal(a.id);
+        expect(d!.expiresAtMs).to.equal(0);
       });
     });
 

@@ -5,7 +5,7 @@
 import * as fs from "node:fs";
 import type { NewMessage } from "../../src/broker/storage.js";
 import { type FsyncPolicy, openStorage } from "../../src/store/index.js";
-import { bodyFor } from "./crash-body.js";
+import { bodyFor, expiryKind, farExpiry } from "./crash-body.js";
 
 const [dataDir, policy, firstId, seedArg] = process.argv.slice(2);
 let seed = Number(seedArg);
@@ -38,6 +38,7 @@ async function main(): Promise<void> {
     const n = 1 + rand(40);
     for (let i = 0; i < n; i++) {
       const id = next++;
+      const kind = expiryKind(id);
       batch.push({
         id,
         routeKey: `rk.${id % 7n}`,
@@ -45,6 +46,7 @@ async function main(): Promise<void> {
         createdAtMs: Date.now(),
         deliverAtMs: rand(10) === 0 ? Date.now() + rand(300) : 0,
         retry: 0,
+        expiresAtMs: kind === "far" ? farExpiry(id) : kind === "short" ? Date.now() + rand(200) : 0,
       });
     }
     const delayed = batch.filter((m) => m.deliverAtMs > 0);
@@ -59,7 +61,7 @@ async function main(): Promise<void> {
     // backoff does it.
     const { expired } = q.processDue(Date.now(), 2, (retry) => 10 * retry);
     if (expired.length > 0) {
-      dead.append(expired.map((m) => ({ ...m, deliverAtMs: 0 })));
+      dead.append(expired.map((m) => ({ ...m, deliverAtMs: 0, expiresAtMs: 0 })));
       await store.commit();
       q.bury(expired.map((m) => m.id));
     }

@@ -3,7 +3,7 @@ import * as fs from "node:fs";
 import { fileURLToPath } from "node:url";
 import { expect } from "chai";
 import { openStorage } from "../../src/store/index.js";
-import { bodyFor } from "./crash-body.js";
+import { bodyFor, expiryKind, farExpiry } from "./crash-body.js";
 import { tempDir } from "./helpers.js";
 
 const CHILD = fileURLToPath(new URL("./crash-child.ts", import.meta.url));
@@ -87,6 +87,7 @@ describe("store crash safety (kill -9 of a real process)", function () {
       const store = openStorage({ dataDir: copy, segmentBytes: 64 << 10, fsync: "never" });
       // Present = still in the queue (any state) or moved to its dead letters.
       const present = new Set<bigint>();
+      const main = store.openQueue("crash", "q", "main");
       for (const kind of ["main", "dead"] as const) {
         const q = store.openQueue("crash", "q", kind);
         q.processDue(Date.now() + 1e10, 1_000_000_000);
@@ -95,13 +96,19 @@ describe("store crash safety (kill -9 of a real process)", function () {
           if (b.length === 0) break;
           for (const m of b) {
             expect(m.body.equals(bodyFor(m.id)), `body of ${m.id} intact`).to.equal(true);
+            // Expiry survives torn tails, delay copies and replays; dead letters carry none.
+            const kind = expiryKind(m.id);
+            const want = kind === "far" && q === main ? farExpiry(m.id) : 0;
+            if (kind !== "short" || q !== main) expect(m.expiresAtMs, `expiry of ${m.id} (${kind})`).to.equal(want);
+            else expect(m.expiresAtMs, `short expiry of ${m.id} not passed`).to.be.greaterThan(Date.now() - 1000);
             present.add(m.id);
           }
         }
         if (kind === "dead") deadSeen = Math.max(deadSeen, q.stats().inFlight);
       }
-      // Gone without a reported ack is fine only if an ack was about to be made.
-      const missing = [...appended].filter((id) => !present.has(id) && !planned.has(id));
+      // Gone without a reported ack is fine only if an ack was about to be made,
+      // or if the message had a short expiry (discarded once it passed).
+      const missing = [...appended].filter((id) => !present.has(id) && !planned.has(id) && expiryKind(id) !== "short");
       const resurrected = [...acked].filter((id) => present.has(id));
       if ((missing.length > 0 || resurrected.length > 0) && process.env.GMQ_CRASH_KEEP) {
         fs.cpSync(dir, `${dir}-failed`, { recursive: true });

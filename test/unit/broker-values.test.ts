@@ -8,6 +8,7 @@ import {
   DEFAULT_TOPIC_CONFIG,
   encodeTopicMeta,
   MAX_RETRY_BACKOFF_MS,
+  MAX_TTL_MS,
   retryBackoffMs,
 } from "../../src/broker/topic-config.js";
 
@@ -55,7 +56,7 @@ describe("names", () => {
 describe("topic config", () => {
   it("changes only the fields given", () => {
     const c = applyConfigPatch({ ...DEFAULT_TOPIC_CONFIG }, { msgTtrS: 5 });
-    expect(c).to.deep.equal({ autoAck: false, routeMode: "full", msgTtrS: 5, msgRetry: 5, retryBackoffMs: 0, retryBackoffMaxMs: 0 });
+    expect(c).to.deep.equal({ autoAck: false, routeMode: "full", msgTtrS: 5, msgRetry: 5, retryBackoffMs: 0, retryBackoffMaxMs: 0, msgTtlMs: 0 });
   });
 
   it("rejects out-of-range values", () => {
@@ -88,6 +89,20 @@ describe("topic config", () => {
         .to.throw(BrokerError)
         .with.property("code", "INVALID_ARGUMENT");
     }
+  });
+
+  it("accepts a default message TTL of 0 (never expire) up to 366 days and rejects others", () => {
+    let c = applyConfigPatch({ ...DEFAULT_TOPIC_CONFIG }, { msgTtlMs: 500 });
+    expect(c.msgTtlMs).to.equal(500);
+    c = applyConfigPatch(c, { msgTtlMs: MAX_TTL_MS });
+    expect(c.msgTtlMs).to.equal(MAX_TTL_MS);
+    expect(applyConfigPatch(c, { msgTtlMs: 0 }).msgTtlMs).to.equal(0);
+    for (const msgTtlMs of [-1, 1.5, MAX_TTL_MS + 1]) {
+      expect(() => applyConfigPatch(c, { msgTtlMs }), String(msgTtlMs)).to.throw(BrokerError).with.property("code", "INVALID_ARGUMENT");
+    }
+    // A topic persisted before msg_ttl_ms existed reads as "never expire".
+    const old = Buffer.from(JSON.stringify({ config: { autoAck: false, routeMode: "full", msgTtrS: 30, msgRetry: 5 }, createdAtMs: 1, bindKeys: [] }));
+    expect(decodeTopicMeta(old).config.msgTtlMs).to.equal(0);
   });
 
   it("waits base * 2^(n-1) before the n-th redelivery, up to the cap, and not at all when off", () => {

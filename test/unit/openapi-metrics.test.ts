@@ -42,7 +42,7 @@ describe("node metrics", () => {
             delayed: 4,
             inFlight: 1,
             backlog: 2,
-            queues: [{ bindKey: "q", ready: 2, inFlight: 1, delayed: 4, dead: 5, pushed, popped: 7, acked: 6, redelivered: 1, bytesOnDisk: 4096 }],
+            queues: [{ bindKey: "q", ready: 2, inFlight: 1, delayed: 4, dead: 5, pushed, popped: 7, acked: 6, redelivered: 1, expired: 3, bytesOnDisk: 4096 }],
           },
         ],
         storageStats: () => ({ recoveredTruncations: 1, quarantinedSegments: 0, recoveryMs: 12, fsyncs: 9, fsyncMsTotal: 3, segmentsReclaimed: 2 }),
@@ -63,6 +63,7 @@ describe("node metrics", () => {
     expect(text).to.include('gmq_queue_acked_total{topic="t1",queue="q"} 6');
     expect(text).to.include('gmq_queue_delivered_total{topic="t1",queue="q"} 7');
     expect(text).to.include('gmq_queue_redelivered_total{topic="t1",queue="q"} 1');
+    expect(text).to.include('gmq_queue_expired_total{topic="t1",queue="q"} 3');
     expect(text).to.include('gmq_queue_bytes_on_disk{topic="t1",queue="q"} 4096');
     expect(text).to.include("gmq_storage_recovery_ms 12");
     expect(text).to.include("gmq_storage_fsyncs_total 9");

@@ -1,7 +1,9 @@
 import { expect } from "chai";
 import { crc32c } from "@node-rs/crc32";
 import {
+  EXPIRY_BYTES,
   RECORD_HEADER_BYTES,
+  RecordFlag,
   RecordType,
   align8,
   checkFraming,
@@ -12,6 +14,7 @@ import {
   recordB,
   recordBody,
   recordC,
+  recordExpiresAt,
   recordId,
   recordRetry,
   recordRouteKey,
@@ -23,6 +26,7 @@ import {
   viewB,
   viewBody,
   viewBodyBytes,
+  viewExpiresAt,
   viewId,
   viewRetry,
   writeRecord,
@@ -144,6 +148,81 @@ describe("record codec", () => {
 
   it("aligns records to 8 bytes", () => {
     expect([0, 1, 7, 8, 9, 49].map(align8)).to.deep.equal([0, 8, 8, 8, 16, 56]);
+  });
+});
+
+describe("record expiry extension", () => {
+  const views = (buf: Buffer) => ({
+    rbuf: buf,
+    ru32: new Uint32Array(buf.buffer, buf.byteOffset, buf.length >>> 2),
+    rf64: new Float64Array(buf.buffer, buf.byteOffset, buf.length >>> 3),
+  });
+  const at = 1_764_016_800_123;
+
+  it("writes a record without expiry exactly as before: flags 0, no extension", () => {
+    const body = Buffer.from("body");
+    const a = Buffer.alloc(256);
+    const b = Buffer.alloc(256);
+    const la = writeRecord(a, 8, RecordType.Message, 1, 2, 3n, 4, 5, "k", 1, body);
+    const lb = writeRecord(b, 8, RecordType.Message, 1, 2, 3n, 4, 5, "k", 1, body, 0);
+    expect(lb).to.equal(la);
+    expect(la).to.equal(RECORD_HEADER_BYTES + 1 + 4);
+    expect(b.equals(a)).to.equal(true);
+    expect(a[8 + 9]).to.equal(0);
+    expect(recordExpiresAt(a, 8)).to.equal(0);
+    expect(viewExpiresAt(views(a), 8)).to.equal(0);
+  });
+
+  it("sets flag bit 0 and stores expiresAtMs after the header, counted in the length", () => {
+    const buf = Buffer.alloc(256);
+    const length = writeRecord(buf, 8, RecordType.Message, 7, 9, 11n, 12.5, 13, "clé.ü", Buffer.byteLength("clé.ü"), Buffer.from([1, 2, 3]), at);
+    expect(length).to.equal(RECORD_HEADER_BYTES + EXPIRY_BYTES + Buffer.byteLength("clé.ü") + 3);
+    expect(buf[8 + 9]).to.equal(RecordFlag.Expires);
+    expect(buf.readDoubleLE(8 + RECORD_HEADER_BYTES)).to.equal(at);
+    expect(checkRecord(buf, 8, buf.length)).to.equal(length);
+    expect(recordExpiresAt(buf, 8)).to.equal(at);
+    expect(recordRouteKey(buf, 8)).to.equal("clé.ü");
+    expect(recordBody(buf, 8)).to.deep.equal(Buffer.from([1, 2, 3]));
+    expect(recordC(buf, 8)).to.equal(13);
+    const v = views(buf);
+    expect(viewExpiresAt(v, 8)).to.equal(at);
+    expect(viewBodyBytes(v, 8)).to.equal(3);
+    expect(viewBody(v, 8)).to.deep.equal(Buffer.from([1, 2, 3]));
+    expect(viewId(v, 8)).to.equal(11n);
+  });
+
+  it("covers the extension with the checksum", () => {
+    const buf = Buffer.alloc(256);
+    writeRecord(buf, 8, RecordType.Message, 0, 1, 2n, 3, 4, "k", 1, Buffer.from("x"), at);
+    buf[8 + RECORD_HEADER_BYTES + 2] = buf[8 + RECORD_HEADER_BYTES + 2]! ^ 1;
+    expect(checkRecord(buf, 8, buf.length)).to.equal(-1);
+  });
+
+  it("refuses a flagged record too short to hold its extension and route key", () => {
+    const buf = Buffer.alloc(256);
+    writeRecord(buf, 8, RecordType.Message, 0, 1, 2n, 3, 4, "", 0, Buffer.from("abcd"));
+    // Flag set on a record written without the extension: route key + extension no longer fit.
+    buf[8 + 9] = RecordFlag.Expires;
+    buf.writeUInt16LE(2, 8 + 10);
+    buf.writeUInt32LE(crc32c(buf.subarray(8 + 8, 8 + RECORD_HEADER_BYTES + 4)), 8 + 4);
+    expect(checkRecord(buf, 8, buf.length)).to.equal(-1);
+  });
+
+  it("writes the same bytes with an expiry through the aligned fast path", () => {
+    for (const rk of ["", "eu.fr.#", "clé.ü", "x".repeat(300)]) {
+      for (const exp of [0, at]) {
+        const body = Buffer.from("some body bytes");
+        const slow = Buffer.alloc(1024);
+        const fast = Buffer.alloc(1024);
+        const u32 = new Uint32Array(fast.buffer, fast.byteOffset, 256);
+        const f64 = new Float64Array(fast.buffer, fast.byteOffset, 128);
+        const n = utf8Length(rk);
+        const a = writeRecord(slow, 16, RecordType.Delayed, 3, 2 ** 45 + 9, 2n ** 63n + 5n, 17.25, -1, rk, n, body, exp);
+        const b = writeRecordAligned(fast, u32, f64, 16, RecordType.Delayed, 3, 2 ** 45 + 9, 2n ** 63n + 5n, 17.25, -1, rk, n, body, exp);
+        expect(b).to.equal(a);
+        expect(fast.equals(slow), `route key ${JSON.stringify(rk)}, expiry ${exp}`).to.equal(true);
+      }
+    }
   });
 });
 

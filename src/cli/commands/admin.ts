@@ -2,7 +2,7 @@
 import type { Command } from "commander";
 import { RouteMode } from "../../client/index.js";
 import { CliError, type Context } from "../context.js";
-import { table } from "../format.js";
+import { parseDurationMs, table } from "../format.js";
 
 const modeNames: Record<number, string> = {
   [RouteMode.ROUTE_MODE_UNSPECIFIED]: "unspecified",
@@ -31,6 +31,7 @@ interface ConfigOptions {
   retry?: string;
   retryBackoffMs?: string;
   retryBackoffMaxMs?: string;
+  ttl?: string;
 }
 
 export function register(program: Command, ctx: () => Context): void {
@@ -44,11 +45,18 @@ export function register(program: Command, ctx: () => Context): void {
     .option("--retry <n>", "redeliveries before the dead-letter queue")
     .option("--retry-backoff-ms <ms>", "wait before the first redelivery, doubling for each next one (0: off)")
     .option("--retry-backoff-max-ms <ms>", "cap on one retry backoff wait (0: no cap but 24 h)")
+    .option("--ttl <duration>", "default time to live of messages pushed without one, e.g. 30s, 5m (0: never expire)")
     .action(async (topic: string, o: ConfigOptions) => {
       const c = ctx();
       const modes: Record<string, "full" | "regex" | "wildcard"> = { full: "full", "1": "full", regex: "regex", fuzzy: "regex", "2": "regex", wildcard: "wildcard", "3": "wildcard" };
       const mode = o.mode === undefined ? undefined : modes[o.mode.toLowerCase()];
       if (o.mode !== undefined && !mode) throw new CliError(`--mode must be full, regex or wildcard, got ${o.mode}`);
+      let msgTtlMs: number | undefined;
+      try {
+        msgTtlMs = o.ttl === undefined ? undefined : parseDurationMs(o.ttl);
+      } catch (e) {
+        throw new CliError(`--ttl: ${(e as Error).message}`);
+      }
       const client = await c.connect();
       const cfg = await client.config(topic, {
         autoAck: o.autoAck === undefined ? undefined : parseBool(o.autoAck),
@@ -57,6 +65,7 @@ export function register(program: Command, ctx: () => Context): void {
         msgRetry: o.retry === undefined ? undefined : parseUint("--retry", o.retry),
         retryBackoffMs: o.retryBackoffMs === undefined ? undefined : parseUint("--retry-backoff-ms", o.retryBackoffMs),
         retryBackoffMaxMs: o.retryBackoffMaxMs === undefined ? undefined : parseUint("--retry-backoff-max-ms", o.retryBackoffMaxMs),
+        msgTtlMs,
       });
       const data = {
         topic,
@@ -66,6 +75,7 @@ export function register(program: Command, ctx: () => Context): void {
         msg_retry: cfg?.msgRetry,
         retry_backoff_ms: cfg?.retryBackoffMs,
         retry_backoff_max_ms: cfg?.retryBackoffMaxMs,
+        msg_ttl_ms: cfg?.msgTtlMs,
       };
       c.out(table(Object.keys(data), [Object.values(data)]), data);
     });

@@ -18,12 +18,15 @@ export function register(program: Command, ctx: () => Context): void {
     .argument("[body]", "message body; read from stdin when omitted or '-'")
     .option("-r, --route-key <key>", "route key (empty: the topic's default queue)", "")
     .option("-d, --delay <duration>", "deliver after this delay, e.g. 500ms, 10s, 5m", "0")
+    .option("--ttl <duration>", "discard it if not delivered within this time from now, e.g. 30s, 5m (0: the topic's default)", "0")
     .option("-l, --lines", "with stdin: push each non-empty line as its own message")
-    .action(async (topic: string, body: string | undefined, o: { routeKey: string; delay: string; lines?: boolean }) => {
+    .action(async (topic: string, body: string | undefined, o: { routeKey: string; delay: string; ttl: string; lines?: boolean }) => {
       const c = ctx();
       let delayMs: number;
+      let ttlMs: number;
       try {
         delayMs = parseDurationMs(o.delay);
+        ttlMs = parseDurationMs(o.ttl);
       } catch (e) {
         throw new CliError((e as Error).message);
       }
@@ -44,10 +47,12 @@ export function register(program: Command, ctx: () => Context): void {
         Array.from({ length: Math.min(64, bodies.length) }, async () => {
           while (next < bodies.length) {
             const i = next++;
-            results[i] = await client.push(topic, bodies[i]!, { routeKey: o.routeKey, delayMs });
+            results[i] = await client.push(topic, bodies[i]!, { routeKey: o.routeKey, delayMs, ttlMs });
           }
         }),
       );
-      for (const r of results) c.out(`${r.id} [${r.node}]`, { id: r.id.toString(), node: r.node, topic, route_key: o.routeKey, delay_ms: delayMs });
+      for (const r of results) {
+        c.out(`${r.id} [${r.node}]`, { id: r.id.toString(), node: r.node, topic, route_key: o.routeKey, delay_ms: delayMs, ttl_ms: ttlMs });
+      }
     });
 }

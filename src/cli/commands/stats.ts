@@ -5,12 +5,14 @@ import type { Context } from "../context.js";
 import { formatTime, table } from "../format.js";
 import { modeName } from "./admin.js";
 
-const queueFields = ["ready", "inFlight", "delayed", "dead", "pushed", "popped", "acked", "redelivered"] as const;
-const topicFields = ["backlog", "inFlight", "delayed", "dead", "pushed", "popped", "acked"] as const;
+const queueFields = ["ready", "inFlight", "delayed", "dead", "pushed", "popped", "acked", "redelivered", "expired"] as const;
+const topicFields = ["backlog", "inFlight", "delayed", "dead", "pushed", "popped", "acked", "expired"] as const;
 const snake = (s: string) => s.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 /** The retry backoff of a topic's header line, only when it has one. */
 const backoffOf = (cfg: TopicConfig) =>
   cfg.retryBackoffMs > 0 ? ` retry_backoff=${cfg.retryBackoffMs}ms max=${cfg.retryBackoffMaxMs > 0 ? `${cfg.retryBackoffMaxMs}ms` : "24h"}` : "";
+/** The default time to live of a topic's header line, only when it has one. */
+const ttlOf = (cfg: TopicConfig) => (cfg.msgTtlMs > 0n ? ` msg_ttl=${cfg.msgTtlMs}ms` : "");
 
 export function register(program: Command, ctx: () => Context): void {
   program
@@ -40,7 +42,7 @@ export function register(program: Command, ctx: () => Context): void {
         if (found.length > 1) for (const [bk, t] of total) rows.push([bk, "(all)", ...t]);
         rows.sort((a, b) => String(a[0]).localeCompare(String(b[0])) || String(a[1]).localeCompare(String(b[1])));
         const cfg = found[0]?.value?.config;
-        const head = cfg ? `topic ${topic}: auto_ack=${cfg.autoAck} route_mode=${modeName(cfg.routeMode)} msg_ttr=${cfg.msgTtr}s msg_retry=${cfg.msgRetry}${backoffOf(cfg)}\n` : "";
+        const head = cfg ? `topic ${topic}: auto_ack=${cfg.autoAck} route_mode=${modeName(cfg.routeMode)} msg_ttr=${cfg.msgTtr}s msg_retry=${cfg.msgRetry}${backoffOf(cfg)}${ttlOf(cfg)}\n` : "";
         c.out(head + table(["queue", "node", ...queueFields.map(snake)], rows), {
           topic,
           nodes: per.map((p) => ({ node: p.node, stat: p.value ? statData(p.value) : undefined, error: p.error?.message })),

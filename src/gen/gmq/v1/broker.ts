@@ -102,6 +102,11 @@ export interface TopicConfig {
   retryBackoffMs: number;
   /** Cap on one retry backoff wait in ms (0: no cap but the 24 h limit). */
   retryBackoffMaxMs: number;
+  /**
+   * Time to live in ms of a message pushed without its own ttl_ms (0: messages
+   * never expire, the default). See PushRequest.ttl_ms.
+   */
+  msgTtlMs: bigint;
 }
 
 /** A message as delivered to a consumer. */
@@ -125,6 +130,11 @@ export interface Message {
    * (0 when the topic auto-acks).
    */
   deadlineMs: bigint;
+  /**
+   * When the message expires, ms since the epoch (0: never). A delivered
+   * message may still be acked after it; it is not delivered again after it.
+   */
+  expiresAtMs: bigint;
 }
 
 /** Counters of one queue. */
@@ -151,6 +161,12 @@ export interface QueueStat {
   redelivered: bigint;
   /** Bytes of segment files on disk for this queue and its dead letters. */
   bytesOnDisk: bigint;
+  /**
+   * Messages discarded because they expired before a delivery, since the node
+   * started. Expired messages still waiting behind unexpired ones count as
+   * ready until the queue reaches them.
+   */
+  expired: bigint;
 }
 
 /** Counters of one topic. */
@@ -179,6 +195,8 @@ export interface TopicStat {
   createdAtMs: bigint;
   /** Per-queue counters. */
   queues: QueueStat[];
+  /** Messages discarded because they expired, since the node started, over all queues. */
+  expired: bigint;
 }
 
 /** Request of Config. */
@@ -208,7 +226,15 @@ export interface ConfigRequest {
    * Cap on one retry backoff wait in ms (0..86400000; 0: no cap but 24 h; else
    * at least retry_backoff_ms). Unset keeps the current value.
    */
-  retryBackoffMaxMs?: number | undefined;
+  retryBackoffMaxMs?:
+    | number
+    | undefined;
+  /**
+   * Default time to live in ms of the topic's messages, for pushes without
+   * ttl_ms (0..31622400000, i.e. up to 366 days; 0: messages never expire).
+   * Unset keeps the current value.
+   */
+  msgTtlMs?: bigint | undefined;
 }
 
 /** Reply of Config. */
@@ -297,6 +323,13 @@ export interface PushRequest {
   body: Buffer;
   /** Milliseconds before the message becomes ready (0: at once; max 1 year). */
   delayMs: bigint;
+  /**
+   * Time to live in ms from now (0: the topic's msg_ttl_ms; max 1 year). A
+   * message not delivered before it expires is discarded (counted in the
+   * queue's `expired`), never delivered; the delay does not extend it. One
+   * already delivered may still be acked, but is not redelivered after it.
+   */
+  ttlMs: bigint;
 }
 
 /** Reply of Push. */
@@ -315,6 +348,8 @@ export interface BatchMessage {
   body: Buffer;
   /** Milliseconds before the message becomes ready. */
   delayMs: bigint;
+  /** Time to live in ms (0: the topic's msg_ttl_ms); as PushRequest.ttl_ms. */
+  ttlMs: bigint;
 }
 
 /** Request of PushBatch. */
@@ -343,6 +378,8 @@ export interface PushStreamRequest {
   body: Buffer;
   /** Milliseconds before the message becomes ready. */
   delayMs: bigint;
+  /** Time to live in ms (0: the topic's msg_ttl_ms); as PushRequest.ttl_ms. */
+  ttlMs: bigint;
 }
 
 /** The outcome of one push on a PushStream. */
@@ -560,7 +597,15 @@ export interface PingResponse {
 }
 
 function createBaseTopicConfig(): TopicConfig {
-  return { autoAck: false, routeMode: 0, msgTtr: 0, msgRetry: 0, retryBackoffMs: 0, retryBackoffMaxMs: 0 };
+  return {
+    autoAck: false,
+    routeMode: 0,
+    msgTtr: 0,
+    msgRetry: 0,
+    retryBackoffMs: 0,
+    retryBackoffMaxMs: 0,
+    msgTtlMs: 0n,
+  };
 }
 
 export const TopicConfig: MessageFns<TopicConfig> = {
@@ -582,6 +627,12 @@ export const TopicConfig: MessageFns<TopicConfig> = {
     }
     if (message.retryBackoffMaxMs !== 0) {
       writer.uint32(48).uint32(message.retryBackoffMaxMs);
+    }
+    if (message.msgTtlMs !== 0n) {
+      if (BigInt.asUintN(64, message.msgTtlMs) !== message.msgTtlMs) {
+        throw new globalThis.Error("value provided for field message.msgTtlMs of type uint64 too large");
+      }
+      writer.uint32(56).uint64(message.msgTtlMs);
     }
     return writer;
   },
@@ -647,6 +698,14 @@ export const TopicConfig: MessageFns<TopicConfig> = {
             message.retryBackoffMaxMs = reader.uint32();
             continue;
           }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.msgTtlMs = reader.uint64() as bigint;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -691,6 +750,11 @@ export const TopicConfig: MessageFns<TopicConfig> = {
         : isSet(object.retry_backoff_max_ms)
         ? globalThis.Number(object.retry_backoff_max_ms)
         : 0,
+      msgTtlMs: isSet(object.msgTtlMs)
+        ? BigInt(object.msgTtlMs)
+        : isSet(object.msg_ttl_ms)
+        ? BigInt(object.msg_ttl_ms)
+        : 0n,
     };
   },
 
@@ -714,6 +778,9 @@ export const TopicConfig: MessageFns<TopicConfig> = {
     if (message.retryBackoffMaxMs !== 0) {
       obj.retryBackoffMaxMs = Math.round(message.retryBackoffMaxMs);
     }
+    if (message.msgTtlMs !== 0n) {
+      obj.msgTtlMs = message.msgTtlMs.toString();
+    }
     return obj;
   },
 
@@ -728,6 +795,7 @@ export const TopicConfig: MessageFns<TopicConfig> = {
     message.msgRetry = object.msgRetry ?? 0;
     message.retryBackoffMs = object.retryBackoffMs ?? 0;
     message.retryBackoffMaxMs = object.retryBackoffMaxMs ?? 0;
+    message.msgTtlMs = (object.msgTtlMs !== undefined && object.msgTtlMs !== null) ? BigInt(object.msgTtlMs) : 0n;
     return message;
   },
 };
@@ -742,6 +810,7 @@ function createBaseMessage(): Message {
     retry: 0,
     createdAtMs: 0n,
     deadlineMs: 0n,
+    expiresAtMs: 0n,
   };
 }
 
@@ -779,6 +848,12 @@ export const Message: MessageFns<Message> = {
         throw new globalThis.Error("value provided for field message.deadlineMs of type int64 too large");
       }
       writer.uint32(64).int64(message.deadlineMs);
+    }
+    if (message.expiresAtMs !== 0n) {
+      if (BigInt.asIntN(64, message.expiresAtMs) !== message.expiresAtMs) {
+        throw new globalThis.Error("value provided for field message.expiresAtMs of type int64 too large");
+      }
+      writer.uint32(72).int64(message.expiresAtMs);
     }
     return writer;
   },
@@ -860,6 +935,14 @@ export const Message: MessageFns<Message> = {
             message.deadlineMs = reader.int64() as bigint;
             continue;
           }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.expiresAtMs = reader.int64() as bigint;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -898,6 +981,11 @@ export const Message: MessageFns<Message> = {
         : isSet(object.deadline_ms)
         ? BigInt(object.deadline_ms)
         : 0n,
+      expiresAtMs: isSet(object.expiresAtMs)
+        ? BigInt(object.expiresAtMs)
+        : isSet(object.expires_at_ms)
+        ? BigInt(object.expires_at_ms)
+        : 0n,
     };
   },
 
@@ -927,6 +1015,9 @@ export const Message: MessageFns<Message> = {
     if (message.deadlineMs !== 0n) {
       obj.deadlineMs = message.deadlineMs.toString();
     }
+    if (message.expiresAtMs !== 0n) {
+      obj.expiresAtMs = message.expiresAtMs.toString();
+    }
     return obj;
   },
 
@@ -947,6 +1038,9 @@ export const Message: MessageFns<Message> = {
     message.deadlineMs = (object.deadlineMs !== undefined && object.deadlineMs !== null)
       ? BigInt(object.deadlineMs)
       : 0n;
+    message.expiresAtMs = (object.expiresAtMs !== undefined && object.expiresAtMs !== null)
+      ? BigInt(object.expiresAtMs)
+      : 0n;
     return message;
   },
 };
@@ -964,6 +1058,7 @@ function createBaseQueueStat(): QueueStat {
     acked: 0n,
     redelivered: 0n,
     bytesOnDisk: 0n,
+    expired: 0n,
   };
 }
 
@@ -1028,6 +1123,12 @@ export const QueueStat: MessageFns<QueueStat> = {
         throw new globalThis.Error("value provided for field message.bytesOnDisk of type uint64 too large");
       }
       writer.uint32(88).uint64(message.bytesOnDisk);
+    }
+    if (message.expired !== 0n) {
+      if (BigInt.asUintN(64, message.expired) !== message.expired) {
+        throw new globalThis.Error("value provided for field message.expired of type uint64 too large");
+      }
+      writer.uint32(96).uint64(message.expired);
     }
     return writer;
   },
@@ -1133,6 +1234,14 @@ export const QueueStat: MessageFns<QueueStat> = {
             message.bytesOnDisk = reader.uint64() as bigint;
             continue;
           }
+          case 12: {
+            if (tag !== 96) {
+              break;
+            }
+
+            message.expired = reader.uint64() as bigint;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1170,6 +1279,7 @@ export const QueueStat: MessageFns<QueueStat> = {
         : isSet(object.bytes_on_disk)
         ? BigInt(object.bytes_on_disk)
         : 0n,
+      expired: isSet(object.expired) ? BigInt(object.expired) : 0n,
     };
   },
 
@@ -1208,6 +1318,9 @@ export const QueueStat: MessageFns<QueueStat> = {
     if (message.bytesOnDisk !== 0n) {
       obj.bytesOnDisk = message.bytesOnDisk.toString();
     }
+    if (message.expired !== 0n) {
+      obj.expired = message.expired.toString();
+    }
     return obj;
   },
 
@@ -1231,6 +1344,7 @@ export const QueueStat: MessageFns<QueueStat> = {
     message.bytesOnDisk = (object.bytesOnDisk !== undefined && object.bytesOnDisk !== null)
       ? BigInt(object.bytesOnDisk)
       : 0n;
+    message.expired = (object.expired !== undefined && object.expired !== null) ? BigInt(object.expired) : 0n;
     return message;
   },
 };
@@ -1248,6 +1362,7 @@ function createBaseTopicStat(): TopicStat {
     backlog: 0n,
     createdAtMs: 0n,
     queues: [],
+    expired: 0n,
   };
 }
 
@@ -1309,6 +1424,12 @@ export const TopicStat: MessageFns<TopicStat> = {
     }
     for (const v of message.queues) {
       QueueStat.encode(v!, writer.uint32(90).fork()).join();
+    }
+    if (message.expired !== 0n) {
+      if (BigInt.asUintN(64, message.expired) !== message.expired) {
+        throw new globalThis.Error("value provided for field message.expired of type uint64 too large");
+      }
+      writer.uint32(96).uint64(message.expired);
     }
     return writer;
   },
@@ -1414,6 +1535,14 @@ export const TopicStat: MessageFns<TopicStat> = {
             message.queues.push(QueueStat.decode(reader, reader.uint32()));
             continue;
           }
+          case 12: {
+            if (tag !== 96) {
+              break;
+            }
+
+            message.expired = reader.uint64() as bigint;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1449,6 +1578,7 @@ export const TopicStat: MessageFns<TopicStat> = {
       queues: globalThis.Array.isArray(object?.queues)
         ? object.queues.map((e: any) => QueueStat.fromJSON(e))
         : [],
+      expired: isSet(object.expired) ? BigInt(object.expired) : 0n,
     };
   },
 
@@ -1487,6 +1617,9 @@ export const TopicStat: MessageFns<TopicStat> = {
     if (message.queues?.length) {
       obj.queues = message.queues.map((e) => QueueStat.toJSON(e));
     }
+    if (message.expired !== 0n) {
+      obj.expired = message.expired.toString();
+    }
     return obj;
   },
 
@@ -1510,6 +1643,7 @@ export const TopicStat: MessageFns<TopicStat> = {
       ? BigInt(object.createdAtMs)
       : 0n;
     message.queues = object.queues?.map((e) => QueueStat.fromPartial(e)) || [];
+    message.expired = (object.expired !== undefined && object.expired !== null) ? BigInt(object.expired) : 0n;
     return message;
   },
 };
@@ -1523,6 +1657,7 @@ function createBaseConfigRequest(): ConfigRequest {
     msgRetry: undefined,
     retryBackoffMs: undefined,
     retryBackoffMaxMs: undefined,
+    msgTtlMs: undefined,
   };
 }
 
@@ -1548,6 +1683,12 @@ export const ConfigRequest: MessageFns<ConfigRequest> = {
     }
     if (message.retryBackoffMaxMs !== undefined) {
       writer.uint32(56).uint32(message.retryBackoffMaxMs);
+    }
+    if (message.msgTtlMs !== undefined) {
+      if (BigInt.asUintN(64, message.msgTtlMs) !== message.msgTtlMs) {
+        throw new globalThis.Error("value provided for field message.msgTtlMs of type uint64 too large");
+      }
+      writer.uint32(64).uint64(message.msgTtlMs);
     }
     return writer;
   },
@@ -1621,6 +1762,14 @@ export const ConfigRequest: MessageFns<ConfigRequest> = {
             message.retryBackoffMaxMs = reader.uint32();
             continue;
           }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.msgTtlMs = reader.uint64() as bigint;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1666,6 +1815,11 @@ export const ConfigRequest: MessageFns<ConfigRequest> = {
         : isSet(object.retry_backoff_max_ms)
         ? globalThis.Number(object.retry_backoff_max_ms)
         : undefined,
+      msgTtlMs: isSet(object.msgTtlMs)
+        ? BigInt(object.msgTtlMs)
+        : isSet(object.msg_ttl_ms)
+        ? BigInt(object.msg_ttl_ms)
+        : undefined,
     };
   },
 
@@ -1692,6 +1846,9 @@ export const ConfigRequest: MessageFns<ConfigRequest> = {
     if (message.retryBackoffMaxMs !== undefined) {
       obj.retryBackoffMaxMs = Math.round(message.retryBackoffMaxMs);
     }
+    if (message.msgTtlMs !== undefined) {
+      obj.msgTtlMs = message.msgTtlMs.toString();
+    }
     return obj;
   },
 
@@ -1707,6 +1864,9 @@ export const ConfigRequest: MessageFns<ConfigRequest> = {
     message.msgRetry = object.msgRetry ?? undefined;
     message.retryBackoffMs = object.retryBackoffMs ?? undefined;
     message.retryBackoffMaxMs = object.retryBackoffMaxMs ?? undefined;
+    message.msgTtlMs = (object.msgTtlMs !== undefined && object.msgTtlMs !== null)
+      ? BigInt(object.msgTtlMs)
+      : undefined;
     return message;
   },
 };
@@ -2578,7 +2738,7 @@ export const GetTopicStatResponse: MessageFns<GetTopicStatResponse> = {
 };
 
 function createBasePushRequest(): PushRequest {
-  return { topic: "", routeKey: "", body: Buffer.alloc(0), delayMs: 0n };
+  return { topic: "", routeKey: "", body: Buffer.alloc(0), delayMs: 0n, ttlMs: 0n };
 }
 
 export const PushRequest: MessageFns<PushRequest> = {
@@ -2597,6 +2757,12 @@ export const PushRequest: MessageFns<PushRequest> = {
         throw new globalThis.Error("value provided for field message.delayMs of type uint64 too large");
       }
       writer.uint32(32).uint64(message.delayMs);
+    }
+    if (message.ttlMs !== 0n) {
+      if (BigInt.asUintN(64, message.ttlMs) !== message.ttlMs) {
+        throw new globalThis.Error("value provided for field message.ttlMs of type uint64 too large");
+      }
+      writer.uint32(40).uint64(message.ttlMs);
     }
     return writer;
   },
@@ -2646,6 +2812,14 @@ export const PushRequest: MessageFns<PushRequest> = {
             message.delayMs = reader.uint64() as bigint;
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.ttlMs = reader.uint64() as bigint;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2668,6 +2842,7 @@ export const PushRequest: MessageFns<PushRequest> = {
         : "",
       body: isSet(object.body) ? Buffer.from(bytesFromBase64(object.body)) : Buffer.alloc(0),
       delayMs: isSet(object.delayMs) ? BigInt(object.delayMs) : isSet(object.delay_ms) ? BigInt(object.delay_ms) : 0n,
+      ttlMs: isSet(object.ttlMs) ? BigInt(object.ttlMs) : isSet(object.ttl_ms) ? BigInt(object.ttl_ms) : 0n,
     };
   },
 
@@ -2685,6 +2860,9 @@ export const PushRequest: MessageFns<PushRequest> = {
     if (message.delayMs !== 0n) {
       obj.delayMs = message.delayMs.toString();
     }
+    if (message.ttlMs !== 0n) {
+      obj.ttlMs = message.ttlMs.toString();
+    }
     return obj;
   },
 
@@ -2697,6 +2875,7 @@ export const PushRequest: MessageFns<PushRequest> = {
     message.routeKey = object.routeKey ?? "";
     message.body = object.body ?? Buffer.alloc(0);
     message.delayMs = (object.delayMs !== undefined && object.delayMs !== null) ? BigInt(object.delayMs) : 0n;
+    message.ttlMs = (object.ttlMs !== undefined && object.ttlMs !== null) ? BigInt(object.ttlMs) : 0n;
     return message;
   },
 };
@@ -2790,7 +2969,7 @@ export const PushResponse: MessageFns<PushResponse> = {
 };
 
 function createBaseBatchMessage(): BatchMessage {
-  return { routeKey: "", body: Buffer.alloc(0), delayMs: 0n };
+  return { routeKey: "", body: Buffer.alloc(0), delayMs: 0n, ttlMs: 0n };
 }
 
 export const BatchMessage: MessageFns<BatchMessage> = {
@@ -2806,6 +2985,12 @@ export const BatchMessage: MessageFns<BatchMessage> = {
         throw new globalThis.Error("value provided for field message.delayMs of type uint64 too large");
       }
       writer.uint32(24).uint64(message.delayMs);
+    }
+    if (message.ttlMs !== 0n) {
+      if (BigInt.asUintN(64, message.ttlMs) !== message.ttlMs) {
+        throw new globalThis.Error("value provided for field message.ttlMs of type uint64 too large");
+      }
+      writer.uint32(32).uint64(message.ttlMs);
     }
     return writer;
   },
@@ -2847,6 +3032,14 @@ export const BatchMessage: MessageFns<BatchMessage> = {
             message.delayMs = reader.uint64() as bigint;
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.ttlMs = reader.uint64() as bigint;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2868,6 +3061,7 @@ export const BatchMessage: MessageFns<BatchMessage> = {
         : "",
       body: isSet(object.body) ? Buffer.from(bytesFromBase64(object.body)) : Buffer.alloc(0),
       delayMs: isSet(object.delayMs) ? BigInt(object.delayMs) : isSet(object.delay_ms) ? BigInt(object.delay_ms) : 0n,
+      ttlMs: isSet(object.ttlMs) ? BigInt(object.ttlMs) : isSet(object.ttl_ms) ? BigInt(object.ttl_ms) : 0n,
     };
   },
 
@@ -2882,6 +3076,9 @@ export const BatchMessage: MessageFns<BatchMessage> = {
     if (message.delayMs !== 0n) {
       obj.delayMs = message.delayMs.toString();
     }
+    if (message.ttlMs !== 0n) {
+      obj.ttlMs = message.ttlMs.toString();
+    }
     return obj;
   },
 
@@ -2893,6 +3090,7 @@ export const BatchMessage: MessageFns<BatchMessage> = {
     message.routeKey = object.routeKey ?? "";
     message.body = object.body ?? Buffer.alloc(0);
     message.delayMs = (object.delayMs !== undefined && object.delayMs !== null) ? BigInt(object.delayMs) : 0n;
+    message.ttlMs = (object.ttlMs !== undefined && object.ttlMs !== null) ? BigInt(object.ttlMs) : 0n;
     return message;
   },
 };
@@ -3069,7 +3267,7 @@ export const PushBatchResponse: MessageFns<PushBatchResponse> = {
 };
 
 function createBasePushStreamRequest(): PushStreamRequest {
-  return { seq: 0n, topic: "", routeKey: "", body: Buffer.alloc(0), delayMs: 0n };
+  return { seq: 0n, topic: "", routeKey: "", body: Buffer.alloc(0), delayMs: 0n, ttlMs: 0n };
 }
 
 export const PushStreamRequest: MessageFns<PushStreamRequest> = {
@@ -3094,6 +3292,12 @@ export const PushStreamRequest: MessageFns<PushStreamRequest> = {
         throw new globalThis.Error("value provided for field message.delayMs of type uint64 too large");
       }
       writer.uint32(40).uint64(message.delayMs);
+    }
+    if (message.ttlMs !== 0n) {
+      if (BigInt.asUintN(64, message.ttlMs) !== message.ttlMs) {
+        throw new globalThis.Error("value provided for field message.ttlMs of type uint64 too large");
+      }
+      writer.uint32(48).uint64(message.ttlMs);
     }
     return writer;
   },
@@ -3151,6 +3355,14 @@ export const PushStreamRequest: MessageFns<PushStreamRequest> = {
             message.delayMs = reader.uint64() as bigint;
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.ttlMs = reader.uint64() as bigint;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3174,6 +3386,7 @@ export const PushStreamRequest: MessageFns<PushStreamRequest> = {
         : "",
       body: isSet(object.body) ? Buffer.from(bytesFromBase64(object.body)) : Buffer.alloc(0),
       delayMs: isSet(object.delayMs) ? BigInt(object.delayMs) : isSet(object.delay_ms) ? BigInt(object.delay_ms) : 0n,
+      ttlMs: isSet(object.ttlMs) ? BigInt(object.ttlMs) : isSet(object.ttl_ms) ? BigInt(object.ttl_ms) : 0n,
     };
   },
 
@@ -3194,6 +3407,9 @@ export const PushStreamRequest: MessageFns<PushStreamRequest> = {
     if (message.delayMs !== 0n) {
       obj.delayMs = message.delayMs.toString();
     }
+    if (message.ttlMs !== 0n) {
+      obj.ttlMs = message.ttlMs.toString();
+    }
     return obj;
   },
 
@@ -3207,6 +3423,7 @@ export const PushStreamRequest: MessageFns<PushStreamRequest> = {
     message.routeKey = object.routeKey ?? "";
     message.body = object.body ?? Buffer.alloc(0);
     message.delayMs = (object.delayMs !== undefined && object.delayMs !== null) ? BigInt(object.delayMs) : 0n;
+    message.ttlMs = (object.ttlMs !== undefined && object.ttlMs !== null) ? BigInt(object.ttlMs) : 0n;
     return message;
   },
 };
@@ -5559,6 +5776,8 @@ export const PingResponse: MessageFns<PingResponse> = {
  *   in flight  delivered to a consumer and not yet acked; redelivered after the TTR
  *              (and the topic's retry backoff, if any)
  *   dead letter a message that exceeded its topic's msg_retry redeliveries
+ *   expired    a message whose time to live (ttl_ms, or the topic's msg_ttl_ms)
+ *              passed before it was delivered: discarded, never delivered
  */
 export type BrokerServiceService = typeof BrokerServiceService;
 export const BrokerServiceService = {

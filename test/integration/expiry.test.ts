@@ -1,0 +1,260 @@
+// Message expiry (ttl_ms, a topic's msg_ttl_ms) over real gRPC and HTTP
+// against real node processes. TTLs are a few hundred ms; waits leave room
+// for a busy machine, and only "not before" is asserted tightly.
+import { expect } from "chai";
+import type { Message, PopResponse, PushStreamResponse, TopicConfig } from "../../src/gen/gmq/v1/broker.js";
+import { b64, call } from "../helpers/http.js";
+import { codeOf, connect, grpc, sleep, uniqueTopic } from "../helpers/grpc-client.js";
+import { nodeWithClient, startNodeProcess, tempDataDir } from "../helpers/node-process.js";
+
+const S = grpc.status;
+const YEAR_MS = 366 * 24 * 3600 * 1000;
+
+describe("message expiry over gRPC (real node)", function () {
+  this.timeout(30_000);
+  const fixture = nodeWithClient();
+
+  const config = (topic: string, cfg: object) => fixture.client.call<object, { config: TopicConfig }>("config", { topic, ...cfg });
+  const pushTtl = (topic: string, text: string, ttlMs: number, delayMs = 0) =>
+    fixture.client.call<object, { id: bigint }>("push", { topic, routeKey: "q", body: Buffer.from(text), ttlMs: BigInt(ttlMs), delayMs: BigInt(delayMs) }).then((r) => r.id);
+  const pop = (topic: string, waitMs = 0) => fixture.client.call<object, PopResponse>("pop", { topic, bindKey: "q", waitMs }).then((r) => r.message as Message);
+  const stat = (topic: string) => fixture.client.call<object, { stat: any }>("getTopicStat", { topic }).then((r) => r.stat);
+  async function queue(cfg: object = {}): Promise<string> {
+    const topic = uniqueTopic("ttl");
+    await config(topic, cfg);
+    await fixture.client.call("declareQueue", { topic, bindKey: "q" });
+    return topic;
+  }
+  /** Polls the topic's stat until `expired` reaches n (or fails after 5 s). */
+  async function expiredReaches(topic: string, n: bigint): Promise<any> {
+    const until = Date.now() + 5000;
+    for (;;) {
+      const s = await stat(topic);
+      if (s.expired >= n || Date.now() > until) return s;
+      await sleep(50);
+    }
+  }
+
+  it("never delivers a message whose ttl passed: pop is NOT_FOUND and the queue counts it expired", async () => {
+    const topic = await queue();
+    await pushTtl(topic, "late", 300);
+    await sleep(500);
+    expect(await codeOf(pop(topic))).to.equal(S.NOT_FOUND);
+    const s = await stat(topic);
+    expect(s).to.deep.include({ expired: 1n, backlog: 0n, inFlight: 0n, popped: 0n });
+    expect(s.queues[0]).to.deep.include({ expired: 1n, ready: 0n });
+  });
+
+  it("counts an idle queue's expired messages without any consumer, leaving the rest ready", async () => {
+    const topic = await queue();
+    for (let i = 0; i < 3; i++) await pushTtl(topic, `short ${i}`, 200);
+    await pushTtl(topic, "forever", 0);
+    const s = await expiredReaches(topic, 3n);
+    expect(s).to.deep.include({ expired: 3n, backlog: 1n });
+    expect((await pop(topic)).body.toString()).to.equal("forever");
+  });
+
+  it("delivers a message before its ttl with expires_at_ms = push time + ttl, and 0 without one", async () => {
+    const topic = await queue();
+    const before = Date.now();
+    await pushTtl(topic, "soon", 60_000);
+    const after = Date.now();
+    await pushTtl(topic, "never", 0);
+    const m = await pop(topic);
+    expect(m.body.toString()).to.equal("soon");
+    expect(Number(m.expiresAtMs)).to.be.within(before + 60_000, after + 60_000);
+    expect(Number(m.expiresAtMs)).to.equal(Number(m.createdAtMs) + 60_000);
+    expect((await pop(topic)).expiresAtMs).to.equal(0n);
+  });
+
+  it("applies the topic's msg_ttl_ms to pushes without ttl_ms; a push's own ttl_ms wins", async () => {
+    const topic = await queue({ msgTtlMs: 300n });
+    await pushTtl(topic, "default ttl", 0);
+    await pushTtl(topic, "own ttl", 60_000);
+    await sleep(500);
+    const m = await pop(topic);
+    expect(m.body.toString()).to.equal("own ttl");
+    expect(await codeOf(pop(topic))).to.equal(S.NOT_FOUND);
+    expect((await stat(topic)).expired).to.equal(1n);
+  });
+
+  it("never delivers a message delayed past its ttl, and discards it at its expiry", async () => {
+    const topic = await queue();
+    await pushTtl(topic, "delayed too long", 300, 600);
+    expect((await stat(topic)).delayed).to.equal(1n);
+    const s = await expiredReaches(topic, 1n);
+    expect(s).to.deep.include({ expired: 1n, delayed: 0n, backlog: 0n });
+    expect(await codeOf(pop(topic, 700))).to.equal(S.NOT_FOUND);
+  });
+
+  it("expires messages pushed in a batch, each by its own ttl_ms", async () => {
+    const topic = await queue();
+    await fixture.client.call("pushBatch", {
+      topic,
+      messages: [
+        { routeKey: "q", body: Buffer.from("short"), ttlMs: 200n },
+        { routeKey: "q", body: Buffer.from("long"), ttlMs: 60_000n },
+      ],
+    });
+    await sleep(400);
+    expect((await pop(topic)).body.toString()).to.equal("long");
+    expect(await codeOf(pop(topic))).to.equal(S.NOT_FOUND);
+  });
+
+  it("lets a consumer ack a message after its ttl passed while it was in flight", async () => {
+    const topic = await queue();
+    const id = await pushTtl(topic, "slow consumer", 300);
+    await pop(topic);
+    await sleep(500);
+    await fixture.client.call("ack", { topic, bindKey: "q", id });
+    expect(await stat(topic)).to.deep.include({ acked: 1n, expired: 0n, inFlight: 0n });
+  });
+
+  it("discards an in-flight message whose TTR ends after its expiry instead of redelivering or dead-lettering it", async () => {
+    const topic = await queue({ msgRetry: 0 });
+    const id = await pushTtl(topic, "timed out", 300);
+    await pop(topic);
+    await fixture.client.call("touch", { topic, bindKey: "q", id, ttrMs: 500n });
+    const s = await expiredReaches(topic, 1n);
+    expect(s).to.deep.include({ expired: 1n, inFlight: 0n, dead: 0n, backlog: 0n });
+    expect(await codeOf(pop(topic))).to.equal(S.NOT_FOUND);
+  });
+
+  it("keeps a dead letter past its message's ttl: dead letters do not expire", async () => {
+    const topic = await queue({ msgRetry: 0 });
+    const id = await pushTtl(topic, "dies first", 600);
+    await pop(topic);
+    await fixture.client.call("touch", { topic, bindKey: "q", id, ttrMs: 50n });
+    await sleep(900);
+    const { messages } = await fixture.client.call<object, { messages: Message[] }>("listDead", { topic, bindKey: "q" });
+    expect(messages.map((m) => [m.id, m.expiresAtMs])).to.deep.equal([[id, 0n]]);
+    expect((await stat(topic)).expired).to.equal(0n);
+    const { moved } = await fixture.client.call<object, { moved: bigint }>("redrive", { topic, bindKey: "q" });
+    expect(moved).to.equal(1n);
+    const again = await pop(topic);
+    expect([again.id, again.expiresAtMs]).to.deep.equal([id, 0n]);
+  });
+
+  it("refuses a ttl or a topic default over 366 days with INVALID_ARGUMENT", async () => {
+    const topic = await queue();
+    expect(await codeOf(pushTtl(topic, "x", YEAR_MS + 1))).to.equal(S.INVALID_ARGUMENT);
+    expect(
+      await codeOf(fixture.client.call("pushBatch", { topic, messages: [{ routeKey: "q", body: Buffer.from("x"), ttlMs: BigInt(YEAR_MS + 1) }] })),
+    ).to.equal(S.INVALID_ARGUMENT);
+    expect(await codeOf(config(topic, { msgTtlMs: BigInt(YEAR_MS + 1) }))).to.equal(S.INVALID_ARGUMENT);
+    expect((await config(topic, { msgTtlMs: BigInt(YEAR_MS) })).config.msgTtlMs).to.equal(BigInt(YEAR_MS));
+    expect((await stat(topic)).pushed).to.equal(0n);
+  });
+
+  it("answers a bad ttl on a PushStream with INVALID_ARGUMENT on that push's reply", async () => {
+    const topic = await queue();
+    const stream = fixture.client.pushStream();
+    const replies: PushStreamResponse[] = [];
+    const done = new Promise<void>((resolve, reject) => {
+      stream.on("data", (r: PushStreamResponse) => replies.push(r));
+      stream.on("end", resolve);
+      stream.on("error", reject);
+    });
+    stream.write({ seq: 1n, topic, routeKey: "q", body: Buffer.from("ok"), delayMs: 0n, ttlMs: 200n });
+    stream.write({ seq: 2n, topic, routeKey: "q", body: Buffer.from("bad"), delayMs: 0n, ttlMs: BigInt(YEAR_MS + 1) });
+    stream.end();
+    await done;
+    expect(replies.map((r) => [r.seq, r.errorCode])).to.deep.equal([
+      [1n, 0],
+      [2n, S.INVALID_ARGUMENT],
+    ]);
+    await expiredReaches(topic, 1n);
+    expect(await codeOf(pop(topic))).to.equal(S.NOT_FOUND);
+  });
+
+  it("takes ttl_ms through the HTTP gateway and ttl (seconds) on the original API's /push", async () => {
+    const base = `http://${fixture.node.httpAddr}`;
+    const topic = await queue();
+    const pushed = await call(base, "POST", `/v1/topics/${topic}/messages`, { routeKey: "q", body: b64("gateway"), ttlMs: "200" });
+    expect(pushed.status).to.equal(200);
+    const legacy = await call(base, "POST", "/push", { body: "legacy", topic, route_key: "q", ttl: 0.2 });
+    expect(legacy.body.code).to.equal(0);
+    await sleep(400);
+    expect((await call(base, "GET", `/v1/topics/${topic}/queues/q:pop`)).status).to.equal(404);
+    expect((await call(base, "GET", `/pop?topic=${topic}&bindKey=q`)).body).to.deep.include({ code: 1, error: "NOT_FOUND" });
+    expect((await call(base, "GET", `/v1/topics/${topic}/stat`)).body.stat.expired).to.equal("2");
+  });
+});
+
+describe("message expiry across restarts (real node processes)", function () {
+  this.timeout(60_000);
+
+  it("keeps a topic's msg_ttl_ms set over gRPC, HTTP and the original API across a restart", async () => {
+    const dataDir = tempDataDir();
+    const topic = uniqueTopic("ttl");
+    let node = await startNodeProcess({ dataDir });
+    let c = connect(node.grpcAddr);
+    try {
+      const r1 = await c.call<object, { config: TopicConfig }>("config", { topic, msgTtlMs: 1500n });
+      expect(r1.config.msgTtlMs).to.equal(1500n);
+      // Unset keeps it.
+      expect((await c.call<object, { config: TopicConfig }>("config", { topic, msgRetry: 3 })).config).to.deep.include({ msgTtlMs: 1500n, msgRetry: 3 });
+      const base = `http://${node.httpAddr}`;
+      const put = await call(base, "PUT", `/v1/topics/${topic}/config`, { msgTtlMs: "2500" });
+      expect(put.body.config).to.deep.include({ msgTtlMs: "2500", msgRetry: 3 });
+      const legacy = await call(base, "GET", `/config?topic=${topic}&msgTtlMs=3000`);
+      expect(legacy.body.data).to.deep.include({ msgTtlMs: 3000 });
+      expect((await call(base, "GET", `/getTopicStat?topic=${topic}`)).body.data).to.deep.include({ msg_ttl_ms: 3000 });
+      c.close();
+      await node.stop();
+
+      node = await startNodeProcess({ dataDir });
+      c = connect(node.grpcAddr);
+      const { topics } = await c.call<object, { topics: { topic: string; config: TopicConfig }[] }>("listTopics", {});
+      expect(topics.find((t) => t.topic === topic)?.config).to.deep.include({ msgTtlMs: 3000n, msgRetry: 3 });
+    } finally {
+      c.close();
+      await node.stop();
+      node.cleanup();
+    }
+  });
+
+  it("keeps a message's expiry through a kill -9: delivered before it, never after it", async () => {
+    const dataDir = tempDataDir();
+    const topic = uniqueTopic("ttl");
+    let node = await startNodeProcess({ dataDir });
+    let c = connect(node.grpcAddr);
+    try {
+      await c.call("declareQueue", { topic, bindKey: "q" });
+      const push = (text: string, ttlMs: number) =>
+        c.call<object, { id: bigint }>("push", { topic, routeKey: "q", body: Buffer.from(text), ttlMs: BigInt(ttlMs) }).then((r) => r.id);
+      const pushedAt = Date.now();
+      const long = await push("long", 15_000);
+      const short = await push("short", 800);
+      const plain = await push("plain", 0);
+      c.close();
+      await node.kill();
+
+      node = await startNodeProcess({ dataDir });
+      c = connect(node.grpcAddr);
+      await sleep(pushedAt + 800 + 200 - Date.now()); // past the short one's expiry
+      const got = new Map<bigint, Message>();
+      for (;;) {
+        try {
+          const m = (await c.call<object, PopResponse>("pop", { topic, bindKey: "q" })).message!;
+          got.set(m.id, m);
+        } catch (err) {
+          expect((err as grpc.ServiceError).code).to.equal(S.NOT_FOUND);
+          break;
+        }
+      }
+      expect(got.has(short), "the expired message is never delivered").to.equal(false);
+      expect(got.has(plain)).to.equal(true);
+      expect(got.get(plain)!.expiresAtMs).to.equal(0n);
+      if (Date.now() < pushedAt + 15_000 - 500) {
+        expect(got.has(long), "a message before its expiry survives kill -9").to.equal(true);
+        expect(Number(got.get(long)!.expiresAtMs)).to.be.within(pushedAt + 15_000 - 1000, Date.now() + 15_000);
+      }
+      expect((await c.call<object, { stat: any }>("getTopicStat", { topic })).stat.expired).to.equal(1n);
+    } finally {
+      c.close();
+      await node.stop();
+      node.cleanup();
+    }
+  });
+});
