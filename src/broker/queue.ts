@@ -37,6 +37,8 @@ export interface ConsumeOptions {
 
 /** Largest batch handed to one consumer per turn, so several consumers share fairly. */
 const MAX_TURN = 1000;
+/** How soon due work is tried again after the store failed it. */
+const DUE_RETRY_MS = 1000;
 /** setTimeout's limit; longer waits re-arm when the timer fires. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -348,7 +350,18 @@ export class Queue {
   private onTimer(): void {
     this.timer = undefined;
     this.timerAtMs = Number.POSITIVE_INFINITY;
-    this.processDue();
+    try {
+      this.processDue();
+    } catch (err) {
+      // A journal write failed (disk full, I/O error). Nobody is waiting on a
+      // timer to hear it, and a node that stops serving everything for one
+      // queue's bookkeeping helps no one: log it and try again shortly.
+      this.env.warn({ err, queue: this.name }, "could not process due messages; will retry");
+      if (this.closed) return;
+      this.timerAtMs = this.env.now() + DUE_RETRY_MS;
+      this.timer = setTimeout(() => this.onTimer(), DUE_RETRY_MS);
+      this.timer.unref();
+    }
   }
 
   /**
