@@ -19,6 +19,7 @@ import {
   BrokerServiceClient,
   ConfigRequest,
   PushBatchRequest,
+  PushRequest,
   type ConsumeResponse,
   type PushStreamResponse,
 } from "../src/gen/gmq/v1/broker.js";
@@ -119,10 +120,12 @@ async function timed(label: string, step: () => Promise<number>): Promise<number
   return n / ((performance.now() - t0) / 1000);
 }
 
-const batch1000 = (topic: string) => ({
-  topic,
-  messages: Array.from({ length: 1000 }, () => ({ routeKey: "q", body: BODY, delayMs: 0n })),
-});
+// Requests are built with fromPartial: every field set, as a generated stub sends them.
+const batch1000 = (topic: string) =>
+  PushBatchRequest.fromPartial({
+    topic,
+    messages: Array.from({ length: 1000 }, () => ({ routeKey: "q", body: BODY })),
+  });
 
 const scenarios: Record<string, (node: Proc, echo: Proc) => Promise<Record<string, number>>> = {
   async pushBatch(node) {
@@ -130,7 +133,7 @@ const scenarios: Record<string, (node: Proc, echo: Proc) => Promise<Record<strin
     const topic = await freshQueue(client);
     // The batch is encoded once: a producer's encoding cost is its own, and on
     // a 2-core machine it would otherwise starve the broker being measured.
-    const encoded = Buffer.from(PushBatchRequest.encode(PushBatchRequest.fromPartial(batch1000(topic))).finish());
+    const encoded = Buffer.from(PushBatchRequest.encode(batch1000(topic)).finish());
     const send = () =>
       new Promise<void>((resolve, reject) =>
         client.makeUnaryRequest(
@@ -154,7 +157,7 @@ const scenarios: Record<string, (node: Proc, echo: Proc) => Promise<Record<strin
     const run = async (addr: string, label: string) => {
       const client = new BrokerServiceClient(addr, grpc.credentials.createInsecure(), clientOptions);
       const topic = addr === node.addr ? await freshQueue(client) : "echo";
-      const req = { topic, routeKey: "q", body: BODY, delayMs: 0n };
+      const req = PushRequest.fromPartial({ topic, routeKey: "q", body: BODY });
       const unary = await timed(`${label} Push, each awaited`, async () => {
         await call(client, "push", req);
         return 1;
@@ -190,7 +193,7 @@ const scenarios: Record<string, (node: Proc, echo: Proc) => Promise<Record<strin
     const run = async (addr: string, label: string) => {
       const client = new BrokerServiceClient(addr, grpc.credentials.createInsecure(), clientOptions);
       const topic = addr === node.addr ? await freshQueue(client) : "echo";
-      const req = { topic, routeKey: "q", body: BODY, delayMs: 0n };
+      const req = PushRequest.fromPartial({ topic, routeKey: "q", body: BODY });
       const rate = await timed(label, async () => {
         await Promise.all(Array.from({ length: 64 }, () => call(client, "push", req)));
         return 64;
@@ -305,7 +308,7 @@ const scenarios: Record<string, (node: Proc, echo: Proc) => Promise<Record<strin
       const messages = Array.from({ length: 100 }, () => {
         const body = Buffer.from(BODY);
         body.writeBigUInt64BE(BigInt(Date.now() + delayMs), 0);
-        return { routeKey: "q", body, delayMs: BigInt(delayMs) };
+        return { routeKey: "q", body, delayMs: BigInt(delayMs), ttlMs: 0n };
       });
       await call(client, "pushBatch", { topic, messages });
       await new Promise((r) => setTimeout(r, 8));
