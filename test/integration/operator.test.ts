@@ -137,8 +137,76 @@ describe("operator endpoints (real node)", function () {
     const topics = await call(base, "GET", "/v1/topics");
     expect((topics.body as { topics: { topic: string }[] }).topics.map((t) => t.topic)).to.include(topic);
     const stat = (await call(base, "GET", `/v1/topics/${encodeURIComponent(topic)}/stat`)).body as { stat: Record<string, unknown> };
-    expect(stat.stat).to.include.keys("topic", "pushed", "popped", "acked", "backlog", "inFlight", "delayed", "dead", "queues");
-    expect((stat.stat["queues"] as object[])[0]).to.include.keys("bindKey", "ready", "inFlight", "delayed", "dead", "pushed", "bytesOnDisk");
+    expect(stat.stat).to.include.keys("topic", "pushed", "popped", "acked", "backlog", "inFlight", "delayed", "dead", "expired", "queues");
+    expect((stat.stat["queues"] as object[])[0]).to.include.keys("bindKey", "ready", "inFlight", "delayed", "dead", "expired", "pushed", "bytesOnDisk");
+  });
+
+  it("runs the dashboard's script against the node: it renders the topics, their queues and both charts", async () => {
+    const html = await (await fetch(`${base}/dashboard`)).text();
+    const script = /<script>([\s\S]*)<\/script>/.exec(html)![1]!;
+    const topic = uniqueTopic("dashrun");
+    await call(base, "PUT", `/v1/topics/${topic}/queues/q`);
+    for (let i = 0; i < 3; i++) await call(base, "POST", `/v1/topics/${topic}/messages`, { routeKey: "q", body: b64("x") });
+
+    // A minimal browser: elements by id, a 2D context that counts strokes, fetch against the node.
+    const strokes: Record<string, number> = {};
+    const element = (id: string) => ({
+      id,
+      value: "",
+      textContent: "",
+      innerHTML: "",
+      className: "",
+      clientWidth: 600,
+      clientHeight: 180,
+      width: 0,
+      height: 0,
+      addEventListener() {},
+      getContext: () => ({
+        scale() {},
+        clearRect() {},
+        beginPath() {},
+        moveTo() {},
+        lineTo() {},
+        fillText() {},
+        stroke: () => (strokes[id] = (strokes[id] ?? 0) + 1),
+      }),
+    });
+    const elements = new Map<string, ReturnType<typeof element>>();
+    const document = { getElementById: (id: string) => elements.get(id) ?? elements.set(id, element(id)).get(id), documentElement: {} };
+    const timers: (() => void)[] = [];
+    const context = {
+      document,
+      window: { devicePixelRatio: 1 },
+      localStorage: { getItem: () => null, setItem() {} },
+      getComputedStyle: () => ({ getPropertyValue: () => "#000" }),
+      fetch: (path: string, init: RequestInit) => fetch(`${base}${path}`, init),
+      setInterval: (fn: () => void) => timers.push(fn),
+      Date,
+      Promise,
+      Math,
+      Number,
+      String,
+      Map,
+      Object,
+      Error,
+      encodeURIComponent,
+    };
+    const settle = async () => {
+      for (let i = 0; i < 100 && !elements.get("status")?.textContent; i++) await new Promise((r) => setTimeout(r, 20));
+    };
+    new Script(script).runInNewContext(context);
+    await settle();
+    expect(elements.get("status")!.className, elements.get("status")!.textContent).to.equal("");
+    elements.get("status")!.textContent = "";
+    timers[0]!(); // the second poll has rates to compute
+    await settle();
+    const rows = elements.get("rows")!.innerHTML;
+    expect(rows).to.include(`data-topic="${topic}"`);
+    expect(rows).to.include("<td>q</td>");
+    expect(elements.get("node")!.textContent).to.match(/^node 1 · v\d/);
+    expect(elements.get("cards")!.innerHTML).to.include("backlog");
+    expect(strokes["rates"]).to.be.greaterThan(0);
+    expect(strokes["depth"]).to.be.greaterThan(0);
   });
 
   it("serves neither /metrics, /debug/pprof nor /dashboard when switched off", async () => {
