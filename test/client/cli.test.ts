@@ -1,6 +1,9 @@
 // The gmq CLI's argument handling, output formats and exit codes, against
 // two real node processes given by address (the cluster suite covers --etcd).
 import { execFile } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { expect } from "chai";
 import { startNodeProcess, type NodeProcess } from "../helpers/node-process.js";
 
@@ -10,9 +13,9 @@ interface Result {
   stderr: string;
 }
 
-function gmq(args: string[], input?: string): Promise<Result> {
+function gmq(args: string[], input?: string, env: NodeJS.ProcessEnv = {}): Promise<Result> {
   return new Promise((resolve) => {
-    const child = execFile(process.execPath, ["bin/gmq.js", ...args], { timeout: 20_000 }, (err, stdout, stderr) => {
+    const child = execFile(process.execPath, ["bin/gmq.js", ...args], { timeout: 20_000, env: { ...process.env, ...env } }, (err, stdout, stderr) => {
       resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
     });
     if (input !== undefined) child.stdin!.end(input);
@@ -110,5 +113,42 @@ describe("gmq CLI", function () {
       ["push", 2000, 0],
       ["consume", 2000, 0],
     ]);
+  });
+});
+
+describe("gmq CLI with token auth and message expiry", function () {
+  this.timeout(30_000);
+  const token = "cli-admin-token-0123456789";
+  let dir: string;
+  let node: NodeProcess;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), "gmq-cli-auth-"));
+    writeFileSync(join(dir, "auth.json"), JSON.stringify({ tokens: [{ name: "ops", token, admin: ["*"], push: ["*"], consume: ["*"] }] }));
+    node = await startNodeProcess({ args: ["--auth-file", join(dir, "auth.json")] });
+  });
+  after(async () => {
+    await node?.stop();
+    node?.cleanup();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("sends --token or GMQ_TOKEN with every call, and fails in one line without it", async () => {
+    const anonymous = await gmq(["--addr", node.grpcAddr, "declare", "secured", "q"]);
+    expect(anonymous.code).to.equal(1);
+    expect(anonymous.stderr.trim()).to.match(/^gmq: UNAUTHENTICATED: /);
+    expect((await gmq(["--addr", node.grpcAddr, "--token", token, "declare", "secured", "q"])).stdout).to.match(/declared: secured_q/);
+    const pushed = await gmq(["--addr", node.grpcAddr, "push", "secured", "hello", "-r", "q"], undefined, { GMQ_TOKEN: token });
+    expect(pushed.code).to.equal(0);
+  });
+
+  it("pushes with --ttl: the message is gone once it expired", async () => {
+    const env = { GMQ_TOKEN: token };
+    await gmq(["--addr", node.grpcAddr, "declare", "ttl", "q"], undefined, env);
+    expect((await gmq(["--addr", node.grpcAddr, "push", "ttl", "short-lived", "-r", "q", "--ttl", "200ms"], undefined, env)).code).to.equal(0);
+    await new Promise((r) => setTimeout(r, 500));
+    expect((await gmq(["--addr", node.grpcAddr, "pop", "ttl", "q"], undefined, env)).code).to.equal(3);
+    const stats = await gmq(["--addr", node.grpcAddr, "--json", "stats", "ttl"], undefined, env);
+    expect(stats.stdout).to.match(/"expired":\s*"?1"?/);
   });
 });
