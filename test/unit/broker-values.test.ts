@@ -56,7 +56,7 @@ describe("names", () => {
 describe("topic config", () => {
   it("changes only the fields given", () => {
     const c = applyConfigPatch({ ...DEFAULT_TOPIC_CONFIG }, { msgTtrS: 5 });
-    expect(c).to.deep.equal({ autoAck: false, routeMode: "full", msgTtrS: 5, msgRetry: 5, retryBackoffMs: 0, retryBackoffMaxMs: 0, msgTtlMs: 0 });
+    expect(c).to.deep.equal({ autoAck: false, routeMode: "full", msgTtrS: 5, msgRetry: 5, retryBackoffMs: 0, retryBackoffMaxMs: 0, msgTtlMs: 0, dedupWindowMs: 120_000 });
   });
 
   it("rejects out-of-range values", () => {
