@@ -284,9 +284,10 @@ export class Broker {
     const topic = this.topicOrCreate(topicName);
     const windowMs = topic.config.dedupWindowMs;
     const key = windowMs > 0 ? idempotencyKey : "";
+    // Every push sweeps (not only keyed ones), so keys of a burst do not outlive their window for long.
+    if (topic.dedup.size > 0) topic.dedup.sweep(this.now(), windowMs);
     if (key !== "") {
       const now = this.now();
-      topic.dedup.sweep(now, windowMs);
       const original = topic.dedup.lookup(key, now, windowMs);
       if (original !== undefined) {
         await this.storage.commit();
@@ -332,7 +333,7 @@ export class Broker {
     let timed = false;
     const defaultTtlMs = topic.config.msgTtlMs;
     const windowMs = topic.config.dedupWindowMs;
-    if (windowMs > 0) topic.dedup.sweep(now, windowMs);
+    if (topic.dedup.size > 0) topic.dedup.sweep(now, windowMs);
     /** Keys of this batch's new messages, to remember once they are stored. */
     let fresh: Map<string, bigint> | undefined;
     let duplicates = 0;

@@ -33,6 +33,7 @@ describe("BrokerService over gRPC", function () {
         retryBackoffMs: 0,
         retryBackoffMaxMs: 0,
         msgTtlMs: 0n,
+        dedupWindowMs: 120_000n,
       });
     });
 
