@@ -170,7 +170,7 @@ const scenarios: Record<string, (node: Proc, echo: Proc) => Promise<Record<strin
       const streamed = await timed(`${label} PushStream, each awaited`, async () => {
         await new Promise<void>((resolve) => {
           resolveNext = resolve;
-          stream.write({ seq: seq++, topic, routeKey: "q", body: BODY, delayMs: 0n, ttlMs: 0n });
+          stream.write({ seq: seq++, topic, routeKey: "q", body: BODY, delayMs: 0n, ttlMs: 0n, idempotencyKey: "" });
         });
         return 1;
       });
@@ -268,7 +268,7 @@ const scenarios: Record<string, (node: Proc, echo: Proc) => Promise<Record<strin
       const key = String(i).padStart(16, "0");
       const body = Buffer.concat([Buffer.from(key), BODY.subarray(16)]);
       sentAt.set(key, performance.now());
-      push.write({ seq: BigInt(i), topic, routeKey: "q", body, delayMs: 0n, ttlMs: 0n });
+      push.write({ seq: BigInt(i), topic, routeKey: "q", body, delayMs: 0n, ttlMs: 0n, idempotencyKey: "" });
       if (i % 500 === 0) progress(`latency at ${rate} msg/s: ${i}/${total}`);
     }
     await new Promise((r) => setTimeout(r, 500));
@@ -308,9 +308,9 @@ const scenarios: Record<string, (node: Proc, echo: Proc) => Promise<Record<strin
       const messages = Array.from({ length: 100 }, () => {
         const body = Buffer.from(BODY);
         body.writeBigUInt64BE(BigInt(Date.now() + delayMs), 0);
-        return { routeKey: "q", body, delayMs: BigInt(delayMs), ttlMs: 0n };
+        return { routeKey: "q", body, delayMs: BigInt(delayMs) };
       });
-      await call(client, "pushBatch", { topic, messages });
+      await call(client, "pushBatch", PushBatchRequest.fromPartial({ topic, messages }));
       await new Promise((r) => setTimeout(r, 8));
       progress(`delayed pushes ${i + 100}/${total}`);
     }

@@ -127,14 +127,14 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
           ttlMs = msOf(req.ttlMs, "ttl_ms");
         } catch (err) {
           const st = toStatus(err);
-          reply({ seq: req.seq, id: 0n, errorCode: st.code, errorMessage: st.details });
+          reply({ seq: req.seq, id: 0n, errorCode: st.code, errorMessage: st.details, duplicate: false });
           return;
         }
-        broker.push(req.topic, req.routeKey, req.body, delayMs, ttlMs).then(
-          (r) => reply({ seq: req.seq, id: r.id, errorCode: 0, errorMessage: "" }),
+        broker.push(req.topic, req.routeKey, req.body, delayMs, ttlMs, req.idempotencyKey).then(
+          (r) => reply({ seq: req.seq, id: r.id, errorCode: 0, errorMessage: "", duplicate: r.duplicate }),
           (err: unknown) => {
             const st = toStatus(err);
-            reply({ seq: req.seq, id: 0n, errorCode: st.code, errorMessage: st.details });
+            reply({ seq: req.seq, id: 0n, errorCode: st.code, errorMessage: st.details, duplicate: false });
           },
         );
       });

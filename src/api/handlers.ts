@@ -48,6 +48,7 @@ export function createUnaryHandlers(broker: Broker): UnaryHandlers {
         ...(req.retryBackoffMs !== undefined && { retryBackoffMs: req.retryBackoffMs }),
         ...(req.retryBackoffMaxMs !== undefined && { retryBackoffMaxMs: req.retryBackoffMaxMs }),
         ...(req.msgTtlMs !== undefined && { msgTtlMs: msOf(req.msgTtlMs, "msg_ttl_ms") }),
+        ...(req.dedupWindowMs !== undefined && { dedupWindowMs: msOf(req.dedupWindowMs, "dedup_window_ms") }),
       });
       return { config: toProtoConfig(config) };
     },
@@ -68,8 +69,15 @@ export function createUnaryHandlers(broker: Broker): UnaryHandlers {
       return { stat: toProtoTopicStat(broker.topicStat(req.topic)) };
     },
     async Push(req) {
-      const r = await broker.push(req.topic, req.routeKey, req.body, msOf(req.delayMs, "delay_ms"), msOf(req.ttlMs, "ttl_ms"));
-      return { id: r.id, queues: r.queues };
+      const r = await broker.push(
+        req.topic,
+        req.routeKey,
+        req.body,
+        msOf(req.delayMs, "delay_ms"),
+        msOf(req.ttlMs, "ttl_ms"),
+        req.idempotencyKey,
+      );
+      return { id: r.id, queues: r.queues, duplicate: r.duplicate };
     },
     async PushBatch(req) {
       const inputs = req.messages.map((m) => ({
@@ -77,8 +85,9 @@ export function createUnaryHandlers(broker: Broker): UnaryHandlers {
         body: m.body,
         delayMs: msOf(m.delayMs, "delay_ms"),
         ttlMs: msOf(m.ttlMs, "ttl_ms"),
+        idempotencyKey: m.idempotencyKey,
       }));
-      return { ids: await broker.pushBatch(req.topic, inputs) };
+      return broker.pushBatch(req.topic, inputs);
     },
     async Pop(req, ctx) {
       if (req.waitMs > MAX_POP_WAIT_MS) throw invalid(`wait_ms must be at most ${MAX_POP_WAIT_MS}`);

@@ -103,7 +103,7 @@ export function createLegacyRoutes(deps: LegacyDeps): Map<string, LegacyHandler>
   const routes = new Map<string, LegacyHandler>();
 
   // /config?topic=t&isAutoAck=1&mode=1&msgTTR=30&msgRetry=5 (the README also spells it isAuthoAck);
-  // ours: retryBackoffMs, retryBackoffMaxMs, msgTtlMs (ms)
+  // ours: retryBackoffMs, retryBackoffMaxMs, msgTtlMs, dedupWindowMs (ms)
   routes.set("/config", async (q, req) => {
     const topic = required(q, "topic");
     const autoAck = intParam(q, ["isAutoAck", "isAuthoAck"]);
@@ -113,12 +113,14 @@ export function createLegacyRoutes(deps: LegacyDeps): Map<string, LegacyHandler>
     const backoff = intParam(q, ["retryBackoffMs", "retryBackoff"]);
     const backoffMax = intParam(q, ["retryBackoffMaxMs", "retryBackoffMax"]);
     const ttl = intParam(q, ["msgTtlMs"]);
+    const dedupWindow = intParam(q, ["dedupWindowMs"]);
     if (mode !== undefined && mode !== 1 && mode !== 2 && mode !== 3) throw invalid("mode must be 1 (full match), 2 (fuzzy/regex) or 3 (wildcard)");
     if (ttr !== undefined && ttr < 0) throw invalid("msgTTR must not be negative");
     if (retry !== undefined && retry < 0) throw invalid("msgRetry must not be negative");
     if (backoff !== undefined && backoff < 0) throw invalid("retryBackoffMs must not be negative");
     if (backoffMax !== undefined && backoffMax < 0) throw invalid("retryBackoffMaxMs must not be negative");
     if (ttl !== undefined && ttl < 0) throw invalid("msgTtlMs must not be negative");
+    if (dedupWindow !== undefined && dedupWindow < 0) throw invalid("dedupWindowMs must not be negative");
     const reply = await call(req, "Config", {
       topic,
       autoAck: autoAck === undefined ? undefined : autoAck !== 0,
@@ -128,6 +130,7 @@ export function createLegacyRoutes(deps: LegacyDeps): Map<string, LegacyHandler>
       retryBackoffMs: backoff,
       retryBackoffMaxMs: backoffMax,
       msgTtlMs: ttl === undefined ? undefined : BigInt(ttl),
+      dedupWindowMs: dedupWindow === undefined ? undefined : BigInt(dedupWindow),
     });
     const c = reply["config"] ?? {};
     return {
@@ -139,6 +142,7 @@ export function createLegacyRoutes(deps: LegacyDeps): Map<string, LegacyHandler>
       retryBackoffMs: c["retryBackoffMs"],
       retryBackoffMaxMs: c["retryBackoffMaxMs"],
       msgTtlMs: Number(c["msgTtlMs"] ?? 0),
+      dedupWindowMs: Number(c["dedupWindowMs"] ?? 0),
     };
   });
 
@@ -147,7 +151,8 @@ export function createLegacyRoutes(deps: LegacyDeps): Map<string, LegacyHandler>
     return new Success("ok");
   });
 
-  // POST /push with form field data={"body":"...","topic":"...","delay":0,"route_key":"..."}; (new) "ttl" in seconds like "delay"
+  // POST /push with form field data={"body":"...","topic":"...","delay":0,"route_key":"..."}; (new) "ttl" in seconds like "delay",
+  // and "idempotency_key" (the reply then says whether it was a duplicate)
   routes.set("/push", async (q, req) => {
     const raw = await readBody(req, deps.maxBodyBytes);
     const type = String(req.headers["content-type"] ?? "");
@@ -168,19 +173,22 @@ export function createLegacyRoutes(deps: LegacyDeps): Map<string, LegacyHandler>
     const routeKey = m["route_key"] ?? m["routeKey"] ?? "";
     const delay = m["delay"] ?? 0;
     const ttl = m["ttl"] ?? 0;
+    const key = m["idempotency_key"] ?? m["idempotencyKey"] ?? "";
     if (typeof topic !== "string" || !topic) throw invalid("topic is empty");
     if (typeof body !== "string") throw invalid("body must be a string");
     if (typeof routeKey !== "string") throw invalid("route_key must be a string");
     if (typeof delay !== "number" || !Number.isFinite(delay) || delay < 0) throw invalid("delay must be a non-negative number of seconds");
     if (typeof ttl !== "number" || !Number.isFinite(ttl) || ttl < 0) throw invalid("ttl must be a non-negative number of seconds");
+    if (typeof key !== "string") throw invalid("idempotency_key must be a string");
     const reply = await call(req, "Push", {
       topic,
       routeKey,
       body: Buffer.from(body, "utf8"),
       delayMs: BigInt(Math.round(delay * 1000)),
       ttlMs: BigInt(Math.round(ttl * 1000)),
+      idempotencyKey: key,
     });
-    return { msgId: String(reply["id"]) };
+    return key === "" ? { msgId: String(reply["id"]) } : { msgId: String(reply["id"]), duplicate: Boolean(reply["duplicate"]) };
   });
 
   routes.set("/pop", async (q, req) => {

@@ -56,6 +56,7 @@ export function toProtoConfig(c: BrokerTopicConfig): TopicConfig {
     retryBackoffMs: c.retryBackoffMs,
     retryBackoffMaxMs: c.retryBackoffMaxMs,
     msgTtlMs: BigInt(c.msgTtlMs),
+    dedupWindowMs: BigInt(c.dedupWindowMs),
   };
 }
 

@@ -1,5 +1,6 @@
 // The dispatcher: owns topics, routes pushes to queues, and is the one entry
 // point the API layer calls. It does no I/O of its own: storage is injected.
+import { checkIdempotencyKey } from "./dedup.js";
 import { BrokerError, ErrorCode, invalid, notFound } from "./errors.js";
 import { checkBindKey, checkRouteKey, checkTopic, DEFAULT_BIND_KEY, queueName } from "./names.js";
 import { PubSub, type ChannelListener } from "./pubsub.js";
@@ -40,6 +41,24 @@ export interface PushInput {
   delayMs: number;
   /** Time to live from now; 0 or absent: the topic's msg_ttl_ms. */
   ttlMs?: number;
+  /** See Broker.push; absent or "": none. */
+  idempotencyKey?: string;
+}
+
+export interface PushResult {
+  /** The new message's id, or the original's for a duplicate. */
+  id: bigint;
+  /** Queues that received a copy (0 for a duplicate). */
+  queues: number;
+  /** The idempotency key was pushed within the topic's window: nothing was stored. */
+  duplicate: boolean;
+}
+
+export interface PushBatchResult {
+  /** One id per input, in order; a duplicate's is the original message's. */
+  ids: bigint[];
+  /** How many inputs were duplicates (not stored). */
+  duplicates: number;
 }
 
 export interface QueueStatView {
@@ -79,7 +98,15 @@ export const MAX_BATCH = 10_000;
 const TOPIC_META_PREFIX = "topic.";
 
 /** Expiry counts from the push, not from the end of a delay: a message delayed past it is never delivered. */
-function newMessage(id: bigint, nowMs: number, routeKey: string, body: Uint8Array, delayMs: number, ttlMs: number): NewMessage {
+function newMessage(
+  id: bigint,
+  nowMs: number,
+  routeKey: string,
+  body: Uint8Array,
+  delayMs: number,
+  ttlMs: number,
+  idempotencyKey: string,
+): NewMessage {
   return {
     id,
     routeKey,
@@ -88,6 +115,7 @@ function newMessage(id: bigint, nowMs: number, routeKey: string, body: Uint8Arra
     deliverAtMs: delayMs > 0 ? nowMs + delayMs : 0,
     retry: 0,
     expiresAtMs: ttlMs > 0 ? nowMs + ttlMs : 0,
+    idempotencyKey,
   };
 }
 
@@ -146,7 +174,31 @@ export class Broker {
         this.saveTopic(topic);
       }
     }
+    for (const topic of this.topics.values()) this.loadKeys(topic);
     for (const topic of this.topics.values()) for (const q of topic.queues.values()) q.processDue();
+  }
+
+  /**
+   * Rebuilds a topic's duplicate window from the keys stored with its
+   * messages. Each queue log reads only the segments written within the
+   * window; keys of messages whose segments were reclaimed are gone.
+   */
+  private loadKeys(topic: Topic): void {
+    const windowMs = topic.config.dedupWindowMs;
+    if (windowMs === 0) return;
+    const now = this.now();
+    const found: { key: string; id: bigint; atMs: number }[] = [];
+    for (const q of topic.queues.values()) {
+      try {
+        q.log.recentKeys(now - windowMs, (id, key, atMs) => found.push({ key, id, atMs }));
+      } catch (err) {
+        this.log.warn({ err, queue: q.name }, "cannot read idempotency keys back; duplicates of its recent pushes will not be detected");
+      }
+    }
+    // Push order; a key reused after its window keeps its latest id.
+    found.sort((a, b) => a.atMs - b.atMs);
+    for (const f of found) topic.dedup.remember(f.key, f.id, f.atMs);
+    topic.dedup.sweep(now, windowMs);
   }
 
   isReady(): boolean {
@@ -212,45 +264,90 @@ export class Broker {
 
   // ---- producing ----
 
-  /** ttlMs: time to live from now (0: the topic's msg_ttl_ms; that 0 too: never expires). */
+  /**
+   * ttlMs: time to live from now (0: the topic's msg_ttl_ms; that 0 too: never expires).
+   * idempotencyKey ("" for none): when the same key was pushed to this topic
+   * on this node within the topic's dedupWindowMs (counted from that push),
+   * nothing is stored and the original id comes back with duplicate = true,
+   * whatever the body, route key, delay or ttl; the answer still waits for
+   * the original to be durable. A push that fails does not keep its key.
+   */
   async push(
     topicName: string,
     routeKey: string,
     body: Uint8Array,
     delayMs: number,
     ttlMs = 0,
-  ): Promise<{ id: bigint; queues: number }> {
+    idempotencyKey = "",
+  ): Promise<PushResult> {
+    checkIdempotencyKey(idempotencyKey);
     const topic = this.topicOrCreate(topicName);
+    const windowMs = topic.config.dedupWindowMs;
+    const key = windowMs > 0 ? idempotencyKey : "";
+    // Every push sweeps (not only keyed ones), so keys of a burst do not outlive their window for long.
+    if (topic.dedup.size > 0) topic.dedup.sweep(this.now(), windowMs);
+    if (key !== "") {
+      const now = this.now();
+      const original = topic.dedup.lookup(key, now, windowMs);
+      if (original !== undefined) {
+        await this.storage.commit();
+        return { id: original, queues: 0, duplicate: true };
+      }
+    }
     const queues = this.routeOne(topic, routeKey, body, delayMs, ttlMs);
     const ttl = ttlMs > 0 ? ttlMs : topic.config.msgTtlMs;
     const now = this.now();
     const id = this.ids.next(now);
-    const one = [newMessage(id, now, routeKey, body, delayMs, ttl)];
+    const one = [newMessage(id, now, routeKey, body, delayMs, ttl, key)];
     this.storeCall(() => {
       for (const q of queues) q.append(one);
     });
+    // Remembered before the commit resolves, so a retry racing it is a duplicate too.
+    if (key !== "") topic.dedup.remember(key, id, now);
     topic.pushed++;
-    await this.storage.commit();
+    try {
+      await this.storage.commit();
+    } catch (err) {
+      if (key !== "") topic.dedup.forget(key, id);
+      throw err;
+    }
     for (const q of queues) q.afterAppend(delayMs > 0 || ttl > 0);
-    return { id, queues: queues.length };
+    return { id, queues: queues.length, duplicate: false };
   }
 
   /**
    * Pushes many messages to one topic. All are validated and routed before
    * any is stored, so a bad message or a route key with no queue fails the
    * whole batch; messages are appended per queue in one call each.
+   * Duplicates (see push), including a key repeated within the batch, take
+   * their original's id and are neither checked nor stored.
    */
-  async pushBatch(topicName: string, inputs: readonly PushInput[]): Promise<bigint[]> {
+  async pushBatch(topicName: string, inputs: readonly PushInput[]): Promise<PushBatchResult> {
     if (inputs.length === 0) throw invalid("messages must not be empty");
     if (inputs.length > MAX_BATCH) throw invalid(`a batch holds at most ${MAX_BATCH} messages, got ${inputs.length}`);
+    for (const input of inputs) checkIdempotencyKey(input.idempotencyKey ?? "");
     const topic = this.topicOrCreate(topicName);
     const now = this.now();
     const perQueue = new Map<Queue, NewMessage[]>();
     const ids: bigint[] = new Array(inputs.length);
     let timed = false;
     const defaultTtlMs = topic.config.msgTtlMs;
+    const windowMs = topic.config.dedupWindowMs;
+    if (topic.dedup.size > 0) topic.dedup.sweep(now, windowMs);
+    /** Keys of this batch's new messages, to remember once they are stored. */
+    let fresh: Map<string, bigint> | undefined;
+    let duplicates = 0;
     for (let i = 0; i < inputs.length; i++) {
       const input = inputs[i] as PushInput;
+      const key = windowMs > 0 ? (input.idempotencyKey ?? "") : "";
+      if (key !== "") {
+        const original = fresh?.get(key) ?? topic.dedup.lookup(key, now, windowMs);
+        if (original !== undefined) {
+          ids[i] = original;
+          duplicates++;
+          continue;
+        }
+      }
       const ttlMs = input.ttlMs ?? 0;
       // Topic.match caches REGEX and WILDCARD routes, so routing each message is cheap.
       const queues = this.routeOne(topic, input.routeKey, input.body, input.delayMs, ttlMs);
@@ -258,7 +355,8 @@ export class Broker {
       ids[i] = id;
       const ttl = ttlMs > 0 ? ttlMs : defaultTtlMs;
       if (input.delayMs > 0 || ttl > 0) timed = true;
-      const message = newMessage(id, now, input.routeKey, input.body, input.delayMs, ttl);
+      const message = newMessage(id, now, input.routeKey, input.body, input.delayMs, ttl, key);
+      if (key !== "") (fresh ??= new Map()).set(key, id);
       for (const q of queues) {
         let list = perQueue.get(q);
         if (!list) perQueue.set(q, (list = []));
@@ -268,10 +366,16 @@ export class Broker {
     this.storeCall(() => {
       for (const [q, list] of perQueue) q.append(list);
     });
-    topic.pushed += inputs.length;
-    await this.storage.commit();
+    if (fresh) for (const [key, id] of fresh) topic.dedup.remember(key, id, now);
+    topic.pushed += inputs.length - duplicates;
+    try {
+      await this.storage.commit();
+    } catch (err) {
+      if (fresh) for (const [key, id] of fresh) topic.dedup.forget(key, id);
+      throw err;
+    }
     for (const q of perQueue.keys()) q.afterAppend(timed);
-    return ids;
+    return { ids, duplicates };
   }
 
   // ---- consuming ----

@@ -24,6 +24,12 @@ export interface NewMessage {
    * message is never delivered again (see QueueLog.reserve and processDue).
    */
   expiresAtMs?: number;
+  /**
+   * The push's idempotency key, stored with the message so the broker can
+   * rebuild its duplicate window after a restart (see QueueLog.recentKeys).
+   * Absent or "": none. Copies (dead letters, redrive) leave it out.
+   */
+  idempotencyKey?: string;
 }
 
 /** A message taken out of a QueueLog (reserved, peeked or expired). */
@@ -117,6 +123,16 @@ export interface QueueLog {
   peek(max: number): StoredMessage[];
 
   stats(): QueueLogStats;
+
+  /**
+   * Visits (id, idempotency key, createdAtMs) of the messages pushed with a
+   * key and created at or after sinceMs whose records are still on disk
+   * (ready, delayed, in flight, or settled but not yet reclaimed), oldest
+   * first as far as the log's order goes; the same message may come twice
+   * (a delayed one and its ready copy). Reads only what was appended since
+   * about sinceMs, never the whole backlog. Used at open.
+   */
+  recentKeys(sinceMs: number, visit: (id: bigint, key: string, createdAtMs: number) => void): void;
 }
 
 export type QueueKind = "main" | "dead";

@@ -1,4 +1,5 @@
 // A topic's configuration: defaults, validation, and its persisted form.
+import { DEFAULT_DEDUP_WINDOW_MS, MAX_DEDUP_WINDOW_MS } from "./dedup.js";
 import { invalid } from "./errors.js";
 import type { RouteMode } from "./routing.js";
 
@@ -15,6 +16,8 @@ export interface TopicConfig {
   retryBackoffMaxMs: number;
   /** Time to live of a message pushed without its own; 0: messages never expire. */
   msgTtlMs: number;
+  /** How long an idempotency key is remembered after its first push; 0 turns duplicate detection off. */
+  dedupWindowMs: number;
 }
 
 export const DEFAULT_TOPIC_CONFIG: Readonly<TopicConfig> = Object.freeze({
@@ -25,6 +28,7 @@ export const DEFAULT_TOPIC_CONFIG: Readonly<TopicConfig> = Object.freeze({
   retryBackoffMs: 0,
   retryBackoffMaxMs: 0,
   msgTtlMs: 0,
+  dedupWindowMs: DEFAULT_DEDUP_WINDOW_MS,
 });
 
 export const MAX_TTR_S = 86_400;
@@ -82,6 +86,12 @@ export function applyConfigPatch(current: TopicConfig, patch: Partial<TopicConfi
       throw invalid(`msg_ttl_ms must be 0..${MAX_TTL_MS} ms (0: messages never expire), got ${patch.msgTtlMs}`);
     }
     next.msgTtlMs = patch.msgTtlMs;
+  }
+  if (patch.dedupWindowMs !== undefined) {
+    if (!Number.isInteger(patch.dedupWindowMs) || patch.dedupWindowMs < 0 || patch.dedupWindowMs > MAX_DEDUP_WINDOW_MS) {
+      throw invalid(`dedup_window_ms must be 0..${MAX_DEDUP_WINDOW_MS} ms (24 h; 0: no duplicate detection), got ${patch.dedupWindowMs}`);
+    }
+    next.dedupWindowMs = patch.dedupWindowMs;
   }
   // Checked on the result: either field may change alone.
   if (next.retryBackoffMaxMs !== 0 && next.retryBackoffMaxMs < next.retryBackoffMs) {

@@ -1,4 +1,5 @@
 // A topic: its configuration, its queues, and which queues a route key reaches.
+import { DedupWindow } from "./dedup.js";
 import { DEFAULT_BIND_KEY } from "./names.js";
 import type { Queue } from "./queue.js";
 import { route } from "./routing.js";
@@ -9,6 +10,8 @@ const ROUTE_CACHE_MAX = 1024;
 export class Topic {
   readonly queues = new Map<string, Queue>();
   pushed = 0;
+  /** Idempotency keys pushed within the last config.dedupWindowMs. */
+  readonly dedup = new DedupWindow();
   /** Route key -> queues, for REGEX and WILDCARD; cleared whenever queues or the mode change. */
   private readonly routeCache = new Map<string, Queue[]>();
 
@@ -20,6 +23,7 @@ export class Topic {
 
   setConfig(config: TopicConfig): void {
     if (config.routeMode !== this.config.routeMode) this.routeCache.clear();
+    if (config.dedupWindowMs === 0) this.dedup.clear();
     this.config = config;
   }
 

@@ -57,6 +57,38 @@ class RoundRobinBalancer implements Balancer {
   }
 }
 
+/**
+ * The node for an idempotency key: rendezvous hashing (the candidate with the
+ * highest hash of key and node), so the same key goes to the same node while
+ * it is a candidate, and only keys of a node that leaves move elsewhere.
+ */
+export function pickByKey(key: string, candidates: readonly NodeInfo[]): NodeInfo | undefined {
+  let best: NodeInfo | undefined;
+  let bestScore = -1;
+  for (const n of candidates) {
+    const score = fnv1a(`${key}\u0000${n.key}`);
+    if (score > bestScore || (score === bestScore && best !== undefined && n.key < best.key)) {
+      best = n;
+      bestScore = score;
+    }
+  }
+  return best;
+}
+
+/** 32-bit FNV-1a over UTF-16 code units, unsigned. */
+function fnv1a(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  // A final mix: FNV's low bits are weak for short inputs that differ only at the end.
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  return h >>> 0;
+}
+
 export function createBalancer(strategy: Strategy, random: () => number = Math.random): Balancer {
   switch (strategy) {
     case "weighted":

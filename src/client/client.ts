@@ -61,15 +61,28 @@ export interface PushOptions {
    * delivered message may still be acked after it expires.
    */
   ttlMs?: number;
+  /**
+   * Makes the push safe to retry (at most 256 bytes; unset or "": none). The
+   * node remembers the key for the topic's dedupWindowMs (2 minutes by
+   * default): a push with a key it has seen stores nothing and resolves with
+   * the first message's id and `duplicate: true`. The key also picks the
+   * node (a hash over the live nodes), and a push whose outcome is unknown
+   * (connection dropped, deadline) is retried on that node. Keys are
+   * remembered per node: when that node cannot be reached the push goes to
+   * another, which does not know the key.
+   */
+  idempotencyKey?: string;
 }
 
 const msField = (ms: number | undefined): bigint => BigInt(Math.max(0, Math.round(ms ?? 0)));
 
 export interface PushResult {
-  /** The message id (unique across the cluster). */
+  /** The message id (unique across the cluster); the original's when `duplicate`. */
   id: bigint;
   /** Key of the node that stored it. */
   node: string;
+  /** True when the idempotency key was seen within its window: nothing new was stored. */
+  duplicate: boolean;
 }
 
 /** A topic configuration change; unset fields keep their value. */
@@ -89,6 +102,8 @@ export interface TopicConfigChange {
   retryBackoffMaxMs?: number;
   /** Time to live, ms, of messages pushed without their own ttlMs (0: they never expire). */
   msgTtlMs?: number;
+  /** How long, ms, a node remembers an idempotency key (0..86400000; 0 turns duplicate detection off). */
+  dedupWindowMs?: number;
 }
 
 /** Something to ack, nack or touch: a Delivery, or its coordinates. */
@@ -195,28 +210,51 @@ export class GmqClient {
   /**
    * Pushes one message; resolves once the node has stored it durably.
    * @example `await client.push("orders", "hello", { routeKey: "paid", delayMs: 5000, ttlMs: 60_000 })`
+   * @example `const { id, duplicate } = await client.push("orders", body, { idempotencyKey: "order-42" })`
    */
   async push(topic: string, body: Body, opts: PushOptions = {}): Promise<PushResult> {
     const buf = toBuffer(body);
     const routeKey = opts.routeKey ?? "";
     const delayMs = msField(opts.delayMs);
     const ttlMs = msField(opts.ttlMs);
-    const { result, conn } = await withFailover(this.pool, this.failover, (c) =>
-      this.usePushStream
-        ? c.pushStream().push(topic, routeKey, buf, delayMs, ttlMs)
-        : c.unary(c.rpc.push, { topic, routeKey, body: buf, delayMs, ttlMs }).then((r) => r.id),
+    const idempotencyKey = opts.idempotencyKey ?? "";
+    const { result, conn } = await withFailover(
+      this.pool,
+      this.failover,
+      (c) =>
+        this.usePushStream
+          ? c.pushStream().push(topic, routeKey, buf, delayMs, ttlMs, idempotencyKey)
+          : c.unary(c.rpc.push, { topic, routeKey, body: buf, delayMs, ttlMs, idempotencyKey }),
+      idempotencyKey,
     );
-    return { id: result, node: conn.key };
+    return { id: result.id, node: conn.key, duplicate: result.duplicate };
   }
 
-  /** Pushes many messages to one topic in one call (all stored, or none). */
-  async pushBatch(topic: string, messages: Array<{ body: Body } & PushOptions>): Promise<{ ids: bigint[]; node: string }> {
+  /**
+   * Pushes many messages to one topic in one call (all stored, or none).
+   * Messages with an idempotency key seen before (or earlier in the batch)
+   * are not stored: their ids are the originals', counted in `duplicates`.
+   * When every message has a key, the first one picks the node and the
+   * batch is retried like a keyed push.
+   */
+  async pushBatch(
+    topic: string,
+    messages: Array<{ body: Body } & PushOptions>,
+  ): Promise<{ ids: bigint[]; node: string; duplicates: number }> {
     const req = {
       topic,
-      messages: messages.map((m) => ({ routeKey: m.routeKey ?? "", body: toBuffer(m.body), delayMs: msField(m.delayMs), ttlMs: msField(m.ttlMs) })),
+      messages: messages.map((m) => ({
+        routeKey: m.routeKey ?? "",
+        body: toBuffer(m.body),
+        delayMs: msField(m.delayMs),
+        ttlMs: msField(m.ttlMs),
+        idempotencyKey: m.idempotencyKey ?? "",
+      })),
     };
-    const { result, conn } = await withFailover(this.pool, this.failover, (c) => c.unary(c.rpc.pushBatch, req));
-    return { ids: result.ids, node: conn.key };
+    const allKeyed = messages.length > 0 && messages.every((m) => (m.idempotencyKey ?? "") !== "");
+    const routeBy = allKeyed ? (messages[0]!.idempotencyKey ?? "") : "";
+    const { result, conn } = await withFailover(this.pool, this.failover, (c) => c.unary(c.rpc.pushBatch, req), routeBy);
+    return { ids: result.ids, node: conn.key, duplicates: result.duplicates };
   }
 
   /** Publishes to a pub/sub channel; resolves with how many subscribers of that node received it. */
@@ -346,6 +384,7 @@ export class GmqClient {
       retryBackoffMs: change.retryBackoffMs,
       retryBackoffMaxMs: change.retryBackoffMaxMs,
       msgTtlMs: change.msgTtlMs === undefined ? undefined : msField(change.msgTtlMs),
+      dedupWindowMs: change.dedupWindowMs === undefined ? undefined : msField(change.dedupWindowMs),
     });
     const apply = (c: NodeConnection) => c.unary(c.rpc.config, req);
     this.shape.set(`config\0${topic}`, apply);

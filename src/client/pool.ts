@@ -3,7 +3,7 @@
 // pushes still settle), a node that joins is connected and announced to
 // consumers and subscriptions.
 import type { ChannelCredentials, ChannelOptions } from "@grpc/grpc-js";
-import type { Balancer } from "./balancer.js";
+import { pickByKey, type Balancer } from "./balancer.js";
 import { NodeConnection } from "./connection.js";
 import type { Discovery } from "./discovery.js";
 import { Code, GmqError } from "./errors.js";
@@ -81,6 +81,15 @@ export class NodePool {
     const up = eligible.filter((c) => c.isUp(now));
     const from = up.length > 0 ? up : eligible;
     const node = this.balancer.pick(from.map((c) => c.node));
+    return node && this.conns.get(node.key);
+  }
+
+  /** The node for an idempotency key (see pickByKey) among those not excluded, preferring nodes not marked down. */
+  pickFor(key: string, exclude: ReadonlySet<string>): NodeConnection | undefined {
+    const now = Date.now();
+    const eligible = this.all().filter((c) => !exclude.has(c.key));
+    const up = eligible.filter((c) => c.isUp(now));
+    const node = pickByKey(key, (up.length > 0 ? up : eligible).map((c) => c.node));
     return node && this.conns.get(node.key);
   }
 

@@ -3,6 +3,11 @@
 // not connect). A failure whose outcome is unknown (the connection dropped
 // after the push was sent) is not retried: it is reported with
 // `outcomeUnknown`, so the caller decides whether a duplicate is acceptable.
+// A push with an idempotency key is different: it goes to the node the key
+// hashes to, and a failure with an unknown outcome (or a deadline) is retried
+// on that same node, whose duplicate window makes the retry safe. Keys are
+// remembered per node, so only a retry that must move to another node (the
+// first could not be reached) may store a second copy.
 import type { NodeConnection } from "./connection.js";
 import { Code, GmqError, toGmqError } from "./errors.js";
 import type { NodePool } from "./pool.js";
@@ -14,6 +19,11 @@ export interface FailoverOptions {
   waitForNodesMs: number;
 }
 
+/** May this failure of a keyed push be retried on the same node? */
+function retryableWithKey(err: GmqError): boolean {
+  return (err.code === Code.UNAVAILABLE && err.outcomeUnknown) || err.code === Code.DEADLINE_EXCEEDED;
+}
+
 /** May this failure be retried on another node without risking a duplicate? */
 export function retryableElsewhere(err: GmqError): boolean {
   return err.code === Code.UNAVAILABLE && !err.outcomeUnknown;
@@ -23,17 +33,19 @@ export async function withFailover<T>(
   pool: NodePool,
   opts: FailoverOptions,
   fn: (conn: NodeConnection) => Promise<T>,
+  idempotencyKey = "",
 ): Promise<{ result: T; conn: NodeConnection }> {
   const tried = new Set<string>();
   let last: GmqError | undefined;
+  const pick = () => (idempotencyKey === "" ? pool.pick(tried) : pool.pickFor(idempotencyKey, tried));
   for (let attempt = 0; attempt < opts.maxAttempts; attempt++) {
     await pool.waitForNode(opts.waitForNodesMs);
-    let conn = pool.pick(tried);
+    let conn = pick();
     if (!conn) {
       // Every known node failed once: start over after a pause.
       tried.clear();
       await new Promise((r) => setTimeout(r, 100 * (attempt + 1)));
-      conn = pool.pick(tried);
+      conn = pick();
       if (!conn) continue;
     }
     try {
@@ -42,6 +54,11 @@ export async function withFailover<T>(
       return { result, conn };
     } catch (e) {
       const err = toGmqError(e, conn.key);
+      if (idempotencyKey !== "" && retryableWithKey(err)) {
+        last = err;
+        await new Promise((r) => setTimeout(r, 100 * (attempt + 1)));
+        continue; // same node: its window answers a push it already stored as a duplicate
+      }
       if (!retryableElsewhere(err)) throw err;
       conn.markDown();
       tried.add(conn.key);

@@ -6,8 +6,14 @@ import { status, type ClientDuplexStream } from "@grpc/grpc-js";
 import type { BrokerServiceClient, PushStreamRequest, PushStreamResponse } from "../gen/gmq/v1/broker.js";
 import { failedBeforeSend, GmqError, toGmqError } from "./errors.js";
 
+/** A push's acknowledgement: its id, and whether it was a duplicate of an earlier push with the same idempotency key. */
+export interface PushAck {
+  id: bigint;
+  duplicate: boolean;
+}
+
 interface Pending {
-  resolve(id: bigint): void;
+  resolve(ack: PushAck): void;
   reject(err: GmqError): void;
 }
 
@@ -27,7 +33,7 @@ export class PushStream {
     return this.pending.size;
   }
 
-  push(topic: string, routeKey: string, body: Buffer, delayMs: bigint, ttlMs = 0n): Promise<bigint> {
+  push(topic: string, routeKey: string, body: Buffer, delayMs: bigint, ttlMs = 0n, idempotencyKey = ""): Promise<PushAck> {
     let call: ClientDuplexStream<PushStreamRequest, PushStreamResponse>;
     try {
       call = this.call ?? this.open();
@@ -35,9 +41,9 @@ export class PushStream {
       return Promise.reject(toGmqError(err, this.node)); // the channel closed: nothing was sent
     }
     const seq = ++this.seq;
-    return new Promise<bigint>((resolve, reject) => {
+    return new Promise<PushAck>((resolve, reject) => {
       this.pending.set(seq, { resolve, reject });
-      call.write({ seq: BigInt(seq), topic, routeKey, body, delayMs, ttlMs });
+      call.write({ seq: BigInt(seq), topic, routeKey, body, delayMs, ttlMs, idempotencyKey });
     });
   }
 
@@ -51,7 +57,7 @@ export class PushStream {
       const p = this.pending.get(seq);
       if (!p) return;
       this.pending.delete(seq);
-      if (res.errorCode === 0) p.resolve(res.id);
+      if (res.errorCode === 0) p.resolve({ id: res.id, duplicate: res.duplicate });
       else p.reject(new GmqError(res.errorCode, res.errorMessage, { node: this.node }));
       if (this.pending.size === 0) this.notifyIdle();
     });

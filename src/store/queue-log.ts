@@ -17,9 +17,10 @@ import { readCheckpoint, writeCheckpoint } from "./checkpoint.js";
 import type { StoreContext } from "./context.js";
 import { DelayHeap, TimedHeap } from "./heap.js";
 import {
-  EXPIRY_BYTES,
+  MAX_KEY_BYTES,
   MAX_ROUTE_KEY_BYTES,
   RECORD_HEADER_BYTES,
+  RecordFlag,
   RecordType,
   align8,
   extBytes,
@@ -27,7 +28,10 @@ import {
   recordBodyBytes,
   recordC,
   recordExpiresAt,
+  recordBytes,
   recordId,
+  recordKey,
+  recordKeyBytes,
   recordRetry,
   recordRouteKey,
   recordType,
@@ -108,6 +112,7 @@ export class FileQueueLog implements QueueLog {
   private checkpointScheduled = false;
   private closed = false;
   private rkBytes: number[] = [];
+  private keyBytes: (Buffer | null)[] = [];
   /** Acks not yet in the journal: written as one AckBatch record per tick. */
   private readonly ackIds = new BigUint64Array(ACK_BATCH);
   private readonly ackBody = Buffer.alloc(ACK_BATCH * 8);
@@ -140,6 +145,7 @@ export class FileQueueLog implements QueueLog {
     if (n === 0) return;
     const maxBody = this.ctx.maxBodyBytes;
     const rk = this.rkBytes;
+    const keys = this.keyBytes;
     const now = Date.now();
     let anyDelayed = false;
     this.msgs.planStart();
@@ -147,13 +153,17 @@ export class FileQueueLog implements QueueLog {
       const m = messages[i]!;
       const k = utf8Length(m.routeKey);
       rk[i] = k;
-      const length = RECORD_HEADER_BYTES + ((m.expiresAtMs ?? 0) > 0 ? EXPIRY_BYTES : 0) + k + m.body.length;
-      if (m.body.length > maxBody || k > MAX_ROUTE_KEY_BYTES) {
+      const key = m.idempotencyKey === undefined || m.idempotencyKey === "" ? null : Buffer.from(m.idempotencyKey, "utf8");
+      keys[i] = key;
+      const length = recordBytes(k, m.body.length, m.expiresAtMs ?? 0, key === null ? 0 : key.length);
+      if (m.body.length > maxBody || k > MAX_ROUTE_KEY_BYTES || (key !== null && key.length > MAX_KEY_BYTES)) {
         throw new StoreError(
           "TOO_LARGE",
           m.body.length > maxBody
             ? `message body of ${m.body.length} bytes exceeds the limit of ${maxBody}`
-            : `route key of ${k} bytes exceeds the limit of ${MAX_ROUTE_KEY_BYTES}`,
+            : k > MAX_ROUTE_KEY_BYTES
+              ? `route key of ${k} bytes exceeds the limit of ${MAX_ROUTE_KEY_BYTES}`
+              : `idempotency key of ${key!.length} bytes exceeds the limit of ${MAX_KEY_BYTES}`,
         );
       }
       if (m.deliverAtMs > now) anyDelayed = true;
@@ -164,7 +174,7 @@ export class FileQueueLog implements QueueLog {
       this.delays.planStart();
       for (let i = 0; i < n; i++) {
         const m = messages[i]!;
-        if (m.deliverAtMs > now) this.delays.planAdd(RECORD_HEADER_BYTES + ((m.expiresAtMs ?? 0) > 0 ? EXPIRY_BYTES : 0) + rk[i]! + m.body.length);
+        if (m.deliverAtMs > now) this.delays.planAdd(recordBytes(rk[i]!, m.body.length, m.expiresAtMs ?? 0, keys[i]?.length ?? 0));
       }
       this.delays.planEnsure();
     }
@@ -174,16 +184,37 @@ export class FileQueueLog implements QueueLog {
       const exp = m.expiresAtMs ?? 0;
       if (m.deliverAtMs > now) {
         const seq = this.delays.nextSeq++;
-        const pos = this.delays.write(RecordType.Delayed, m.retry, seq, m.id, m.createdAtMs, m.deliverAtMs, m.routeKey, rk[i]!, m.body, exp);
+        const pos = this.delays.write(RecordType.Delayed, m.retry, seq, m.id, m.createdAtMs, m.deliverAtMs, m.routeKey, rk[i]!, m.body, exp, keys[i]!);
         // One that expires before its delay ends is due (to be discarded) at its expiry.
         this.pendingDelays.push(exp > 0 && exp < m.deliverAtMs ? exp : m.deliverAtMs, pos);
         this.addLive(this.delayLive, pos);
       } else {
         const seq = msgs.nextSeq++;
-        msgs.write(RecordType.Message, m.retry, seq, m.id, m.createdAtMs, m.deliverAtMs, m.routeKey, rk[i]!, m.body, exp);
+        msgs.write(RecordType.Message, m.retry, seq, m.id, m.createdAtMs, m.deliverAtMs, m.routeKey, rk[i]!, m.body, exp, keys[i]!);
         if (exp > 0 && exp < this.sweepAtMs) this.sweepAtMs = exp;
       }
     }
+    keys.fill(null, 0, n); // no keys kept alive between calls
+  }
+
+  /**
+   * Visits the idempotency keys of messages created at or after sinceMs that
+   * are still on disk (message and delay logs), oldest segment first. Reads
+   * only the newest segments (see SegmentLog.scanSince), so the cost follows
+   * what was appended since sinceMs, not the backlog. A message copied from
+   * delay/ to msg/ may be visited twice, with the same id.
+   */
+  recentKeys(sinceMs: number, visit: (id: bigint, key: string, createdAtMs: number) => void): void {
+    this.checkOpen();
+    const onRecord = (buf: Buffer, off: number): void => {
+      if ((buf[off + 9]! & RecordFlag.Key) === 0) return;
+      const type = recordType(buf, off);
+      if (type !== RecordType.Message && type !== RecordType.Delayed) return;
+      const createdAtMs = recordB(buf, off);
+      if (createdAtMs >= sinceMs) visit(recordId(buf, off), recordKey(buf, off), createdAtMs);
+    };
+    this.delays.scanSince(sinceMs, onRecord);
+    this.msgs.scanSince(sinceMs, onRecord);
   }
 
   // ----------------------------------------------------------------- reserve
@@ -620,7 +651,9 @@ export class FileQueueLog implements QueueLog {
     const body = buf.subarray(o + RECORD_HEADER_BYTES + extBytes(buf, o) + rkLen, o + length);
     const exp = recordExpiresAt(buf, o);
     const seq = this.msgs.nextSeq;
-    const p = this.msgs.write(RecordType.Message, recordRetry(buf, o), seq, recordId(buf, o), recordB(buf, o), recordC(buf, o), recordRouteKey(buf, o), rkLen, body, exp);
+    // The key goes with the copy: the delay segment may be reclaimed while the key's window lasts.
+    const key = recordKeyBytes(buf, o);
+    const p = this.msgs.write(RecordType.Message, recordRetry(buf, o), seq, recordId(buf, o), recordB(buf, o), recordC(buf, o), recordRouteKey(buf, o), rkLen, body, exp, key);
     this.msgs.nextSeq = seq + 1;
     if (exp > 0 && exp < this.sweepAtMs) this.sweepAtMs = exp;
     return p;

@@ -5,6 +5,8 @@
 //   4  u32 crc32c     over bytes [8, length)
 //   8  u8  type
 //   9  u8  flags      bit 0: an 8-byte expiry extension follows the header
+//                     bit 1: an idempotency key extension follows (after
+//                     the expiry extension when both are present)
 //  10  u16 routeKeyLen
 //  12  u32 retry
 //  16  u64 a          message: seq; journal: a position
@@ -12,15 +14,19 @@
 //  32  f64 b          message: createdAtMs
 //  40  f64 c          message: deliverAtMs; journal: a time
 //  48  [f64 expiresAtMs, only with flag bit 0]
-//  48 or 56  routeKey (utf8), body
+//      [u16 keyLen, keyLen bytes of utf8 idempotency key, only with flag bit 1]
+//      routeKey (utf8), body
 //
-// Records start at 8-byte aligned offsets; the gap is zero. A record without
-// expiry is byte-identical to one written before the extension existed.
+// Records start at 8-byte aligned offsets; the gap is zero. `length` counts
+// the extensions and the checksum covers them. A record without expiry or key
+// is byte-identical to one written before the extensions existed.
 import { endianness } from "node:os";
 import { crc32c } from "@node-rs/crc32";
 
 export const RECORD_HEADER_BYTES = 48;
 export const MAX_ROUTE_KEY_BYTES = 0xffff;
+/** Longest idempotency key the format holds (the broker allows far less). */
+export const MAX_KEY_BYTES = 0xffff;
 
 export const RecordType = {
   Message: 1,
@@ -42,9 +48,17 @@ export const RecordType = {
 export const RecordFlag = {
   /** The record carries expiresAtMs (f64) in the 8 bytes after the header. */
   Expires: 1,
+  /** The record carries an idempotency key (u16 length + utf8) after the expiry extension, if any. */
+  Key: 2,
 } as const;
 /** Size of the expiry extension. */
 export const EXPIRY_BYTES = 8;
+/** Size of the key extension's length prefix. */
+export const KEY_PREFIX_BYTES = 2;
+/** Bytes a key of keyBytes takes in a record (0: no key, no extension). */
+export function keyExtBytes(keyBytes: number): number {
+  return keyBytes > 0 ? KEY_PREFIX_BYTES + keyBytes : 0;
+}
 
 const MAX_TYPE = 23;
 const TWO_32 = 4294967296;
@@ -53,8 +67,8 @@ export function align8(n: number): number {
   return (n + 7) & ~7;
 }
 
-export function recordBytes(routeKeyBytes: number, bodyBytes: number, expiresAtMs = 0): number {
-  return RECORD_HEADER_BYTES + (expiresAtMs > 0 ? EXPIRY_BYTES : 0) + routeKeyBytes + bodyBytes;
+export function recordBytes(routeKeyBytes: number, bodyBytes: number, expiresAtMs = 0, keyBytes = 0): number {
+  return RECORD_HEADER_BYTES + (expiresAtMs > 0 ? EXPIRY_BYTES : 0) + keyExtBytes(keyBytes) + routeKeyBytes + bodyBytes;
 }
 
 // Ids go through a scratch BigUint64Array: no BigInt arithmetic per record.
@@ -111,20 +125,24 @@ export function writeRecord(
   routeKeyBytes: number,
   body: Uint8Array | null,
   expiresAtMs = 0,
+  key: Uint8Array | null = null,
 ): number {
   const bodyBytes = body === null ? 0 : body.length;
-  const ext = expiresAtMs > 0 ? EXPIRY_BYTES : 0;
+  const exp = expiresAtMs > 0 ? EXPIRY_BYTES : 0;
+  const keyExt = key === null ? 0 : keyExtBytes(key.length);
+  const ext = exp + keyExt;
   const length = RECORD_HEADER_BYTES + ext + routeKeyBytes + bodyBytes;
   buf.writeUInt32LE(length, off);
   buf[off + 8] = type;
-  buf[off + 9] = ext > 0 ? RecordFlag.Expires : 0;
+  buf[off + 9] = (exp > 0 ? RecordFlag.Expires : 0) | (keyExt > 0 ? RecordFlag.Key : 0);
   buf.writeUInt16LE(routeKeyBytes, off + 10);
   buf.writeUInt32LE(retry, off + 12);
   writeU64(buf, off + 16, a);
   writeId(buf, off + 24, id);
   buf.writeDoubleLE(b, off + 32);
   buf.writeDoubleLE(c, off + 40);
-  if (ext > 0) buf.writeDoubleLE(expiresAtMs, off + RECORD_HEADER_BYTES);
+  if (exp > 0) buf.writeDoubleLE(expiresAtMs, off + RECORD_HEADER_BYTES);
+  if (keyExt > 0) writeKeyExt(buf, off + RECORD_HEADER_BYTES + exp, key!);
   const k = off + RECORD_HEADER_BYTES + ext;
   if (routeKeyBytes > 0) buf.write(routeKey, k, routeKeyBytes, "utf8");
   if (body !== null && bodyBytes > 0) buf.set(body, k + routeKeyBytes);
@@ -140,6 +158,8 @@ export function writeRecord(
 export function checkRecord(buf: Buffer, off: number, limit: number): number {
   const length = checkFraming(buf, off, limit);
   if (length <= 0) return length;
+  // The key's length prefix must lie inside the record before it is read.
+  if ((buf[off + 9]! & RecordFlag.Key) !== 0 && RECORD_HEADER_BYTES + expiryBytes(buf, off) + KEY_PREFIX_BYTES > length) return -1;
   if (RECORD_HEADER_BYTES + extBytes(buf, off) + buf.readUInt16LE(off + 10) > length) return -1;
   if (crc32c(buf.subarray(off + 8, off + length)) !== buf.readUInt32LE(off + 4)) return -1;
   return length;
@@ -166,15 +186,18 @@ export function writeRecordAligned(
   routeKeyBytes: number,
   body: Uint8Array | null,
   expiresAtMs = 0,
+  key: Uint8Array | null = null,
 ): number {
-  if (!LITTLE) return writeRecord(buf, off, type, retry, a, id, b, c, routeKey, routeKeyBytes, body, expiresAtMs);
+  if (!LITTLE) return writeRecord(buf, off, type, retry, a, id, b, c, routeKey, routeKeyBytes, body, expiresAtMs, key);
   const bodyBytes = body === null ? 0 : body.length;
-  const ext = expiresAtMs > 0 ? EXPIRY_BYTES : 0;
+  const exp = expiresAtMs > 0 ? EXPIRY_BYTES : 0;
+  const keyExt = key === null ? 0 : keyExtBytes(key.length);
+  const ext = exp + keyExt;
   const length = RECORD_HEADER_BYTES + ext + routeKeyBytes + bodyBytes;
   const w = off >>> 2;
   u32[w] = length;
-  // type, flags (bit 0 when ext: 8 << 5 = 1 << 8), route key length
-  u32[w + 2] = type | (ext << 5) | (routeKeyBytes << 16);
+  // type, flags (bit 0 when exp: 8 << 5 = 1 << 8; bit 1 = 1 << 9), route key length
+  u32[w + 2] = type | (exp << 5) | (keyExt > 0 ? 0x200 : 0) | (routeKeyBytes << 16);
   u32[w + 3] = retry;
   u32[w + 4] = a >>> 0;
   u32[w + 5] = Math.floor(a / TWO_32);
@@ -184,7 +207,8 @@ export function writeRecordAligned(
   const d = off >>> 3;
   f64[d + 4] = b;
   f64[d + 5] = c;
-  if (ext > 0) f64[d + 6] = expiresAtMs;
+  if (exp > 0) f64[d + 6] = expiresAtMs;
+  if (keyExt > 0) writeKeyExt(buf, off + RECORD_HEADER_BYTES + exp, key!);
   const k = off + RECORD_HEADER_BYTES + ext;
   if (routeKeyBytes === routeKey.length) {
     for (let i = 0; i < routeKeyBytes; i++) buf[k + i] = routeKey.charCodeAt(i);
@@ -194,6 +218,11 @@ export function writeRecordAligned(
   if (body !== null && bodyBytes > 0) buf.set(body, k + routeKeyBytes);
   u32[w + 1] = crc32c(buf.subarray(off + 8, off + length));
   return length;
+}
+
+function writeKeyExt(buf: Buffer, at: number, key: Uint8Array): void {
+  buf.writeUInt16LE(key.length, at);
+  buf.set(key, at + KEY_PREFIX_BYTES);
 }
 
 /** UTF-8 length of s, without a call into C++ for the common ASCII case. */
@@ -235,8 +264,30 @@ export function recordC(buf: Buffer, off: number): number {
   return buf.readDoubleLE(off + 40);
 }
 /** Bytes of the expiry extension: 8 when the Expires flag is set, else 0. */
-export function extBytes(buf: Buffer, off: number): number {
+export function expiryBytes(buf: Buffer, off: number): number {
   return (buf[off + 9]! & RecordFlag.Expires) * EXPIRY_BYTES;
+}
+/** Bytes of all extensions (expiry and key) between the header and the route key. */
+export function extBytes(buf: Buffer, off: number): number {
+  const flags = buf[off + 9]!;
+  const exp = (flags & RecordFlag.Expires) * EXPIRY_BYTES;
+  if ((flags & RecordFlag.Key) === 0) return exp;
+  return exp + KEY_PREFIX_BYTES + buf.readUInt16LE(off + RECORD_HEADER_BYTES + exp);
+}
+/** The record's idempotency key; "" when it has none. */
+export function recordKey(buf: Buffer, off: number): string {
+  const flags = buf[off + 9]!;
+  if ((flags & RecordFlag.Key) === 0) return "";
+  const at = off + RECORD_HEADER_BYTES + (flags & RecordFlag.Expires) * EXPIRY_BYTES;
+  const n = buf.readUInt16LE(at);
+  return buf.toString("utf8", at + KEY_PREFIX_BYTES, at + KEY_PREFIX_BYTES + n);
+}
+/** The key's utf8 bytes (a view into buf), to copy a record with its key; null when it has none. */
+export function recordKeyBytes(buf: Buffer, off: number): Buffer | null {
+  const flags = buf[off + 9]!;
+  if ((flags & RecordFlag.Key) === 0) return null;
+  const at = off + RECORD_HEADER_BYTES + (flags & RecordFlag.Expires) * EXPIRY_BYTES + KEY_PREFIX_BYTES;
+  return buf.subarray(at, at + buf.readUInt16LE(at - KEY_PREFIX_BYTES));
 }
 /** expiresAtMs of a record; 0 when it has no expiry. */
 export function recordExpiresAt(buf: Buffer, off: number): number {
@@ -303,12 +354,18 @@ export function viewB(v: RecordViews, off: number): number {
 }
 
 // Word 2 holds type | flags << 8 | routeKeyLen << 16: (word >>> 5) & 8 is the
-// extension's size (flag bit 0 is bit 8 of the word).
+// expiry extension's size (flag bit 0 is bit 8 of the word); bit 9 (flag bit
+// 1) marks a key extension, whose size is read only then.
+function viewExtBytes(v: RecordViews, off: number, t: number): number {
+  const exp = (t >>> 5) & EXPIRY_BYTES;
+  return (t & 0x200) === 0 ? exp : exp + KEY_PREFIX_BYTES + v.rbuf.readUInt16LE(off + RECORD_HEADER_BYTES + exp);
+}
+
 export function viewBodyBytes(v: RecordViews, off: number): number {
   if (!LITTLE) return recordBodyBytes(v.rbuf, off);
   const w = off >>> 2;
   const t = v.ru32[w + 2]!;
-  return v.ru32[w]! - RECORD_HEADER_BYTES - ((t >>> 5) & EXPIRY_BYTES) - (t >>> 16);
+  return v.ru32[w]! - RECORD_HEADER_BYTES - viewExtBytes(v, off, t) - (t >>> 16);
 }
 
 /** expiresAtMs of a record; 0 when it has no expiry (one flag test for records without). */
@@ -323,7 +380,7 @@ export function viewBody(v: RecordViews, off: number): Buffer {
   const w = off >>> 2;
   const end = off + v.ru32[w]!;
   const t = v.ru32[w + 2]!;
-  const start = off + RECORD_HEADER_BYTES + ((t >>> 5) & EXPIRY_BYTES) + (t >>> 16);
+  const start = off + RECORD_HEADER_BYTES + viewExtBytes(v, off, t) + (t >>> 16);
   const body = Buffer.allocUnsafe(end - start);
   v.rbuf.copy(body, 0, start, end);
   return body;

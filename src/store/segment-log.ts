@@ -15,6 +15,7 @@ import {
   align8,
   checkFraming,
   checkRecord,
+  keyExtBytes,
   recordA,
   recordType,
   writePad,
@@ -158,6 +159,7 @@ export class SegmentLog {
       const seg = new Segment(index, path, h.bytes);
       seg.baseSeq = h.baseSeq;
       seg.nextSeq = h.baseSeq;
+      seg.startedAtS = h.startedAtS;
       let resized = false;
       if (size !== h.bytes) {
         this.ctx.logger.warn({ file: path, size, expected: h.bytes }, "segment has the wrong size; verifying it");
@@ -341,12 +343,18 @@ export class SegmentLog {
     routeKeyBytes: number,
     body: Uint8Array | null,
     expiresAtMs = 0,
+    key: Uint8Array | null = null,
   ): number {
-    const length = RECORD_HEADER_BYTES + (expiresAtMs > 0 ? EXPIRY_BYTES : 0) + routeKeyBytes + (body === null ? 0 : body.length);
+    const length =
+      RECORD_HEADER_BYTES +
+      (expiresAtMs > 0 ? EXPIRY_BYTES : 0) +
+      (key === null ? 0 : keyExtBytes(key.length)) +
+      routeKeyBytes +
+      (body === null ? 0 : body.length);
     let seg = this.active;
     if (seg === undefined || seg.end + length > seg.bytes) seg = this.roll(length);
     const off = seg.end;
-    writeRecordAligned(seg.map!, seg.u32, seg.f64, off, type, retry, a, id, b, c, routeKey, routeKeyBytes, body, expiresAtMs);
+    writeRecordAligned(seg.map!, seg.u32, seg.f64, off, type, retry, a, id, b, c, routeKey, routeKeyBytes, body, expiresAtMs, key);
     seg.end = off + align8(length);
     if (off < seg.dirtyLo) seg.dirtyLo = off;
     seg.dirtyHi = seg.end;
@@ -527,6 +535,30 @@ export class SegmentLog {
         return base + off;
       }
       pos = base + this.skipDamaged(seg, off, r);
+    }
+  }
+
+  /**
+   * Visits every record that may have been appended at or after sinceMs: the
+   * newest segments, back to the first one that became active before
+   * sinceMs (its records may straddle it). Older segments are not read: all
+   * their records were appended before that one began. A segment whose start
+   * is unknown (written before segments recorded it) also ends the walk.
+   */
+  scanSince(sinceMs: number, visit: (buf: Buffer, off: number) => void): void {
+    const segs = this.segments;
+    let i = segs.length - 1;
+    if (i < 0) return;
+    while (i > 0) {
+      const startedAtS = segs[i]!.startedAtS;
+      if (startedAtS === 0 || startedAtS * 1000 < sinceMs) break;
+      i--;
+    }
+    for (let pos = segs[i]!.index * SEG; ; ) {
+      const p = this.readFrom(pos);
+      if (p < 0) return;
+      visit(this.rbuf, this.roff);
+      pos = p + align8(this.rlen);
     }
   }
 

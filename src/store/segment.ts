@@ -14,7 +14,11 @@
 //  44  u32 0
 //  48  u64 next seq (seq after the last record)
 //  56  u32 crc32c of bytes [36, 56)
-//  60  u32 0
+//  60  u32 when the segment became the one written, in seconds since the
+//      epoch rounded up (0: unknown, written before this field existed).
+//      Every record of the segments before it was appended earlier, so a
+//      scan for recent records (idempotency keys) can stop there. Outside
+//      both checksums: a damaged value only changes how far that scan reads.
 import * as fs from "node:fs";
 import { crc32c } from "@node-rs/crc32";
 import { dropPages, mapShared } from "./mmap.js";
@@ -37,6 +41,8 @@ export interface SegmentHeader {
   /** End offset and next seq when the seal block is valid, else undefined. */
   sealedEnd: number | undefined;
   sealedNextSeq: number;
+  /** Seconds since the epoch (rounded up) when the segment became active; 0: unknown. */
+  startedAtS: number;
 }
 
 /** "zero" for an all-zero header (a preallocated file never used), "bad" if unreadable. */
@@ -55,6 +61,7 @@ export function parseHeader(h: Buffer): SegmentHeader | "zero" | "bad" {
     baseSeq: readU64(h, 24),
     sealedEnd: sealed ? h.readUInt32LE(40) : undefined,
     sealedNextSeq: sealed ? readU64(h, 48) : 0,
+    startedAtS: h.readUInt32LE(60),
   };
 }
 
@@ -71,6 +78,8 @@ export class Segment {
   verified = false;
   baseSeq = 0;
   nextSeq = 0;
+  /** Seconds since the epoch (rounded up) when it became active; 0: unknown. */
+  startedAtS = 0;
   /** Unflushed byte range of the mapping. */
   dirtyLo = Number.MAX_SAFE_INTEGER;
   dirtyHi = 0;
@@ -106,7 +115,7 @@ export class Segment {
     if (hi > this.dirtyHi) this.dirtyHi = hi;
   }
 
-  writeHeader(kind: number, baseSeq: number): void {
+  writeHeader(kind: number, baseSeq: number, nowMs: number = Date.now()): void {
     const m = this.mapFile();
     m.fill(0, 0, SEGMENT_HEADER_BYTES);
     MAGIC.copy(m, 0);
@@ -116,6 +125,8 @@ export class Segment {
     m.writeUInt32LE(this.index, 20);
     writeU64(m, 24, baseSeq);
     m.writeUInt32LE(crc32c(m.subarray(0, 32)), 32);
+    this.startedAtS = Math.ceil(nowMs / 1000);
+    m.writeUInt32LE(this.startedAtS, 60);
     this.baseSeq = baseSeq;
     this.nextSeq = baseSeq;
     this.verified = true;

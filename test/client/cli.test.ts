@@ -73,6 +73,18 @@ describe("gmq CLI", function () {
     expect(bad.stderr).to.match(/^gmq: invalid duration/);
   });
 
+  it("pushes with --key to the same node twice, the second reported as a duplicate with the first id", async () => {
+    const first = await gmq(["--addr", addr, "--json", "push", "cli-key", "once", "--key", "order-7"]);
+    expect(first.code, first.stderr).to.equal(0);
+    const a = JSON.parse(first.stdout) as { id: string; node: string; duplicate: boolean; idempotency_key: string };
+    expect(a).to.deep.include({ duplicate: false, idempotency_key: "order-7" });
+    const second = await gmq(["--addr", addr, "push", "cli-key", "once", "--key", "order-7"]);
+    expect(second.code, second.stderr).to.equal(0);
+    expect(second.stdout.trim()).to.equal(`${a.id} [${a.node}] duplicate (not stored again)`);
+    const window = await gmq(["--addr", addr, "--json", "config", "cli-key", "--dedup-window", "5m"]);
+    expect(JSON.parse(window.stdout)).to.deep.include({ dedup_window_ms: "300000" });
+  });
+
   it("sets a topic's retry backoff on every node with config, shows it in stats, and refuses a cap below the base", async () => {
     const r = await gmq(["--addr", addr, "--json", "config", "cli-backoff", "--retry-backoff-ms", "250", "--retry-backoff-max-ms", "2000"]);
     expect(r.code, r.stderr).to.equal(0);

@@ -71,7 +71,7 @@ describe("durability across restarts", function () {
     // Keep a bounded window of pushes in flight until the kill.
     const pump = setInterval(() => {
       if (Date.now() > deadline) return;
-      for (let i = 0; i < 200; i++) stream.write({ seq: seq++, topic, routeKey: "q", body: body(`k${seq}`), delayMs: 0n, ttlMs: 0n });
+      for (let i = 0; i < 200; i++) stream.write({ seq: seq++, topic, routeKey: "q", body: body(`k${seq}`), delayMs: 0n, ttlMs: 0n, idempotencyKey: "" });
     }, 5);
     await sleep(400 + Math.random() * 800);
     await node.kill();

@@ -494,6 +494,74 @@ export function describeStorageConformance(name: string, open: OpenStorage): voi
       });
     });
 
+    describe("idempotency keys", () => {
+      type Seen = { id: bigint; key: string; createdAtMs: number };
+      const recent = (q: ReturnType<Storage["openQueue"]>, sinceMs: number): Seen[] => {
+        const byId = new Map<bigint, Seen>();
+        q.recentKeys(sinceMs, (id, key, createdAtMs) => byId.set(id, { id, key, createdAtMs }));
+        return [...byId.values()].sort((a, b) => (a.id < b.id ? -1 : 1));
+      };
+
+      it("reads back the keys of messages created since a time, across reopen, with their ids", async () => {
+        const now = Date.now();
+        const q = store.openQueue("keys", "q", "main");
+        const old = msg({ createdAtMs: now - 600_000, idempotencyKey: "old" });
+        const plain = msg({ createdAtMs: now });
+        const a = msg({ createdAtMs: now, idempotencyKey: "order-1" });
+        const b = msg({ createdAtMs: now + 1, idempotencyKey: "clé-ü", expiresAtMs: now + 3_600_000 });
+        const delayed = msg({ createdAtMs: now + 2, deliverAtMs: now + 3_600_000, idempotencyKey: "later" });
+        q.append([old, plain, a, b, delayed]);
+        const want = [
+          { id: a.id, key: "order-1", createdAtMs: now },
+          { id: b.id, key: "clé-ü", createdAtMs: now + 1 },
+          { id: delayed.id, key: "later", createdAtMs: now + 2 },
+        ];
+        expect(recent(q, now - 60_000)).to.deep.equal(want);
+        await reopen();
+        expect(recent(store.openQueue("keys", "q", "main"), now - 60_000)).to.deep.equal(want);
+      });
+
+      it("keeps the key off what is delivered and leaves the message intact", () => {
+        const q = store.openQueue("keys", "fields", "main");
+        const m = msg({ routeKey: "eu.fr", body: Buffer.from("payload"), createdAtMs: 77, idempotencyKey: "k1", expiresAtMs: Date.now() + 60_000 });
+        q.append([m]);
+        const [got] = q.reserve(1, BIG, 5000);
+        expect(got).to.deep.equal({ id: m.id, routeKey: "eu.fr", body: Buffer.from("payload"), createdAtMs: 77, retry: 0, deadlineMs: 5000, expiresAtMs: m.expiresAtMs });
+      });
+
+      it("still reads the key of a message consumed and acked, while its segment is on disk", async () => {
+        const now = Date.now();
+        const q = store.openQueue("keys", "acked", "main");
+        const m = msg({ createdAtMs: now, idempotencyKey: "done" });
+        q.append([m]);
+        const [got] = q.reserve(1, BIG, now + 60_000);
+        expect(q.ack(got!.id)).to.equal(true);
+        await reopen();
+        expect(recent(store.openQueue("keys", "acked", "main"), now - 1000).map((s) => s.key)).to.deep.equal(["done"]);
+      });
+
+      it("keeps the key of a fired delay on its ready copy", async () => {
+        const now = Date.now();
+        const q = store.openQueue("keys", "fired", "main");
+        const m = msg({ createdAtMs: now, deliverAtMs: now + 30, idempotencyKey: "soon" });
+        q.append([m]);
+        await sleep(40);
+        q.processDue(Date.now(), 5);
+        const [got] = q.reserve(1, BIG, Date.now() + 60_000);
+        expect(got!.id).to.equal(m.id);
+        await reopen();
+        expect(recent(store.openQueue("keys", "fired", "main"), now - 1000)).to.deep.equal([{ id: m.id, key: "soon", createdAtMs: now }]);
+      });
+
+      it("rejects a key longer than the format holds with TOO_LARGE, appending nothing", () => {
+        const q = store.openQueue("keys", "huge", "main");
+        expect(() => q.append([msg(), msg({ idempotencyKey: "k".repeat(0x10000) })]))
+          .to.throw(StoreError)
+          .with.property("code", "TOO_LARGE");
+        expect(q.stats().ready).to.equal(0);
+      });
+    });
+
     describe("peek", () => {
       it("shows ready messages oldest first without changing their state", () => {
         const q = store.openQueue("t", "peek", "main");

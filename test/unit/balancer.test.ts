@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { createBalancer } from "../../src/client/balancer.js";
+import { createBalancer, pickByKey } from "../../src/client/balancer.js";
 import type { NodeInfo } from "../../src/client/node-info.js";
 import { parseNodeRecord, staticNode } from "../../src/client/node-info.js";
 
@@ -61,6 +61,32 @@ describe("balancer", () => {
 
   it("returns undefined when there is no node", () => {
     for (const s of ["weighted", "random", "round-robin"] as const) expect(createBalancer(s).pick([])).to.equal(undefined);
+  });
+});
+
+describe("node choice by idempotency key", () => {
+  const nodes = ["a:1", "b:1", "c:1"].map((k) => node(k, 1));
+  const keys = Array.from({ length: 3000 }, (_, i) => `order-${i}`);
+
+  it("sends the same key to the same node, whatever the order of the candidates", () => {
+    for (const k of keys.slice(0, 100)) {
+      expect(pickByKey(k, nodes)!.key).to.equal(pickByKey(k, [...nodes].reverse())!.key);
+    }
+  });
+
+  it("spreads keys over the nodes", () => {
+    const c: Record<string, number> = {};
+    for (const k of keys) c[pickByKey(k, nodes)!.key] = (c[pickByKey(k, nodes)!.key] ?? 0) + 1;
+    for (const n of nodes) expect(c[n.key]).to.be.within(800, 1200);
+  });
+
+  it("moves only the keys of a node that is gone", () => {
+    const without = nodes.filter((n) => n.key !== "b:1");
+    for (const k of keys) {
+      const before = pickByKey(k, nodes)!.key;
+      if (before !== "b:1") expect(pickByKey(k, without)!.key).to.equal(before);
+    }
+    expect(pickByKey("x", [])).to.equal(undefined);
   });
 });
 

@@ -1,5 +1,6 @@
 import { expect } from "chai";
 import { BrokerError } from "../../src/broker/errors.js";
+import { checkIdempotencyKey, DedupWindow } from "../../src/broker/dedup.js";
 import { checkBindKey, checkTopic } from "../../src/broker/names.js";
 import { nodeIdOf, Snowflake, timeOf } from "../../src/broker/snowflake.js";
 import {
@@ -53,10 +54,59 @@ describe("names", () => {
   });
 });
 
+describe("duplicate window", () => {
+  it("answers a key within the window from its first push, and forgets it after", () => {
+    const w = new DedupWindow();
+    w.remember("k", 7n, 1000);
+    expect(w.lookup("k", 1000 + 299, 300)).to.equal(7n);
+    expect(w.lookup("k", 1000 + 300, 300)).to.equal(undefined);
+    expect(w.size).to.equal(0);
+  });
+
+  it("expires keys in push order from the head, keeping those still inside", () => {
+    const w = new DedupWindow();
+    for (let i = 0; i < 10; i++) w.remember(`k${i}`, BigInt(i), i * 100);
+    w.sweep(1000, 500); // keeps pushes at 600..900
+    expect(w.size).to.equal(4);
+    expect(w.lookup("k6", 1000, 500)).to.equal(6n);
+    w.remember("k0", 100n, 1000); // reused after its window: to the tail
+    w.sweep(1450, 500); // k6..k9 are out; k0, pushed again at 1000, stays
+    expect(w.size).to.equal(1);
+    expect(w.lookup("k0", 1450, 500)).to.equal(100n);
+  });
+
+  it("forgets a key whose push failed, unless it was claimed again since", () => {
+    const w = new DedupWindow();
+    w.remember("k", 1n, 0);
+    w.forget("k", 2n);
+    expect(w.lookup("k", 1, 100)).to.equal(1n);
+    w.forget("k", 1n);
+    expect(w.lookup("k", 1, 100)).to.equal(undefined);
+  });
+
+  it("accepts keys up to 256 bytes of UTF-8, empty meaning none", () => {
+    checkIdempotencyKey("");
+    checkIdempotencyKey("k".repeat(256));
+    checkIdempotencyKey("é".repeat(128));
+    for (const bad of ["k".repeat(257), "é".repeat(129)]) {
+      expect(() => checkIdempotencyKey(bad)).to.throw(BrokerError).with.property("code", "INVALID_ARGUMENT");
+    }
+  });
+
+  it("defaults to 2 minutes; 0 (off) up to 24 h are accepted", () => {
+    expect(DEFAULT_TOPIC_CONFIG.dedupWindowMs).to.equal(120_000);
+    expect(applyConfigPatch({ ...DEFAULT_TOPIC_CONFIG }, { dedupWindowMs: 0 }).dedupWindowMs).to.equal(0);
+    expect(applyConfigPatch({ ...DEFAULT_TOPIC_CONFIG }, { dedupWindowMs: 86_400_000 }).dedupWindowMs).to.equal(86_400_000);
+    for (const dedupWindowMs of [-1, 1.5, 86_400_001]) {
+      expect(() => applyConfigPatch({ ...DEFAULT_TOPIC_CONFIG }, { dedupWindowMs })).to.throw(BrokerError);
+    }
+  });
+});
+
 describe("topic config", () => {
   it("changes only the fields given", () => {
     const c = applyConfigPatch({ ...DEFAULT_TOPIC_CONFIG }, { msgTtrS: 5 });
-    expect(c).to.deep.equal({ autoAck: false, routeMode: "full", msgTtrS: 5, msgRetry: 5, retryBackoffMs: 0, retryBackoffMaxMs: 0, msgTtlMs: 0 });
+    expect(c).to.deep.equal({ autoAck: false, routeMode: "full", msgTtrS: 5, msgRetry: 5, retryBackoffMs: 0, retryBackoffMaxMs: 0, msgTtlMs: 0, dedupWindowMs: 120_000 });
   });
 
   it("rejects out-of-range values", () => {

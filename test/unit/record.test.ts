@@ -2,6 +2,7 @@ import { expect } from "chai";
 import { crc32c } from "@node-rs/crc32";
 import {
   EXPIRY_BYTES,
+  KEY_PREFIX_BYTES,
   RECORD_HEADER_BYTES,
   RecordFlag,
   RecordType,
@@ -16,6 +17,8 @@ import {
   recordC,
   recordExpiresAt,
   recordId,
+  recordKey,
+  recordKeyBytes,
   recordRetry,
   recordRouteKey,
   recordType,
@@ -33,7 +36,16 @@ import {
   writeRecordAligned,
   writeU64,
 } from "../../src/store/record.js";
-import { parseHeader } from "../../src/store/segment.js";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Segment, parseHeader } from "../../src/store/segment.js";
+
+function makeSegmentFile(): Segment {
+  const path = join(mkdtempSync(join(tmpdir(), "gmq-seg-")), "0000000001.seg");
+  writeFileSync(path, Buffer.alloc(4096));
+  return new Segment(1, path, 4096);
+}
 
 function encode(body: Buffer, routeKey = "eu.fr.#"): { buf: Buffer; length: number } {
   const buf = Buffer.alloc(1024);
@@ -226,10 +238,135 @@ describe("record expiry extension", () => {
   });
 });
 
+describe("record key extension", () => {
+  const views = (buf: Buffer) => ({
+    rbuf: buf,
+    ru32: new Uint32Array(buf.buffer, buf.byteOffset, buf.length >>> 2),
+    rf64: new Float64Array(buf.buffer, buf.byteOffset, buf.length >>> 3),
+  });
+  const at = 1_764_016_800_123;
+  const key = Buffer.from("order-42/é");
+
+  it("sets flag bit 1 and stores a u16 length and the key after the header, counted in the length", () => {
+    const buf = Buffer.alloc(512);
+    const length = writeRecord(buf, 8, RecordType.Message, 7, 9, 11n, 12.5, 13, "rk.ü", Buffer.byteLength("rk.ü"), Buffer.from([1, 2, 3]), 0, key);
+    expect(length).to.equal(RECORD_HEADER_BYTES + KEY_PREFIX_BYTES + key.length + Buffer.byteLength("rk.ü") + 3);
+    expect(buf[8 + 9]).to.equal(RecordFlag.Key);
+    expect(buf.readUInt16LE(8 + RECORD_HEADER_BYTES)).to.equal(key.length);
+    expect(checkRecord(buf, 8, buf.length)).to.equal(length);
+    expect(recordKey(buf, 8)).to.equal("order-42/é");
+    expect(recordKeyBytes(buf, 8)?.equals(key)).to.equal(true);
+    expect(recordExpiresAt(buf, 8)).to.equal(0);
+    expect(recordRouteKey(buf, 8)).to.equal("rk.ü");
+    expect(recordBody(buf, 8)).to.deep.equal(Buffer.from([1, 2, 3]));
+    const v = views(buf);
+    expect(viewExpiresAt(v, 8)).to.equal(0);
+    expect(viewBodyBytes(v, 8)).to.equal(3);
+    expect(viewBody(v, 8)).to.deep.equal(Buffer.from([1, 2, 3]));
+  });
+
+  it("puts the key after the expiry extension when both are present (flags 3)", () => {
+    const buf = Buffer.alloc(512);
+    const length = writeRecord(buf, 8, RecordType.Delayed, 0, 1, 2n, 3, 4, "k", 1, Buffer.from("body"), at, key);
+    expect(length).to.equal(RECORD_HEADER_BYTES + EXPIRY_BYTES + KEY_PREFIX_BYTES + key.length + 1 + 4);
+    expect(buf[8 + 9]).to.equal(RecordFlag.Expires | RecordFlag.Key);
+    expect(buf.readDoubleLE(8 + RECORD_HEADER_BYTES)).to.equal(at);
+    expect(buf.readUInt16LE(8 + RECORD_HEADER_BYTES + EXPIRY_BYTES)).to.equal(key.length);
+    expect(checkRecord(buf, 8, buf.length)).to.equal(length);
+    expect(recordExpiresAt(buf, 8)).to.equal(at);
+    expect(recordKey(buf, 8)).to.equal("order-42/é");
+    expect(recordRouteKey(buf, 8)).to.equal("k");
+    expect(recordBody(buf, 8).toString()).to.equal("body");
+    const v = views(buf);
+    expect(viewExpiresAt(v, 8)).to.equal(at);
+    expect(viewBody(v, 8).toString()).to.equal("body");
+    expect(viewBodyBytes(v, 8)).to.equal(4);
+  });
+
+  it("writes a record without a key exactly as before: no flag bit 1, no extension", () => {
+    const body = Buffer.from("body");
+    for (const exp of [0, at]) {
+      const a = Buffer.alloc(256);
+      const b = Buffer.alloc(256);
+      const la = writeRecord(a, 8, RecordType.Message, 1, 2, 3n, 4, 5, "k", 1, body, exp);
+      const lb = writeRecord(b, 8, RecordType.Message, 1, 2, 3n, 4, 5, "k", 1, body, exp, null);
+      expect(lb).to.equal(la);
+      expect(b.equals(a)).to.equal(true);
+      expect(a[8 + 9]! & RecordFlag.Key).to.equal(0);
+      expect(recordKey(a, 8)).to.equal("");
+      expect(recordKeyBytes(a, 8)).to.equal(null);
+    }
+  });
+
+  it("covers the key with the checksum", () => {
+    for (const exp of [0, at]) {
+      const buf = Buffer.alloc(256);
+      writeRecord(buf, 8, RecordType.Message, 0, 1, 2n, 3, 4, "k", 1, Buffer.from("x"), exp, key);
+      const keyAt = 8 + RECORD_HEADER_BYTES + (exp > 0 ? EXPIRY_BYTES : 0);
+      for (const off of [keyAt, keyAt + KEY_PREFIX_BYTES + 3]) {
+        const damaged = Buffer.from(buf);
+        damaged[off] = damaged[off]! ^ 1;
+        expect(checkRecord(damaged, 8, damaged.length), `byte ${off}`).to.equal(-1);
+      }
+    }
+  });
+
+  it("refuses a record whose key flag or key length does not fit its length", () => {
+    // Flag bit 1 on a bare header: the length prefix itself is outside the record.
+    const bare = Buffer.alloc(256);
+    writeRecord(bare, 8, RecordType.Message, 0, 1, 2n, 3, 4, "", 0, null);
+    bare[8 + 9] = RecordFlag.Key;
+    bare.writeUInt32LE(crc32c(bare.subarray(8 + 8, 8 + RECORD_HEADER_BYTES)), 8 + 4);
+    expect(checkRecord(bare, 8, bare.length)).to.equal(-1);
+    // A key length larger than what remains of the record.
+    const buf = Buffer.alloc(256);
+    const length = writeRecord(buf, 8, RecordType.Message, 0, 1, 2n, 3, 4, "", 0, Buffer.from("ab"), 0, Buffer.from("k"));
+    buf.writeUInt16LE(200, 8 + RECORD_HEADER_BYTES);
+    buf.writeUInt32LE(crc32c(buf.subarray(8 + 8, 8 + length)), 8 + 4);
+    expect(checkRecord(buf, 8, buf.length)).to.equal(-1);
+  });
+
+  it("writes the same bytes with a key through the aligned fast path", () => {
+    for (const rk of ["", "eu.fr.#", "clé.ü"]) {
+      for (const exp of [0, at]) {
+        for (const k of [null, Buffer.from("a"), key, Buffer.alloc(256, 0x6b)]) {
+          const body = Buffer.from("some body bytes");
+          const slow = Buffer.alloc(1024);
+          const fast = Buffer.alloc(1024);
+          const u32 = new Uint32Array(fast.buffer, fast.byteOffset, 256);
+          const f64 = new Float64Array(fast.buffer, fast.byteOffset, 128);
+          const n = utf8Length(rk);
+          const a = writeRecord(slow, 16, RecordType.Message, 3, 2 ** 45 + 9, 2n ** 63n + 5n, 17.25, -1, rk, n, body, exp, k);
+          const b = writeRecordAligned(fast, u32, f64, 16, RecordType.Message, 3, 2 ** 45 + 9, 2n ** 63n + 5n, 17.25, -1, rk, n, body, exp, k);
+          expect(b).to.equal(a);
+          expect(fast.equals(slow), `route key ${JSON.stringify(rk)}, expiry ${exp}, key ${k?.length}`).to.equal(true);
+          expect(checkRecord(fast, 16, fast.length)).to.equal(a);
+        }
+      }
+    }
+  });
+});
+
 describe("segment header", () => {
   it("tells an unused preallocated header from a damaged one", () => {
     expect(parseHeader(Buffer.alloc(64))).to.equal("zero");
     const junk = Buffer.alloc(64, 0x41);
     expect(parseHeader(junk)).to.equal("bad");
+  });
+
+  it("records when the segment became active, in seconds rounded up, outside the checksums", () => {
+    const seg = makeSegmentFile();
+    try {
+      seg.writeHeader(1, 0, 1_764_016_800_001);
+      const h = parseHeader(seg.map!.subarray(0, 64));
+      expect(h).to.not.be.oneOf(["zero", "bad"]);
+      expect((h as { startedAtS: number }).startedAtS).to.equal(1_764_016_801);
+      // A header written before the field existed (zero there) parses, with the start unknown.
+      seg.map!.writeUInt32LE(0, 60);
+      expect((parseHeader(seg.map!.subarray(0, 64)) as { startedAtS: number }).startedAtS).to.equal(0);
+    } finally {
+      seg.unmap();
+      rmSync(seg.path, { force: true });
+    }
   });
 });

@@ -32,6 +32,7 @@ interface ConfigOptions {
   retryBackoffMs?: string;
   retryBackoffMaxMs?: string;
   ttl?: string;
+  dedupWindow?: string;
 }
 
 export function register(program: Command, ctx: () => Context): void {
@@ -46,6 +47,7 @@ export function register(program: Command, ctx: () => Context): void {
     .option("--retry-backoff-ms <ms>", "wait before the first redelivery, doubling for each next one (0: off)")
     .option("--retry-backoff-max-ms <ms>", "cap on one retry backoff wait (0: no cap but 24 h)")
     .option("--ttl <duration>", "default time to live of messages pushed without one, e.g. 30s, 5m (0: never expire)")
+    .option("--dedup-window <duration>", "how long a node remembers idempotency keys, e.g. 2m, 1h (max 24h; 0: no duplicate detection)")
     .action(async (topic: string, o: ConfigOptions) => {
       const c = ctx();
       const modes: Record<string, "full" | "regex" | "wildcard"> = { full: "full", "1": "full", regex: "regex", fuzzy: "regex", "2": "regex", wildcard: "wildcard", "3": "wildcard" };
@@ -57,6 +59,12 @@ export function register(program: Command, ctx: () => Context): void {
       } catch (e) {
         throw new CliError(`--ttl: ${(e as Error).message}`);
       }
+      let dedupWindowMs: number | undefined;
+      try {
+        dedupWindowMs = o.dedupWindow === undefined ? undefined : parseDurationMs(o.dedupWindow);
+      } catch (e) {
+        throw new CliError(`--dedup-window: ${(e as Error).message}`);
+      }
       const client = await c.connect();
       const cfg = await client.config(topic, {
         autoAck: o.autoAck === undefined ? undefined : parseBool(o.autoAck),
@@ -66,6 +74,7 @@ export function register(program: Command, ctx: () => Context): void {
         retryBackoffMs: o.retryBackoffMs === undefined ? undefined : parseUint("--retry-backoff-ms", o.retryBackoffMs),
         retryBackoffMaxMs: o.retryBackoffMaxMs === undefined ? undefined : parseUint("--retry-backoff-max-ms", o.retryBackoffMaxMs),
         msgTtlMs,
+        dedupWindowMs,
       });
       const data = {
         topic,
@@ -76,6 +85,7 @@ export function register(program: Command, ctx: () => Context): void {
         retry_backoff_ms: cfg?.retryBackoffMs,
         retry_backoff_max_ms: cfg?.retryBackoffMaxMs,
         msg_ttl_ms: cfg?.msgTtlMs,
+        dedup_window_ms: cfg?.dedupWindowMs,
       };
       c.out(table(Object.keys(data), [Object.values(data)]), data);
     });

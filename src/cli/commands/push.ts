@@ -20,7 +20,11 @@ export function register(program: Command, ctx: () => Context): void {
     .option("-d, --delay <duration>", "deliver after this delay, e.g. 500ms, 10s, 5m", "0")
     .option("--ttl <duration>", "discard it if not delivered within this time from now, e.g. 30s, 5m (0: the topic's default)", "0")
     .option("-l, --lines", "with stdin: push each non-empty line as its own message")
-    .action(async (topic: string, body: string | undefined, o: { routeKey: string; delay: string; ttl: string; lines?: boolean }) => {
+    .option(
+      "-k, --key <key>",
+      "idempotency key: a push the node saw with this key within the topic's dedup window is not stored again (with --lines, line n uses <key>:n)",
+    )
+    .action(async (topic: string, body: string | undefined, o: { routeKey: string; delay: string; ttl: string; lines?: boolean; key?: string }) => {
       const c = ctx();
       let delayMs: number;
       let ttlMs: number;
@@ -42,17 +46,28 @@ export function register(program: Command, ctx: () => Context): void {
       const client = await c.connect();
       // Up to 64 pushes in flight: lines stream through each node's push stream.
       let next = 0;
-      const results: { id: bigint; node: string }[] = new Array(bodies.length);
+      const results: { id: bigint; node: string; duplicate: boolean }[] = new Array(bodies.length);
+      const keyOf = (i: number): string | undefined => (o.key === undefined || o.key === "" ? undefined : o.lines ? `${o.key}:${i + 1}` : o.key);
       await Promise.all(
         Array.from({ length: Math.min(64, bodies.length) }, async () => {
           while (next < bodies.length) {
             const i = next++;
-            results[i] = await client.push(topic, bodies[i]!, { routeKey: o.routeKey, delayMs, ttlMs });
+            results[i] = await client.push(topic, bodies[i]!, { routeKey: o.routeKey, delayMs, ttlMs, idempotencyKey: keyOf(i) });
           }
         }),
       );
-      for (const r of results) {
-        c.out(`${r.id} [${r.node}]`, { id: r.id.toString(), node: r.node, topic, route_key: o.routeKey, delay_ms: delayMs, ttl_ms: ttlMs });
-      }
+      results.forEach((r, i) => {
+        const key = keyOf(i);
+        c.out(`${r.id} [${r.node}]${r.duplicate ? " duplicate (not stored again)" : ""}`, {
+          id: r.id.toString(),
+          node: r.node,
+          topic,
+          route_key: o.routeKey,
+          delay_ms: delayMs,
+          ttl_ms: ttlMs,
+          ...(key !== undefined && { idempotency_key: key }),
+          duplicate: r.duplicate,
+        });
+      });
     });
 }

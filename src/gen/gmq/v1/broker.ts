@@ -107,6 +107,13 @@ export interface TopicConfig {
    * never expire, the default). See PushRequest.ttl_ms.
    */
   msgTtlMs: bigint;
+  /**
+   * How long in ms an idempotency key is remembered after the push that
+   * first used it (default 120000, 2 minutes; at most 86400000, 24 h; 0 turns
+   * duplicate detection off for the topic and keys are ignored). See
+   * PushRequest.idempotency_key.
+   */
+  dedupWindowMs: bigint;
 }
 
 /** A message as delivered to a consumer. */
@@ -234,7 +241,14 @@ export interface ConfigRequest {
    * ttl_ms (0..31622400000, i.e. up to 366 days; 0: messages never expire).
    * Unset keeps the current value.
    */
-  msgTtlMs?: bigint | undefined;
+  msgTtlMs?:
+    | bigint
+    | undefined;
+  /**
+   * Duplicate-detection window in ms for idempotency keys (0..86400000; 0
+   * turns it off). Unset keeps the current value. See TopicConfig.dedup_window_ms.
+   */
+  dedupWindowMs?: bigint | undefined;
 }
 
 /** Reply of Config. */
@@ -330,14 +344,29 @@ export interface PushRequest {
    * already delivered may still be acked, but is not redelivered after it.
    */
   ttlMs: bigint;
+  /**
+   * Makes a retried push safe (at most 256 bytes of UTF-8; empty: none). A
+   * push whose key was accepted on the same topic by the same node within the
+   * topic's dedup_window_ms (counted from that first push) stores nothing and
+   * answers the first message's id with duplicate = true, whatever its body,
+   * route key, delay or ttl. A push that failed does not claim its key. Keys
+   * are remembered while the message is consumed and acked, and survive a
+   * restart as long as the message's segment is still on disk.
+   */
+  idempotencyKey: string;
 }
 
 /** Reply of Push. */
 export interface PushResponse {
-  /** The message's id. */
+  /** The message's id (the original's when duplicate is true). */
   id: bigint;
-  /** How many queues received a copy. */
+  /** How many queues received a copy (0 for a duplicate). */
   queues: number;
+  /**
+   * True when the idempotency key was seen within the window: nothing was
+   * stored and id is the original message's id.
+   */
+  duplicate: boolean;
 }
 
 /** One message of a PushBatch. */
@@ -350,6 +379,11 @@ export interface BatchMessage {
   delayMs: bigint;
   /** Time to live in ms (0: the topic's msg_ttl_ms); as PushRequest.ttl_ms. */
   ttlMs: bigint;
+  /**
+   * As PushRequest.idempotency_key. A key repeated inside one batch is a
+   * duplicate of its first occurrence.
+   */
+  idempotencyKey: string;
 }
 
 /** Request of PushBatch. */
@@ -362,8 +396,16 @@ export interface PushBatchRequest {
 
 /** Reply of PushBatch. */
 export interface PushBatchResponse {
-  /** Ids of the messages, in the order given. */
+  /**
+   * Ids of the messages, in the order given; a duplicate's is the original
+   * message's id.
+   */
   ids: bigint[];
+  /**
+   * How many of the messages were duplicates (see
+   * BatchMessage.idempotency_key) and so were not stored.
+   */
+  duplicates: number;
 }
 
 /** One push on a PushStream. */
@@ -380,6 +422,8 @@ export interface PushStreamRequest {
   delayMs: bigint;
   /** Time to live in ms (0: the topic's msg_ttl_ms); as PushRequest.ttl_ms. */
   ttlMs: bigint;
+  /** As PushRequest.idempotency_key. */
+  idempotencyKey: string;
 }
 
 /** The outcome of one push on a PushStream. */
@@ -392,6 +436,11 @@ export interface PushStreamResponse {
   errorCode: number;
   /** What went wrong, when error_code is set. */
   errorMessage: string;
+  /**
+   * True when the idempotency key was seen within the window: nothing was
+   * stored and id is the original message's id.
+   */
+  duplicate: boolean;
 }
 
 /** Request of Pop. */
@@ -605,6 +654,7 @@ function createBaseTopicConfig(): TopicConfig {
     retryBackoffMs: 0,
     retryBackoffMaxMs: 0,
     msgTtlMs: 0n,
+    dedupWindowMs: 0n,
   };
 }
 
@@ -633,6 +683,12 @@ export const TopicConfig: MessageFns<TopicConfig> = {
         throw new globalThis.Error("value provided for field message.msgTtlMs of type uint64 too large");
       }
       writer.uint32(56).uint64(message.msgTtlMs);
+    }
+    if (message.dedupWindowMs !== 0n) {
+      if (BigInt.asUintN(64, message.dedupWindowMs) !== message.dedupWindowMs) {
+        throw new globalThis.Error("value provided for field message.dedupWindowMs of type uint64 too large");
+      }
+      writer.uint32(64).uint64(message.dedupWindowMs);
     }
     return writer;
   },
@@ -706,6 +762,14 @@ export const TopicConfig: MessageFns<TopicConfig> = {
             message.msgTtlMs = reader.uint64() as bigint;
             continue;
           }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.dedupWindowMs = reader.uint64() as bigint;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -755,6 +819,11 @@ export const TopicConfig: MessageFns<TopicConfig> = {
         : isSet(object.msg_ttl_ms)
         ? BigInt(object.msg_ttl_ms)
         : 0n,
+      dedupWindowMs: isSet(object.dedupWindowMs)
+        ? BigInt(object.dedupWindowMs)
+        : isSet(object.dedup_window_ms)
+        ? BigInt(object.dedup_window_ms)
+        : 0n,
     };
   },
 
@@ -781,6 +850,9 @@ export const TopicConfig: MessageFns<TopicConfig> = {
     if (message.msgTtlMs !== 0n) {
       obj.msgTtlMs = message.msgTtlMs.toString();
     }
+    if (message.dedupWindowMs !== 0n) {
+      obj.dedupWindowMs = message.dedupWindowMs.toString();
+    }
     return obj;
   },
 
@@ -796,6 +868,9 @@ export const TopicConfig: MessageFns<TopicConfig> = {
     message.retryBackoffMs = object.retryBackoffMs ?? 0;
     message.retryBackoffMaxMs = object.retryBackoffMaxMs ?? 0;
     message.msgTtlMs = (object.msgTtlMs !== undefined && object.msgTtlMs !== null) ? BigInt(object.msgTtlMs) : 0n;
+    message.dedupWindowMs = (object.dedupWindowMs !== undefined && object.dedupWindowMs !== null)
+      ? BigInt(object.dedupWindowMs)
+      : 0n;
     return message;
   },
 };
@@ -1658,6 +1733,7 @@ function createBaseConfigRequest(): ConfigRequest {
     retryBackoffMs: undefined,
     retryBackoffMaxMs: undefined,
     msgTtlMs: undefined,
+    dedupWindowMs: undefined,
   };
 }
 
@@ -1689,6 +1765,12 @@ export const ConfigRequest: MessageFns<ConfigRequest> = {
         throw new globalThis.Error("value provided for field message.msgTtlMs of type uint64 too large");
       }
       writer.uint32(64).uint64(message.msgTtlMs);
+    }
+    if (message.dedupWindowMs !== undefined) {
+      if (BigInt.asUintN(64, message.dedupWindowMs) !== message.dedupWindowMs) {
+        throw new globalThis.Error("value provided for field message.dedupWindowMs of type uint64 too large");
+      }
+      writer.uint32(72).uint64(message.dedupWindowMs);
     }
     return writer;
   },
@@ -1770,6 +1852,14 @@ export const ConfigRequest: MessageFns<ConfigRequest> = {
             message.msgTtlMs = reader.uint64() as bigint;
             continue;
           }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.dedupWindowMs = reader.uint64() as bigint;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1820,6 +1910,11 @@ export const ConfigRequest: MessageFns<ConfigRequest> = {
         : isSet(object.msg_ttl_ms)
         ? BigInt(object.msg_ttl_ms)
         : undefined,
+      dedupWindowMs: isSet(object.dedupWindowMs)
+        ? BigInt(object.dedupWindowMs)
+        : isSet(object.dedup_window_ms)
+        ? BigInt(object.dedup_window_ms)
+        : undefined,
     };
   },
 
@@ -1849,6 +1944,9 @@ export const ConfigRequest: MessageFns<ConfigRequest> = {
     if (message.msgTtlMs !== undefined) {
       obj.msgTtlMs = message.msgTtlMs.toString();
     }
+    if (message.dedupWindowMs !== undefined) {
+      obj.dedupWindowMs = message.dedupWindowMs.toString();
+    }
     return obj;
   },
 
@@ -1866,6 +1964,9 @@ export const ConfigRequest: MessageFns<ConfigRequest> = {
     message.retryBackoffMaxMs = object.retryBackoffMaxMs ?? undefined;
     message.msgTtlMs = (object.msgTtlMs !== undefined && object.msgTtlMs !== null)
       ? BigInt(object.msgTtlMs)
+      : undefined;
+    message.dedupWindowMs = (object.dedupWindowMs !== undefined && object.dedupWindowMs !== null)
+      ? BigInt(object.dedupWindowMs)
       : undefined;
     return message;
   },
@@ -2738,7 +2839,7 @@ export const GetTopicStatResponse: MessageFns<GetTopicStatResponse> = {
 };
 
 function createBasePushRequest(): PushRequest {
-  return { topic: "", routeKey: "", body: Buffer.alloc(0), delayMs: 0n, ttlMs: 0n };
+  return { topic: "", routeKey: "", body: Buffer.alloc(0), delayMs: 0n, ttlMs: 0n, idempotencyKey: "" };
 }
 
 export const PushRequest: MessageFns<PushRequest> = {
@@ -2763,6 +2864,9 @@ export const PushRequest: MessageFns<PushRequest> = {
         throw new globalThis.Error("value provided for field message.ttlMs of type uint64 too large");
       }
       writer.uint32(40).uint64(message.ttlMs);
+    }
+    if (message.idempotencyKey !== "") {
+      writer.uint32(50).string(message.idempotencyKey);
     }
     return writer;
   },
@@ -2820,6 +2924,14 @@ export const PushRequest: MessageFns<PushRequest> = {
             message.ttlMs = reader.uint64() as bigint;
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.idempotencyKey = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2843,6 +2955,11 @@ export const PushRequest: MessageFns<PushRequest> = {
       body: isSet(object.body) ? Buffer.from(bytesFromBase64(object.body)) : Buffer.alloc(0),
       delayMs: isSet(object.delayMs) ? BigInt(object.delayMs) : isSet(object.delay_ms) ? BigInt(object.delay_ms) : 0n,
       ttlMs: isSet(object.ttlMs) ? BigInt(object.ttlMs) : isSet(object.ttl_ms) ? BigInt(object.ttl_ms) : 0n,
+      idempotencyKey: isSet(object.idempotencyKey)
+        ? globalThis.String(object.idempotencyKey)
+        : isSet(object.idempotency_key)
+        ? globalThis.String(object.idempotency_key)
+        : "",
     };
   },
 
@@ -2863,6 +2980,9 @@ export const PushRequest: MessageFns<PushRequest> = {
     if (message.ttlMs !== 0n) {
       obj.ttlMs = message.ttlMs.toString();
     }
+    if (message.idempotencyKey !== "") {
+      obj.idempotencyKey = message.idempotencyKey;
+    }
     return obj;
   },
 
@@ -2876,12 +2996,13 @@ export const PushRequest: MessageFns<PushRequest> = {
     message.body = object.body ?? Buffer.alloc(0);
     message.delayMs = (object.delayMs !== undefined && object.delayMs !== null) ? BigInt(object.delayMs) : 0n;
     message.ttlMs = (object.ttlMs !== undefined && object.ttlMs !== null) ? BigInt(object.ttlMs) : 0n;
+    message.idempotencyKey = object.idempotencyKey ?? "";
     return message;
   },
 };
 
 function createBasePushResponse(): PushResponse {
-  return { id: 0n, queues: 0 };
+  return { id: 0n, queues: 0, duplicate: false };
 }
 
 export const PushResponse: MessageFns<PushResponse> = {
@@ -2894,6 +3015,9 @@ export const PushResponse: MessageFns<PushResponse> = {
     }
     if (message.queues !== 0) {
       writer.uint32(16).uint32(message.queues);
+    }
+    if (message.duplicate !== false) {
+      writer.uint32(24).bool(message.duplicate);
     }
     return writer;
   },
@@ -2927,6 +3051,14 @@ export const PushResponse: MessageFns<PushResponse> = {
             message.queues = reader.uint32();
             continue;
           }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.duplicate = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2943,6 +3075,7 @@ export const PushResponse: MessageFns<PushResponse> = {
     return {
       id: isSet(object.id) ? BigInt(object.id) : 0n,
       queues: isSet(object.queues) ? globalThis.Number(object.queues) : 0,
+      duplicate: isSet(object.duplicate) ? globalThis.Boolean(object.duplicate) : false,
     };
   },
 
@@ -2954,6 +3087,9 @@ export const PushResponse: MessageFns<PushResponse> = {
     if (message.queues !== 0) {
       obj.queues = Math.round(message.queues);
     }
+    if (message.duplicate !== false) {
+      obj.duplicate = message.duplicate;
+    }
     return obj;
   },
 
@@ -2964,12 +3100,13 @@ export const PushResponse: MessageFns<PushResponse> = {
     const message = createBasePushResponse();
     message.id = (object.id !== undefined && object.id !== null) ? BigInt(object.id) : 0n;
     message.queues = object.queues ?? 0;
+    message.duplicate = object.duplicate ?? false;
     return message;
   },
 };
 
 function createBaseBatchMessage(): BatchMessage {
-  return { routeKey: "", body: Buffer.alloc(0), delayMs: 0n, ttlMs: 0n };
+  return { routeKey: "", body: Buffer.alloc(0), delayMs: 0n, ttlMs: 0n, idempotencyKey: "" };
 }
 
 export const BatchMessage: MessageFns<BatchMessage> = {
@@ -2991,6 +3128,9 @@ export const BatchMessage: MessageFns<BatchMessage> = {
         throw new globalThis.Error("value provided for field message.ttlMs of type uint64 too large");
       }
       writer.uint32(32).uint64(message.ttlMs);
+    }
+    if (message.idempotencyKey !== "") {
+      writer.uint32(42).string(message.idempotencyKey);
     }
     return writer;
   },
@@ -3040,6 +3180,14 @@ export const BatchMessage: MessageFns<BatchMessage> = {
             message.ttlMs = reader.uint64() as bigint;
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.idempotencyKey = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3062,6 +3210,11 @@ export const BatchMessage: MessageFns<BatchMessage> = {
       body: isSet(object.body) ? Buffer.from(bytesFromBase64(object.body)) : Buffer.alloc(0),
       delayMs: isSet(object.delayMs) ? BigInt(object.delayMs) : isSet(object.delay_ms) ? BigInt(object.delay_ms) : 0n,
       ttlMs: isSet(object.ttlMs) ? BigInt(object.ttlMs) : isSet(object.ttl_ms) ? BigInt(object.ttl_ms) : 0n,
+      idempotencyKey: isSet(object.idempotencyKey)
+        ? globalThis.String(object.idempotencyKey)
+        : isSet(object.idempotency_key)
+        ? globalThis.String(object.idempotency_key)
+        : "",
     };
   },
 
@@ -3079,6 +3232,9 @@ export const BatchMessage: MessageFns<BatchMessage> = {
     if (message.ttlMs !== 0n) {
       obj.ttlMs = message.ttlMs.toString();
     }
+    if (message.idempotencyKey !== "") {
+      obj.idempotencyKey = message.idempotencyKey;
+    }
     return obj;
   },
 
@@ -3091,6 +3247,7 @@ export const BatchMessage: MessageFns<BatchMessage> = {
     message.body = object.body ?? Buffer.alloc(0);
     message.delayMs = (object.delayMs !== undefined && object.delayMs !== null) ? BigInt(object.delayMs) : 0n;
     message.ttlMs = (object.ttlMs !== undefined && object.ttlMs !== null) ? BigInt(object.ttlMs) : 0n;
+    message.idempotencyKey = object.idempotencyKey ?? "";
     return message;
   },
 };
@@ -3183,7 +3340,7 @@ export const PushBatchRequest: MessageFns<PushBatchRequest> = {
 };
 
 function createBasePushBatchResponse(): PushBatchResponse {
-  return { ids: [] };
+  return { ids: [], duplicates: 0 };
 }
 
 export const PushBatchResponse: MessageFns<PushBatchResponse> = {
@@ -3197,6 +3354,9 @@ export const PushBatchResponse: MessageFns<PushBatchResponse> = {
         writer.uint64(v);
       }
       writer.join();
+    }
+    if (message.duplicates !== 0) {
+      writer.uint32(16).uint32(message.duplicates);
     }
     return writer;
   },
@@ -3232,6 +3392,14 @@ export const PushBatchResponse: MessageFns<PushBatchResponse> = {
 
             break;
           }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.duplicates = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3245,13 +3413,19 @@ export const PushBatchResponse: MessageFns<PushBatchResponse> = {
   },
 
   fromJSON(object: any): PushBatchResponse {
-    return { ids: globalThis.Array.isArray(object?.ids) ? object.ids.map((e: any) => BigInt(e)) : [] };
+    return {
+      ids: globalThis.Array.isArray(object?.ids) ? object.ids.map((e: any) => BigInt(e)) : [],
+      duplicates: isSet(object.duplicates) ? globalThis.Number(object.duplicates) : 0,
+    };
   },
 
   toJSON(message: PushBatchResponse): unknown {
     const obj: any = {};
     if (message.ids?.length) {
       obj.ids = message.ids.map((e) => e.toString());
+    }
+    if (message.duplicates !== 0) {
+      obj.duplicates = Math.round(message.duplicates);
     }
     return obj;
   },
@@ -3262,12 +3436,13 @@ export const PushBatchResponse: MessageFns<PushBatchResponse> = {
   fromPartial<I extends Exact<DeepPartial<PushBatchResponse>, I>>(object: I): PushBatchResponse {
     const message = createBasePushBatchResponse();
     message.ids = object.ids?.map((e) => BigInt(e)) || [];
+    message.duplicates = object.duplicates ?? 0;
     return message;
   },
 };
 
 function createBasePushStreamRequest(): PushStreamRequest {
-  return { seq: 0n, topic: "", routeKey: "", body: Buffer.alloc(0), delayMs: 0n, ttlMs: 0n };
+  return { seq: 0n, topic: "", routeKey: "", body: Buffer.alloc(0), delayMs: 0n, ttlMs: 0n, idempotencyKey: "" };
 }
 
 export const PushStreamRequest: MessageFns<PushStreamRequest> = {
@@ -3298,6 +3473,9 @@ export const PushStreamRequest: MessageFns<PushStreamRequest> = {
         throw new globalThis.Error("value provided for field message.ttlMs of type uint64 too large");
       }
       writer.uint32(48).uint64(message.ttlMs);
+    }
+    if (message.idempotencyKey !== "") {
+      writer.uint32(58).string(message.idempotencyKey);
     }
     return writer;
   },
@@ -3363,6 +3541,14 @@ export const PushStreamRequest: MessageFns<PushStreamRequest> = {
             message.ttlMs = reader.uint64() as bigint;
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.idempotencyKey = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3387,6 +3573,11 @@ export const PushStreamRequest: MessageFns<PushStreamRequest> = {
       body: isSet(object.body) ? Buffer.from(bytesFromBase64(object.body)) : Buffer.alloc(0),
       delayMs: isSet(object.delayMs) ? BigInt(object.delayMs) : isSet(object.delay_ms) ? BigInt(object.delay_ms) : 0n,
       ttlMs: isSet(object.ttlMs) ? BigInt(object.ttlMs) : isSet(object.ttl_ms) ? BigInt(object.ttl_ms) : 0n,
+      idempotencyKey: isSet(object.idempotencyKey)
+        ? globalThis.String(object.idempotencyKey)
+        : isSet(object.idempotency_key)
+        ? globalThis.String(object.idempotency_key)
+        : "",
     };
   },
 
@@ -3410,6 +3601,9 @@ export const PushStreamRequest: MessageFns<PushStreamRequest> = {
     if (message.ttlMs !== 0n) {
       obj.ttlMs = message.ttlMs.toString();
     }
+    if (message.idempotencyKey !== "") {
+      obj.idempotencyKey = message.idempotencyKey;
+    }
     return obj;
   },
 
@@ -3424,12 +3618,13 @@ export const PushStreamRequest: MessageFns<PushStreamRequest> = {
     message.body = object.body ?? Buffer.alloc(0);
     message.delayMs = (object.delayMs !== undefined && object.delayMs !== null) ? BigInt(object.delayMs) : 0n;
     message.ttlMs = (object.ttlMs !== undefined && object.ttlMs !== null) ? BigInt(object.ttlMs) : 0n;
+    message.idempotencyKey = object.idempotencyKey ?? "";
     return message;
   },
 };
 
 function createBasePushStreamResponse(): PushStreamResponse {
-  return { seq: 0n, id: 0n, errorCode: 0, errorMessage: "" };
+  return { seq: 0n, id: 0n, errorCode: 0, errorMessage: "", duplicate: false };
 }
 
 export const PushStreamResponse: MessageFns<PushStreamResponse> = {
@@ -3451,6 +3646,9 @@ export const PushStreamResponse: MessageFns<PushStreamResponse> = {
     }
     if (message.errorMessage !== "") {
       writer.uint32(34).string(message.errorMessage);
+    }
+    if (message.duplicate !== false) {
+      writer.uint32(40).bool(message.duplicate);
     }
     return writer;
   },
@@ -3500,6 +3698,14 @@ export const PushStreamResponse: MessageFns<PushStreamResponse> = {
             message.errorMessage = reader.string();
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.duplicate = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3526,6 +3732,7 @@ export const PushStreamResponse: MessageFns<PushStreamResponse> = {
         : isSet(object.error_message)
         ? globalThis.String(object.error_message)
         : "",
+      duplicate: isSet(object.duplicate) ? globalThis.Boolean(object.duplicate) : false,
     };
   },
 
@@ -3543,6 +3750,9 @@ export const PushStreamResponse: MessageFns<PushStreamResponse> = {
     if (message.errorMessage !== "") {
       obj.errorMessage = message.errorMessage;
     }
+    if (message.duplicate !== false) {
+      obj.duplicate = message.duplicate;
+    }
     return obj;
   },
 
@@ -3555,6 +3765,7 @@ export const PushStreamResponse: MessageFns<PushStreamResponse> = {
     message.id = (object.id !== undefined && object.id !== null) ? BigInt(object.id) : 0n;
     message.errorCode = object.errorCode ?? 0;
     message.errorMessage = object.errorMessage ?? "";
+    message.duplicate = object.duplicate ?? false;
     return message;
   },
 };
