@@ -124,3 +124,64 @@ export function nodeWithClient(options: StartOptions = {}): { node: NodeProcess;
   });
   return fixture;
 }
+
+/**
+ * A node on one data dir that a test restarts (gracefully or with kill -9),
+ * with a gRPC client to whichever process is current. Every restart runs
+ * with the options it was started with (args, env...) on the same data dir.
+ */
+export class RestartableNode {
+  /** Starts a node on options.dataDir, or a new temp data dir, and connects to it. */
+  static async start(options: StartOptions = {}): Promise<RestartableNode> {
+    const dataDir = options.dataDir ?? tempDataDir();
+    return new RestartableNode({ ...options, dataDir }, await startNodeProcess({ ...options, dataDir }));
+  }
+
+  /** Starts a node, runs fn with it and closes it whatever fn does. */
+  static async run<T>(fn: (n: RestartableNode) => Promise<T>, options?: StartOptions): Promise<T> {
+    const n = await RestartableNode.start(options);
+    try {
+      return await fn(n);
+    } finally {
+      await n.close();
+    }
+  }
+
+  client: Client;
+
+  private constructor(
+    private readonly options: StartOptions & { dataDir: string },
+    public node: NodeProcess,
+  ) {
+    this.client = connect(node.grpcAddr);
+  }
+
+  /** `http://host:port` of the current process's HTTP server. */
+  get httpBase(): string {
+    return `http://${this.node.httpAddr}`;
+  }
+
+  /**
+   * Closes the client, stops (SIGTERM) or kills (SIGKILL) the process,
+   * starts a new one on the same data dir and reconnects. Resolves with
+   * the old process's exit code after "stop", undefined after "kill".
+   * whileDown runs after the old process exited, before the new one starts.
+   */
+  async restart(how: "stop" | "kill", whileDown?: () => Promise<unknown>): Promise<number | null | undefined> {
+    this.client.close();
+    let code: number | null | undefined;
+    if (how === "stop") code = await this.node.stop();
+    else await this.node.kill();
+    await whileDown?.();
+    this.node = await startNodeProcess(this.options);
+    this.client = connect(this.node.grpcAddr);
+    return code;
+  }
+
+  /** Closes the client, stops the current process and removes the data dir. */
+  async close(): Promise<void> {
+    this.client.close();
+    await this.node.stop();
+    this.node.cleanup();
+  }
+}

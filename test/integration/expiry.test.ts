@@ -4,8 +4,8 @@
 import { expect } from "chai";
 import type { Message, PopResponse, PushStreamResponse, TopicConfig } from "../../src/gen/gmq/v1/broker.js";
 import { b64, call } from "../helpers/http.js";
-import { codeOf, connect, grpc, sleep, uniqueTopic } from "../helpers/grpc-client.js";
-import { nodeWithClient, startNodeProcess, tempDataDir } from "../helpers/node-process.js";
+import { codeOf, grpc, sleep, uniqueTopic } from "../helpers/grpc-client.js";
+import { nodeWithClient, RestartableNode } from "../helpers/node-process.js";
 
 const S = grpc.status;
 const YEAR_MS = 366 * 24 * 3600 * 1000;
@@ -184,59 +184,42 @@ describe("message expiry over gRPC (real node)", function () {
 describe("message expiry across restarts (real node processes)", function () {
   this.timeout(60_000);
 
-  it("keeps a topic's msg_ttl_ms set over gRPC, HTTP and the original API across a restart", async () => {
-    const dataDir = tempDataDir();
-    const topic = uniqueTopic("ttl");
-    let node = await startNodeProcess({ dataDir });
-    let c = connect(node.grpcAddr);
-    try {
-      const r1 = await c.call<object, { config: TopicConfig }>("config", { topic, msgTtlMs: 1500n });
+  it("keeps a topic's msg_ttl_ms set over gRPC, HTTP and the original API across a restart", () =>
+    RestartableNode.run(async (n) => {
+      const topic = uniqueTopic("ttl");
+      const r1 = await n.client.call<object, { config: TopicConfig }>("config", { topic, msgTtlMs: 1500n });
       expect(r1.config.msgTtlMs).to.equal(1500n);
       // Unset keeps it.
-      expect((await c.call<object, { config: TopicConfig }>("config", { topic, msgRetry: 3 })).config).to.deep.include({ msgTtlMs: 1500n, msgRetry: 3 });
-      const base = `http://${node.httpAddr}`;
+      expect((await n.client.call<object, { config: TopicConfig }>("config", { topic, msgRetry: 3 })).config).to.deep.include({ msgTtlMs: 1500n, msgRetry: 3 });
+      const base = n.httpBase;
       const put = await call(base, "PUT", `/v1/topics/${topic}/config`, { msgTtlMs: "2500" });
       expect(put.body.config).to.deep.include({ msgTtlMs: "2500", msgRetry: 3 });
       const legacy = await call(base, "GET", `/config?topic=${topic}&msgTtlMs=3000`);
       expect(legacy.body.data).to.deep.include({ msgTtlMs: 3000 });
       expect((await call(base, "GET", `/getTopicStat?topic=${topic}`)).body.data).to.deep.include({ msg_ttl_ms: 3000 });
-      c.close();
-      await node.stop();
+      await n.restart("stop");
 
-      node = await startNodeProcess({ dataDir });
-      c = connect(node.grpcAddr);
-      const { topics } = await c.call<object, { topics: { topic: string; config: TopicConfig }[] }>("listTopics", {});
+      const { topics } = await n.client.call<object, { topics: { topic: string; config: TopicConfig }[] }>("listTopics", {});
       expect(topics.find((t) => t.topic === topic)?.config).to.deep.include({ msgTtlMs: 3000n, msgRetry: 3 });
-    } finally {
-      c.close();
-      await node.stop();
-      node.cleanup();
-    }
-  });
+    }));
 
-  it("keeps a message's expiry through a kill -9: delivered before it, never after it", async () => {
-    const dataDir = tempDataDir();
-    const topic = uniqueTopic("ttl");
-    let node = await startNodeProcess({ dataDir });
-    let c = connect(node.grpcAddr);
-    try {
-      await c.call("declareQueue", { topic, bindKey: "q" });
+  it("keeps a message's expiry through a kill -9: delivered before it, never after it", () =>
+    RestartableNode.run(async (n) => {
+      const topic = uniqueTopic("ttl");
+      await n.client.call("declareQueue", { topic, bindKey: "q" });
       const push = (text: string, ttlMs: number) =>
-        c.call<object, { id: bigint }>("push", { topic, routeKey: "q", body: Buffer.from(text), ttlMs: BigInt(ttlMs) }).then((r) => r.id);
+        n.client.call<object, { id: bigint }>("push", { topic, routeKey: "q", body: Buffer.from(text), ttlMs: BigInt(ttlMs) }).then((r) => r.id);
       const pushedAt = Date.now();
       const long = await push("long", 15_000);
       const short = await push("short", 800);
       const plain = await push("plain", 0);
-      c.close();
-      await node.kill();
+      await n.restart("kill");
 
-      node = await startNodeProcess({ dataDir });
-      c = connect(node.grpcAddr);
       await sleep(pushedAt + 800 + 200 - Date.now()); // past the short one's expiry
       const got = new Map<bigint, Message>();
       for (;;) {
         try {
-          const m = (await c.call<object, PopResponse>("pop", { topic, bindKey: "q" })).message!;
+          const m = (await n.client.call<object, PopResponse>("pop", { topic, bindKey: "q" })).message!;
           got.set(m.id, m);
         } catch (err) {
           expect((err as grpc.ServiceError).code).to.equal(S.NOT_FOUND);
@@ -250,11 +233,6 @@ describe("message expiry across restarts (real node processes)", function () {
         expect(got.has(long), "a message before its expiry survives kill -9").to.equal(true);
         expect(Number(got.get(long)!.expiresAtMs)).to.be.within(pushedAt + 15_000 - 1000, Date.now() + 15_000);
       }
-      expect((await c.call<object, { stat: any }>("getTopicStat", { topic })).stat.expired).to.equal(1n);
-    } finally {
-      c.close();
-      await node.stop();
-      node.cleanup();
-    }
-  });
+      expect((await n.client.call<object, { stat: any }>("getTopicStat", { topic })).stat.expired).to.equal(1n);
+    }));
 });

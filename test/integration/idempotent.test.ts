@@ -5,8 +5,8 @@ import { expect } from "chai";
 import type { PushBatchResponse, PushResponse, PushStreamResponse, TopicConfig } from "../../src/gen/gmq/v1/broker.js";
 import { GmqClient } from "../../src/client/index.js";
 import { b64, call } from "../helpers/http.js";
-import { codeOf, connect, grpc, sleep, uniqueTopic } from "../helpers/grpc-client.js";
-import { nodeWithClient, startNodeProcess, tempDataDir } from "../helpers/node-process.js";
+import { codeOf, grpc, sleep, uniqueTopic } from "../helpers/grpc-client.js";
+import { nodeWithClient, RestartableNode } from "../helpers/node-process.js";
 
 const S = grpc.status;
 
@@ -216,100 +216,66 @@ describe("idempotent publish over gRPC (real node)", function () {
 describe("idempotent publish across restarts (real node processes)", function () {
   this.timeout(60_000);
 
-  it("keeps a topic's dedup_window_ms set over gRPC, HTTP and the original API across a restart", async () => {
-    const dataDir = tempDataDir();
-    const topic = uniqueTopic("idem");
-    let node = await startNodeProcess({ dataDir });
-    let c = connect(node.grpcAddr);
-    try {
-      expect((await c.call<object, { config: TopicConfig }>("config", { topic })).config.dedupWindowMs).to.equal(120_000n);
-      expect((await c.call<object, { config: TopicConfig }>("config", { topic, dedupWindowMs: 5000n })).config.dedupWindowMs).to.equal(5000n);
+  it("keeps a topic's dedup_window_ms set over gRPC, HTTP and the original API across a restart", () =>
+    RestartableNode.run(async (n) => {
+      const topic = uniqueTopic("idem");
+      expect((await n.client.call<object, { config: TopicConfig }>("config", { topic })).config.dedupWindowMs).to.equal(120_000n);
+      expect((await n.client.call<object, { config: TopicConfig }>("config", { topic, dedupWindowMs: 5000n })).config.dedupWindowMs).to.equal(5000n);
       // Unset keeps it.
-      expect((await c.call<object, { config: TopicConfig }>("config", { topic, msgRetry: 3 })).config).to.deep.include({ dedupWindowMs: 5000n, msgRetry: 3 });
-      const base = `http://${node.httpAddr}`;
+      expect((await n.client.call<object, { config: TopicConfig }>("config", { topic, msgRetry: 3 })).config).to.deep.include({ dedupWindowMs: 5000n, msgRetry: 3 });
+      const base = n.httpBase;
       const put = await call(base, "PUT", `/v1/topics/${topic}/config`, { dedupWindowMs: "6000" });
       expect(put.body.config).to.deep.include({ dedupWindowMs: "6000", msgRetry: 3 });
       const legacy = await call(base, "GET", `/config?topic=${topic}&dedupWindowMs=7000`);
       expect(legacy.body.data).to.deep.include({ dedupWindowMs: 7000 });
-      c.close();
-      await node.stop();
+      await n.restart("stop");
 
-      node = await startNodeProcess({ dataDir });
-      c = connect(node.grpcAddr);
-      const { topics } = await c.call<object, { topics: { topic: string; config: TopicConfig }[] }>("listTopics", {});
+      const { topics } = await n.client.call<object, { topics: { topic: string; config: TopicConfig }[] }>("listTopics", {});
       expect(topics.find((t) => t.topic === topic)?.config).to.deep.include({ dedupWindowMs: 7000n, msgRetry: 3 });
-    } finally {
-      c.close();
-      await node.stop();
-      node.cleanup();
-    }
-  });
+    }));
 
-  it("answers a retry after a kill -9 and restart as a duplicate with the original id", async () => {
-    const dataDir = tempDataDir();
-    const topic = uniqueTopic("idem");
-    let node = await startNodeProcess({ dataDir });
-    let c = connect(node.grpcAddr);
-    try {
-      await c.call("declareQueue", { topic, bindKey: "a" });
-      await c.call("declareQueue", { topic, bindKey: "b" });
-      await c.call("config", { topic, routeMode: 3 }); // wildcard: "#" reaches both queues
-      await c.call("declareQueue", { topic, bindKey: "#" });
+  it("answers a retry after a kill -9 and restart as a duplicate with the original id", () =>
+    RestartableNode.run(async (n) => {
+      const topic = uniqueTopic("idem");
+      await n.client.call("declareQueue", { topic, bindKey: "a" });
+      await n.client.call("declareQueue", { topic, bindKey: "b" });
+      await n.client.call("config", { topic, routeMode: 3 }); // wildcard: "#" reaches both queues
+      await n.client.call("declareQueue", { topic, bindKey: "#" });
       const push = (key: string, routeKey = "a", delayMs = 0) =>
-        c.call<object, PushResponse>("push", { topic, routeKey, body: Buffer.from(key), idempotencyKey: key, delayMs: BigInt(delayMs) });
+        n.client.call<object, PushResponse>("push", { topic, routeKey, body: Buffer.from(key), idempotencyKey: key, delayMs: BigInt(delayMs) });
       const ready = await push("ready");
       const consumed = await push("consumed");
       const delayed = await push("delayed", "a", 60_000);
       const fanout = await push("fanout", "b");
       expect(fanout.queues).to.equal(2);
       // One consumed and acked before the crash.
-      const m = (await c.call<object, { message: any }>("pop", { topic, bindKey: "a" })).message;
+      const m = (await n.client.call<object, { message: any }>("pop", { topic, bindKey: "a" })).message;
       expect(m.id).to.equal(ready.id);
-      await c.call("ack", { topic, bindKey: "a", id: m.id });
-      c.close();
-      await node.kill();
+      await n.client.call("ack", { topic, bindKey: "a", id: m.id });
+      await n.restart("kill");
 
-      node = await startNodeProcess({ dataDir });
-      c = connect(node.grpcAddr);
       for (const [key, original, routeKey] of [
         ["ready", ready, "a"],
         ["consumed", consumed, "a"],
         ["delayed", delayed, "a"],
         ["fanout", fanout, "b"],
       ] as const) {
-        const again = await c.call<object, PushResponse>("push", { topic, routeKey, body: Buffer.from("retry"), idempotencyKey: key });
+        const again = await n.client.call<object, PushResponse>("push", { topic, routeKey, body: Buffer.from("retry"), idempotencyKey: key });
         expect(again, key).to.deep.include({ id: original.id, duplicate: true });
       }
-      const fresh = await c.call<object, PushResponse>("push", { topic, routeKey: "a", body: Buffer.from("new"), idempotencyKey: "new" });
+      const fresh = await n.client.call<object, PushResponse>("push", { topic, routeKey: "a", body: Buffer.from("new"), idempotencyKey: "new" });
       expect(fresh.duplicate).to.equal(false);
-    } finally {
-      c.close();
-      await node.stop();
-      node.cleanup();
-    }
-  });
+    }));
 
-  it("forgets keys older than the window across a restart", async () => {
-    const dataDir = tempDataDir();
-    const topic = uniqueTopic("idem");
-    let node = await startNodeProcess({ dataDir });
-    let c = connect(node.grpcAddr);
-    try {
-      await c.call("config", { topic, dedupWindowMs: 300n });
-      await c.call("declareQueue", { topic, bindKey: "q" });
-      const first = await c.call<object, PushResponse>("push", { topic, routeKey: "q", body: Buffer.from("x"), idempotencyKey: "k" });
-      c.close();
-      await node.kill();
-      await sleep(400);
-      node = await startNodeProcess({ dataDir });
-      c = connect(node.grpcAddr);
-      const again = await c.call<object, PushResponse>("push", { topic, routeKey: "q", body: Buffer.from("x"), idempotencyKey: "k" });
+  it("forgets keys older than the window across a restart", () =>
+    RestartableNode.run(async (n) => {
+      const topic = uniqueTopic("idem");
+      await n.client.call("config", { topic, dedupWindowMs: 300n });
+      await n.client.call("declareQueue", { topic, bindKey: "q" });
+      const first = await n.client.call<object, PushResponse>("push", { topic, routeKey: "q", body: Buffer.from("x"), idempotencyKey: "k" });
+      await n.restart("kill", () => sleep(400));
+      const again = await n.client.call<object, PushResponse>("push", { topic, routeKey: "q", body: Buffer.from("x"), idempotencyKey: "k" });
       expect(again.duplicate).to.equal(false);
       expect(again.id).to.not.equal(first.id);
-    } finally {
-      c.close();
-      await node.stop();
-      node.cleanup();
-    }
-  });
+    }));
 });

@@ -8,8 +8,8 @@
 import { expect } from "chai";
 import type { ConsumeResponse, Message, PopResponse, TopicConfig } from "../../src/gen/gmq/v1/broker.js";
 import { call } from "../helpers/http.js";
-import { codeOf, connect, grpc, sleep, uniqueTopic } from "../helpers/grpc-client.js";
-import { nodeWithClient, startNodeProcess, tempDataDir } from "../helpers/node-process.js";
+import { codeOf, grpc, sleep, uniqueTopic } from "../helpers/grpc-client.js";
+import { nodeWithClient, RestartableNode } from "../helpers/node-process.js";
 
 const S = grpc.status;
 /** Room above an expected wait for timers, wake-ups and a busy machine. */
@@ -136,14 +136,11 @@ describe("retry backoff over gRPC (real node)", function () {
 describe("retry backoff config and waiting messages across restarts (real node)", function () {
   this.timeout(60_000);
 
-  it("round-trips the config over gRPC, the HTTP gateway and the original API, and keeps it across a restart", async () => {
-    const dataDir = tempDataDir();
-    const topic = uniqueTopic("backoff");
-    let node = await startNodeProcess({ dataDir });
-    let c = connect(node.grpcAddr);
-    let base = `http://${node.httpAddr}`;
-    try {
-      const r1 = await c.call<object, { config: TopicConfig }>("config", { topic, msgRetry: 3, retryBackoffMs: 250, retryBackoffMaxMs: 4000 });
+  it("round-trips the config over gRPC, the HTTP gateway and the original API, and keeps it across a restart", () =>
+    RestartableNode.run(async (n) => {
+      const topic = uniqueTopic("backoff");
+      const base = n.httpBase;
+      const r1 = await n.client.call<object, { config: TopicConfig }>("config", { topic, msgRetry: 3, retryBackoffMs: 250, retryBackoffMaxMs: 4000 });
       expect(r1.config).to.deep.include({ msgRetry: 3, retryBackoffMs: 250, retryBackoffMaxMs: 4000 });
 
       // HTTP gateway: unset fields keep their value; zero values are shown.
@@ -163,53 +160,33 @@ describe("retry backoff config and waiting messages across restarts (real node)"
       const badLegacy = await call(base, "GET", `/config?topic=${topic}&retryBackoffMs=-5`);
       expect(badLegacy.body).to.deep.include({ code: 1, error: "INVALID_ARGUMENT" });
 
-      c.close();
-      expect(await node.stop()).to.equal(0);
-      node = await startNodeProcess({ dataDir });
-      c = connect(node.grpcAddr);
-      base = `http://${node.httpAddr}`;
-      const { topics } = await c.call<object, { topics: { topic: string; config: TopicConfig }[] }>("listTopics", {});
+      expect(await n.restart("stop")).to.equal(0);
+      const { topics } = await n.client.call<object, { topics: { topic: string; config: TopicConfig }[] }>("listTopics", {});
       expect(topics.find((t) => t.topic === topic)?.config).to.deep.include({ msgRetry: 3, retryBackoffMs: 350, retryBackoffMaxMs: 3500 });
-    } finally {
-      c.close();
-      await node.stop();
-      node.cleanup();
-    }
-  });
+    }));
 
-  it("keeps a message waiting out its backoff through a kill -9, and delivers it once when the wait ends", async () => {
-    const dataDir = tempDataDir();
-    const topic = uniqueTopic("backoff");
-    let node = await startNodeProcess({ dataDir });
-    let c = connect(node.grpcAddr);
-    try {
-      await c.call("config", { topic, retryBackoffMs: 4000 });
-      await c.call("declareQueue", { topic, bindKey: "q" });
-      const { id } = await c.call<object, { id: bigint }>("push", { topic, routeKey: "q", body: Buffer.from("survivor") });
-      await c.call("pop", { topic, bindKey: "q" });
-      const { deadlineMs } = await c.call<object, { deadlineMs: bigint }>("touch", { topic, bindKey: "q", id, ttrMs: 100n });
+  it("keeps a message waiting out its backoff through a kill -9, and delivers it once when the wait ends", () =>
+    RestartableNode.run(async (n) => {
+      const topic = uniqueTopic("backoff");
+      await n.client.call("config", { topic, retryBackoffMs: 4000 });
+      await n.client.call("declareQueue", { topic, bindKey: "q" });
+      const { id } = await n.client.call<object, { id: bigint }>("push", { topic, routeKey: "q", body: Buffer.from("survivor") });
+      await n.client.call("pop", { topic, bindKey: "q" });
+      const { deadlineMs } = await n.client.call<object, { deadlineMs: bigint }>("touch", { topic, bindKey: "q", id, ttrMs: 100n });
       const readyAt = Number(deadlineMs) + 4000;
       await sleep(400);
-      expect((await c.call<object, { stat: any }>("getTopicStat", { topic })).stat).to.deep.include({ delayed: 1n, inFlight: 0n });
-      c.close();
-      await node.kill();
+      expect((await n.client.call<object, { stat: any }>("getTopicStat", { topic })).stat).to.deep.include({ delayed: 1n, inFlight: 0n });
+      await n.restart("kill");
 
-      node = await startNodeProcess({ dataDir });
-      c = connect(node.grpcAddr);
       if (Date.now() < readyAt - 300) {
-        expect((await c.call<object, { stat: any }>("getTopicStat", { topic })).stat).to.deep.include({ delayed: 1n, inFlight: 0n, backlog: 0n });
-        expect(await codeOf(c.call("pop", { topic, bindKey: "q" }))).to.equal(S.NOT_FOUND);
+        expect((await n.client.call<object, { stat: any }>("getTopicStat", { topic })).stat).to.deep.include({ delayed: 1n, inFlight: 0n, backlog: 0n });
+        expect(await codeOf(n.client.call("pop", { topic, bindKey: "q" }))).to.equal(S.NOT_FOUND);
       }
-      const m = (await c.call<object, PopResponse>("pop", { topic, bindKey: "q", waitMs: 10_000 })).message!;
+      const m = (await n.client.call<object, PopResponse>("pop", { topic, bindKey: "q", waitMs: 10_000 })).message!;
       expect(Date.now()).to.be.at.least(readyAt);
       expect([m.id, m.retry, m.body.toString()]).to.deep.equal([id, 1, "survivor"]);
-      await c.call("ack", { topic, bindKey: "q", id });
-      expect(await codeOf(c.call("pop", { topic, bindKey: "q" }))).to.equal(S.NOT_FOUND);
-      expect((await c.call<object, { stat: any }>("getTopicStat", { topic })).stat).to.deep.include({ delayed: 0n, inFlight: 0n, backlog: 0n });
-    } finally {
-      c.close();
-      await node.stop();
-      node.cleanup();
-    }
-  });
+      await n.client.call("ack", { topic, bindKey: "q", id });
+      expect(await codeOf(n.client.call("pop", { topic, bindKey: "q" }))).to.equal(S.NOT_FOUND);
+      expect((await n.client.call<object, { stat: any }>("getTopicStat", { topic })).stat).to.deep.include({ delayed: 0n, inFlight: 0n, backlog: 0n });
+    }));
 });
