@@ -38,6 +38,7 @@ async function main(): Promise<void> {
   };
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
+  process.on("SIGHUP", () => node?.reload());
 
   node = await startNode(config, logger);
   // Always printed, whatever the log level: scripts and tests read the bound addresses from it.

@@ -19,6 +19,8 @@ export interface RunningNode {
   grpcAddr: string;
   httpAddr: string;
   broker: Broker;
+  /** Re-reads what can change without a restart (the auth file); logs what it did. */
+  reload(): void;
   /** Graceful stop: refuse new calls, end streams, let calls finish, flush storage. */
   close(): Promise<void>;
 }
@@ -80,6 +82,15 @@ export async function startNode(config: NodeConfig, logger: Logger): Promise<Run
     grpcAddr: grpc.addr,
     httpAddr: http?.addr ?? "",
     broker,
+    reload() {
+      if (!auth) return;
+      try {
+        auth.reload();
+        logger.info({ authFile: config.authFile, tokens: auth.names }, "auth file reloaded");
+      } catch (err) {
+        logger.error({ err: (err as Error).message }, "auth file not reloaded; the previous tokens stay");
+      }
+    },
     close() {
       closing ??= (async () => {
         // Deregister first, then give clients watching etcd a moment to stop

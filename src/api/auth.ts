@@ -66,6 +66,11 @@ function patternOf(p: string): RegExp {
 
 /** Parses an auth file's JSON (see README "Authentication"); throws with the file's name and the entry at fault. */
 export function parseAuthFile(text: string, file: string): Authorizer {
+  const grants = parseGrants(text, file);
+  return createAuthorizer(() => grants);
+}
+
+function parseGrants(text: string, file: string): Grant[] {
   let doc: unknown;
   try {
     doc = JSON.parse(text);
@@ -108,27 +113,41 @@ export function parseAuthFile(text: string, file: string): Authorizer {
     if (seen.has(key)) throw new Error(`auth file ${file}: token of ${g.name} is given twice`);
     seen.add(key);
   }
-  return createAuthorizer(grants);
+  return grants;
 }
 
-export function loadAuthFile(file: string): Authorizer {
-  let text: string;
-  try {
-    text = readFileSync(file, "utf8");
-  } catch (err) {
-    throw new Error(`cannot read auth file ${file}: ${(err as Error).message}`);
-  }
-  return parseAuthFile(text, file);
+export interface ReloadableAuthorizer extends Authorizer {
+  /** Reads the file again and answers with its tokens from then on; on an error the old tokens stay and the error is thrown. */
+  reload(): void;
 }
 
-function createAuthorizer(grants: Grant[]): Authorizer {
+export function loadAuthFile(file: string): ReloadableAuthorizer {
+  const read = (): Grant[] => {
+    let text: string;
+    try {
+      text = readFileSync(file, "utf8");
+    } catch (err) {
+      throw new Error(`cannot read auth file ${file}: ${(err as Error).message}`);
+    }
+    return parseGrants(text, file);
+  };
+  let grants = read();
+  return Object.assign(createAuthorizer(() => grants), {
+    reload() {
+      grants = read();
+    },
+  });
+}
+
+/** current() is read on every check, so a reload takes effect for the next call. */
+function createAuthorizer(current: () => readonly Grant[]): Authorizer {
   const find = (authorization: string | undefined): Grant => {
     const m = authorization ? /^Bearer\s+(\S+)\s*$/i.exec(authorization) : null;
     if (!m) throw new BrokerError(ErrorCode.UNAUTHENTICATED, "this node requires a token: send the header authorization: Bearer <token>");
     const digest = sha256(m[1]!);
     // Compare digests in constant time, and look at every grant: timing tells nothing about the tokens.
     let found: Grant | undefined;
-    for (const g of grants) if (timingSafeEqual(g.digest, digest)) found = g;
+    for (const g of current()) if (timingSafeEqual(g.digest, digest)) found = g;
     if (!found) throw new BrokerError(ErrorCode.UNAUTHENTICATED, "unknown token");
     return found;
   };
@@ -145,7 +164,9 @@ function createAuthorizer(grants: Grant[]): Authorizer {
   };
 
   return {
-    names: grants.map((g) => g.name),
+    get names() {
+      return current().map((g) => g.name);
+    },
     authorize,
     authorizeRpc(authorization, rpc, request) {
       const rule = RPC_ACTIONS[rpc];

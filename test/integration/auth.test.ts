@@ -229,4 +229,44 @@ describe("token auth (real node, --auth-file)", function () {
       }
     });
   });
+
+  describe("reloading the auth file (SIGHUP)", () => {
+    it("answers with the file's new tokens after SIGHUP, and keeps the old ones when the new file is bad", async () => {
+      const file = join(dir, "reload.json");
+      const tokenFile = (name: string, token: string) => JSON.stringify({ tokens: [{ name, token, admin: ["*"] }] });
+      writeFileSync(file, tokenFile("first", "first-token-0123456789"));
+      const reloading = await startNodeProcess({ args: ["--auth-file", file] });
+      const list = (token: string) => connect(reloading.grpcAddr, undefined, { interceptors: [bearerToken(token)] });
+      const waitFor = async (ok: () => Promise<boolean>) => {
+        for (let i = 0; i < 100; i++) if (await ok()) return;
+        throw new Error("the node did not take the reloaded file");
+      };
+      const code = async (token: string) => {
+        const c = list(token);
+        try {
+          await c.call("listTopics", {});
+          return S.OK;
+        } catch (err) {
+          return (err as grpc.ServiceError).code;
+        } finally {
+          c.close();
+        }
+      };
+      try {
+        expect(await code("first-token-0123456789")).to.equal(S.OK);
+        writeFileSync(file, tokenFile("second", "second-token-0123456789"));
+        process.kill(reloading.pid, "SIGHUP");
+        await waitFor(async () => (await code("second-token-0123456789")) === S.OK || (await sleep(20), false));
+        expect(await code("first-token-0123456789")).to.equal(S.UNAUTHENTICATED);
+
+        writeFileSync(file, "{ not json");
+        process.kill(reloading.pid, "SIGHUP");
+        await waitFor(async () => reloading.logs.some((l) => l.includes("auth file not reloaded")) || (await sleep(20), false));
+        expect(await code("second-token-0123456789")).to.equal(S.OK);
+      } finally {
+        expect(await reloading.stop()).to.equal(0);
+        reloading.cleanup();
+      }
+    });
+  });
 });
