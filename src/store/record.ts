@@ -130,8 +130,7 @@ export function writeRecord(
   const bodyBytes = body === null ? 0 : body.length;
   const exp = expiresAtMs > 0 ? EXPIRY_BYTES : 0;
   const keyExt = key === null ? 0 : keyExtBytes(key.length);
-  const ext = exp + keyExt;
-  const length = RECORD_HEADER_BYTES + ext + routeKeyBytes + bodyBytes;
+  const length = recordBytes(routeKeyBytes, bodyBytes, expiresAtMs, key === null ? 0 : key.length);
   buf.writeUInt32LE(length, off);
   buf[off + 8] = type;
   buf[off + 9] = (exp > 0 ? RecordFlag.Expires : 0) | (keyExt > 0 ? RecordFlag.Key : 0);
@@ -143,7 +142,7 @@ export function writeRecord(
   buf.writeDoubleLE(c, off + 40);
   if (exp > 0) buf.writeDoubleLE(expiresAtMs, off + RECORD_HEADER_BYTES);
   if (keyExt > 0) writeKeyExt(buf, off + RECORD_HEADER_BYTES + exp, key!);
-  const k = off + RECORD_HEADER_BYTES + ext;
+  const k = off + RECORD_HEADER_BYTES + exp + keyExt;
   if (routeKeyBytes > 0) buf.write(routeKey, k, routeKeyBytes, "utf8");
   if (body !== null && bodyBytes > 0) buf.set(body, k + routeKeyBytes);
   buf.writeUInt32LE(crc32c(buf.subarray(off + 8, off + length)), off + 4);
@@ -192,8 +191,7 @@ export function writeRecordAligned(
   const bodyBytes = body === null ? 0 : body.length;
   const exp = expiresAtMs > 0 ? EXPIRY_BYTES : 0;
   const keyExt = key === null ? 0 : keyExtBytes(key.length);
-  const ext = exp + keyExt;
-  const length = RECORD_HEADER_BYTES + ext + routeKeyBytes + bodyBytes;
+  const length = recordBytes(routeKeyBytes, bodyBytes, expiresAtMs, key === null ? 0 : key.length);
   const w = off >>> 2;
   u32[w] = length;
   // type, flags (bit 0 when exp: 8 << 5 = 1 << 8; bit 1 = 1 << 9), route key length
@@ -209,7 +207,7 @@ export function writeRecordAligned(
   f64[d + 5] = c;
   if (exp > 0) f64[d + 6] = expiresAtMs;
   if (keyExt > 0) writeKeyExt(buf, off + RECORD_HEADER_BYTES + exp, key!);
-  const k = off + RECORD_HEADER_BYTES + ext;
+  const k = off + RECORD_HEADER_BYTES + exp + keyExt;
   if (routeKeyBytes === routeKey.length) {
     for (let i = 0; i < routeKeyBytes; i++) buf[k + i] = routeKey.charCodeAt(i);
   } else if (routeKeyBytes > 0) {

@@ -9,14 +9,13 @@ import { StoreError } from "../broker/storage.js";
 import { type StoreContext, toStoreError } from "./context.js";
 import { dropPages } from "./mmap.js";
 import {
-  EXPIRY_BYTES,
   RECORD_HEADER_BYTES,
   RecordType,
   align8,
   checkFraming,
   checkRecord,
-  keyExtBytes,
   recordA,
+  recordBytes,
   recordType,
   writePad,
   writeRecordAligned,
@@ -345,12 +344,7 @@ export class SegmentLog {
     expiresAtMs = 0,
     key: Uint8Array | null = null,
   ): number {
-    const length =
-      RECORD_HEADER_BYTES +
-      (expiresAtMs > 0 ? EXPIRY_BYTES : 0) +
-      (key === null ? 0 : keyExtBytes(key.length)) +
-      routeKeyBytes +
-      (body === null ? 0 : body.length);
+    const length = recordBytes(routeKeyBytes, body === null ? 0 : body.length, expiresAtMs, key === null ? 0 : key.length);
     let seg = this.active;
     if (seg === undefined || seg.end + length > seg.bytes) seg = this.roll(length);
     const off = seg.end;
