@@ -4,6 +4,7 @@
 // request latency is observed per call, by the gRPC server and the gateway.
 import { status } from "@grpc/grpc-js";
 import { Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import type { StorageStats } from "../broker/storage.js";
 
 /** What the metrics read from the broker at scrape time (a subset of its stats). */
 export interface QueueStatLike {
@@ -30,17 +31,9 @@ export interface TopicStatLike {
   backlog: number | bigint;
   queues: readonly QueueStatLike[];
 }
-export interface StorageStatsLike {
-  recoveredTruncations: number;
-  quarantinedSegments: number;
-  recoveryMs: number;
-  fsyncs: number;
-  fsyncMsTotal: number;
-  segmentsReclaimed: number;
-}
 export interface MetricsSources {
   topicStats(): readonly TopicStatLike[];
-  storageStats?(): StorageStatsLike;
+  storageStats?(): StorageStats;
 }
 
 export type Protocol = "grpc" | "http";
