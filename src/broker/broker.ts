@@ -280,39 +280,8 @@ export class Broker {
     ttlMs = 0,
     idempotencyKey = "",
   ): Promise<PushResult> {
-    checkIdempotencyKey(idempotencyKey);
-    const topic = this.topicOrCreate(topicName);
-    const windowMs = topic.config.dedupWindowMs;
-    const key = windowMs > 0 ? idempotencyKey : "";
-    // Every push sweeps (not only keyed ones), so keys of a burst do not outlive their window for long.
-    if (topic.dedup.size > 0) topic.dedup.sweep(this.now(), windowMs);
-    if (key !== "") {
-      const now = this.now();
-      const original = topic.dedup.lookup(key, now, windowMs);
-      if (original !== undefined) {
-        await this.storage.commit();
-        return { id: original, queues: 0, duplicate: true };
-      }
-    }
-    const queues = this.routeOne(topic, routeKey, body, delayMs, ttlMs);
-    const ttl = ttlMs > 0 ? ttlMs : topic.config.msgTtlMs;
-    const now = this.now();
-    const id = this.ids.next(now);
-    const one = [newMessage(id, now, routeKey, body, delayMs, ttl, key)];
-    this.storeCall(() => {
-      for (const q of queues) q.append(one);
-    });
-    // Remembered before the commit resolves, so a retry racing it is a duplicate too.
-    if (key !== "") topic.dedup.remember(key, id, now);
-    topic.pushed++;
-    try {
-      await this.storage.commit();
-    } catch (err) {
-      if (key !== "") topic.dedup.forget(key, id);
-      throw err;
-    }
-    for (const q of queues) q.afterAppend(delayMs > 0 || ttl > 0);
-    return { id, queues: queues.length, duplicate: false };
+    const r = await this.store(topicName, [{ routeKey, body, delayMs, ttlMs, idempotencyKey }]);
+    return { id: r.ids[0]!, queues: r.lastQueues, duplicate: r.duplicates === 1 };
   }
 
   /**
@@ -325,6 +294,12 @@ export class Broker {
   async pushBatch(topicName: string, inputs: readonly PushInput[]): Promise<PushBatchResult> {
     if (inputs.length === 0) throw invalid("messages must not be empty");
     if (inputs.length > MAX_BATCH) throw invalid(`a batch holds at most ${MAX_BATCH} messages, got ${inputs.length}`);
+    const { ids, duplicates } = await this.store(topicName, inputs);
+    return { ids, duplicates };
+  }
+
+  /** What push and pushBatch share; lastQueues: how many queues the last stored message reached. */
+  private async store(topicName: string, inputs: readonly PushInput[]): Promise<PushBatchResult & { lastQueues: number }> {
     for (const input of inputs) checkIdempotencyKey(input.idempotencyKey ?? "");
     const topic = this.topicOrCreate(topicName);
     const now = this.now();
@@ -333,10 +308,12 @@ export class Broker {
     let timed = false;
     const defaultTtlMs = topic.config.msgTtlMs;
     const windowMs = topic.config.dedupWindowMs;
+    // Every push sweeps (not only keyed ones), so keys of a burst do not outlive their window for long.
     if (topic.dedup.size > 0) topic.dedup.sweep(now, windowMs);
-    /** Keys of this batch's new messages, to remember once they are stored. */
+    /** Keys of this call's new messages, to remember once they are stored. */
     let fresh: Map<string, bigint> | undefined;
     let duplicates = 0;
+    let lastQueues = 0;
     for (let i = 0; i < inputs.length; i++) {
       const input = inputs[i] as PushInput;
       const key = windowMs > 0 ? (input.idempotencyKey ?? "") : "";
@@ -351,6 +328,7 @@ export class Broker {
       const ttlMs = input.ttlMs ?? 0;
       // Topic.match caches REGEX and WILDCARD routes, so routing each message is cheap.
       const queues = this.routeOne(topic, input.routeKey, input.body, input.delayMs, ttlMs);
+      lastQueues = queues.length;
       const id = this.ids.next(now);
       ids[i] = id;
       const ttl = ttlMs > 0 ? ttlMs : defaultTtlMs;
@@ -366,16 +344,18 @@ export class Broker {
     this.storeCall(() => {
       for (const [q, list] of perQueue) q.append(list);
     });
+    // Remembered before the commit resolves, so a retry racing it is a duplicate too.
     if (fresh) for (const [key, id] of fresh) topic.dedup.remember(key, id, now);
     topic.pushed += inputs.length - duplicates;
     try {
+      // A duplicate's answer also waits: its original is then durable.
       await this.storage.commit();
     } catch (err) {
       if (fresh) for (const [key, id] of fresh) topic.dedup.forget(key, id);
       throw err;
     }
     for (const q of perQueue.keys()) q.afterAppend(timed);
-    return { ids, duplicates };
+    return { ids, duplicates, lastQueues };
   }
 
   // ---- consuming ----
