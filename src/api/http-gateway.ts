@@ -67,11 +67,9 @@ export async function serveRoute(
   maxBodyBytes: number,
   /** Signals of calls in progress, aborted when the node shuts down. */
   active: Set<AbortController>,
-  /** May serve the request instead of the handler (settling a message held by an HTTP stream). */
-  intercept?: (request: Record<string, unknown>) => Promise<object> | undefined,
   /** Throws when the caller may not make this request (token auth). */
   authorize?: (request: Record<string, unknown>) => void,
-): Promise<Record<string, unknown>> {
+): Promise<void> {
   let body: unknown = undefined;
   if (route.body) {
     // Parsed as JSON whatever the content type says: `curl -d` sends a form type.
@@ -81,9 +79,8 @@ export async function serveRoute(
   authorize?.(request);
   const context = new HttpCallContext(res, active);
   try {
-    const reply = (await (intercept?.(request) ?? handler(request as never, context))) as Record<string, unknown>;
+    const reply = (await handler(request as never, context)) as Record<string, unknown>;
     sendJson(res, 200, messageToJson(route.rpc.responseType, reply ?? {}));
-    return request;
   } finally {
     context.done();
   }

@@ -78,7 +78,6 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
     deleteTopic: (t) => broker.deleteTopic(t),
     maxBodyBytes: config.maxHttpBodyBytes,
     auth,
-    intercept: (rpc, request) => streams.registry.settle(rpc, request as never),
   });
   const openapi = JSON.stringify(buildOpenApi(table.routes, extraOperations(streamTable.map((s) => s.template), [...operator.routes.keys()], ["/ping", ...legacy.keys()]), { title: "gmq", version: opts.version ?? "v1" }));
   const maxBody = config.maxHttpBodyBytes;
@@ -113,22 +112,8 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
       const { route, values } = match;
       const label = route.rpc.name;
       try {
-        const settles = label === "Ack" || label === "Nack";
-        let intercepted = false;
-        const intercept = settles
-          ? (r: Record<string, unknown>) => {
-              const reply = streams.registry.settle(label, r as never);
-              intercepted = reply !== undefined;
-              return reply;
-            }
-          : undefined;
         const authorize = auth && ((r: Record<string, unknown>) => auth.authorizeRpc(req.headers.authorization, label, r));
-        const request = await serveRoute(route, bound.get(route)!, values, query, req, res, maxBody, activeCalls, intercept, authorize);
-        if (settles && !intercepted) {
-          // Settled by the handler (a delayed nack): a stream holding it only gets its credit back.
-          const r = request as { topic: string; bindKey: string; id: bigint };
-          streams.registry.afterHandler(r.topic, r.bindKey, r.id);
-        }
+        await serveRoute(route, bound.get(route)!, values, query, req, res, maxBody, activeCalls, authorize);
         observe(label, start, "OK");
       } catch (err) {
         fail(res, err, label, start);

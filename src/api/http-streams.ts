@@ -14,7 +14,7 @@
 // On a topic with auto_ack, messages are settled at delivery whatever `ack` says.
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { BrokerError } from "../broker/errors.js";
-import { invalid, notFound } from "../broker/errors.js";
+import { invalid } from "../broker/errors.js";
 import { messageFromJson, messageToJson, setFromText, type Json } from "./json-mapping.js";
 import type { MessageSchema, ProtoSchema } from "./proto-schema.js";
 import type { Authorizer } from "./auth.js";
@@ -137,21 +137,11 @@ function requestOf(route: StreamRoute, values: string[], query: URLSearchParams)
 export interface StreamRegistry {
   /** Ends every open stream (node shutdown). */
   closeAll(): void;
-  /**
-   * An Ack or Nack arriving through the gateway for a message an HTTP consume
-   * stream delivered is settled through that stream's consumer, which returns
-   * its credit. Returns the reply, or undefined when no stream holds the
-   * message (the RPC handler then serves it).
-   */
-  settle(rpc: string, request: { topic: string; bindKey: string; id: bigint; delayMs?: bigint }): Promise<object> | undefined;
 }
 
 /** auth, when given, is asked before a stream starts. */
 export function createStreams(broker: StreamBroker, messageSchema: MessageSchema, auth?: Authorizer) {
   const open = new Set<() => void>();
-  /** "topic\0bindKey\0id" -> the HTTP consumer holding that delivery (manual ack mode). */
-  const holders = new Map<string, { consumer: StreamConsumer; mine: Set<string> }>();
-  const key = (topic: string, bindKey: string, id: bigint): string => `${topic}\0${bindKey}\0${id}`;
 
   function subscribe(route: StreamRoute, values: string[], query: URLSearchParams, req: IncomingMessage, res: ServerResponse): void {
     const request = requestOf(route, values, query) as { channels: string[] };
@@ -187,7 +177,6 @@ export function createStreams(broker: StreamBroker, messageSchema: MessageSchema
     auth?.authorizeRpc(req.headers.authorization, "Consume", request);
     const { topic, bindKey } = request;
     let writer: EventWriter | undefined;
-    const mine = new Set<string>();
     let consumer: StreamConsumer | undefined = undefined;
     const pending: StreamDelivery[][] = [];
     const deliver = (batch: StreamDelivery[]): void => {
@@ -204,9 +193,7 @@ export function createStreams(broker: StreamBroker, messageSchema: MessageSchema
         } else if (mode === "auto") {
           writer.write(json, () => c.ack([d.id]));
         } else {
-          const k = key(topic, bindKey, d.id);
-          holders.set(k, { consumer: c, mine });
-          mine.add(k);
+          // Acked or nacked later by the client, over any route: the broker then returns this stream's credit.
           writer.write(json);
         }
       }
@@ -216,8 +203,6 @@ export function createStreams(broker: StreamBroker, messageSchema: MessageSchema
       if (stopped) return; // consumer.close() below calls back here through onEnd
       stopped = true;
       open.delete(stop);
-      for (const k of mine) holders.delete(k);
-      mine.clear();
       consumer?.close(); // releases unacked deliveries to the queue at once
       writer?.end(err);
     };
@@ -234,32 +219,9 @@ export function createStreams(broker: StreamBroker, messageSchema: MessageSchema
     for (const batch of pending.splice(0)) deliver(batch);
   }
 
-  const registry: StreamRegistry & { afterHandler(topic: string, bindKey: string, id: bigint): void } = {
+  const registry: StreamRegistry = {
     closeAll() {
       for (const stop of [...open]) stop();
-    },
-    settle(rpc, { topic, bindKey, id, delayMs }) {
-      if (rpc !== "Ack" && rpc !== "Nack") return undefined;
-      // A delayed nack goes to the handler (the consumer only nacks "now");
-      // the message is then not in flight, so acking it through the consumer
-      // below only returns the credit.
-      if (rpc === "Nack" && delayMs) return undefined;
-      const k = key(topic, bindKey, id);
-      const h = holders.get(k);
-      if (!h) return undefined;
-      holders.delete(k);
-      h.mine.delete(k);
-      const settled = rpc === "Ack" ? h.consumer.ack([id]) : h.consumer.nack([id]);
-      if (settled === 0) return Promise.reject(notFound(`message ${id} is not in flight in queue ${topic}_${bindKey}`));
-      return Promise.resolve({});
-    },
-    afterHandler(topic: string, bindKey: string, id: bigint) {
-      const k = key(topic, bindKey, id);
-      const h = holders.get(k);
-      if (!h) return;
-      holders.delete(k);
-      h.mine.delete(k);
-      h.consumer.ack([id]); // no longer in flight: only drops it and returns its credit
     },
   };
   return { subscribe, consume, registry };

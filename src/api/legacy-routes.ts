@@ -23,8 +23,6 @@ export interface LegacyDeps {
   maxBodyBytes: number;
   /** Token auth: each route is checked as the RPCs it calls. */
   auth?: Authorizer;
-  /** May serve an RPC instead of its handler: an ack of a message an HTTP consume stream holds, so the stream gets its credit back. */
-  intercept?: (rpc: string, request: Obj) => Promise<object> | undefined;
 }
 
 /** Raised by a legacy route to answer with a plain message on success, as the original's JsonSuccess. */
@@ -96,7 +94,7 @@ export function createLegacyRoutes(deps: LegacyDeps): Map<string, LegacyHandler>
   /** Calls an RPC's handler as the HTTP request's caller (req carries the token). */
   const call = (req: IncomingMessage, rpc: string, request: Obj): Promise<Obj> => {
     deps.auth?.authorizeRpc(req.headers.authorization, rpc, request);
-    return (deps.intercept?.(rpc, request) as Promise<Obj> | undefined) ?? handle(rpc, request);
+    return handle(rpc, request);
   };
   const stat = async (req: IncomingMessage, topic: string): Promise<Obj> => (await call(req, "GetTopicStat", { topic }))["stat"] as Obj;
 

@@ -97,6 +97,11 @@ export class Consumer {
     return settled;
   }
 
+  /** A message this consumer holds was settled by a unary Ack or Nack: it is no longer in flight here, so its credit comes back. */
+  release(id: bigint): void {
+    if (this.held.delete(id)) this.grant(1);
+  }
+
   touch(ids: readonly bigint[]): number {
     let touched = 0;
     for (const id of ids) if (this.queue.touchIfInFlight(id, 0) !== undefined) touched++;
@@ -208,6 +213,7 @@ export class Queue {
 
   ack(id: bigint): void {
     if (!this.ackIfInFlight(id)) throw this.notInFlight(id);
+    this.settledOutsideStreams(id);
   }
 
   ackIfInFlight(id: bigint): boolean {
@@ -218,6 +224,13 @@ export class Queue {
 
   nack(id: bigint, delayMs: number): void {
     if (!this.nackIfInFlight(id, delayMs)) throw this.notInFlight(id);
+    this.settledOutsideStreams(id);
+  }
+
+  /** Whichever consumer stream holds the message gets its credit back (the list is copied: a grant may deliver, and a delivery may end a consumer). */
+  private settledOutsideStreams(id: bigint): void {
+    if (this.consumers.length === 0) return;
+    for (const c of [...this.consumers]) c.release(id);
   }
 
   /** Gives a message back after delayMs or, when 0, after the wait its next redelivery would have. */

@@ -381,6 +381,25 @@ describe("BrokerService over gRPC", function () {
       expect(after.stat.backlog).to.equal(26n);
     });
 
+    it("a unary Ack or Nack of a message a Consume stream holds gives that stream its credit back", async () => {
+      const topic = uniqueTopic();
+      await declare(topic, "q");
+      await fixture.client.call("pushBatch", { topic, messages: ["a", "b", "c"].map((s) => ({ routeKey: "q", body: body(s) })) });
+      const stream = fixture.client.consume();
+      const got: Message[] = [];
+      stream.on("data", (r: ConsumeResponse) => got.push(...r.messages));
+      stream.write({ kind: { $case: "subscribe", value: { topic, bindKey: "q", maxInFlight: 1, maxBatchBytes: 0 } } });
+      await sleep(200);
+      expect(got.map((m) => m.body.toString())).to.deep.equal(["a"]);
+      await fixture.client.call("ack", { topic, bindKey: "q", id: got[0]!.id });
+      await sleep(200);
+      expect(got.map((m) => m.body.toString())).to.deep.equal(["a", "b"]);
+      await fixture.client.call("nack", { topic, bindKey: "q", id: got[1]!.id, delayMs: 60_000n });
+      await sleep(200);
+      expect(got.map((m) => m.body.toString())).to.deep.equal(["a", "b", "c"]);
+      stream.end();
+    });
+
     it("Consume packs several messages into one response", async () => {
       const topic = uniqueTopic();
       await declare(topic, "q");

@@ -3,7 +3,7 @@
 import { expect } from "chai";
 import { EventReader, b64, call, unb64 } from "../helpers/http.js";
 import { startNodeProcess, type NodeProcess } from "../helpers/node-process.js";
-import { uniqueTopic } from "../helpers/grpc-client.js";
+import { connect, uniqueTopic } from "../helpers/grpc-client.js";
 
 describe("HTTP/JSON gateway (real node)", function () {
   this.timeout(30_000);
@@ -222,18 +222,28 @@ describe("HTTP/JSON gateway (real node)", function () {
     await events.cancel();
   });
 
-  it("returns a stream's credit on an ack through the original API's /ack", async () => {
-    const topic = uniqueTopic("consume");
-    await call(base, "PUT", `/v1/topics/${topic}/queues/q`);
-    for (const s of ["m1", "m2"]) await call(base, "POST", `/v1/topics/${topic}/messages`, { routeKey: "q", body: b64(s) });
-    const events = new EventReader(await fetch(`${base}/v1/topics/${topic}/queues/q:consume?max_in_flight=1`));
-    const first = await events.next();
-    expect(await events.quiet(200)).to.equal(true);
-    const acked = await call(base, "GET", `/ack?msgId=${first.id}&topic=${topic}&bindKey=q`);
-    expect(acked.body).to.deep.include({ code: 0 });
-    expect(unb64((await events.next()).body)).to.equal("m2");
-    await events.cancel();
-  });
+  for (const via of ["the original API's /ack", "a unary gRPC Ack"]) {
+    it(`returns a stream's credit on an ack through ${via}`, async () => {
+      const topic = uniqueTopic("consume");
+      await call(base, "PUT", `/v1/topics/${topic}/queues/q`);
+      for (const s of ["m1", "m2"]) await call(base, "POST", `/v1/topics/${topic}/messages`, { routeKey: "q", body: b64(s) });
+      const events = new EventReader(await fetch(`${base}/v1/topics/${topic}/queues/q:consume?max_in_flight=1`));
+      const first = await events.next();
+      expect(await events.quiet(200)).to.equal(true);
+      if (via.includes("gRPC")) {
+        const c = connect(node.grpcAddr);
+        try {
+          await c.call("ack", { topic, bindKey: "q", id: BigInt(first.id) });
+        } finally {
+          c.close();
+        }
+      } else {
+        expect((await call(base, "GET", `/ack?msgId=${first.id}&topic=${topic}&bindKey=q`)).body).to.deep.include({ code: 0 });
+      }
+      expect(unb64((await events.next()).body)).to.equal("m2");
+      await events.cancel();
+    });
+  }
 
   it("returns a stream's credit on a delayed nack through the gateway and redelivers after the delay", async () => {
     const topic = uniqueTopic("consume");

@@ -6123,7 +6123,9 @@ export const BrokerServiceService = {
    * A consumer's stream. The first request must carry `subscribe`; later
    * requests add credit (how many more messages may be in flight) and carry
    * acks, nacks and touches. The server sends ready messages, many per
-   * response, never more in flight than the credit granted.
+   * response, never more in flight than the credit granted. A message the
+   * stream holds that is settled by a unary Ack or Nack (or over HTTP) also
+   * returns its unit of credit to the stream.
    */
   consume: {
     path: "/gmq.v1.BrokerService/Consume" as const,
@@ -6292,7 +6294,9 @@ export interface BrokerServiceServer extends UntypedServiceImplementation {
    * A consumer's stream. The first request must carry `subscribe`; later
    * requests add credit (how many more messages may be in flight) and carry
    * acks, nacks and touches. The server sends ready messages, many per
-   * response, never more in flight than the credit granted.
+   * response, never more in flight than the credit granted. A message the
+   * stream holds that is settled by a unary Ack or Nack (or over HTTP) also
+   * returns its unit of credit to the stream.
    */
   consume: handleBidiStreamingCall<ConsumeRequest, ConsumeResponse>;
   /** Acknowledges an in-flight message: it is done and will not be delivered again. */
@@ -6506,7 +6510,9 @@ export interface BrokerServiceClient extends Client {
    * A consumer's stream. The first request must carry `subscribe`; later
    * requests add credit (how many more messages may be in flight) and carry
    * acks, nacks and touches. The server sends ready messages, many per
-   * response, never more in flight than the credit granted.
+   * response, never more in flight than the credit granted. A message the
+   * stream holds that is settled by a unary Ack or Nack (or over HTTP) also
+   * returns its unit of credit to the stream.
    */
   consume(): ClientDuplexStream<ConsumeRequest, ConsumeResponse>;
   consume(options: Partial<CallOptions>): ClientDuplexStream<ConsumeRequest, ConsumeResponse>;
