@@ -83,7 +83,7 @@ function program(): Command {
   const cmd = new Command("gnode")
     .description("gmq broker node")
     .allowExcessArguments(false)
-    .addOption(new Option("-c, --config <file>", "JSON config file (keys as in the README's configuration table, camelCase)").env("GMQ_CONFIG"));
+    .addOption(new Option("-c, --config <file>", "JSON config file: an object keyed by the flags in camelCase (nodeId, maxBodyBytes, …)").env("GMQ_CONFIG"));
   for (const key of optionKeys) {
     const spec = specOf(key);
     const option = new Option(`--${spec.flag} <value>`, helpLine(spec));
