@@ -7,7 +7,7 @@ import { createUnaryHandlers } from "./api/handlers.js";
 import { startHttpServer, type RunningHttpServer } from "./api/http-server.js";
 import { createNodeMetrics, grpcObserver } from "./api/metrics.js";
 import { grpcServerCredentials, loadTls } from "./api/tls.js";
-import { Broker } from "./broker/broker.js";
+import { Broker } from "./broker/index.js";
 import { joinCluster } from "./cluster/join.js";
 import type { Registration } from "./cluster/registration.js";
 import type { NodeConfig } from "./config.js";

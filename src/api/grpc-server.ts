@@ -4,8 +4,7 @@ import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation, protoPath as healthProtoPath } from "grpc-health-check";
-import type { Broker, Consumer } from "../broker/broker.js";
-import { BrokerError, ErrorCode, invalid } from "../broker/errors.js";
+import { BrokerError, ErrorCode, invalid, type Broker, type Consumer } from "../broker/index.js";
 import type { NodeConfig } from "../config.js";
 import {
   BrokerServiceService,

@@ -1,8 +1,7 @@
 // One in-process implementation of every unary RPC, taking and returning the
 // proto's messages. The gRPC server and the HTTP gateway both serve these,
 // so the two protocols cannot drift apart.
-import type { Broker } from "../broker/broker.js";
-import { invalid } from "../broker/errors.js";
+import { invalid, type Broker } from "../broker/index.js";
 import type { NodeConfig } from "../config.js";
 import type * as pb from "../gen/gmq/v1/broker.js";
 import { fromProtoRouteMode, msOf, toProtoConfig, toProtoMessage, toProtoTopicStat } from "./messages.js";
