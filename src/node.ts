@@ -7,7 +7,7 @@ import { createUnaryHandlers } from "./api/handlers.js";
 import { startHttpServer, type RunningHttpServer } from "./api/http-server.js";
 import { createNodeMetrics, grpcObserver } from "./api/metrics.js";
 import { grpcServerCredentials, loadTls } from "./api/tls.js";
-import { Broker } from "./broker/broker.js";
+import { Broker } from "./broker/index.js";
 import { joinCluster } from "./cluster/join.js";
 import type { Registration } from "./cluster/registration.js";
 import type { NodeConfig } from "./config.js";
@@ -54,6 +54,7 @@ export async function startNode(config: NodeConfig, logger: Logger): Promise<Run
       credentials: grpcServerCredentials(loadTls(config)),
       auth,
       observe: grpcObserver(metrics),
+      limits: config,
     });
   } catch (err) {
     await broker.close();
@@ -63,7 +64,7 @@ export async function startNode(config: NodeConfig, logger: Logger): Promise<Run
   let registration: Registration | undefined;
   try {
     if (config.httpAddr) {
-      http = await startHttpServer({ config, broker, handlers: createUnaryHandlers(broker), metrics, logger, version: VERSION, auth });
+      http = await startHttpServer({ config, broker, handlers: createUnaryHandlers(broker, config), metrics, logger, version: VERSION, auth });
     }
     // Registered only once the servers listen; refused (and torn down) when a live node holds our id.
     registration = await joinCluster(

@@ -6,7 +6,7 @@
 // touches the broker, with the action and topic taken from one table.
 import { createHash, timingSafeEqual } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { BrokerError, ErrorCode } from "../broker/errors.js";
+import { BrokerError, ErrorCode } from "../broker/index.js";
 
 export type Action = "push" | "consume" | "admin";
 const ACTIONS: readonly Action[] = ["push", "consume", "admin"];

@@ -4,8 +4,8 @@ import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation, protoPath as healthProtoPath } from "grpc-health-check";
-import type { Broker, Consumer } from "../broker/broker.js";
-import { BrokerError, ErrorCode, invalid } from "../broker/errors.js";
+import { BrokerError, ErrorCode, invalid, type Broker, type Consumer } from "../broker/index.js";
+import type { NodeConfig } from "../config.js";
 import {
   BrokerServiceService,
   type BrokerServiceServer,
@@ -17,7 +17,7 @@ import {
   type SubscribeResponse,
 } from "../gen/gmq/v1/broker.js";
 import type { Authorizer } from "./auth.js";
-import { createUnaryHandlers, type CallContext, type UnaryHandlers } from "./handlers.js";
+import { createUnaryHandlers, type CallContext, type HandlerLimits, type UnaryHandlers } from "./handlers.js";
 import { msOf, toProtoMessage } from "./messages.js";
 import { BROKER_PROTO, PROTO_INCLUDE_DIRS } from "./proto-files.js";
 import { grpcStatusOf, toBrokerError } from "./status.js";
@@ -35,6 +35,7 @@ export interface GrpcServerOptions {
   auth?: Authorizer;
   /** Called once per finished RPC, for metrics. */
   observe?: (method: string, seconds: number, code: grpc.status) => void;
+  limits: HandlerLimits & Pick<NodeConfig, "maxGrpcMessageBytes">;
 }
 
 export interface RunningGrpcServer {
@@ -69,7 +70,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     return { code: grpcStatusOf(e.code), details: e.message, metadata: new grpc.Metadata() };
   };
 
-  const handlers = createUnaryHandlers(broker);
+  const handlers = createUnaryHandlers(broker, options.limits);
   const impl: Record<string, grpc.UntypedHandleCall> = {};
   for (const name of Object.keys(handlers) as (keyof UnaryHandlers)[]) {
     const fn = handlers[name] as (req: unknown, ctx: CallContext) => Promise<unknown>;
@@ -244,8 +245,8 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   };
 
   const server = new grpc.Server({
-    "grpc.max_receive_message_length": 64 * 1024 * 1024,
-    "grpc.max_send_message_length": 64 * 1024 * 1024,
+    "grpc.max_receive_message_length": options.limits.maxGrpcMessageBytes,
+    "grpc.max_send_message_length": options.limits.maxGrpcMessageBytes,
   });
   server.addService(BrokerServiceService, { ...impl, ...streams } as unknown as BrokerServiceServer);
 

@@ -1,8 +1,8 @@
 // One in-process implementation of every unary RPC, taking and returning the
 // proto's messages. The gRPC server and the HTTP gateway both serve these,
 // so the two protocols cannot drift apart.
-import type { Broker } from "../broker/broker.js";
-import { invalid } from "../broker/errors.js";
+import { invalid, type Broker } from "../broker/index.js";
+import type { NodeConfig } from "../config.js";
 import type * as pb from "../gen/gmq/v1/broker.js";
 import { fromProtoRouteMode, msOf, toProtoConfig, toProtoMessage, toProtoTopicStat } from "./messages.js";
 
@@ -34,9 +34,11 @@ export interface UnaryHandlers {
   Ping: Unary<pb.PingRequest, pb.PingResponse>;
 }
 
-export const MAX_POP_WAIT_MS = 60_000;
+/** The node's limits these handlers enforce (rows of the config table). */
+export type HandlerLimits = Pick<NodeConfig, "maxPopWaitMs" | "maxListDead">;
 
-export function createUnaryHandlers(broker: Broker): UnaryHandlers {
+export function createUnaryHandlers(broker: Broker, limits: HandlerLimits): UnaryHandlers {
+  const { maxPopWaitMs, maxListDead } = limits;
   return {
     async Config(req) {
       const routeMode = fromProtoRouteMode(req.routeMode);
@@ -90,7 +92,7 @@ export function createUnaryHandlers(broker: Broker): UnaryHandlers {
       return broker.pushBatch(req.topic, inputs);
     },
     async Pop(req, ctx) {
-      if (req.waitMs > MAX_POP_WAIT_MS) throw invalid(`wait_ms must be at most ${MAX_POP_WAIT_MS}`);
+      if (req.waitMs > maxPopWaitMs) throw invalid(`wait_ms must be at most ${maxPopWaitMs}`);
       const m = await broker.pop(req.topic, req.bindKey, req.waitMs, ctx.signal);
       return { message: toProtoMessage(req.topic, req.bindKey, m) };
     },
@@ -110,8 +112,8 @@ export function createUnaryHandlers(broker: Broker): UnaryHandlers {
       return { message: toProtoMessage(req.topic, req.bindKey, broker.popDead(req.topic, req.bindKey)) };
     },
     async ListDead(req) {
-      if (req.limit > 1000) throw invalid("limit must be at most 1000");
-      const list = broker.listDead(req.topic, req.bindKey, req.limit === 0 ? 100 : req.limit);
+      if (req.limit > maxListDead) throw invalid(`limit must be at most ${maxListDead}`);
+      const list = broker.listDead(req.topic, req.bindKey, req.limit === 0 ? Math.min(100, maxListDead) : req.limit);
       return { messages: list.map((m) => toProtoMessage(req.topic, req.bindKey, m)) };
     },
     async Redrive(req) {

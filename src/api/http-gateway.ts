@@ -4,7 +4,7 @@
 // the same in-process handler the gRPC server uses, and the reply is written
 // as proto3 JSON. Routes and handlers are bound once, when the gateway is built.
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { BrokerError, ErrorCode } from "../broker/errors.js";
+import { BrokerError, ErrorCode } from "../broker/index.js";
 import { parseJsonBody, readBody, sendJson } from "./http-io.js";
 import type { Route, RouteTable } from "./http-routes.js";
 import { type Json, messageFromJson, messageToJson, setFromText } from "./json-mapping.js";

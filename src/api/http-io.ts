@@ -1,7 +1,7 @@
 // Small HTTP plumbing shared by the gateway, the legacy routes and the
 // operator endpoints: bounded body reading and JSON/error replies.
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { BrokerError, ErrorCode } from "../broker/errors.js";
+import { BrokerError, ErrorCode } from "../broker/index.js";
 import { httpStatusOf } from "./status.js";
 
 /** An HTTP-only failure that has no broker error code (404 route, 405, 413, 415). */

@@ -4,7 +4,7 @@
 // Each route matches on the raw (still percent-encoded) path, so an encoded
 // ":" or "/" inside a variable never reads as the verb or a separator; the
 // captured values are decoded afterwards.
-import { invalid } from "../broker/errors.js";
+import { invalid } from "../broker/index.js";
 import type { HttpBinding, RpcSchema } from "./proto-schema.js";
 
 export interface Route {

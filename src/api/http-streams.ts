@@ -13,8 +13,7 @@
 // ack=auto acks each message once it is written to the socket (at most once).
 // On a topic with auto_ack, messages are settled at delivery whatever `ack` says.
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { BrokerError } from "../broker/errors.js";
-import { invalid } from "../broker/errors.js";
+import { invalid, type BrokerError } from "../broker/index.js";
 import { messageFromJson, messageToJson, setFromText, type Json } from "./json-mapping.js";
 import type { MessageSchema, ProtoSchema } from "./proto-schema.js";
 import type { Authorizer } from "./auth.js";

@@ -3,7 +3,7 @@
 // Buffer, enums as numbers, unset messages and `optional` fields undefined).
 // Driven by the schema read from the proto, so it serves any message. Every
 // input error is an INVALID_ARGUMENT naming the field and what was expected.
-import { BrokerError, ErrorCode } from "../broker/errors.js";
+import { BrokerError, ErrorCode } from "../broker/index.js";
 import type { FieldSchema, MessageSchema, ScalarType } from "./proto-schema.js";
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };

@@ -6,7 +6,7 @@
 // (the gRPC code name) to failures so scripts can branch on it.
 // Every route calls the same in-process RPC handlers as the gateway.
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { BrokerError, ErrorCode, invalid } from "../broker/errors.js";
+import { BrokerError, ErrorCode, invalid } from "../broker/index.js";
 import type { Authorizer } from "./auth.js";
 import type { UnaryHandlers } from "./http-gateway.js";
 import { HttpError, readBody, sendJson } from "./http-io.js";

@@ -1,9 +1,6 @@
 // Conversions between broker values and the proto's messages, shared by the
 // gRPC server and the HTTP gateway.
-import type { Delivery, TopicStatView } from "../broker/broker.js";
-import { invalid } from "../broker/errors.js";
-import type { RouteMode as BrokerRouteMode } from "../broker/routing.js";
-import type { TopicConfig as BrokerTopicConfig } from "../broker/topic-config.js";
+import { invalid, type RouteMode as BrokerRouteMode, type TopicConfig as BrokerTopicConfig, type Delivery, type TopicStatView } from "../broker/index.js";
 import { RouteMode, type Message, type TopicConfig, type TopicStat } from "../gen/gmq/v1/broker.js";
 
 export function toProtoMessage(topic: string, bindKey: string, d: Delivery): Message {

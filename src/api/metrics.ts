@@ -4,7 +4,7 @@
 // request latency is observed per call, by the gRPC server and the gateway.
 import { status } from "@grpc/grpc-js";
 import { Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
-import type { StorageStats } from "../broker/storage.js";
+import type { StorageStats } from "../broker/index.js";
 
 /** What the metrics read from the broker at scrape time (a subset of its stats). */
 export interface QueueStatLike {

@@ -5,7 +5,7 @@
 import { readFileSync } from "node:fs";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { heap, time, encode } from "@datadog/pprof";
-import { BrokerError, ErrorCode, invalid } from "../broker/errors.js";
+import { BrokerError, ErrorCode, invalid } from "../broker/index.js";
 import type { NodeMetrics } from "./metrics.js";
 import { sendJson } from "./http-io.js";
 

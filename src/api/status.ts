@@ -2,7 +2,7 @@
 // Both switches are exhaustive over ErrorCode, so a new code will not compile
 // until it is mapped here.
 import { status } from "@grpc/grpc-js";
-import { BrokerError, ErrorCode } from "../broker/errors.js";
+import { BrokerError, ErrorCode } from "../broker/index.js";
 
 export function grpcStatusOf(code: ErrorCode): status {
   switch (code) {

@@ -35,6 +35,8 @@ export interface StartOptions {
   timeoutMs?: number;
   /** Run dist/main.js (build it first: scripts/build.mjs) instead of the sources through tsx. */
   built?: boolean;
+  /** false: pass no --http-addr, so GMQ_HTTP_ADDR (or the default) decides. */
+  httpAddrFlag?: boolean;
 }
 
 export function tempDataDir(): string {
@@ -47,8 +49,7 @@ export function startNodeProcess(options: StartOptions = {}): Promise<NodeProces
     ...(options.built ? [BUILT_MAIN] : ["--import", "tsx", MAIN]),
     "--grpc-addr",
     "127.0.0.1:0",
-    "--http-addr",
-    "127.0.0.1:0",
+    ...(options.httpAddrFlag === false ? [] : ["--http-addr", "127.0.0.1:0"]),
     "--data-dir",
     dataDir,
     "--segment-bytes",

@@ -1,0 +1,20 @@
+// The broker's public surface: all that api/ and the composition root may
+// import from broker/ (scripts/check-cycles.mjs enforces it). What is not
+// exported here is the broker's own business and may change freely.
+export {
+  Broker,
+  type BrokerLogger,
+  type BrokerOptions,
+  type ConsumeOptions,
+  type Consumer,
+  type Delivery,
+  type PushBatchResult,
+  type PushInput,
+  type PushResult,
+  type QueueStatView,
+  type TopicStatView,
+} from "./broker.js";
+export * from "./errors.js";
+export type { RouteMode } from "./routing.js";
+export type { StorageStats } from "./storage.js";
+export type { TopicConfig } from "./topic-config.js";
