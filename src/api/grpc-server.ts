@@ -20,7 +20,7 @@ import type { Authorizer } from "./auth.js";
 import { createUnaryHandlers, type CallContext, type UnaryHandlers } from "./handlers.js";
 import { msOf, toProtoMessage } from "./messages.js";
 import { BROKER_PROTO, PROTO_INCLUDE_DIRS } from "./proto-files.js";
-import { grpcStatusOf, toBrokerError } from "./status.js";
+import { toGrpcStatus } from "./status.js";
 
 export interface GrpcLogger {
   error(obj: object, msg: string): void;
@@ -63,11 +63,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   const observe = options.observe ?? (() => {});
   const openStreams = new Set<() => void>();
 
-  const toStatus = (err: unknown): grpc.StatusObject => {
-    const e = toBrokerError(err);
-    if (e.code === ErrorCode.INTERNAL) logger.error({ err: e.cause ?? err }, "internal error in RPC");
-    return { code: grpcStatusOf(e.code), details: e.message, metadata: new grpc.Metadata() };
-  };
+  const toStatus = (err: unknown): grpc.StatusObject => toGrpcStatus(err, logger);
 
   const handlers = createUnaryHandlers(broker);
   const impl: Record<string, grpc.UntypedHandleCall> = {};
