@@ -11,7 +11,7 @@ export interface CallContext {
   signal?: AbortSignal;
 }
 
-type Unary<Req, Res> = (request: Req, ctx: CallContext) => Promise<Res>;
+export type Unary<Req, Res> = (request: Req, ctx: CallContext) => Promise<Res>;
 
 /** Keyed by the RPC's name as written in the proto. */
 export interface UnaryHandlers {

@@ -10,13 +10,14 @@ import type { Authorizer } from "./auth.js";
 import { bindRoutes, serveRoute } from "./http-gateway.js";
 import { HttpError, errorStatus, sendError, sendJson } from "./http-io.js";
 import { RouteTable } from "./http-routes.js";
-import { createStreams, streamRoutes, type StreamBroker } from "./http-streams.js";
+import { createHttpStreams, streamRoutes } from "./http-streams.js";
 import { createLegacyRoutes, serveLegacy, servePing } from "./legacy-routes.js";
 import { createNodeMetrics, type MetricsSources, type NodeMetrics } from "./metrics.js";
 import { buildOpenApi, openApiPath, type ExtraOperation } from "./openapi.js";
 import { createOperator } from "./operator.js";
 import { loadProtoSchema, type ProtoSchema } from "./proto-schema.js";
 import { toBrokerError } from "./status.js";
+import { OpenStreams, type StreamBroker } from "./streams.js";
 import { httpsServerOptions, loadTls } from "./tls.js";
 
 export interface HttpLogger {
@@ -67,7 +68,8 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
   const handlers = opts.handlers as Record<string, never>;
   const table = new RouteTable(schema.rpcs);
   const bound = bindRoutes(table, handlers);
-  const streams = createStreams(broker, schema.message("gmq.v1.Message"), auth);
+  const openStreams = new OpenStreams();
+  const streams = createHttpStreams(broker, schema.message("gmq.v1.Message"), openStreams, auth);
   const streamTable = streamRoutes(schema);
   const metrics = config.metrics ? (opts.metrics ?? createNodeMetrics(opts.metricsSources ?? { topicStats: () => [] })) : undefined;
   let draining = false;
@@ -133,8 +135,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
             throw new HttpError(400, "INVALID_ARGUMENT", "path variable: malformed percent-encoding");
           }
         });
-        if (s.name === "Subscribe") streams.subscribe(s, values, query, req, res);
-        else streams.consume(s, values, query, req, res);
+        streams[s.name](s, values, query, req, res);
       } catch (err) {
         fail(res, err, s.name, start);
       }
@@ -217,7 +218,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
     close(graceMs = 5000) {
       closing ??= new Promise<void>((resolve) => {
         draining = true; // /readyz answers 503 on connections still open
-        streams.registry.closeAll();
+        openStreams.closeAll();
         for (const call of activeCalls) call.abort(); // long polls end now rather than at the grace timeout
         operator.close();
         const timer = setTimeout(() => server.closeAllConnections(), graceMs);

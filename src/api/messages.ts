@@ -1,12 +1,12 @@
 // Conversions between broker values and the proto's messages, shared by the
 // gRPC server and the HTTP gateway.
-import type { Delivery, TopicStatView } from "../broker/broker.js";
+import type { StoredMessage, TopicStatView } from "../broker/broker.js";
 import { invalid } from "../broker/errors.js";
 import type { RouteMode as BrokerRouteMode } from "../broker/routing.js";
 import type { TopicConfig as BrokerTopicConfig } from "../broker/topic-config.js";
 import { RouteMode, type Message, type TopicConfig, type TopicStat } from "../gen/gmq/v1/broker.js";
 
-export function toProtoMessage(topic: string, bindKey: string, d: Delivery): Message {
+export function toProtoMessage(topic: string, bindKey: string, d: StoredMessage): Message {
   return {
     id: d.id,
     topic,
