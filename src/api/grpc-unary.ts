@@ -4,12 +4,10 @@
 // from the handlers, so an RPC without a handler does not compile.
 import * as grpc from "@grpc/grpc-js";
 import type { Authorizer } from "./auth.js";
-import type { Unary, UnaryHandlers } from "./handlers.js";
+import type { ReplyOf, RequestOf, RpcName, Unary, UnaryHandlers } from "./handlers.js";
 
 /** The unary half of BrokerServiceServer, one method per handler. */
-export type GrpcUnaryMethods = {
-  [K in keyof UnaryHandlers as Uncapitalize<K>]: UnaryHandlers[K] extends Unary<infer Req, infer Res> ? grpc.handleUnaryCall<Req, Res> : never;
-};
+export type GrpcUnaryMethods = { [K in RpcName as Uncapitalize<K>]: grpc.handleUnaryCall<RequestOf<K>, ReplyOf<K>> };
 
 export interface GrpcCallDeps {
   /** Any thrown value as the status to end the call with (status.ts's toGrpcStatus). */
@@ -26,7 +24,7 @@ export function authorizationOf(call: { metadata: grpc.Metadata }): string | und
   return typeof v === "string" ? v : undefined;
 }
 
-function unaryMethod<Req, Res>(name: keyof UnaryHandlers, handler: Unary<Req, Res>, deps: GrpcCallDeps): grpc.handleUnaryCall<Req, Res> {
+function unaryMethod<Req, Res>(name: RpcName, handler: Unary<Req, Res>, deps: GrpcCallDeps): grpc.handleUnaryCall<Req, Res> {
   const { auth, observe, toStatus } = deps;
   // Only a long poll waits on its caller, so only Pop gets a signal.
   const wantsSignal = name === "Pop";
@@ -60,7 +58,7 @@ function unaryMethod<Req, Res>(name: keyof UnaryHandlers, handler: Unary<Req, Re
 }
 
 export function grpcUnaryMethods(h: UnaryHandlers, deps: GrpcCallDeps): GrpcUnaryMethods {
-  const u = <Req, Res>(name: keyof UnaryHandlers, fn: Unary<Req, Res>) => unaryMethod(name, fn, deps);
+  const u = <Req, Res>(name: RpcName, fn: Unary<Req, Res>) => unaryMethod(name, fn, deps);
   return {
     config: u("Config", h.Config),
     declareQueue: u("DeclareQueue", h.DeclareQueue),

@@ -7,7 +7,8 @@ import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import type { NodeConfig } from "../config.js";
 import type { Authorizer } from "./auth.js";
-import { bindRoutes, serveRoute } from "./http-gateway.js";
+import type { UnaryHandlers } from "./handlers.js";
+import { bindRoutes, serveRoute, type GatewayHandlers } from "./http-gateway.js";
 import { HttpError, errorStatus, sendError, sendJson } from "./http-io.js";
 import { RouteTable } from "./http-routes.js";
 import { createHttpStreams, streamRoutes } from "./http-streams.js";
@@ -35,8 +36,12 @@ export interface HttpBroker extends StreamBroker {
 export interface HttpServerOptions {
   config: Pick<NodeConfig, "httpAddr" | "maxHttpBodyBytes" | "tlsCert" | "tlsKey" | "tlsClientCa" | "metrics" | "pprof" | "dashboard">;
   broker: HttpBroker;
-  /** The in-process unary handlers, keyed by RPC name as in the proto (createUnaryHandlers). */
-  handlers: object;
+  /**
+   * The in-process unary handlers, keyed by RPC name as in the proto
+   * (createUnaryHandlers; tests serve a proto of their own). The original
+   * API calls gmq's by name and type.
+   */
+  handlers: Partial<UnaryHandlers> & GatewayHandlers;
   /** Shared with the gRPC server so both record latency in one registry; created here when absent. */
   metrics?: NodeMetrics;
   /** Read at scrape time when metrics are created here. */
@@ -65,7 +70,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
   const { config, broker, auth } = opts;
   const logger = opts.logger ?? silent;
   const schema = opts.schema ?? loadProtoSchema();
-  const handlers = opts.handlers as Record<string, never>;
+  const handlers = opts.handlers;
   const table = new RouteTable(schema.rpcs);
   const bound = bindRoutes(table, handlers);
   const openStreams = new OpenStreams();
