@@ -17,18 +17,16 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { invalid } from "../broker/errors.js";
 import type * as pb from "../gen/gmq/v1/broker.js";
 import type { Authorizer } from "./auth.js";
-import { compileTemplate } from "./http-routes.js";
+import { compileTemplate, type CompiledTemplate } from "./http-routes.js";
 import { messageFromJson, messageToJson, setFromText, type Json } from "./json-mapping.js";
 import type { MessageSchema, ProtoSchema } from "./proto-schema.js";
 import { toBrokerError } from "./status.js";
 import { SSE_HEARTBEAT_MS } from "./stream-limits.js";
 import { ConsumeSession, SubscribeSession, type ConsumeMode, type OpenStreams, type StreamBroker, type StreamSink } from "./streams.js";
 
-export interface StreamRoute {
+export interface StreamRoute extends CompiledTemplate {
   name: "Subscribe" | "Consume";
   template: string;
-  regex: RegExp;
-  variables: string[];
   request: MessageSchema;
   response: MessageSchema;
 }
