@@ -1,7 +1,7 @@
 // The streams' shared behaviour (one implementation, streams.ts, behind the
 // gRPC and HTTP adapters): the same limits and defaults on both protocols.
 import { expect } from "chai";
-import type { ConsumeResponse, Message, SubscribeResponse } from "../../src/gen/gmq/v1/broker.js";
+import type { ConsumeResponse, Message, PushStreamResponse, SubscribeResponse } from "../../src/gen/gmq/v1/broker.js";
 import { connect, grpc, uniqueTopic, type Client } from "../helpers/grpc-client.js";
 import { EventReader, b64, call, unb64 } from "../helpers/http.js";
 import { startNodeProcess, type NodeProcess } from "../helpers/node-process.js";
@@ -109,6 +109,37 @@ describe("streams over gRPC and HTTP (real node)", function () {
     expect(stat.inFlight).to.equal("100");
     expect(stat.backlog).to.equal("50");
     await events.cancel();
+  });
+
+  it("answers each PushStream push with the code and message a unary Push gives the same request", async () => {
+    const topic = uniqueTopic("push");
+    await client.call("declareQueue", { topic, bindKey: "q" });
+    const bad = [
+      { routeKey: "q", delayMs: 2n ** 60n, ttlMs: 0n }, // delay_ms too large
+      { routeKey: "q", delayMs: 0n, ttlMs: 2n ** 60n }, // ttl_ms too large
+      { routeKey: "q", delayMs: 400n * 24n * 3600n * 1000n, ttlMs: 0n }, // over the longest delay
+      { routeKey: "nowhere", delayMs: 0n, ttlMs: 0n }, // no queue matches
+    ];
+    const stream = client.pushStream();
+    const replies: PushStreamResponse[] = [];
+    const done = new Promise<void>((resolve, reject) => {
+      stream.on("data", (r: PushStreamResponse) => replies.push(r));
+      stream.on("end", resolve);
+      stream.on("error", reject);
+    });
+    bad.forEach((b, i) => stream.write({ seq: BigInt(i), topic, body: Buffer.from("x"), idempotencyKey: "", ...b }));
+    stream.end();
+    await done;
+    expect(replies).to.have.length(bad.length);
+    for (const [i, b] of bad.entries()) {
+      const unary = await client.call("push", { topic, body: Buffer.from("x"), ...b }).then(
+        () => undefined,
+        (e: grpc.ServiceError) => e,
+      );
+      const reply = replies.find((r) => r.seq === BigInt(i))!;
+      expect(unary, `push ${i}`).not.to.equal(undefined);
+      expect({ code: reply.errorCode, message: reply.errorMessage }, `push ${i}`).to.deep.equal({ code: unary!.code, message: unary!.details });
+    }
   });
 
   it("settles each message at delivery on an auto-ack topic over HTTP: nothing in flight, credit back once written", async () => {
