@@ -11,31 +11,38 @@ export interface CallContext {
   signal?: AbortSignal;
 }
 
-type Unary<Req, Res> = (request: Req, ctx: CallContext) => Promise<Res>;
+export type Unary<Req, Res> = (request: Req, ctx: CallContext) => Promise<Res>;
 
-/** Keyed by the RPC's name as written in the proto. */
-export interface UnaryHandlers {
-  Config: Unary<pb.ConfigRequest, pb.ConfigResponse>;
-  DeclareQueue: Unary<pb.DeclareQueueRequest, pb.DeclareQueueResponse>;
-  DeleteQueue: Unary<pb.DeleteQueueRequest, pb.DeleteQueueResponse>;
-  ListTopics: Unary<pb.ListTopicsRequest, pb.ListTopicsResponse>;
-  ListQueues: Unary<pb.ListQueuesRequest, pb.ListQueuesResponse>;
-  GetTopicStat: Unary<pb.GetTopicStatRequest, pb.GetTopicStatResponse>;
-  Push: Unary<pb.PushRequest, pb.PushResponse>;
-  PushBatch: Unary<pb.PushBatchRequest, pb.PushBatchResponse>;
-  Pop: Unary<pb.PopRequest, pb.PopResponse>;
-  Ack: Unary<pb.AckRequest, pb.AckResponse>;
-  Nack: Unary<pb.NackRequest, pb.NackResponse>;
-  Touch: Unary<pb.TouchRequest, pb.TouchResponse>;
-  PopDead: Unary<pb.PopDeadRequest, pb.PopDeadResponse>;
-  ListDead: Unary<pb.ListDeadRequest, pb.ListDeadResponse>;
-  Redrive: Unary<pb.RedriveRequest, pb.RedriveResponse>;
-  Publish: Unary<pb.PublishRequest, pb.PublishResponse>;
-  Ping: Unary<pb.PingRequest, pb.PingResponse>;
+/** Request and reply of every unary RPC, keyed by the RPC's name as written in the proto. */
+export interface UnaryRpcs {
+  Config: [pb.ConfigRequest, pb.ConfigResponse];
+  DeclareQueue: [pb.DeclareQueueRequest, pb.DeclareQueueResponse];
+  DeleteQueue: [pb.DeleteQueueRequest, pb.DeleteQueueResponse];
+  ListTopics: [pb.ListTopicsRequest, pb.ListTopicsResponse];
+  ListQueues: [pb.ListQueuesRequest, pb.ListQueuesResponse];
+  GetTopicStat: [pb.GetTopicStatRequest, pb.GetTopicStatResponse];
+  Push: [pb.PushRequest, pb.PushResponse];
+  PushBatch: [pb.PushBatchRequest, pb.PushBatchResponse];
+  Pop: [pb.PopRequest, pb.PopResponse];
+  Ack: [pb.AckRequest, pb.AckResponse];
+  Nack: [pb.NackRequest, pb.NackResponse];
+  Touch: [pb.TouchRequest, pb.TouchResponse];
+  PopDead: [pb.PopDeadRequest, pb.PopDeadResponse];
+  ListDead: [pb.ListDeadRequest, pb.ListDeadResponse];
+  Redrive: [pb.RedriveRequest, pb.RedriveResponse];
+  Publish: [pb.PublishRequest, pb.PublishResponse];
+  Ping: [pb.PingRequest, pb.PingResponse];
 }
 
 /** The node's limits these handlers enforce (rows of the config table). */
 export type HandlerLimits = Pick<NodeConfig, "maxPopWaitMs" | "maxListDead">;
+
+export type RpcName = keyof UnaryRpcs;
+export type RequestOf<K extends RpcName> = UnaryRpcs[K][0];
+export type ReplyOf<K extends RpcName> = UnaryRpcs[K][1];
+
+/** One handler per unary RPC. */
+export type UnaryHandlers = { [K in RpcName]: Unary<RequestOf<K>, ReplyOf<K>> };
 
 export function createUnaryHandlers(broker: Broker, limits: HandlerLimits): UnaryHandlers {
   const { maxPopWaitMs, maxListDead } = limits;

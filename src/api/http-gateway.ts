@@ -9,9 +9,14 @@ import { parseJsonBody, readBody, sendJson } from "./http-io.js";
 import type { Route, RouteTable } from "./http-routes.js";
 import { type Json, messageFromJson, messageToJson, setFromText } from "./json-mapping.js";
 
-/** One in-process handler per unary RPC, keyed by the RPC's name in the proto. */
+/**
+ * An in-process handler of a unary RPC, as the gateway sees it: any proto's
+ * RPC (the gateway serves whatever the schema annotates), so its request is
+ * built from the schema at run time.
+ */
 export type UnaryHandler = (request: never, context: { signal: AbortSignal }) => Promise<unknown>;
-export type UnaryHandlers = Record<string, UnaryHandler>;
+/** Keyed by the RPC's name in the proto. */
+export type GatewayHandlers = Record<string, UnaryHandler>;
 
 type JsonObject = Record<string, Json>;
 
@@ -20,7 +25,7 @@ export interface BoundRoute extends Route {
 }
 
 /** Pairs each route with its handler; a route whose RPC has no handler answers 501. */
-export function bindRoutes(table: RouteTable, handlers: UnaryHandlers): Map<Route, UnaryHandler> {
+export function bindRoutes(table: RouteTable, handlers: GatewayHandlers): Map<Route, UnaryHandler> {
   const bound = new Map<Route, UnaryHandler>();
   for (const route of table.routes) {
     const handler = handlers[route.rpc.name];

@@ -35,7 +35,7 @@ function segmentsRe(segments: string): string {
     .join("/");
 }
 
-export function compileTemplate(template: string): { regex: RegExp; variables: string[]; specificity: number } {
+export function compileTemplate(template: string): CompiledTemplate {
   if (!template.startsWith("/")) throw new Error(`http template ${template} must start with /`);
   const variables: string[] = [];
   let re = "";
@@ -74,8 +74,60 @@ export function compileTemplate(template: string): { regex: RegExp; variables: s
   return { regex: new RegExp(`^${re}$`), variables, specificity };
 }
 
+export interface CompiledTemplate {
+  regex: RegExp;
+  /** Field paths bound by the template's variables, in capture order. */
+  variables: string[];
+  /** Literal characters, for ordering more specific templates first. */
+  specificity: number;
+}
+
+export type TemplateMatch<T> =
+  | { kind: "found"; value: T; values: string[] }
+  | { kind: "not-found" }
+  | { kind: "method-not-allowed"; allow: string[] };
+
+/**
+ * Compiled templates with a method each, tried most literal text first (so
+ * "/x/{id}:pop" wins over "/x/{id}"), in the order added on a tie.
+ */
+export class TemplateRouter<T> {
+  private entries: { method: string; template: CompiledTemplate; value: T }[] = [];
+
+  add(method: string, template: CompiledTemplate, value: T): void {
+    this.entries.push({ method, template, value });
+    this.entries.sort((a, b) => b.template.specificity - a.template.specificity);
+  }
+
+  /** HEAD is served as GET. Throws INVALID_ARGUMENT on a malformed percent-encoding in a variable. */
+  match(method: string, rawPath: string): TemplateMatch<T> {
+    let allow: string[] | undefined;
+    const wanted = method === "HEAD" ? "GET" : method;
+    for (const { method: m, template, value } of this.entries) {
+      const found = template.regex.exec(rawPath);
+      if (!found) continue;
+      if (m !== wanted) {
+        (allow ??= []).push(m);
+        continue;
+      }
+      const values: string[] = [];
+      for (let k = 1; k < found.length; k++) {
+        try {
+          values.push(decodeURIComponent(found[k]!));
+        } catch {
+          throw invalid(`path variable ${template.variables[k - 1]}: malformed percent-encoding`);
+        }
+      }
+      return { kind: "found", value, values };
+    }
+    return allow ? { kind: "method-not-allowed", allow: [...new Set(allow)] } : { kind: "not-found" };
+  }
+}
+
+/** The annotated RPCs' routes (google.api.http rules). */
 export class RouteTable {
   readonly routes: Route[];
+  private readonly router = new TemplateRouter<Route>();
 
   constructor(rpcs: readonly RpcSchema[]) {
     const routes: Route[] = [];
@@ -85,30 +137,12 @@ export class RouteTable {
         routes.push({ rpc, method: b.method, template: b.path, body: b.body, variables, regex, specificity });
       }
     }
-    // Most literal text first, so "/x/{id}:pop" wins over "/x/{id}" on a tie of method.
     this.routes = routes.sort((a, b) => b.specificity - a.specificity);
+    for (const route of this.routes) this.router.add(route.method, route, route);
   }
 
   match(method: string, rawPath: string): RouteMatch {
-    let allow: string[] | undefined;
-    const wanted = method === "HEAD" ? "GET" : method;
-    for (const route of this.routes) {
-      const m = route.regex.exec(rawPath);
-      if (!m) continue;
-      if (route.method !== wanted) {
-        (allow ??= []).push(route.method);
-        continue;
-      }
-      const values: string[] = [];
-      for (let k = 1; k < m.length; k++) {
-        try {
-          values.push(decodeURIComponent(m[k]!));
-        } catch {
-          throw invalid(`path variable ${route.variables[k - 1]}: malformed percent-encoding`);
-        }
-      }
-      return { kind: "found", route, values };
-    }
-    return allow ? { kind: "method-not-allowed", allow: [...new Set(allow)] } : { kind: "not-found" };
+    const m = this.router.match(method, rawPath);
+    return m.kind === "found" ? { kind: "found", route: m.value, values: m.values } : m;
   }
 }

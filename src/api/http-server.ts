@@ -1,22 +1,26 @@
 // The node's HTTP listener: the JSON gateway for every annotated RPC, the two
 // streaming calls, the original gmq's API, the OpenAPI document and the
-// operator endpoints. Everything is compiled once here; a request only looks
-// up a route and runs it.
+// operator endpoints. Everything is compiled once here into one route table
+// (http-endpoints.ts, http-router.ts); a request is one lookup, then its endpoint runs.
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import type { NodeConfig } from "../config.js";
 import type { Authorizer } from "./auth.js";
-import { bindRoutes, serveRoute } from "./http-gateway.js";
+import type { UnaryHandlers } from "./handlers.js";
+import { buildRouter } from "./http-endpoints.js";
+import { bindRoutes, type GatewayHandlers } from "./http-gateway.js";
 import { HttpError, errorStatus, sendError, sendJson } from "./http-io.js";
+import type { HttpRouter } from "./http-router.js";
 import { RouteTable } from "./http-routes.js";
-import { createStreams, streamRoutes, type StreamBroker } from "./http-streams.js";
-import { createLegacyRoutes, serveLegacy, servePing } from "./legacy-routes.js";
+import { createHttpStreams, streamRoutes } from "./http-streams.js";
+import { createLegacyRoutes } from "./legacy-routes.js";
 import { createNodeMetrics, type MetricsSources, type NodeMetrics } from "./metrics.js";
 import { buildOpenApi, openApiPath, type ExtraOperation } from "./openapi.js";
 import { createOperator } from "./operator.js";
 import { loadProtoSchema, type ProtoSchema } from "./proto-schema.js";
 import { toBrokerError } from "./status.js";
+import { OpenStreams, type StreamBroker } from "./streams.js";
 import { httpsServerOptions, loadTls } from "./tls.js";
 
 export interface HttpLogger {
@@ -34,8 +38,12 @@ export interface HttpBroker extends StreamBroker {
 export interface HttpServerOptions {
   config: Pick<NodeConfig, "httpAddr" | "maxHttpBodyBytes" | "tlsCert" | "tlsKey" | "tlsClientCa" | "metrics" | "pprof" | "dashboard">;
   broker: HttpBroker;
-  /** The in-process unary handlers, keyed by RPC name as in the proto (createUnaryHandlers). */
-  handlers: object;
+  /**
+   * The in-process unary handlers, keyed by RPC name as in the proto
+   * (createUnaryHandlers; tests serve a proto of their own). The original
+   * API calls gmq's by name and type.
+   */
+  handlers: Partial<UnaryHandlers> & GatewayHandlers;
   /** Shared with the gRPC server so both record latency in one registry; created here when absent. */
   metrics?: NodeMetrics;
   /** Read at scrape time when metrics are created here. */
@@ -64,10 +72,11 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
   const { config, broker, auth } = opts;
   const logger = opts.logger ?? silent;
   const schema = opts.schema ?? loadProtoSchema();
-  const handlers = opts.handlers as Record<string, never>;
+  const handlers = opts.handlers;
   const table = new RouteTable(schema.rpcs);
   const bound = bindRoutes(table, handlers);
-  const streams = createStreams(broker, schema.message("gmq.v1.Message"), auth);
+  const openStreams = new OpenStreams();
+  const streams = createHttpStreams(broker, schema.message("gmq.v1.Message"), openStreams, auth);
   const streamTable = streamRoutes(schema);
   const metrics = config.metrics ? (opts.metrics ?? createNodeMetrics(opts.metricsSources ?? { topicStats: () => [] })) : undefined;
   let draining = false;
@@ -80,7 +89,6 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
     auth,
   });
   const openapi = JSON.stringify(buildOpenApi(table.routes, extraOperations(streamTable.map((s) => s.template), [...operator.routes.keys()], ["/ping", ...legacy.keys()]), { title: "gmq", version: opts.version ?? "v1" }));
-  const maxBody = config.maxHttpBodyBytes;
 
   const observe = (method: string, start: bigint, code: string): void => {
     metrics?.observeRpc(method, "http", Number(process.hrtime.bigint() - start) / 1e9, code);
@@ -93,6 +101,19 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
     sendError(res, e);
   };
 
+  const router = buildRouter({
+    rpcs: table,
+    bound,
+    streamRoutes: streamTable,
+    streams,
+    operator,
+    openapi,
+    legacy,
+    auth,
+    maxBodyBytes: config.maxHttpBodyBytes,
+    activeCalls,
+  });
+
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const start = process.hrtime.bigint();
     const url = req.url ?? "/";
@@ -101,80 +122,26 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
     const query = new URLSearchParams(qAt < 0 ? "" : url.slice(qAt + 1));
     const method = req.method ?? "GET";
 
-    let match: ReturnType<RouteTable["match"]>;
+    let match: ReturnType<HttpRouter["match"]>;
     try {
-      match = table.match(method, path);
+      match = router.match(method, path);
     } catch (err) {
       fail(res, err, "unmatched", start); // a malformed percent-encoding in a path variable
       return;
     }
     if (match.kind === "found") {
-      const { route, values } = match;
-      const label = route.rpc.name;
+      const endpoint = match.value;
       try {
-        const authorize = auth && ((r: Record<string, unknown>) => auth.authorizeRpc(req.headers.authorization, label, r));
-        await serveRoute(route, bound.get(route)!, values, query, req, res, maxBody, activeCalls, authorize);
-        observe(label, start, "OK");
+        const code = await endpoint.serve(req, res, match.values, query);
+        if (code !== undefined) observe(endpoint.label, start, code);
       } catch (err) {
-        fail(res, err, label, start);
+        fail(res, err, endpoint.label, start);
       }
       return;
     }
-
-    for (const s of streamTable) {
-      const m = s.regex.exec(path);
-      if (!m) continue;
-      try {
-        if (method !== "GET") throw new HttpError(405, "INVALID_ARGUMENT", `${path} accepts GET only`, { allow: "GET" });
-        const values = m.slice(1).map((v) => {
-          try {
-            return decodeURIComponent(v);
-          } catch {
-            throw new HttpError(400, "INVALID_ARGUMENT", "path variable: malformed percent-encoding");
-          }
-        });
-        if (s.name === "Subscribe") streams.subscribe(s, values, query, req, res);
-        else streams.consume(s, values, query, req, res);
-      } catch (err) {
-        fail(res, err, s.name, start);
-      }
-      return;
-    }
-
-    const op = operator.routes.get(path);
-    if (op || path === "/openapi.json") {
-      try {
-        if (method !== "GET" && method !== "HEAD") throw new HttpError(405, "INVALID_ARGUMENT", `${path} accepts GET only`, { allow: "GET" });
-        // Probes and the API description stay open; metrics and profiles are the node's admin's.
-        if (auth && op && !operator.open.has(path)) auth.authorize(req.headers.authorization, "admin", ["*"]);
-        if (op) await op(query, req, res);
-        else {
-          res.writeHead(200, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(openapi) });
-          res.end(openapi);
-        }
-      } catch (err) {
-        fail(res, err, path, start);
-      }
-      return;
-    }
-
-    if (path === "/ping") {
-      servePing(res);
-      return;
-    }
-    if (path === "/" && operator.routes.has("/dashboard") && (method === "GET" || method === "HEAD")) {
-      res.writeHead(302, { location: "/dashboard", "content-length": 0 });
-      res.end();
-      return;
-    }
-    const legacyRoute = legacy.get(path);
-    if (legacyRoute) {
-      observe(path, start, await serveLegacy(legacyRoute, query, req, res));
-      return;
-    }
-
     if (match.kind === "method-not-allowed") {
-      fail(res, new HttpError(405, "INVALID_ARGUMENT", `${method} is not allowed on ${path}; allowed: ${match.allow.join(", ")}`, { allow: match.allow.join(", ") }), "unmatched", start);
+      const allow = match.allow.join(", ");
+      fail(res, new HttpError(405, "INVALID_ARGUMENT", `${method} is not allowed on ${path}; allowed: ${allow}`, { allow }), "unmatched", start);
       return;
     }
     fail(res, new HttpError(404, "NOT_FOUND", `no route for ${method} ${path}; see /openapi.json`), "unmatched", start);
@@ -217,7 +184,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
     close(graceMs = 5000) {
       closing ??= new Promise<void>((resolve) => {
         draining = true; // /readyz answers 503 on connections still open
-        streams.registry.closeAll();
+        openStreams.closeAll();
         for (const call of activeCalls) call.abort(); // long polls end now rather than at the grace timeout
         operator.close();
         const timer = setTimeout(() => server.closeAllConnections(), graceMs);

@@ -3,7 +3,8 @@
 //   GET /v1/channels:subscribe?channels=a&channels=b        SubscribeResponse per message
 //   GET /v1/topics/{topic}/queues/{bind_key}:consume?...     Message per delivery
 // A stream ends when the client goes away (the subscription or consumer is
-// closed at once) or when the node shuts down.
+// closed at once) or when the node shuts down. The streams themselves are
+// streams.ts's sessions, shared with gRPC; this file frames their replies.
 //
 // Consuming: ack=manual (default) leaves each delivered message in flight
 // until the client acks or nacks it through the gateway
@@ -13,57 +14,22 @@
 // ack=auto acks each message once it is written to the socket (at most once).
 // On a topic with auto_ack, messages are settled at delivery whatever `ack` says.
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { invalid, type BrokerError } from "../broker/index.js";
+import { invalid } from "../broker/index.js";
+import type * as pb from "../gen/gmq/v1/broker.js";
+import type { Authorizer } from "./auth.js";
+import { compileTemplate, type CompiledTemplate } from "./http-routes.js";
 import { messageFromJson, messageToJson, setFromText, type Json } from "./json-mapping.js";
 import type { MessageSchema, ProtoSchema } from "./proto-schema.js";
-import type { Authorizer } from "./auth.js";
-import { compileTemplate } from "./http-routes.js";
-import { toProtoMessage } from "./messages.js";
+import { toBrokerError } from "./status.js";
+import { SSE_HEARTBEAT_MS } from "./stream-limits.js";
+import { ConsumeSession, SubscribeSession, type ConsumeMode, type OpenStreams, type StreamBroker, type StreamSink } from "./streams.js";
 
-/** A delivered message as the broker hands it to a consumer. */
-export interface StreamDelivery {
-  id: bigint;
-  routeKey: string;
-  body: Buffer;
-  retry: number;
-  createdAtMs: number;
-  deadlineMs: number;
-  expiresAtMs: number;
-}
-
-export interface StreamConsumer {
-  grant(n: number): void;
-  ack(ids: readonly bigint[]): number;
-  nack(ids: readonly bigint[]): number;
-  close(err?: BrokerError): void;
-}
-
-/** What the streams need from the broker. */
-export interface StreamBroker {
-  subscribe(channels: readonly string[], listener: (channel: string, body: Buffer, publishedAtMs: number) => void): () => void;
-  consume(
-    topic: string,
-    bindKey: string,
-    options: { maxInFlight: number; maxBatchBytes: number },
-    deliver: (batch: StreamDelivery[]) => void,
-    onEnd: (err?: BrokerError) => void,
-  ): StreamConsumer;
-}
-
-export interface StreamRoute {
+export interface StreamRoute extends CompiledTemplate {
   name: "Subscribe" | "Consume";
   template: string;
-  regex: RegExp;
-  variables: string[];
   request: MessageSchema;
   response: MessageSchema;
 }
-
-const DEFAULT_MAX_IN_FLIGHT = 100;
-const DEFAULT_MAX_BATCH_BYTES = 1024 * 1024;
-const HEARTBEAT_MS = 15_000;
-/** A subscriber this far behind is disconnected rather than buffered without bound. */
-const MAX_SUBSCRIBER_BUFFER_BYTES = 8 * 1024 * 1024;
 
 export function streamRoutes(schema: ProtoSchema): StreamRoute[] {
   const make = (name: StreamRoute["name"], template: string, request: string, response: string): StreamRoute => ({
@@ -79,16 +45,26 @@ export function streamRoutes(schema: ProtoSchema): StreamRoute[] {
   ];
 }
 
-/** Writes one JSON value per event in the framing the client asked for. */
+/**
+ * Writes one JSON value per event in the framing the client asked for. The
+ * status line goes out with start(), once the stream is open, so a stream
+ * that cannot open still answers with an HTTP error status.
+ */
 class EventWriter {
-  readonly sse: boolean;
-  private heartbeat: NodeJS.Timeout | undefined;
+  private readonly sse: boolean;
+  private started = false;
 
   constructor(
     req: IncomingMessage,
     private readonly res: ServerResponse,
   ) {
     this.sse = /\btext\/event-stream\b/.test(String(req.headers.accept ?? ""));
+  }
+
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    const res = this.res;
     res.writeHead(200, {
       "content-type": this.sse ? "text/event-stream; charset=utf-8" : "application/x-ndjson; charset=utf-8",
       "cache-control": "no-cache",
@@ -98,25 +74,30 @@ class EventWriter {
     if (this.sse) {
       res.write(": stream open\n\n");
       // Comments keep proxies from timing the stream out and reveal dead peers.
-      this.heartbeat = setInterval(() => res.write(": ping\n\n"), HEARTBEAT_MS);
-      this.heartbeat.unref();
+      const heartbeat = setInterval(() => res.write(": ping\n\n"), SSE_HEARTBEAT_MS);
+      heartbeat.unref();
+      res.once("close", () => clearInterval(heartbeat));
     }
   }
 
-  write(value: Json, done?: () => void): boolean {
+  private get gone(): boolean {
+    return this.res.writableEnded || this.res.destroyed;
+  }
+
+  write(value: Json, sent?: () => void): void {
+    if (this.gone) return;
+    this.start();
     const text = JSON.stringify(value);
-    return this.res.write(this.sse ? `data: ${text}\n\n` : `${text}\n`, done as (() => void) | undefined);
+    this.res.write(this.sse ? `data: ${text}\n\n` : `${text}\n`, sent);
   }
 
-  get buffered(): number {
-    return this.res.writableLength;
-  }
-
-  end(error?: { code: string; message: string }): void {
-    clearInterval(this.heartbeat);
-    if (this.res.writableEnded || this.res.destroyed) return;
-    if (error) {
-      const text = JSON.stringify({ error: { code: error.code, message: error.message, details: [] } });
+  /** A final `{"error": {code, message, details}}` event when err is given. */
+  end(err?: unknown): void {
+    if (this.gone) return;
+    this.start();
+    if (err !== undefined) {
+      const e = toBrokerError(err);
+      const text = JSON.stringify({ error: { code: e.code, message: e.message, details: [] } });
       this.res.write(this.sse ? `event: error\ndata: ${text}\n\n` : `${text}\n`);
     }
     this.res.end();
@@ -133,97 +114,43 @@ function requestOf(route: StreamRoute, values: string[], query: URLSearchParams)
   return messageFromJson(route.request, json);
 }
 
-export interface StreamRegistry {
-  /** Ends every open stream (node shutdown). */
-  closeAll(): void;
-}
+export type HttpStreamHandler = (route: StreamRoute, values: string[], query: URLSearchParams, req: IncomingMessage, res: ServerResponse) => void;
 
-/** auth, when given, is asked before a stream starts. */
-export function createStreams(broker: StreamBroker, messageSchema: MessageSchema, auth?: Authorizer) {
-  const open = new Set<() => void>();
+/** auth, when given, is asked before a stream starts; open collects the streams for shutdown. */
+export function createHttpStreams(broker: StreamBroker, messageSchema: MessageSchema, open: OpenStreams, auth?: Authorizer): Record<StreamRoute["name"], HttpStreamHandler> {
+  return {
+    Subscribe(route, values, query, req, res) {
+      const request = requestOf(route, values, query) as unknown as pb.SubscribeRequest;
+      auth?.authorizeRpc(req.headers.authorization, "Subscribe", request);
+      const writer = new EventWriter(req, res);
+      const sink: StreamSink<pb.SubscribeResponse> = {
+        write: (reply, sent) => writer.write(messageToJson(route.response, reply), sent),
+        end: (err) => writer.end(err),
+      };
+      const session = new SubscribeSession(broker, request, sink, open);
+      writer.start();
+      res.once("close", () => session.close());
+    },
 
-  function subscribe(route: StreamRoute, values: string[], query: URLSearchParams, req: IncomingMessage, res: ServerResponse): void {
-    const request = requestOf(route, values, query) as { channels: string[] };
-    auth?.authorizeRpc(req.headers.authorization, "Subscribe", request);
-    let writer: EventWriter | undefined;
-    let unsubscribe: (() => void) | undefined;
-    const stop = (): void => {
-      unsubscribe?.();
-      unsubscribe = undefined;
-      open.delete(stop);
-      writer?.end();
-    };
-    unsubscribe = broker.subscribe(request.channels, (channel, body, publishedAtMs) => {
-      if (!writer) return;
-      if (writer.buffered > MAX_SUBSCRIBER_BUFFER_BYTES) {
-        unsubscribe?.();
-        unsubscribe = undefined;
-        writer.end({ code: "RESOURCE_EXHAUSTED", message: "subscriber too slow: more than 8 MiB of messages unread" });
-        return;
-      }
-      writer.write(messageToJson(route.response, { channel, body, publishedAtMs: BigInt(publishedAtMs) }));
-    });
-    writer = new EventWriter(req, res);
-    open.add(stop);
-    res.once("close", stop);
-  }
-
-  function consume(route: StreamRoute, values: string[], query: URLSearchParams, req: IncomingMessage, res: ServerResponse): void {
-    const mode = query.get("ack") ?? "manual";
-    if (mode !== "manual" && mode !== "auto") throw invalid(`ack must be manual or auto, got ${JSON.stringify(mode)}`);
-    query.delete("ack");
-    const request = requestOf(route, values, query) as { topic: string; bindKey: string; maxInFlight: number; maxBatchBytes: number };
-    auth?.authorizeRpc(req.headers.authorization, "Consume", request);
-    const { topic, bindKey } = request;
-    let writer: EventWriter | undefined;
-    let consumer: StreamConsumer | undefined = undefined;
-    const pending: StreamDelivery[][] = [];
-    const deliver = (batch: StreamDelivery[]): void => {
-      if (!writer || !consumer) {
-        pending.push(batch); // delivered synchronously inside consume(), before we hold the consumer
-        return;
-      }
-      const c = consumer;
-      for (const d of batch) {
-        const json = messageToJson(messageSchema, toProtoMessage(topic, bindKey, d));
-        if (d.deadlineMs === 0) {
-          // An auto-ack topic settled it at delivery: nothing to ack, so its credit comes back once written.
-          writer.write(json, () => c.grant(1));
-        } else if (mode === "auto") {
-          writer.write(json, () => c.ack([d.id]));
-        } else {
-          // Acked or nacked later by the client, over any route: the broker then returns this stream's credit.
-          writer.write(json);
-        }
-      }
-    };
-    let stopped = false;
-    const stop = (err?: { code: string; message: string }): void => {
-      if (stopped) return; // consumer.close() below calls back here through onEnd
-      stopped = true;
-      open.delete(stop);
-      consumer?.close(); // releases unacked deliveries to the queue at once
-      writer?.end(err);
-    };
-    consumer = broker.consume(
-      topic,
-      bindKey,
-      { maxInFlight: request.maxInFlight || DEFAULT_MAX_IN_FLIGHT, maxBatchBytes: request.maxBatchBytes || DEFAULT_MAX_BATCH_BYTES },
-      deliver,
-      (err) => stop(err ? { code: err.code, message: err.message } : undefined),
-    );
-    writer = new EventWriter(req, res);
-    open.add(stop);
-    res.once("close", () => stop());
-    for (const batch of pending.splice(0)) deliver(batch);
-  }
-
-  const registry: StreamRegistry = {
-    closeAll() {
-      for (const stop of [...open]) stop();
+    Consume(route, values, query, req, res) {
+      const ack = query.get("ack") ?? "manual";
+      if (ack !== "manual" && ack !== "auto") throw invalid(`ack must be manual or auto, got ${JSON.stringify(ack)}`);
+      query.delete("ack");
+      const request = requestOf(route, values, query) as unknown as pb.ConsumeSubscribe;
+      auth?.authorizeRpc(req.headers.authorization, "Consume", request);
+      // No way back on this stream: acks come through unary routes, and what is settled at delivery returns credit once sent.
+      const mode: ConsumeMode = { ackOnSend: ack === "auto", creditOnStream: false };
+      const writer = new EventWriter(req, res);
+      const sink: StreamSink<pb.ConsumeResponse> = {
+        write(reply, sent) {
+          const last = reply.messages.length - 1;
+          reply.messages.forEach((m, i) => writer.write(messageToJson(messageSchema, m), i === last ? sent : undefined));
+        },
+        end: (err) => writer.end(err),
+      };
+      const session = new ConsumeSession(broker, request, mode, sink, open);
+      writer.start();
+      res.once("close", () => session.close());
     },
   };
-  return { subscribe, consume, registry };
 }
-
-export type Streams = ReturnType<typeof createStreams>;

@@ -7,17 +7,18 @@
 // Every route calls the same in-process RPC handlers as the gateway.
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { BrokerError, ErrorCode, invalid } from "../broker/index.js";
+import type * as pb from "../gen/gmq/v1/broker.js";
 import type { Authorizer } from "./auth.js";
-import type { UnaryHandlers } from "./http-gateway.js";
+import type { ReplyOf, RequestOf, RpcName, Unary, UnaryHandlers } from "./handlers.js";
 import { HttpError, readBody, sendJson } from "./http-io.js";
 import { toBrokerError } from "./status.js";
 
 type Query = URLSearchParams;
-type Obj = Record<string, any>; // ts-proto message objects, as the handlers take them
-type LegacyHandler = (query: Query, req: IncomingMessage) => Promise<unknown>;
+export type LegacyHandler = (query: Query, req: IncomingMessage) => Promise<unknown>;
 
 export interface LegacyDeps {
-  handlers: UnaryHandlers;
+  /** The unary RPC handlers; a route whose RPC has none answers UNIMPLEMENTED. */
+  handlers: Partial<UnaryHandlers>;
   /** The original's exitTopic: drops a topic with its queues. */
   deleteTopic(topic: string): Promise<void> | void;
   maxBodyBytes: number;
@@ -54,49 +55,53 @@ function goTime(ms: number): string {
 }
 
 /** A TopicStat message in the original's topicData shape, plus our extra fields. */
-function topicData(stat: Obj): Obj {
-  const config = stat["config"] ?? {};
+function topicData(stat: pb.TopicStat): Record<string, unknown> {
+  const config = stat.config;
   return {
-    name: stat["topic"],
-    pop_num: Number(stat["popped"]),
-    push_num: Number(stat["pushed"]),
-    queue_num: Number(stat["backlog"]),
-    delay_num: Number(stat["delayed"]),
-    wait_ack_num: Number(stat["inFlight"]),
-    dead_num: Number(stat["dead"]),
-    start_time: goTime(Number(stat["createdAtMs"])),
-    is_auto_ack: Boolean(config["autoAck"]),
-    mode: config["routeMode"],
-    msg_ttr: config["msgTtr"],
-    msg_retry: config["msgRetry"],
-    retry_backoff_ms: config["retryBackoffMs"],
-    retry_backoff_max_ms: config["retryBackoffMaxMs"],
-    msg_ttl_ms: Number(config["msgTtlMs"]),
-    expired_num: Number(stat["expired"]),
-    queues: (stat["queues"] as Obj[]).map((q) => ({
-      bind_key: q["bindKey"],
-      name: q["name"],
-      ready: Number(q["ready"]),
-      in_flight: Number(q["inFlight"]),
-      delayed: Number(q["delayed"]),
-      dead: Number(q["dead"]),
-      expired: Number(q["expired"]),
+    name: stat.topic,
+    pop_num: Number(stat.popped),
+    push_num: Number(stat.pushed),
+    queue_num: Number(stat.backlog),
+    delay_num: Number(stat.delayed),
+    wait_ack_num: Number(stat.inFlight),
+    dead_num: Number(stat.dead),
+    start_time: goTime(Number(stat.createdAtMs)),
+    is_auto_ack: Boolean(config?.autoAck),
+    mode: config?.routeMode,
+    msg_ttr: config?.msgTtr,
+    msg_retry: config?.msgRetry,
+    retry_backoff_ms: config?.retryBackoffMs,
+    retry_backoff_max_ms: config?.retryBackoffMaxMs,
+    msg_ttl_ms: Number(config?.msgTtlMs),
+    expired_num: Number(stat.expired),
+    queues: stat.queues.map((q) => ({
+      bind_key: q.bindKey,
+      name: q.name,
+      ready: Number(q.ready),
+      in_flight: Number(q.inFlight),
+      delayed: Number(q.delayed),
+      dead: Number(q.dead),
+      expired: Number(q.expired),
     })),
   };
 }
 
 export function createLegacyRoutes(deps: LegacyDeps): Map<string, LegacyHandler> {
-  const handle = async (rpc: string, request: Obj): Promise<Obj> => {
-    const h = deps.handlers[rpc];
+  const handle = async <K extends RpcName>(rpc: K, request: RequestOf<K>): Promise<ReplyOf<K>> => {
+    const h: Unary<RequestOf<K>, ReplyOf<K>> | undefined = deps.handlers[rpc];
     if (!h) throw new BrokerError(ErrorCode.UNIMPLEMENTED, `${rpc} has no handler on this node`);
-    return (await h(request as never, { signal: new AbortController().signal })) as Obj;
+    return h(request, {});
   };
   /** Calls an RPC's handler as the HTTP request's caller (req carries the token). */
-  const call = (req: IncomingMessage, rpc: string, request: Obj): Promise<Obj> => {
+  const call = <K extends RpcName>(req: IncomingMessage, rpc: K, request: RequestOf<K>): Promise<ReplyOf<K>> => {
     deps.auth?.authorizeRpc(req.headers.authorization, rpc, request);
     return handle(rpc, request);
   };
-  const stat = async (req: IncomingMessage, topic: string): Promise<Obj> => (await call(req, "GetTopicStat", { topic }))["stat"] as Obj;
+  const stat = async (req: IncomingMessage, topic: string): Promise<pb.TopicStat> => {
+    const { stat } = await call(req, "GetTopicStat", { topic });
+    if (!stat) throw new BrokerError(ErrorCode.INTERNAL, `GetTopicStat of ${topic} answered without a stat`);
+    return stat;
+  };
 
   const routes = new Map<string, LegacyHandler>();
 
@@ -130,17 +135,17 @@ export function createLegacyRoutes(deps: LegacyDeps): Map<string, LegacyHandler>
       msgTtlMs: ttl === undefined ? undefined : BigInt(ttl),
       dedupWindowMs: dedupWindow === undefined ? undefined : BigInt(dedupWindow),
     });
-    const c = reply["config"] ?? {};
+    const c = reply.config;
     return {
       topic,
-      isAutoAck: c["autoAck"] ? 1 : 0,
-      mode: c["routeMode"],
-      msgTTR: c["msgTtr"],
-      msgRetry: c["msgRetry"],
-      retryBackoffMs: c["retryBackoffMs"],
-      retryBackoffMaxMs: c["retryBackoffMaxMs"],
-      msgTtlMs: Number(c["msgTtlMs"] ?? 0),
-      dedupWindowMs: Number(c["dedupWindowMs"] ?? 0),
+      isAutoAck: c?.autoAck ? 1 : 0,
+      mode: c?.routeMode,
+      msgTTR: c?.msgTtr,
+      msgRetry: c?.msgRetry,
+      retryBackoffMs: c?.retryBackoffMs,
+      retryBackoffMaxMs: c?.retryBackoffMaxMs,
+      msgTtlMs: Number(c?.msgTtlMs ?? 0),
+      dedupWindowMs: Number(c?.dedupWindowMs ?? 0),
     };
   });
 
@@ -165,7 +170,7 @@ export function createLegacyRoutes(deps: LegacyDeps): Map<string, LegacyHandler>
       throw invalid(`data is not valid JSON: ${(err as Error).message}`);
     }
     if (typeof msg !== "object" || msg === null || Array.isArray(msg)) throw invalid("data must be a JSON object");
-    const m = msg as Obj;
+    const m = msg as Record<string, unknown>;
     const body = m["body"] ?? "";
     const topic = m["topic"];
     const routeKey = m["route_key"] ?? m["routeKey"] ?? "";
@@ -186,13 +191,14 @@ export function createLegacyRoutes(deps: LegacyDeps): Map<string, LegacyHandler>
       ttlMs: BigInt(Math.round(ttl * 1000)),
       idempotencyKey: key,
     });
-    return key === "" ? { msgId: String(reply["id"]) } : { msgId: String(reply["id"]), duplicate: Boolean(reply["duplicate"]) };
+    return key === "" ? { msgId: String(reply.id) } : { msgId: String(reply.id), duplicate: reply.duplicate };
   });
 
   routes.set("/pop", async (q, req) => {
     const reply = await call(req, "Pop", { topic: required(q, "topic"), bindKey: required(q, "bindKey"), waitMs: intParam(q, ["waitMs"]) ?? 0 });
-    const m = reply["message"] as Obj;
-    return { id: String(m["id"]), body: Buffer.from(m["body"] as Uint8Array).toString("utf8"), retry: m["retry"] };
+    const m = reply.message;
+    if (!m) throw new BrokerError(ErrorCode.INTERNAL, "Pop answered without a message");
+    return { id: String(m.id), body: Buffer.from(m.body).toString("utf8"), retry: m.retry };
   });
 
   routes.set("/ack", async (q, req) => {
@@ -205,7 +211,7 @@ export function createLegacyRoutes(deps: LegacyDeps): Map<string, LegacyHandler>
       // On an auto-ack topic the message was settled at delivery: the
       // original's walkthrough (which turns auto-ack on) still acks it.
       // The caller may consume here, which is all an ack needs: no admin grant to read the config.
-      if (!(err instanceof BrokerError && err.code === ErrorCode.NOT_FOUND && (await handle("GetTopicStat", { topic }))["stat"]?.["config"]?.["autoAck"])) throw err;
+      if (!(err instanceof BrokerError && err.code === ErrorCode.NOT_FOUND && (await handle("GetTopicStat", { topic })).stat?.config?.autoAck)) throw err;
     }
     return new Success("success");
   });
@@ -213,11 +219,11 @@ export function createLegacyRoutes(deps: LegacyDeps): Map<string, LegacyHandler>
   routes.set("/getTopicStat", async (q, req) => topicData(await stat(req, required(q, "topic"))));
 
   routes.set("/getAllTopicStat", async (_q, req) => {
-    const list = (await call(req, "ListTopics", {}))["topics"] as Obj[];
-    const out: Obj[] = [];
-    for (const t of list) {
+    const { topics } = await call(req, "ListTopics", {});
+    const out: Record<string, unknown>[] = [];
+    for (const t of topics) {
       try {
-        out.push(topicData(await stat(req, t["topic"])));
+        out.push(topicData(await stat(req, t.topic)));
       } catch (err) {
         if (!(err instanceof BrokerError && err.code === ErrorCode.NOT_FOUND)) throw err; // deleted meanwhile
       }
@@ -236,15 +242,15 @@ export function createLegacyRoutes(deps: LegacyDeps): Map<string, LegacyHandler>
   routes.set("/setIsAutoAck", async (q, req) => {
     const topic = required(q, "topic");
     const given = intParam(q, ["isAutoAck"]);
-    const current = Boolean((await stat(req, topic))["config"]?.["autoAck"]);
+    const current = Boolean((await stat(req, topic)).config?.autoAck);
     await call(req, "Config", { topic, autoAck: given === undefined ? !current : given !== 0, routeMode: 0, msgTtr: 0, msgRetry: undefined });
     return new Success("success");
   });
 
   routes.set("/getQueuesByTopic", async (q, req) => {
     const topic = required(q, "topic");
-    const keys = (await call(req, "ListQueues", { topic }))["bindKeys"] as string[];
-    return Object.fromEntries(keys.map((k) => [k, `${topic}_${k}`]));
+    const { bindKeys } = await call(req, "ListQueues", { topic });
+    return Object.fromEntries(bindKeys.map((k) => [k, `${topic}_${k}`]));
   });
 
   return routes;

@@ -1,9 +1,9 @@
 // Conversions between broker values and the proto's messages, shared by the
 // gRPC server and the HTTP gateway.
-import { invalid, type RouteMode as BrokerRouteMode, type TopicConfig as BrokerTopicConfig, type Delivery, type TopicStatView } from "../broker/index.js";
+import { invalid, type RouteMode as BrokerRouteMode, type TopicConfig as BrokerTopicConfig, type StoredMessage, type TopicStatView } from "../broker/index.js";
 import { RouteMode, type Message, type TopicConfig, type TopicStat } from "../gen/gmq/v1/broker.js";
 
-export function toProtoMessage(topic: string, bindKey: string, d: Delivery): Message {
+export function toProtoMessage(topic: string, bindKey: string, d: StoredMessage): Message {
   return {
     id: d.id,
     topic,

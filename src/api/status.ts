@@ -1,7 +1,7 @@
 // The two places where a BrokerError becomes a wire status: gRPC and HTTP.
 // Both switches are exhaustive over ErrorCode, so a new code will not compile
 // until it is mapped here.
-import { status } from "@grpc/grpc-js";
+import { Metadata, status, type StatusObject } from "@grpc/grpc-js";
 import { BrokerError, ErrorCode } from "../broker/index.js";
 
 export function grpcStatusOf(code: ErrorCode): status {
@@ -70,4 +70,14 @@ export function httpStatusOf(code: ErrorCode): number {
 export function toBrokerError(err: unknown): BrokerError {
   if (err instanceof BrokerError) return err;
   return new BrokerError(ErrorCode.INTERNAL, "internal error; see the node's log", { cause: err });
+}
+
+/**
+ * Any thrown value as the gRPC status to end a call with. Internal faults
+ * are logged here (their text never reaches the client).
+ */
+export function toGrpcStatus(err: unknown, logger: { error(obj: object, msg: string): void }): StatusObject {
+  const e = toBrokerError(err);
+  if (e.code === ErrorCode.INTERNAL) logger.error({ err: e.cause ?? err }, "internal error in RPC");
+  return { code: grpcStatusOf(e.code), details: e.message, metadata: new Metadata() };
 }

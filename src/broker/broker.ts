@@ -7,7 +7,7 @@ import { PubSub, type ChannelListener } from "./pubsub.js";
 import { Queue, type ConsumeOptions, type Consumer, type Delivery } from "./queue.js";
 import { checkRouteKeyForMode } from "./routing.js";
 import { Snowflake } from "./snowflake.js";
-import { StoreError, type NewMessage, type QueueLog, type Storage } from "./storage.js";
+import { StoreError, type NewMessage, type QueueLog, type Storage, type StoredMessage } from "./storage.js";
 import { Topic } from "./topic.js";
 import {
   applyConfigPatch,
@@ -18,7 +18,7 @@ import {
   type TopicConfig,
 } from "./topic-config.js";
 
-export type { Delivery, Consumer, ConsumeOptions, TopicConfig };
+export type { Delivery, Consumer, ConsumeOptions, StoredMessage, TopicConfig };
 
 export interface BrokerLogger {
   info(obj: object, msg: string): void;
@@ -397,14 +397,14 @@ export class Broker {
     return deadline;
   }
 
-  popDead(topicName: string, bindKey: string): Delivery {
+  popDead(topicName: string, bindKey: string): StoredMessage {
     const queue = this.queue(topicName, bindKey);
     const m = this.storeCall(() => queue.popDead());
     if (!m) throw notFound(`queue ${queue.name} has no dead letters`);
     return m;
   }
 
-  listDead(topicName: string, bindKey: string, limit: number): Delivery[] {
+  listDead(topicName: string, bindKey: string, limit: number): StoredMessage[] {
     return this.queue(topicName, bindKey).listDead(limit);
   }
 

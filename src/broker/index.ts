@@ -12,6 +12,7 @@ export {
   type PushInput,
   type PushResult,
   type QueueStatView,
+  type StoredMessage,
   type TopicStatView,
 } from "./broker.js";
 export * from "./errors.js";

@@ -7,8 +7,14 @@ import { queueName } from "./names.js";
 import type { NewMessage, QueueLog, StoredMessage } from "./storage.js";
 import { retryBackoffMs, type TopicConfig } from "./topic-config.js";
 
-/** A message as handed to a consumer: the stored message, owned by the caller. */
-export type Delivery = StoredMessage;
+/** A message as handed to a consumer (a pop or a consume stream): the stored message, owned by the caller. */
+export interface Delivery extends StoredMessage {
+  /**
+   * The queue settled it as it handed it out (an auto-ack topic): nothing is
+   * in flight, so there is nothing to ack, nack or touch (deadlineMs is 0).
+   */
+  settledAtDelivery: boolean;
+}
 
 export interface QueueEnv {
   now(): number;
@@ -121,7 +127,7 @@ export class Consumer {
   /** Called by the queue with a reserved batch. */
   take(batch: Delivery[]): void {
     this.credit -= batch.length;
-    if (!this.queue.autoAck) for (const m of batch) this.held.add(m.id);
+    for (const m of batch) if (!m.settledAtDelivery) this.held.add(m.id);
     this.deliver(batch);
   }
 }
@@ -267,7 +273,7 @@ export class Queue {
   }
 
   /** Takes the oldest dead letter out for good. */
-  popDead(): Delivery | undefined {
+  popDead(): StoredMessage | undefined {
     const dead = this.env.dead();
     if (!dead) return undefined;
     const [m] = dead.reserve(1, Number.MAX_SAFE_INTEGER, this.env.now() + 60_000);
@@ -275,7 +281,7 @@ export class Queue {
     return m;
   }
 
-  listDead(limit: number): Delivery[] {
+  listDead(limit: number): StoredMessage[] {
     return this.env.dead()?.peek(limit) ?? [];
   }
 
@@ -334,16 +340,18 @@ export class Queue {
   private reserve(max: number, maxBytes: number): Delivery[] {
     const { autoAck, msgTtrS } = this.config();
     const now = this.env.now();
-    const batch = this.log.reserve(max, maxBytes, now + msgTtrS * 1000, now);
+    const batch = this.log.reserve(max, maxBytes, now + msgTtrS * 1000, now) as Delivery[];
     if (batch.length === 0) return batch;
     this.counters.popped += batch.length;
     if (autoAck) {
       for (const m of batch) {
         this.log.ack(m.id);
         m.deadlineMs = 0;
+        m.settledAtDelivery = true;
       }
       this.counters.acked += batch.length;
     } else {
+      for (const m of batch) m.settledAtDelivery = false;
       this.schedule();
     }
     return batch;

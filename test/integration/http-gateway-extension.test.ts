@@ -10,7 +10,7 @@ const stubBroker: HttpBroker = {
   isReady: () => true,
   deleteTopic: () => {},
   subscribe: () => () => {},
-  consume: () => ({ grant() {}, ack: () => 0, nack: () => 0, close() {} }),
+  consume: () => ({ grant() {}, ack: () => 0, nack: () => 0, touch: () => 0, close() {} }),
 };
 
 describe("HTTP gateway with a test-only annotated RPC (in process)", () => {

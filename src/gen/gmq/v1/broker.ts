@@ -477,9 +477,13 @@ export interface ConsumeSubscribe {
   topic: string;
   /** The queue's bind key. */
   bindKey: string;
-  /** Initial credit: how many messages may be in flight to this stream at once. */
+  /**
+   * Initial credit: how many messages may be in flight to this stream at
+   * once; 0 means the default, 100 (the same over gRPC and HTTP, and what the
+   * SDK sends).
+   */
   maxInFlight: number;
-  /** Cap on the bytes of bodies per response (default 1 MiB). */
+  /** Cap on the bytes of bodies per response (0: the default, 1 MiB). */
   maxBatchBytes: number;
 }
 
@@ -6221,7 +6225,9 @@ export const BrokerServiceService = {
   },
   /**
    * Subscribes to pub/sub channels; receives every message published to them
-   * while the stream is open.
+   * while the stream is open. A subscriber that falls more than 8 MiB of
+   * messages behind (it reads slower than they are published) is ended with
+   * RESOURCE_EXHAUSTED, over gRPC and HTTP alike.
    */
   subscribe: {
     path: "/gmq.v1.BrokerService/Subscribe" as const,
@@ -6328,7 +6334,9 @@ export interface BrokerServiceServer extends UntypedServiceImplementation {
   publish: handleUnaryCall<PublishRequest, PublishResponse>;
   /**
    * Subscribes to pub/sub channels; receives every message published to them
-   * while the stream is open.
+   * while the stream is open. A subscriber that falls more than 8 MiB of
+   * messages behind (it reads slower than they are published) is ended with
+   * RESOURCE_EXHAUSTED, over gRPC and HTTP alike.
    */
   subscribe: handleServerStreamingCall<SubscribeRequest, SubscribeResponse>;
   /** Checks the node is up and tells who it is. */
@@ -6638,7 +6646,9 @@ export interface BrokerServiceClient extends Client {
   ): ClientUnaryCall;
   /**
    * Subscribes to pub/sub channels; receives every message published to them
-   * while the stream is open.
+   * while the stream is open. A subscriber that falls more than 8 MiB of
+   * messages behind (it reads slower than they are published) is ended with
+   * RESOURCE_EXHAUSTED, over gRPC and HTTP alike.
    */
   subscribe(request: SubscribeRequest, options?: Partial<CallOptions>): ClientReadableStream<SubscribeResponse>;
   subscribe(

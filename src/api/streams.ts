@@ -1,0 +1,287 @@
+// Consume, Subscribe and PushStream, written once for every protocol. A
+// session takes the stream's request as the proto's message, talks to the
+// broker, and writes the proto's replies to a StreamSink that the protocol's
+// adapter supplies (grpc-streams.ts, http-streams.ts). Limits, defaults,
+// back-pressure and how a stream ends therefore cannot differ between gRPC
+// and HTTP; the adapters only frame messages and map errors.
+import { BrokerError, ErrorCode, type Delivery } from "../broker/index.js";
+import type * as pb from "../gen/gmq/v1/broker.js";
+import type { CallContext } from "./handlers.js";
+import { toProtoMessage } from "./messages.js";
+import { DEFAULT_MAX_BATCH_BYTES, DEFAULT_MAX_IN_FLIGHT, MAX_SUBSCRIBER_BUFFER_BYTES, PUSH_STREAM_WINDOW } from "./stream-limits.js";
+
+/** Where a session writes; one per open stream, made by the protocol's adapter. */
+export interface StreamSink<T> {
+  /** Hands one reply to the transport; `sent` runs once the transport has sent it on (it left the node's buffers). */
+  write(reply: T, sent?: () => void): void;
+  /** Ends the stream: cleanly, or with err (any thrown value) as its final status. Called at most once. */
+  end(err?: unknown): void;
+}
+
+/** What a consume session needs of the broker's consumer. */
+export interface StreamConsumer {
+  grant(n: number): void;
+  ack(ids: readonly bigint[]): number;
+  nack(ids: readonly bigint[]): number;
+  touch(ids: readonly bigint[]): number;
+  close(err?: BrokerError): void;
+}
+
+/** What the sessions need from the broker. */
+export interface StreamBroker {
+  subscribe(channels: readonly string[], listener: (channel: string, body: Buffer, publishedAtMs: number) => void): () => void;
+  consume(
+    topic: string,
+    bindKey: string,
+    options: { maxInFlight: number; maxBatchBytes: number },
+    deliver: (batch: Delivery[]) => void,
+    onEnd: (err?: BrokerError) => void,
+  ): StreamConsumer;
+}
+
+/** Every open stream of one server, so that shutdown can end them. */
+export class OpenStreams {
+  private readonly stops = new Set<() => void>();
+
+  /** Registers how to end a stream; returns how to forget it. */
+  add(stop: () => void): () => void {
+    this.stops.add(stop);
+    return () => this.stops.delete(stop);
+  }
+
+  closeAll(): void {
+    for (const stop of [...this.stops]) stop();
+  }
+}
+
+/** Bytes a published message is counted for while unsent: its body and channel, plus framing. */
+const SUBSCRIBER_MESSAGE_OVERHEAD_BYTES = 32;
+
+/**
+ * A subscription to pub/sub channels. Published messages are written as they
+ * come; a subscriber whose unsent messages pass MAX_SUBSCRIBER_BUFFER_BYTES
+ * (it reads slower than messages are published) is ended with
+ * RESOURCE_EXHAUSTED instead of growing the node's memory.
+ */
+export class SubscribeSession {
+  private unsubscribe: (() => void) | undefined;
+  private unsentBytes = 0;
+  private readonly forget: () => void;
+
+  /** Throws (nothing is open then) when the request is invalid. */
+  constructor(
+    broker: StreamBroker,
+    request: pb.SubscribeRequest,
+    private readonly sink: StreamSink<pb.SubscribeResponse>,
+    open: OpenStreams,
+  ) {
+    this.unsubscribe = broker.subscribe(request.channels, (channel, body, publishedAtMs) => this.publish(channel, body, publishedAtMs));
+    this.forget = open.add(() => this.end());
+  }
+
+  private publish(channel: string, body: Buffer, publishedAtMs: number): void {
+    if (this.unsentBytes > MAX_SUBSCRIBER_BUFFER_BYTES) {
+      const mib = MAX_SUBSCRIBER_BUFFER_BYTES / (1024 * 1024);
+      this.end(new BrokerError(ErrorCode.RESOURCE_EXHAUSTED, `subscriber too slow: more than ${mib} MiB of messages unread`));
+      return;
+    }
+    const size = body.length + channel.length + SUBSCRIBER_MESSAGE_OVERHEAD_BYTES;
+    this.unsentBytes += size;
+    this.sink.write({ channel, body, publishedAtMs: BigInt(publishedAtMs) }, () => {
+      this.unsentBytes -= size;
+    });
+  }
+
+  /** The client went away: unsubscribe, write nothing more. */
+  close(): boolean {
+    if (!this.unsubscribe) return false;
+    this.unsubscribe();
+    this.unsubscribe = undefined;
+    this.forget();
+    return true;
+  }
+
+  /** Ends the stream (node shutdown, or the subscriber fell too far behind). */
+  end(err?: BrokerError): void {
+    if (this.close()) this.sink.end(err);
+  }
+}
+
+/** How a consume stream's deliveries are settled, which depends on what the protocol can carry. */
+export interface ConsumeMode {
+  /** Ack each message once the transport has sent it (at most once: HTTP's ack=auto). */
+  ackOnSend: boolean;
+  /**
+   * The client returns credit on the stream itself (gRPC's ConsumeUpdate,
+   * acks of messages settled at delivery included). Without it (HTTP, a
+   * one-way stream) a message settled at delivery returns its credit once
+   * sent, since nobody will ack it.
+   */
+  creditOnStream: boolean;
+}
+
+/**
+ * A consumer of one queue: at most max_in_flight messages (default
+ * DEFAULT_MAX_IN_FLIGHT) are in flight to it at once; acks and nacks, on the
+ * stream or through any unary route, return credit. When the stream closes,
+ * messages it still holds go back to the queue at once.
+ */
+export class ConsumeSession {
+  private consumer: StreamConsumer | undefined;
+  private ended = false;
+  private readonly forget: () => void;
+  private readonly topic: string;
+  private readonly bindKey: string;
+
+  /** Throws (nothing is open then) when the queue does not exist or the request is invalid. */
+  constructor(
+    broker: StreamBroker,
+    request: pb.ConsumeSubscribe,
+    private readonly mode: ConsumeMode,
+    private readonly sink: StreamSink<pb.ConsumeResponse>,
+    open: OpenStreams,
+  ) {
+    this.topic = request.topic;
+    this.bindKey = request.bindKey;
+    // Deliveries come from a later microtask, never from inside consume().
+    this.consumer = broker.consume(
+      request.topic,
+      request.bindKey,
+      { maxInFlight: request.maxInFlight || DEFAULT_MAX_IN_FLIGHT, maxBatchBytes: request.maxBatchBytes || DEFAULT_MAX_BATCH_BYTES },
+      (batch) => this.deliver(batch),
+      (err) => this.end(err),
+    );
+    this.forget = open.add(() => this.end());
+  }
+
+  private deliver(batch: Delivery[]): void {
+    const messages = new Array<pb.Message>(batch.length);
+    let ackOnSend: bigint[] | undefined;
+    let creditOnSend = 0;
+    for (let i = 0; i < batch.length; i++) {
+      const d = batch[i]!;
+      messages[i] = toProtoMessage(this.topic, this.bindKey, d);
+      if (d.settledAtDelivery) {
+        if (!this.mode.creditOnStream) creditOnSend++;
+      } else if (this.mode.ackOnSend) {
+        (ackOnSend ??= []).push(d.id);
+      }
+    }
+    if (!ackOnSend && creditOnSend === 0) {
+      this.sink.write({ messages });
+      return;
+    }
+    this.sink.write({ messages }, () => {
+      const c = this.consumer;
+      if (!c) return;
+      if (ackOnSend) c.ack(ackOnSend); // each ack returns a unit of credit
+      if (creditOnSend > 0) c.grant(creditOnSend);
+    });
+  }
+
+  /** Credit and settlements sent on the stream. */
+  update(u: pb.ConsumeUpdate): void {
+    const c = this.consumer;
+    if (!c) return;
+    if (u.ackIds.length > 0) c.ack(u.ackIds);
+    if (u.nackIds.length > 0) c.nack(u.nackIds);
+    if (u.touchIds.length > 0) c.touch(u.touchIds);
+    if (u.credit > 0) c.grant(u.credit);
+  }
+
+  /** The client went away: release what it holds, write nothing more. */
+  close(): boolean {
+    if (this.ended) return false;
+    this.ended = true;
+    this.forget?.(); // unset when the broker ends the consumer from inside the constructor
+    const c = this.consumer;
+    this.consumer = undefined;
+    c?.close(); // its onEnd comes back to end(), which is then a no-op
+    return true;
+  }
+
+  /** Ends the stream: cleanly (the client half-closed, node shutdown) or with err. */
+  end(err?: unknown): void {
+    if (this.close()) this.sink.end(err);
+  }
+}
+
+/** Flow control of the client's requests on a PushStream. */
+export interface RequestSource {
+  pause(): void;
+  resume(): void;
+}
+
+/**
+ * Pushes, answered one by one as each is stored (or fails), each through the
+ * unary Push handler so validation and mapping are the same as Push's. Past
+ * PUSH_STREAM_WINDOW unanswered pushes the node stops reading the stream.
+ */
+export class PushSession {
+  private pending = 0;
+  private state: "open" | "finishing" | "ended" = "open";
+  private readonly forget: () => void;
+
+  constructor(
+    private readonly push: (request: pb.PushRequest, ctx: CallContext) => Promise<pb.PushResponse>,
+    /** Throws when the caller may not push this (token auth). */
+    private readonly authorize: (request: pb.PushStreamRequest) => void,
+    /** A failed push's code (a gRPC code, as the proto says) and message. */
+    private readonly statusOf: (err: unknown) => { code: number; message: string },
+    private readonly sink: StreamSink<pb.PushStreamResponse>,
+    private readonly source: RequestSource,
+    open: OpenStreams,
+  ) {
+    // On shutdown: stop reading, answer every push already taken, then end,
+    // so a producer knows exactly which pushes were stored.
+    this.forget = open.add(() => {
+      this.source.pause();
+      this.finish();
+    });
+  }
+
+  write(req: pb.PushStreamRequest): void {
+    this.pending++;
+    if (this.pending >= PUSH_STREAM_WINDOW) this.source.pause();
+    let result: Promise<pb.PushResponse>;
+    try {
+      this.authorize(req);
+      result = this.push(req, {});
+    } catch (err) {
+      result = Promise.reject(err);
+    }
+    result.then(
+      (r) => this.reply({ seq: req.seq, id: r.id, errorCode: 0, errorMessage: "", duplicate: r.duplicate }),
+      (err: unknown) => {
+        const s = this.statusOf(err);
+        this.reply({ seq: req.seq, id: 0n, errorCode: s.code, errorMessage: s.message, duplicate: false });
+      },
+    );
+  }
+
+  private reply(res: pb.PushStreamResponse): void {
+    this.pending--;
+    this.sink.write(res);
+    if (this.pending < PUSH_STREAM_WINDOW / 2) this.source.resume();
+    this.endIfDone();
+  }
+
+  /** The client half-closed (or the node is shutting down): end once every push taken is answered. */
+  finish(): void {
+    if (this.state !== "open") return;
+    this.state = "finishing";
+    this.endIfDone();
+  }
+
+  /** The stream is gone: nothing more is ended. */
+  close(): void {
+    this.state = "ended";
+    this.forget();
+  }
+
+  private endIfDone(): void {
+    if (this.state !== "finishing" || this.pending > 0) return;
+    this.close();
+    this.sink.end();
+  }
+}
