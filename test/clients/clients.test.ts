@@ -206,4 +206,11 @@ describe("the README's client examples and HTTP walkthroughs, run as written aga
     expect(out).to.match(/done \d+: slow: transcode video/);
     expect(out).to.match(/^5 jobs done$/m);
   });
+
+  it("walks through the HTTP gateway with curl and with Python's standard library, finding every route in /openapi.json", async () => {
+    const out = await sh("http walkthroughs");
+    expect(out).to.match(/^curl walkthrough passed$/m);
+    expect(out).to.match(/^Python walkthrough passed$/m);
+    expect(out).not.to.match(/^FAILED:/m);
+  });
 });
