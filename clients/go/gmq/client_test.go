@@ -221,6 +221,24 @@ func TestConsumeNeverHasMoreInFlightThanItsCreditAndAcksReturnCredit(t *testing.
 	waitUntil(t, "ten acks", func() bool { return must(c.QueueStat(bg, topic, "q"))(t).Acked == 10 })
 }
 
+func TestAddedCreditLetsMoreMessagesInFlightWithoutAcks(t *testing.T) {
+	c, topic := admin(t), unique("credit")
+	must(c.DeclareQueue(bg, topic, "q"))(t)
+	must(c.PushBatch(bg, topic, "q", []byte("0"), []byte("1"), []byte("2"), []byte("3"), []byte("4")))(t)
+	consumer := must(c.Consume(bg, topic, "q", 1))(t)
+	defer consumer.Close(5 * time.Second)
+	held := must(consumer.Recv())(t)
+	eq(t, len(held), 1, "held with credit 1")
+	ok(t, consumer.AddCredit(2))
+	for len(held) < 3 {
+		held = append(held, must(consumer.Recv())(t)...)
+	}
+	eq(t, string(held[0].Body)+string(held[1].Body)+string(held[2].Body), "012", "bodies in order")
+	s := must(c.QueueStat(bg, topic, "q"))(t)
+	eq(t, fmt.Sprint(s.InFlight, s.Ready), "3 2", "in_flight ready")
+	ok(t, consumer.Ack(held[0].Id, held[1].Id, held[2].Id))
+}
+
 func TestANackOnTheStreamMakesTheMessageReadyAgainWithItsRetryCount(t *testing.T) {
 	c, topic := admin(t), unique("nack")
 	must(c.DeclareQueue(bg, topic, "q"))(t)

@@ -84,7 +84,7 @@ class ClientTest(unittest.TestCase):
         stat = self.c.queue_stat(t, "q")
         self.assertEqual((stat.pushed, stat.acked, stat.ready, stat.in_flight), (1, 1, 0, 0))
 
-    def test_ids_above_2_53_round_trip_exactly(self) -> None:
+    def test_ids_above_2_to_53_round_trip_exactly(self) -> None:
         t = unique("ids")
         self.c.declare_queue(t, "q")
         ids = self.c.push_batch(t, [b"m%d" % i for i in range(16)], route_key="q")
@@ -134,6 +134,22 @@ class ClientTest(unittest.TestCase):
         self.assertEqual(received, bodies)
         self.assertEqual(most_held, 3)
         wait_until(lambda: self.c.queue_stat(t, "q").acked == 10, "ten acks")
+
+    def test_added_credit_lets_more_messages_in_flight_without_acks(self) -> None:
+        t = unique("credit")
+        self.c.declare_queue(t, "q")
+        self.c.push_batch(t, [b"%d" % i for i in range(5)], route_key="q")
+        with self.c.consume(t, "q", max_in_flight=1) as consumer:
+            batches = consumer.batches()
+            held = next(batches)
+            self.assertEqual(len(held), 1)
+            consumer.add_credit(2)
+            while len(held) < 3:
+                held += next(batches)
+            self.assertEqual([m.body for m in held], [b"0", b"1", b"2"])
+            stat = self.c.queue_stat(t, "q")
+            self.assertEqual((stat.in_flight, stat.ready), (3, 2))
+            consumer.ack(*held)
 
     def test_a_nack_on_the_stream_makes_the_message_ready_again_with_its_retry_count(self) -> None:
         t = unique("nack")
