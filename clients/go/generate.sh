@@ -9,22 +9,18 @@
 # Neither output is committed: run this after every proto change (the tests do).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-repo="$(cd "$here/../.." && pwd)"
-gapi_src="${GOOGLE_API_PROTOS:-$repo/node_modules/google-proto-files}"
-for f in annotations http; do
-  [ -f "$gapi_src/google/api/$f.proto" ] || { echo "missing $gapi_src/google/api/$f.proto (set GOOGLE_API_PROTOS)" >&2; exit 1; }
-done
-inc="$(mktemp -d)"
-trap 'rm -rf "$inc"' EXIT
-mkdir -p "$inc/google/api"
-cp "$gapi_src/google/api/annotations.proto" "$gapi_src/google/api/http.proto" "$inc/google/api/"
+source "$here/../proto-includes.sh"
 pkg=gmq/clients/go/gmqpb
+# The google/* imports are Debian's genproto packages (their go_package), not generated here.
+mappings=()
+for p in "${protos[@]}"; do mappings+=(--go_opt="M$p=$pkg" --go-grpc_opt="M$p=$pkg"); done
 rm -rf "$here/gmqpb" && mkdir -p "$here/gmqpb"
 protoc -I "$repo/proto" -I "$inc" -I /usr/include \
-  --go_out="$here/gmqpb" --go_opt=paths=source_relative --go_opt="Mgmq/v1/broker.proto=$pkg" \
-  --go-grpc_out="$here/gmqpb" --go-grpc_opt=paths=source_relative --go-grpc_opt="Mgmq/v1/broker.proto=$pkg" \
-  gmq/v1/broker.proto
-mv "$here/gmqpb/gmq/v1/"*.go "$here/gmqpb/" && rm -r "$here/gmqpb/gmq"
+  --go_out="$here/gmqpb" --go_opt=paths=source_relative \
+  --go-grpc_out="$here/gmqpb" --go-grpc_opt=paths=source_relative "${mappings[@]}" \
+  "${protos[@]}"
+find "$here/gmqpb" -mindepth 2 -name '*.go' -exec mv {} "$here/gmqpb/" \;
+find "$here/gmqpb" -mindepth 1 -type d -empty -delete
 mkdir -p "$here/.gopath/src/gmq/clients"
 ln -sfn ../../../.. "$here/.gopath/src/gmq/clients/go"
 echo "generated $here/gmqpb; GOPATH entry $here/.gopath"

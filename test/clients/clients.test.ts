@@ -99,7 +99,8 @@ function testNames(file: string, pattern: RegExp): string[] {
 }
 
 function goEnv(): NodeJS.ProcessEnv {
-  return { GO111MODULE: "off", GOPATH: `${join(GO_DIR, ".gopath")}:/usr/share/gocode`, GOFLAGS: "" };
+  const cache = process.env.GOCACHE || process.env.XDG_CACHE_HOME || process.env.HOME ? {} : { GOCACHE: join(tmpdir(), "gmq-go-build") };
+  return { GO111MODULE: "off", GOPATH: `${join(GO_DIR, ".gopath")}:/usr/share/gocode`, GOFLAGS: "", ...cache };
 }
 
 describe("Python client (clients/python) against a real node over TLS with token auth", function () {
