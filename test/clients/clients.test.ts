@@ -1,5 +1,5 @@
 // The Python and Go clients (clients/) against real node processes: each
-// language's own test suite runs once against a node over TLS with token
+// language's own test suite runs once against a node over mutual TLS with token
 // auth, and every test of it is reported here; then the README's client
 // examples and the HTTP walkthroughs run exactly as the README shows them.
 // Needs Debian's python3-grpcio, python3-protobuf, protobuf-compiler,
@@ -44,7 +44,7 @@ async function mustRun(cmd: string, args: string[], options: { cwd: string; env?
   return r.output;
 }
 
-/** A node over TLS with token auth, and the environment both suites read. */
+/** A node over mutual TLS with token auth, and the environment both suites read. */
 function secureNode(): { env: NodeJS.ProcessEnv } {
   const fixture = { env: {} as NodeJS.ProcessEnv };
   let node: NodeProcess | undefined;
@@ -62,12 +62,16 @@ function secureNode(): { env: NodeJS.ProcessEnv } {
       }),
     );
     node = await startNodeProcess({
-      args: ["--tls-cert", certs.serverCert, "--tls-key", certs.serverKey, "--auth-file", authFile, "--max-body-bytes", String(MAX_BODY_BYTES)],
+      args: ["--tls-cert", certs.serverCert, "--tls-key", certs.serverKey, "--tls-client-ca", certs.caCert, "--auth-file", authFile, "--max-body-bytes", String(MAX_BODY_BYTES)],
     });
     fixture.env = {
       GMQ_ADDR: node.grpcAddr,
       GMQ_CA_FILE: certs.caCert,
+      GMQ_CERT_FILE: certs.clientCert,
+      GMQ_KEY_FILE: certs.clientKey,
       GMQ_OTHER_CA_FILE: join(certs.dir, "otherca.crt"),
+      GMQ_OTHER_CERT_FILE: certs.otherClientCert,
+      GMQ_OTHER_KEY_FILE: certs.otherClientKey,
       GMQ_ADMIN_TOKEN: TOKENS.admin,
       GMQ_LIMITED_TOKEN: TOKENS.limited,
       GMQ_MAX_BODY_BYTES: String(MAX_BODY_BYTES),
@@ -103,7 +107,7 @@ function goEnv(): NodeJS.ProcessEnv {
   return { GO111MODULE: "off", GOPATH: `${join(GO_DIR, ".gopath")}:/usr/share/gocode`, GOFLAGS: "", ...cache };
 }
 
-describe("Python client (clients/python) against a real node over TLS with token auth", function () {
+describe("Python client (clients/python) against a real node over mutual TLS with token auth", function () {
   this.timeout(SUITE_TIMEOUT_MS);
   const node = secureNode();
   let outcomes: Record<string, string> = {};
@@ -132,7 +136,7 @@ describe("Python client (clients/python) against a real node over TLS with token
   }
 });
 
-describe("Go client (clients/go) against a real node over TLS with token auth", function () {
+describe("Go client (clients/go) against a real node over mutual TLS with token auth", function () {
   this.timeout(SUITE_TIMEOUT_MS);
   const node = secureNode();
   const outcomes = new Map<string, { action: string; output: string }>();

@@ -1,7 +1,8 @@
-// The Go client against a real gmq node, over TLS with token auth.
+// The Go client against a real gmq node, over mutual TLS with token auth.
 // test/clients/clients.test.ts starts the node and runs `go test -json` with
 // the same environment as the Python suite (see clients/python/tests/test_client.py):
-// GMQ_ADDR, GMQ_CA_FILE, GMQ_OTHER_CA_FILE, GMQ_ADMIN_TOKEN, GMQ_LIMITED_TOKEN,
+// GMQ_ADDR, GMQ_CA_FILE, GMQ_CERT_FILE, GMQ_KEY_FILE, GMQ_OTHER_CA_FILE,
+// GMQ_OTHER_CERT_FILE, GMQ_OTHER_KEY_FILE, GMQ_ADMIN_TOKEN, GMQ_LIMITED_TOKEN,
 // GMQ_MAX_BODY_BYTES.
 package gmq
 
@@ -52,8 +53,13 @@ func dial(t *testing.T, o Options) *Client {
 	return c
 }
 
+// mtls are the options of a client over mutual TLS: it trusts the CA and presents its certificate.
+func mtls(t *testing.T, token string) Options {
+	return Options{Token: token, TLS: true, CAFile: env(t, "GMQ_CA_FILE"), CertFile: env(t, "GMQ_CERT_FILE"), KeyFile: env(t, "GMQ_KEY_FILE")}
+}
+
 func admin(t *testing.T) *Client {
-	return dial(t, Options{Token: env(t, "GMQ_ADMIN_TOKEN"), TLS: true, CAFile: env(t, "GMQ_CA_FILE")})
+	return dial(t, mtls(t, env(t, "GMQ_ADMIN_TOKEN")))
 }
 
 // must(c.Push(...))(t) is the value of a call that must succeed.
@@ -355,15 +361,14 @@ func TestASubscriberReceivesWhatIsPublishedWhileItListens(t *testing.T) {
 
 func TestATokenIsRequiredAndItsGrantsAreEnforced(t *testing.T) {
 	c := admin(t)
-	ca := env(t, "GMQ_CA_FILE")
 	must(c.DeclareQueue(bg, "limited", "go"))(t)
-	anonymous := dial(t, Options{TLS: true, CAFile: ca})
+	anonymous := dial(t, mtls(t, ""))
 	eq(t, must(anonymous.Raw.Ping(bg, &gmqpb.PingRequest{}))(t).NodeId, uint32(1), "ping without a token")
 	_, err := anonymous.Push(bg, "limited", "go", []byte("x"))
 	code(t, err, codes.Unauthenticated, "push without a token")
-	_, err = dial(t, Options{Token: "not-a-token-we-know", TLS: true, CAFile: ca}).Push(bg, "limited", "go", []byte("x"))
+	_, err = dial(t, mtls(t, "not-a-token-we-know")).Push(bg, "limited", "go", []byte("x"))
 	code(t, err, codes.Unauthenticated, "push with an unknown token")
-	limited := dial(t, Options{Token: env(t, "GMQ_LIMITED_TOKEN"), TLS: true, CAFile: ca})
+	limited := dial(t, mtls(t, env(t, "GMQ_LIMITED_TOKEN")))
 	id := must(limited.Push(bg, "limited", "go", []byte("allowed")))(t)
 	_, err = limited.Pop(bg, "limited", "go", 0)
 	code(t, err, codes.PermissionDenied, "pop without a consume grant")
@@ -372,15 +377,24 @@ func TestATokenIsRequiredAndItsGrantsAreEnforced(t *testing.T) {
 	eq(t, must(c.Pop(bg, "limited", "go", 0))(t).Id, id, "the allowed push")
 }
 
-func TestTLSIsRequiredAndTheNodeCertificateMustChainToTheCA(t *testing.T) {
+func TestMutualTLSIsRequiredWithCertificatesFromTheCA(t *testing.T) {
 	addr := env(t, "GMQ_ADDR")
 	ctx, cancel := context.WithTimeout(bg, patience)
 	defer cancel()
-	_, err := dial(t, Options{Token: env(t, "GMQ_ADMIN_TOKEN")}).Raw.Ping(ctx, &gmqpb.PingRequest{})
-	code(t, err, codes.Unavailable, "plaintext to a TLS node")
-	_, err = dial(t, Options{TLS: true, CAFile: env(t, "GMQ_OTHER_CA_FILE")}).Raw.Ping(ctx, &gmqpb.PingRequest{})
-	code(t, err, codes.Unavailable, "TLS trusting another CA")
-	byName, err := Dial(strings.Replace(addr, "127.0.0.1", "localhost", 1), Options{TLS: true, CAFile: env(t, "GMQ_CA_FILE")})
+	refused := func(o Options, what string) {
+		t.Helper()
+		_, err := dial(t, o).Raw.Ping(ctx, &gmqpb.PingRequest{})
+		code(t, err, codes.Unavailable, what)
+	}
+	refused(Options{}, "plaintext to a TLS node")
+	withOtherCA := mtls(t, "")
+	withOtherCA.CAFile = env(t, "GMQ_OTHER_CA_FILE")
+	refused(withOtherCA, "TLS trusting another CA")
+	refused(Options{TLS: true, CAFile: env(t, "GMQ_CA_FILE")}, "TLS without a client certificate")
+	foreign := mtls(t, "")
+	foreign.CertFile, foreign.KeyFile = env(t, "GMQ_OTHER_CERT_FILE"), env(t, "GMQ_OTHER_KEY_FILE")
+	refused(foreign, "a client certificate from another CA")
+	byName, err := Dial(strings.Replace(addr, "127.0.0.1", "localhost", 1), mtls(t, ""))
 	ok(t, err)
 	defer byName.Close()
 	eq(t, must(byName.Raw.Ping(bg, &gmqpb.PingRequest{}))(t).NodeId, uint32(1), "ping by name")
@@ -410,8 +424,8 @@ func TestBadInputGetsItsExactStatusCode(t *testing.T) {
 	_, err = c.PushBatch(bg, topic, "q", []byte("ok"), big)
 	code(t, err, codes.ResourceExhausted, "batch with a body over the limit")
 	eq(t, must(c.QueueStat(bg, topic, "q"))(t).Pushed, uint64(0), "nothing of the batch stored")
-	_, err = dial(t, Options{TLS: true, CAFile: env(t, "GMQ_CA_FILE")}).Raw.GetTopicStat(bg, &gmqpb.GetTopicStatRequest{Topic: topic})
+	_, err = dial(t, mtls(t, "")).Raw.GetTopicStat(bg, &gmqpb.GetTopicStatRequest{Topic: topic})
 	code(t, err, codes.Unauthenticated, "no token")
-	_, err = dial(t, Options{Token: env(t, "GMQ_LIMITED_TOKEN"), TLS: true, CAFile: env(t, "GMQ_CA_FILE")}).Raw.GetTopicStat(bg, &gmqpb.GetTopicStatRequest{Topic: topic})
+	_, err = dial(t, mtls(t, env(t, "GMQ_LIMITED_TOKEN"))).Raw.GetTopicStat(bg, &gmqpb.GetTopicStatRequest{Topic: topic})
 	code(t, err, codes.PermissionDenied, "no admin grant")
 }

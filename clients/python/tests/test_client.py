@@ -1,9 +1,14 @@
-"""The Python client against a real gmq node, over TLS with token auth.
+"""The Python client against a real gmq node, over mutual TLS with token auth.
 
 test/clients/clients.test.ts starts the node and runs this with:
   GMQ_ADDR            host:port of the node's gRPC listener (TLS)
   GMQ_CA_FILE         PEM of the throwaway CA that signed the node's certificate
-  GMQ_OTHER_CA_FILE   PEM of an unrelated CA
+                      and the client certificates the node accepts
+  GMQ_CERT_FILE       PEM client certificate signed by that CA, and its key
+  GMQ_KEY_FILE
+  GMQ_OTHER_CA_FILE   PEM of an unrelated CA, a client certificate it signed
+  GMQ_OTHER_CERT_FILE and its key
+  GMQ_OTHER_KEY_FILE
   GMQ_ADMIN_TOKEN     token with every grant on every topic
   GMQ_LIMITED_TOKEN   token that may only push to topic "limited"
   GMQ_MAX_BODY_BYTES  the node's --max-body-bytes
@@ -21,7 +26,11 @@ from gmq.v1 import broker_pb2 as pb
 
 ADDR = os.environ["GMQ_ADDR"]
 CA = os.environ["GMQ_CA_FILE"]
+CERT = os.environ["GMQ_CERT_FILE"]
+KEY = os.environ["GMQ_KEY_FILE"]
 OTHER_CA = os.environ["GMQ_OTHER_CA_FILE"]
+OTHER_CERT = os.environ["GMQ_OTHER_CERT_FILE"]
+OTHER_KEY = os.environ["GMQ_OTHER_KEY_FILE"]
 ADMIN = os.environ["GMQ_ADMIN_TOKEN"]
 LIMITED = os.environ["GMQ_LIMITED_TOKEN"]
 MAX_BODY = int(os.environ["GMQ_MAX_BODY_BYTES"])
@@ -33,8 +42,13 @@ def unique(prefix: str) -> str:
     return f"py-{prefix}-{uuid.uuid4().hex[:10]}"
 
 
+def connect(token=None, addr: str = ADDR) -> Client:
+    """A client over mutual TLS: trusts the CA, presents its certificate."""
+    return Client(addr, token=token, tls=True, ca_file=CA, cert_file=CERT, key_file=KEY)
+
+
 def admin() -> Client:
-    return Client(ADDR, token=ADMIN, tls=True, ca_file=CA)
+    return connect(ADMIN)
 
 
 def wait_pop(c: Client, topic: str, bind_key: str) -> pb.Message:
@@ -246,12 +260,12 @@ class ClientTest(unittest.TestCase):
     def test_a_token_is_required_and_its_grants_are_enforced(self) -> None:
         t = "limited"
         self.c.declare_queue(t, "q")
-        with Client(ADDR, tls=True, ca_file=CA) as anonymous:
+        with connect() as anonymous:
             self.assertEqual(anonymous.ping().node_id, 1)
             self.assertEqual(code_of(lambda: anonymous.push(t, b"x", route_key="q")), Code.UNAUTHENTICATED)
-        with Client(ADDR, token="not-a-token-we-know", tls=True, ca_file=CA) as stranger:
+        with connect("not-a-token-we-know") as stranger:
             self.assertEqual(code_of(lambda: stranger.push(t, b"x", route_key="q")), Code.UNAUTHENTICATED)
-        with Client(ADDR, token=LIMITED, tls=True, ca_file=CA) as limited:
+        with connect(LIMITED) as limited:
             mid = limited.push(t, b"allowed", route_key="q")
             self.assertGreater(mid, 0)
             self.assertEqual(code_of(lambda: limited.pop(t, "q")), Code.PERMISSION_DENIED)
@@ -259,12 +273,16 @@ class ClientTest(unittest.TestCase):
             self.assertEqual(code_of(lambda: limited.config(t, msg_ttr=5)), Code.PERMISSION_DENIED)
         self.assertEqual(self.c.pop(t, "q").id, mid)
 
-    def test_tls_is_required_and_the_node_certificate_must_chain_to_the_ca(self) -> None:
+    def test_mutual_tls_is_required_with_certificates_from_the_ca(self) -> None:
         with Client(ADDR, token=ADMIN) as plaintext:
             self.assertEqual(code_of(plaintext.ping), Code.UNAVAILABLE)
-        with Client(ADDR, token=ADMIN, tls=True, ca_file=OTHER_CA) as untrusting:
+        with Client(ADDR, tls=True, ca_file=OTHER_CA, cert_file=CERT, key_file=KEY) as untrusting:
             self.assertEqual(code_of(untrusting.ping), Code.UNAVAILABLE)
-        with Client(ADDR.replace("127.0.0.1", "localhost"), token=ADMIN, tls=True, ca_file=CA) as by_name:
+        with Client(ADDR, token=ADMIN, tls=True, ca_file=CA) as no_certificate:
+            self.assertEqual(code_of(no_certificate.ping), Code.UNAVAILABLE)
+        with Client(ADDR, token=ADMIN, tls=True, ca_file=CA, cert_file=OTHER_CERT, key_file=OTHER_KEY) as foreign:
+            self.assertEqual(code_of(foreign.ping), Code.UNAVAILABLE)
+        with connect(ADMIN, ADDR.replace("127.0.0.1", "localhost")) as by_name:
             self.assertEqual(by_name.ping().node_id, 1)
 
     def test_bad_input_gets_its_exact_status_code(self) -> None:
@@ -284,9 +302,9 @@ class ClientTest(unittest.TestCase):
             code_of(lambda: self.c.push_batch(t, [b"ok", b"x" * (MAX_BODY + 1)], route_key="q")), Code.RESOURCE_EXHAUSTED
         )
         self.assertEqual(self.c.queue_stat(t, "q").pushed, 0)  # the whole batch was refused
-        with Client(ADDR, tls=True, ca_file=CA) as anonymous:
+        with connect() as anonymous:
             self.assertEqual(code_of(lambda: anonymous.topic_stat(t)), Code.UNAUTHENTICATED)
-        with Client(ADDR, token=LIMITED, tls=True, ca_file=CA) as limited:
+        with connect(LIMITED) as limited:
             self.assertEqual(code_of(lambda: limited.topic_stat(t)), Code.PERMISSION_DENIED)
 
 
