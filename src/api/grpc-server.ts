@@ -5,7 +5,7 @@ import * as protoLoader from "@grpc/proto-loader";
 import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation, protoPath as healthProtoPath } from "grpc-health-check";
 import type { Broker, Consumer } from "../broker/broker.js";
-import { BrokerError, ErrorCode, invalid } from "../broker/errors.js";
+import { malformed, type BrokerError } from "../broker/errors.js";
 import {
   BrokerServiceService,
   type BrokerServiceServer,
@@ -20,7 +20,7 @@ import type { Authorizer } from "./auth.js";
 import { createUnaryHandlers, type CallContext, type UnaryHandlers } from "./handlers.js";
 import { msOf, toProtoMessage } from "./messages.js";
 import { BROKER_PROTO, PROTO_INCLUDE_DIRS } from "./proto-files.js";
-import { grpcStatusOf, toBrokerError } from "./status.js";
+import { grpcStatusOf } from "./status.js";
 
 export interface GrpcLogger {
   error(obj: object, msg: string): void;
@@ -63,11 +63,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   const observe = options.observe ?? (() => {});
   const openStreams = new Set<() => void>();
 
-  const toStatus = (err: unknown): grpc.StatusObject => {
-    const e = toBrokerError(err);
-    if (e.code === ErrorCode.INTERNAL) logger.error({ err: e.cause ?? err }, "internal error in RPC");
-    return { code: grpcStatusOf(e.code), details: e.message, metadata: new grpc.Metadata() };
-  };
+  const toStatus = (err: unknown, rpc: string) => grpcStatusOf(err, logger, `${SERVICE_NAME}/${rpc}`);
 
   const handlers = createUnaryHandlers(broker);
   const impl: Record<string, grpc.UntypedHandleCall> = {};
@@ -94,7 +90,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
           callback(null, res);
         },
         (err: unknown) => {
-          const st = toStatus(err);
+          const st = toStatus(err, name);
           observe(name, (performance.now() - started) / 1000, st.code);
           callback(st);
         },
@@ -126,15 +122,15 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
           delayMs = msOf(req.delayMs, "delay_ms");
           ttlMs = msOf(req.ttlMs, "ttl_ms");
         } catch (err) {
-          const st = toStatus(err);
-          reply({ seq: req.seq, id: 0n, errorCode: st.code, errorMessage: st.details, duplicate: false });
+          const st = toStatus(err, "PushStream");
+          reply({ seq: req.seq, id: 0n, errorCode: st.code, errorMessage: st.details, errorReason: st.reason, duplicate: false });
           return;
         }
         broker.push(req.topic, req.routeKey, req.body, delayMs, ttlMs, req.idempotencyKey).then(
-          (r) => reply({ seq: req.seq, id: r.id, errorCode: 0, errorMessage: "", duplicate: r.duplicate }),
+          (r) => reply({ seq: req.seq, id: r.id, errorCode: 0, errorMessage: "", errorReason: "", duplicate: r.duplicate }),
           (err: unknown) => {
-            const st = toStatus(err);
-            reply({ seq: req.seq, id: 0n, errorCode: st.code, errorMessage: st.details, duplicate: false });
+            const st = toStatus(err, "PushStream");
+            reply({ seq: req.seq, id: 0n, errorCode: st.code, errorMessage: st.details, errorReason: st.reason, duplicate: false });
           },
         );
       });
@@ -161,7 +157,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
       const fail = (err: unknown) => {
         consumer?.close();
         consumer = undefined;
-        if (!call.destroyed && !call.writableEnded) call.emit("error", toStatus(err));
+        if (!call.destroyed && !call.writableEnded) call.emit("error", toStatus(err, "Consume"));
       };
       const stop = () => {
         consumer?.close();
@@ -171,9 +167,9 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
       call.on("data", (req: ConsumeRequest) => {
         try {
           const kind = req.kind;
-          if (!kind) throw invalid("a ConsumeRequest must carry subscribe or update");
+          if (!kind) throw malformed("a ConsumeRequest must carry subscribe or update");
           if (kind.$case === "subscribe") {
-            if (consumer) throw invalid("subscribe may only be sent once, as the first request");
+            if (consumer) throw malformed("subscribe may only be sent once, as the first request");
             auth?.authorizeRpc(authorizationOf(call), "Consume", kind.value);
             ({ topic, bindKey } = kind.value);
             consumer = broker.consume(
@@ -193,7 +189,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
             );
             return;
           }
-          if (!consumer) throw invalid("the first ConsumeRequest must be subscribe");
+          if (!consumer) throw malformed("the first ConsumeRequest must be subscribe");
           const u = kind.value;
           if (u.ackIds.length > 0) consumer.ack(u.ackIds);
           if (u.nackIds.length > 0) consumer.nack(u.nackIds);
@@ -225,7 +221,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
           call.write({ channel, body, publishedAtMs: BigInt(at) });
         });
       } catch (err) {
-        call.emit("error", toStatus(err));
+        call.emit("error", toStatus(err, "Subscribe"));
         return;
       }
       const stop = () => {
@@ -263,7 +259,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
 
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(options.addr, options.credentials ?? grpc.ServerCredentials.createInsecure(), (err, p) =>
-      err ? reject(new BrokerError(ErrorCode.UNAVAILABLE, `cannot listen for gRPC on ${options.addr}: ${err.message}`)) : resolve(p),
+      err ? reject(new Error(`cannot listen for gRPC on ${options.addr}: ${err.message}`, { cause: err })) : resolve(p),
     );
   });
   const host = options.addr.slice(0, options.addr.lastIndexOf(":"));

@@ -4,7 +4,7 @@
 // the same in-process handler the gRPC server uses, and the reply is written
 // as proto3 JSON. Routes and handlers are bound once, when the gateway is built.
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { BrokerError, ErrorCode } from "../broker/errors.js";
+import { BrokerError, ErrorReason, malformed } from "../broker/errors.js";
 import { parseJsonBody, readBody, sendJson } from "./http-io.js";
 import type { Route, RouteTable } from "./http-routes.js";
 import { type Json, messageFromJson, messageToJson, setFromText } from "./json-mapping.js";
@@ -27,7 +27,7 @@ export function bindRoutes(table: RouteTable, handlers: UnaryHandlers): Map<Rout
     bound.set(
       route,
       handler ??
-        (() => Promise.reject(new BrokerError(ErrorCode.UNIMPLEMENTED, `${route.rpc.name} has no handler on this node`))),
+        (() => Promise.reject(new BrokerError(ErrorReason.RPC_NOT_IMPLEMENTED, `${route.rpc.name} has no handler on this node`))),
     );
   }
   return bound;
@@ -39,7 +39,7 @@ export function buildRequest(route: Route, values: string[], query: URLSearchPar
   let json: JsonObject;
   if (route.body === "*") {
     if (typeof body !== "object" || body === null || Array.isArray(body)) {
-      throw new BrokerError(ErrorCode.INVALID_ARGUMENT, `request body must be a JSON object (${schema.fullName})`);
+      throw malformed(`request body must be a JSON object (${schema.fullName})`);
     }
     json = { ...(body as JsonObject) };
   } else {

@@ -4,7 +4,7 @@
 // Each route matches on the raw (still percent-encoded) path, so an encoded
 // ":" or "/" inside a variable never reads as the verb or a separator; the
 // captured values are decoded afterwards.
-import { invalid } from "../broker/errors.js";
+import { malformed } from "../broker/errors.js";
 import type { HttpBinding, RpcSchema } from "./proto-schema.js";
 
 export interface Route {
@@ -104,7 +104,7 @@ export class RouteTable {
         try {
           values.push(decodeURIComponent(m[k]!));
         } catch {
-          throw invalid(`path variable ${route.variables[k - 1]}: malformed percent-encoding`);
+          throw malformed(`path variable ${route.variables[k - 1]}: malformed percent-encoding`);
         }
       }
       return { kind: "found", route, values };

@@ -5,10 +5,11 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
+import { BrokerError, ErrorReason, malformed } from "../broker/errors.js";
 import type { NodeConfig } from "../config.js";
 import type { Authorizer } from "./auth.js";
 import { bindRoutes, serveRoute } from "./http-gateway.js";
-import { HttpError, errorStatus, sendError, sendJson } from "./http-io.js";
+import { sendError } from "./http-io.js";
 import { RouteTable } from "./http-routes.js";
 import { createStreams, streamRoutes, type StreamBroker } from "./http-streams.js";
 import { createLegacyRoutes, serveLegacy, servePing } from "./legacy-routes.js";
@@ -16,7 +17,7 @@ import { createNodeMetrics, type MetricsSources, type NodeMetrics } from "./metr
 import { buildOpenApi, openApiPath, type ExtraOperation } from "./openapi.js";
 import { createOperator } from "./operator.js";
 import { loadProtoSchema, type ProtoSchema } from "./proto-schema.js";
-import { toBrokerError } from "./status.js";
+import { httpErrorOf } from "./status.js";
 import { httpsServerOptions, loadTls } from "./tls.js";
 
 export interface HttpLogger {
@@ -86,12 +87,14 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
     metrics?.observeRpc(method, "http", Number(process.hrtime.bigint() - start) / 1e9, code);
   };
 
-  const fail = (res: ServerResponse, err: unknown, label: string, start: bigint): void => {
-    const e = errorStatus(err, toBrokerError);
-    if (e.code === "INTERNAL") logger.error({ err, route: label }, "http request failed");
-    observe(label, start, e.code);
+  /** label names the call in metrics; route (the template, or the label) goes with an INTERNAL cause into the log. */
+  const fail = (res: ServerResponse, err: unknown, label: string, start: bigint, method: string, route = label): void => {
+    const e = httpErrorOf(err, logger, { method, route });
+    observe(label, start, e.body.code);
     sendError(res, e);
   };
+  const notAllowed = (path: string, allow: string, message = `${path} accepts ${allow} only`): BrokerError =>
+    new BrokerError(ErrorReason.METHOD_NOT_ALLOWED, message, { metadata: { allow } });
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const start = process.hrtime.bigint();
@@ -105,7 +108,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
     try {
       match = table.match(method, path);
     } catch (err) {
-      fail(res, err, "unmatched", start); // a malformed percent-encoding in a path variable
+      fail(res, err, "unmatched", start, method); // a malformed percent-encoding in a path variable
       return;
     }
     if (match.kind === "found") {
@@ -116,7 +119,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
         await serveRoute(route, bound.get(route)!, values, query, req, res, maxBody, activeCalls, authorize);
         observe(label, start, "OK");
       } catch (err) {
-        fail(res, err, label, start);
+        fail(res, err, label, start, method, route.template);
       }
       return;
     }
@@ -125,18 +128,18 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
       const m = s.regex.exec(path);
       if (!m) continue;
       try {
-        if (method !== "GET") throw new HttpError(405, "INVALID_ARGUMENT", `${path} accepts GET only`, { allow: "GET" });
+        if (method !== "GET") throw notAllowed(path, "GET");
         const values = m.slice(1).map((v) => {
           try {
             return decodeURIComponent(v);
           } catch {
-            throw new HttpError(400, "INVALID_ARGUMENT", "path variable: malformed percent-encoding");
+            throw malformed("path variable: malformed percent-encoding");
           }
         });
         if (s.name === "Subscribe") streams.subscribe(s, values, query, req, res);
         else streams.consume(s, values, query, req, res);
       } catch (err) {
-        fail(res, err, s.name, start);
+        fail(res, err, s.name, start, method);
       }
       return;
     }
@@ -144,7 +147,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
     const op = operator.routes.get(path);
     if (op || path === "/openapi.json") {
       try {
-        if (method !== "GET" && method !== "HEAD") throw new HttpError(405, "INVALID_ARGUMENT", `${path} accepts GET only`, { allow: "GET" });
+        if (method !== "GET" && method !== "HEAD") throw notAllowed(path, "GET");
         // Probes and the API description stay open; metrics and profiles are the node's admin's.
         if (auth && op && !operator.open.has(path)) auth.authorize(req.headers.authorization, "admin", ["*"]);
         if (op) await op(query, req, res);
@@ -153,7 +156,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
           res.end(openapi);
         }
       } catch (err) {
-        fail(res, err, path, start);
+        fail(res, err, path, start, method);
       }
       return;
     }
@@ -169,22 +172,22 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
     }
     const legacyRoute = legacy.get(path);
     if (legacyRoute) {
-      observe(path, start, await serveLegacy(legacyRoute, query, req, res));
+      observe(path, start, await serveLegacy(legacyRoute, query, req, res, logger));
       return;
     }
 
     if (match.kind === "method-not-allowed") {
-      fail(res, new HttpError(405, "INVALID_ARGUMENT", `${method} is not allowed on ${path}; allowed: ${match.allow.join(", ")}`, { allow: match.allow.join(", ") }), "unmatched", start);
+      const allow = match.allow.join(", ");
+      fail(res, notAllowed(path, allow, `${method} is not allowed on ${path}; allowed: ${allow}`), "unmatched", start, method);
       return;
     }
-    fail(res, new HttpError(404, "NOT_FOUND", `no route for ${method} ${path}; see /openapi.json`), "unmatched", start);
+    fail(res, new BrokerError(ErrorReason.PATH_NOT_FOUND, `no route for ${method} ${path}; see /openapi.json`), "unmatched", start, method);
   }
 
   const listener = (req: IncomingMessage, res: ServerResponse): void => {
     handle(req, res).catch((err: unknown) => {
-      logger.error({ err }, "http handler crashed");
-      if (!res.headersSent) sendJson(res, 500, { code: "INTERNAL", message: "internal error; see the node's log", details: [] });
-      else res.destroy();
+      // Not a BrokerError, so logged (with the request) and answered as INTERNAL.
+      sendError(res, httpErrorOf(err, logger, { method: req.method ?? "GET", route: req.url ?? "/" }));
     });
   };
   const tls = loadTls(config);

@@ -13,13 +13,13 @@
 // ack=auto acks each message once it is written to the socket (at most once).
 // On a topic with auto_ack, messages are settled at delivery whatever `ack` says.
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { BrokerError } from "../broker/errors.js";
-import { invalid } from "../broker/errors.js";
+import { BrokerError, ErrorReason, invalid } from "../broker/errors.js";
 import { messageFromJson, messageToJson, setFromText, type Json } from "./json-mapping.js";
 import type { MessageSchema, ProtoSchema } from "./proto-schema.js";
 import type { Authorizer } from "./auth.js";
 import { compileTemplate } from "./http-routes.js";
 import { toProtoMessage } from "./messages.js";
+import { httpErrorBody } from "./status.js";
 
 /** A delivered message as the broker hands it to a consumer. */
 export interface StreamDelivery {
@@ -113,11 +113,11 @@ class EventWriter {
     return this.res.writableLength;
   }
 
-  end(error?: { code: string; message: string }): void {
+  end(error?: BrokerError): void {
     clearInterval(this.heartbeat);
     if (this.res.writableEnded || this.res.destroyed) return;
     if (error) {
-      const text = JSON.stringify({ error: { code: error.code, message: error.message, details: [] } });
+      const text = JSON.stringify({ error: httpErrorBody(error) });
       this.res.write(this.sse ? `event: error\ndata: ${text}\n\n` : `${text}\n`);
     }
     this.res.end();
@@ -159,7 +159,7 @@ export function createStreams(broker: StreamBroker, messageSchema: MessageSchema
       if (writer.buffered > MAX_SUBSCRIBER_BUFFER_BYTES) {
         unsubscribe?.();
         unsubscribe = undefined;
-        writer.end({ code: "RESOURCE_EXHAUSTED", message: "subscriber too slow: more than 8 MiB of messages unread" });
+        writer.end(new BrokerError(ErrorReason.SUBSCRIBER_TOO_SLOW, "subscriber too slow: more than 8 MiB of messages unread"));
         return;
       }
       writer.write(messageToJson(route.response, { channel, body, publishedAtMs: BigInt(publishedAtMs) }));
@@ -199,7 +199,7 @@ export function createStreams(broker: StreamBroker, messageSchema: MessageSchema
       }
     };
     let stopped = false;
-    const stop = (err?: { code: string; message: string }): void => {
+    const stop = (err?: BrokerError): void => {
       if (stopped) return; // consumer.close() below calls back here through onEnd
       stopped = true;
       open.delete(stop);
@@ -211,7 +211,7 @@ export function createStreams(broker: StreamBroker, messageSchema: MessageSchema
       bindKey,
       { maxInFlight: request.maxInFlight || DEFAULT_MAX_IN_FLIGHT, maxBatchBytes: request.maxBatchBytes || DEFAULT_MAX_BATCH_BYTES },
       deliver,
-      (err) => stop(err ? { code: err.code, message: err.message } : undefined),
+      (err) => stop(err),
     );
     writer = new EventWriter(req, res);
     open.add(stop);

@@ -3,14 +3,14 @@
 // in the original's names, `POST /push` with a form field `data` holding JSON,
 // delays in seconds, bodies as plain text, and the original's reply envelope
 // {"code": 0 | 1, "data": ..., "msg": "..."} with HTTP 200. We add "error"
-// (the gRPC code name) to failures so scripts can branch on it.
+// (the gRPC code name) and "reason" to failures so scripts can branch on them.
 // Every route calls the same in-process RPC handlers as the gateway.
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { BrokerError, ErrorCode, invalid } from "../broker/errors.js";
+import { BrokerError, ErrorReason, invalid } from "../broker/errors.js";
 import type { Authorizer } from "./auth.js";
 import type { UnaryHandlers } from "./http-gateway.js";
-import { HttpError, readBody, sendJson } from "./http-io.js";
-import { toBrokerError } from "./status.js";
+import { readBody, sendJson } from "./http-io.js";
+import { legacyErrorOf, type ErrorLogger } from "./status.js";
 
 type Query = URLSearchParams;
 type Obj = Record<string, any>; // ts-proto message objects, as the handlers take them
@@ -88,7 +88,7 @@ function topicData(stat: Obj): Obj {
 export function createLegacyRoutes(deps: LegacyDeps): Map<string, LegacyHandler> {
   const handle = async (rpc: string, request: Obj): Promise<Obj> => {
     const h = deps.handlers[rpc];
-    if (!h) throw new BrokerError(ErrorCode.UNIMPLEMENTED, `${rpc} has no handler on this node`);
+    if (!h) throw new BrokerError(ErrorReason.RPC_NOT_IMPLEMENTED, `${rpc} has no handler on this node`);
     return (await h(request as never, { signal: new AbortController().signal })) as Obj;
   };
   /** Calls an RPC's handler as the HTTP request's caller (req carries the token). */
@@ -205,7 +205,7 @@ export function createLegacyRoutes(deps: LegacyDeps): Map<string, LegacyHandler>
       // On an auto-ack topic the message was settled at delivery: the
       // original's walkthrough (which turns auto-ack on) still acks it.
       // The caller may consume here, which is all an ack needs: no admin grant to read the config.
-      if (!(err instanceof BrokerError && err.code === ErrorCode.NOT_FOUND && (await handle("GetTopicStat", { topic }))["stat"]?.["config"]?.["autoAck"])) throw err;
+      if (!(err instanceof BrokerError && err.reason === ErrorReason.NOT_IN_FLIGHT && (await handle("GetTopicStat", { topic }))["stat"]?.["config"]?.["autoAck"])) throw err;
     }
     return new Success("success");
   });
@@ -219,7 +219,7 @@ export function createLegacyRoutes(deps: LegacyDeps): Map<string, LegacyHandler>
       try {
         out.push(topicData(await stat(req, t["topic"])));
       } catch (err) {
-        if (!(err instanceof BrokerError && err.code === ErrorCode.NOT_FOUND)) throw err; // deleted meanwhile
+        if (!(err instanceof BrokerError && err.reason === ErrorReason.TOPIC_NOT_FOUND)) throw err; // deleted meanwhile
       }
     }
     return out;
@@ -251,20 +251,16 @@ export function createLegacyRoutes(deps: LegacyDeps): Map<string, LegacyHandler>
 }
 
 /** Runs a legacy route and answers in the original's envelope; returns the gRPC code name for metrics. */
-export async function serveLegacy(handler: LegacyHandler, query: Query, req: IncomingMessage, res: ServerResponse): Promise<string> {
+export async function serveLegacy(handler: LegacyHandler, query: Query, req: IncomingMessage, res: ServerResponse, log: ErrorLogger): Promise<string> {
   try {
     const data = await handler(query, req);
     if (data instanceof Success) sendJson(res, 200, { code: 0, data: null, msg: data.msg });
     else sendJson(res, 200, { code: 0, data, msg: "success" });
     return "OK";
   } catch (err) {
-    if (err instanceof HttpError) {
-      sendJson(res, err.status, { code: 1, data: null, msg: err.message, error: err.code });
-      return err.code;
-    }
-    const be = toBrokerError(err);
-    sendJson(res, 200, { code: 1, data: null, msg: be.message, error: be.code });
-    return be.code;
+    const e = legacyErrorOf(err, log, { method: req.method ?? "GET", route: (req.url ?? "/").split("?")[0]! });
+    sendJson(res, e.status, e.body);
+    return e.body.error;
   }
 }
 
