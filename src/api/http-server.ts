@@ -221,7 +221,8 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
       closing ??= new Promise<void>((resolve) => {
         draining = true; // /readyz answers 503 on connections still open
         streams.registry.closeAll();
-        for (const call of activeCalls) call.abort(); // long polls end now rather than at the grace timeout
+        // Long polls end now (SHUTTING_DOWN) rather than at the grace timeout.
+        for (const call of activeCalls) call.abort(new BrokerError(ErrorReason.SHUTTING_DOWN, "the node is shutting down"));
         operator.close();
         const timer = setTimeout(() => server.closeAllConnections(), graceMs);
         timer.unref();

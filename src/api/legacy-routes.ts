@@ -6,7 +6,7 @@
 // (the gRPC code name) and "reason" to failures so scripts can branch on them.
 // Every route calls the same in-process RPC handlers as the gateway.
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { BrokerError, ErrorReason, invalid } from "../broker/errors.js";
+import { BrokerError, ErrorReason, invalid, malformed } from "../broker/errors.js";
 import type { Authorizer } from "./auth.js";
 import type { UnaryHandlers } from "./http-gateway.js";
 import { readBody, sendJson } from "./http-io.js";
@@ -162,9 +162,9 @@ export function createLegacyRoutes(deps: LegacyDeps): Map<string, LegacyHandler>
     try {
       msg = JSON.parse(data);
     } catch (err) {
-      throw invalid(`data is not valid JSON: ${(err as Error).message}`);
+      throw malformed(`data is not valid JSON: ${(err as Error).message}`);
     }
-    if (typeof msg !== "object" || msg === null || Array.isArray(msg)) throw invalid("data must be a JSON object");
+    if (typeof msg !== "object" || msg === null || Array.isArray(msg)) throw malformed("data must be a JSON object");
     const m = msg as Obj;
     const body = m["body"] ?? "";
     const topic = m["topic"];

@@ -191,7 +191,9 @@ export class Queue {
       }, Math.min(waitMs, MAX_TIMER_MS));
       const onAbort = () => {
         leave();
-        waiter.reject(new BrokerError(ErrorReason.CALL_CANCELLED, "the pop was cancelled by the caller"));
+        // The node aborts with its own reason (shutting down); a caller that went away gives none.
+        const reason: unknown = signal?.reason;
+        waiter.reject(reason instanceof BrokerError ? reason : new BrokerError(ErrorReason.CALL_CANCELLED, "the pop was cancelled by the caller"));
       };
       signal?.addEventListener("abort", onAbort, { once: true });
       this.waiters.push(waiter);
