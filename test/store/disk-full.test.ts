@@ -215,6 +215,8 @@ describe("a node over a full disk (broker, gRPC and HTTP servers in process, ENO
   let base: string;
   /** Resolves when the next Pop reaches its handler (to know a long poll is waiting). */
   let popArrived: (() => void) | undefined;
+  /** The signal of the last Pop that reached its handler. */
+  let popSignal: AbortSignal | undefined;
   const silent = { info() {}, warn() {}, error() {} };
 
   before(async () => {
@@ -234,6 +236,7 @@ describe("a node over a full disk (broker, gRPC and HTTP servers in process, ENO
     const handlers = createUnaryHandlers(broker, defaults);
     const pop = handlers.Pop;
     handlers.Pop = (req, ctx) => {
+      popSignal = ctx.signal;
       const p = pop(req, ctx);
       popArrived?.();
       return p;
@@ -301,17 +304,46 @@ describe("a node over a full disk (broker, gRPC and HTTP servers in process, ENO
     await client.call("ack", { topic: "full", bindKey: "q", id: inFlight.shift()! });
   });
 
-  it("ends a gateway long poll with UNAVAILABLE / SHUTTING_DOWN when its HTTP server closes", async () => {
-    await client.call("declareQueue", { topic: "full", bindKey: "idle" });
-    const waiting = (): Promise<void> => new Promise((resolve) => (popArrived = resolve));
+  const waiting = (): Promise<void> => new Promise((resolve) => (popArrived = resolve));
+
+  it("cancels an original API /pop long poll when its client goes away, so a later message goes to the next pop", async () => {
+    await client.call("declareQueue", { topic: "full", bindKey: "left" });
     const arrived = waiting();
+    const leaving = new AbortController();
+    const left = fetch(`${base}/pop?topic=full&bindKey=left&waitMs=60000`, { signal: leaving.signal }).catch((err: unknown) => err);
+    await arrived;
+    popArrived = undefined;
+    const signal = popSignal!;
+    leaving.abort();
+    expect(await left).to.be.instanceOf(Error);
+    const deadline = Date.now() + 20_000;
+    while (!signal.aborted) {
+      if (Date.now() > deadline) throw new Error("the /pop's signal was not aborted after its client left");
+      await sleep(20);
+    }
+    await client.call("push", { topic: "full", routeKey: "left", body: Buffer.from("after") });
+    const next = await fetch(`${base}/pop?topic=full&bindKey=left&waitMs=60000`);
+    const reply = (await next.json()) as { code: number; data: { body: string; retry: number } };
+    expect(reply.code).to.equal(0);
+    expect(reply.data).to.include({ body: "after", retry: 0 });
+  });
+
+  it("ends a gateway long poll and an original API /pop long poll with UNAVAILABLE / SHUTTING_DOWN when its HTTP server closes", async () => {
+    await client.call("declareQueue", { topic: "full", bindKey: "idle" });
+    let arrived = waiting();
     const gateway = fetch(`${base}/v1/topics/full/queues/idle:pop?wait_ms=60000`);
+    await arrived;
+    arrived = waiting();
+    const legacy = fetch(`${base}/pop?topic=full&bindKey=idle&waitMs=60000`);
     await arrived;
     popArrived = undefined;
     const closed = httpServer.close(30_000);
     const g = await gateway;
     expect(g.status).to.equal(503);
     expect(await g.json()).to.include({ code: "UNAVAILABLE", reason: "SHUTTING_DOWN" });
+    const l = await legacy;
+    expect(l.status).to.equal(200);
+    expect(await l.json()).to.include({ code: 1, error: "UNAVAILABLE", reason: "SHUTTING_DOWN" });
     await closed;
   });
 });
