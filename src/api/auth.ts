@@ -6,7 +6,7 @@
 // touches the broker, with the action and topic taken from one table.
 import { createHash, timingSafeEqual } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { BrokerError, ErrorCode } from "../broker/index.js";
+import { BrokerError, ErrorReason } from "../broker/index.js";
 
 export type Action = "push" | "consume" | "admin";
 const ACTIONS: readonly Action[] = ["push", "consume", "admin"];
@@ -143,12 +143,12 @@ export function loadAuthFile(file: string): ReloadableAuthorizer {
 function createAuthorizer(current: () => readonly Grant[]): Authorizer {
   const find = (authorization: string | undefined): Grant => {
     const m = authorization ? /^Bearer\s+(\S+)\s*$/i.exec(authorization) : null;
-    if (!m) throw new BrokerError(ErrorCode.UNAUTHENTICATED, "this node requires a token: send the header authorization: Bearer <token>");
+    if (!m) throw new BrokerError(ErrorReason.TOKEN_REQUIRED, "this node requires a token: send the header authorization: Bearer <token>");
     const digest = sha256(m[1]!);
     // Compare digests in constant time, and look at every grant: timing tells nothing about the tokens.
     let found: Grant | undefined;
     for (const g of current()) if (timingSafeEqual(g.digest, digest)) found = g;
-    if (!found) throw new BrokerError(ErrorCode.UNAUTHENTICATED, "unknown token");
+    if (!found) throw new BrokerError(ErrorReason.TOKEN_UNKNOWN, "unknown token");
     return found;
   };
 
@@ -158,7 +158,7 @@ function createAuthorizer(current: () => readonly Grant[]): Authorizer {
     for (const topic of topics) {
       if (!patterns.some((p) => p.test(topic))) {
         const what = topic === "*" ? "the whole node" : `topic ${JSON.stringify(topic)}`;
-        throw new BrokerError(ErrorCode.PERMISSION_DENIED, `token ${grant.name} may not ${action} on ${what}`);
+        throw new BrokerError(ErrorReason.NOT_GRANTED, `token ${grant.name} may not ${action} on ${what}`);
       }
     }
   };

@@ -5,7 +5,7 @@ import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation, protoPath as healthProtoPath } from "grpc-health-check";
-import { BrokerError, ErrorCode, type Broker } from "../broker/index.js";
+import type { Broker } from "../broker/index.js";
 import type { NodeConfig } from "../config.js";
 import { BrokerServiceService, type BrokerServiceServer } from "../gen/gmq/v1/broker.js";
 import type { Authorizer } from "./auth.js";
@@ -13,7 +13,7 @@ import { grpcStreamMethods } from "./grpc-streams.js";
 import { grpcUnaryMethods, type GrpcCallDeps } from "./grpc-unary.js";
 import { createUnaryHandlers, type HandlerLimits } from "./handlers.js";
 import { BROKER_PROTO, PROTO_INCLUDE_DIRS } from "./proto-files.js";
-import { toGrpcStatus } from "./status.js";
+import { grpcStatusOf } from "./status.js";
 import { OpenStreams } from "./streams.js";
 
 export interface GrpcLogger {
@@ -45,7 +45,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   const { broker, logger, auth } = options;
   const openStreams = new OpenStreams();
   const deps: GrpcCallDeps = {
-    toStatus: (err) => toGrpcStatus(err, logger),
+    toStatus: (err, rpc) => grpcStatusOf(err, logger, `${SERVICE_NAME}/${rpc}`),
     auth,
     observe: options.observe ?? (() => {}),
   };
@@ -75,7 +75,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
 
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(options.addr, options.credentials ?? grpc.ServerCredentials.createInsecure(), (err, p) =>
-      err ? reject(new BrokerError(ErrorCode.UNAVAILABLE, `cannot listen for gRPC on ${options.addr}: ${err.message}`)) : resolve(p),
+      err ? reject(new Error(`cannot listen for gRPC on ${options.addr}: ${err.message}`, { cause: err })) : resolve(p),
     );
   });
   const host = options.addr.slice(0, options.addr.lastIndexOf(":"));

@@ -2,7 +2,7 @@
 // streams.ts writing to the call; this file only reads the call's requests,
 // writes replies and maps errors to statuses.
 import type * as grpc from "@grpc/grpc-js";
-import { invalid } from "../broker/index.js";
+import { malformed } from "../broker/index.js";
 import type { BrokerServiceServer, ConsumeRequest, PushStreamRequest } from "../gen/gmq/v1/broker.js";
 import type { UnaryHandlers } from "./handlers.js";
 import { authorizationOf, type GrpcCallDeps } from "./grpc-unary.js";
@@ -14,7 +14,11 @@ export type GrpcStreamMethods = Pick<BrokerServiceServer, "pushStream" | "consum
 const GRPC_CONSUME: ConsumeMode = { ackOnSend: false, creditOnStream: true };
 
 /** A call as a sink: replies go out as messages, an error as the call's status. */
-function callSink<T>(call: grpc.ServerWritableStream<unknown, T> | grpc.ServerDuplexStream<unknown, T>, deps: GrpcCallDeps): StreamSink<T> {
+function callSink<T>(
+  call: grpc.ServerWritableStream<unknown, T> | grpc.ServerDuplexStream<unknown, T>,
+  rpc: "PushStream" | "Consume" | "Subscribe",
+  deps: GrpcCallDeps,
+): StreamSink<T> {
   return {
     write(reply, sent) {
       if (call.destroyed || call.writableEnded) return;
@@ -24,7 +28,7 @@ function callSink<T>(call: grpc.ServerWritableStream<unknown, T> | grpc.ServerDu
       if (call.destroyed || call.writableEnded) return;
       // grpc-js sends the status once the messages already written have gone out.
       if (err === undefined) call.end();
-      else call.emit("error", deps.toStatus(err));
+      else call.emit("error", deps.toStatus(err, rpc));
     },
   };
 }
@@ -38,10 +42,10 @@ export function grpcStreamMethods(broker: StreamBroker, push: UnaryHandlers["Pus
         push,
         (req) => auth?.authorizeRpc(authorization, "PushStream", req),
         (err) => {
-          const st = deps.toStatus(err);
-          return { code: st.code, message: st.details };
+          const st = deps.toStatus(err, "PushStream");
+          return { code: st.code, message: st.details, reason: st.reason };
         },
-        callSink(call, deps),
+        callSink(call, "PushStream", deps),
         {
           pause: () => call.pause(),
           resume: () => {
@@ -57,20 +61,20 @@ export function grpcStreamMethods(broker: StreamBroker, push: UnaryHandlers["Pus
     },
 
     consume(call) {
-      const sink = callSink(call, deps);
+      const sink = callSink(call, "Consume", deps);
       let session: ConsumeSession | undefined;
       call.on("data", (req: ConsumeRequest) => {
         if (call.writableEnded) return; // ended with an error; the rest is not read
         try {
           const kind = req.kind;
-          if (!kind) throw invalid("a ConsumeRequest must carry subscribe or update");
+          if (!kind) throw malformed("a ConsumeRequest must carry subscribe or update");
           if (kind.$case === "subscribe") {
-            if (session) throw invalid("subscribe may only be sent once, as the first request");
+            if (session) throw malformed("subscribe may only be sent once, as the first request");
             auth?.authorizeRpc(authorizationOf(call), "Consume", kind.value);
             session = new ConsumeSession(broker, kind.value, GRPC_CONSUME, sink, open);
             return;
           }
-          if (!session) throw invalid("the first ConsumeRequest must be subscribe");
+          if (!session) throw malformed("the first ConsumeRequest must be subscribe");
           session.update(kind.value);
         } catch (err) {
           if (session) session.end(err);
@@ -85,7 +89,7 @@ export function grpcStreamMethods(broker: StreamBroker, push: UnaryHandlers["Pus
     },
 
     subscribe(call) {
-      const sink = callSink(call, deps);
+      const sink = callSink(call, "Subscribe", deps);
       let session: SubscribeSession;
       try {
         auth?.authorizeRpc(authorizationOf(call), "Subscribe", call.request);

@@ -3,6 +3,7 @@
 // status mapping and latency metrics around it. The service's type is derived
 // from the handlers, so an RPC without a handler does not compile.
 import * as grpc from "@grpc/grpc-js";
+import type { ErrorReason } from "../broker/index.js";
 import type { Authorizer } from "./auth.js";
 import type { ReplyOf, RequestOf, RpcName, Unary, UnaryHandlers } from "./handlers.js";
 
@@ -10,8 +11,8 @@ import type { ReplyOf, RequestOf, RpcName, Unary, UnaryHandlers } from "./handle
 export type GrpcUnaryMethods = { [K in RpcName as Uncapitalize<K>]: grpc.handleUnaryCall<RequestOf<K>, ReplyOf<K>> };
 
 export interface GrpcCallDeps {
-  /** Any thrown value as the status to end the call with (status.ts's toGrpcStatus). */
-  toStatus(err: unknown): grpc.StatusObject;
+  /** Any thrown value as the status to end the call `rpc` (e.g. "Pop") with, its reason in the details trailer (status.ts's grpcStatusOf). */
+  toStatus(err: unknown, rpc: string): grpc.StatusObject & { reason: ErrorReason };
   /** Token auth; every call is open without it. */
   auth?: Authorizer;
   /** Called once per finished RPC, for metrics. */
@@ -49,7 +50,7 @@ function unaryMethod<Req, Res>(name: RpcName, handler: Unary<Req, Res>, deps: Gr
         callback(null, res);
       },
       (err: unknown) => {
-        const st = toStatus(err);
+        const st = toStatus(err, name);
         observe(name, (performance.now() - started) / 1000, st.code);
         callback(st);
       },

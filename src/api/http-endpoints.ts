@@ -8,6 +8,7 @@ import type { Route, RouteTable } from "./http-routes.js";
 import type { HttpStreamHandler, StreamRoute } from "./http-streams.js";
 import { serveLegacy, servePing, type LegacyHandler } from "./legacy-routes.js";
 import type { Operator } from "./operator.js";
+import type { ErrorLogger } from "./status.js";
 
 export interface RouterParts {
   /** The annotated RPCs' routes, each with its handler (bindRoutes). */
@@ -23,6 +24,8 @@ export interface RouterParts {
   maxBodyBytes: number;
   /** Signals of calls in progress, aborted when the node shuts down. */
   activeCalls: Set<AbortController>;
+  /** Where the original API's internal faults are logged. */
+  logger: ErrorLogger;
 }
 
 const GET = ["GET"] as const;
@@ -36,6 +39,7 @@ export function buildRouter(p: RouterParts): HttpRouter {
     const label = route.rpc.name;
     router.template(route.method, route, {
       label,
+      route: route.template,
       async serve(req, res, values, query) {
         const authorize = auth && ((r: Record<string, unknown>) => auth.authorizeRpc(req.headers.authorization, label, r));
         await serveRoute(route, handler, values, query, req, res, p.maxBodyBytes, p.activeCalls, authorize);
@@ -48,6 +52,7 @@ export function buildRouter(p: RouterParts): HttpRouter {
     const open = p.streams[s.name];
     router.template("GET", s, {
       label: s.name,
+      route: s.template,
       serve(req, res, values, query) {
         open(s, values, query, req, res);
         return undefined;
@@ -92,7 +97,7 @@ export function buildRouter(p: RouterParts): HttpRouter {
     },
   });
   for (const [path, handler] of p.legacy) {
-    router.path(path, undefined, { label: path, serve: (req, res, _values, query) => serveLegacy(handler, query, req, res) });
+    router.path(path, undefined, { label: path, serve: (req, res, _values, query) => serveLegacy(handler, query, req, res, p.logger, p.activeCalls) });
   }
   return router;
 }

@@ -4,7 +4,7 @@
 // the same in-process handler the gRPC server uses, and the reply is written
 // as proto3 JSON. Routes and handlers are bound once, when the gateway is built.
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { BrokerError, ErrorCode } from "../broker/index.js";
+import { BrokerError, ErrorReason, malformed } from "../broker/index.js";
 import { parseJsonBody, readBody, sendJson } from "./http-io.js";
 import type { Route, RouteTable } from "./http-routes.js";
 import { type Json, messageFromJson, messageToJson, setFromText } from "./json-mapping.js";
@@ -32,7 +32,7 @@ export function bindRoutes(table: RouteTable, handlers: GatewayHandlers): Map<Ro
     bound.set(
       route,
       handler ??
-        (() => Promise.reject(new BrokerError(ErrorCode.UNIMPLEMENTED, `${route.rpc.name} has no handler on this node`))),
+        (() => Promise.reject(new BrokerError(ErrorReason.RPC_NOT_IMPLEMENTED, `${route.rpc.name} has no handler on this node`))),
     );
   }
   return bound;
@@ -44,7 +44,7 @@ export function buildRequest(route: Route, values: string[], query: URLSearchPar
   let json: JsonObject;
   if (route.body === "*") {
     if (typeof body !== "object" || body === null || Array.isArray(body)) {
-      throw new BrokerError(ErrorCode.INVALID_ARGUMENT, `request body must be a JSON object (${schema.fullName})`);
+      throw malformed(`request body must be a JSON object (${schema.fullName})`);
     }
     json = { ...(body as JsonObject) };
   } else {
@@ -96,7 +96,7 @@ export async function serveRoute(
  * long-polling Pop); the signal is made only for handlers that ask for it,
  * since most never wait (and a class keeps closures off the hot path).
  */
-class HttpCallContext {
+export class HttpCallContext {
   private abort: AbortController | undefined;
 
   constructor(

@@ -1,21 +1,8 @@
 // Small HTTP plumbing shared by the gateway, the legacy routes and the
 // operator endpoints: bounded body reading and JSON/error replies.
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { BrokerError, ErrorCode } from "../broker/index.js";
-import { httpStatusOf } from "./status.js";
-
-/** An HTTP-only failure that has no broker error code (404 route, 405, 413, 415). */
-export class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-    readonly headers: Record<string, string> = {},
-  ) {
-    super(message);
-    this.name = "HttpError";
-  }
-}
+import { BrokerError, ErrorReason, malformed } from "../broker/index.js";
+import type { HttpErrorReply } from "./status.js";
 
 /** Reads the whole body, refusing more than maxBytes (413) as soon as it is exceeded. */
 export function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
@@ -42,8 +29,8 @@ export function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer
   });
 }
 
-function tooLarge(maxBytes: number): HttpError {
-  return new HttpError(413, "RESOURCE_EXHAUSTED", `request body exceeds the node's limit of ${maxBytes} bytes (--max-http-body-bytes)`);
+function tooLarge(maxBytes: number): BrokerError {
+  return new BrokerError(ErrorReason.REQUEST_TOO_LARGE, `request body exceeds the node's limit of ${maxBytes} bytes (--max-http-body-bytes)`);
 }
 
 export function parseJsonBody(body: Buffer): unknown {
@@ -51,7 +38,7 @@ export function parseJsonBody(body: Buffer): unknown {
   try {
     return JSON.parse(body.toString("utf8"));
   } catch (err) {
-    throw new BrokerError(ErrorCode.INVALID_ARGUMENT, `request body is not valid JSON: ${(err as Error).message}`);
+    throw malformed(`request body is not valid JSON: ${(err as Error).message}`);
   }
 }
 
@@ -98,18 +85,11 @@ function endSoon(res: ServerResponse, body: string): void {
   pendingBodies.push(body);
 }
 
-/** Status and error code of any failure, for the reply and the latency metric. */
-export function errorStatus(err: unknown, toBroker: (e: unknown) => BrokerError): { status: number; code: string; message: string; headers: Record<string, string> } {
-  if (err instanceof HttpError) return { status: err.status, code: err.code, message: err.message, headers: err.headers };
-  const be = toBroker(err);
-  return { status: httpStatusOf(be.code), code: be.code, message: be.message, headers: {} };
-}
-
-/** Errors as {code, message, details}: code is the gRPC code name, details a list (empty today). */
-export function sendError(res: ServerResponse, e: { status: number; code: string; message: string; headers: Record<string, string> }): void {
+/** Sends an error reply made by status.ts (httpErrorOf); a reply already under way is cut off instead. */
+export function sendError(res: ServerResponse, e: HttpErrorReply): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
-  sendJson(res, e.status, { code: e.code, message: e.message, details: [] }, e.headers);
+  sendJson(res, e.status, e.body, e.headers);
 }

@@ -8,6 +8,8 @@ import { TemplateRouter, type CompiledTemplate, type TemplateMatch } from "./htt
 export interface Endpoint {
   /** Names the route in metrics and logs (the RPC's name, or the path). */
   label: string;
+  /** The path template, logged with an internal fault; the label when absent. */
+  route?: string;
   /**
    * Serves a matched request: values are the template's decoded variables.
    * Returns the code to record in the latency metric, or undefined to record
@@ -32,7 +34,7 @@ export class HttpRouter {
     return this;
   }
 
-  /** Throws INVALID_ARGUMENT on a malformed percent-encoding in a path variable. */
+  /** Throws MALFORMED_REQUEST on a malformed percent-encoding in a path variable. */
   match(method: string, rawPath: string): TemplateMatch<Endpoint> {
     const fixed = this.paths.get(rawPath);
     if (fixed) {

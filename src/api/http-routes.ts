@@ -4,7 +4,7 @@
 // Each route matches on the raw (still percent-encoded) path, so an encoded
 // ":" or "/" inside a variable never reads as the verb or a separator; the
 // captured values are decoded afterwards.
-import { invalid } from "../broker/index.js";
+import { malformed } from "../broker/index.js";
 import type { HttpBinding, RpcSchema } from "./proto-schema.js";
 
 export interface Route {
@@ -99,7 +99,7 @@ export class TemplateRouter<T> {
     this.entries.sort((a, b) => b.template.specificity - a.template.specificity);
   }
 
-  /** HEAD is served as GET. Throws INVALID_ARGUMENT on a malformed percent-encoding in a variable. */
+  /** HEAD is served as GET. Throws MALFORMED_REQUEST on a malformed percent-encoding in a variable. */
   match(method: string, rawPath: string): TemplateMatch<T> {
     let allow: string[] | undefined;
     const wanted = method === "HEAD" ? "GET" : method;
@@ -115,7 +115,7 @@ export class TemplateRouter<T> {
         try {
           values.push(decodeURIComponent(found[k]!));
         } catch {
-          throw invalid(`path variable ${template.variables[k - 1]}: malformed percent-encoding`);
+          throw malformed(`path variable ${template.variables[k - 1]}: malformed percent-encoding`);
         }
       }
       return { kind: "found", value, values };

@@ -5,12 +5,13 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
+import { BrokerError, ErrorReason } from "../broker/index.js";
 import type { NodeConfig } from "../config.js";
 import type { Authorizer } from "./auth.js";
 import type { UnaryHandlers } from "./handlers.js";
 import { buildRouter } from "./http-endpoints.js";
 import { bindRoutes, type GatewayHandlers } from "./http-gateway.js";
-import { HttpError, errorStatus, sendError, sendJson } from "./http-io.js";
+import { sendError } from "./http-io.js";
 import type { HttpRouter } from "./http-router.js";
 import { RouteTable } from "./http-routes.js";
 import { createHttpStreams, streamRoutes } from "./http-streams.js";
@@ -19,7 +20,7 @@ import { createNodeMetrics, type MetricsSources, type NodeMetrics } from "./metr
 import { buildOpenApi, openApiPath, type ExtraOperation } from "./openapi.js";
 import { createOperator } from "./operator.js";
 import { loadProtoSchema, type ProtoSchema } from "./proto-schema.js";
-import { toBrokerError } from "./status.js";
+import { httpErrorOf } from "./status.js";
 import { OpenStreams, type StreamBroker } from "./streams.js";
 import { httpsServerOptions, loadTls } from "./tls.js";
 
@@ -76,7 +77,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
   const table = new RouteTable(schema.rpcs);
   const bound = bindRoutes(table, handlers);
   const openStreams = new OpenStreams();
-  const streams = createHttpStreams(broker, schema.message("gmq.v1.Message"), openStreams, auth);
+  const streams = createHttpStreams(broker, schema.message("gmq.v1.Message"), openStreams, logger, auth);
   const streamTable = streamRoutes(schema);
   const metrics = config.metrics ? (opts.metrics ?? createNodeMetrics(opts.metricsSources ?? { topicStats: () => [] })) : undefined;
   let draining = false;
@@ -94,10 +95,10 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
     metrics?.observeRpc(method, "http", Number(process.hrtime.bigint() - start) / 1e9, code);
   };
 
-  const fail = (res: ServerResponse, err: unknown, label: string, start: bigint): void => {
-    const e = errorStatus(err, toBrokerError);
-    if (e.code === "INTERNAL") logger.error({ err, route: label }, "http request failed");
-    observe(label, start, e.code);
+  /** label names the call in metrics; route (the template, or the label) goes with an INTERNAL cause into the log. */
+  const fail = (res: ServerResponse, err: unknown, label: string, start: bigint, method: string, route = label): void => {
+    const e = httpErrorOf(err, logger, { method, route });
+    observe(label, start, e.body.code);
     sendError(res, e);
   };
 
@@ -112,6 +113,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
     auth,
     maxBodyBytes: config.maxHttpBodyBytes,
     activeCalls,
+    logger,
   });
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -126,7 +128,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
     try {
       match = router.match(method, path);
     } catch (err) {
-      fail(res, err, "unmatched", start); // a malformed percent-encoding in a path variable
+      fail(res, err, "unmatched", start, method); // a malformed percent-encoding in a path variable
       return;
     }
     if (match.kind === "found") {
@@ -135,23 +137,23 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
         const code = await endpoint.serve(req, res, match.values, query);
         if (code !== undefined) observe(endpoint.label, start, code);
       } catch (err) {
-        fail(res, err, endpoint.label, start);
+        fail(res, err, endpoint.label, start, method, endpoint.route);
       }
       return;
     }
     if (match.kind === "method-not-allowed") {
       const allow = match.allow.join(", ");
-      fail(res, new HttpError(405, "INVALID_ARGUMENT", `${method} is not allowed on ${path}; allowed: ${allow}`, { allow }), "unmatched", start);
+      const e = new BrokerError(ErrorReason.METHOD_NOT_ALLOWED, `${method} is not allowed on ${path}; allowed: ${allow}`, { metadata: { allow } });
+      fail(res, e, "unmatched", start, method);
       return;
     }
-    fail(res, new HttpError(404, "NOT_FOUND", `no route for ${method} ${path}; see /openapi.json`), "unmatched", start);
+    fail(res, new BrokerError(ErrorReason.PATH_NOT_FOUND, `no route for ${method} ${path}; see /openapi.json`), "unmatched", start, method);
   }
 
   const listener = (req: IncomingMessage, res: ServerResponse): void => {
     handle(req, res).catch((err: unknown) => {
-      logger.error({ err }, "http handler crashed");
-      if (!res.headersSent) sendJson(res, 500, { code: "INTERNAL", message: "internal error; see the node's log", details: [] });
-      else res.destroy();
+      // Not a BrokerError, so logged (with the request) and answered as INTERNAL.
+      sendError(res, httpErrorOf(err, logger, { method: req.method ?? "GET", route: req.url ?? "/" }));
     });
   };
   const tls = loadTls(config);
@@ -185,7 +187,8 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
       closing ??= new Promise<void>((resolve) => {
         draining = true; // /readyz answers 503 on connections still open
         openStreams.closeAll();
-        for (const call of activeCalls) call.abort(); // long polls end now rather than at the grace timeout
+        // Long polls end now (SHUTTING_DOWN) rather than at the grace timeout.
+        for (const call of activeCalls) call.abort(new BrokerError(ErrorReason.SHUTTING_DOWN, "the node is shutting down"));
         operator.close();
         const timer = setTimeout(() => server.closeAllConnections(), graceMs);
         timer.unref();

@@ -20,7 +20,7 @@ import type { Authorizer } from "./auth.js";
 import { compileTemplate, type CompiledTemplate } from "./http-routes.js";
 import { messageFromJson, messageToJson, setFromText, type Json } from "./json-mapping.js";
 import type { MessageSchema, ProtoSchema } from "./proto-schema.js";
-import { toBrokerError } from "./status.js";
+import { httpErrorBody, toBrokerError, type CallSite, type ErrorLogger } from "./status.js";
 import { SSE_HEARTBEAT_MS } from "./stream-limits.js";
 import { ConsumeSession, SubscribeSession, type ConsumeMode, type OpenStreams, type StreamBroker, type StreamSink } from "./streams.js";
 
@@ -57,6 +57,9 @@ class EventWriter {
   constructor(
     req: IncomingMessage,
     private readonly res: ServerResponse,
+    /** Where an internal fault that ends the stream is logged, with the stream's call. */
+    private readonly log: ErrorLogger,
+    private readonly call: CallSite,
   ) {
     this.sse = /\btext\/event-stream\b/.test(String(req.headers.accept ?? ""));
   }
@@ -91,13 +94,16 @@ class EventWriter {
     this.res.write(this.sse ? `data: ${text}\n\n` : `${text}\n`, sent);
   }
 
-  /** A final `{"error": {code, message, details}}` event when err is given. */
+  /**
+   * A final `{"error": {code, reason, message, details}}` event when err is
+   * given: the same body as a failed gateway call (status.ts's httpErrorBody).
+   */
   end(err?: unknown): void {
     if (this.gone) return;
     this.start();
     if (err !== undefined) {
-      const e = toBrokerError(err);
-      const text = JSON.stringify({ error: { code: e.code, message: e.message, details: [] } });
+      const e = toBrokerError(err, this.log, this.call);
+      const text = JSON.stringify({ error: httpErrorBody(e) });
       this.res.write(this.sse ? `event: error\ndata: ${text}\n\n` : `${text}\n`);
     }
     this.res.end();
@@ -117,12 +123,18 @@ function requestOf(route: StreamRoute, values: string[], query: URLSearchParams)
 export type HttpStreamHandler = (route: StreamRoute, values: string[], query: URLSearchParams, req: IncomingMessage, res: ServerResponse) => void;
 
 /** auth, when given, is asked before a stream starts; open collects the streams for shutdown. */
-export function createHttpStreams(broker: StreamBroker, messageSchema: MessageSchema, open: OpenStreams, auth?: Authorizer): Record<StreamRoute["name"], HttpStreamHandler> {
+export function createHttpStreams(
+  broker: StreamBroker,
+  messageSchema: MessageSchema,
+  open: OpenStreams,
+  log: ErrorLogger,
+  auth?: Authorizer,
+): Record<StreamRoute["name"], HttpStreamHandler> {
   return {
     Subscribe(route, values, query, req, res) {
       const request = requestOf(route, values, query) as unknown as pb.SubscribeRequest;
       auth?.authorizeRpc(req.headers.authorization, "Subscribe", request);
-      const writer = new EventWriter(req, res);
+      const writer = new EventWriter(req, res, log, { method: "GET", route: route.template });
       const sink: StreamSink<pb.SubscribeResponse> = {
         write: (reply, sent) => writer.write(messageToJson(route.response, reply), sent),
         end: (err) => writer.end(err),
@@ -140,7 +152,7 @@ export function createHttpStreams(broker: StreamBroker, messageSchema: MessageSc
       auth?.authorizeRpc(req.headers.authorization, "Consume", request);
       // No way back on this stream: acks come through unary routes, and what is settled at delivery returns credit once sent.
       const mode: ConsumeMode = { ackOnSend: ack === "auto", creditOnStream: false };
-      const writer = new EventWriter(req, res);
+      const writer = new EventWriter(req, res, log, { method: "GET", route: route.template });
       const sink: StreamSink<pb.ConsumeResponse> = {
         write(reply, sent) {
           const last = reply.messages.length - 1;

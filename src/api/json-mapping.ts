@@ -3,7 +3,7 @@
 // Buffer, enums as numbers, unset messages and `optional` fields undefined).
 // Driven by the schema read from the proto, so it serves any message. Every
 // input error is an INVALID_ARGUMENT naming the field and what was expected.
-import { BrokerError, ErrorCode } from "../broker/index.js";
+import { malformed, type BrokerError } from "../broker/index.js";
 import type { FieldSchema, MessageSchema, ScalarType } from "./proto-schema.js";
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
@@ -11,7 +11,7 @@ type Obj = Record<string, unknown>;
 
 function bad(path: string, expected: string, got: unknown): BrokerError {
   const shown = typeof got === "string" ? JSON.stringify(got.length > 40 ? `${got.slice(0, 40)}…` : got) : JSON.stringify(got);
-  return new BrokerError(ErrorCode.INVALID_ARGUMENT, `field ${path}: expected ${expected}, got ${shown ?? typeof got}`);
+  return malformed(`field ${path}: expected ${expected}, got ${shown ?? typeof got}`);
 }
 
 const int32Range: Partial<Record<ScalarType, [number, number]>> = {
@@ -108,13 +108,13 @@ function valueFromJson(f: FieldSchema, v: Json, path: string): unknown {
 /** Parses a proto3 JSON object (either field-name style) into a message object. */
 export function messageFromJson(schema: MessageSchema, json: unknown, path = ""): Obj {
   if (typeof json !== "object" || json === null || Array.isArray(json)) {
-    throw new BrokerError(ErrorCode.INVALID_ARGUMENT, `${path || "request body"}: expected a JSON object (${schema.fullName})`);
+    throw malformed(`${path || "request body"}: expected a JSON object (${schema.fullName})`);
   }
   const out = emptyMessage(schema);
   for (const [key, v] of Object.entries(json as Record<string, Json>)) {
     const f = schema.byKey.get(key);
     const fieldPath = path ? `${path}.${key}` : key;
-    if (!f) throw new BrokerError(ErrorCode.INVALID_ARGUMENT, `unknown field ${fieldPath} in ${schema.fullName}`);
+    if (!f) throw malformed(`unknown field ${fieldPath} in ${schema.fullName}`);
     if (v === null) continue; // proto3 JSON: null means the default
     if (f.repeated) {
       if (!Array.isArray(v)) throw bad(fieldPath, "an array", v);
@@ -186,7 +186,7 @@ function textToJson(f: FieldSchema, text: string, path: string): Json {
  */
 export function setFromText(schema: MessageSchema, target: Record<string, Json>, dotted: string, values: string[]): void {
   const chain = fieldPath(schema, dotted);
-  if (!chain) throw new BrokerError(ErrorCode.INVALID_ARGUMENT, `unknown field ${dotted} in ${schema.fullName}`);
+  if (!chain) throw malformed(`unknown field ${dotted} in ${schema.fullName}`);
   let obj = target;
   for (const f of chain.slice(0, -1)) {
     const next = obj[f.jsonName];
@@ -199,7 +199,7 @@ export function setFromText(schema: MessageSchema, target: Record<string, Json>,
     for (const v of values) list.push(textToJson(leaf, v, dotted));
     obj[leaf.jsonName] = list;
   } else {
-    if (values.length > 1) throw new BrokerError(ErrorCode.INVALID_ARGUMENT, `field ${dotted} is not repeated but was given ${values.length} times`);
+    if (values.length > 1) throw malformed(`field ${dotted} is not repeated but was given ${values.length} times`);
     obj[leaf.jsonName] = textToJson(leaf, values[0] ?? "", dotted);
   }
   // A key given in the other naming style would be a duplicate: keep one.

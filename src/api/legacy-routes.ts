@@ -3,18 +3,20 @@
 // in the original's names, `POST /push` with a form field `data` holding JSON,
 // delays in seconds, bodies as plain text, and the original's reply envelope
 // {"code": 0 | 1, "data": ..., "msg": "..."} with HTTP 200. We add "error"
-// (the gRPC code name) to failures so scripts can branch on it.
+// (the gRPC code name) and "reason" to failures so scripts can branch on them.
 // Every route calls the same in-process RPC handlers as the gateway.
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { BrokerError, ErrorCode, invalid } from "../broker/index.js";
+import { BrokerError, ErrorReason, invalid, malformed } from "../broker/index.js";
 import type * as pb from "../gen/gmq/v1/broker.js";
 import type { Authorizer } from "./auth.js";
-import type { ReplyOf, RequestOf, RpcName, Unary, UnaryHandlers } from "./handlers.js";
-import { HttpError, readBody, sendJson } from "./http-io.js";
-import { toBrokerError } from "./status.js";
+import type { CallContext, ReplyOf, RequestOf, RpcName, Unary, UnaryHandlers } from "./handlers.js";
+import { HttpCallContext } from "./http-gateway.js";
+import { readBody, sendJson } from "./http-io.js";
+import { legacyErrorOf, type ErrorLogger } from "./status.js";
 
 type Query = URLSearchParams;
-export type LegacyHandler = (query: Query, req: IncomingMessage) => Promise<unknown>;
+/** ctx carries the request's signal: the client going away or the node shutting down ends a waiting call. */
+export type LegacyHandler = (query: Query, req: IncomingMessage, ctx: CallContext) => Promise<unknown>;
 
 export interface LegacyDeps {
   /** The unary RPC handlers; a route whose RPC has none answers UNIMPLEMENTED. */
@@ -87,19 +89,19 @@ function topicData(stat: pb.TopicStat): Record<string, unknown> {
 }
 
 export function createLegacyRoutes(deps: LegacyDeps): Map<string, LegacyHandler> {
-  const handle = async <K extends RpcName>(rpc: K, request: RequestOf<K>): Promise<ReplyOf<K>> => {
+  const handle = async <K extends RpcName>(rpc: K, request: RequestOf<K>, ctx: CallContext = {}): Promise<ReplyOf<K>> => {
     const h: Unary<RequestOf<K>, ReplyOf<K>> | undefined = deps.handlers[rpc];
-    if (!h) throw new BrokerError(ErrorCode.UNIMPLEMENTED, `${rpc} has no handler on this node`);
-    return h(request, {});
+    if (!h) throw new BrokerError(ErrorReason.RPC_NOT_IMPLEMENTED, `${rpc} has no handler on this node`);
+    return h(request, ctx);
   };
   /** Calls an RPC's handler as the HTTP request's caller (req carries the token). */
-  const call = <K extends RpcName>(req: IncomingMessage, rpc: K, request: RequestOf<K>): Promise<ReplyOf<K>> => {
+  const call = <K extends RpcName>(req: IncomingMessage, rpc: K, request: RequestOf<K>, ctx?: CallContext): Promise<ReplyOf<K>> => {
     deps.auth?.authorizeRpc(req.headers.authorization, rpc, request);
-    return handle(rpc, request);
+    return handle(rpc, request, ctx);
   };
   const stat = async (req: IncomingMessage, topic: string): Promise<pb.TopicStat> => {
     const { stat } = await call(req, "GetTopicStat", { topic });
-    if (!stat) throw new BrokerError(ErrorCode.INTERNAL, `GetTopicStat of ${topic} answered without a stat`);
+    if (!stat) throw new BrokerError(ErrorReason.INTERNAL_ERROR, `GetTopicStat of ${topic} answered without a stat`);
     return stat;
   };
 
@@ -167,9 +169,9 @@ export function createLegacyRoutes(deps: LegacyDeps): Map<string, LegacyHandler>
     try {
       msg = JSON.parse(data);
     } catch (err) {
-      throw invalid(`data is not valid JSON: ${(err as Error).message}`);
+      throw malformed(`data is not valid JSON: ${(err as Error).message}`);
     }
-    if (typeof msg !== "object" || msg === null || Array.isArray(msg)) throw invalid("data must be a JSON object");
+    if (typeof msg !== "object" || msg === null || Array.isArray(msg)) throw malformed("data must be a JSON object");
     const m = msg as Record<string, unknown>;
     const body = m["body"] ?? "";
     const topic = m["topic"];
@@ -194,10 +196,10 @@ export function createLegacyRoutes(deps: LegacyDeps): Map<string, LegacyHandler>
     return key === "" ? { msgId: String(reply.id) } : { msgId: String(reply.id), duplicate: reply.duplicate };
   });
 
-  routes.set("/pop", async (q, req) => {
-    const reply = await call(req, "Pop", { topic: required(q, "topic"), bindKey: required(q, "bindKey"), waitMs: intParam(q, ["waitMs"]) ?? 0 });
+  routes.set("/pop", async (q, req, ctx) => {
+    const reply = await call(req, "Pop", { topic: required(q, "topic"), bindKey: required(q, "bindKey"), waitMs: intParam(q, ["waitMs"]) ?? 0 }, ctx);
     const m = reply.message;
-    if (!m) throw new BrokerError(ErrorCode.INTERNAL, "Pop answered without a message");
+    if (!m) throw new BrokerError(ErrorReason.INTERNAL_ERROR, "Pop answered without a message");
     return { id: String(m.id), body: Buffer.from(m.body).toString("utf8"), retry: m.retry };
   });
 
@@ -211,7 +213,7 @@ export function createLegacyRoutes(deps: LegacyDeps): Map<string, LegacyHandler>
       // On an auto-ack topic the message was settled at delivery: the
       // original's walkthrough (which turns auto-ack on) still acks it.
       // The caller may consume here, which is all an ack needs: no admin grant to read the config.
-      if (!(err instanceof BrokerError && err.code === ErrorCode.NOT_FOUND && (await handle("GetTopicStat", { topic })).stat?.config?.autoAck)) throw err;
+      if (!(err instanceof BrokerError && err.reason === ErrorReason.NOT_IN_FLIGHT && (await handle("GetTopicStat", { topic })).stat?.config?.autoAck)) throw err;
     }
     return new Success("success");
   });
@@ -225,7 +227,7 @@ export function createLegacyRoutes(deps: LegacyDeps): Map<string, LegacyHandler>
       try {
         out.push(topicData(await stat(req, t.topic)));
       } catch (err) {
-        if (!(err instanceof BrokerError && err.code === ErrorCode.NOT_FOUND)) throw err; // deleted meanwhile
+        if (!(err instanceof BrokerError && err.reason === ErrorReason.TOPIC_NOT_FOUND)) throw err; // deleted meanwhile
       }
     }
     return out;
@@ -257,20 +259,28 @@ export function createLegacyRoutes(deps: LegacyDeps): Map<string, LegacyHandler>
 }
 
 /** Runs a legacy route and answers in the original's envelope; returns the gRPC code name for metrics. */
-export async function serveLegacy(handler: LegacyHandler, query: Query, req: IncomingMessage, res: ServerResponse): Promise<string> {
+export async function serveLegacy(
+  handler: LegacyHandler,
+  query: Query,
+  req: IncomingMessage,
+  res: ServerResponse,
+  log: ErrorLogger,
+  /** Signals of calls in progress, aborted when the node shuts down. */
+  active: Set<AbortController>,
+): Promise<string> {
+  // A long-polling /pop waits on this context's signal, like the gateway's Pop.
+  const context = new HttpCallContext(res, active);
   try {
-    const data = await handler(query, req);
+    const data = await handler(query, req, context);
     if (data instanceof Success) sendJson(res, 200, { code: 0, data: null, msg: data.msg });
     else sendJson(res, 200, { code: 0, data, msg: "success" });
     return "OK";
   } catch (err) {
-    if (err instanceof HttpError) {
-      sendJson(res, err.status, { code: 1, data: null, msg: err.message, error: err.code });
-      return err.code;
-    }
-    const be = toBrokerError(err);
-    sendJson(res, 200, { code: 1, data: null, msg: be.message, error: be.code });
-    return be.code;
+    const e = legacyErrorOf(err, log, { method: req.method ?? "GET", route: (req.url ?? "/").split("?")[0]! });
+    sendJson(res, e.status, e.body);
+    return e.body.error;
+  } finally {
+    context.done();
   }
 }
 

@@ -1,5 +1,6 @@
 // An OpenAPI 3.0 document derived from the same route table the gateway
 // serves (so the two cannot disagree), with schemas from the proto messages.
+import { ERROR_REASONS, ErrorCode } from "../broker/index.js";
 import type { FieldSchema, MessageSchema } from "./proto-schema.js";
 import type { Route } from "./http-routes.js";
 
@@ -117,9 +118,14 @@ export function buildOpenApi(routes: readonly Route[], extra: readonly ExtraOper
     Error: {
       type: "object",
       properties: {
-        code: { type: "string", description: "gRPC status code name, e.g. NOT_FOUND" },
+        code: { type: "string", enum: Object.values(ErrorCode), description: "gRPC status code name, e.g. NOT_FOUND" },
+        reason: { type: "string", enum: ERROR_REASONS, description: "why, one of gmq.v1.ErrorReason without its prefix, e.g. QUEUE_EMPTY" },
         message: { type: "string" },
-        details: { type: "array", items: { type: "object" } },
+        details: {
+          type: "array",
+          description: "google.rpc.ErrorInfo {@type, reason, domain: gmq.v1, metadata}",
+          items: { type: "object" },
+        },
       },
     },
   };

@@ -5,7 +5,7 @@
 import { readFileSync } from "node:fs";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { heap, time, encode } from "@datadog/pprof";
-import { BrokerError, ErrorCode, invalid } from "../broker/index.js";
+import { BrokerError, ErrorReason, invalid } from "../broker/index.js";
 import type { NodeMetrics } from "./metrics.js";
 import { sendJson } from "./http-io.js";
 
@@ -59,7 +59,7 @@ export function createOperator(opts: OperatorOptions): Operator {
       const raw = q.get("seconds") ?? "30";
       const seconds = Number(raw);
       if (!/^\d+(\.\d+)?$/.test(raw) || seconds <= 0 || seconds > 300) throw invalid("seconds must be a number in (0, 300]");
-      if (cpuProfileRunning) throw new BrokerError(ErrorCode.RESOURCE_EXHAUSTED, "a CPU profile is already being taken; try again when it ends");
+      if (cpuProfileRunning) throw new BrokerError(ErrorReason.PROFILE_IN_PROGRESS, "a CPU profile is already being taken; try again when it ends");
       cpuProfileRunning = true;
       try {
         const profile = await time.profile({ durationMillis: Math.round(seconds * 1000) });

@@ -14,7 +14,7 @@ export const DEFAULT_MAX_BATCH_BYTES = 1024 * 1024;
 /**
  * Bytes of messages a subscriber may have waiting to be sent (the client
  * reads slower than messages are published). Past it the subscription ends
- * with RESOURCE_EXHAUSTED rather than growing the node's memory.
+ * with RESOURCE_EXHAUSTED (SUBSCRIBER_TOO_SLOW) rather than growing the node's memory.
  */
 export const MAX_SUBSCRIBER_BUFFER_BYTES = 8 * 1024 * 1024;
 

@@ -4,7 +4,7 @@
 // adapter supplies (grpc-streams.ts, http-streams.ts). Limits, defaults,
 // back-pressure and how a stream ends therefore cannot differ between gRPC
 // and HTTP; the adapters only frame messages and map errors.
-import { BrokerError, ErrorCode, type Delivery } from "../broker/index.js";
+import { BrokerError, ErrorReason, type Delivery, type ErrorReason as Reason } from "../broker/index.js";
 import type * as pb from "../gen/gmq/v1/broker.js";
 import type { CallContext } from "./handlers.js";
 import { toProtoMessage } from "./messages.js";
@@ -61,7 +61,7 @@ const SUBSCRIBER_MESSAGE_OVERHEAD_BYTES = 32;
  * A subscription to pub/sub channels. Published messages are written as they
  * come; a subscriber whose unsent messages pass MAX_SUBSCRIBER_BUFFER_BYTES
  * (it reads slower than messages are published) is ended with
- * RESOURCE_EXHAUSTED instead of growing the node's memory.
+ * SUBSCRIBER_TOO_SLOW (RESOURCE_EXHAUSTED) instead of growing the node's memory.
  */
 export class SubscribeSession {
   private unsubscribe: (() => void) | undefined;
@@ -82,7 +82,7 @@ export class SubscribeSession {
   private publish(channel: string, body: Buffer, publishedAtMs: number): void {
     if (this.unsentBytes > MAX_SUBSCRIBER_BUFFER_BYTES) {
       const mib = MAX_SUBSCRIBER_BUFFER_BYTES / (1024 * 1024);
-      this.end(new BrokerError(ErrorCode.RESOURCE_EXHAUSTED, `subscriber too slow: more than ${mib} MiB of messages unread`));
+      this.end(new BrokerError(ErrorReason.SUBSCRIBER_TOO_SLOW, `subscriber too slow: more than ${mib} MiB of messages unread`));
       return;
     }
     const size = body.length + channel.length + SUBSCRIBER_MESSAGE_OVERHEAD_BYTES;
@@ -174,7 +174,16 @@ export class ConsumeSession {
     this.sink.write({ messages }, () => {
       const c = this.consumer;
       if (!c) return;
-      if (ackOnSend) c.ack(ackOnSend); // each ack returns a unit of credit
+      try {
+        if (ackOnSend) c.ack(ackOnSend); // each ack returns a unit of credit
+      } catch (err) {
+        // The ack could not be journaled (e.g. DISK_FULL). This runs in the
+        // transport's write callback, where nothing else would catch it: the
+        // stream ends with the error, and the consumer's close releases the
+        // messages to the queue.
+        this.end(err);
+        return;
+      }
       if (creditOnSend > 0) c.grant(creditOnSend);
     });
   }
@@ -226,8 +235,8 @@ export class PushSession {
     private readonly push: (request: pb.PushRequest, ctx: CallContext) => Promise<pb.PushResponse>,
     /** Throws when the caller may not push this (token auth). */
     private readonly authorize: (request: pb.PushStreamRequest) => void,
-    /** A failed push's code (a gRPC code, as the proto says) and message. */
-    private readonly statusOf: (err: unknown) => { code: number; message: string },
+    /** A failed push's code (a gRPC code, as the proto says), message and reason. */
+    private readonly statusOf: (err: unknown) => { code: number; message: string; reason: Reason },
     private readonly sink: StreamSink<pb.PushStreamResponse>,
     private readonly source: RequestSource,
     open: OpenStreams,
@@ -251,10 +260,10 @@ export class PushSession {
       result = Promise.reject(err);
     }
     result.then(
-      (r) => this.reply({ seq: req.seq, id: r.id, errorCode: 0, errorMessage: "", duplicate: r.duplicate }),
+      (r) => this.reply({ seq: req.seq, id: r.id, errorCode: 0, errorMessage: "", errorReason: "", duplicate: r.duplicate }),
       (err: unknown) => {
         const s = this.statusOf(err);
-        this.reply({ seq: req.seq, id: 0n, errorCode: s.code, errorMessage: s.message, duplicate: false });
+        this.reply({ seq: req.seq, id: 0n, errorCode: s.code, errorMessage: s.message, errorReason: s.reason, duplicate: false });
       },
     );
   }

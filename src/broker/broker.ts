@@ -1,13 +1,14 @@
 // The dispatcher: owns topics, routes pushes to queues, and is the one entry
 // point the API layer calls. It does no I/O of its own: storage is injected.
 import { checkIdempotencyKey } from "./dedup.js";
-import { BrokerError, ErrorCode, invalid, notFound } from "./errors.js";
+import { BrokerError, ErrorReason, invalid } from "./errors.js";
+import { guardStorage } from "./guarded-storage.js";
 import { checkBindKey, checkRouteKey, checkTopic, DEFAULT_BIND_KEY, queueName } from "./names.js";
 import { PubSub, type ChannelListener } from "./pubsub.js";
 import { Queue, type ConsumeOptions, type Consumer, type Delivery } from "./queue.js";
 import { checkRouteKeyForMode } from "./routing.js";
 import { Snowflake } from "./snowflake.js";
-import { StoreError, type NewMessage, type QueueLog, type Storage, type StoredMessage } from "./storage.js";
+import type { NewMessage, QueueLog, Storage, StoredMessage } from "./storage.js";
 import { Topic } from "./topic.js";
 import {
   applyConfigPatch,
@@ -130,8 +131,9 @@ export class Broker {
   private ready = false;
 
   private constructor(private readonly options: BrokerOptions) {
-    this.storage = options.storage;
     this.log = options.logger;
+    // Every storage call goes through the guard: store failures reach callers as BrokerErrors with a reason.
+    this.storage = guardStorage(options.storage, options.logger);
     this.now = options.now ?? Date.now;
     this.ids = new Snowflake(options.nodeId);
     this.startedAtMs = this.now();
@@ -230,10 +232,10 @@ export class Broker {
   deleteQueue(topicName: string, bindKey: string): void {
     const topic = this.topicOrThrow(topicName);
     const queue = this.queueOf(topic, bindKey);
-    queue.close(notFound(`queue ${queue.name} was deleted`));
+    queue.close(new BrokerError(ErrorReason.QUEUE_NOT_FOUND, `queue ${queue.name} was deleted`));
     topic.removeQueue(bindKey);
     this.saveTopic(topic);
-    this.storeCall(() => this.storage.dropQueue(topicName, bindKey));
+    this.storage.dropQueue(topicName, bindKey);
   }
 
   /** Deletes a topic with all its queues and messages (the original's exitTopic). */
@@ -341,9 +343,7 @@ export class Broker {
         list.push(message);
       }
     }
-    this.storeCall(() => {
-      for (const [q, list] of perQueue) q.append(list);
-    });
+    for (const [q, list] of perQueue) q.append(list);
     // Remembered before the commit resolves, so a retry racing it is a duplicate too.
     if (fresh) for (const [key, id] of fresh) topic.dedup.remember(key, id, now);
     topic.pushed += inputs.length - duplicates;
@@ -363,7 +363,7 @@ export class Broker {
   async pop(topicName: string, bindKey: string, waitMs: number, signal?: AbortSignal): Promise<Delivery> {
     const queue = this.queue(topicName, bindKey);
     const m = await queue.pop(waitMs, signal);
-    if (!m) throw notFound(`queue ${queue.name} has no ready message`);
+    if (!m) throw new BrokerError(ErrorReason.QUEUE_EMPTY, `queue ${queue.name} has no ready message`);
     return m;
   }
 
@@ -399,8 +399,8 @@ export class Broker {
 
   popDead(topicName: string, bindKey: string): StoredMessage {
     const queue = this.queue(topicName, bindKey);
-    const m = this.storeCall(() => queue.popDead());
-    if (!m) throw notFound(`queue ${queue.name} has no dead letters`);
+    const m = queue.popDead();
+    if (!m) throw new BrokerError(ErrorReason.NO_DEAD_LETTERS, `queue ${queue.name} has no dead letters`);
     return m;
   }
 
@@ -410,7 +410,7 @@ export class Broker {
 
   async redrive(topicName: string, bindKey: string, limit: number): Promise<number> {
     const queue = this.queue(topicName, bindKey);
-    const moved = this.storeCall(() => queue.redrive(limit > 0 ? limit : Number.MAX_SAFE_INTEGER));
+    const moved = queue.redrive(limit > 0 ? limit : Number.MAX_SAFE_INTEGER);
     await this.storage.commit();
     return moved;
   }
@@ -435,7 +435,7 @@ export class Broker {
   async close(): Promise<void> {
     if (!this.ready) return;
     this.ready = false;
-    const err = new BrokerError(ErrorCode.UNAVAILABLE, "the node is shutting down");
+    const err = new BrokerError(ErrorReason.SHUTTING_DOWN, "the node is shutting down");
     for (const topic of this.topics.values()) for (const q of topic.queues.values()) q.close(err);
     await this.storage.close();
   }
@@ -454,7 +454,7 @@ export class Broker {
     const queues = topic.match(routeKey);
     if (queues.length === 0) {
       throw new BrokerError(
-        ErrorCode.FAILED_PRECONDITION,
+        ErrorReason.NO_ROUTE,
         `no queue of topic ${topic.name} matches route key ${JSON.stringify(routeKey)} (mode ${topic.config.routeMode}); declare one first`,
       );
     }
@@ -469,7 +469,7 @@ export class Broker {
   private checkBody(body: Uint8Array): void {
     if (body.byteLength > this.options.maxBodyBytes) {
       throw new BrokerError(
-        ErrorCode.RESOURCE_EXHAUSTED,
+        ErrorReason.BODY_TOO_LARGE,
         `body is ${body.byteLength} bytes; the node accepts at most ${this.options.maxBodyBytes}`,
       );
     }
@@ -495,14 +495,14 @@ export class Broker {
     const topic = this.topics.get(name);
     if (topic) return topic;
     checkTopic(name);
-    throw notFound(`topic ${name} does not exist`);
+    throw new BrokerError(ErrorReason.TOPIC_NOT_FOUND, `topic ${name} does not exist`);
   }
 
   private queueOf(topic: Topic, bindKey: string): Queue {
     const q = topic.queues.get(bindKey);
     if (q) return q;
     checkBindKey(bindKey);
-    throw notFound(`queue ${queueName(topic.name, bindKey)} does not exist; declare it first`);
+    throw new BrokerError(ErrorReason.QUEUE_NOT_FOUND, `queue ${queueName(topic.name, bindKey)} does not exist; declare it first`);
   }
 
   private queue(topicName: string, bindKey: string): Queue {
@@ -511,7 +511,7 @@ export class Broker {
 
   /** `withDead` opens the dead-letter log now (at load, to count what is there); otherwise it opens when a first message dies. */
   private attachQueue(topic: Topic, bindKey: string, withDead = false): Queue {
-    const log = this.storeCall(() => this.storage.openQueue(topic.name, bindKey, "main"));
+    const log = this.storage.openQueue(topic.name, bindKey, "main");
     let dead: QueueLog | undefined;
     const queue = new Queue(topic.name, bindKey, log, () => topic.config, {
       now: this.now,
@@ -519,14 +519,14 @@ export class Broker {
       openDead: () => (dead ??= this.storage.openQueue(topic.name, bindKey, "dead")),
       dead: () => dead,
     });
-    if (withDead) dead = this.storeCall(() => this.storage.openQueue(topic.name, bindKey, "dead"));
+    if (withDead) dead = this.storage.openQueue(topic.name, bindKey, "dead");
     topic.addQueue(queue);
     return queue;
   }
 
   private saveTopic(topic: Topic): void {
     const meta = { config: topic.config, createdAtMs: topic.createdAtMs, bindKeys: topic.bindKeys() };
-    this.storeCall(() => this.storage.writeMeta(TOPIC_META_PREFIX + topic.name, encodeTopicMeta(meta)));
+    this.storage.writeMeta(TOPIC_META_PREFIX + topic.name, encodeTopicMeta(meta));
   }
 
   private statOf(topic: Topic): TopicStatView {
@@ -560,24 +560,5 @@ export class Broker {
     }
     queues.sort((a, b) => a.bindKey.localeCompare(b.bindKey));
     return { topic: topic.name, config: { ...topic.config }, pushed: topic.pushed, createdAtMs: topic.createdAtMs, queues, ...sum };
-  }
-
-  /** Runs a storage call, turning store failures into the errors callers see. */
-  private storeCall<T>(fn: () => T): T {
-    try {
-      return fn();
-    } catch (err) {
-      if (!(err instanceof StoreError)) throw err;
-      this.log.error({ err }, "storage failure");
-      switch (err.code) {
-        case "DISK_FULL":
-          throw new BrokerError(ErrorCode.RESOURCE_EXHAUSTED, "the node's disk is full; nothing was stored, retry later", { cause: err });
-        case "TOO_LARGE":
-          throw new BrokerError(ErrorCode.RESOURCE_EXHAUSTED, err.message, { cause: err });
-        case "IO":
-        case "CORRUPT":
-          throw new BrokerError(ErrorCode.UNAVAILABLE, "the node's storage failed; nothing was stored, retry later", { cause: err });
-      }
-    }
   }
 }

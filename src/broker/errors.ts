@@ -1,17 +1,18 @@
-// The one error type of gmq. Its codes are a closed set that mirrors the gRPC
-// status codes we use; api/status.ts maps them to gRPC and HTTP in one place
-// each. `message` is written for the caller; `cause` is for our logs only and
-// is never sent to a client.
+// The one error type of gmq. Every BrokerError has exactly one reason from a
+// closed set; the reason decides the code (a closed set that mirrors the gRPC
+// status codes we send). api/status.ts turns them into gRPC, HTTP and the
+// original API's replies, one exhaustive function each; the reasons are also
+// declared in the proto (gmq.v1.ErrorReason) and listed in the README.
+// `message` is written for the caller; `cause` is for our logs only and is
+// never sent to a client.
 
 export const ErrorCode = {
   INVALID_ARGUMENT: "INVALID_ARGUMENT",
   NOT_FOUND: "NOT_FOUND",
-  ALREADY_EXISTS: "ALREADY_EXISTS",
   FAILED_PRECONDITION: "FAILED_PRECONDITION",
   RESOURCE_EXHAUSTED: "RESOURCE_EXHAUSTED",
   UNAVAILABLE: "UNAVAILABLE",
   CANCELLED: "CANCELLED",
-  DEADLINE_EXCEEDED: "DEADLINE_EXCEEDED",
   UNIMPLEMENTED: "UNIMPLEMENTED",
   UNAUTHENTICATED: "UNAUTHENTICATED",
   PERMISSION_DENIED: "PERMISSION_DENIED",
@@ -20,21 +21,89 @@ export const ErrorCode = {
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
+/**
+ * Why a call failed, with the code it fails with. Clients branch on these
+ * (e.g. QUEUE_EMPTY vs QUEUE_NOT_FOUND, both NOT_FOUND).
+ */
+export const REASON_CODES = {
+  /** A field or parameter has a value out of range or malformed (names, keys, delays, limits, regex); the message names it. */
+  INVALID_FIELD: ErrorCode.INVALID_ARGUMENT,
+  /** The request cannot be read: not JSON, unknown field, wrong JSON type, bad percent-encoding, stream messages out of order. */
+  MALFORMED_REQUEST: ErrorCode.INVALID_ARGUMENT,
+  /** HTTP only: the path exists but not for this method (HTTP 405 with an Allow header; metadata "allow"). */
+  METHOD_NOT_ALLOWED: ErrorCode.INVALID_ARGUMENT,
+  /** The topic does not exist on this node. */
+  TOPIC_NOT_FOUND: ErrorCode.NOT_FOUND,
+  /** The queue does not exist on this node (never declared, or deleted). */
+  QUEUE_NOT_FOUND: ErrorCode.NOT_FOUND,
+  /** Pop: no message of the queue became ready within wait_ms. */
+  QUEUE_EMPTY: ErrorCode.NOT_FOUND,
+  /** PopDead: the queue has no dead letters. */
+  NO_DEAD_LETTERS: ErrorCode.NOT_FOUND,
+  /** Ack, Nack, Touch: the id is not in flight in the queue (unknown, already settled, or its TTR passed). */
+  NOT_IN_FLIGHT: ErrorCode.NOT_FOUND,
+  /** HTTP only: no route for this path. */
+  PATH_NOT_FOUND: ErrorCode.NOT_FOUND,
+  /** Push: no queue of the topic matches the route key; nothing was stored. */
+  NO_ROUTE: ErrorCode.FAILED_PRECONDITION,
+  /** A message body is over the node's --max-body-bytes; nothing was stored. */
+  BODY_TOO_LARGE: ErrorCode.RESOURCE_EXHAUSTED,
+  /** HTTP only: the request body is over --max-http-body-bytes (HTTP 413). */
+  REQUEST_TOO_LARGE: ErrorCode.RESOURCE_EXHAUSTED,
+  /** The node's disk is full; retry later. */
+  DISK_FULL: ErrorCode.RESOURCE_EXHAUSTED,
+  /** A subscriber fell too far behind (more than 8 MiB unread) and was disconnected. */
+  SUBSCRIBER_TOO_SLOW: ErrorCode.RESOURCE_EXHAUSTED,
+  /** /debug/pprof/profile: a CPU profile is already being taken. */
+  PROFILE_IN_PROGRESS: ErrorCode.RESOURCE_EXHAUSTED,
+  /** The node is shutting down; retry on another node. */
+  SHUTTING_DOWN: ErrorCode.UNAVAILABLE,
+  /** The node's storage failed (I/O error, damaged files); retry later. */
+  STORAGE_FAILED: ErrorCode.UNAVAILABLE,
+  /** A waiting call (a long-polling pop) was cancelled by its caller. */
+  CALL_CANCELLED: ErrorCode.CANCELLED,
+  /** The RPC has no handler on this node (an older node than the proto). */
+  RPC_NOT_IMPLEMENTED: ErrorCode.UNIMPLEMENTED,
+  /** The node requires a token and none was sent. */
+  TOKEN_REQUIRED: ErrorCode.UNAUTHENTICATED,
+  /** The token sent is not one of the node's. */
+  TOKEN_UNKNOWN: ErrorCode.UNAUTHENTICATED,
+  /** The token may not do this on this topic, channel or node. */
+  NOT_GRANTED: ErrorCode.PERMISSION_DENIED,
+  /** A fault in the node; the cause is in the node's log. */
+  INTERNAL_ERROR: ErrorCode.INTERNAL,
+} as const satisfies Record<string, ErrorCode>;
+
+export type ErrorReason = keyof typeof REASON_CODES;
+
+export const ErrorReason = Object.fromEntries(Object.keys(REASON_CODES).map((r) => [r, r])) as { readonly [R in ErrorReason]: R };
+
+/** Every reason, in the order declared. */
+export const ERROR_REASONS = Object.keys(REASON_CODES) as ErrorReason[];
+
 export class BrokerError extends Error {
+  readonly code: ErrorCode;
+  /** Sent with the reason (google.rpc.ErrorInfo.metadata); short identifiers only, never internal detail. */
+  readonly metadata: Readonly<Record<string, string>>;
+
   constructor(
-    readonly code: ErrorCode,
+    readonly reason: ErrorReason,
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; metadata?: Record<string, string> },
   ) {
     super(message, options);
     this.name = "BrokerError";
+    this.code = REASON_CODES[reason];
+    this.metadata = options?.metadata ?? {};
   }
 }
 
+/** INVALID_FIELD: a value out of range or malformed. */
 export function invalid(message: string): BrokerError {
-  return new BrokerError(ErrorCode.INVALID_ARGUMENT, message);
+  return new BrokerError(ErrorReason.INVALID_FIELD, message);
 }
 
-export function notFound(message: string): BrokerError {
-  return new BrokerError(ErrorCode.NOT_FOUND, message);
+/** MALFORMED_REQUEST: the request itself cannot be read. */
+export function malformed(message: string): BrokerError {
+  return new BrokerError(ErrorReason.MALFORMED_REQUEST, message);
 }

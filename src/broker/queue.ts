@@ -2,7 +2,7 @@
 // Deliveries are pulled from the log only when someone can take them
 // (a long-polling pop or a consumer with credit), in batches, so nothing
 // is held in memory beyond what is in flight.
-import { BrokerError, ErrorCode, notFound } from "./errors.js";
+import { BrokerError, ErrorReason } from "./errors.js";
 import { queueName } from "./names.js";
 import type { NewMessage, QueueLog, StoredMessage } from "./storage.js";
 import { retryBackoffMs, type TopicConfig } from "./topic-config.js";
@@ -197,7 +197,9 @@ export class Queue {
       }, Math.min(waitMs, MAX_TIMER_MS));
       const onAbort = () => {
         leave();
-        waiter.reject(new BrokerError(ErrorCode.CANCELLED, "the pop was cancelled by the caller"));
+        // The node aborts with its own reason (shutting down); a caller that went away gives none.
+        const reason: unknown = signal?.reason;
+        waiter.reject(reason instanceof BrokerError ? reason : new BrokerError(ErrorReason.CALL_CANCELLED, "the pop was cancelled by the caller"));
       };
       signal?.addEventListener("abort", onAbort, { once: true });
       this.waiters.push(waiter);
@@ -420,10 +422,13 @@ export class Queue {
   }
 
   private assertOpen(): void {
-    if (this.closed) throw notFound(`queue ${this.name} was deleted`);
+    if (this.closed) throw new BrokerError(ErrorReason.QUEUE_NOT_FOUND, `queue ${this.name} was deleted`);
   }
 
   private notInFlight(id: bigint): BrokerError {
-    return notFound(`message ${id} is not in flight in queue ${this.name} (unknown id, already acked, or its TTR passed)`);
+    return new BrokerError(
+      ErrorReason.NOT_IN_FLIGHT,
+      `message ${id} is not in flight in queue ${this.name} (unknown id, already acked, or its TTR passed)`,
+    );
   }
 }

@@ -50,7 +50,7 @@ export async function run(argv: string[]): Promise<number> {
       // commander already printed usage errors and help.
       return err.code === "commander.helpDisplayed" || err.code === "commander.help" || err.code === "commander.version" ? 0 : 2;
     }
-    if (err instanceof GmqError) process.stderr.write(`gmq: ${err.codeName}: ${err.message}\n`);
+    if (err instanceof GmqError) process.stderr.write(`gmq: ${err.codeName}${err.reason ? ` (${err.reason})` : ""}: ${err.message}\n`);
     else if (err instanceof CliError) process.stderr.write(`gmq: ${err.message}\n`);
     else process.stderr.write(`gmq: ${(err as Error)?.message ?? String(err)}\n`);
     return 1;

@@ -16,7 +16,7 @@ import { createBalancer, type Strategy } from "./balancer.js";
 import { bearerToken, channelCredentials, type NodeConnection, type TlsOptions } from "./connection.js";
 import { Consumer, type ConsumeOptions, type Delivery, type Handler } from "./consumer.js";
 import { defaultEtcdPrefix, EtcdDiscovery, StaticDiscovery, type Discovery } from "./discovery.js";
-import { Code, GmqError } from "./errors.js";
+import { Code, GmqError, Reason } from "./errors.js";
 import type { NodeInfo } from "./node-info.js";
 import { NodePool } from "./pool.js";
 import { withFailover, type FailoverOptions } from "./producer.js";
@@ -280,7 +280,9 @@ export class GmqClient {
 
   /**
    * Takes one ready message from the queue on any node; undefined when none
-   * is ready within `waitMs` (default 0).
+   * is ready within `waitMs` (default 0). Rejects with the node's error when
+   * no node has the queue (`Reason.QUEUE_NOT_FOUND` or `Reason.TOPIC_NOT_FOUND`,
+   * e.g. a misspelled name): "nothing" means only that the queue is empty.
    */
   async pop(topic: string, bindKey: string, opts: { waitMs?: number } = {}): Promise<Delivery | undefined> {
     await this.pool.waitForNode(this.failover.waitForNodesMs);
@@ -289,6 +291,7 @@ export class GmqClient {
       const conns = this.pool.all().sort(() => Math.random() - 0.5);
       const last = conns.length - 1;
       let unavailable: GmqError | undefined;
+      let missing: GmqError | undefined;
       let answered = false;
       for (const [i, c] of conns.entries()) {
         // Long-poll only on the last node of a round, briefly, so other nodes are checked again soon.
@@ -299,12 +302,16 @@ export class GmqClient {
           answered = true;
         } catch (e) {
           const err = e as GmqError;
-          if (err.code === Code.NOT_FOUND) answered = true;
+          if (err.reason === Reason.QUEUE_EMPTY) answered = true;
+          else if (err.reason === Reason.QUEUE_NOT_FOUND || err.reason === Reason.TOPIC_NOT_FOUND) missing = err; // another node may have it
           else if (err.code === Code.UNAVAILABLE) unavailable = err;
           else throw err;
         }
       }
-      if (!answered && unavailable) throw unavailable;
+      if (!answered) {
+        if (unavailable) throw unavailable;
+        if (missing) throw missing;
+      }
       if (Date.now() >= deadline) return undefined;
     }
   }
@@ -345,17 +352,26 @@ export class GmqClient {
 
   // ---- dead letters ----
 
-  /** Takes (and removes) the oldest dead letter of the queue, from any node; undefined when none. */
+  /**
+   * Takes (and removes) the oldest dead letter of the queue, from any node;
+   * undefined when the queue has none. Rejects when no node has the queue.
+   */
   async popDead(topic: string, bindKey: string): Promise<Delivery | undefined> {
     await this.pool.waitForNode(this.failover.waitForNodesMs);
+    let missing: GmqError | undefined;
+    let answered = false;
     for (const c of this.pool.all()) {
       try {
         const r = await c.unary(c.rpc.popDead, { topic, bindKey });
         if (r.message) return { ...r.message, node: c.key };
       } catch (e) {
-        if ((e as GmqError).code !== Code.NOT_FOUND) throw e;
+        const err = e as GmqError;
+        if (err.reason === Reason.NO_DEAD_LETTERS) answered = true;
+        else if (err.reason === Reason.QUEUE_NOT_FOUND || err.reason === Reason.TOPIC_NOT_FOUND) missing = err;
+        else throw err;
       }
     }
+    if (!answered && missing) throw missing;
     return undefined;
   }
 

@@ -5,12 +5,12 @@
  *
  * @example
  * ```ts
- * import { GmqClient, GmqError, Code } from "gmq";
+ * import { GmqClient, GmqError, Reason } from "gmq";
  * const client = await GmqClient.connect({ addresses: ["127.0.0.1:9503"] });
  * try {
  *   await client.push("orders", "hello");
  * } catch (err) {
- *   if (err instanceof GmqError && err.code === Code.FAILED_PRECONDITION) console.error("no queue matches");
+ *   if (err instanceof GmqError && err.reason === Reason.NO_ROUTE) console.error("no queue matches");
  * }
  * ```
  * @packageDocumentation
@@ -19,7 +19,8 @@ export { GmqClient } from "./client.js";
 export type { Body, ClientOptions, MessageRef, PerNode, PushOptions, PushResult, TopicConfigChange } from "./client.js";
 export type { Consumer, ConsumeOptions, Delivery, Handler } from "./consumer.js";
 export type { Subscription, Publication } from "./subscription.js";
-export { Code, GmqError } from "./errors.js";
+export { Code, GmqError, Reason } from "./errors.js";
+export type { ReasonName } from "./errors.js";
 export { strategies, createBalancer } from "./balancer.js";
 export type { Balancer, Strategy } from "./balancer.js";
 export { defaultEtcdPrefix, listEtcdNodes } from "./discovery.js";

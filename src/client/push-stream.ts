@@ -58,7 +58,7 @@ export class PushStream {
       if (!p) return;
       this.pending.delete(seq);
       if (res.errorCode === 0) p.resolve({ id: res.id, duplicate: res.duplicate });
-      else p.reject(new GmqError(res.errorCode, res.errorMessage, { node: this.node }));
+      else p.reject(new GmqError(res.errorCode, res.errorMessage, { node: this.node, reason: res.errorReason }));
       if (this.pending.size === 0) this.notifyIdle();
     });
     const fail = (err: unknown) => {

@@ -93,14 +93,21 @@ describe("gmq CLI", function () {
     expect(stats.stdout).to.match(/^topic cli-backoff: .* msg_retry=5 retry_backoff=250ms max=2000ms$/m);
     const bad = await gmq(["--addr", addr, "config", "cli-backoff", "--retry-backoff-max-ms", "100"]);
     expect(bad.code).to.equal(1);
-    expect(bad.stderr).to.match(/^gmq: INVALID_ARGUMENT: retry_backoff_max_ms/);
+    expect(bad.stderr).to.match(/^gmq: INVALID_ARGUMENT \(INVALID_FIELD\): retry_backoff_max_ms/);
   });
 
-  it("exits 3 when pop finds nothing, and 1 with the gRPC code name on a broker error", async () => {
+  it("exits 3 when pop finds nothing, and 1 with the gRPC code name and reason on a broker error", async () => {
+    expect((await gmq(["--addr", addr, "declare", "cli", "empty"])).code).to.equal(0);
     expect((await gmq(["--addr", addr, "pop", "cli", "empty"])).code).to.equal(3);
     const r = await gmq(["--addr", addr, "push", "cli", "x", "-r", "nope"]);
     expect(r.code).to.equal(1);
-    expect(r.stderr).to.match(/^gmq: FAILED_PRECONDITION: /);
+    expect(r.stderr).to.match(/^gmq: FAILED_PRECONDITION \(NO_ROUTE\): /);
+  });
+
+  it("exits 1 with QUEUE_NOT_FOUND when popping a queue that does not exist", async () => {
+    const r = await gmq(["--addr", addr, "pop", "cli", "no-such-queue"]);
+    expect(r.code).to.equal(1);
+    expect(r.stderr).to.match(/^gmq: NOT_FOUND \(QUEUE_NOT_FOUND\): queue cli_no-such-queue does not exist/);
   });
 
   it("reports an unreachable node in one line with a non-zero exit", async () => {
@@ -148,7 +155,7 @@ describe("gmq CLI with token auth and message expiry", function () {
   it("sends --token or GMQ_TOKEN with every call, and fails in one line without it", async () => {
     const anonymous = await gmq(["--addr", node.grpcAddr, "declare", "secured", "q"]);
     expect(anonymous.code).to.equal(1);
-    expect(anonymous.stderr.trim()).to.match(/^gmq: UNAUTHENTICATED: /);
+    expect(anonymous.stderr.trim()).to.match(/^gmq: UNAUTHENTICATED \(TOKEN_REQUIRED\): /);
     expect((await gmq(["--addr", node.grpcAddr, "--token", token, "declare", "secured", "q"])).stdout).to.match(/declared: secured_q/);
     const pushed = await gmq(["--addr", node.grpcAddr, "push", "secured", "hello", "-r", "q"], undefined, { GMQ_TOKEN: token });
     expect(pushed.code).to.equal(0);

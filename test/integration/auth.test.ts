@@ -159,10 +159,12 @@ describe("token auth (real node, --auth-file)", function () {
         http(`/v1/topics/${topic}/messages`, token, { method: "POST", body: JSON.stringify({ routeKey: "paid", body: "aGk=" }) });
       const anonymous = await push();
       expect(anonymous.status).to.equal(401);
-      expect(await anonymous.json()).to.deep.include({ code: "UNAUTHENTICATED", details: [] });
+      expect(await anonymous.json()).to.deep.include({ code: "UNAUTHENTICATED", reason: "TOKEN_REQUIRED" });
       const denied = await push(TOKENS.producer, "billing");
       expect(denied.status).to.equal(403);
-      expect(((await denied.json()) as { message: string }).message).to.match(/may not push on topic "billing"/);
+      const deniedBody = (await denied.json()) as { message: string; reason: string };
+      expect(deniedBody.message).to.match(/may not push on topic "billing"/);
+      expect(deniedBody.reason).to.equal("NOT_GRANTED");
       expect((await push(TOKENS.producer)).status).to.equal(200);
       expect((await http("/v1/topics/orders/queues/paid:pop", TOKENS.producer)).status).to.equal(403);
       const popped = await http("/v1/topics/orders/queues/paid:pop", TOKENS.worker);

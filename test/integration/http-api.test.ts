@@ -98,15 +98,20 @@ describe("HTTP/JSON gateway (real node)", function () {
     expect(ping.body.startedAtMs).to.match(/^\d+$/);
   });
 
-  it("maps broker errors to HTTP statuses with {code, message, details}", async () => {
+  it("maps broker errors to HTTP statuses with {code, reason, message, details}", async () => {
     const topic = uniqueTopic("http");
     await call(base, "PUT", `/v1/topics/${topic}/queues/q`);
     const nomatch = await call(base, "POST", `/v1/topics/${topic}/messages`, { routeKey: "zzz", body: b64("x") });
-    expect(nomatch.status).to.equal(412);
+    expect(nomatch.status).to.equal(400);
     expect(nomatch.body.code).to.equal("FAILED_PRECONDITION");
-    expect(nomatch.body.details).to.deep.equal([]);
+    expect(nomatch.body.reason).to.equal("NO_ROUTE");
+    expect(nomatch.body.details).to.deep.equal([{ "@type": "type.googleapis.com/google.rpc.ErrorInfo", reason: "NO_ROUTE", domain: "gmq.v1", metadata: {} }]);
     const unknownQueue = await call(base, "GET", `/v1/topics/${topic}/queues/nope:pop`);
     expect(unknownQueue.status).to.equal(404);
+    expect(unknownQueue.body.reason).to.equal("QUEUE_NOT_FOUND");
+    const empty = await call(base, "GET", `/v1/topics/${topic}/queues/q:pop`);
+    expect(empty.status).to.equal(404);
+    expect(empty.body.reason).to.equal("QUEUE_EMPTY");
     const badName = await call(base, "PUT", `/v1/topics/bad%20name!/queues/q`);
     expect(badName.status).to.equal(400);
     expect(badName.body.code).to.equal("INVALID_ARGUMENT");

@@ -2,7 +2,7 @@
 // annotated RPC, a test handler table implements it, and it is reachable over
 // HTTP with no gateway change. Also covers the gateway's error replies.
 import { expect } from "chai";
-import { BrokerError, ErrorCode } from "../../src/broker/errors.js";
+import { BrokerError, ErrorReason } from "../../src/broker/errors.js";
 import { startHttpServer, type HttpBroker, type RunningHttpServer } from "../../src/api/http-server.js";
 import { loadProtoSchema } from "../../src/api/proto-schema.js";
 
@@ -21,7 +21,7 @@ describe("HTTP gateway with a test-only annotated RPC (in process)", () => {
     const schema = loadProtoSchema("gmqtest/v1/extra.proto", ["test/fixtures/proto", "proto", "node_modules/google-proto-files"]);
     const handlers = {
       async Echo(req: { name: string; counts: number[] }) {
-        if (req.name === "missing") throw new BrokerError(ErrorCode.NOT_FOUND, "no such thing");
+        if (req.name === "missing") throw new BrokerError(ErrorReason.TOPIC_NOT_FOUND, "no such thing");
         if (req.name === "boom") throw new Error("secret internal detail");
         return { request: req, total: BigInt(req.counts.reduce((a, b) => a + b, 0)) };
       },
@@ -56,25 +56,28 @@ describe("HTTP gateway with a test-only annotated RPC (in process)", () => {
     expect(body.request).to.deep.include({ name: "bob", flag: false, ratio: 0.25 });
   });
 
-  it("answers errors as {code, message, details} with the mapped HTTP status", async () => {
-    const cases: [string, RequestInit, number, string, RegExp][] = [
-      ["/v1/extra/missing/echo", {}, 404, "NOT_FOUND", /no such thing/],
-      ["/v1/extra/boom/echo", {}, 500, "INTERNAL", /internal error/],
-      ["/v1/extra/x/echo?id=abc", {}, 400, "INVALID_ARGUMENT", /field id/],
-      ["/v1/extra/x:echo", { method: "POST", body: "{not json", headers: { "content-type": "application/json" } }, 400, "INVALID_ARGUMENT", /not valid JSON/],
-      ["/v1/extra/x:echo", { method: "POST", body: JSON.stringify({ counts: "1" }), headers: { "content-type": "application/json" } }, 400, "INVALID_ARGUMENT", /counts: expected an array/],
-      ["/v1/extra/x:echo", { method: "POST", body: JSON.stringify({ inner: { labels: [5] } }), headers: { "content-type": "application/json" } }, 400, "INVALID_ARGUMENT", /inner.labels\[0\]: expected a string, got 5/],
-      ["/v1/extra/x:echo", { method: "POST", body: JSON.stringify({ data: "x".repeat(2000) }), headers: { "content-type": "application/json" } }, 413, "RESOURCE_EXHAUSTED", /exceeds/],
-      ["/v1/extra/x/echo", { method: "DELETE" }, 405, "INVALID_ARGUMENT", /not allowed/],
-      ["/v1/nowhere", {}, 404, "NOT_FOUND", /no route/],
+  it("answers errors as {code, reason, message, details} with the mapped HTTP status", async () => {
+    const cases: [string, RequestInit, number, string, string, RegExp][] = [
+      ["/v1/extra/missing/echo", {}, 404, "NOT_FOUND", "TOPIC_NOT_FOUND", /no such thing/],
+      ["/v1/extra/boom/echo", {}, 500, "INTERNAL", "INTERNAL_ERROR", /internal error/],
+      ["/v1/extra/x/echo?id=abc", {}, 400, "INVALID_ARGUMENT", "MALFORMED_REQUEST", /field id/],
+      ["/v1/extra/x:echo", { method: "POST", body: "{not json", headers: { "content-type": "application/json" } }, 400, "INVALID_ARGUMENT", "MALFORMED_REQUEST", /not valid JSON/],
+      ["/v1/extra/x:echo", { method: "POST", body: JSON.stringify({ counts: "1" }), headers: { "content-type": "application/json" } }, 400, "INVALID_ARGUMENT", "MALFORMED_REQUEST", /counts: expected an array/],
+      ["/v1/extra/x:echo", { method: "POST", body: JSON.stringify({ inner: { labels: [5] } }), headers: { "content-type": "application/json" } }, 400, "INVALID_ARGUMENT", "MALFORMED_REQUEST", /inner.labels\[0\]: expected a string, got 5/],
+      ["/v1/extra/x:echo", { method: "POST", body: JSON.stringify({ data: "x".repeat(2000) }), headers: { "content-type": "application/json" } }, 413, "RESOURCE_EXHAUSTED", "REQUEST_TOO_LARGE", /exceeds/],
+      ["/v1/extra/x/echo", { method: "DELETE" }, 405, "INVALID_ARGUMENT", "METHOD_NOT_ALLOWED", /not allowed/],
+      ["/v1/nowhere", {}, 404, "NOT_FOUND", "PATH_NOT_FOUND", /no route/],
     ];
-    for (const [path, init, status, code, message] of cases) {
+    for (const [path, init, status, code, reason, message] of cases) {
       const res = await fetch(`${base}${path}`, init);
-      const body = (await res.json()) as { code: string; message: string; details: unknown[] };
+      const body = (await res.json()) as { code: string; reason: string; message: string; details: unknown[] };
       expect(res.status, path).to.equal(status);
       expect(body.code, path).to.equal(code);
+      expect(body.reason, path).to.equal(reason);
       expect(body.message, path).to.match(message);
-      expect(body.details).to.deep.equal([]);
+      expect(body.details, path).to.deep.equal([
+        { "@type": "type.googleapis.com/google.rpc.ErrorInfo", reason, domain: "gmq.v1", metadata: reason === "METHOD_NOT_ALLOWED" ? { allow: "GET" } : {} },
+      ]);
       expect(body.message).not.to.include("secret");
     }
   });

@@ -1,8 +1,9 @@
 // The streams' shared behaviour (one implementation, streams.ts, behind the
-// gRPC and HTTP adapters): the same limits and defaults on both protocols.
+// gRPC and HTTP adapters): the same limits, defaults and error reasons on both protocols.
 import { expect } from "chai";
 import type { ConsumeResponse, Message, PushStreamResponse, SubscribeResponse } from "../../src/gen/gmq/v1/broker.js";
 import { connect, grpc, uniqueTopic, type Client } from "../helpers/grpc-client.js";
+import { decodeStatusDetails } from "../helpers/error-table.js";
 import { EventReader, b64, call, unb64 } from "../helpers/http.js";
 import { startNodeProcess, type NodeProcess } from "../helpers/node-process.js";
 
@@ -46,7 +47,7 @@ describe("streams over gRPC and HTTP (real node)", function () {
     throw new Error(`the subscriber still received after ${MAX_PUBLISHES} publishes`);
   }
 
-  it("ends a gRPC subscriber that stops reading with RESOURCE_EXHAUSTED once 8 MiB of messages wait for it", async () => {
+  it("ends a gRPC subscriber that stops reading with RESOURCE_EXHAUSTED / SUBSCRIBER_TOO_SLOW once 8 MiB of messages wait for it", async () => {
     const channel = uniqueTopic("slow");
     // Its own connection: the publishes below must not share its flow-control window.
     const reader = connect(node.grpcAddr);
@@ -64,23 +65,27 @@ describe("streams over gRPC and HTTP (real node)", function () {
       const err = await ended;
       expect(err.code).to.equal(S.RESOURCE_EXHAUSTED);
       expect(err.details).to.match(/subscriber too slow: more than 8 MiB/);
+      const st = decodeStatusDetails(err.metadata.get("grpc-status-details-bin")[0] as Buffer);
+      expect(st.details.map((d) => [d.domain, d.reason])).to.deep.equal([["gmq.v1", "SUBSCRIBER_TOO_SLOW"]]);
       expect(received).to.be.at.most(reached + 1);
     } finally {
       reader.close();
     }
   });
 
-  it("ends an HTTP subscriber that stops reading with a RESOURCE_EXHAUSTED error line once 8 MiB of messages wait for it", async () => {
+  it("ends an HTTP subscriber that stops reading with a RESOURCE_EXHAUSTED / SUBSCRIBER_TOO_SLOW error line once 8 MiB of messages wait for it", async () => {
     const channel = uniqueTopic("slow");
     const res = await fetch(`${base}/v1/channels:subscribe?channels=${channel}`);
     expect(res.status).to.equal(200);
     await until("the subscription is live", async () => (await client.call<object, { receivers: number }>("publish", { channel, body: Buffer.from("hello") })).receivers === 1);
     await publishUntilDropped(channel);
     const events = new EventReader(res);
-    let last: { error?: { code: string; message: string } } = {};
+    let last: { error?: { code: string; reason: string; message: string; details: { reason: string; domain: string }[] } } = {};
     while (!last.error) last = await events.next(20_000);
     expect(last.error.code).to.equal("RESOURCE_EXHAUSTED");
+    expect(last.error.reason).to.equal("SUBSCRIBER_TOO_SLOW");
     expect(last.error.message).to.match(/subscriber too slow/);
+    expect(last.error.details.map((d) => [d.domain, d.reason])).to.deep.equal([["gmq.v1", "SUBSCRIBER_TOO_SLOW"]]);
   });
 
   it("gives a gRPC Consume stream that leaves max_in_flight at 0 the default credit of 100", async () => {
@@ -111,7 +116,7 @@ describe("streams over gRPC and HTTP (real node)", function () {
     await events.cancel();
   });
 
-  it("answers each PushStream push with the code and message a unary Push gives the same request", async () => {
+  it("answers each PushStream push with the code, message and reason a unary Push gives the same request", async () => {
     const topic = uniqueTopic("push");
     await client.call("declareQueue", { topic, bindKey: "q" });
     const bad = [
@@ -138,8 +143,14 @@ describe("streams over gRPC and HTTP (real node)", function () {
       );
       const reply = replies.find((r) => r.seq === BigInt(i))!;
       expect(unary, `push ${i}`).not.to.equal(undefined);
-      expect({ code: reply.errorCode, message: reply.errorMessage }, `push ${i}`).to.deep.equal({ code: unary!.code, message: unary!.details });
+      const [info] = decodeStatusDetails(unary!.metadata.get("grpc-status-details-bin")[0] as Buffer).details;
+      expect({ code: reply.errorCode, message: reply.errorMessage, reason: reply.errorReason }, `push ${i}`).to.deep.equal({
+        code: unary!.code,
+        message: unary!.details,
+        reason: info!.reason,
+      });
     }
+    expect(replies.find((r) => r.seq === 3n)!.errorReason).to.equal("NO_ROUTE");
   });
 
   it("settles each message at delivery on an auto-ack topic over HTTP: nothing in flight, credit back once written", async () => {

@@ -3,6 +3,13 @@ import { expect } from "chai";
 import { StoreError, type Storage } from "../../src/broker/storage.js";
 import { type AllocateSeam, allocateZeroed, openStorage } from "../../src/store/index.js";
 import { ids, msg, msgs, recordingLogger, sleep, tempDir } from "./helpers.js";
+import { startGrpcServer, type RunningGrpcServer } from "../../src/api/grpc-server.js";
+import { createUnaryHandlers } from "../../src/api/handlers.js";
+import { startHttpServer, type RunningHttpServer } from "../../src/api/http-server.js";
+import { Broker } from "../../src/broker/broker.js";
+import { defaults } from "../../src/config.js";
+import { decodeStatusDetails } from "../helpers/error-table.js";
+import { connect, grpc, type Client } from "../helpers/grpc-client.js";
 
 const BIG = 1 << 30;
 
@@ -193,5 +200,150 @@ describe("store on a real, small file system (tmpfs, 2 MiB)", function () {
     }
     expect(q.stats().ready).to.equal(200);
     await store.close();
+  });
+});
+
+describe("a node over a full disk (broker, gRPC and HTTP servers in process, ENOSPC seam)", function () {
+  this.timeout(60_000);
+  let dir: string;
+  let failWith: string | undefined;
+  let storage: Storage;
+  let broker: Broker;
+  let grpcServer: RunningGrpcServer;
+  let httpServer: RunningHttpServer;
+  let client: Client;
+  let base: string;
+  /** Resolves when the next Pop reaches its handler (to know a long poll is waiting). */
+  let popArrived: (() => void) | undefined;
+  /** The signal of the last Pop that reached its handler. */
+  let popSignal: AbortSignal | undefined;
+  const silent = { info() {}, warn() {}, error() {} };
+
+  before(async () => {
+    dir = tempDir("node-full");
+    storage = openStorage({
+      dataDir: dir,
+      segmentBytes: 64 << 10,
+      fsync: "never",
+      logger: recordingLogger(),
+      allocate: (path, bytes) => {
+        if (failWith !== undefined) throw errno(failWith);
+        allocateZeroed(path, bytes);
+      },
+    });
+    broker = Broker.open({ storage, nodeId: 1, version: "test", maxBodyBytes: 1024, logger: silent });
+    grpcServer = await startGrpcServer({ broker, addr: "127.0.0.1:0", logger: silent, limits: defaults });
+    const handlers = createUnaryHandlers(broker, defaults);
+    const pop = handlers.Pop;
+    handlers.Pop = (req, ctx) => {
+      popSignal = ctx.signal;
+      const p = pop(req, ctx);
+      popArrived?.();
+      return p;
+    };
+    httpServer = await startHttpServer({
+      config: { httpAddr: "127.0.0.1:0", maxHttpBodyBytes: 1 << 20, tlsCert: "", tlsKey: "", tlsClientCa: "", metrics: false, pprof: false, dashboard: false },
+      broker,
+      handlers,
+      logger: silent,
+    });
+    client = connect(grpcServer.addr);
+    base = `http://${httpServer.addr}`;
+  });
+
+  after(async () => {
+    failWith = undefined;
+    client?.close();
+    await Promise.all([grpcServer?.shutdown(0), httpServer?.close(0)]);
+    await broker?.close();
+  });
+
+  const reasonOf = (err: unknown): string => {
+    const bin = (err as grpc.ServiceError).metadata.get("grpc-status-details-bin")[0] as Buffer;
+    return decodeStatusDetails(bin).details[0]?.reason ?? "";
+  };
+
+  it("answers an ack, nack or touch it cannot journal with RESOURCE_EXHAUSTED / DISK_FULL on every protocol, and acks again once space is back", async () => {
+    await client.call("declareQueue", { topic: "full", bindKey: "q" });
+    const n = 1500; // more acks than one 64 KiB journal segment holds
+    for (let i = 0; i < n; i += 500) {
+      await client.call("pushBatch", { topic: "full", messages: Array.from({ length: 500 }, () => ({ routeKey: "q", body: Buffer.from("m") })) });
+    }
+    const inFlight: bigint[] = [];
+    for (let i = 0; i < n; i++) inFlight.push((await client.call<object, { message: { id: bigint } }>("pop", { topic: "full", bindKey: "q" })).message.id);
+
+    failWith = "ENOSPC";
+    let failure: unknown;
+    while (failure === undefined && inFlight.length > 0) {
+      try {
+        await client.call("ack", { topic: "full", bindKey: "q", id: inFlight.shift()! });
+      } catch (err) {
+        failure = err;
+      }
+    }
+    expect(failure, "an ack needed a new journal segment").not.to.equal(undefined);
+    expect((failure as grpc.ServiceError).code).to.equal(grpc.status.RESOURCE_EXHAUSTED);
+    expect(reasonOf(failure)).to.equal("DISK_FULL");
+
+    for (const method of ["nack", "touch"]) {
+      const err = await client.call(method, { topic: "full", bindKey: "q", id: inFlight.shift()! }).then(
+        () => expect.fail(`${method} succeeded on a full disk`),
+        (e: unknown) => e,
+      );
+      expect((err as grpc.ServiceError).code, method).to.equal(grpc.status.RESOURCE_EXHAUSTED);
+      expect(reasonOf(err), method).to.equal("DISK_FULL");
+    }
+    const gateway = await fetch(`${base}/v1/topics/full/queues/q/messages/${inFlight.shift()!}:ack`, { method: "POST" });
+    expect(gateway.status).to.equal(429);
+    expect(await gateway.json()).to.include({ code: "RESOURCE_EXHAUSTED", reason: "DISK_FULL" });
+    const legacy = await fetch(`${base}/ack?topic=full&bindKey=q&msgId=${inFlight.shift()!}`);
+    expect(legacy.status).to.equal(200);
+    expect(await legacy.json()).to.include({ code: 1, error: "RESOURCE_EXHAUSTED", reason: "DISK_FULL" });
+
+    failWith = undefined;
+    await client.call("ack", { topic: "full", bindKey: "q", id: inFlight.shift()! });
+  });
+
+  const waiting = (): Promise<void> => new Promise((resolve) => (popArrived = resolve));
+
+  it("cancels an original API /pop long poll when its client goes away, so a later message goes to the next pop", async () => {
+    await client.call("declareQueue", { topic: "full", bindKey: "left" });
+    const arrived = waiting();
+    const leaving = new AbortController();
+    const left = fetch(`${base}/pop?topic=full&bindKey=left&waitMs=60000`, { signal: leaving.signal }).catch((err: unknown) => err);
+    await arrived;
+    popArrived = undefined;
+    const signal = popSignal!;
+    leaving.abort();
+    expect(await left).to.be.instanceOf(Error);
+    const deadline = Date.now() + 20_000;
+    while (!signal.aborted) {
+      if (Date.now() > deadline) throw new Error("the /pop's signal was not aborted after its client left");
+      await sleep(20);
+    }
+    await client.call("push", { topic: "full", routeKey: "left", body: Buffer.from("after") });
+    const next = await fetch(`${base}/pop?topic=full&bindKey=left&waitMs=60000`);
+    const reply = (await next.json()) as { code: number; data: { body: string; retry: number } };
+    expect(reply.code).to.equal(0);
+    expect(reply.data).to.include({ body: "after", retry: 0 });
+  });
+
+  it("ends a gateway long poll and an original API /pop long poll with UNAVAILABLE / SHUTTING_DOWN when its HTTP server closes", async () => {
+    await client.call("declareQueue", { topic: "full", bindKey: "idle" });
+    let arrived = waiting();
+    const gateway = fetch(`${base}/v1/topics/full/queues/idle:pop?wait_ms=60000`);
+    await arrived;
+    arrived = waiting();
+    const legacy = fetch(`${base}/pop?topic=full&bindKey=idle&waitMs=60000`);
+    await arrived;
+    popArrived = undefined;
+    const closed = httpServer.close(30_000);
+    const g = await gateway;
+    expect(g.status).to.equal(503);
+    expect(await g.json()).to.include({ code: "UNAVAILABLE", reason: "SHUTTING_DOWN" });
+    const l = await legacy;
+    expect(l.status).to.equal(200);
+    expect(await l.json()).to.include({ code: 1, error: "UNAVAILABLE", reason: "SHUTTING_DOWN" });
+    await closed;
   });
 });

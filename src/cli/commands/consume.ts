@@ -38,7 +38,7 @@ export function register(program: Command, ctx: () => Context): void {
             const said = `${err.code}:${err.message}`;
             if (lastError.get(node) === said) return;
             lastError.set(node, said);
-            process.stderr.write(`gmq: ${node}: ${err.codeName}: ${err.message} (retrying)\n`);
+            process.stderr.write(`gmq: ${node}: ${err.codeName}${err.reason ? ` (${err.reason})` : ""}: ${err.message} (retrying)\n`);
           },
         },
       );

@@ -83,6 +83,252 @@ export function routeModeToJSON(object: RouteMode): string {
   }
 }
 
+/**
+ * Why a call failed. Every error the node sends carries exactly one reason
+ * next to its gRPC status code: over gRPC as a google.rpc.ErrorInfo in the
+ * status details (the grpc-status-details-bin trailer holds a serialized
+ * google.rpc.Status whose details hold an Any of
+ * type.googleapis.com/google.rpc.ErrorInfo), with domain "gmq.v1" and reason
+ * the value's name without the ERROR_REASON_ prefix (e.g. "QUEUE_EMPTY");
+ * over HTTP as the JSON error's "reason" field (the original API's envelope
+ * too). Clients branch on the reason where a code means several things, e.g.
+ * NOT_FOUND for QUEUE_EMPTY versus QUEUE_NOT_FOUND. The code each reason
+ * comes with is given in brackets; README.md lists the HTTP statuses.
+ */
+export enum ErrorReason {
+  /** ERROR_REASON_UNSPECIFIED - Never sent. */
+  ERROR_REASON_UNSPECIFIED = 0,
+  /**
+   * ERROR_REASON_INVALID_FIELD - [INVALID_ARGUMENT] A field or parameter has a value out of range or
+   * malformed (names, keys, delays, limits, a regex); the message names it.
+   */
+  ERROR_REASON_INVALID_FIELD = 1,
+  /**
+   * ERROR_REASON_MALFORMED_REQUEST - [INVALID_ARGUMENT] The request cannot be read: not JSON, an unknown field,
+   * a wrong JSON type, bad percent-encoding, stream messages out of order.
+   */
+  ERROR_REASON_MALFORMED_REQUEST = 2,
+  /**
+   * ERROR_REASON_METHOD_NOT_ALLOWED - [INVALID_ARGUMENT] HTTP only: the path exists but not for this method
+   * (HTTP 405 with an Allow header; ErrorInfo metadata "allow").
+   */
+  ERROR_REASON_METHOD_NOT_ALLOWED = 3,
+  /** ERROR_REASON_TOPIC_NOT_FOUND - [NOT_FOUND] The topic does not exist on this node. */
+  ERROR_REASON_TOPIC_NOT_FOUND = 4,
+  /**
+   * ERROR_REASON_QUEUE_NOT_FOUND - [NOT_FOUND] The queue does not exist on this node (never declared, or
+   * deleted).
+   */
+  ERROR_REASON_QUEUE_NOT_FOUND = 5,
+  /** ERROR_REASON_QUEUE_EMPTY - [NOT_FOUND] Pop: no message of the queue became ready within wait_ms. */
+  ERROR_REASON_QUEUE_EMPTY = 6,
+  /** ERROR_REASON_NO_DEAD_LETTERS - [NOT_FOUND] PopDead: the queue has no dead letters. */
+  ERROR_REASON_NO_DEAD_LETTERS = 7,
+  /**
+   * ERROR_REASON_NOT_IN_FLIGHT - [NOT_FOUND] Ack, Nack, Touch: the id is not in flight in the queue
+   * (unknown, already settled, or its TTR passed).
+   */
+  ERROR_REASON_NOT_IN_FLIGHT = 8,
+  /** ERROR_REASON_PATH_NOT_FOUND - [NOT_FOUND] HTTP only: no route for this path. */
+  ERROR_REASON_PATH_NOT_FOUND = 9,
+  /**
+   * ERROR_REASON_NO_ROUTE - [FAILED_PRECONDITION] Push: no queue of the topic matches the route key;
+   * nothing was stored.
+   */
+  ERROR_REASON_NO_ROUTE = 10,
+  /**
+   * ERROR_REASON_BODY_TOO_LARGE - [RESOURCE_EXHAUSTED] A message body is over the node's --max-body-bytes;
+   * nothing was stored.
+   */
+  ERROR_REASON_BODY_TOO_LARGE = 11,
+  /**
+   * ERROR_REASON_REQUEST_TOO_LARGE - [RESOURCE_EXHAUSTED] HTTP only: the request body is over
+   * --max-http-body-bytes (HTTP 413).
+   */
+  ERROR_REASON_REQUEST_TOO_LARGE = 12,
+  /** ERROR_REASON_DISK_FULL - [RESOURCE_EXHAUSTED] The node's disk is full; retry later. */
+  ERROR_REASON_DISK_FULL = 13,
+  /**
+   * ERROR_REASON_SUBSCRIBER_TOO_SLOW - [RESOURCE_EXHAUSTED] A subscriber fell too far behind (more than 8 MiB
+   * unread) and was disconnected.
+   */
+  ERROR_REASON_SUBSCRIBER_TOO_SLOW = 14,
+  /**
+   * ERROR_REASON_PROFILE_IN_PROGRESS - [RESOURCE_EXHAUSTED] /debug/pprof/profile: a CPU profile is already being
+   * taken.
+   */
+  ERROR_REASON_PROFILE_IN_PROGRESS = 15,
+  /** ERROR_REASON_SHUTTING_DOWN - [UNAVAILABLE] The node is shutting down; retry on another node. */
+  ERROR_REASON_SHUTTING_DOWN = 16,
+  /**
+   * ERROR_REASON_STORAGE_FAILED - [UNAVAILABLE] The node's storage failed (I/O error, damaged files); retry
+   * later.
+   */
+  ERROR_REASON_STORAGE_FAILED = 17,
+  /**
+   * ERROR_REASON_CALL_CANCELLED - [CANCELLED] A waiting call (a long-polling Pop) was cancelled by its
+   * caller.
+   */
+  ERROR_REASON_CALL_CANCELLED = 18,
+  /**
+   * ERROR_REASON_RPC_NOT_IMPLEMENTED - [UNIMPLEMENTED] The RPC has no handler on this node (a node older than
+   * the proto).
+   */
+  ERROR_REASON_RPC_NOT_IMPLEMENTED = 19,
+  /** ERROR_REASON_TOKEN_REQUIRED - [UNAUTHENTICATED] The node requires a token and none was sent. */
+  ERROR_REASON_TOKEN_REQUIRED = 20,
+  /** ERROR_REASON_TOKEN_UNKNOWN - [UNAUTHENTICATED] The token sent is not one of the node's. */
+  ERROR_REASON_TOKEN_UNKNOWN = 21,
+  /**
+   * ERROR_REASON_NOT_GRANTED - [PERMISSION_DENIED] The token may not do this on this topic, channel or
+   * node.
+   */
+  ERROR_REASON_NOT_GRANTED = 22,
+  /**
+   * ERROR_REASON_INTERNAL_ERROR - [INTERNAL] A fault in the node; the cause is in the node's log, never
+   * sent.
+   */
+  ERROR_REASON_INTERNAL_ERROR = 23,
+  UNRECOGNIZED = -1,
+}
+
+export function errorReasonFromJSON(object: any): ErrorReason {
+  switch (object) {
+    case 0:
+    case "ERROR_REASON_UNSPECIFIED":
+      return ErrorReason.ERROR_REASON_UNSPECIFIED;
+    case 1:
+    case "ERROR_REASON_INVALID_FIELD":
+      return ErrorReason.ERROR_REASON_INVALID_FIELD;
+    case 2:
+    case "ERROR_REASON_MALFORMED_REQUEST":
+      return ErrorReason.ERROR_REASON_MALFORMED_REQUEST;
+    case 3:
+    case "ERROR_REASON_METHOD_NOT_ALLOWED":
+      return ErrorReason.ERROR_REASON_METHOD_NOT_ALLOWED;
+    case 4:
+    case "ERROR_REASON_TOPIC_NOT_FOUND":
+      return ErrorReason.ERROR_REASON_TOPIC_NOT_FOUND;
+    case 5:
+    case "ERROR_REASON_QUEUE_NOT_FOUND":
+      return ErrorReason.ERROR_REASON_QUEUE_NOT_FOUND;
+    case 6:
+    case "ERROR_REASON_QUEUE_EMPTY":
+      return ErrorReason.ERROR_REASON_QUEUE_EMPTY;
+    case 7:
+    case "ERROR_REASON_NO_DEAD_LETTERS":
+      return ErrorReason.ERROR_REASON_NO_DEAD_LETTERS;
+    case 8:
+    case "ERROR_REASON_NOT_IN_FLIGHT":
+      return ErrorReason.ERROR_REASON_NOT_IN_FLIGHT;
+    case 9:
+    case "ERROR_REASON_PATH_NOT_FOUND":
+      return ErrorReason.ERROR_REASON_PATH_NOT_FOUND;
+    case 10:
+    case "ERROR_REASON_NO_ROUTE":
+      return ErrorReason.ERROR_REASON_NO_ROUTE;
+    case 11:
+    case "ERROR_REASON_BODY_TOO_LARGE":
+      return ErrorReason.ERROR_REASON_BODY_TOO_LARGE;
+    case 12:
+    case "ERROR_REASON_REQUEST_TOO_LARGE":
+      return ErrorReason.ERROR_REASON_REQUEST_TOO_LARGE;
+    case 13:
+    case "ERROR_REASON_DISK_FULL":
+      return ErrorReason.ERROR_REASON_DISK_FULL;
+    case 14:
+    case "ERROR_REASON_SUBSCRIBER_TOO_SLOW":
+      return ErrorReason.ERROR_REASON_SUBSCRIBER_TOO_SLOW;
+    case 15:
+    case "ERROR_REASON_PROFILE_IN_PROGRESS":
+      return ErrorReason.ERROR_REASON_PROFILE_IN_PROGRESS;
+    case 16:
+    case "ERROR_REASON_SHUTTING_DOWN":
+      return ErrorReason.ERROR_REASON_SHUTTING_DOWN;
+    case 17:
+    case "ERROR_REASON_STORAGE_FAILED":
+      return ErrorReason.ERROR_REASON_STORAGE_FAILED;
+    case 18:
+    case "ERROR_REASON_CALL_CANCELLED":
+      return ErrorReason.ERROR_REASON_CALL_CANCELLED;
+    case 19:
+    case "ERROR_REASON_RPC_NOT_IMPLEMENTED":
+      return ErrorReason.ERROR_REASON_RPC_NOT_IMPLEMENTED;
+    case 20:
+    case "ERROR_REASON_TOKEN_REQUIRED":
+      return ErrorReason.ERROR_REASON_TOKEN_REQUIRED;
+    case 21:
+    case "ERROR_REASON_TOKEN_UNKNOWN":
+      return ErrorReason.ERROR_REASON_TOKEN_UNKNOWN;
+    case 22:
+    case "ERROR_REASON_NOT_GRANTED":
+      return ErrorReason.ERROR_REASON_NOT_GRANTED;
+    case 23:
+    case "ERROR_REASON_INTERNAL_ERROR":
+      return ErrorReason.ERROR_REASON_INTERNAL_ERROR;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return ErrorReason.UNRECOGNIZED;
+  }
+}
+
+export function errorReasonToJSON(object: ErrorReason): string {
+  switch (object) {
+    case ErrorReason.ERROR_REASON_UNSPECIFIED:
+      return "ERROR_REASON_UNSPECIFIED";
+    case ErrorReason.ERROR_REASON_INVALID_FIELD:
+      return "ERROR_REASON_INVALID_FIELD";
+    case ErrorReason.ERROR_REASON_MALFORMED_REQUEST:
+      return "ERROR_REASON_MALFORMED_REQUEST";
+    case ErrorReason.ERROR_REASON_METHOD_NOT_ALLOWED:
+      return "ERROR_REASON_METHOD_NOT_ALLOWED";
+    case ErrorReason.ERROR_REASON_TOPIC_NOT_FOUND:
+      return "ERROR_REASON_TOPIC_NOT_FOUND";
+    case ErrorReason.ERROR_REASON_QUEUE_NOT_FOUND:
+      return "ERROR_REASON_QUEUE_NOT_FOUND";
+    case ErrorReason.ERROR_REASON_QUEUE_EMPTY:
+      return "ERROR_REASON_QUEUE_EMPTY";
+    case ErrorReason.ERROR_REASON_NO_DEAD_LETTERS:
+      return "ERROR_REASON_NO_DEAD_LETTERS";
+    case ErrorReason.ERROR_REASON_NOT_IN_FLIGHT:
+      return "ERROR_REASON_NOT_IN_FLIGHT";
+    case ErrorReason.ERROR_REASON_PATH_NOT_FOUND:
+      return "ERROR_REASON_PATH_NOT_FOUND";
+    case ErrorReason.ERROR_REASON_NO_ROUTE:
+      return "ERROR_REASON_NO_ROUTE";
+    case ErrorReason.ERROR_REASON_BODY_TOO_LARGE:
+      return "ERROR_REASON_BODY_TOO_LARGE";
+    case ErrorReason.ERROR_REASON_REQUEST_TOO_LARGE:
+      return "ERROR_REASON_REQUEST_TOO_LARGE";
+    case ErrorReason.ERROR_REASON_DISK_FULL:
+      return "ERROR_REASON_DISK_FULL";
+    case ErrorReason.ERROR_REASON_SUBSCRIBER_TOO_SLOW:
+      return "ERROR_REASON_SUBSCRIBER_TOO_SLOW";
+    case ErrorReason.ERROR_REASON_PROFILE_IN_PROGRESS:
+      return "ERROR_REASON_PROFILE_IN_PROGRESS";
+    case ErrorReason.ERROR_REASON_SHUTTING_DOWN:
+      return "ERROR_REASON_SHUTTING_DOWN";
+    case ErrorReason.ERROR_REASON_STORAGE_FAILED:
+      return "ERROR_REASON_STORAGE_FAILED";
+    case ErrorReason.ERROR_REASON_CALL_CANCELLED:
+      return "ERROR_REASON_CALL_CANCELLED";
+    case ErrorReason.ERROR_REASON_RPC_NOT_IMPLEMENTED:
+      return "ERROR_REASON_RPC_NOT_IMPLEMENTED";
+    case ErrorReason.ERROR_REASON_TOKEN_REQUIRED:
+      return "ERROR_REASON_TOKEN_REQUIRED";
+    case ErrorReason.ERROR_REASON_TOKEN_UNKNOWN:
+      return "ERROR_REASON_TOKEN_UNKNOWN";
+    case ErrorReason.ERROR_REASON_NOT_GRANTED:
+      return "ERROR_REASON_NOT_GRANTED";
+    case ErrorReason.ERROR_REASON_INTERNAL_ERROR:
+      return "ERROR_REASON_INTERNAL_ERROR";
+    case ErrorReason.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /** A topic's configuration. */
 export interface TopicConfig {
   /** When true a message is done as soon as it is delivered (no ack needed). */
@@ -441,6 +687,11 @@ export interface PushStreamResponse {
    * stored and id is the original message's id.
    */
   duplicate: boolean;
+  /**
+   * Why the push failed, when error_code is set: an ErrorReason's name
+   * without its ERROR_REASON_ prefix (e.g. "NO_ROUTE"), as in ErrorInfo.reason.
+   */
+  errorReason: string;
 }
 
 /** Request of Pop. */
@@ -3628,7 +3879,7 @@ export const PushStreamRequest: MessageFns<PushStreamRequest> = {
 };
 
 function createBasePushStreamResponse(): PushStreamResponse {
-  return { seq: 0n, id: 0n, errorCode: 0, errorMessage: "", duplicate: false };
+  return { seq: 0n, id: 0n, errorCode: 0, errorMessage: "", duplicate: false, errorReason: "" };
 }
 
 export const PushStreamResponse: MessageFns<PushStreamResponse> = {
@@ -3653,6 +3904,9 @@ export const PushStreamResponse: MessageFns<PushStreamResponse> = {
     }
     if (message.duplicate !== false) {
       writer.uint32(40).bool(message.duplicate);
+    }
+    if (message.errorReason !== "") {
+      writer.uint32(50).string(message.errorReason);
     }
     return writer;
   },
@@ -3710,6 +3964,14 @@ export const PushStreamResponse: MessageFns<PushStreamResponse> = {
             message.duplicate = reader.bool();
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.errorReason = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3737,6 +3999,11 @@ export const PushStreamResponse: MessageFns<PushStreamResponse> = {
         ? globalThis.String(object.error_message)
         : "",
       duplicate: isSet(object.duplicate) ? globalThis.Boolean(object.duplicate) : false,
+      errorReason: isSet(object.errorReason)
+        ? globalThis.String(object.errorReason)
+        : isSet(object.error_reason)
+        ? globalThis.String(object.error_reason)
+        : "",
     };
   },
 
@@ -3757,6 +4024,9 @@ export const PushStreamResponse: MessageFns<PushStreamResponse> = {
     if (message.duplicate !== false) {
       obj.duplicate = message.duplicate;
     }
+    if (message.errorReason !== "") {
+      obj.errorReason = message.errorReason;
+    }
     return obj;
   },
 
@@ -3770,6 +4040,7 @@ export const PushStreamResponse: MessageFns<PushStreamResponse> = {
     message.errorCode = object.errorCode ?? 0;
     message.errorMessage = object.errorMessage ?? "";
     message.duplicate = object.duplicate ?? false;
+    message.errorReason = object.errorReason ?? "";
     return message;
   },
 };

@@ -1,0 +1,220 @@
+// The one place where the store's failures become the errors clients see:
+// the broker only ever holds storage through these wrappers, so every storage
+// call (appends, the journal writes of reserve / ack / release / touch,
+// commit(), metadata) fails with a BrokerError whose reason says what
+// happened (DISK_FULL, BODY_TOO_LARGE, STORAGE_FAILED). The StoreError stays
+// the cause, for the log.
+import { BrokerError, ErrorReason } from "./errors.js";
+import {
+  StoreError,
+  type NewMessage,
+  type QueueKind,
+  type QueueLog,
+  type QueueLogStats,
+  type QueueRef,
+  type Storage,
+  type StorageStats,
+  type StoredMessage,
+} from "./storage.js";
+
+export interface StorageFailureLogger {
+  error(obj: object, msg: string): void;
+}
+
+/** A StoreError as the BrokerError a client sees; anything else is passed through unchanged. */
+export function storeFailure(err: unknown, log: StorageFailureLogger): unknown {
+  if (!(err instanceof StoreError)) return err;
+  log.error({ err }, "storage failure");
+  switch (err.code) {
+    case "DISK_FULL":
+      return new BrokerError(ErrorReason.DISK_FULL, "the node's disk is full; retry later", { cause: err });
+    case "TOO_LARGE":
+      return new BrokerError(ErrorReason.BODY_TOO_LARGE, err.message, { cause: err });
+    case "IO":
+    case "CORRUPT":
+      return new BrokerError(ErrorReason.STORAGE_FAILED, "the node's storage failed; retry later", { cause: err });
+  }
+}
+
+/** Wraps a Storage (and every QueueLog it opens) so that store failures surface as BrokerErrors. */
+export function guardStorage(storage: Storage, log: StorageFailureLogger): Storage {
+  return new GuardedStorage(storage, log);
+}
+
+class GuardedStorage implements Storage {
+  private readonly logs = new WeakMap<QueueLog, QueueLog>();
+
+  constructor(
+    private readonly inner: Storage,
+    private readonly log: StorageFailureLogger,
+  ) {}
+
+  queues(): QueueRef[] {
+    try {
+      return this.inner.queues();
+    } catch (err) {
+      throw storeFailure(err, this.log);
+    }
+  }
+
+  openQueue(topic: string, bindKey: string, kind: QueueKind): QueueLog {
+    let raw: QueueLog;
+    try {
+      raw = this.inner.openQueue(topic, bindKey, kind);
+    } catch (err) {
+      throw storeFailure(err, this.log);
+    }
+    let guarded = this.logs.get(raw);
+    if (!guarded) this.logs.set(raw, (guarded = new GuardedQueueLog(raw, this.log)));
+    return guarded;
+  }
+
+  dropQueue(topic: string, bindKey: string): void {
+    try {
+      this.inner.dropQueue(topic, bindKey);
+    } catch (err) {
+      throw storeFailure(err, this.log);
+    }
+  }
+
+  readMeta(name: string): Buffer | undefined {
+    try {
+      return this.inner.readMeta(name);
+    } catch (err) {
+      throw storeFailure(err, this.log);
+    }
+  }
+
+  writeMeta(name: string, data: Uint8Array): void {
+    try {
+      this.inner.writeMeta(name, data);
+    } catch (err) {
+      throw storeFailure(err, this.log);
+    }
+  }
+
+  deleteMeta(name: string): void {
+    try {
+      this.inner.deleteMeta(name);
+    } catch (err) {
+      throw storeFailure(err, this.log);
+    }
+  }
+
+  metaNames(): string[] {
+    try {
+      return this.inner.metaNames();
+    } catch (err) {
+      throw storeFailure(err, this.log);
+    }
+  }
+
+  commit(): Promise<void> {
+    try {
+      return this.inner.commit().catch((err: unknown) => {
+        throw storeFailure(err, this.log);
+      });
+    } catch (err) {
+      return Promise.reject(storeFailure(err, this.log));
+    }
+  }
+
+  stats(): StorageStats {
+    return this.inner.stats();
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}
+
+class GuardedQueueLog implements QueueLog {
+  constructor(
+    private readonly inner: QueueLog,
+    private readonly log: StorageFailureLogger,
+  ) {}
+
+  append(messages: readonly NewMessage[]): void {
+    try {
+      this.inner.append(messages);
+    } catch (err) {
+      throw storeFailure(err, this.log);
+    }
+  }
+
+  reserve(max: number, maxBytes: number, deadlineMs: number, nowMs?: number): StoredMessage[] {
+    try {
+      return this.inner.reserve(max, maxBytes, deadlineMs, nowMs);
+    } catch (err) {
+      throw storeFailure(err, this.log);
+    }
+  }
+
+  ack(id: bigint): boolean {
+    try {
+      return this.inner.ack(id);
+    } catch (err) {
+      throw storeFailure(err, this.log);
+    }
+  }
+
+  release(id: bigint, readyAtMs: number): boolean {
+    try {
+      return this.inner.release(id, readyAtMs);
+    } catch (err) {
+      throw storeFailure(err, this.log);
+    }
+  }
+
+  touch(id: bigint, deadlineMs: number): boolean {
+    try {
+      return this.inner.touch(id, deadlineMs);
+    } catch (err) {
+      throw storeFailure(err, this.log);
+    }
+  }
+
+  retryOf(id: bigint): number | undefined {
+    return this.inner.retryOf(id);
+  }
+
+  processDue(nowMs: number, maxRetry: number, requeueDelayMs?: (retry: number) => number): { requeued: number; expired: StoredMessage[] } {
+    try {
+      return this.inner.processDue(nowMs, maxRetry, requeueDelayMs);
+    } catch (err) {
+      throw storeFailure(err, this.log);
+    }
+  }
+
+  bury(ids: readonly bigint[]): void {
+    try {
+      this.inner.bury(ids);
+    } catch (err) {
+      throw storeFailure(err, this.log);
+    }
+  }
+
+  nextDueMs(): number | undefined {
+    return this.inner.nextDueMs();
+  }
+
+  peek(max: number): StoredMessage[] {
+    try {
+      return this.inner.peek(max);
+    } catch (err) {
+      throw storeFailure(err, this.log);
+    }
+  }
+
+  stats(): QueueLogStats {
+    return this.inner.stats();
+  }
+
+  recentKeys(sinceMs: number, visit: (id: bigint, key: string, createdAtMs: number) => void): void {
+    try {
+      this.inner.recentKeys(sinceMs, visit);
+    } catch (err) {
+      throw storeFailure(err, this.log);
+    }
+  }
+}
