@@ -39,6 +39,10 @@ export function recoverQueue(q: FileQueueLog, ctx: StoreContext): void {
   const firstSeg = q.msgs.segments[0];
   q.cursor = ck?.cursor ?? q.msgs.firstPos();
   q.cursorSeq = ck?.cursorSeq ?? firstSeg?.baseSeq ?? 0;
+  // Without a checkpoint the seq comes from the first record: the header of a
+  // log's first segment may say one more than that (it was written after the
+  // seq was taken), which made stats().ready one short after a crash.
+  if (ck === undefined && q.msgs.readFrom(q.cursor) >= 0) q.cursorSeq = recordA(q.msgs.rbuf, q.msgs.roff);
 
   const entries = new Map<bigint, Entry>();
   const readyOrder = new Map<bigint, Entry>();
