@@ -6,6 +6,10 @@
 // Every method is synchronous and non-blocking (writes go into memory-mapped
 // segments): durability of everything appended or changed so far is awaited
 // once per batch with Storage.commit(), which is where the fsync policy lives.
+// Time comes from the Clock the storage is opened with (the same one the
+// broker uses), never from Date.now() directly.
+
+export { type Clock, type Timer, systemClock } from "./clock.js";
 
 /** A message handed to QueueLog.append. */
 export interface NewMessage {
@@ -73,7 +77,7 @@ export interface QueueLog {
    * Takes up to `max` ready messages (and at most ~maxBytes of bodies, at least
    * one message) and marks them in flight until deadlineMs. Retries that were
    * requeued come before never-delivered messages. Returns [] when none is ready.
-   * Messages whose expiry is at or before nowMs (default: the clock) are
+   * Messages whose expiry is at or before nowMs (default: the store's clock) are
    * never returned: they are discarded (settled, journaled as acks) on the way
    * and counted in stats().expired.
    */
