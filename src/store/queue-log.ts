@@ -16,9 +16,10 @@ import { join } from "node:path";
 import { type NewMessage, type QueueLog, type QueueLogStats, type StoredMessage, StoreError } from "../broker/storage.js";
 import { writeCheckpoint } from "./checkpoint.js";
 import type { StoreContext } from "./context.js";
-import { DelayHeap } from "./heap.js";
-import { ACK_BATCH, Journal } from "./journal.js";
-import { copyDelayed, isDelayed, isMessage, writeMessage } from "./message-log.js";
+import { AckBatcher } from "./ack-batcher.js";
+import { Journal } from "./journal.js";
+import { isMessage, writeMessage } from "./message-log.js";
+import { PendingDelays } from "./pending-delays.js";
 import { type Entry, EntryState, QueueState, newEntry } from "./queue-state.js";
 import { recoverQueue } from "./queue-recovery.js";
 import {
@@ -48,7 +49,6 @@ import {
 import { LogKind } from "./segment.js";
 import { SegmentLog, posIndex } from "./segment-log.js";
 
-const MAX_DELAYS_PER_CALL = 50_000;
 /** Expired messages one sweep discards at most; it comes back at once for the rest. */
 const SWEEP_MAX = 10_000;
 
@@ -66,12 +66,10 @@ export class FileQueueLog implements QueueLog {
   /** Position and seq of the first never-delivered message. */
   private cursor = 0;
   private cursorSeq = 0;
-  /** Pending delays: (time due, delay-log position). */
-  private readonly pendingDelays = new DelayHeap();
+  /** Messages waiting in the delay log. */
+  private readonly pending: PendingDelays;
   /** Outstanding entries per message-log segment index. */
   private readonly msgLive = new Map<number, number>();
-  /** Pending delays per delay-log segment index. */
-  private readonly delayLive = new Map<number, number>();
   private reclaimed = 0;
   /** Messages discarded because they expired, since open. */
   private nExpired = 0;
@@ -87,17 +85,8 @@ export class FileQueueLog implements QueueLog {
   private closed = false;
   private rkBytes: number[] = [];
   private keyBytes: (Buffer | null)[] = [];
-  /** Acks not yet in the journal: written as one AckBatch record per tick. */
-  private readonly ackIds = new BigUint64Array(ACK_BATCH);
-  private nAcks = 0;
-  private readonly flushAcksSoon = (): void => {
-    try {
-      this.flushAcks();
-    } catch (err) {
-      // Kept: the next ack or commit() retries and reports the error.
-      this.ctx.logger.warn({ dir: this.journal.log.dir, err: String(err) }, "cannot journal acks yet");
-    }
-  };
+  /** Acks not yet in the journal. */
+  private readonly acks: AckBatcher;
 
   /** Opens the log in dir, recovering what is on disk. */
   static open(opts: QueueLogOptions): FileQueueLog {
@@ -111,10 +100,11 @@ export class FileQueueLog implements QueueLog {
     this.msgs = new SegmentLog(join(opts.dir, "msg"), LogKind.Messages, opts.segmentBytes, opts.ctx);
     this.delays = new SegmentLog(join(opts.dir, "delay"), LogKind.Delayed, opts.segmentBytes, opts.ctx);
     this.journal = new Journal(opts.dir, opts.segmentBytes, opts.ctx);
+    this.acks = new AckBatcher(this.journal, opts.ctx);
     this.checkpointPath = join(opts.dir, "state.ckpt");
     this.state = new QueueState((e) => this.onSettled(e));
     this.journal.log.onRoll = () => this.scheduleCheckpoint();
-    this.delays.onRoll = () => this.reclaimDelaySegments();
+    this.pending = new PendingDelays(this.delays, opts.ctx, (log, seg) => this.reclaim(log, seg));
   }
 
   // ------------------------------------------------------------------ append
@@ -164,8 +154,7 @@ export class FileQueueLog implements QueueLog {
       if (m.deliverAtMs > now) {
         const pos = writeMessage(this.delays, RecordType.Delayed, m, rk[i]!, keys[i]!);
         // One that expires before its delay ends is due (to be discarded) at its expiry.
-        this.pendingDelays.push(exp > 0 && exp < m.deliverAtMs ? exp : m.deliverAtMs, pos);
-        addLive(this.delayLive, pos);
+        this.pending.add(exp > 0 && exp < m.deliverAtMs ? exp : m.deliverAtMs, pos);
       } else {
         writeMessage(this.msgs, RecordType.Message, m, rk[i]!, keys[i]!);
         if (exp > 0 && exp < this.sweepAtMs) this.sweepAtMs = exp;
@@ -300,7 +289,7 @@ export class FileQueueLog implements QueueLog {
    */
   private discardDelivered(ids: readonly bigint[]): void {
     try {
-      for (const id of ids) this.journalAck(id);
+      for (const id of ids) this.acks.add(id);
     } catch (err) {
       this.ctx.logger.warn({ dir: this.journal.log.dir, err: String(err) }, "cannot journal discarded expired messages yet");
     }
@@ -309,7 +298,7 @@ export class FileQueueLog implements QueueLog {
 
   /** Settles an outstanding entry whose expiry passed (journaled like an ack); throws with nothing changed. */
   private discard(e: Entry): void {
-    this.journalAck(e.id);
+    this.acks.add(e.id);
     this.state.settle(e);
     this.nExpired++;
   }
@@ -347,32 +336,9 @@ export class FileQueueLog implements QueueLog {
     if (this.closed) this.checkOpen();
     const e = this.state.inFlight(id);
     if (e === undefined) return false;
-    this.journalAck(id);
+    this.acks.add(id);
     this.state.settle(e);
     return true;
-  }
-
-  /**
-   * Acks are journaled in batches: at the end of the current tick, when 512
-   * are pending, and before Storage.commit() resolves. A kill -9 before that
-   * can only make an ack be forgotten (the message is delivered again), never
-   * lose a message.
-   */
-  private journalAck(id: bigint): void {
-    if (this.nAcks === ACK_BATCH) this.flushAcks(); // may throw; then nothing changed
-    if (this.nAcks === 0) {
-      this.ctx.pendingAcks.add(this);
-      queueMicrotask(this.flushAcksSoon);
-    }
-    this.ackIds[this.nAcks++] = id;
-  }
-
-  flushAcks(): void {
-    const n = this.nAcks;
-    if (n === 0) return;
-    this.journal.ackBatch(this.ackIds, n);
-    this.nAcks = 0;
-    this.ctx.pendingAcks.delete(this);
   }
 
   release(id: bigint, readyAtMs: number): boolean {
@@ -462,7 +428,9 @@ export class FileQueueLog implements QueueLog {
       this.noteReady(e);
       requeued++;
     }
-    this.fireDelays(nowMs);
+    const fired = this.pending.fire(nowMs, this.msgs, this.journal);
+    this.nExpired += fired.expired;
+    if (fired.copiedExpiry < this.sweepAtMs) this.sweepAtMs = fired.copiedExpiry;
     if (this.sweepAtMs <= nowMs) this.sweepExpired(nowMs);
     return { requeued, expired };
   }
@@ -512,61 +480,19 @@ export class FileQueueLog implements QueueLog {
     if (next < this.sweepAtMs) this.sweepAtMs = next;
   }
 
-  private fireDelays(nowMs: number): void {
-    const heap = this.pendingDelays;
-    let fired = 0;
-    for (let at = heap.topAt(); at !== undefined && at <= nowMs && fired < MAX_DELAYS_PER_CALL; at = heap.topAt()) {
-      const pos = heap.topPos();
-      const d = this.delays;
-      try {
-        if (d.readAt(pos) > 0 && isDelayed(d.rbuf, d.roff)) {
-          // Journal first, naming the message-log position the copy will
-          // take: recovery redoes a copy that a crash cut off, so a fired
-          // delay is delivered exactly once.
-          const exp = recordExpiresAt(d.rbuf, d.roff);
-          if (exp !== 0 && exp <= nowMs) {
-            // Expired before its delay ended: settled without a copy.
-            this.journal.delayDone(pos, -1, at);
-            this.nExpired++;
-          } else {
-            this.journal.delayDone(pos, this.msgs.positionFor(d.rlen), at);
-            copyDelayed(this.msgs, d.rbuf, d.roff);
-            if (exp > 0 && exp < this.sweepAtMs) this.sweepAtMs = exp;
-          }
-        } else {
-          this.ctx.logger.warn({ dir: this.delays.dir, pos }, "delayed message record unreadable; dropped");
-          this.journal.delayDone(pos, -1, at);
-        }
-      } catch (err) {
-        this.ctx.logger.warn({ dir: this.delays.dir, err: String(err) }, "cannot move due delayed messages; will retry");
-        return;
-      }
-      heap.pop();
-      fired++;
-      const i = posIndex(pos);
-      const n = (this.delayLive.get(i) ?? 1) - 1;
-      if (n > 0) this.delayLive.set(i, n);
-      else {
-        this.delayLive.delete(i);
-        const seg = this.delays.find(i);
-        if (seg !== undefined) this.reclaim(this.delays, seg);
-      }
-    }
-  }
-
   bury(ids: readonly bigint[]): void {
     this.checkOpen();
     for (const id of ids) {
       const e = this.state.get(id);
       if (e === undefined || e.state !== EntryState.RetriesUsedUp) continue;
-      this.journalAck(id);
+      this.acks.add(id);
       this.state.settle(e);
     }
   }
 
   nextDueMs(): number | undefined {
     const t = this.state.nextTimeMs();
-    const d = this.pendingDelays.topAt();
+    const d = this.pending.nextAt();
     const due = t === undefined ? d : d === undefined || t < d ? t : d;
     if (this.sweepAtMs === Number.POSITIVE_INFINITY) return due;
     return due === undefined || this.sweepAtMs < due ? this.sweepAtMs : due;
@@ -591,7 +517,7 @@ export class FileQueueLog implements QueueLog {
     return {
       ready: Math.max(0, this.msgs.nextSeq - this.cursorSeq) + this.state.readyCount,
       inFlight: this.state.inFlightCount,
-      delayed: this.pendingDelays.size + this.state.delayedCount,
+      delayed: this.pending.size + this.state.delayedCount,
       bytesOnDisk: this.msgs.bytesOnDisk() + this.delays.bytesOnDisk() + this.journal.log.bytesOnDisk(),
       segments: this.msgs.fileCount() + this.delays.fileCount() + this.journal.log.fileCount(),
       segmentsReclaimed: this.reclaimed,
@@ -607,12 +533,6 @@ export class FileQueueLog implements QueueLog {
     const last = this.msgs.segments[this.msgs.segments.length - 1];
     const done = this.msgs.segments.filter((s) => s.index < ci && !this.msgLive.has(s.index) && s !== last);
     for (const seg of done) this.reclaim(this.msgs, seg);
-  }
-
-  private reclaimDelaySegments(): void {
-    const last = this.delays.segments[this.delays.segments.length - 1];
-    const done = this.delays.segments.filter((s) => !this.delayLive.has(s.index) && s !== last);
-    for (const seg of done) this.reclaim(this.delays, seg);
   }
 
   private reclaim(log: SegmentLog, seg: Parameters<SegmentLog["deleteSegment"]>[0]): void {
@@ -638,7 +558,7 @@ export class FileQueueLog implements QueueLog {
 
   /** Writes the state at the journal's tail, then deletes the journal before it. */
   checkpoint(): void {
-    this.flushAcks();
+    this.acks.flushAcks();
     const journal = this.journal.log;
     const journalPos = journal.tailPos();
     const list: { id: bigint; pos: number; time: number; retry: number; state: number }[] = this.state.readyEntries();
@@ -647,7 +567,7 @@ export class FileQueueLog implements QueueLog {
       if (e.state === EntryState.RetriesUsedUp) list.push({ id: e.id, pos: e.pos, time: 0, retry: e.retry, state: EntryState.InFlight });
       else list.push(e);
     }
-    const d = this.pendingDelays.entries();
+    const d = this.pending.entries();
     writeCheckpoint(this.checkpointPath, {
       journalPos,
       cursor: this.cursor,
@@ -671,10 +591,7 @@ export class FileQueueLog implements QueueLog {
       addLive(this.msgLive, e.pos);
       if (e.state === EntryState.Ready && e.exp !== 0 && e.exp < this.sweepAtMs) this.sweepAtMs = e.exp;
     }
-    for (let i = 0; i < r.delayAt.length; i++) {
-      this.pendingDelays.push(r.delayAt[i]!, r.delayPos[i]!);
-      addLive(this.delayLive, r.delayPos[i]!);
-    }
+    for (let i = 0; i < r.delayAt.length; i++) this.pending.add(r.delayAt[i]!, r.delayPos[i]!);
     // The expiry sweep is due at the earliest expiry among the ready messages and the backlog's head.
     if (r.copiedExpiry < this.sweepAtMs) this.sweepAtMs = r.copiedExpiry;
     if (this.msgs.readFrom(this.cursor) >= 0) {
@@ -682,15 +599,14 @@ export class FileQueueLog implements QueueLog {
       if (exp !== 0 && exp < this.sweepAtMs) this.sweepAtMs = exp;
     }
     this.reclaimMsgSegments();
-    this.reclaimDelaySegments();
+    this.pending.reclaimSegments();
     if (r.replayed > 0 || !r.fromCheckpoint) {
       if (this.msgs.segments.length + this.journal.log.segments.length + this.delays.segments.length > 0) this.checkpoint();
     }
   }
 
   close(): void {
-    if (!this.closed) this.flushAcksSoon();
-    this.ctx.pendingAcks.delete(this);
+    if (!this.closed) this.acks.close();
     this.closed = true;
     this.msgs.close();
     this.delays.close();
