@@ -377,23 +377,24 @@ export class Queue {
   }
 
   /**
-   * Fires due delays and expired deadlines; expired messages past msg_retry
-   * become dead letters, the others wait out the topic's retry backoff.
+   * Fires due delays and passed deadlines; messages whose retries are used
+   * up (past msg_retry) become dead letters, the others wait out the topic's
+   * retry backoff.
    */
   processDue(): void {
     if (this.closed) return;
     const config = this.config();
     const backoff = config.retryBackoffMs > 0 ? (retry: number) => retryBackoffMs(config, retry) : undefined;
-    const { requeued, expired } = this.log.processDue(this.env.clock.now(), config.msgRetry, backoff);
+    const { requeued, retriesUsedUp } = this.log.processDue(this.env.clock.now(), config.msgRetry, backoff);
     this.counters.redelivered += requeued;
-    if (expired.length > 0) {
+    if (retriesUsedUp.length > 0) {
       try {
         // Dead letters never expire: the copy drops the expiry.
-        this.env.openDead().append(expired.map((m) => ({ ...m, deliverAtMs: 0, expiresAtMs: 0 })));
-        this.log.bury(expired.map((m) => m.id));
-        this.counters.deadLettered += expired.length;
+        this.env.openDead().append(retriesUsedUp.map((m) => ({ ...m, deliverAtMs: 0, expiresAtMs: 0 })));
+        this.log.bury(retriesUsedUp.map((m) => m.id));
+        this.counters.deadLettered += retriesUsedUp.length;
       } catch (err) {
-        // They stay held in the main log and expire again on the next pass.
+        // They stay held in the main log and come back on the next pass.
         this.env.warn({ err, queue: this.name }, "could not store dead letters; will retry");
       }
     }

@@ -36,7 +36,7 @@ export interface NewMessage {
   idempotencyKey?: string;
 }
 
-/** A message taken out of a QueueLog (reserved, peeked or expired). */
+/** A message taken out of a QueueLog (reserved, peeked, or returned with its retries used up). */
 export interface StoredMessage {
   id: bigint;
   routeKey: string;
@@ -98,8 +98,9 @@ export interface QueueLog {
   /**
    * Processes what is due at nowMs: delayed messages whose time came become
    * ready (in time order); in-flight messages past their deadline become ready
-   * again with retry + 1, unless retry + 1 > maxRetry, in which case they are
-   * returned (retry already increased) and stay held until bury(); the caller
+   * again with retry + 1, unless retry + 1 > maxRetry: then their retries are
+   * used up, and they are returned in retriesUsedUp (retry already
+   * increased) and stay held until bury(); the caller
    * appends them to the dead-letter log, then buries them, so a crash between
    * the two duplicates a dead letter rather than losing it.
    * With requeueDelayMs, a requeued message is ready only that many ms (given
@@ -115,9 +116,9 @@ export interface QueueLog {
     nowMs: number,
     maxRetry: number,
     requeueDelayMs?: (retry: number) => number,
-  ): { requeued: number; expired: StoredMessage[] };
+  ): { requeued: number; retriesUsedUp: StoredMessage[] };
 
-  /** Settles messages returned as expired by processDue, after they were stored as dead letters. */
+  /** Settles messages processDue returned in retriesUsedUp, after they were stored as dead letters. */
   bury(ids: readonly bigint[]): void;
 
   /** Earliest time processDue has work (a delay firing, a deadline passing, an expiry at the head), or undefined. */

@@ -141,11 +141,11 @@ export class MemoryQueueLog implements QueueLog {
     return this.d.state.inFlight(id)?.retry;
   }
 
-  processDue(nowMs: number, maxRetry: number, requeueDelayMs?: (retry: number) => number): { requeued: number; expired: StoredMessage[] } {
-    if (this.closed) return { requeued: 0, expired: [] };
+  processDue(nowMs: number, maxRetry: number, requeueDelayMs?: (retry: number) => number): { requeued: number; retriesUsedUp: StoredMessage[] } {
+    if (this.closed) return { requeued: 0, retriesUsedUp: [] };
     const { state, records } = this.d;
     let requeued = 0;
-    const expired: StoredMessage[] = [];
+    const retriesUsedUp: StoredMessage[] = [];
     for (let e = state.due(nowMs); e !== undefined; e = state.due(nowMs)) {
       if (this.discardIfExpired(e, nowMs)) continue;
       if (e.state === EntryState.Delayed) {
@@ -155,7 +155,7 @@ export class MemoryQueueLog implements QueueLog {
       const retry = e.retry + 1;
       if (retry > maxRetry) {
         state.useUpRetries(e);
-        expired.push(toStored(records.get(e.pos)!, retry, 0));
+        retriesUsedUp.push(toStored(records.get(e.pos)!, retry, 0));
         continue;
       }
       const delayMs = requeueDelayMs?.(retry) ?? 0;
@@ -182,7 +182,7 @@ export class MemoryQueueLog implements QueueLog {
       records.delete(pos);
       this.nExpired++;
     }
-    return { requeued, expired };
+    return { requeued, retriesUsedUp };
   }
 
   bury(ids: readonly bigint[]): void {

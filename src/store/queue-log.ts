@@ -395,10 +395,10 @@ export class FileQueueLog implements QueueLog {
     nowMs: number,
     maxRetry: number,
     requeueDelayMs?: (retry: number) => number,
-  ): { requeued: number; expired: StoredMessage[] } {
-    if (this.closed) return { requeued: 0, expired: [] };
+  ): { requeued: number; retriesUsedUp: StoredMessage[] } {
+    if (this.closed) return { requeued: 0, retriesUsedUp: [] };
     let requeued = 0;
-    const expired: StoredMessage[] = [];
+    const retriesUsedUp: StoredMessage[] = [];
     const state = this.state;
     for (let e = state.due(nowMs); e !== undefined; e = state.due(nowMs)) {
       // Expired while delayed, or while in flight and its TTR has now passed too.
@@ -417,7 +417,7 @@ export class FileQueueLog implements QueueLog {
           continue;
         }
         state.useUpRetries(e);
-        expired.push(this.decode(retry, 0));
+        retriesUsedUp.push(this.decode(retry, 0));
         continue;
       }
       // A backoff counts from the deadline, so timer lateness or downtime does not add to it.
@@ -432,7 +432,7 @@ export class FileQueueLog implements QueueLog {
     this.nExpired += fired.expired;
     if (fired.copiedExpiry < this.sweepAtMs) this.sweepAtMs = fired.copiedExpiry;
     if (this.sweepAtMs <= nowMs) this.sweepExpired(nowMs);
-    return { requeued, expired };
+    return { requeued, retriesUsedUp };
   }
 
   /**
