@@ -3,10 +3,14 @@
 //   type Message | Delayed, retry, a = seq, id, b = createdAtMs, c = deliverAtMs,
 //   extensions: expiresAtMs, idempotency key; then route key and body
 // (see record.ts). Each log numbers its records with its own seq.
-import type { NewMessage } from "../broker/storage.js";
+import { type NewMessage, StoreError } from "../broker/storage.js";
 import {
+  MAX_KEY_BYTES,
+  MAX_ROUTE_KEY_BYTES,
   RecordType,
   recordB,
+  recordHasKey,
+  recordKey,
   recordBodyView,
   recordC,
   recordExpiresAt,
@@ -65,4 +69,31 @@ export function isDelayed(buf: Buffer, o: number): boolean {
 /** Whether the record at buf[o] of the message log is a message (not padding). */
 export function isMessage(buf: Buffer, o: number): boolean {
   return recordType(buf, o) === RecordType.Message;
+}
+
+/** The TOO_LARGE error for a message over one of the limits (body, route key, idempotency key). */
+export function tooLarge(bodyBytes: number, maxBodyBytes: number, routeKeyBytes: number, key: Buffer | null): StoreError {
+  return new StoreError(
+    "TOO_LARGE",
+    bodyBytes > maxBodyBytes
+      ? `message body of ${bodyBytes} bytes exceeds the limit of ${maxBodyBytes}`
+      : routeKeyBytes > MAX_ROUTE_KEY_BYTES
+        ? `route key of ${routeKeyBytes} bytes exceeds the limit of ${MAX_ROUTE_KEY_BYTES}`
+        : `idempotency key of ${key?.length ?? 0} bytes exceeds the limit of ${MAX_KEY_BYTES}`,
+  );
+}
+
+/**
+ * Visits (id, key, createdAtMs) of the keyed message records of log created
+ * at or after sinceMs, reading only the segments that can hold them (see
+ * SegmentLog.scanSince).
+ */
+export function visitKeys(log: SegmentLog, sinceMs: number, visit: (id: bigint, key: string, createdAtMs: number) => void): void {
+  log.scanSince(sinceMs, (buf, off) => {
+    if (!recordHasKey(buf, off)) return;
+    const type = recordType(buf, off);
+    if (type !== RecordType.Message && type !== RecordType.Delayed) return;
+    const createdAtMs = recordB(buf, off);
+    if (createdAtMs >= sinceMs) visit(recordId(buf, off), recordKey(buf, off), createdAtMs);
+  });
 }

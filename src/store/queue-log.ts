@@ -18,7 +18,7 @@ import { writeCheckpoint } from "./checkpoint.js";
 import type { StoreContext } from "./context.js";
 import { AckBatcher } from "./ack-batcher.js";
 import { Journal } from "./journal.js";
-import { isMessage, writeMessage } from "./message-log.js";
+import { isMessage, tooLarge, visitKeys, writeMessage } from "./message-log.js";
 import { PendingDelays } from "./pending-delays.js";
 import { type Entry, EntryState, QueueState, newEntry } from "./queue-state.js";
 import { recoverQueue } from "./queue-recovery.js";
@@ -27,15 +27,9 @@ import {
   MAX_ROUTE_KEY_BYTES,
   RecordType,
   align8,
-  recordB,
   recordBodyBytes,
-  recordExpiresAt,
-  recordHasKey,
-  recordId,
-  recordKey,
   recordRetry,
   recordRouteKey,
-  recordType,
   recordBytes,
   utf8Length,
   viewA,
@@ -126,16 +120,7 @@ export class FileQueueLog implements QueueLog {
       const key = m.idempotencyKey === undefined || m.idempotencyKey === "" ? null : Buffer.from(m.idempotencyKey, "utf8");
       keys[i] = key;
       const length = recordBytes(k, m.body.length, m.expiresAtMs ?? 0, key === null ? 0 : key.length);
-      if (m.body.length > maxBody || k > MAX_ROUTE_KEY_BYTES || (key !== null && key.length > MAX_KEY_BYTES)) {
-        throw new StoreError(
-          "TOO_LARGE",
-          m.body.length > maxBody
-            ? `message body of ${m.body.length} bytes exceeds the limit of ${maxBody}`
-            : k > MAX_ROUTE_KEY_BYTES
-              ? `route key of ${k} bytes exceeds the limit of ${MAX_ROUTE_KEY_BYTES}`
-              : `idempotency key of ${key!.length} bytes exceeds the limit of ${MAX_KEY_BYTES}`,
-        );
-      }
+      if (m.body.length > maxBody || k > MAX_ROUTE_KEY_BYTES || (key !== null && key.length > MAX_KEY_BYTES)) throw tooLarge(m.body.length, maxBody, k, key);
       if (m.deliverAtMs > now) anyDelayed = true;
       else this.msgs.planAdd(length);
     }
@@ -172,15 +157,8 @@ export class FileQueueLog implements QueueLog {
    */
   recentKeys(sinceMs: number, visit: (id: bigint, key: string, createdAtMs: number) => void): void {
     this.checkOpen();
-    const onRecord = (buf: Buffer, off: number): void => {
-      if (!recordHasKey(buf, off)) return;
-      const type = recordType(buf, off);
-      if (type !== RecordType.Message && type !== RecordType.Delayed) return;
-      const createdAtMs = recordB(buf, off);
-      if (createdAtMs >= sinceMs) visit(recordId(buf, off), recordKey(buf, off), createdAtMs);
-    };
-    this.delays.scanSince(sinceMs, onRecord);
-    this.msgs.scanSince(sinceMs, onRecord);
+    visitKeys(this.delays, sinceMs, visit);
+    visitKeys(this.msgs, sinceMs, visit);
   }
 
   // ----------------------------------------------------------------- reserve
