@@ -1,9 +1,12 @@
-// An in-process broker on the in-memory store, both on one manual clock:
-// tests move time with clock.advance(ms) and see exactly what is due.
+// An in-process broker on the in-memory store or the file store, both on
+// one manual clock: tests move time with clock.advance(ms) and see exactly
+// what is due.
 import { Broker, type Delivery } from "../../src/broker/broker.js";
 import { BrokerError, ErrorCode } from "../../src/broker/errors.js";
+import { openStorage } from "../../src/store/index.js";
 import { openMemoryStorage } from "../../src/store/memory-storage.js";
 import { ManualClock } from "../helpers/manual-clock.js";
+import { tempDir } from "../store/helpers.js";
 
 const silent = { info() {}, warn() {}, error() {} };
 
@@ -18,9 +21,14 @@ export interface Harness {
 
 export const QUEUE = "q";
 
-export function startBroker(): Harness {
+export type StoreKind = "in-memory store" | "file store";
+export const STORES: readonly StoreKind[] = ["in-memory store", "file store"];
+
+export function startBroker(store: StoreKind): Harness {
   const clock = new ManualClock();
-  const broker = Broker.open({ storage: openMemoryStorage({ clock }), clock, nodeId: 1, version: "test", maxBodyBytes: 1 << 20, logger: silent });
+  const storage =
+    store === "file store" ? openStorage({ dataDir: tempDir("semantics"), segmentBytes: 64 << 10, fsync: "never", clock }) : openMemoryStorage({ clock });
+  const broker = Broker.open({ storage, clock, nodeId: 1, version: "test", maxBodyBytes: 1 << 20, logger: silent });
   return {
     clock,
     broker,
