@@ -7,7 +7,7 @@ import { createUnaryHandlers } from "./api/handlers.js";
 import { startHttpServer, type RunningHttpServer } from "./api/http-server.js";
 import { createNodeMetrics, grpcObserver } from "./api/metrics.js";
 import { grpcServerCredentials, loadTls } from "./api/tls.js";
-import { Broker } from "./broker/index.js";
+import { Broker, systemClock } from "./broker/index.js";
 import { joinCluster } from "./cluster/join.js";
 import type { Registration } from "./cluster/registration.js";
 import type { NodeConfig } from "./config.js";
@@ -33,7 +33,10 @@ export async function startNode(config: NodeConfig, logger: Logger): Promise<Run
   // Read before anything opens, so a bad auth file fails the start and touches no data.
   const auth = config.authFile ? loadAuthFile(config.authFile) : undefined;
   if (auth) logger.info({ authFile: config.authFile, tokens: auth.names }, "token auth on");
+  // One clock for the store and the broker (tests drive a manual one in process).
+  const clock = systemClock;
   const storage = openStorage({
+    clock,
     dataDir: config.dataDir,
     segmentBytes: config.segmentBytes,
     maxBodyBytes: config.maxBodyBytes,
@@ -41,7 +44,7 @@ export async function startNode(config: NodeConfig, logger: Logger): Promise<Run
     fsyncIntervalMs: config.fsyncIntervalMs,
     logger,
   });
-  const broker = Broker.open({ storage, nodeId: config.nodeId, version: VERSION, maxBodyBytes: config.maxBodyBytes, logger });
+  const broker = Broker.open({ storage, clock, nodeId: config.nodeId, version: VERSION, maxBodyBytes: config.maxBodyBytes, logger });
   const metrics = config.metrics
     ? createNodeMetrics({ topicStats: () => broker.allTopicStats(), storageStats: () => storage.stats() })
     : undefined;

@@ -1,5 +1,6 @@
 // The dispatcher: owns topics, routes pushes to queues, and is the one entry
 // point the API layer calls. It does no I/O of its own: storage is injected.
+import { systemClock, type Clock } from "./clock.js";
 import { checkIdempotencyKey } from "./dedup.js";
 import { BrokerError, ErrorReason, invalid } from "./errors.js";
 import { guardStorage } from "./guarded-storage.js";
@@ -33,7 +34,8 @@ export interface BrokerOptions {
   version: string;
   maxBodyBytes: number;
   logger: BrokerLogger;
-  now?: () => number;
+  /** Time for ids, deadlines, delays, expiry, the duplicate window and the queues' timers; default systemClock. Pass the storage's clock. */
+  clock?: Clock;
 }
 
 export interface PushInput {
@@ -126,7 +128,7 @@ export class Broker {
   private readonly ids: Snowflake;
   private readonly storage: Storage;
   private readonly log: BrokerLogger;
-  private readonly now: () => number;
+  private readonly clock: Clock;
   readonly startedAtMs: number;
   private ready = false;
 
@@ -134,9 +136,9 @@ export class Broker {
     this.log = options.logger;
     // Every storage call goes through the guard: store failures reach callers as BrokerErrors with a reason.
     this.storage = guardStorage(options.storage, options.logger);
-    this.now = options.now ?? Date.now;
+    this.clock = options.clock ?? systemClock;
     this.ids = new Snowflake(options.nodeId);
-    this.startedAtMs = this.now();
+    this.startedAtMs = this.clock.now();
   }
 
   /** Loads every topic and queue from storage and fires what fell due while the node was down. */
@@ -155,10 +157,10 @@ export class Broker {
       if (!data) continue;
       let meta;
       try {
-        meta = decodeTopicMeta(data);
+        meta = decodeTopicMeta(data, this.clock.now());
       } catch (err) {
         this.log.warn({ err, meta: name }, "topic metadata unreadable; using defaults");
-        meta = { config: { ...DEFAULT_TOPIC_CONFIG }, createdAtMs: this.now(), bindKeys: [] };
+        meta = { config: { ...DEFAULT_TOPIC_CONFIG }, createdAtMs: this.clock.now(), bindKeys: [] };
       }
       const topic = new Topic(topicName, meta.config, meta.createdAtMs);
       this.topics.set(topicName, topic);
@@ -168,7 +170,7 @@ export class Broker {
     for (const ref of this.storage.queues()) {
       let topic = this.topics.get(ref.topic);
       if (!topic) {
-        topic = new Topic(ref.topic, { ...DEFAULT_TOPIC_CONFIG }, this.now());
+        topic = new Topic(ref.topic, { ...DEFAULT_TOPIC_CONFIG }, this.clock.now());
         this.topics.set(ref.topic, topic);
       }
       if (!topic.queues.has(ref.bindKey)) {
@@ -188,7 +190,7 @@ export class Broker {
   private loadKeys(topic: Topic): void {
     const windowMs = topic.config.dedupWindowMs;
     if (windowMs === 0) return;
-    const now = this.now();
+    const now = this.clock.now();
     const found: { key: string; id: bigint; atMs: number }[] = [];
     for (const q of topic.queues.values()) {
       try {
@@ -304,7 +306,7 @@ export class Broker {
   private async store(topicName: string, inputs: readonly PushInput[]): Promise<PushBatchResult & { lastQueues: number }> {
     for (const input of inputs) checkIdempotencyKey(input.idempotencyKey ?? "");
     const topic = this.topicOrCreate(topicName);
-    const now = this.now();
+    const now = this.clock.now();
     const perQueue = new Map<Queue, NewMessage[]>();
     const ids: bigint[] = new Array(inputs.length);
     let timed = false;
@@ -420,7 +422,7 @@ export class Broker {
   publish(channel: string, body: Uint8Array): number {
     checkTopic(channel, "channel");
     this.checkBody(body);
-    return this.pubsub.publish(channel, Buffer.from(body.buffer, body.byteOffset, body.byteLength), this.now());
+    return this.pubsub.publish(channel, Buffer.from(body.buffer, body.byteOffset, body.byteLength), this.clock.now());
   }
 
   subscribe(channels: readonly string[], listener: ChannelListener): () => void {
@@ -485,7 +487,7 @@ export class Broker {
     let topic = this.topics.get(name);
     if (topic) return topic;
     checkTopic(name);
-    topic = new Topic(name, { ...DEFAULT_TOPIC_CONFIG }, this.now());
+    topic = new Topic(name, { ...DEFAULT_TOPIC_CONFIG }, this.clock.now());
     this.topics.set(name, topic);
     this.saveTopic(topic);
     return topic;
@@ -514,7 +516,7 @@ export class Broker {
     const log = this.storage.openQueue(topic.name, bindKey, "main");
     let dead: QueueLog | undefined;
     const queue = new Queue(topic.name, bindKey, log, () => topic.config, {
-      now: this.now,
+      clock: this.clock,
       warn: (obj, msg) => this.log.warn(obj, msg),
       openDead: () => (dead ??= this.storage.openQueue(topic.name, bindKey, "dead")),
       dead: () => dead,

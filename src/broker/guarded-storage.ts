@@ -178,7 +178,7 @@ class GuardedQueueLog implements QueueLog {
     return this.inner.retryOf(id);
   }
 
-  processDue(nowMs: number, maxRetry: number, requeueDelayMs?: (retry: number) => number): { requeued: number; expired: StoredMessage[] } {
+  processDue(nowMs: number, maxRetry: number, requeueDelayMs?: (retry: number) => number): { requeued: number; retriesUsedUp: StoredMessage[] } {
     try {
       return this.inner.processDue(nowMs, maxRetry, requeueDelayMs);
     } catch (err) {

@@ -15,6 +15,7 @@ export {
   type StoredMessage,
   type TopicStatView,
 } from "./broker.js";
+export { systemClock, type Clock } from "./clock.js";
 export * from "./errors.js";
 export type { RouteMode } from "./routing.js";
 export type { StorageStats } from "./storage.js";

@@ -2,6 +2,7 @@
 // Deliveries are pulled from the log only when someone can take them
 // (a long-polling pop or a consumer with credit), in batches, so nothing
 // is held in memory beyond what is in flight.
+import { MAX_TIMER_MS, type Clock, type Timer } from "./clock.js";
 import { BrokerError, ErrorReason } from "./errors.js";
 import { queueName } from "./names.js";
 import type { NewMessage, QueueLog, StoredMessage } from "./storage.js";
@@ -17,7 +18,8 @@ export interface Delivery extends StoredMessage {
 }
 
 export interface QueueEnv {
-  now(): number;
+  /** Reads the time and runs the queue's timers (due work, pop waits). */
+  clock: Clock;
   /** Stores failures and the like that have no caller to report to. */
   warn(obj: object, msg: string): void;
   /** Opens (creating) the dead-letter log, when a first message dies. */
@@ -45,8 +47,6 @@ export interface ConsumeOptions {
 const MAX_TURN = 1000;
 /** How soon due work is tried again after the store failed it. */
 const DUE_RETRY_MS = 1000;
-/** setTimeout's limit; longer waits re-arm when the timer fires. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 interface Waiter {
   resolve(d: Delivery | undefined): void;
@@ -139,7 +139,7 @@ export class Queue {
   private readonly consumers: Consumer[] = [];
   private turn = 0;
   private drainQueued = false;
-  private timer: NodeJS.Timeout | undefined;
+  private timer: Timer | undefined;
   private timerAtMs = Number.POSITIVE_INFINITY;
   private closed = false;
 
@@ -177,12 +177,12 @@ export class Queue {
     return new Promise<Delivery | undefined>((resolve, reject) => {
       const waiter: Waiter = {
         resolve: (d) => {
-          clearTimeout(timeout);
+          timeout.cancel();
           signal?.removeEventListener("abort", onAbort);
           resolve(d);
         },
         reject: (err) => {
-          clearTimeout(timeout);
+          timeout.cancel();
           signal?.removeEventListener("abort", onAbort);
           reject(err);
         },
@@ -191,7 +191,7 @@ export class Queue {
         const i = this.waiters.indexOf(waiter);
         if (i >= 0) this.waiters.splice(i, 1);
       };
-      const timeout = setTimeout(() => {
+      const timeout = this.env.clock.setTimer(() => {
         leave();
         waiter.resolve(undefined);
       }, Math.min(waitMs, MAX_TIMER_MS));
@@ -250,7 +250,7 @@ export class Queue {
   }
 
   releaseIfInFlight(id: bigint, delayMs: number): boolean {
-    if (this.closed || !this.log.release(id, this.env.now() + delayMs)) return false;
+    if (this.closed || !this.log.release(id, this.env.clock.now() + delayMs)) return false;
     if (delayMs > 0) this.schedule();
     else this.kick();
     return true;
@@ -264,7 +264,7 @@ export class Queue {
   }
 
   touchIfInFlight(id: bigint, ttrMs: number): number | undefined {
-    const deadline = this.env.now() + (ttrMs > 0 ? ttrMs : this.config().msgTtrS * 1000);
+    const deadline = this.env.clock.now() + (ttrMs > 0 ? ttrMs : this.config().msgTtrS * 1000);
     if (!this.log.touch(id, deadline)) return undefined;
     this.schedule(); // a shorter ttr_ms moves the deadline earlier than the armed timer
     return deadline;
@@ -278,7 +278,7 @@ export class Queue {
   popDead(): StoredMessage | undefined {
     const dead = this.env.dead();
     if (!dead) return undefined;
-    const [m] = dead.reserve(1, Number.MAX_SAFE_INTEGER, this.env.now() + 60_000);
+    const [m] = dead.reserve(1, Number.MAX_SAFE_INTEGER, this.env.clock.now() + 60_000);
     if (m) dead.ack(m.id);
     return m;
   }
@@ -293,9 +293,9 @@ export class Queue {
     if (!dead) return 0;
     let moved = 0;
     while (moved < limit) {
-      const batch = dead.reserve(Math.min(MAX_TURN, limit - moved), 4 * 1024 * 1024, this.env.now() + 60_000);
+      const batch = dead.reserve(Math.min(MAX_TURN, limit - moved), 4 * 1024 * 1024, this.env.clock.now() + 60_000);
       if (batch.length === 0) break;
-      const now = this.env.now();
+      const now = this.env.clock.now();
       // A redriven dead letter has no expiry (dead letters never expire).
       this.log.append(batch.map((m) => ({ id: m.id, routeKey: m.routeKey, body: m.body, createdAtMs: m.createdAtMs, deliverAtMs: now, retry: 0, expiresAtMs: 0 })));
       for (const m of batch) dead.ack(m.id);
@@ -341,7 +341,7 @@ export class Queue {
 
   private reserve(max: number, maxBytes: number): Delivery[] {
     const { autoAck, msgTtrS } = this.config();
-    const now = this.env.now();
+    const now = this.env.clock.now();
     const batch = this.log.reserve(max, maxBytes, now + msgTtrS * 1000, now) as Delivery[];
     if (batch.length === 0) return batch;
     this.counters.popped += batch.length;
@@ -364,10 +364,10 @@ export class Queue {
     if (this.closed) return;
     const due = this.log.nextDueMs();
     if (due === undefined || due >= this.timerAtMs) return;
-    if (this.timer) clearTimeout(this.timer);
+    this.timer?.cancel();
     this.timerAtMs = due;
-    this.timer = setTimeout(() => this.onTimer(), Math.min(Math.max(0, due - this.env.now()), MAX_TIMER_MS));
-    this.timer.unref();
+    // A wait past setTimeout's limit fires at the limit: onTimer finds nothing due and re-arms.
+    this.timer = this.env.clock.setTimer(() => this.onTimer(), Math.min(Math.max(0, due - this.env.clock.now()), MAX_TIMER_MS));
   }
 
   private onTimer(): void {
@@ -381,30 +381,30 @@ export class Queue {
       // queue's bookkeeping helps no one: log it and try again shortly.
       this.env.warn({ err, queue: this.name }, "could not process due messages; will retry");
       if (this.closed) return;
-      this.timerAtMs = this.env.now() + DUE_RETRY_MS;
-      this.timer = setTimeout(() => this.onTimer(), DUE_RETRY_MS);
-      this.timer.unref();
+      this.timerAtMs = this.env.clock.now() + DUE_RETRY_MS;
+      this.timer = this.env.clock.setTimer(() => this.onTimer(), DUE_RETRY_MS);
     }
   }
 
   /**
-   * Fires due delays and expired deadlines; expired messages past msg_retry
-   * become dead letters, the others wait out the topic's retry backoff.
+   * Fires due delays and passed deadlines; messages whose retries are used
+   * up (past msg_retry) become dead letters, the others wait out the topic's
+   * retry backoff.
    */
   processDue(): void {
     if (this.closed) return;
     const config = this.config();
     const backoff = config.retryBackoffMs > 0 ? (retry: number) => retryBackoffMs(config, retry) : undefined;
-    const { requeued, expired } = this.log.processDue(this.env.now(), config.msgRetry, backoff);
+    const { requeued, retriesUsedUp } = this.log.processDue(this.env.clock.now(), config.msgRetry, backoff);
     this.counters.redelivered += requeued;
-    if (expired.length > 0) {
+    if (retriesUsedUp.length > 0) {
       try {
         // Dead letters never expire: the copy drops the expiry.
-        this.env.openDead().append(expired.map((m) => ({ ...m, deliverAtMs: 0, expiresAtMs: 0 })));
-        this.log.bury(expired.map((m) => m.id));
-        this.counters.deadLettered += expired.length;
+        this.env.openDead().append(retriesUsedUp.map((m) => ({ ...m, deliverAtMs: 0, expiresAtMs: 0 })));
+        this.log.bury(retriesUsedUp.map((m) => m.id));
+        this.counters.deadLettered += retriesUsedUp.length;
       } catch (err) {
-        // They stay held in the main log and expire again on the next pass.
+        // They stay held in the main log and come back on the next pass.
         this.env.warn({ err, queue: this.name }, "could not store dead letters; will retry");
       }
     }
@@ -417,7 +417,7 @@ export class Queue {
     if (this.closed) return;
     for (const c of [...this.consumers]) c.close(err);
     this.closed = true;
-    if (this.timer) clearTimeout(this.timer);
+    this.timer?.cancel();
     for (const w of this.waiters.splice(0)) w.reject(err);
   }
 

@@ -18,7 +18,7 @@ export class Snowflake {
     this.nodeBits = BigInt(nodeId - 1) << BigInt(SEQ_BITS);
   }
 
-  next(nowMs: number = Date.now()): bigint {
+  next(nowMs: number): bigint {
     // A clock that steps back must not repeat ids: keep counting from the last ms.
     if (nowMs <= this.lastMs) {
       this.seq = (this.seq + 1) & SEQ_MASK;

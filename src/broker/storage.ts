@@ -6,6 +6,10 @@
 // Every method is synchronous and non-blocking (writes go into memory-mapped
 // segments): durability of everything appended or changed so far is awaited
 // once per batch with Storage.commit(), which is where the fsync policy lives.
+// Time comes from the Clock the storage is opened with (the same one the
+// broker uses), never from Date.now() directly.
+
+export { type Clock, type Timer, systemClock } from "./clock.js";
 
 /** A message handed to QueueLog.append. */
 export interface NewMessage {
@@ -32,7 +36,7 @@ export interface NewMessage {
   idempotencyKey?: string;
 }
 
-/** A message taken out of a QueueLog (reserved, peeked or expired). */
+/** A message taken out of a QueueLog (reserved, peeked, or returned with its retries used up). */
 export interface StoredMessage {
   id: bigint;
   routeKey: string;
@@ -73,7 +77,7 @@ export interface QueueLog {
    * Takes up to `max` ready messages (and at most ~maxBytes of bodies, at least
    * one message) and marks them in flight until deadlineMs. Retries that were
    * requeued come before never-delivered messages. Returns [] when none is ready.
-   * Messages whose expiry is at or before nowMs (default: the clock) are
+   * Messages whose expiry is at or before nowMs (default: the store's clock) are
    * never returned: they are discarded (settled, journaled as acks) on the way
    * and counted in stats().expired.
    */
@@ -94,8 +98,9 @@ export interface QueueLog {
   /**
    * Processes what is due at nowMs: delayed messages whose time came become
    * ready (in time order); in-flight messages past their deadline become ready
-   * again with retry + 1, unless retry + 1 > maxRetry, in which case they are
-   * returned (retry already increased) and stay held until bury(); the caller
+   * again with retry + 1, unless retry + 1 > maxRetry: then their retries are
+   * used up, and they are returned in retriesUsedUp (retry already
+   * increased) and stay held until bury(); the caller
    * appends them to the dead-letter log, then buries them, so a crash between
    * the two duplicates a dead letter rather than losing it.
    * With requeueDelayMs, a requeued message is ready only that many ms (given
@@ -111,9 +116,9 @@ export interface QueueLog {
     nowMs: number,
     maxRetry: number,
     requeueDelayMs?: (retry: number) => number,
-  ): { requeued: number; expired: StoredMessage[] };
+  ): { requeued: number; retriesUsedUp: StoredMessage[] };
 
-  /** Settles messages returned as expired by processDue, after they were stored as dead letters. */
+  /** Settles messages processDue returned in retriesUsedUp, after they were stored as dead letters. */
   bury(ids: readonly bigint[]): void;
 
   /** Earliest time processDue has work (a delay firing, a deadline passing, an expiry at the head), or undefined. */

@@ -112,13 +112,13 @@ export function encodeTopicMeta(meta: TopicMeta): Buffer {
   return Buffer.from(JSON.stringify(meta));
 }
 
-/** Reads persisted topic metadata, falling back to defaults for anything missing or damaged. */
-export function decodeTopicMeta(data: Buffer): TopicMeta {
+/** Reads persisted topic metadata, falling back to defaults (created at nowMs) for anything missing or damaged. */
+export function decodeTopicMeta(data: Buffer, nowMs: number): TopicMeta {
   const raw = JSON.parse(data.toString("utf8")) as Partial<TopicMeta>;
   const config = applyConfigPatch({ ...DEFAULT_TOPIC_CONFIG }, raw.config ?? {});
   return {
     config,
-    createdAtMs: typeof raw.createdAtMs === "number" ? raw.createdAtMs : Date.now(),
+    createdAtMs: typeof raw.createdAtMs === "number" ? raw.createdAtMs : nowMs,
     bindKeys: Array.isArray(raw.bindKeys) ? raw.bindKeys.filter((b): b is string => typeof b === "string") : [],
   };
 }

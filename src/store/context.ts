@@ -2,7 +2,7 @@
 // counters reported by stats(), the set of segments with unflushed writes and
 // the one chunk buffer used to read segments that are not mapped.
 import * as fs from "node:fs";
-import { StoreError } from "../broker/storage.js";
+import { type Clock, StoreError } from "../broker/storage.js";
 import type { ChunkReader } from "./chunk-reader.js";
 import type { Segment } from "./segment.js";
 
@@ -26,6 +26,8 @@ export interface Counters {
 }
 
 export interface StoreContext {
+  /** Time for delays, expiry and segment start times (the broker's clock). */
+  clock: Clock;
   allocate: AllocateSeam;
   /** Background twin of allocate, used only with the default allocator. */
   allocateAsync: ((path: string, bytes: number) => Promise<void>) | undefined;

@@ -12,7 +12,6 @@ import { StoreError } from "../broker/storage.js";
 import { ChunkReader } from "./chunk-reader.js";
 import { type StoreContext, fsyncDir, toStoreError, writeFileAtomic } from "./context.js";
 import { FileQueueLog } from "./queue-log.js";
-import { recoverQueue } from "./queue-recovery.js";
 import { RECORD_HEADER_BYTES } from "./record.js";
 
 export interface FileStorageOptions {
@@ -103,8 +102,7 @@ export class FileStorage implements Storage {
   }
 
   private openLog(key: string, dir: string, kind: QueueKind): FileQueueLog {
-    const log = new FileQueueLog({ dir: join(dir, kind), segmentBytes: this.opts.segmentBytes, ctx: this.ctx });
-    recoverQueue(log, this.ctx);
+    const log = FileQueueLog.open({ dir: join(dir, kind), segmentBytes: this.opts.segmentBytes, ctx: this.ctx });
     this.logs.set(`${key}\n${kind}`, log);
     return log;
   }

@@ -1,6 +1,6 @@
 // Durable storage for gmq: per-queue append-only segment logs over mmap.
 // See docs/storage.md for the on-disk format and the recovery rules.
-import type { Storage } from "../broker/storage.js";
+import { type Clock, type Storage, systemClock } from "../broker/storage.js";
 import { type AllocateSeam, type FsyncPolicy, type StoreLogger, allocateZeroed, allocateZeroedAsync } from "./context.js";
 import { FileStorage, chunkReaderFor } from "./file-storage.js";
 import { SEGMENT_HEADER_BYTES } from "./segment.js";
@@ -21,6 +21,8 @@ export interface StoreOptions {
   logger?: StoreLogger;
   /** Test seam: creates a zero-filled segment file (replace it to inject ENOSPC). */
   allocate?: AllocateSeam;
+  /** Time for delays, expiry and segment start times; default systemClock. Give the broker the same one. */
+  clock?: Clock;
 }
 
 const silent: StoreLogger = { warn() {}, info() {} };
@@ -38,6 +40,7 @@ export function openStorage(options: StoreOptions): Storage {
     segmentBytes,
     fsyncIntervalMs: options.fsyncIntervalMs ?? 1000,
     ctx: {
+      clock: options.clock ?? systemClock,
       allocate: options.allocate ?? allocateZeroed,
       allocateAsync: options.allocate === undefined ? allocateZeroedAsync : undefined,
       logger: options.logger ?? silent,

@@ -6,35 +6,31 @@
 //             holds the pending ones; when due they are copied into msg/
 //   journal/  state changes (delivered, acked, released, touched, requeued,
 //             delay fired), replayed on open after the last checkpoint
-// Memory holds only outstanding entries (in flight, requeued, nack-delayed or
-// backing off before a retry, expired awaiting bury) and pending delays.
+// What left the backlog and is not settled lives in a QueueState (ready
+// again, delayed, in flight, retries used up); this class does the I/O
+// around its transitions: journal first, then the state change.
 // Message expiry (a record flag, see record.ts) is checked where a message
 // would be delivered or made ready again; an expired one is settled like an
 // ack (journaled in an AckBatch) and counted, never delivered.
 import { join } from "node:path";
 import { type NewMessage, type QueueLog, type QueueLogStats, type StoredMessage, StoreError } from "../broker/storage.js";
-import { readCheckpoint, writeCheckpoint } from "./checkpoint.js";
+import { writeCheckpoint } from "./checkpoint.js";
 import type { StoreContext } from "./context.js";
-import { DelayHeap, TimedHeap } from "./heap.js";
+import { AckBatcher } from "./ack-batcher.js";
+import { Journal } from "./journal.js";
+import { isMessage, tooLarge, visitKeys, writeMessage } from "./message-log.js";
+import { PendingDelays } from "./pending-delays.js";
+import { type Entry, EntryState, QueueState, newEntry } from "./queue-state.js";
+import { recoverQueue } from "./queue-recovery.js";
 import {
   MAX_KEY_BYTES,
   MAX_ROUTE_KEY_BYTES,
-  RECORD_HEADER_BYTES,
-  RecordFlag,
   RecordType,
   align8,
-  extBytes,
-  recordB,
   recordBodyBytes,
-  recordC,
-  recordExpiresAt,
-  recordBytes,
-  recordId,
-  recordKey,
-  recordKeyBytes,
   recordRetry,
   recordRouteKey,
-  recordType,
+  recordBytes,
   utf8Length,
   viewA,
   viewB,
@@ -43,32 +39,10 @@ import {
   viewExpiresAt,
   viewId,
   viewRetry,
-  writeIds,
 } from "./record.js";
 import { LogKind } from "./segment.js";
 import { SegmentLog, posIndex } from "./segment-log.js";
 
-export const State = { InFlight: 1, Ready: 2, Delayed: 3, Expired: 4 } as const;
-
-/** A message that left the backlog and is not settled yet. */
-export interface Entry {
-  id: bigint;
-  /** Position of its record in the message log. */
-  pos: number;
-  state: number;
-  /** Deadline when in flight, ready time when nack-delayed or backing off. */
-  time: number;
-  /** Retry count as stored (an expired entry reports retry + 1). */
-  retry: number;
-  /** The message's expiresAtMs (0: never), from its record. */
-  exp: number;
-  ver: number;
-  inHeap: boolean;
-}
-
-const JOURNAL_MAX_SEGMENT_BYTES = 16 << 20;
-const MAX_DELAYS_PER_CALL = 50_000;
-const ACK_BATCH = 512;
 /** Expired messages one sweep discards at most; it comes back at once for the rest. */
 const SWEEP_MAX = 10_000;
 
@@ -79,62 +53,52 @@ export interface QueueLogOptions {
 }
 
 export class FileQueueLog implements QueueLog {
-  readonly msgs: SegmentLog;
-  readonly delays: SegmentLog;
-  readonly journal: SegmentLog;
+  private readonly msgs: SegmentLog;
+  private readonly delays: SegmentLog;
+  private readonly journal: Journal;
+  private readonly state: QueueState;
   /** Position and seq of the first never-delivered message. */
-  cursor = 0;
-  cursorSeq = 0;
-  readonly entries = new Map<bigint, Entry>();
-  /** Requeued entries, in the order they became ready. */
-  ready: Entry[] = [];
-  readyHead = 0;
-  /** In-flight deadlines and ready times of nack delays and retry backoffs. */
-  readonly timed = new TimedHeap<Entry>();
-  readonly pendingDelays = new DelayHeap();
+  private cursor = 0;
+  private cursorSeq = 0;
+  /** Messages waiting in the delay log. */
+  private readonly pending: PendingDelays;
   /** Outstanding entries per message-log segment index. */
-  readonly msgLive = new Map<number, number>();
-  /** Pending delays per delay-log segment index. */
-  readonly delayLive = new Map<number, number>();
-  nInFlight = 0;
-  nNackDelayed = 0;
-  reclaimed = 0;
+  private readonly msgLive = new Map<number, number>();
+  private reclaimed = 0;
   /** Messages discarded because they expired, since open. */
-  nExpired = 0;
+  private nExpired = 0;
   /**
    * When processDue next looks for expired messages at the head of the ready
    * messages: the earliest expiry known to have entered them (appended,
    * copied from delay/, requeued). Not exact: see sweepExpired.
    */
-  sweepAtMs = Number.POSITIVE_INFINITY;
+  private sweepAtMs = Number.POSITIVE_INFINITY;
   private readonly ctx: StoreContext;
   private readonly checkpointPath: string;
   private checkpointScheduled = false;
   private closed = false;
   private rkBytes: number[] = [];
   private keyBytes: (Buffer | null)[] = [];
-  /** Acks not yet in the journal: written as one AckBatch record per tick. */
-  private readonly ackIds = new BigUint64Array(ACK_BATCH);
-  private readonly ackBody = Buffer.alloc(ACK_BATCH * 8);
-  private nAcks = 0;
-  private readonly flushAcksSoon = (): void => {
-    try {
-      this.flushAcks();
-    } catch (err) {
-      // Kept: the next ack or commit() retries and reports the error.
-      this.ctx.logger.warn({ dir: this.journal.dir, err: String(err) }, "cannot journal acks yet");
-    }
-  };
+  /** Acks not yet in the journal. */
+  private readonly acks: AckBatcher;
 
-  constructor(opts: QueueLogOptions) {
+  /** Opens the log in dir, recovering what is on disk. */
+  static open(opts: QueueLogOptions): FileQueueLog {
+    const q = new FileQueueLog(opts);
+    q.recover();
+    return q;
+  }
+
+  private constructor(opts: QueueLogOptions) {
     this.ctx = opts.ctx;
     this.msgs = new SegmentLog(join(opts.dir, "msg"), LogKind.Messages, opts.segmentBytes, opts.ctx);
     this.delays = new SegmentLog(join(opts.dir, "delay"), LogKind.Delayed, opts.segmentBytes, opts.ctx);
-    const journalBytes = Math.max(64 << 10, Math.min(opts.segmentBytes, JOURNAL_MAX_SEGMENT_BYTES));
-    this.journal = new SegmentLog(join(opts.dir, "journal"), LogKind.Journal, journalBytes, opts.ctx);
+    this.journal = new Journal(opts.dir, opts.segmentBytes, opts.ctx);
+    this.acks = new AckBatcher(this.journal, opts.ctx);
     this.checkpointPath = join(opts.dir, "state.ckpt");
-    this.journal.onRoll = () => this.scheduleCheckpoint();
-    this.delays.onRoll = () => this.reclaimDelaySegments();
+    this.state = new QueueState((e) => this.onSettled(e));
+    this.journal.log.onRoll = () => this.scheduleCheckpoint();
+    this.pending = new PendingDelays(this.delays, opts.ctx, (log, seg) => this.reclaim(log, seg));
   }
 
   // ------------------------------------------------------------------ append
@@ -146,7 +110,7 @@ export class FileQueueLog implements QueueLog {
     const maxBody = this.ctx.maxBodyBytes;
     const rk = this.rkBytes;
     const keys = this.keyBytes;
-    const now = Date.now();
+    const now = this.ctx.clock.now();
     let anyDelayed = false;
     this.msgs.planStart();
     for (let i = 0; i < n; i++) {
@@ -156,16 +120,7 @@ export class FileQueueLog implements QueueLog {
       const key = m.idempotencyKey === undefined || m.idempotencyKey === "" ? null : Buffer.from(m.idempotencyKey, "utf8");
       keys[i] = key;
       const length = recordBytes(k, m.body.length, m.expiresAtMs ?? 0, key === null ? 0 : key.length);
-      if (m.body.length > maxBody || k > MAX_ROUTE_KEY_BYTES || (key !== null && key.length > MAX_KEY_BYTES)) {
-        throw new StoreError(
-          "TOO_LARGE",
-          m.body.length > maxBody
-            ? `message body of ${m.body.length} bytes exceeds the limit of ${maxBody}`
-            : k > MAX_ROUTE_KEY_BYTES
-              ? `route key of ${k} bytes exceeds the limit of ${MAX_ROUTE_KEY_BYTES}`
-              : `idempotency key of ${key!.length} bytes exceeds the limit of ${MAX_KEY_BYTES}`,
-        );
-      }
+      if (m.body.length > maxBody || k > MAX_ROUTE_KEY_BYTES || (key !== null && key.length > MAX_KEY_BYTES)) throw tooLarge(m.body.length, maxBody, k, key);
       if (m.deliverAtMs > now) anyDelayed = true;
       else this.msgs.planAdd(length);
     }
@@ -178,19 +133,15 @@ export class FileQueueLog implements QueueLog {
       }
       this.delays.planEnsure();
     }
-    const msgs = this.msgs;
     for (let i = 0; i < n; i++) {
       const m = messages[i]!;
       const exp = m.expiresAtMs ?? 0;
       if (m.deliverAtMs > now) {
-        const seq = this.delays.nextSeq++;
-        const pos = this.delays.write(RecordType.Delayed, m.retry, seq, m.id, m.createdAtMs, m.deliverAtMs, m.routeKey, rk[i]!, m.body, exp, keys[i]!);
+        const pos = writeMessage(this.delays, RecordType.Delayed, m, rk[i]!, keys[i]!);
         // One that expires before its delay ends is due (to be discarded) at its expiry.
-        this.pendingDelays.push(exp > 0 && exp < m.deliverAtMs ? exp : m.deliverAtMs, pos);
-        this.addLive(this.delayLive, pos);
+        this.pending.add(exp > 0 && exp < m.deliverAtMs ? exp : m.deliverAtMs, pos);
       } else {
-        const seq = msgs.nextSeq++;
-        msgs.write(RecordType.Message, m.retry, seq, m.id, m.createdAtMs, m.deliverAtMs, m.routeKey, rk[i]!, m.body, exp, keys[i]!);
+        writeMessage(this.msgs, RecordType.Message, m, rk[i]!, keys[i]!);
         if (exp > 0 && exp < this.sweepAtMs) this.sweepAtMs = exp;
       }
     }
@@ -206,30 +157,19 @@ export class FileQueueLog implements QueueLog {
    */
   recentKeys(sinceMs: number, visit: (id: bigint, key: string, createdAtMs: number) => void): void {
     this.checkOpen();
-    const onRecord = (buf: Buffer, off: number): void => {
-      if ((buf[off + 9]! & RecordFlag.Key) === 0) return;
-      const type = recordType(buf, off);
-      if (type !== RecordType.Message && type !== RecordType.Delayed) return;
-      const createdAtMs = recordB(buf, off);
-      if (createdAtMs >= sinceMs) visit(recordId(buf, off), recordKey(buf, off), createdAtMs);
-    };
-    this.delays.scanSince(sinceMs, onRecord);
-    this.msgs.scanSince(sinceMs, onRecord);
+    visitKeys(this.delays, sinceMs, visit);
+    visitKeys(this.msgs, sinceMs, visit);
   }
 
   // ----------------------------------------------------------------- reserve
 
-  reserve(max: number, maxBytes: number, deadlineMs: number, nowMs: number = Date.now()): StoredMessage[] {
+  reserve(max: number, maxBytes: number, deadlineMs: number, nowMs: number = this.ctx.clock.now()): StoredMessage[] {
     this.checkOpen();
     const out: StoredMessage[] = [];
     let bytes = 0;
     const msgs = this.msgs;
-    while (out.length < max && this.readyHead < this.ready.length) {
-      const e = this.ready[this.readyHead]!;
-      if (this.entries.get(e.id) !== e) {
-        this.shiftReady(); // settled meanwhile (a duplicate id replaced it)
-        continue;
-      }
+    const state = this.state;
+    for (let e = state.firstReady(); e !== undefined && out.length < max; e = state.firstReady()) {
       if (e.exp !== 0 && e.exp <= nowMs) {
         try {
           this.discard(e);
@@ -237,11 +177,9 @@ export class FileQueueLog implements QueueLog {
           if (out.length === 0) throw err;
           return out;
         }
-        this.shiftReady();
         continue;
       }
       if (!this.readMessageAt(e.pos)) {
-        this.shiftReady();
         this.dropLost(e);
         continue;
       }
@@ -249,15 +187,12 @@ export class FileQueueLog implements QueueLog {
       if (out.length > 0 && bytes + b > maxBytes) return out;
       const m = this.decode(e.retry, deadlineMs);
       try {
-        this.journal.write(RecordType.Deliver, e.retry, e.pos, e.id, 0, deadlineMs, "", 0, null);
+        this.journal.deliver(e.id, e.pos, e.retry, deadlineMs);
       } catch (err) {
         if (out.length === 0) throw err;
         return out;
       }
-      this.shiftReady();
-      this.setState(e, State.InFlight);
-      e.time = deadlineMs;
-      this.timed.push(e);
+      state.deliverFirstReady(e, deadlineMs);
       bytes += b;
       out.push(m);
     }
@@ -282,7 +217,7 @@ export class FileQueueLog implements QueueLog {
       if (out.length > 0 && bytes + b > maxBytes) break;
       const retry = viewRetry(msgs, o);
       const m = this.decode(retry, deadlineMs);
-      fresh.push({ id: m.id, pos: p, state: State.InFlight, time: deadlineMs, retry, exp, ver: 0, inHeap: false });
+      fresh.push(newEntry(m.id, p, EntryState.InFlight, deadlineMs, retry, exp));
       seq = viewA(msgs, o) + 1;
       pos = p + align8(msgs.rlen);
       bytes += b;
@@ -293,7 +228,7 @@ export class FileQueueLog implements QueueLog {
       return out;
     }
     try {
-      this.journal.write(RecordType.DeliverRange, 0, start, BigInt(seq), pos, deadlineMs, "", 0, null);
+      this.journal.deliverRange(start, seq, pos, deadlineMs);
     } catch (err) {
       if (out.length === fresh.length) throw err;
       out.length -= fresh.length; // the requeued ones are journaled already
@@ -303,15 +238,14 @@ export class FileQueueLog implements QueueLog {
     let runSeg = -1;
     let runCount = 0;
     for (const e of fresh) {
-      const dup = this.entries.get(e.id);
+      const dup = state.get(e.id);
       if (dup !== undefined) {
         // the same id twice in the log: keep the counts true
         if (runCount > 0) this.msgLive.set(runSeg, (this.msgLive.get(runSeg) ?? 0) + runCount);
         runCount = 0;
-        this.settle(dup);
+        state.settle(dup);
       }
-      this.entries.set(e.id, e);
-      this.timed.push(e);
+      state.addDelivered(e);
       const i = posIndex(e.pos);
       if (i !== runSeg) {
         if (runCount > 0) this.msgLive.set(runSeg, (this.msgLive.get(runSeg) ?? 0) + runCount);
@@ -321,7 +255,6 @@ export class FileQueueLog implements QueueLog {
       runCount++;
     }
     if (runCount > 0) this.msgLive.set(runSeg, (this.msgLive.get(runSeg) ?? 0) + runCount);
-    this.nInFlight += fresh.length;
     this.moveCursor(pos, seq);
     if (dropped !== undefined) this.discardDelivered(dropped);
     return out;
@@ -334,25 +267,26 @@ export class FileQueueLog implements QueueLog {
    */
   private discardDelivered(ids: readonly bigint[]): void {
     try {
-      for (const id of ids) this.journalAck(id);
+      for (const id of ids) this.acks.add(id);
     } catch (err) {
-      this.ctx.logger.warn({ dir: this.journal.dir, err: String(err) }, "cannot journal discarded expired messages yet");
+      this.ctx.logger.warn({ dir: this.journal.log.dir, err: String(err) }, "cannot journal discarded expired messages yet");
     }
     this.nExpired += ids.length;
   }
 
   /** Settles an outstanding entry whose expiry passed (journaled like an ack); throws with nothing changed. */
   private discard(e: Entry): void {
-    this.journalAck(e.id);
-    this.settle(e);
+    this.acks.add(e.id);
+    this.state.settle(e);
     this.nExpired++;
   }
 
   /** Reads the message record at pos into msgs.rbuf/roff; false if it is not there. */
-  readMessageAt(pos: number): boolean {
-    return this.msgs.readAt(pos) > 0 && recordType(this.msgs.rbuf, this.msgs.roff) === RecordType.Message;
+  private readMessageAt(pos: number): boolean {
+    return this.msgs.readAt(pos) > 0 && isMessage(this.msgs.rbuf, this.msgs.roff);
   }
 
+  /** The message record read last (readAt/readFrom), as handed out. */
   private decode(retry: number, deadlineMs: number): StoredMessage {
     const m = this.msgs;
     const o = m.roff;
@@ -367,7 +301,6 @@ export class FileQueueLog implements QueueLog {
     };
   }
 
-
   private moveCursor(pos: number, seq: number): void {
     const before = posIndex(this.cursor);
     this.cursor = pos;
@@ -375,99 +308,47 @@ export class FileQueueLog implements QueueLog {
     if (posIndex(pos) !== before) this.reclaimMsgSegments();
   }
 
-  private shiftReady(): void {
-    this.ready[this.readyHead++] = undefined as unknown as Entry;
-    if (this.readyHead > 1024 && this.readyHead * 2 > this.ready.length) {
-      this.ready = this.ready.slice(this.readyHead);
-      this.readyHead = 0;
-    }
-  }
-
   // ------------------------------------------------------ ack, release, touch
 
   ack(id: bigint): boolean {
     if (this.closed) this.checkOpen();
-    const e = this.entries.get(id);
-    if (e === undefined || e.state !== State.InFlight) return false;
-    this.journalAck(id);
-    this.settle(e);
+    const e = this.state.inFlight(id);
+    if (e === undefined) return false;
+    this.acks.add(id);
+    this.state.settle(e);
     return true;
-  }
-
-  /**
-   * Acks are journaled in batches: at the end of the current tick, when 512
-   * are pending, and before Storage.commit() resolves. A kill -9 before that
-   * can only make an ack be forgotten (the message is delivered again), never
-   * lose a message.
-   */
-  private journalAck(id: bigint): void {
-    if (this.nAcks === ACK_BATCH) this.flushAcks(); // may throw; then nothing changed
-    if (this.nAcks === 0) {
-      this.ctx.pendingAcks.add(this);
-      queueMicrotask(this.flushAcksSoon);
-    }
-    this.ackIds[this.nAcks++] = id;
-  }
-
-  flushAcks(): void {
-    const n = this.nAcks;
-    if (n === 0) return;
-    writeIds(this.ackBody, 0, this.ackIds, n);
-    this.journal.write(RecordType.AckBatch, n, 0, 0n, 0, 0, "", 0, this.ackBody.subarray(0, n * 8));
-    this.nAcks = 0;
-    this.ctx.pendingAcks.delete(this);
   }
 
   release(id: bigint, readyAtMs: number): boolean {
     this.checkOpen();
-    const e = this.entries.get(id);
-    if (e === undefined || e.state !== State.InFlight) return false;
-    this.journal.write(RecordType.Release, e.retry, e.pos, id, 0, readyAtMs, "", 0, null);
-    this.timed.remove(e);
-    this.makeReadyOrDelayed(e, readyAtMs, Date.now());
+    const e = this.state.inFlight(id);
+    if (e === undefined) return false;
+    this.journal.release(id, e.pos, e.retry, readyAtMs);
+    this.state.giveBack(e, readyAtMs, this.ctx.clock.now());
+    this.noteReady(e);
     return true;
   }
 
   touch(id: bigint, deadlineMs: number): boolean {
     this.checkOpen();
-    const e = this.entries.get(id);
-    if (e === undefined || e.state !== State.InFlight) return false;
-    this.journal.write(RecordType.Touch, e.retry, e.pos, id, 0, deadlineMs, "", 0, null);
-    e.time = deadlineMs;
-    this.timed.update(e);
+    const e = this.state.inFlight(id);
+    if (e === undefined) return false;
+    this.journal.touch(id, e.pos, e.retry, deadlineMs);
+    this.state.touch(e, deadlineMs);
     return true;
   }
 
   retryOf(id: bigint): number | undefined {
-    const e = this.entries.get(id);
-    return e !== undefined && e.state === State.InFlight ? e.retry : undefined;
+    return this.state.inFlight(id)?.retry;
   }
 
-  private makeReadyOrDelayed(e: Entry, readyAtMs: number, now: number): void {
-    if (readyAtMs <= now) {
-      this.setState(e, State.Ready);
-      this.ready.push(e);
-      if (e.exp !== 0 && e.exp < this.sweepAtMs) this.sweepAtMs = e.exp;
-    } else {
-      this.setState(e, State.Delayed);
-      // Due at its expiry if that comes first: processDue discards it then.
-      e.time = e.exp !== 0 && e.exp < readyAtMs ? e.exp : readyAtMs;
-      this.timed.push(e);
-    }
+  /** An entry that became ready again: the expiry sweep must look at it. */
+  private noteReady(e: Entry): void {
+    if (e.state === EntryState.Ready && e.exp !== 0 && e.exp < this.sweepAtMs) this.sweepAtMs = e.exp;
   }
 
-  private setState(e: Entry, s: number): void {
-    if (e.state === State.InFlight) this.nInFlight--;
-    else if (e.state === State.Delayed) this.nNackDelayed--;
-    if (s === State.InFlight) this.nInFlight++;
-    else if (s === State.Delayed) this.nNackDelayed++;
-    e.state = s;
-  }
-
-  private settle(e: Entry): void {
-    this.entries.delete(e.id);
-    this.timed.remove(e);
-    this.setState(e, 0);
+  /** Told by the state: an entry left for good; its segment may be reclaimed. */
+  private onSettled(e: Entry): void {
     const i = posIndex(e.pos);
     const n = (this.msgLive.get(i) ?? 1) - 1;
     if (n > 0) this.msgLive.set(i, n);
@@ -483,7 +364,7 @@ export class FileQueueLog implements QueueLog {
   /** An entry whose record can no longer be read (damaged or missing segment). */
   private dropLost(e: Entry): void {
     this.ctx.logger.warn({ dir: this.msgs.dir, id: String(e.id), pos: e.pos }, "message record unreadable; dropped");
-    this.settle(e);
+    this.state.settle(e);
   }
 
   // ------------------------------------------------------------- due work
@@ -492,21 +373,19 @@ export class FileQueueLog implements QueueLog {
     nowMs: number,
     maxRetry: number,
     requeueDelayMs?: (retry: number) => number,
-  ): { requeued: number; expired: StoredMessage[] } {
-    if (this.closed) return { requeued: 0, expired: [] };
+  ): { requeued: number; retriesUsedUp: StoredMessage[] } {
+    if (this.closed) return { requeued: 0, retriesUsedUp: [] };
     let requeued = 0;
-    const expired: StoredMessage[] = [];
-    for (let top = this.timed.peek(); top !== undefined && top.time <= nowMs; top = this.timed.peek()) {
-      const e = top;
+    const retriesUsedUp: StoredMessage[] = [];
+    const state = this.state;
+    for (let e = state.due(nowMs); e !== undefined; e = state.due(nowMs)) {
       // Expired while delayed, or while in flight and its TTR has now passed too.
       if (e.exp !== 0 && e.exp <= nowMs) {
         this.discard(e);
         continue;
       }
-      if (e.state === State.Delayed) {
-        this.timed.remove(e);
-        this.setState(e, State.Ready);
-        this.ready.push(e);
+      if (e.state === EntryState.Delayed) {
+        state.delayEnded(e);
         continue;
       }
       const retry = e.retry + 1;
@@ -515,34 +394,23 @@ export class FileQueueLog implements QueueLog {
           this.dropLost(e);
           continue;
         }
-        this.timed.remove(e);
-        this.setState(e, State.Expired);
-        expired.push(this.decode(retry, 0));
+        state.useUpRetries(e);
+        retriesUsedUp.push(this.decode(retry, 0));
         continue;
       }
       // A backoff counts from the deadline, so timer lateness or downtime does not add to it.
       const delayMs = requeueDelayMs?.(retry) ?? 0;
       const readyAtMs = delayMs > 0 ? e.time + delayMs : 0;
-      this.journal.write(RecordType.Requeue, retry, e.pos, e.id, 0, readyAtMs, "", 0, null);
-      this.timed.remove(e);
-      e.retry = retry;
-      this.makeReadyOrDelayed(e, readyAtMs, nowMs);
+      this.journal.requeue(e.id, e.pos, retry, readyAtMs);
+      state.requeue(e, retry, readyAtMs, nowMs);
+      this.noteReady(e);
       requeued++;
     }
-    this.fireDelays(nowMs);
+    const fired = this.pending.fire(nowMs, this.msgs, this.journal);
+    this.nExpired += fired.expired;
+    if (fired.copiedExpiry < this.sweepAtMs) this.sweepAtMs = fired.copiedExpiry;
     if (this.sweepAtMs <= nowMs) this.sweepExpired(nowMs);
-    return { requeued, expired };
-  }
-
-  /** After recovery: the sweep is due at the earliest expiry among requeued messages and the backlog's head. */
-  noteHeadExpiry(): void {
-    for (let i = this.readyHead; i < this.ready.length; i++) {
-      const e = this.ready[i]!;
-      if (e.exp !== 0 && e.exp < this.sweepAtMs) this.sweepAtMs = e.exp;
-    }
-    if (this.msgs.readFrom(this.cursor) < 0) return;
-    const exp = viewExpiresAt(this.msgs, this.msgs.roff);
-    if (exp !== 0 && exp < this.sweepAtMs) this.sweepAtMs = exp;
+    return { requeued, retriesUsedUp };
   }
 
   /**
@@ -557,20 +425,7 @@ export class FileQueueLog implements QueueLog {
     this.sweepAtMs = Number.POSITIVE_INFINITY;
     let next = Number.POSITIVE_INFINITY;
     try {
-      if (this.readyHead < this.ready.length) {
-        const keep: Entry[] = [];
-        for (let i = this.readyHead; i < this.ready.length; i++) {
-          const e = this.ready[i]!;
-          if (this.entries.get(e.id) !== e || e.state !== State.Ready) continue;
-          if (e.exp !== 0 && e.exp <= nowMs) this.discard(e);
-          else {
-            keep.push(e);
-            if (e.exp !== 0 && e.exp < next) next = e.exp;
-          }
-        }
-        this.ready = keep;
-        this.readyHead = 0;
-      }
+      next = this.state.discardExpiredReady(nowMs, (e) => this.discard(e));
       const msgs = this.msgs;
       const start = this.cursor;
       let pos = start;
@@ -592,86 +447,30 @@ export class FileQueueLog implements QueueLog {
       if (ids.length === SWEEP_MAX) next = nowMs;
       if (ids.length > 0) {
         // As if delivered with a deadline already passed, then acked.
-        this.journal.write(RecordType.DeliverRange, 0, start, BigInt(seq), pos, nowMs, "", 0, null);
+        this.journal.deliverRange(start, seq, pos, nowMs);
         this.moveCursor(pos, seq);
         this.discardDelivered(ids);
       }
     } catch (err) {
-      this.ctx.logger.warn({ dir: this.journal.dir, err: String(err) }, "cannot discard expired messages yet; will retry");
+      this.ctx.logger.warn({ dir: this.journal.log.dir, err: String(err) }, "cannot discard expired messages yet; will retry");
       next = nowMs + 1000;
     }
     if (next < this.sweepAtMs) this.sweepAtMs = next;
   }
 
-  private fireDelays(nowMs: number): void {
-    const heap = this.pendingDelays;
-    let fired = 0;
-    for (let at = heap.topAt(); at !== undefined && at <= nowMs && fired < MAX_DELAYS_PER_CALL; at = heap.topAt()) {
-      const pos = heap.topPos();
-      const d = this.delays;
-      try {
-        if (d.readAt(pos) > 0 && recordType(d.rbuf, d.roff) === RecordType.Delayed) {
-          // Journal first, naming the message-log position the copy will
-          // take: recovery redoes a copy that a crash cut off, so a fired
-          // delay is delivered exactly once.
-          const exp = recordExpiresAt(d.rbuf, d.roff);
-          if (exp !== 0 && exp <= nowMs) {
-            // Expired before its delay ended: settled without a copy.
-            this.journal.write(RecordType.DelayDone, 0, pos, 0n, -1, at, "", 0, null);
-            this.nExpired++;
-          } else {
-            const target = this.msgs.positionFor(d.rlen);
-            this.journal.write(RecordType.DelayDone, 0, pos, 0n, target, at, "", 0, null);
-            this.copyDelayed(d.rbuf, d.roff, d.rlen);
-          }
-        } else {
-          this.ctx.logger.warn({ dir: this.delays.dir, pos }, "delayed message record unreadable; dropped");
-          this.journal.write(RecordType.DelayDone, 0, pos, 0n, -1, at, "", 0, null);
-        }
-      } catch (err) {
-        this.ctx.logger.warn({ dir: this.delays.dir, err: String(err) }, "cannot move due delayed messages; will retry");
-        return;
-      }
-      heap.pop();
-      fired++;
-      const i = posIndex(pos);
-      const n = (this.delayLive.get(i) ?? 1) - 1;
-      if (n > 0) this.delayLive.set(i, n);
-      else {
-        this.delayLive.delete(i);
-        const seg = this.delays.find(i);
-        if (seg !== undefined) this.reclaim(this.delays, seg);
-      }
-    }
-  }
-
-  /** Appends the delayed record at buf[o] to the message log (space already ensured). */
-  copyDelayed(buf: Buffer, o: number, length: number): number {
-    const rkLen = buf.readUInt16LE(o + 10);
-    const body = buf.subarray(o + RECORD_HEADER_BYTES + extBytes(buf, o) + rkLen, o + length);
-    const exp = recordExpiresAt(buf, o);
-    const seq = this.msgs.nextSeq;
-    // The key goes with the copy: the delay segment may be reclaimed while the key's window lasts.
-    const key = recordKeyBytes(buf, o);
-    const p = this.msgs.write(RecordType.Message, recordRetry(buf, o), seq, recordId(buf, o), recordB(buf, o), recordC(buf, o), recordRouteKey(buf, o), rkLen, body, exp, key);
-    this.msgs.nextSeq = seq + 1;
-    if (exp > 0 && exp < this.sweepAtMs) this.sweepAtMs = exp;
-    return p;
-  }
-
   bury(ids: readonly bigint[]): void {
     this.checkOpen();
     for (const id of ids) {
-      const e = this.entries.get(id);
-      if (e === undefined || e.state !== State.Expired) continue;
-      this.journalAck(id);
-      this.settle(e);
+      const e = this.state.get(id);
+      if (e === undefined || e.state !== EntryState.RetriesUsedUp) continue;
+      this.acks.add(id);
+      this.state.settle(e);
     }
   }
 
   nextDueMs(): number | undefined {
-    const t = this.timed.peek()?.time;
-    const d = this.pendingDelays.topAt();
+    const t = this.state.nextTimeMs();
+    const d = this.pending.nextAt();
     const due = t === undefined ? d : d === undefined || t < d ? t : d;
     if (this.sweepAtMs === Number.POSITIVE_INFINITY) return due;
     return due === undefined || this.sweepAtMs < due ? this.sweepAtMs : due;
@@ -681,10 +480,7 @@ export class FileQueueLog implements QueueLog {
 
   peek(max: number): StoredMessage[] {
     const out: StoredMessage[] = [];
-    for (let i = this.readyHead; i < this.ready.length && out.length < max; i++) {
-      const e = this.ready[i]!;
-      if (this.entries.get(e.id) === e && this.readMessageAt(e.pos)) out.push(this.decode(e.retry, 0));
-    }
+    for (const e of this.state.readyEntries(max)) if (this.readMessageAt(e.pos)) out.push(this.decode(e.retry, 0));
     let pos = this.cursor;
     while (out.length < max) {
       const p = this.msgs.readFrom(pos);
@@ -697,11 +493,11 @@ export class FileQueueLog implements QueueLog {
 
   stats(): QueueLogStats {
     return {
-      ready: Math.max(0, this.msgs.nextSeq - this.cursorSeq) + (this.ready.length - this.readyHead),
-      inFlight: this.nInFlight,
-      delayed: this.pendingDelays.size + this.nNackDelayed,
-      bytesOnDisk: this.msgs.bytesOnDisk() + this.delays.bytesOnDisk() + this.journal.bytesOnDisk(),
-      segments: this.msgs.fileCount() + this.delays.fileCount() + this.journal.fileCount(),
+      ready: Math.max(0, this.msgs.nextSeq - this.cursorSeq) + this.state.readyCount,
+      inFlight: this.state.inFlightCount,
+      delayed: this.pending.size + this.state.delayedCount,
+      bytesOnDisk: this.msgs.bytesOnDisk() + this.delays.bytesOnDisk() + this.journal.log.bytesOnDisk(),
+      segments: this.msgs.fileCount() + this.delays.fileCount() + this.journal.log.fileCount(),
       segmentsReclaimed: this.reclaimed,
       expired: this.nExpired,
     };
@@ -709,23 +505,12 @@ export class FileQueueLog implements QueueLog {
 
   // ---------------------------------------------------------- space, state
 
-  addLive(live: Map<number, number>, pos: number): void {
-    const i = posIndex(pos);
-    live.set(i, (live.get(i) ?? 0) + 1);
-  }
-
   /** Deletes message segments the cursor has passed and no entry points into. */
-  reclaimMsgSegments(): void {
+  private reclaimMsgSegments(): void {
     const ci = posIndex(this.cursor);
     const last = this.msgs.segments[this.msgs.segments.length - 1];
     const done = this.msgs.segments.filter((s) => s.index < ci && !this.msgLive.has(s.index) && s !== last);
     for (const seg of done) this.reclaim(this.msgs, seg);
-  }
-
-  reclaimDelaySegments(): void {
-    const last = this.delays.segments[this.delays.segments.length - 1];
-    const done = this.delays.segments.filter((s) => !this.delayLive.has(s.index) && s !== last);
-    for (const seg of done) this.reclaim(this.delays, seg);
   }
 
   private reclaim(log: SegmentLog, seg: Parameters<SegmentLog["deleteSegment"]>[0]): void {
@@ -751,16 +536,16 @@ export class FileQueueLog implements QueueLog {
 
   /** Writes the state at the journal's tail, then deletes the journal before it. */
   checkpoint(): void {
-    this.flushAcks();
-    const journalPos = this.journal.tailPos();
-    const list: { id: bigint; pos: number; time: number; retry: number; state: number }[] = [];
-    for (let i = this.readyHead; i < this.ready.length; i++) list.push(this.ready[i]!);
-    for (const e of this.entries.values()) {
-      if (e.state === State.Ready) continue;
-      if (e.state === State.Expired) list.push({ id: e.id, pos: e.pos, time: 0, retry: e.retry, state: State.InFlight });
+    this.acks.flushAcks();
+    const journal = this.journal.log;
+    const journalPos = journal.tailPos();
+    const list: { id: bigint; pos: number; time: number; retry: number; state: number }[] = this.state.readyEntries();
+    for (const e of this.state.notReady()) {
+      // Held with retries used up: stored in flight with a passed deadline, so it is handed out again.
+      if (e.state === EntryState.RetriesUsedUp) list.push({ id: e.id, pos: e.pos, time: 0, retry: e.retry, state: EntryState.InFlight });
       else list.push(e);
     }
-    const d = this.pendingDelays.entries();
+    const d = this.pending.entries();
     writeCheckpoint(this.checkpointPath, {
       journalPos,
       cursor: this.cursor,
@@ -771,16 +556,39 @@ export class FileQueueLog implements QueueLog {
       delayPos: d.pos,
     });
     const keepFrom = posIndex(journalPos);
-    for (const seg of this.journal.segments.filter((s) => s.index < keepFrom)) this.journal.deleteSegment(seg);
+    for (const seg of journal.segments.filter((s) => s.index < keepFrom)) journal.deleteSegment(seg);
+  }
+
+  /** Rebuilds the state from the files (see queue-recovery.ts). */
+  private recover(): void {
+    const r = recoverQueue({ msgs: this.msgs, delays: this.delays, journal: this.journal, checkpointPath: this.checkpointPath }, this.ctx);
+    this.cursor = r.cursor;
+    this.cursorSeq = r.cursorSeq;
+    for (const e of r.entries) {
+      this.state.restore(e);
+      addLive(this.msgLive, e.pos);
+      if (e.state === EntryState.Ready && e.exp !== 0 && e.exp < this.sweepAtMs) this.sweepAtMs = e.exp;
+    }
+    for (let i = 0; i < r.delayAt.length; i++) this.pending.add(r.delayAt[i]!, r.delayPos[i]!);
+    // The expiry sweep is due at the earliest expiry among the ready messages and the backlog's head.
+    if (r.copiedExpiry < this.sweepAtMs) this.sweepAtMs = r.copiedExpiry;
+    if (this.msgs.readFrom(this.cursor) >= 0) {
+      const exp = viewExpiresAt(this.msgs, this.msgs.roff);
+      if (exp !== 0 && exp < this.sweepAtMs) this.sweepAtMs = exp;
+    }
+    this.reclaimMsgSegments();
+    this.pending.reclaimSegments();
+    if (r.replayed > 0 || !r.fromCheckpoint) {
+      if (this.msgs.segments.length + this.journal.log.segments.length + this.delays.segments.length > 0) this.checkpoint();
+    }
   }
 
   close(): void {
-    if (!this.closed) this.flushAcksSoon();
-    this.ctx.pendingAcks.delete(this);
+    if (!this.closed) this.acks.close();
     this.closed = true;
     this.msgs.close();
     this.delays.close();
-    this.journal.close();
+    this.journal.log.close();
   }
 
   private checkOpen(): void {
@@ -790,13 +598,9 @@ export class FileQueueLog implements QueueLog {
   get isClosed(): boolean {
     return this.closed;
   }
+}
 
-  /** Used by recovery. */
-  get checkpointFile(): string {
-    return this.checkpointPath;
-  }
-
-  readCheckpointFile(): ReturnType<typeof readCheckpoint> {
-    return readCheckpoint(this.checkpointPath);
-  }
+function addLive(live: Map<number, number>, pos: number): void {
+  const i = posIndex(pos);
+  live.set(i, (live.get(i) ?? 0) + 1);
 }

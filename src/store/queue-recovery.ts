@@ -1,62 +1,84 @@
-// Rebuilds a queue's in-memory state on open: segment logs are verified
+// Rebuilds a queue's consumption state on open: segment logs are verified
 // (unsealed tails record by record), the checkpoint is loaded, delayed
 // messages appended since it are listed, and the journal after it replayed.
-import {
-  RECORD_HEADER_BYTES,
-  RecordType,
-  align8,
-  readId,
-  recordA,
-  recordC,
-  recordExpiresAt,
-  recordId,
-  recordRetry,
-  recordType,
-} from "./record.js";
-import { type Entry, FileQueueLog, State } from "./queue-log.js";
-import { posIndex } from "./segment-log.js";
+// The result is handed to the queue log, which restores it into its
+// QueueState; recovery itself writes only the copies of fired delays that a
+// crash cut off.
+import { readCheckpoint } from "./checkpoint.js";
 import type { StoreContext } from "./context.js";
+import { copyDelayed, isDelayed, isMessage } from "./message-log.js";
+import type { Journal } from "./journal.js";
+import { type Entry, EntryState, newEntry } from "./queue-state.js";
+import { align8, recordA, recordC, recordExpiresAt, recordId, recordRetry } from "./record.js";
+import { type SegmentLog, posIndex } from "./segment-log.js";
 
-export function recoverQueue(q: FileQueueLog, ctx: StoreContext): void {
-  q.msgs.recover();
-  q.delays.recover();
-  q.journal.recover();
+/** The files of one queue log, as recovery reads them. */
+export interface QueueFiles {
+  msgs: SegmentLog;
+  delays: SegmentLog;
+  journal: Journal;
+  checkpointPath: string;
+}
 
-  let ck = q.readCheckpointFile();
+export interface RecoveredQueue {
+  cursor: number;
+  cursorSeq: number;
+  /** Outstanding entries with their expiry; the Ready ones in ready order. */
+  entries: Entry[];
+  /** Pending delays: due time and delay-log position. */
+  delayAt: number[];
+  delayPos: number[];
+  /** Earliest expiry among fired delays copied during recovery (Infinity: none). */
+  copiedExpiry: number;
+  /** Journal records replayed. */
+  replayed: number;
+  fromCheckpoint: boolean;
+}
+
+export function recoverQueue(f: QueueFiles, ctx: StoreContext): RecoveredQueue {
+  const { msgs: m, delays: d, journal } = f;
+  m.recover();
+  d.recover();
+  journal.log.recover();
+
+  let ck = readCheckpoint(f.checkpointPath);
   if (ck === "bad") {
-    ctx.logger.warn({ file: q.checkpointFile }, "checkpoint unreadable; replaying the whole journal");
+    ctx.logger.warn({ file: f.checkpointPath }, "checkpoint unreadable; replaying the whole journal");
     ctx.counters.recoveredTruncations++;
     ck = undefined;
   }
   if (ck !== undefined) {
     // Positions the checkpoint refers to must never be reused by new segments.
-    q.journal.reserveIndex(posIndex(ck.journalPos));
-    q.msgs.reserveIndex(posIndex(ck.cursor));
-    q.delays.reserveIndex(posIndex(ck.delayScanPos));
-    for (const p of ck.delayPos) q.delays.reserveIndex(posIndex(p));
-    for (const e of ck.entries) q.msgs.reserveIndex(posIndex(e.pos));
+    journal.log.reserveIndex(posIndex(ck.journalPos));
+    m.reserveIndex(posIndex(ck.cursor));
+    d.reserveIndex(posIndex(ck.delayScanPos));
+    for (const p of ck.delayPos) d.reserveIndex(posIndex(p));
+    for (const e of ck.entries) m.reserveIndex(posIndex(e.pos));
   }
-  const firstSeg = q.msgs.segments[0];
-  q.cursor = ck?.cursor ?? q.msgs.firstPos();
-  q.cursorSeq = ck?.cursorSeq ?? firstSeg?.baseSeq ?? 0;
+  let cursor = ck?.cursor ?? m.firstPos();
+  let cursorSeq = ck?.cursorSeq ?? m.segments[0]?.baseSeq ?? 0;
+  // Without a checkpoint the seq comes from the first record: the header of a
+  // log's first segment may say one more than that (it was written after the
+  // seq was taken), which made stats().ready one short after a crash.
+  if (ck === undefined && m.readFrom(cursor) >= 0) cursorSeq = recordA(m.rbuf, m.roff);
 
   const entries = new Map<bigint, Entry>();
+  /** Ready entries in the order they became ready (re-inserting moves one to the end). */
   const readyOrder = new Map<bigint, Entry>();
-  const now = Date.now();
+  const now = ctx.clock.now();
   for (const c of ck?.entries ?? []) {
-    const e: Entry = { id: c.id, pos: c.pos, state: c.state, time: c.time, retry: c.retry, exp: 0, ver: 0, inHeap: false };
+    const e = newEntry(c.id, c.pos, c.state, c.time, c.retry, 0);
     entries.set(e.id, e);
-    if (e.state === State.Ready) readyOrder.set(e.id, e);
+    if (e.state === EntryState.Ready) readyOrder.set(e.id, e);
   }
 
   // Pending delays: the checkpoint's list plus what the delay log got since.
   const pending = new Map<number, number>();
   if (ck !== undefined) for (let i = 0; i < ck.delayAt.length; i++) pending.set(ck.delayPos[i]!, ck.delayAt[i]!);
-  const d = q.delays;
   for (let pos = ck?.delayScanPos ?? 0; ; ) {
     const p = d.readFrom(pos);
     if (p < 0) break;
-    if (recordType(d.rbuf, d.roff) === RecordType.Delayed) {
+    if (isDelayed(d.rbuf, d.roff)) {
       // Due at its expiry when that comes before its delay ends (as append does).
       const at = recordC(d.rbuf, d.roff);
       const exp = recordExpiresAt(d.rbuf, d.roff);
@@ -65,155 +87,116 @@ export function recoverQueue(q: FileQueueLog, ctx: StoreContext): void {
     pos = p + align8(d.rlen);
   }
 
-  /** A message back to ready at time `at`: in ready order if that passed, else delayed until then. */
+  /** Back to ready at time `at`: in ready order if that passed, else delayed until then (the rule of QueueState.giveBack). */
   const giveBack = (e: Entry, at: number): void => {
+    readyOrder.delete(e.id);
     if (at <= now) {
-      e.state = State.Ready;
-      readyOrder.delete(e.id);
+      e.state = EntryState.Ready;
       readyOrder.set(e.id, e);
     } else {
-      e.state = State.Delayed;
+      e.state = EntryState.Delayed;
       e.time = at;
-      readyOrder.delete(e.id);
     }
   };
-
-  // Replay the journal after the checkpoint.
-  const j = q.journal;
-  const m = q.msgs;
-  let replayed = 0;
   const fired: number[] = []; // (delay position, message-log position) pairs
-  for (let pos = ck?.journalPos ?? 0; ; ) {
-    const p = j.readFrom(pos);
-    if (p < 0) break;
-    pos = p + align8(j.rlen);
-    replayed++;
-    const buf = j.rbuf;
-    const o = j.roff;
-    const type = recordType(buf, o);
-    if (type === RecordType.DeliverRange) {
-      const endPos = buf.readDoubleLE(o + 32);
-      const endSeq = Number(recordId(buf, o));
-      const deadline = recordC(buf, o);
-      for (let mp = recordA(buf, o); ; ) {
+
+  const replayed = journal.replay(ck?.journalPos ?? 0, {
+    deliverRange(startPos, endSeq, endPos, deadlineMs) {
+      for (let mp = startPos; ; ) {
         const r = m.readFrom(mp);
         if (r < 0 || r >= endPos) break;
-        if (recordType(m.rbuf, m.roff) === RecordType.Message) {
+        if (isMessage(m.rbuf, m.roff)) {
           const id = recordId(m.rbuf, m.roff);
-          if (!entries.has(id)) {
-            const retry = recordRetry(m.rbuf, m.roff);
-            entries.set(id, { id, pos: r, state: State.InFlight, time: deadline, retry, exp: 0, ver: 0, inHeap: false });
-          }
+          if (!entries.has(id)) entries.set(id, newEntry(id, r, EntryState.InFlight, deadlineMs, recordRetry(m.rbuf, m.roff), 0));
         }
         mp = r + align8(m.rlen);
       }
-      q.cursor = endPos;
-      q.cursorSeq = endSeq;
-      continue;
-    }
-    if (type === RecordType.AckBatch) {
-      const n = recordRetry(buf, o);
-      for (let k = 0; k < n; k++) {
-        const id = readId(buf, o + RECORD_HEADER_BYTES + k * 8);
-        entries.delete(id);
-        readyOrder.delete(id);
-      }
-      continue;
-    }
-    if (type === RecordType.DelayDone) {
-      pending.delete(recordA(buf, o));
-      const target = buf.readDoubleLE(o + 32);
-      if (target >= 0) fired.push(recordA(buf, o), target);
-      continue;
-    }
-    const id = recordId(buf, o);
-    let e = entries.get(id);
-    if (type === RecordType.Deliver) {
+      cursor = endPos;
+      cursorSeq = endSeq;
+    },
+    deliver(id, pos, retry, deadlineMs) {
+      let e = entries.get(id);
       if (e === undefined) {
-        e = { id, pos: recordA(buf, o), state: State.InFlight, time: 0, retry: recordRetry(buf, o), exp: 0, ver: 0, inHeap: false };
+        e = newEntry(id, pos, EntryState.InFlight, 0, retry, 0);
         entries.set(id, e);
       }
       readyOrder.delete(id);
-      e.state = State.InFlight;
-      e.time = recordC(buf, o);
-      continue;
-    }
-    if (e === undefined) continue;
-    switch (type) {
-      case RecordType.Ack:
-        entries.delete(id);
-        readyOrder.delete(id);
-        break;
-      case RecordType.Release:
-        giveBack(e, recordC(buf, o));
-        break;
-      case RecordType.Touch:
-        e.time = recordC(buf, o);
-        break;
-      case RecordType.Requeue:
-        // c is the end of its retry backoff (0 without one, and in journals
-        // written before backoff existed): the same rule as a release.
-        e.retry = recordRetry(buf, o);
-        giveBack(e, recordC(buf, o));
-        break;
-      default:
-        break;
-    }
-  }
+      e.state = EntryState.InFlight;
+      e.time = deadlineMs;
+    },
+    ack(id) {
+      entries.delete(id);
+      readyOrder.delete(id);
+    },
+    release(id, readyAtMs) {
+      const e = entries.get(id);
+      if (e !== undefined) giveBack(e, readyAtMs);
+    },
+    touch(id, deadlineMs) {
+      const e = entries.get(id);
+      if (e !== undefined) e.time = deadlineMs;
+    },
+    requeue(id, retry, readyAtMs) {
+      // readyAtMs is the end of its retry backoff (0 without one, and in
+      // journals written before backoff existed): the same rule as a release.
+      const e = entries.get(id);
+      if (e === undefined) return;
+      e.retry = retry;
+      giveBack(e, readyAtMs);
+    },
+    delayDone(delayPos, targetPos) {
+      pending.delete(delayPos);
+      if (targetPos >= 0) fired.push(delayPos, targetPos);
+    },
+  });
 
   // A delay whose copy into the message log was cut off by a crash (its
   // DelayDone names a position at or past the recovered tail) is copied now.
+  let copiedExpiry = Number.POSITIVE_INFINITY;
   for (let i = 0; i < fired.length; i += 2) {
-    const target = fired[i + 1]!;
-    if (target < m.tailPos()) continue;
+    if (fired[i + 1]! < m.tailPos()) continue;
     const dpos = fired[i]!;
-    if (d.readAt(dpos) > 0 && recordType(d.rbuf, d.roff) === RecordType.Delayed) {
+    if (d.readAt(dpos) > 0 && isDelayed(d.rbuf, d.roff)) {
       m.positionFor(d.rlen);
-      q.copyDelayed(d.rbuf, d.roff, d.rlen);
+      const exp = recordExpiresAt(d.rbuf, d.roff);
+      copyDelayed(m, d.rbuf, d.roff);
+      if (exp > 0 && exp < copiedExpiry) copiedExpiry = exp;
       ctx.logger.info({ dir: d.dir, pos: dpos }, "finished moving a due delayed message cut off by a crash");
     }
   }
 
   // The cursor never points past the tail (a damaged tail may have shrunk it).
   const tail = m.tailPos();
-  if (q.cursor > tail) {
-    ctx.logger.warn({ dir: m.dir, cursor: q.cursor, tail }, "cursor past the end of the message log; moved to the end");
-    q.cursor = tail;
-    q.cursorSeq = m.nextSeq;
+  if (cursor > tail) {
+    ctx.logger.warn({ dir: m.dir, cursor, tail }, "cursor past the end of the message log; moved to the end");
+    cursor = tail;
+    cursorSeq = m.nextSeq;
   }
-  m.setNextSeq(q.cursorSeq);
+  m.setNextSeq(cursorSeq);
 
-  // Keep only entries whose record is still readable.
+  // Keep only entries whose record is still readable; expiry lives in the record.
+  const out: Entry[] = [];
+  const readable = (e: Entry): boolean => {
+    if (m.readAt(e.pos) > 0 && isMessage(m.rbuf, m.roff)) {
+      e.exp = recordExpiresAt(m.rbuf, m.roff);
+      return true;
+    }
+    ctx.logger.warn({ dir: m.dir, id: String(e.id), pos: e.pos }, "outstanding message record missing; dropped");
+    return false;
+  };
   for (const e of entries.values()) {
-    if (!q.readMessageAt(e.pos)) {
-      ctx.logger.warn({ dir: m.dir, id: String(e.id), pos: e.pos }, "outstanding message record missing; dropped");
-      continue;
-    }
-    // Expiry lives in the record (not in the checkpoint or journal).
-    e.exp = recordExpiresAt(m.rbuf, m.roff);
-    if (e.exp !== 0 && e.state === State.Delayed && e.exp < e.time) e.time = e.exp;
-    q.entries.set(e.id, e);
-    q.addLive(q.msgLive, e.pos);
-    if (e.state === State.InFlight) {
-      q.nInFlight++;
-      q.timed.push(e);
-    } else if (e.state === State.Delayed) {
-      q.nNackDelayed++;
-      q.timed.push(e);
-    }
+    if (e.state === EntryState.Ready || !readable(e)) continue;
+    if (e.exp !== 0 && e.state === EntryState.Delayed && e.exp < e.time) e.time = e.exp;
+    out.push(e);
   }
-  for (const e of readyOrder.values()) if (q.entries.get(e.id) === e && e.state === State.Ready) q.ready.push(e);
+  for (const e of readyOrder.values()) if (entries.get(e.id) === e && e.state === EntryState.Ready && readable(e)) out.push(e);
 
+  const delayAt: number[] = [];
+  const delayPos: number[] = [];
   for (const [pos, at] of pending) {
     if (d.find(posIndex(pos)) === undefined) continue;
-    q.pendingDelays.push(at, pos);
-    q.addLive(q.delayLive, pos);
+    delayAt.push(at);
+    delayPos.push(pos);
   }
-
-  q.noteHeadExpiry();
-  q.reclaimMsgSegments();
-  q.reclaimDelaySegments();
-  if (replayed > 0 || ck === undefined) {
-    if (q.msgs.segments.length + q.journal.segments.length + q.delays.segments.length > 0) q.checkpoint();
-  }
+  return { cursor, cursorSeq, entries: out, delayAt, delayPos, copiedExpiry, replayed, fromCheckpoint: ck !== undefined };
 }

@@ -287,6 +287,19 @@ export function recordKeyBytes(buf: Buffer, off: number): Buffer | null {
   const at = off + RECORD_HEADER_BYTES + (flags & RecordFlag.Expires) * EXPIRY_BYTES + KEY_PREFIX_BYTES;
   return buf.subarray(at, at + buf.readUInt16LE(at - KEY_PREFIX_BYTES));
 }
+/** Whether the record carries an idempotency key. */
+export function recordHasKey(buf: Buffer, off: number): boolean {
+  return (buf[off + 9]! & RecordFlag.Key) !== 0;
+}
+/** Bytes of the record's route key (utf8). */
+export function recordRouteKeyBytes(buf: Buffer, off: number): number {
+  return buf.readUInt16LE(off + 10);
+}
+/** The body as a view into buf (no copy). */
+export function recordBodyView(buf: Buffer, off: number): Buffer {
+  const start = off + RECORD_HEADER_BYTES + extBytes(buf, off) + buf.readUInt16LE(off + 10);
+  return buf.subarray(start, off + buf.readUInt32LE(off));
+}
 /** expiresAtMs of a record; 0 when it has no expiry. */
 export function recordExpiresAt(buf: Buffer, off: number): number {
   return (buf[off + 9]! & RecordFlag.Expires) !== 0 ? buf.readDoubleLE(off + RECORD_HEADER_BYTES) : 0;

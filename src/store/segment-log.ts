@@ -362,7 +362,7 @@ export class SegmentLog {
     const next = this.prepared.shift()!;
     const prev = this.active;
     try {
-      next.writeHeader(this.kind, this.nextSeqForNew(prev));
+      next.writeHeader(this.kind, this.nextSeqForNew(prev), this.ctx.clock.now());
     } catch (err) {
       this.prepared.unshift(next);
       throw toStoreError(err, `opening segment ${next.path}`);

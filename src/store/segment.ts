@@ -115,7 +115,7 @@ export class Segment {
     if (hi > this.dirtyHi) this.dirtyHi = hi;
   }
 
-  writeHeader(kind: number, baseSeq: number, nowMs: number = Date.now()): void {
+  writeHeader(kind: number, baseSeq: number, nowMs: number): void {
     const m = this.mapFile();
     m.fill(0, 0, SEGMENT_HEADER_BYTES);
     MAGIC.copy(m, 0);

@@ -1,3 +1,4 @@
+import { openMemoryStorage } from "../../src/store/memory-storage.js";
 import { openStorage } from "../../src/store/index.js";
 import { describeStorageConformance } from "./conformance.js";
 
@@ -7,3 +8,5 @@ describeStorageConformance("mmap store, 64 KiB segments, fsync interval", (dataD
 describeStorageConformance("mmap store, 2 MiB segments, fsync always", (dataDir) =>
   openStorage({ dataDir, segmentBytes: 2 << 20, fsync: "always" }),
 );
+// The data dir only names the in-memory contents, so a reopen finds them.
+describeStorageConformance("in-memory store on QueueState", (dataDir) => openMemoryStorage({ name: dataDir }));

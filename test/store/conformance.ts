@@ -145,8 +145,8 @@ export function describeStorageConformance(name: string, open: OpenStorage): voi
         q.append([list[0]!]);
         const [m] = q.reserve(1, BIG, 1000);
         q.append([list[1]!]);
-        expect(q.processDue(999, 5)).to.deep.equal({ requeued: 0, expired: [] });
-        expect(q.processDue(1000, 5)).to.deep.equal({ requeued: 1, expired: [] });
+        expect(q.processDue(999, 5)).to.deep.equal({ requeued: 0, retriesUsedUp: [] });
+        expect(q.processDue(1000, 5)).to.deep.equal({ requeued: 1, retriesUsedUp: [] });
         const again = q.reserve(2, BIG, 3000);
         expect(ids(again)).to.deep.equal([m!.id, list[1]!.id]);
         expect(again[0]!.retry).to.equal(1);
@@ -154,21 +154,21 @@ export function describeStorageConformance(name: string, open: OpenStorage): voi
         expect(again[1]!.retry).to.equal(0);
       });
 
-      it("returns a message whose retry would exceed maxRetry as expired and holds it until bury", () => {
+      it("returns a message whose retry would exceed maxRetry as retries used up and holds it until bury", () => {
         const q = store.openQueue("t", "dead", "main");
         const dead = store.openQueue("t", "dead", "dead");
         const [a] = msgs(1, { retry: 2 });
         q.append([a!]);
         q.reserve(1, BIG, 1000);
-        const { requeued, expired } = q.processDue(1000, 2);
+        const { requeued, retriesUsedUp: usedUp } = q.processDue(1000, 2);
         expect(requeued).to.equal(0);
-        expect(ids(expired)).to.deep.equal([a!.id]);
-        expect(expired[0]!.retry).to.equal(3);
-        expect(bodyOf(expired[0]!)).to.equal(`body-${a!.id}`);
+        expect(ids(usedUp)).to.deep.equal([a!.id]);
+        expect(usedUp[0]!.retry).to.equal(3);
+        expect(bodyOf(usedUp[0]!)).to.equal(`body-${a!.id}`);
         expect(q.stats()).to.include({ ready: 0, inFlight: 0 });
         expect(q.ack(a!.id)).to.equal(false);
-        expect(q.processDue(1_000_000, 2).expired).to.deep.equal([]);
-        dead.append(expired.map((m) => ({ ...m, deliverAtMs: 0 })));
+        expect(q.processDue(1_000_000, 2).retriesUsedUp).to.deep.equal([]);
+        dead.append(usedUp.map((m) => ({ ...m, deliverAtMs: 0 })));
         q.bury([a!.id]);
         const [d] = dead.reserve(1, BIG, 1000);
         expect(d!.id).to.equal(a!.id);
@@ -176,7 +176,7 @@ export function describeStorageConformance(name: string, open: OpenStorage): voi
         expect(dead.ack(d!.id)).to.equal(true);
       });
 
-      it("with a requeue delay, keeps an expired message delayed from its deadline until then, with retry + 1", () => {
+      it("with a requeue delay, keeps a message whose deadline passed delayed from its deadline until then, with retry + 1", () => {
         const q = store.openQueue("t", "backoff", "main");
         const [a] = msgs(1, { retry: 1 });
         q.append([a!]);
@@ -184,7 +184,7 @@ export function describeStorageConformance(name: string, open: OpenStorage): voi
         const asked: number[] = [];
         const backoff = (retry: number) => (asked.push(retry), 500);
         // Late by 200 ms: the wait still ends 500 ms after the deadline.
-        expect(q.processDue(1200, 5, backoff)).to.deep.equal({ requeued: 1, expired: [] });
+        expect(q.processDue(1200, 5, backoff)).to.deep.equal({ requeued: 1, retriesUsedUp: [] });
         expect(asked).to.deep.equal([2]);
         expect(q.stats()).to.include({ ready: 0, inFlight: 0, delayed: 1 });
         expect(q.nextDueMs()).to.equal(1500);
@@ -212,9 +212,9 @@ export function describeStorageConformance(name: string, open: OpenStorage): voi
         const [a] = msgs(1, { retry: 2 });
         q.append([a!]);
         q.reserve(1, BIG, 1000);
-        const { requeued, expired } = q.processDue(1000, 2, () => 60_000);
+        const { requeued, retriesUsedUp: usedUp } = q.processDue(1000, 2, () => 60_000);
         expect(requeued).to.equal(0);
-        expect(ids(expired)).to.deep.equal([a!.id]);
+        expect(ids(usedUp)).to.deep.equal([a!.id]);
         expect(q.stats()).to.include({ delayed: 0 });
       });
 
@@ -252,21 +252,21 @@ export function describeStorageConformance(name: string, open: OpenStorage): voi
         expect(q.retryOf(b!.id)).to.equal(undefined);
       });
 
-      it("hands an expired but unburied message out again after reopen (dead letter duplicated, not lost)", async () => {
+      it("hands a message whose retries were used up but not buried out again after reopen (dead letter duplicated, not lost)", async () => {
         let q = store.openQueue("t", "unburied", "main");
         const [a] = msgs(1);
         q.append([a!]);
         q.reserve(1, BIG, 1000);
-        expect(ids(q.processDue(1000, 0).expired)).to.deep.equal([a!.id]);
+        expect(ids(q.processDue(1000, 0).retriesUsedUp)).to.deep.equal([a!.id]);
         await reopen();
         q = store.openQueue("t", "unburied", "main");
-        const { expired } = q.processDue(Date.now(), 0);
-        expect(ids(expired)).to.deep.equal([a!.id]);
-        expect(expired[0]!.retry).to.equal(1);
+        const { retriesUsedUp: usedUp } = q.processDue(Date.now(), 0);
+        expect(ids(usedUp)).to.deep.equal([a!.id]);
+        expect(usedUp[0]!.retry).to.equal(1);
         q.bury([a!.id]);
         await reopen();
         q = store.openQueue("t", "unburied", "main");
-        expect(q.processDue(Date.now(), 0).expired).to.deep.equal([]);
+        expect(q.processDue(Date.now(), 0).retriesUsedUp).to.deep.equal([]);
         expect(q.stats()).to.include({ ready: 0, inFlight: 0, delayed: 0 });
       });
     });
@@ -414,16 +414,16 @@ export function describeStorageConformance(name: string, open: OpenStorage): voi
         q.append([a!, b!]);
         expect(q.reserve(2, BIG, now + 5000, now)).to.have.length(2);
         // The expiry passes while in flight: nothing is cut short.
-        expect(q.processDue(now + 2000, 0)).to.deep.equal({ requeued: 0, expired: [] });
+        expect(q.processDue(now + 2000, 0)).to.deep.equal({ requeued: 0, retriesUsedUp: [] });
         expect(q.stats()).to.include({ inFlight: 2, expired: 0 });
         expect(q.ack(a!.id)).to.equal(true);
         // b's TTR passes after its expiry: discarded, not requeued and not a dead letter (maxRetry 0).
-        expect(q.processDue(now + 5000, 0)).to.deep.equal({ requeued: 0, expired: [] });
+        expect(q.processDue(now + 5000, 0)).to.deep.equal({ requeued: 0, retriesUsedUp: [] });
         expect(q.stats()).to.include({ inFlight: 0, ready: 0, expired: 1 });
         store = await reopen();
         q = store.openQueue("t", "exp-inflight", "main");
         expect(q.stats()).to.include({ inFlight: 0, ready: 0, delayed: 0 });
-        expect(q.processDue(now + 10_000, 0)).to.deep.equal({ requeued: 0, expired: [] });
+        expect(q.processDue(now + 10_000, 0)).to.deep.equal({ requeued: 0, retriesUsedUp: [] });
       });
 
       it("discards a delayed message at its expiry when that comes before its delay ends, durably", async () => {
@@ -484,9 +484,9 @@ export function describeStorageConformance(name: string, open: OpenStorage): voi
         const a = msg({ expiresAtMs: now + 60_000 });
         q.append([a]);
         q.reserve(1, BIG, now + 100, now);
-        const { expired } = q.processDue(now + 100, 0);
-        expect(ids(expired)).to.deep.equal([a.id]);
-        dead.append(expired.map((m) => ({ ...m, deliverAtMs: 0, expiresAtMs: 0 })));
+        const { retriesUsedUp: usedUp } = q.processDue(now + 100, 0);
+        expect(ids(usedUp)).to.deep.equal([a.id]);
+        dead.append(usedUp.map((m) => ({ ...m, deliverAtMs: 0, expiresAtMs: 0 })));
         q.bury([a.id]);
         const [d] = dead.reserve(1, BIG, 1000, now + 10 * 60_000);
         expect(d!.id).to.equal(a.id);

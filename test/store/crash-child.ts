@@ -59,7 +59,7 @@ async function main(): Promise<void> {
     // broker does it: append there, commit, then bury. The others back off
     // (10 ms, then 20 ms) before they are ready again, as a topic's retry
     // backoff does it.
-    const { expired } = q.processDue(Date.now(), 2, (retry) => 10 * retry);
+    const { retriesUsedUp: expired } = q.processDue(Date.now(), 2, (retry) => 10 * retry);
     if (expired.length > 0) {
       dead.append(expired.map((m) => ({ ...m, deliverAtMs: 0, expiresAtMs: 0 })));
       await store.commit();

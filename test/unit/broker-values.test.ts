@@ -152,7 +152,7 @@ describe("topic config", () => {
     }
     // A topic persisted before msg_ttl_ms existed reads as "never expire".
     const old = Buffer.from(JSON.stringify({ config: { autoAck: false, routeMode: "full", msgTtrS: 30, msgRetry: 5 }, createdAtMs: 1, bindKeys: [] }));
-    expect(decodeTopicMeta(old).config.msgTtlMs).to.equal(0);
+    expect(decodeTopicMeta(old, 0).config.msgTtlMs).to.equal(0);
   });
 
   it("waits base * 2^(n-1) before the n-th redelivery, up to the cap, and not at all when off", () => {
@@ -166,7 +166,7 @@ describe("topic config", () => {
 
   it("round-trips its persisted form and falls back to defaults for missing fields", () => {
     const meta = { config: { ...DEFAULT_TOPIC_CONFIG, autoAck: true, retryBackoffMs: 250, retryBackoffMaxMs: 4000 }, createdAtMs: 123, bindKeys: ["a", "b"] };
-    expect(decodeTopicMeta(encodeTopicMeta(meta))).to.deep.equal(meta);
-    expect(decodeTopicMeta(Buffer.from("{}")).config).to.deep.equal(DEFAULT_TOPIC_CONFIG);
+    expect(decodeTopicMeta(encodeTopicMeta(meta), 0)).to.deep.equal(meta);
+    expect(decodeTopicMeta(Buffer.from("{}"), 0).config).to.deep.equal(DEFAULT_TOPIC_CONFIG);
   });
 });
