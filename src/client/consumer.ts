@@ -1,10 +1,10 @@
 // Consumes one queue from every node that holds it: one Consume stream per
 // node with credit = maxInFlight, acks (and nacks) batched onto the stream of
 // the node the message came from. Nodes that join later get a stream too;
-// a stream that fails with a transient error is reopened with backoff while its
-// node is registered; one that fails with an error retrying cannot fix (see
-// retryable) is not, and once no node is left to consume from the consumer
-// ends with that error.
+// a stream that fails is reopened with backoff while its node is registered.
+// An error retrying cannot fix (see retryable) ends the consumer with that
+// error once every node has refused it; while another node still serves, the
+// refusing node is retried quietly (it may be new and not yet have the queue).
 import { status, type ClientDuplexStream } from "@grpc/grpc-js";
 import { AckRequest, type ConsumeRequest, type ConsumeResponse, type Message } from "../gen/gmq/v1/broker.js";
 import type { NodeConnection } from "./connection.js";
@@ -33,9 +33,9 @@ export interface ConsumeOptions {
    */
   onError?: "nack" | "leave";
   /**
-   * Called with each stream error the consumer retries by itself (transient:
-   * UNAVAILABLE, a stream the node ended, …). Errors retrying cannot fix end
-   * the node's stream for good and are reported through {@link Consumer.done}.
+   * Called with each transient stream error (UNAVAILABLE, a stream the node
+   * ended, …); the consumer retries by itself. Errors retrying cannot fix are
+   * not reported here: when every node refuses, {@link Consumer.done} rejects.
    */
   onStreamError?: (err: GmqError, node: string) => void;
 }
@@ -70,7 +70,7 @@ class NodeConsumer {
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
   running = 0;
-  /** Set when the node refused the stream with an error retrying cannot fix. */
+  /** Set when the node refused the stream with an error retrying cannot fix; cleared by a delivery. */
   failed: GmqError | undefined;
 
   constructor(
@@ -96,6 +96,7 @@ class NodeConsumer {
     });
     call.on("data", (res: ConsumeResponse) => {
       this.backoffMs = minBackoffMs;
+      this.failed = undefined;
       for (const m of res.messages) this.dispatch(call, m);
     });
     const retry = (err: unknown) => {
@@ -103,13 +104,15 @@ class NodeConsumer {
       this.call = undefined;
       if (this.stopped) return;
       const e = toGmqError(err, this.conn.key);
-      if (!retryable(e.code)) {
-        this.stopped = true;
+      if (retryable(e.code)) o.opts.onStreamError?.(e, this.conn.key);
+      else {
         this.failed = e;
         o.nodeFailed();
-        return;
+        if (o.isClosed) return;
+        // Another node still serves the consumer: this one may have joined
+        // before the client replayed the queue's declaration on it, so it is
+        // tried again (quietly) rather than given up.
       }
-      o.opts.onStreamError?.(e, this.conn.key);
       this.timer = setTimeout(() => this.start(), this.backoffMs * (0.75 + Math.random() / 2));
       this.backoffMs = Math.min(this.backoffMs * 2, maxBackoffMs);
     };
@@ -236,6 +239,11 @@ export class Consumer {
         }
       },
     });
+  }
+
+  /** @internal */
+  get isClosed(): boolean {
+    return this.closed;
   }
 
   /** @internal Ends the consumer with the first refusal once every node refused it for good. */

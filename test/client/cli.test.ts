@@ -113,6 +113,14 @@ describe("gmq CLI", function () {
     }
   });
 
+  it("keeps consuming from the nodes that have the queue while another refuses it with NOT_FOUND", async () => {
+    expect((await gmq(["--addr", a.grpcAddr, "declare", "cli-half", "q"])).code).to.equal(0);
+    expect((await gmq(["--addr", a.grpcAddr, "push", "cli-half", "only-on-a", "-r", "q"])).code).to.equal(0);
+    const r = await gmq(["--addr", addr, "consume", "cli-half", "q", "--count", "1"]);
+    expect(r.code, r.stderr).to.equal(0);
+    expect(r.stdout).to.match(/only-on-a$/m);
+  });
+
   it("pings every node with its id, version and start time", async () => {
     const r = await gmq(["--addr", addr, "--json", "ping"]);
     expect(r.code, r.stderr).to.equal(0);
