@@ -3,7 +3,7 @@
 // scraped (a collect callback), so the hot path pays nothing for them. Only
 // request latency is observed per call, by the gRPC server and the gateway.
 import { status } from "@grpc/grpc-js";
-import { Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { StorageStats } from "../broker/index.js";
 
 /** What the metrics read from the broker at scrape time (a subset of its stats). */
@@ -46,46 +46,76 @@ export interface NodeMetrics {
 
 const latencyBuckets = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
+// [stat field, series name, help, kind]: counters grow while the node runs
+// (Prometheus's rate() needs the counter type), gauges are levels.
 const queueSeries = [
-  ["pushed", "gmq_queue_pushed_total", "Messages stored into the queue since the node started"],
-  ["popped", "gmq_queue_delivered_total", "Deliveries (first deliveries and redeliveries) since the node started"],
-  ["acked", "gmq_queue_acked_total", "Acks (auto-acks included) since the node started"],
-  ["redelivered", "gmq_queue_redelivered_total", "Redeliveries after a TTR expired since the node started"],
-  ["expired", "gmq_queue_expired_total", "Messages discarded because their time to live passed before a delivery, since the node started"],
-  ["dead", "gmq_queue_dead", "Dead letters held"],
-  ["delayed", "gmq_queue_delayed", "Messages waiting for their delay"],
-  ["inFlight", "gmq_queue_in_flight", "Messages delivered and not yet acked"],
-  ["ready", "gmq_queue_backlog", "Messages ready to be delivered"],
-  ["bytesOnDisk", "gmq_queue_bytes_on_disk", "Bytes of segment files of the queue and its dead letters"],
+  ["pushed", "gmq_queue_pushed_total", "Messages stored into the queue since the node started", "counter"],
+  ["popped", "gmq_queue_delivered_total", "Deliveries (first deliveries and redeliveries) since the node started", "counter"],
+  ["acked", "gmq_queue_acked_total", "Acks (auto-acks included) since the node started", "counter"],
+  ["redelivered", "gmq_queue_redelivered_total", "Redeliveries after a TTR expired since the node started", "counter"],
+  ["expired", "gmq_queue_expired_total", "Messages discarded because their time to live passed before a delivery, since the node started", "counter"],
+  ["dead", "gmq_queue_dead", "Dead letters held", "gauge"],
+  ["delayed", "gmq_queue_delayed", "Messages waiting for their delay", "gauge"],
+  ["inFlight", "gmq_queue_in_flight", "Messages delivered and not yet acked", "gauge"],
+  ["ready", "gmq_queue_backlog", "Messages ready to be delivered", "gauge"],
+  ["bytesOnDisk", "gmq_queue_disk_bytes", "Bytes of segment files of the queue and its dead letters", "gauge"],
 ] as const;
 
 const topicSeries = [
-  ["pushed", "gmq_topic_pushed_total", "Pushes accepted by the topic since the node started"],
-  ["popped", "gmq_topic_delivered_total", "Deliveries over all queues of the topic since the node started"],
-  ["acked", "gmq_topic_acked_total", "Acks over all queues of the topic since the node started"],
-  ["dead", "gmq_topic_dead", "Dead letters held over all queues of the topic"],
-  ["delayed", "gmq_topic_delayed", "Delayed messages over all queues of the topic"],
-  ["inFlight", "gmq_topic_in_flight", "In-flight messages over all queues of the topic"],
-  ["backlog", "gmq_topic_backlog", "Ready messages over all queues of the topic"],
+  ["pushed", "gmq_topic_pushed_total", "Pushes accepted by the topic since the node started", "counter"],
+  ["popped", "gmq_topic_delivered_total", "Deliveries over all queues of the topic since the node started", "counter"],
+  ["acked", "gmq_topic_acked_total", "Acks over all queues of the topic since the node started", "counter"],
+  ["dead", "gmq_topic_dead", "Dead letters held over all queues of the topic", "gauge"],
+  ["delayed", "gmq_topic_delayed", "Delayed messages over all queues of the topic", "gauge"],
+  ["inFlight", "gmq_topic_in_flight", "In-flight messages over all queues of the topic", "gauge"],
+  ["backlog", "gmq_topic_backlog", "Ready messages over all queues of the topic", "gauge"],
 ] as const;
 
-const storageSeries = [
-  ["recoveredTruncations", "gmq_storage_recovered_truncations", "Torn or corrupt tails truncated during recovery"],
-  ["quarantinedSegments", "gmq_storage_quarantined_segments", "Segments set aside as unreadable during recovery"],
-  ["recoveryMs", "gmq_storage_recovery_ms", "Milliseconds spent recovering at start"],
-  ["fsyncs", "gmq_storage_fsyncs_total", "msync calls since start"],
-  ["fsyncMsTotal", "gmq_storage_fsync_ms_total", "Milliseconds spent in msync since start"],
-  ["segmentsReclaimed", "gmq_storage_segments_reclaimed_total", "Fully consumed segments deleted since start"],
-] as const;
+// [series name, help, kind, value read from the store's stats]
+const storageSeries: readonly (readonly [string, string, "counter" | "gauge", (s: StorageStats) => number])[] = [
+  ["gmq_storage_recovered_truncations", "Torn or corrupt tails truncated during recovery at start", "gauge", (s) => s.recoveredTruncations],
+  ["gmq_storage_quarantined_segments", "Segments set aside as unreadable during recovery at start", "gauge", (s) => s.quarantinedSegments],
+  ["gmq_storage_recovery_seconds", "Seconds spent recovering at start", "gauge", (s) => s.recoveryMs / 1000],
+  ["gmq_storage_fsyncs_total", "msync calls since start", "counter", (s) => s.fsyncs],
+  ["gmq_storage_fsync_seconds_total", "Seconds spent in msync since start", "counter", (s) => s.fsyncMsTotal / 1000],
+  ["gmq_storage_segments_reclaimed_total", "Fully consumed segments deleted since start", "counter", (s) => s.segmentsReclaimed],
+];
+
+/** A counter or gauge whose value is set from a cumulative total read at scrape time. */
+type SettableSeries<L extends string> = { reset(): void; put(labels: Partial<Record<L, string>>, value: number): void };
+
+function settable<L extends string>(
+  kind: "counter" | "gauge",
+  name: string,
+  help: string,
+  labelNames: readonly L[],
+  registry: Registry,
+  collect: () => void,
+): SettableSeries<L> {
+  if (kind === "gauge") {
+    const g = new Gauge<L>({ name, help, labelNames, registers: [registry], collect });
+    return { reset: () => g.reset(), put: (labels, v) => g.set(labels, v) };
+  }
+  // prom-client counters have no set(): a reset then one inc by the broker's
+  // total exposes that total (the broker's counters only grow while it runs).
+  const c = new Counter<L>({ name, help, labelNames, registers: [registry], collect });
+  return { reset: () => c.reset(), put: (labels, v) => c.inc(labels, v) };
+}
 
 /**
- * Creates the node's registry. Series named *_total are cumulative but are
- * exposed as gauges set from the broker's counters at scrape time (prom-client
- * counters cannot be set); their values only grow while the node runs.
+ * Creates the node's registry. Names and types follow Prometheus's conventions
+ * (checked by promtool in the tests): counters end in _total, durations are in
+ * seconds, the process series are gmq_process_* and gmq_nodejs_*.
  */
 export function createNodeMetrics(sources: MetricsSources, options: { defaultMetrics?: boolean } = {}): NodeMetrics {
   const registry = new Registry();
-  if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: "gmq_process_" });
+  if (options.defaultMetrics !== false) {
+    collectDefaultMetrics({ register: registry, prefix: "gmq_" });
+    // prom-client also exposes these totals of the per-type gauges
+    // (gmq_nodejs_active_handles{type}) as gauges named *_total, which breaks
+    // the counter naming rule; the per-type series carry the same information.
+    for (const what of ["handles", "requests", "resources"]) registry.removeSingleMetric(`gmq_nodejs_active_${what}_total`);
+  }
 
   const latency = new Histogram({
     name: "gmq_rpc_duration_seconds",
@@ -107,30 +137,27 @@ export function createNodeMetrics(sources: MetricsSources, options: { defaultMet
     for (const [, g] of topicGauges) g.reset();
     for (const [, g] of queueGauges) g.reset();
     for (const t of sources.topicStats()) {
-      for (const [key, g] of topicGauges) g.set({ topic: t.topic }, Number(t[key]));
+      for (const [key, g] of topicGauges) g.put({ topic: t.topic }, Number(t[key]));
       for (const q of t.queues) {
-        for (const [key, g] of queueGauges) g.set({ topic: t.topic, queue: q.bindKey }, Number(q[key]));
+        for (const [key, g] of queueGauges) g.put({ topic: t.topic, queue: q.bindKey }, Number(q[key]));
       }
     }
   }
   const queueGauges = queueSeries.map(
-    ([key, name, help]) =>
-      [key, new Gauge({ name, help, labelNames: ["topic", "queue"] as const, registers: [registry], collect: refresh })] as const,
+    ([key, name, help, kind]) => [key, settable(kind, name, help, ["topic", "queue"] as const, registry, refresh)] as const,
   );
-  const topicGauges = topicSeries.map(
-    ([key, name, help]) => [key, new Gauge({ name, help, labelNames: ["topic"] as const, registers: [registry], collect: refresh })] as const,
-  );
+  const topicGauges = topicSeries.map(([key, name, help, kind]) => [key, settable(kind, name, help, ["topic"] as const, registry, refresh)] as const);
 
   if (sources.storageStats) {
     const read = sources.storageStats.bind(sources);
-    for (const [key, name, help] of storageSeries) {
-      new Gauge({
-        name,
-        help,
-        registers: [registry],
-        collect() {
-          this.set(read()[key]);
-        },
+    let stats: StorageStats | undefined;
+    let readAtMs = 0;
+    for (const [name, help, kind, value] of storageSeries) {
+      const series: SettableSeries<never> = settable(kind, name, help, [], registry, () => {
+        const now = Date.now();
+        if (!stats || now - readAtMs >= 50) (stats = read()), (readAtMs = now);
+        series.reset();
+        series.put({}, value(stats));
       });
     }
   }

@@ -2,7 +2,7 @@
 // and output in the chosen format.
 import { readFileSync } from "node:fs";
 import { GmqClient, type ClientOptions, type Strategy, type TlsOptions } from "../client/index.js";
-import { toJson } from "./format.js";
+import { parseDuration, toJson } from "./format.js";
 
 export interface GlobalOptions {
   etcd?: string;
@@ -49,7 +49,7 @@ export class Context {
     const addresses = this.addresses();
     const strategy = (this.opts.strategy ?? "weighted") as Strategy;
     if (!["weighted", "random", "round-robin"].includes(strategy)) throw new CliError(`--strategy must be weighted, random or round-robin`);
-    const callTimeoutMs = this.opts.timeoutMs ? Number(this.opts.timeoutMs) : 10_000;
+    const callTimeoutMs = this.opts.timeoutMs ? parseDuration("--timeout-ms", this.opts.timeoutMs) : 10_000;
     const base: ClientOptions = { strategy, callTimeoutMs, waitForNodesMs: 3000, tls: this.tls(), ...(this.opts.token && { token: this.opts.token }) };
     if (etcd.length > 0) return { ...base, etcd: { endpoints: etcd, prefix: this.opts.etcdPrefix } };
     return { ...base, addresses: addresses.length > 0 ? addresses : ["127.0.0.1:9503"] };

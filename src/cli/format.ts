@@ -53,11 +53,20 @@ export function formatTime(ms: number | bigint): string {
   return n > 0 ? new Date(n).toISOString().replace(/\.\d+Z$/, "Z") : "";
 }
 
-/** Parses "1500", "1500ms", "5s", "2m", "1h" to milliseconds. */
-export function parseDurationMs(s: string): number {
+/** What every duration option's help says about units. */
+export const durationHelp = "Durations take their unit: 500ms, 10s, 2m, 1h. A bare number is refused (write 10s or 10ms), except 0 and in options whose name ends in -ms, where it is milliseconds.";
+
+/**
+ * Parses a duration option to milliseconds: "500ms", "10s", "2m", "1h", or 0.
+ * A bare number means one unit everywhere or nothing: it is milliseconds only
+ * for options named *-ms (`bareIsMs`); elsewhere it is refused with a hint,
+ * since `--ttr 30` (seconds in the API) and `--delay 10` would read alike.
+ */
+export function parseDuration(option: string, s: string, bareIsMs = option.endsWith("-ms")): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(s.trim());
-  if (!m) throw new Error(`invalid duration ${JSON.stringify(s)} (use e.g. 500ms, 5s, 2m)`);
+  if (!m) throw new Error(`invalid duration ${JSON.stringify(s)} for ${option} (write e.g. 500ms, 10s, 2m)`);
   const n = Number(m[1]);
+  if (m[2] === undefined && n !== 0 && !bareIsMs) throw new Error(`${option} ${s}: give the unit, e.g. ${s}s or ${s}ms`);
   const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] ?? "ms"]!;
   return Math.round(n * unit);
 }

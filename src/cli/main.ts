@@ -5,6 +5,7 @@ import { createRequire } from "node:module";
 import { Command, CommanderError, Option } from "commander";
 import { GmqError } from "../client/index.js";
 import { CliError, Context, type GlobalOptions } from "./context.js";
+import { durationHelp } from "./format.js";
 import { register as admin } from "./commands/admin.js";
 import { register as bench } from "./commands/bench.js";
 import { register as consume } from "./commands/consume.js";
@@ -26,12 +27,13 @@ export function buildProgram(): { program: Command; context: () => Context } {
     .addOption(new Option("--etcd-prefix <prefix>", "etcd key prefix of node records").env("GMQ_ETCD_PREFIX").default("/gmq/nodes/"))
     .addOption(new Option("-a, --addr <addresses>", "comma-separated node gRPC addresses (host:port[@weight]); default 127.0.0.1:9503").env("GMQ_ADDR"))
     .addOption(new Option("--strategy <s>", "how pushes pick a node: weighted | random | round-robin").default("weighted"))
-    .addOption(new Option("--timeout-ms <ms>", "deadline of each call").default("10000"))
+    .addOption(new Option("--timeout-ms <ms>", "deadline of each call; ms, or e.g. 30s").default("10000"))
     .addOption(new Option("--tls-ca <file>", "connect with TLS, trusting this PEM CA bundle").env("GMQ_TLS_CA"))
     .addOption(new Option("--tls-cert <file>", "client certificate (PEM) for mutual TLS").env("GMQ_TLS_CERT"))
     .addOption(new Option("--tls-key <file>", "client key (PEM) for mutual TLS").env("GMQ_TLS_KEY"))
     .addOption(new Option("--token <token>", "bearer token for nodes started with --auth-file (prefer the environment variable: a flag shows in ps)").env("GMQ_TOKEN"))
     .option("--json", "print JSON (one object per line) instead of tables")
+    .addHelpText("after", `\n${durationHelp}`)
     .showHelpAfterError("(run gmq --help for usage)")
     .exitOverride();
   const context = () => (ctx ??= new Context(program.opts<GlobalOptions>()));

@@ -144,7 +144,7 @@ function routeModeOf(m: TopicConfigChange["routeMode"]): RouteMode {
  *
  * @example
  * ```ts
- * import { GmqClient } from "gmq";
+ * import { GmqClient } from "@gmq/client";
  * const client = await GmqClient.connect({ etcd: { endpoints: ["127.0.0.1:2379"] } });
  * await client.declareQueue("orders", "paid");
  * const { id } = await client.push("orders", JSON.stringify({ n: 1 }), { routeKey: "paid" });

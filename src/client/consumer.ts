@@ -2,6 +2,9 @@
 // node with credit = maxInFlight, acks (and nacks) batched onto the stream of
 // the node the message came from. Nodes that join later get a stream too;
 // a stream that fails is reopened with backoff while its node is registered.
+// An error retrying cannot fix (see retryable) ends the consumer with that
+// error once every node has refused it; while another node still serves, the
+// refusing node is retried quietly (it may be new and not yet have the queue).
 import { status, type ClientDuplexStream } from "@grpc/grpc-js";
 import { AckRequest, type ConsumeRequest, type ConsumeResponse, type Message } from "../gen/gmq/v1/broker.js";
 import type { NodeConnection } from "./connection.js";
@@ -29,8 +32,30 @@ export interface ConsumeOptions {
    * increased and, past msg_retry, dead-letters it.
    */
   onError?: "nack" | "leave";
-  /** Called with stream errors (the consumer retries by itself). */
+  /**
+   * Called with each transient stream error (UNAVAILABLE, a stream the node
+   * ended, …); the consumer retries by itself. Errors retrying cannot fix are
+   * not reported here: when every node refuses, {@link Consumer.done} rejects.
+   */
   onStreamError?: (err: GmqError, node: string) => void;
+}
+
+/**
+ * Is a failed Consume stream worth reopening? Not when the node refused it for
+ * a reason that stays true: no or a bad token, a token without the grant, no
+ * such topic or queue (NOT_FOUND on subscribe), or a request the node rejects.
+ * Decided by gRPC code only.
+ */
+export function retryable(code: number): boolean {
+  switch (code) {
+    case status.PERMISSION_DENIED:
+    case status.UNAUTHENTICATED:
+    case status.NOT_FOUND:
+    case status.INVALID_ARGUMENT:
+      return false;
+    default:
+      return true;
+  }
 }
 
 const minBackoffMs = 200;
@@ -45,6 +70,8 @@ class NodeConsumer {
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
   running = 0;
+  /** Set when the node refused the stream with an error retrying cannot fix; cleared by a delivery. */
+  failed: GmqError | undefined;
 
   constructor(
     readonly conn: NodeConnection,
@@ -69,6 +96,7 @@ class NodeConsumer {
     });
     call.on("data", (res: ConsumeResponse) => {
       this.backoffMs = minBackoffMs;
+      this.failed = undefined;
       for (const m of res.messages) this.dispatch(call, m);
     });
     const retry = (err: unknown) => {
@@ -76,7 +104,15 @@ class NodeConsumer {
       this.call = undefined;
       if (this.stopped) return;
       const e = toGmqError(err, this.conn.key);
-      o.opts.onStreamError?.(e, this.conn.key);
+      if (retryable(e.code)) o.opts.onStreamError?.(e, this.conn.key);
+      else {
+        this.failed = e;
+        o.nodeFailed();
+        if (o.isClosed) return;
+        // Another node still serves the consumer: this one may have joined
+        // before the client replayed the queue's declaration on it, so it is
+        // tried again (quietly) rather than given up.
+      }
       this.timer = setTimeout(() => this.start(), this.backoffMs * (0.75 + Math.random() / 2));
       this.backoffMs = Math.min(this.backoffMs * 2, maxBackoffMs);
     };
@@ -160,6 +196,16 @@ export class Consumer {
   private readonly perNode = new Map<string, NodeConsumer>();
   private readonly unlisten: () => void;
   private closed = false;
+  private failure: GmqError | undefined;
+  private end!: { resolve: () => void; reject: (err: GmqError) => void };
+  /**
+   * Settles when the consumer ends: resolves after {@link Consumer.close};
+   * rejects with the error (a GmqError) when every node it consumed from
+   * refused the stream with an error retrying cannot fix (PERMISSION_DENIED,
+   * UNAUTHENTICATED, NOT_FOUND for an unknown topic or queue, INVALID_ARGUMENT).
+   * The consumer is closed by then.
+   */
+  readonly done: Promise<void>;
   /** Messages handled successfully (acked). */
   acked = 0;
   /** Messages whose handler failed. */
@@ -174,6 +220,9 @@ export class Consumer {
     readonly opts: ConsumeOptions,
   ) {
     this.maxInFlight = opts.maxInFlight ?? 100;
+    this.done = new Promise<void>((resolve, reject) => (this.end = { resolve, reject }));
+    // Handled here so a caller that never looks at `done` gets no unhandled rejection.
+    this.done.catch(() => undefined);
     this.unlisten = pool.listen({
       join: (conn) => {
         if (this.closed) return;
@@ -186,9 +235,24 @@ export class Consumer {
         if (nc?.conn === conn) {
           this.perNode.delete(conn.key);
           void nc.stop();
+          this.nodeFailed();
         }
       },
     });
+  }
+
+  /** @internal */
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** @internal Ends the consumer with the first refusal once every node refused it for good. */
+  nodeFailed(): void {
+    const all = [...this.perNode.values()];
+    const first = all.find((n) => n.failed)?.failed;
+    if (this.closed || !first || all.some((n) => !n.failed)) return;
+    this.failure = first;
+    void this.close();
   }
 
   /** Keys of the nodes this consumer has a stream to (or is reconnecting to). */
@@ -212,5 +276,7 @@ export class Consumer {
     while (all.some((n) => n.running > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     this.perNode.clear();
     await Promise.all(all.map((n) => n.stop()));
+    if (this.failure) this.end.reject(this.failure);
+    else this.end.resolve();
   }
 }

@@ -5,7 +5,7 @@
  *
  * @example
  * ```ts
- * import { GmqClient, GmqError, Reason } from "gmq";
+ * import { GmqClient, GmqError, Reason } from "@gmq/client";
  * const client = await GmqClient.connect({ addresses: ["127.0.0.1:9503"] });
  * try {
  *   await client.push("orders", "hello");

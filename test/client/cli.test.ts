@@ -1,6 +1,6 @@
 // The gmq CLI's argument handling, output formats and exit codes, against
 // two real node processes given by address (the cluster suite covers --etcd).
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -70,7 +70,70 @@ describe("gmq CLI", function () {
     const bad = await gmq(["--addr", addr, "push", "cli", "x", "--delay", "soon"]);
     expect(bad.code).to.equal(1);
     expect(bad.stderr.trim().split("\n")).to.have.length(1);
-    expect(bad.stderr).to.match(/^gmq: invalid duration/);
+    expect(bad.stderr).to.match(/^gmq: invalid duration "soon" for --delay/);
+  });
+
+  it("refuses a bare number where the option's name carries no unit, with a hint to write it", async () => {
+    for (const args of [["push", "cli", "x", "--delay", "10"], ["config", "cli", "--ttr", "30"], ["bench", "-d", "20"]]) {
+      const r = await gmq(["--addr", addr, ...args]);
+      expect(r.code, args.join(" ")).to.equal(1);
+      expect(r.stderr.trim().split("\n"), args.join(" ")).to.have.length(1);
+      expect(r.stderr, args.join(" ")).to.match(/^gmq: --\w+ \d+: give the unit, e\.g\. \d+s or \d+ms$/m);
+    }
+    const ttr = await gmq(["--addr", addr, "--json", "config", "cli-units", "--ttr", "2m", "--retry-backoff-ms", "1500"]);
+    expect(ttr.code, ttr.stderr).to.equal(0);
+    expect(JSON.parse(ttr.stdout)).to.deep.include({ msg_ttr: 120, retry_backoff_ms: 1500 });
+    expect((await gmq(["--help"])).stdout).to.include("A bare number is refused (write 10s or 10ms)");
+  });
+
+  it("streams push --lines: a line is pushed while stdin is still open", async () => {
+    await gmq(["--addr", addr, "declare", "cli-stream", "q"]);
+    const child = spawn(process.execPath, ["bin/gmq.js", "--addr", addr, "push", "cli-stream", "-r", "q", "--lines"], { stdio: ["pipe", "pipe", "pipe"] });
+    const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
+    let out = "";
+    child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
+    child.stdin!.write("first\n");
+    // The first line's id is printed, and the message can be popped, before stdin ends.
+    const deadline = Date.now() + 20_000;
+    while (!out.includes("\n") && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(out).to.match(/^\d+ \[/);
+    const popped = await gmq(["--addr", addr, "--json", "pop", "cli-stream", "q", "--ack", "--wait-ms", "5s"]);
+    expect(JSON.parse(popped.stdout)).to.include({ body: "first" });
+    child.stdin!.end("second\n");
+    expect(await exited).to.equal(0);
+    expect(out.trim().split("\n")).to.have.length(2);
+  });
+
+  it("ends consume with one line and exit 1 on an unknown queue, also with --idle-exit-ms", async () => {
+    for (const extra of [[], ["--idle-exit-ms", "20000"]]) {
+      const r = await gmq(["--addr", addr, "consume", "cli-nosuch", "q", ...extra]);
+      expect(r.code, extra.join(" ")).to.equal(1);
+      expect(r.stderr.trim().split("\n"), r.stderr).to.have.length(1);
+      expect(r.stderr).to.match(/^gmq: NOT_FOUND: /);
+    }
+  });
+
+  it("keeps consuming from the nodes that have the queue while another refuses it with NOT_FOUND", async () => {
+    expect((await gmq(["--addr", a.grpcAddr, "declare", "cli-half", "q"])).code).to.equal(0);
+    expect((await gmq(["--addr", a.grpcAddr, "push", "cli-half", "only-on-a", "-r", "q"])).code).to.equal(0);
+    const r = await gmq(["--addr", addr, "consume", "cli-half", "q", "--count", "1"]);
+    expect(r.code, r.stderr).to.equal(0);
+    expect(r.stdout).to.match(/only-on-a$/m);
+  });
+
+  it("pings every node with its id, version and start time", async () => {
+    const r = await gmq(["--addr", addr, "--json", "ping"]);
+    expect(r.code, r.stderr).to.equal(0);
+    const nodes = (JSON.parse(r.stdout) as { nodes: { node_id: number; version: string; started_at: number; status: string }[] }).nodes;
+    expect(nodes.map((n) => n.node_id).sort()).to.deep.equal([1, 2]);
+    for (const n of nodes) {
+      expect(n.status).to.equal("up");
+      expect(n.version).to.match(/^\d+\.\d+\.\d+/);
+      expect(n.started_at).to.be.greaterThan(0);
+    }
+    const down = await gmq(["--addr", `${a.grpcAddr},127.0.0.1:1`, "--timeout-ms", "2s", "ping"]);
+    expect(down.code).to.equal(1);
+    expect(down.stdout).to.match(/127\.0\.0\.1:1 .*down \(UNAVAILABLE/);
   });
 
   it("pushes with --key to the same node twice, the second reported as a duplicate with the first id", async () => {
@@ -123,27 +186,68 @@ describe("gmq CLI", function () {
   });
 
   it("lists the --addr nodes with `nodes`, and runs a bounded bench with a JSON summary", async () => {
-    const nodes = JSON.parse((await gmq(["--addr", addr, "--json", "nodes"])).stdout) as { nodes: { status: string }[] };
+    const nodes = JSON.parse((await gmq(["--addr", addr, "--json", "nodes"])).stdout) as {
+      nodes: { status: string; node_id: number; version: string; started_at: number }[];
+    };
     expect(nodes.nodes.map((n) => n.status)).to.deep.equal(["up", "up"]);
-    const r = await gmq(["--addr", addr, "--json", "bench", "-n", "2000", "-d", "20"]);
+    expect(nodes.nodes.map((n) => n.node_id)).to.deep.equal([1, 2]);
+    for (const n of nodes.nodes) {
+      expect(n.version).to.match(/^\d+\.\d+\.\d+/);
+      expect(n.started_at).to.be.greaterThan(0);
+    }
+    const r = await gmq(["--addr", addr, "--json", "bench", "-n", "2000", "-d", "20s", "-t", "cli-bench"]);
     expect(r.code).to.equal(0);
-    const summary = JSON.parse(r.stdout) as { phases: { phase: string; messages: number; failed: number }[] };
+    const summary = JSON.parse(r.stdout) as { kept: boolean; phases: { phase: string; messages: number; failed: number; p50_ms: unknown; rate_per_s: unknown }[] };
     expect(summary.phases.map((p) => [p.phase, p.messages, p.failed])).to.deep.equal([
       ["push", 2000, 0],
       ["consume", 2000, 0],
     ]);
+    expect(summary.phases.map((p) => [typeof p.p50_ms, typeof p.rate_per_s])).to.deep.equal([
+      ["number", "number"],
+      ["number", "number"],
+    ]);
+    expect(summary.kept).to.equal(false);
+    const queues = await gmq(["--addr", addr, "--json", "stats", "cli-bench"]);
+    expect(queues.stdout).not.to.include('"bind_key":"bench"');
+  });
+
+  it("keeps the bench queue with --keep", async () => {
+    const r = await gmq(["--addr", addr, "--json", "bench", "-n", "10", "-d", "20s", "-t", "cli-bench-keep", "--mode", "push", "--keep"]);
+    expect(r.code, r.stderr).to.equal(0);
+    const stats = await gmq(["--addr", addr, "--json", "stats", "cli-bench-keep"]);
+    expect(stats.stdout).to.include('"bind_key":"bench"');
+  });
+
+  it("on Ctrl-C, bench stops and prints the summary so far with exit code 130", async () => {
+    const child = spawn(process.execPath, ["bin/gmq.js", "--addr", addr, "bench", "-n", "100000000", "-d", "10m", "-t", "cli-bench-int"], { stdio: ["ignore", "pipe", "pipe"] });
+    const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
+    let out = "";
+    let err = "";
+    child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
+    child.stderr!.on("data", (d: Buffer) => (err += d.toString()));
+    const deadline = Date.now() + 20_000;
+    while (!/^bench: push [1-9]/m.test(err) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    child.kill("SIGINT");
+    expect(await exited).to.equal(130);
+    expect(out).to.match(/interrupted; queue deleted/);
+    expect(out).to.match(/^push +[1-9]\d* +0 /m);
   });
 });
 
 describe("gmq CLI with token auth and message expiry", function () {
   this.timeout(30_000);
   const token = "cli-admin-token-0123456789";
+  const pushOnly = "cli-push-only-token-0123456789";
   let dir: string;
   let node: NodeProcess;
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "gmq-cli-auth-"));
-    writeFileSync(join(dir, "auth.json"), JSON.stringify({ tokens: [{ name: "ops", token, admin: ["*"], push: ["*"], consume: ["*"] }] }));
+    const tokens = [
+      { name: "ops", token, admin: ["*"], push: ["*"], consume: ["*"] },
+      { name: "producer", token: pushOnly, push: ["*"] },
+    ];
+    writeFileSync(join(dir, "auth.json"), JSON.stringify({ tokens }));
     node = await startNodeProcess({ args: ["--auth-file", join(dir, "auth.json")] });
   });
   after(async () => {
@@ -159,6 +263,19 @@ describe("gmq CLI with token auth and message expiry", function () {
     expect((await gmq(["--addr", node.grpcAddr, "--token", token, "declare", "secured", "q"])).stdout).to.match(/declared: secured_q/);
     const pushed = await gmq(["--addr", node.grpcAddr, "push", "secured", "hello", "-r", "q"], undefined, { GMQ_TOKEN: token });
     expect(pushed.code).to.equal(0);
+  });
+
+  it("ends consume with one line and exit 1 when the token may not consume, or there is none", async () => {
+    await gmq(["--addr", node.grpcAddr, "declare", "guarded", "q"], undefined, { GMQ_TOKEN: token });
+    for (const [env, code] of [
+      [{ GMQ_TOKEN: pushOnly }, "PERMISSION_DENIED"],
+      [{}, "UNAUTHENTICATED"],
+    ] as const) {
+      const r = await gmq(["--addr", node.grpcAddr, "consume", "guarded", "q", "--idle-exit-ms", "20s"], undefined, env);
+      expect(r.code, code).to.equal(1);
+      expect(r.stderr.trim().split("\n"), r.stderr).to.have.length(1);
+      expect(r.stderr).to.match(new RegExp(`^gmq: ${code}: `));
+    }
   });
 
   it("pushes with --ttl: the message is gone once it expired", async () => {

@@ -45,6 +45,26 @@ describe("client SDK against a real node", function () {
     expect([q.acked, q.inFlight, q.ready]).to.deep.equal([200n, 0n, 0n]);
   });
 
+  it("ends a consumer of an unknown queue with NOT_FOUND once: done rejects and nothing is retried", async () => {
+    const streamErrors: GmqError[] = [];
+    let handled = 0;
+    const consumer = client.consume(topic, "nosuch", () => void handled++, { onStreamError: (e) => streamErrors.push(e) });
+    const err = await consumer.done.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).to.be.instanceOf(GmqError);
+    expect((err as GmqError).code).to.equal(Code.NOT_FOUND);
+    expect({ handled, streamErrors: streamErrors.length, nodes: consumer.nodes() }).to.deep.equal({ handled: 0, streamErrors: 0, nodes: [] });
+  });
+
+  it("resolves a consumer's done when it is closed", async () => {
+    await client.declareQueue(topic, "q");
+    const consumer = client.consume(topic, "q", () => undefined);
+    await consumer.close();
+    await consumer.done;
+  });
+
   it("gives a message back when its handler throws, and delivers it again", async () => {
     await client.declareQueue(topic, "q");
     await client.push(topic, "flaky", { routeKey: "q" });

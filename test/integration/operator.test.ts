@@ -1,5 +1,6 @@
 // Operator endpoints of a real node: liveness, readiness, Prometheus metrics,
 // pprof profiles, the dashboard, and switching them off.
+import { spawnSync } from "node:child_process";
 import { Script } from "node:vm";
 import { gunzipSync } from "node:zlib";
 import { expect } from "chai";
@@ -65,13 +66,37 @@ describe("operator endpoints (real node)", function () {
     expect(m.get(`gmq_queue_acked_total${q}`)).to.equal(0);
     expect(m.get(`gmq_queue_dead${q}`)).to.equal(0);
     expect(m.get(`gmq_queue_redelivered_total${q}`)).to.equal(0);
-    expect(m.get(`gmq_queue_bytes_on_disk${q}`)).to.be.a("number");
+    expect(m.get(`gmq_queue_disk_bytes${q}`)).to.be.a("number");
     expect(m.get('gmq_rpc_duration_seconds_count{method="Push",protocol="http",code="OK"}')).to.be.at.least(4);
     expect(m.get('gmq_rpc_duration_seconds_count{method="Pop",protocol="http",code="OK"}')).to.be.at.least(1);
     expect(m.get('gmq_rpc_duration_seconds_count{method="Ping",protocol="grpc",code="OK"}')).to.be.at.least(1);
-    expect(m.get("gmq_storage_recovery_ms")).to.be.a("number");
+    expect(m.get("gmq_storage_recovery_seconds")).to.be.a("number");
     expect(m.get("gmq_storage_fsyncs_total")).to.be.a("number");
+    expect(m.get("gmq_storage_fsync_seconds_total")).to.be.a("number");
+    expect(m.get("gmq_process_cpu_seconds_total")).to.be.a("number");
     expect(popped.status).to.equal(200);
+  });
+
+  it("types every *_total series as a counter and keeps durations in seconds", async () => {
+    const text = await (await fetch(`${base}/metrics`)).text();
+    const types = new Map([...text.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map((x) => [x[1]!, x[2]!]));
+    const totals = [...types].filter(([name]) => name.endsWith("_total"));
+    expect(totals.map(([name]) => name)).to.include.members(["gmq_topic_pushed_total", "gmq_queue_acked_total", "gmq_storage_fsyncs_total"]);
+    expect(totals.filter(([, type]) => type !== "counter")).to.deep.equal([]);
+    expect([...types.keys()].filter((name) => /_ms(_|$)|^gmq_process_process_/.test(name))).to.deep.equal([]);
+  });
+
+  it("passes promtool check metrics with no finding", async () => {
+    const topic = uniqueTopic("promtool");
+    await call(base, "PUT", `/v1/topics/${topic}/queues/q`);
+    await call(base, "POST", `/v1/topics/${topic}/messages`, { routeKey: "q", body: b64("x") });
+    const text = await (await fetch(`${base}/metrics`)).text();
+    expect(text).to.include(`gmq_queue_pushed_total{topic="${topic}",queue="q"} 1`);
+    // promtool is in Debian's prometheus package (.ci/run installs it); it exits
+    // non-zero and prints each finding when a series breaks Prometheus's rules.
+    const r = spawnSync("promtool", ["check", "metrics"], { input: text, encoding: "utf8" });
+    expect(r.error, "promtool must be installed (apt-get install prometheus)").to.equal(undefined);
+    expect({ status: r.status, findings: `${r.stdout}${r.stderr}`.trim() }).to.deep.equal({ status: 0, findings: "" });
   });
 
   it("returns a gzipped pprof CPU profile for /debug/pprof/profile?seconds=1", async () => {

@@ -64,8 +64,13 @@ describe("node metrics", () => {
     expect(text).to.include('gmq_queue_delivered_total{topic="t1",queue="q"} 7');
     expect(text).to.include('gmq_queue_redelivered_total{topic="t1",queue="q"} 1');
     expect(text).to.include('gmq_queue_expired_total{topic="t1",queue="q"} 3');
-    expect(text).to.include('gmq_queue_bytes_on_disk{topic="t1",queue="q"} 4096');
-    expect(text).to.include("gmq_storage_recovery_ms 12");
+    expect(text).to.include('gmq_queue_disk_bytes{topic="t1",queue="q"} 4096');
+    expect(text).to.include("gmq_storage_recovery_seconds 0.012");
+    expect(text).to.include("gmq_storage_fsync_seconds_total 0.003");
+    expect(text).to.include("# TYPE gmq_storage_fsyncs_total counter");
+    expect(text).to.include("# TYPE gmq_topic_pushed_total counter");
+    expect(text).to.include("# TYPE gmq_queue_expired_total counter");
+    expect(text).to.include("# TYPE gmq_queue_backlog gauge");
     expect(text).to.include("gmq_storage_fsyncs_total 9");
     expect(text).to.include('gmq_rpc_duration_seconds_count{method="Push",protocol="http",code="OK"} 1');
     expect(text).to.include('gmq_rpc_duration_seconds_count{method="Push",protocol="grpc",code="OK"} 1');

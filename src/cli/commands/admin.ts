@@ -2,7 +2,7 @@
 import type { Command } from "commander";
 import { RouteMode } from "../../client/index.js";
 import { CliError, type Context } from "../context.js";
-import { parseDurationMs, table } from "../format.js";
+import { durationHelp, parseDuration, table } from "../format.js";
 
 const modeNames: Record<number, string> = {
   [RouteMode.ROUTE_MODE_UNSPECIFIED]: "unspecified",
@@ -42,37 +42,31 @@ export function register(program: Command, ctx: () => Context): void {
     .argument("<topic>")
     .option("--auto-ack <bool>", "ack at delivery (true|false)")
     .option("--mode <mode>", "routing: full | regex | wildcard (1 | 2 | 3)")
-    .option("--ttr <seconds>", "time-to-run before redelivery, seconds")
+    .option("--ttr <duration>", "time-to-run before redelivery, whole seconds, e.g. 30s, 5m")
     .option("--retry <n>", "redeliveries before the dead-letter queue")
-    .option("--retry-backoff-ms <ms>", "wait before the first redelivery, doubling for each next one (0: off)")
-    .option("--retry-backoff-max-ms <ms>", "cap on one retry backoff wait (0: no cap but 24 h)")
+    .option("--retry-backoff-ms <ms>", "wait before the first redelivery, doubling for each next one; ms, or e.g. 2s (0: off)")
+    .option("--retry-backoff-max-ms <ms>", "cap on one retry backoff wait; ms, or e.g. 1m (0: no cap but 24 h)")
     .option("--ttl <duration>", "default time to live of messages pushed without one, e.g. 30s, 5m (0: never expire)")
     .option("--dedup-window <duration>", "how long a node remembers idempotency keys, e.g. 2m, 1h (max 24h; 0: no duplicate detection)")
+    .addHelpText("after", `\n${durationHelp}`)
     .action(async (topic: string, o: ConfigOptions) => {
       const c = ctx();
       const modes: Record<string, "full" | "regex" | "wildcard"> = { full: "full", "1": "full", regex: "regex", fuzzy: "regex", "2": "regex", wildcard: "wildcard", "3": "wildcard" };
       const mode = o.mode === undefined ? undefined : modes[o.mode.toLowerCase()];
       if (o.mode !== undefined && !mode) throw new CliError(`--mode must be full, regex or wildcard, got ${o.mode}`);
-      let msgTtlMs: number | undefined;
-      try {
-        msgTtlMs = o.ttl === undefined ? undefined : parseDurationMs(o.ttl);
-      } catch (e) {
-        throw new CliError(`--ttl: ${(e as Error).message}`);
-      }
-      let dedupWindowMs: number | undefined;
-      try {
-        dedupWindowMs = o.dedupWindow === undefined ? undefined : parseDurationMs(o.dedupWindow);
-      } catch (e) {
-        throw new CliError(`--dedup-window: ${(e as Error).message}`);
-      }
+      const msgTtlMs = o.ttl === undefined ? undefined : parseDuration("--ttl", o.ttl);
+      const dedupWindowMs = o.dedupWindow === undefined ? undefined : parseDuration("--dedup-window", o.dedupWindow);
+      const ttrMs = o.ttr === undefined ? undefined : parseDuration("--ttr", o.ttr);
+      // The topic's msg_ttr is whole seconds (as in the original API).
+      if (ttrMs !== undefined && ttrMs % 1000 !== 0) throw new CliError(`--ttr must be whole seconds, got ${o.ttr}`);
       const client = await c.connect();
       const cfg = await client.config(topic, {
         autoAck: o.autoAck === undefined ? undefined : parseBool(o.autoAck),
         routeMode: mode,
-        msgTtr: o.ttr === undefined ? undefined : parseUint("--ttr", o.ttr),
+        msgTtr: ttrMs === undefined ? undefined : ttrMs / 1000,
         msgRetry: o.retry === undefined ? undefined : parseUint("--retry", o.retry),
-        retryBackoffMs: o.retryBackoffMs === undefined ? undefined : parseUint("--retry-backoff-ms", o.retryBackoffMs),
-        retryBackoffMaxMs: o.retryBackoffMaxMs === undefined ? undefined : parseUint("--retry-backoff-max-ms", o.retryBackoffMaxMs),
+        retryBackoffMs: o.retryBackoffMs === undefined ? undefined : parseDuration("--retry-backoff-ms", o.retryBackoffMs),
+        retryBackoffMaxMs: o.retryBackoffMaxMs === undefined ? undefined : parseDuration("--retry-backoff-max-ms", o.retryBackoffMaxMs),
         msgTtlMs,
         dedupWindowMs,
       });

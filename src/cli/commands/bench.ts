@@ -1,15 +1,29 @@
 // bench: push and/or consume load against the cluster through the SDK, with a
 // live progress bar and a summary table. Bounded by --count and --duration.
 // Each body carries its send time in its first 8 bytes, so with --mode both
-// the consumer measures end-to-end latency.
+// the consumer measures end-to-end latency. Ctrl-C ends it early with the
+// summary so far; the bench queue is deleted at the end unless --keep.
 import cliProgress from "cli-progress";
 import type { Command } from "commander";
 import * as hdr from "hdr-histogram-js";
 import type { GmqClient } from "../../client/index.js";
 import { CliError, type Context } from "../context.js";
-import { table } from "../format.js";
+import { parseDuration, table } from "../format.js";
+
+/**
+ * One progress line, at most 80 columns for counts up to 10^8 and rates up
+ * to 10^9/s: the bar takes what the numbers leave.
+ */
+export function progressLine(p: { phase: string; done: number; total: number; rate: number; failed: number; elapsedS: number }): string {
+  const numbers = `${p.done}/${p.total} ${p.rate}/s ${p.failed} failed ${p.elapsedS.toFixed(1)}s`;
+  const head = ` ${p.phase.padEnd(7)} `;
+  const width = Math.max(0, Math.min(30, 80 - head.length - numbers.length - 3));
+  const filled = p.total > 0 ? Math.min(width, Math.round((p.done / p.total) * width)) : 0;
+  return `${head}[${"#".repeat(filled)}${"-".repeat(width - filled)}] ${numbers}`;
+}
 
 interface BenchOptions {
+  keep?: boolean;
   mode: string;
   topic?: string;
   bindKey: string;
@@ -76,24 +90,29 @@ async function pushLoad(client: GmqClient, topic: string, routeKey: string, o: {
 export function register(program: Command, ctx: () => Context): void {
   program
     .command("bench")
-    .description("load test: push and/or consume, with a live progress bar and a summary")
+    .description(
+      "load test: push and/or consume, with a live progress bar and a summary (Ctrl-C: stop early with the summary so far). " +
+        "With token auth it needs push and consume on the topic, and admin on it to declare and delete its queue.",
+    )
     .option("--mode <mode>", "push | consume | both", "both")
     .option("-t, --topic <topic>", "topic (default: a new bench-<time> topic)")
     .option("-b, --bind-key <key>", "queue bind key (pushes use it as route key)", "bench")
     .option("-n, --count <n>", "messages to push (and to consume)", "100000")
-    .option("-d, --duration <s>", "stop after this many seconds", "60")
+    .option("-d, --duration <duration>", "stop after this long, with its unit: 30s, 2m", "60s")
     .option("-s, --size <bytes>", "body size (>= 8)", "128")
     .option("-c, --concurrency <n>", "pushes (or batches) in flight", "64")
     .option("--batch <n>", "messages per PushBatch call (1: push streams)", "1")
     .option("-m, --max-in-flight <n>", "consumer credit per node", "1000")
+    .option("--keep", "keep the bench queue and its messages (default: deleted at the end)")
     .action(async (raw: BenchOptions) => {
       const c = ctx();
       const mode = raw.mode;
       if (!["push", "consume", "both"].includes(mode)) throw new CliError("--mode must be push, consume or both");
       const count = int("--count", raw.count, 1);
-      const durationS = int("--duration", raw.duration, 1);
+      const durationMs = parseDuration("--duration", raw.duration);
+      if (durationMs <= 0) throw new CliError("--duration must be above 0");
       const size = int("--size", raw.size, 8);
-      const o = { count, deadlineMs: nowMs() + durationS * 1000, size, concurrency: int("--concurrency", raw.concurrency, 1), batch: int("--batch", raw.batch, 1) };
+      const o = { count, deadlineMs: nowMs() + durationMs, size, concurrency: int("--concurrency", raw.concurrency, 1), batch: int("--batch", raw.batch, 1) };
       const topic = raw.topic ?? `bench-${Date.now()}`;
       const client = await c.connect();
       await client.declareQueue(topic, raw.bindKey);
@@ -109,7 +128,8 @@ export function register(program: Command, ctx: () => Context): void {
       const bars = tty
         ? new cliProgress.MultiBar(
             {
-              format: " {phase} |{bar}| {value}/{total} msgs | {rate}/s | {failed} failed | {elapsed}s",
+              format: (_opts, params, payload: { phase: string; rate: number; failed: number; elapsed: string }) =>
+                progressLine({ phase: payload.phase, done: params.value, total: params.total, rate: payload.rate, failed: payload.failed, elapsedS: Number(payload.elapsed) }),
               stream: process.stderr,
               hideCursor: true,
               clearOnComplete: false,
@@ -134,6 +154,15 @@ export function register(program: Command, ctx: () => Context): void {
         }
       };
       const tick = setInterval(() => render(false), 200);
+      // Ctrl-C: stop pushing and consuming now, then print what was measured.
+      let interrupted = false;
+      const interrupt = () => {
+        interrupted = true;
+        o.deadlineMs = nowMs();
+        process.exitCode = 130;
+      };
+      process.once("SIGINT", interrupt);
+      process.once("SIGTERM", interrupt);
 
       let consumer: ReturnType<GmqClient["consume"]> | undefined;
       let consumed: Promise<void> = Promise.resolve();
@@ -161,14 +190,21 @@ export function register(program: Command, ctx: () => Context): void {
           }, 50);
         });
       }
-      if (push) await pushLoad(client, topic, raw.bindKey, o, push);
-      await consumed;
-      await consumer?.close();
-      clearInterval(tick);
-      render(true);
-      bars?.stop();
+      try {
+        if (push) await pushLoad(client, topic, raw.bindKey, o, push);
+        await consumed;
+        await consumer?.close();
+      } finally {
+        clearInterval(tick);
+        render(true);
+        bars?.stop(); // shows the cursor again
+        process.off("SIGINT", interrupt);
+        process.off("SIGTERM", interrupt);
+      }
+      if (!raw.keep) await client.deleteQueue(topic, raw.bindKey);
 
-      const ms = (h: hdr.Histogram, q: number) => (h.totalCount ? (Math.min(h.getValueAtPercentile(q), h.maxValue) / 1000).toFixed(2) : "");
+      // Numbers stay numbers (null when nothing was measured): the table formats them.
+      const ms = (h: hdr.Histogram, q: number) => (h.totalCount ? Number((Math.min(h.getValueAtPercentile(q), h.maxValue) / 1000).toFixed(3)) : null);
       const summary = phases.map((p) => {
         const s = (p.endMs - p.startMs) / 1000;
         return {
@@ -181,17 +217,17 @@ export function register(program: Command, ctx: () => Context): void {
           p50_ms: ms(p.latencyUs, 50),
           p99_ms: ms(p.latencyUs, 99),
           p999_ms: ms(p.latencyUs, 99.9),
-          max_ms: p.latencyUs.totalCount ? (p.latencyUs.maxValue / 1000).toFixed(2) : "",
+          max_ms: p.latencyUs.totalCount ? Number((p.latencyUs.maxValue / 1000).toFixed(3)) : null,
         };
       });
-      const head = `topic ${topic}, ${size} B bodies, ${client.nodes().length} node(s), concurrency ${o.concurrency}${o.batch > 1 ? `, batches of ${o.batch}` : ", push streams"}\n`;
+      const head = `topic ${topic}, ${size} B bodies, ${client.nodes().length} node(s), concurrency ${o.concurrency}${o.batch > 1 ? `, batches of ${o.batch}` : ", push streams"}${interrupted ? ", interrupted" : ""}; queue ${raw.keep ? "kept" : "deleted"}\n`;
       c.out(
         head +
           table(
             ["phase", "messages", "failed", "seconds", "msgs/s", "latency", "p50 ms", "p99 ms", "p99.9 ms", "max ms"],
-            summary.map((r) => [r.phase, r.messages, r.failed, r.seconds, r.rate_per_s, r.latency, r.p50_ms, r.p99_ms, r.p999_ms, r.max_ms]),
+            summary.map((r) => [r.phase, r.messages, r.failed, r.seconds, r.rate_per_s, r.latency, ...[r.p50_ms, r.p99_ms, r.p999_ms, r.max_ms].map((v) => v?.toFixed(2))]),
           ),
-        { topic, size, nodes: client.nodes().length, concurrency: o.concurrency, batch: o.batch, phases: summary },
+        { topic, size, nodes: client.nodes().length, concurrency: o.concurrency, batch: o.batch, interrupted, kept: Boolean(raw.keep), phases: summary },
       );
       if (phases.some((p) => p.failed > 0)) process.exitCode = 1;
     });

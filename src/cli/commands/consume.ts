@@ -1,7 +1,10 @@
-// consume: print messages as they arrive from every node, acking each after printing.
+// consume: print messages as they arrive from every node, acking each after
+// printing. Transient stream errors are retried (said once per node and kind);
+// an error retrying cannot fix (no grant, bad token, unknown topic or queue)
+// ends the command with that error: one line, exit 1.
 import type { Command } from "commander";
 import type { Context } from "../context.js";
-import { messageData, messageLine } from "../format.js";
+import { messageData, messageLine, parseDuration } from "../format.js";
 
 export function register(program: Command, ctx: () => Context): void {
   program
@@ -11,7 +14,7 @@ export function register(program: Command, ctx: () => Context): void {
     .argument("<bind-key>")
     .option("-m, --max-in-flight <n>", "credit per node", "100")
     .option("-c, --count <n>", "stop after this many messages")
-    .option("--idle-exit-ms <ms>", "stop when no message came for this long")
+    .option("--idle-exit-ms <ms>", "stop when no message came for this long; ms, or e.g. 5s")
     .action(async (topic: string, bindKey: string, o: { maxInFlight: string; count?: string; idleExitMs?: string }) => {
       const c = ctx();
       const client = await c.connect();
@@ -44,10 +47,14 @@ export function register(program: Command, ctx: () => Context): void {
       );
       process.once("SIGINT", stop);
       process.once("SIGTERM", stop);
-      const idle = o.idleExitMs ? Number(o.idleExitMs) : 0;
+      const idle = o.idleExitMs ? parseDuration("--idle-exit-ms", o.idleExitMs) : 0;
       const timer = idle > 0 ? setInterval(() => Date.now() - lastAt > idle && stop(), Math.min(idle, 200)) : undefined;
-      await stopped;
-      clearInterval(timer);
-      await consumer.close();
+      try {
+        await Promise.race([stopped, consumer.done]);
+      } finally {
+        clearInterval(timer);
+        await consumer.close();
+      }
+      await consumer.done; // throws the refusal when that is what ended it
     });
 }
