@@ -109,7 +109,7 @@ describe("gmq CLI", function () {
       const r = await gmq(["--addr", addr, "consume", "cli-nosuch", "q", ...extra]);
       expect(r.code, extra.join(" ")).to.equal(1);
       expect(r.stderr.trim().split("\n"), r.stderr).to.have.length(1);
-      expect(r.stderr).to.match(/^gmq: NOT_FOUND: /);
+      expect(r.stderr).to.match(/^gmq: NOT_FOUND \(TOPIC_NOT_FOUND\): /);
     }
   });
 
@@ -268,8 +268,8 @@ describe("gmq CLI with token auth and message expiry", function () {
   it("ends consume with one line and exit 1 when the token may not consume, or there is none", async () => {
     await gmq(["--addr", node.grpcAddr, "declare", "guarded", "q"], undefined, { GMQ_TOKEN: token });
     for (const [env, code] of [
-      [{ GMQ_TOKEN: pushOnly }, "PERMISSION_DENIED"],
-      [{}, "UNAUTHENTICATED"],
+      [{ GMQ_TOKEN: pushOnly }, "PERMISSION_DENIED \\(NOT_GRANTED\\)"],
+      [{}, "UNAUTHENTICATED \\(TOKEN_REQUIRED\\)"],
     ] as const) {
       const r = await gmq(["--addr", node.grpcAddr, "consume", "guarded", "q", "--idle-exit-ms", "20s"], undefined, env);
       expect(r.code, code).to.equal(1);
