@@ -126,6 +126,22 @@ export function nodeWithClient(options: StartOptions = {}): { node: NodeProcess;
 }
 
 /**
+ * One RestartableNode for the enclosing describe block: started before its
+ * tests, closed after. Tests that restart it keep their own topics, so each
+ * still stands alone while the block pays for one start instead of one per test.
+ */
+export function restartableNode(options: StartOptions = {}): { n: RestartableNode } {
+  const fixture = {} as { n: RestartableNode };
+  before(async () => {
+    fixture.n = await RestartableNode.start(options);
+  });
+  after(async () => {
+    await fixture.n?.close();
+  });
+  return fixture;
+}
+
+/**
  * A node on one data dir that a test restarts (gracefully or with kill -9),
  * with a gRPC client to whichever process is current. Every restart runs
  * with the options it was started with (args, env...) on the same data dir.
