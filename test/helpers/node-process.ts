@@ -11,6 +11,8 @@ export interface NodeProcess {
   grpcAddr: string;
   httpAddr: string;
   pid: number;
+  /** Date.now() just before the process was spawned: the node's start time is after it. */
+  spawnedAtMs: number;
   dataDir: string;
   child: ChildProcess;
   /** Every log line printed so far (JSON strings). */
@@ -59,6 +61,7 @@ export function startNodeProcess(options: StartOptions = {}): Promise<NodeProces
     "info",
     ...(options.args ?? []),
   ];
+  const spawnedAtMs = Date.now();
   const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...options.env } });
   const logs: string[] = [];
   let stderr = "";
@@ -87,6 +90,7 @@ export function startNodeProcess(options: StartOptions = {}): Promise<NodeProces
         grpcAddr: rec.grpcAddr ?? "",
         httpAddr: rec.httpAddr ?? "",
         pid: child.pid!,
+        spawnedAtMs,
         dataDir,
         child,
         logs,
