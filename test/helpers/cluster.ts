@@ -11,6 +11,8 @@ export interface ClusterNode {
   grpcAddr: string;
   pid: number;
   dataDir: string;
+  /** Every log line printed so far (JSON strings). */
+  logs: string[];
   /** SIGTERM and wait for exit (graceful: deregisters). */
   stop(): Promise<number | null>;
   /** SIGKILL and wait for exit. */
@@ -74,6 +76,7 @@ export async function startNode(s: NodeSpec, timeoutMs = 20_000): Promise<Cluste
   running.add(child);
   child.once("exit", () => running.delete(child));
   let output = "";
+  const logs: string[] = [];
   const grpcAddr = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`node ${s.nodeId} not listening after ${timeoutMs} ms:\n${output}`)), timeoutMs);
     let buf = "";
@@ -83,6 +86,7 @@ export async function startNode(s: NodeSpec, timeoutMs = 20_000): Promise<Cluste
       while ((nl = buf.indexOf("\n")) >= 0) {
         const line = buf.slice(0, nl);
         buf = buf.slice(nl + 1);
+        logs.push(line);
         if (output.length < 20_000) output += `${line}\n`;
         try {
           const rec = JSON.parse(line) as { msg?: string; grpcAddr?: string };
@@ -108,6 +112,7 @@ export async function startNode(s: NodeSpec, timeoutMs = 20_000): Promise<Cluste
     grpcAddr,
     pid: child.pid!,
     dataDir,
+    logs,
     stop: async () => {
       if (child.exitCode === null && child.signalCode === null) process.kill(child.pid!, "SIGTERM");
       return waitExit(child);
