@@ -25,7 +25,7 @@ function gmq(args: string[], input?: string, env: NodeJS.ProcessEnv = {}): Promi
 }
 
 describe("gmq CLI", function () {
-  this.timeout(30_000);
+  this.timeout(90_000);
   let a: NodeProcess;
   let b: NodeProcess;
   let addr = "";
@@ -130,7 +130,7 @@ describe("gmq CLI", function () {
 });
 
 describe("gmq CLI with token auth and message expiry", function () {
-  this.timeout(30_000);
+  this.timeout(90_000);
   const token = "cli-admin-token-0123456789";
   let dir: string;
   let node: NodeProcess;

@@ -13,7 +13,7 @@ const ttlS = 2;
 
 
 describe("cluster (real etcd, node processes, SDK, CLI)", function () {
-  this.timeout(60_000);
+  this.timeout(120_000);
   let etcd: EtcdProcess;
   let kv: Etcd3;
   let prefix = "";

@@ -15,7 +15,7 @@ const node = (nodeId: number) => ({
 });
 
 describe("cluster registration (real etcd)", function () {
-  this.timeout(60_000);
+  this.timeout(120_000);
   let etcd: EtcdProcess;
   let kv: Etcd3;
   const regs: Registration[] = [];

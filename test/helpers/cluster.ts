@@ -54,7 +54,7 @@ function waitExit(child: ChildProcess): Promise<number | null> {
 }
 
 /** Runs a node to completion (for nodes expected to be refused); resolves with its exit code and output. */
-export async function runNodeExpectingExit(s: NodeSpec, timeoutMs = 15_000): Promise<{ code: number | null; output: string }> {
+export async function runNodeExpectingExit(s: NodeSpec, timeoutMs = 60_000): Promise<{ code: number | null; output: string }> {
   const dataDir = mkdtempSync(join(tmpdir(), "gmq-node-"));
   dirs.add(dataDir);
   const child = spawn(process.execPath, nodeArgs(s, dataDir), { stdio: ["ignore", "pipe", "pipe"] });
@@ -69,7 +69,7 @@ export async function runNodeExpectingExit(s: NodeSpec, timeoutMs = 15_000): Pro
   return { code, output };
 }
 
-export async function startNode(s: NodeSpec, timeoutMs = 20_000): Promise<ClusterNode> {
+export async function startNode(s: NodeSpec, timeoutMs = 60_000): Promise<ClusterNode> {
   const dataDir = s.dataDir ?? mkdtempSync(join(tmpdir(), "gmq-node-"));
   dirs.add(dataDir);
   const child = spawn(process.execPath, nodeArgs(s, dataDir), { stdio: ["ignore", "pipe", "pipe"] });

@@ -71,7 +71,7 @@ export function startNodeProcess(options: StartOptions = {}): Promise<NodeProces
     const timer = setTimeout(() => {
       child.kill("SIGKILL");
       reject(new Error(`node did not start in time; stderr: ${stderr}; logs: ${logs.join("\n")}`));
-    }, options.timeoutMs ?? 15_000);
+    }, options.timeoutMs ?? 60_000);
     void exited.then((code) => {
       clearTimeout(timer);
       reject(new Error(`node exited with ${code} before listening; stderr: ${stderr}; logs: ${logs.join("\n")}`));

@@ -6,14 +6,14 @@ import { inspect } from "node:util";
 export interface WaitOptions {
   /** What is awaited, for the failure message: "the message to be dead-lettered". */
   what: string;
-  /** Give up after this long; default 10 s (a mocha test has 20 s unless it says otherwise). */
+  /** Give up after this long; default 15 s (a mocha test has 60 s unless it says otherwise). */
   deadlineMs?: number;
   /** Pause between polls; default 20 ms. */
   intervalMs?: number;
 }
 
 /** The default deadline of waitFor; a test that waits for more than one thing sets its mocha timeout above the sum. */
-export const WAIT_DEADLINE_MS = 10_000;
+export const WAIT_DEADLINE_MS = 15_000;
 
 /**
  * Polls condition until it returns a truthy value and resolves with that

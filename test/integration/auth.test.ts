@@ -23,7 +23,7 @@ const TOKENS = {
 };
 
 describe("token auth (real node, --auth-file)", function () {
-  this.timeout(60_000);
+  this.timeout(120_000);
   let dir: string;
   let node: NodeProcess;
   let base: string;

@@ -15,7 +15,7 @@ const body = (s: string) => Buffer.from(s);
 const TTR_MS = 30_000;
 
 describe("BrokerService over gRPC", function () {
-  this.timeout(30_000);
+  this.timeout(90_000);
   const fixture = nodeWithClient();
 
   const push = (topic: string, routeKey: string, text: string, delayMs = 0) =>

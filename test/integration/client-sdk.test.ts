@@ -7,7 +7,7 @@ import { startNodeProcess, type NodeProcess } from "../helpers/node-process.js";
 import { waitFor } from "../helpers/wait-for.js";
 
 describe("client SDK against a real node", function () {
-  this.timeout(30_000);
+  this.timeout(90_000);
   let node: NodeProcess;
   let client: GmqClient;
   let n = 0;

@@ -8,7 +8,7 @@ import { waitFor } from "../helpers/wait-for.js";
 const body = (s: string) => Buffer.from(s);
 
 describe("durability across restarts", function () {
-  this.timeout(60_000);
+  this.timeout(120_000);
 
   it("keeps topics, config, queues, ready, in-flight, delayed and dead messages across a graceful restart", async () => {
     const dataDir = tempDataDir();

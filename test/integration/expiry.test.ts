@@ -14,7 +14,7 @@ const S = grpc.status;
 const YEAR_MS = 366 * 24 * 3600 * 1000;
 
 describe("message expiry over gRPC (real node)", function () {
-  this.timeout(30_000);
+  this.timeout(90_000);
   const fixture = nodeWithClient();
 
   const config = (topic: string, cfg: object) => fixture.client.call<object, { config: TopicConfig }>("config", { topic, ...cfg });
@@ -189,7 +189,7 @@ describe("message expiry over gRPC (real node)", function () {
 });
 
 describe("message expiry across restarts (real node processes)", function () {
-  this.timeout(60_000);
+  this.timeout(120_000);
   const fixture = restartableNode();
 
   it("keeps a topic's msg_ttl_ms set over gRPC, HTTP and the original API across a restart", async () => {

@@ -7,7 +7,7 @@ import { connect, uniqueTopic } from "../helpers/grpc-client.js";
 import { waitFor } from "../helpers/wait-for.js";
 
 describe("HTTP/JSON gateway (real node)", function () {
-  this.timeout(30_000);
+  this.timeout(90_000);
   let node: NodeProcess;
   let base: string;
 

@@ -16,7 +16,7 @@ const HOUR_MS = 3_600_000n;
 const S = grpc.status;
 
 describe("idempotent publish over gRPC (real node)", function () {
-  this.timeout(30_000);
+  this.timeout(90_000);
   const fixture = nodeWithClient();
 
   const config = (topic: string, cfg: object) => fixture.client.call<object, { config: TopicConfig }>("config", { topic, ...cfg });
@@ -222,7 +222,7 @@ describe("idempotent publish over gRPC (real node)", function () {
 });
 
 describe("idempotent publish across restarts (real node processes)", function () {
-  this.timeout(60_000);
+  this.timeout(120_000);
   const fixture = restartableNode();
 
   it("keeps a topic's dedup_window_ms set over gRPC, HTTP and the original API across a restart", async () => {

@@ -9,7 +9,7 @@ import { waitFor } from "../helpers/wait-for.js";
 const run = promisify(execFile);
 
 describe("the original gmq HTTP API with curl (real node)", function () {
-  this.timeout(30_000);
+  this.timeout(90_000);
   let node: NodeProcess;
   let host: string;
 

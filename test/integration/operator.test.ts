@@ -21,7 +21,7 @@ function parseProm(text: string): Map<string, number> {
 }
 
 describe("operator endpoints (real node)", function () {
-  this.timeout(30_000);
+  this.timeout(90_000);
   let node: NodeProcess;
   let base: string;
 

@@ -23,7 +23,7 @@ const HOUR_MS = 3_600_000;
 const deliveredAt = (m: Message) => Number(m.deadlineMs) - TTR_MS;
 
 describe("retry backoff over gRPC (real node)", function () {
-  this.timeout(60_000);
+  this.timeout(120_000);
   const fixture = nodeWithClient();
 
   const config = (topic: string, cfg: object) => fixture.client.call<object, { config: TopicConfig }>("config", { topic, ...cfg });
@@ -161,7 +161,7 @@ describe("retry backoff over gRPC (real node)", function () {
 });
 
 describe("retry backoff config and waiting messages across restarts (real node)", function () {
-  this.timeout(60_000);
+  this.timeout(120_000);
   const fixture = restartableNode();
 
   it("round-trips the config over gRPC, the HTTP gateway and the original API, and keeps it across a restart", async () => {

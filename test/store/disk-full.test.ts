@@ -3,6 +3,7 @@ import { expect } from "chai";
 import { StoreError, type Storage } from "../../src/broker/storage.js";
 import { type AllocateSeam, allocateZeroed, openStorage } from "../../src/store/index.js";
 import { ids, msg, msgs, recordingLogger, sleep, tempDir } from "./helpers.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 const BIG = 1 << 30;
 
@@ -119,7 +120,7 @@ describe("store under allocation failures", function () {
 });
 
 describe("store on a real, small file system (tmpfs, 2 MiB)", function () {
-  this.timeout(30_000);
+  this.timeout(90_000);
   let mnt: string;
   let mounted = false;
 
@@ -178,18 +179,22 @@ describe("store on a real, small file system (tmpfs, 2 MiB)", function () {
     expect(got).to.deep.equal(appended);
     expect(store.stats().segmentsReclaimed).to.be.greaterThan(5);
     // Reclaimed files are truncated and unlinked in the thread pool, behind
-    // any fdatasync queued there: give it time.
+    // any fdatasync queued there: until then an append may still find the disk full.
     const more = msgs(200, { body: Buffer.alloc(1000, 0x43) });
-    for (let i = 0, tries = 0; i < more.length; ) {
-      try {
-        q.append(more.slice(i, i + 20));
-        await store.commit();
-        i += 20;
-      } catch (err) {
-        expect((err as StoreError).code).to.equal("DISK_FULL");
-        expect(++tries, "space never came back").to.be.below(100);
-        await sleep(50);
-      }
+    for (let i = 0; i < more.length; i += 20) {
+      await waitFor(
+        async () => {
+          try {
+            q.append(more.slice(i, i + 20));
+            await store.commit();
+            return true;
+          } catch (err) {
+            if ((err as StoreError).code !== "DISK_FULL") throw err;
+            return false;
+          }
+        },
+        { what: `space for messages ${i}..${i + 19} to come back`, intervalMs: 50 },
+      );
     }
     expect(q.stats().ready).to.equal(200);
     await store.close();
