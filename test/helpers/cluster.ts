@@ -5,6 +5,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { BUILT_MAIN, ensureBuilt } from "./node-process.js";
 
 export interface ClusterNode {
   nodeId: number;
@@ -29,13 +30,13 @@ export interface NodeSpec {
   dataDir?: string;
 }
 
-const entry = "src/main.ts";
 const running = new Set<ChildProcess>();
 const dirs = new Set<string>();
 
 export function nodeArgs(s: NodeSpec, dataDir: string): string[] {
+  ensureBuilt();
   return [
-    "--import", "tsx", entry,
+    BUILT_MAIN,
     "--grpc-addr", "127.0.0.1:0",
     "--http-addr", "127.0.0.1:0",
     "--data-dir", dataDir,

