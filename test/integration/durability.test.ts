@@ -76,7 +76,7 @@ describe("durability across restarts", function () {
     let seq = 0n;
     // Keep a bounded window of pushes in flight (at most 2,000 unanswered, 50,000 in all) until the kill,
     // which comes after a random number of acknowledged pushes.
-    const killAfter = 500 + Math.floor(Math.random() * 2500);
+    const killAfter = 200 + Math.floor(Math.random() * 1300);
     const pump = setInterval(() => {
       if (seq >= 50_000n || seq - BigInt(acknowledged.size) > 2000n) return;
       for (let i = 0; i < 200; i++) stream.write({ seq: seq++, topic, routeKey: "q", body: body(`k${seq}`), delayMs: 0n, ttlMs: 0n, idempotencyKey: "" });
