@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
 import { startNodeProcess, type NodeProcess } from "../helpers/node-process.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 interface Result {
   code: number;
@@ -24,7 +25,7 @@ function gmq(args: string[], input?: string, env: NodeJS.ProcessEnv = {}): Promi
 }
 
 describe("gmq CLI", function () {
-  this.timeout(30_000);
+  this.timeout(90_000);
   let a: NodeProcess;
   let b: NodeProcess;
   let addr = "";
@@ -235,7 +236,7 @@ describe("gmq CLI", function () {
 });
 
 describe("gmq CLI with token auth and message expiry", function () {
-  this.timeout(30_000);
+  this.timeout(90_000);
   const token = "cli-admin-token-0123456789";
   const pushOnly = "cli-push-only-token-0123456789";
   let dir: string;
@@ -282,9 +283,9 @@ describe("gmq CLI with token auth and message expiry", function () {
     const env = { GMQ_TOKEN: token };
     await gmq(["--addr", node.grpcAddr, "declare", "ttl", "q"], undefined, env);
     expect((await gmq(["--addr", node.grpcAddr, "push", "ttl", "short-lived", "-r", "q", "--ttl", "200ms"], undefined, env)).code).to.equal(0);
-    await new Promise((r) => setTimeout(r, 500));
+    await waitFor(async () => /"expired":\s*"?1"?/.test((await gmq(["--addr", node.grpcAddr, "--json", "stats", "ttl"], undefined, env)).stdout), {
+      what: "gmq stats to show the message expired",
+    });
     expect((await gmq(["--addr", node.grpcAddr, "pop", "ttl", "q"], undefined, env)).code).to.equal(3);
-    const stats = await gmq(["--addr", node.grpcAddr, "--json", "stats", "ttl"], undefined, env);
-    expect(stats.stdout).to.match(/"expired":\s*"?1"?/);
   });
 });

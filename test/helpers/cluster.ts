@@ -5,12 +5,15 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { BUILT_MAIN, ensureBuilt } from "./node-process.js";
 
 export interface ClusterNode {
   nodeId: number;
   grpcAddr: string;
   pid: number;
   dataDir: string;
+  /** Every log line printed so far (JSON strings). */
+  logs: string[];
   /** SIGTERM and wait for exit (graceful: deregisters). */
   stop(): Promise<number | null>;
   /** SIGKILL and wait for exit. */
@@ -27,13 +30,13 @@ export interface NodeSpec {
   dataDir?: string;
 }
 
-const entry = "src/main.ts";
 const running = new Set<ChildProcess>();
 const dirs = new Set<string>();
 
 export function nodeArgs(s: NodeSpec, dataDir: string): string[] {
+  ensureBuilt();
   return [
-    "--import", "tsx", entry,
+    BUILT_MAIN,
     "--grpc-addr", "127.0.0.1:0",
     "--http-addr", "127.0.0.1:0",
     "--data-dir", dataDir,
@@ -52,7 +55,7 @@ function waitExit(child: ChildProcess): Promise<number | null> {
 }
 
 /** Runs a node to completion (for nodes expected to be refused); resolves with its exit code and output. */
-export async function runNodeExpectingExit(s: NodeSpec, timeoutMs = 15_000): Promise<{ code: number | null; output: string }> {
+export async function runNodeExpectingExit(s: NodeSpec, timeoutMs = 60_000): Promise<{ code: number | null; output: string }> {
   const dataDir = mkdtempSync(join(tmpdir(), "gmq-node-"));
   dirs.add(dataDir);
   const child = spawn(process.execPath, nodeArgs(s, dataDir), { stdio: ["ignore", "pipe", "pipe"] });
@@ -67,13 +70,14 @@ export async function runNodeExpectingExit(s: NodeSpec, timeoutMs = 15_000): Pro
   return { code, output };
 }
 
-export async function startNode(s: NodeSpec, timeoutMs = 20_000): Promise<ClusterNode> {
+export async function startNode(s: NodeSpec, timeoutMs = 60_000): Promise<ClusterNode> {
   const dataDir = s.dataDir ?? mkdtempSync(join(tmpdir(), "gmq-node-"));
   dirs.add(dataDir);
   const child = spawn(process.execPath, nodeArgs(s, dataDir), { stdio: ["ignore", "pipe", "pipe"] });
   running.add(child);
   child.once("exit", () => running.delete(child));
   let output = "";
+  const logs: string[] = [];
   const grpcAddr = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`node ${s.nodeId} not listening after ${timeoutMs} ms:\n${output}`)), timeoutMs);
     let buf = "";
@@ -83,6 +87,7 @@ export async function startNode(s: NodeSpec, timeoutMs = 20_000): Promise<Cluste
       while ((nl = buf.indexOf("\n")) >= 0) {
         const line = buf.slice(0, nl);
         buf = buf.slice(nl + 1);
+        logs.push(line);
         if (output.length < 20_000) output += `${line}\n`;
         try {
           const rec = JSON.parse(line) as { msg?: string; grpcAddr?: string };
@@ -108,6 +113,7 @@ export async function startNode(s: NodeSpec, timeoutMs = 20_000): Promise<Cluste
     grpcAddr,
     pid: child.pid!,
     dataDir,
+    logs,
     stop: async () => {
       if (child.exitCode === null && child.signalCode === null) process.kill(child.pid!, "SIGTERM");
       return waitExit(child);

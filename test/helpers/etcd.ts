@@ -88,7 +88,7 @@ export async function startEtcd(): Promise<EtcdProcess> {
       if (stderr.length < 8192) stderr += d.toString();
     });
     try {
-      await waitHealthy(clientUrl, child, 10_000);
+      await waitHealthy(clientUrl, child, 60_000);
     } catch (err) {
       await waitExit(child, "SIGKILL");
       throw new Error(`${(err as Error).message}\n${stderr}`);

@@ -38,5 +38,4 @@ export function uniqueTopic(prefix = "t"): string {
   return `${prefix}-${process.pid}-${Date.now().toString(36)}-${counter++}`;
 }
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export { grpc };

@@ -35,7 +35,8 @@ export class EventReader {
     this.reader = res.body!.getReader();
   }
 
-  async next(timeoutMs = 5000): Promise<any> {
+  /** The next event; fails after timeoutMs (generous: a deadline, not a timing). */
+  async next(timeoutMs = 10_000): Promise<any> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const sep = this.sse ? "\n\n" : "\n";
@@ -59,17 +60,6 @@ export class EventReader {
       this.pending = undefined;
       if (r.done) throw new Error("stream ended");
       this.buffer += this.decoder.decode(r.value, { stream: true });
-    }
-  }
-
-  /** True when nothing arrives within ms. */
-  async quiet(ms: number): Promise<boolean> {
-    try {
-      await this.next(ms);
-      return false;
-    } catch (err) {
-      if ((err as Error).message.startsWith("timed out")) return true;
-      throw err;
     }
   }
 

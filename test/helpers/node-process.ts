@@ -1,7 +1,7 @@
 // Starts a real gnode child process on loopback port 0 with a temp data dir,
 // and learns its bound addresses from its "listening" log line.
-import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -11,6 +11,8 @@ export interface NodeProcess {
   grpcAddr: string;
   httpAddr: string;
   pid: number;
+  /** Date.now() just before the process was spawned: the node's start time is after it. */
+  spawnedAtMs: number;
   dataDir: string;
   child: ChildProcess;
   /** Every log line printed so far (JSON strings). */
@@ -27,13 +29,44 @@ const MAIN = join(import.meta.dirname, "../../src/main.ts");
 /** What `npm start` and bin/gnode.js run: src/ transpiled by scripts/build.mjs. */
 export const BUILT_MAIN = join(import.meta.dirname, "../../dist/main.js");
 
+const ROOT = join(import.meta.dirname, "../..");
+let built = false;
+
+function newestMtimeMs(dir: string): number {
+  let newest = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    newest = Math.max(newest, e.isDirectory() ? newestMtimeMs(p) : statSync(p).mtimeMs);
+  }
+  return newest;
+}
+
+/**
+ * Makes dist/ current with src/ once per test process: rebuilt (esbuild,
+ * ~0.1 s) only when a source file is newer than the last build, the check
+ * bin/launch.js makes. Nodes then start from plain JavaScript, ~40% sooner
+ * than through tsx (2.2 s against 3.9 s on a loaded 2-core machine), and what
+ * is tested is what `npm start` runs; the type check stays with `npm run check`.
+ */
+export function ensureBuilt(): void {
+  if (built) return;
+  let fresh = false;
+  try {
+    fresh = statSync(join(ROOT, "dist/.built")).mtimeMs >= newestMtimeMs(join(ROOT, "src"));
+  } catch {
+    // never built
+  }
+  if (!fresh) execFileSync(process.execPath, [join(ROOT, "scripts/build.mjs")], { stdio: ["ignore", "ignore", "inherit"] });
+  built = true;
+}
+
 export interface StartOptions {
   /** Reuse a data dir (restart tests); default a new temp dir. */
   dataDir?: string;
   args?: string[];
   env?: NodeJS.ProcessEnv;
   timeoutMs?: number;
-  /** Run dist/main.js (build it first: scripts/build.mjs) instead of the sources through tsx. */
+  /** Run dist/main.js, built from src/ by ensureBuilt (the default), or src/main.ts through tsx (false). */
   built?: boolean;
   /** false: pass no --http-addr, so GMQ_HTTP_ADDR (or the default) decides. */
   httpAddrFlag?: boolean;
@@ -45,8 +78,10 @@ export function tempDataDir(): string {
 
 export function startNodeProcess(options: StartOptions = {}): Promise<NodeProcess> {
   const dataDir = options.dataDir ?? tempDataDir();
+  const built = options.built ?? true;
+  if (built) ensureBuilt();
   const args = [
-    ...(options.built ? [BUILT_MAIN] : ["--import", "tsx", MAIN]),
+    ...(built ? [BUILT_MAIN] : ["--import", "tsx", MAIN]),
     "--grpc-addr",
     "127.0.0.1:0",
     ...(options.httpAddrFlag === false ? [] : ["--http-addr", "127.0.0.1:0"]),
@@ -60,6 +95,7 @@ export function startNodeProcess(options: StartOptions = {}): Promise<NodeProces
     "info",
     ...(options.args ?? []),
   ];
+  const spawnedAtMs = Date.now();
   const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...options.env } });
   const logs: string[] = [];
   let stderr = "";
@@ -69,7 +105,7 @@ export function startNodeProcess(options: StartOptions = {}): Promise<NodeProces
     const timer = setTimeout(() => {
       child.kill("SIGKILL");
       reject(new Error(`node did not start in time; stderr: ${stderr}; logs: ${logs.join("\n")}`));
-    }, options.timeoutMs ?? 15_000);
+    }, options.timeoutMs ?? 60_000);
     void exited.then((code) => {
       clearTimeout(timer);
       reject(new Error(`node exited with ${code} before listening; stderr: ${stderr}; logs: ${logs.join("\n")}`));
@@ -88,6 +124,7 @@ export function startNodeProcess(options: StartOptions = {}): Promise<NodeProces
         grpcAddr: rec.grpcAddr ?? "",
         httpAddr: rec.httpAddr ?? "",
         pid: child.pid!,
+        spawnedAtMs,
         dataDir,
         child,
         logs,
@@ -122,6 +159,22 @@ export function nodeWithClient(options: StartOptions = {}): { node: NodeProcess;
     fixture.client?.close();
     await fixture.node?.stop();
     fixture.node?.cleanup();
+  });
+  return fixture;
+}
+
+/**
+ * One RestartableNode for the enclosing describe block: started before its
+ * tests, closed after. Tests that restart it keep their own topics, so each
+ * still stands alone while the block pays for one start instead of one per test.
+ */
+export function restartableNode(options: StartOptions = {}): { n: RestartableNode } {
+  const fixture = {} as { n: RestartableNode };
+  before(async () => {
+    fixture.n = await RestartableNode.start(options);
+  });
+  after(async () => {
+    await fixture.n?.close();
   });
   return fixture;
 }

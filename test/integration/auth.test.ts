@@ -10,8 +10,9 @@ import { expect } from "chai";
 import { GmqClient } from "../../src/client/index.js";
 import { bearerToken } from "../../src/client/connection.js";
 import type { ConsumeResponse, PushStreamResponse } from "../../src/gen/gmq/v1/broker.js";
-import { codeOf, connect, grpc, sleep, type Client } from "../helpers/grpc-client.js";
+import { codeOf, connect, grpc, type Client } from "../helpers/grpc-client.js";
 import { startNodeProcess, type NodeProcess } from "../helpers/node-process.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 const S = grpc.status;
 const TOKENS = {
@@ -22,7 +23,7 @@ const TOKENS = {
 };
 
 describe("token auth (real node, --auth-file)", function () {
-  this.timeout(60_000);
+  this.timeout(120_000);
   let dir: string;
   let node: NodeProcess;
   let base: string;
@@ -147,8 +148,8 @@ describe("token auth (real node, --auth-file)", function () {
       ok.on("data", (r: ConsumeResponse) => got.push(...r.messages.map((m) => m.body.toString())));
       ok.on("error", () => {});
       ok.write({ kind: { $case: "subscribe", value: { topic, bindKey: "stream", maxInFlight: 10, maxBatchBytes: 0 } } });
-      for (let i = 0; i < 50 && !got.includes("streamed"); i++) await sleep(20);
-      expect(got).to.include("streamed");
+      await waitFor(() => got.includes("streamed"), { what: "the worker's delivery" });
+      expect(got).to.deep.equal(["streamed"]);
       ok.end();
     });
   });
@@ -239,10 +240,6 @@ describe("token auth (real node, --auth-file)", function () {
       writeFileSync(file, tokenFile("first", "first-token-0123456789"));
       const reloading = await startNodeProcess({ args: ["--auth-file", file] });
       const list = (token: string) => connect(reloading.grpcAddr, undefined, { interceptors: [bearerToken(token)] });
-      const waitFor = async (ok: () => Promise<boolean>) => {
-        for (let i = 0; i < 100; i++) if (await ok()) return;
-        throw new Error("the node did not take the reloaded file");
-      };
       const code = async (token: string) => {
         const c = list(token);
         try {
@@ -258,12 +255,12 @@ describe("token auth (real node, --auth-file)", function () {
         expect(await code("first-token-0123456789")).to.equal(S.OK);
         writeFileSync(file, tokenFile("second", "second-token-0123456789"));
         process.kill(reloading.pid, "SIGHUP");
-        await waitFor(async () => (await code("second-token-0123456789")) === S.OK || (await sleep(20), false));
+        await waitFor(async () => (await code("second-token-0123456789")) === S.OK, { what: "the node to take the reloaded file" });
         expect(await code("first-token-0123456789")).to.equal(S.UNAUTHENTICATED);
 
         writeFileSync(file, "{ not json");
         process.kill(reloading.pid, "SIGHUP");
-        await waitFor(async () => reloading.logs.some((l) => l.includes("auth file not reloaded")) || (await sleep(20), false));
+        await waitFor(() => reloading.logs.some((l) => l.includes("auth file not reloaded")), { what: "the node to log that it kept the old file" });
         expect(await code("second-token-0123456789")).to.equal(S.OK);
       } finally {
         expect(await reloading.stop()).to.equal(0);

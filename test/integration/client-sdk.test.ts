@@ -4,17 +4,10 @@
 import { expect } from "chai";
 import { Code, GmqClient, GmqError, type Delivery } from "../../src/client/index.js";
 import { startNodeProcess, type NodeProcess } from "../helpers/node-process.js";
-
-async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+import { waitFor } from "../helpers/wait-for.js";
 
 describe("client SDK against a real node", function () {
-  this.timeout(30_000);
+  this.timeout(90_000);
   let node: NodeProcess;
   let client: GmqClient;
   let n = 0;
@@ -38,7 +31,7 @@ describe("client SDK against a real node", function () {
     for (let i = 0; i < 200; i++) await client.push(topic, `m${i}`, { routeKey: "q" });
     let seen = 0;
     const consumer = client.consume(topic, "q", () => void seen++, { maxInFlight: 16 });
-    await waitFor(() => seen === 200, 10_000, "consume");
+    await waitFor(() => seen === 200, { what: "consume" });
     await consumer.close();
     const [stat] = await client.stats(topic);
     const q = stat!.value!.queues[0]!;
@@ -72,7 +65,7 @@ describe("client SDK against a real node", function () {
     const consumer = client.consume(topic, "q", () => {
       if (++attempts < 3) throw new Error("not yet");
     });
-    await waitFor(() => attempts === 3, 10_000, "redelivery after nacks");
+    await waitFor(() => attempts === 3, { what: "redelivery after nacks" });
     await consumer.close();
     expect(consumer.failed).to.equal(2);
     expect(consumer.acked).to.equal(1);
@@ -92,7 +85,7 @@ describe("client SDK against a real node", function () {
       },
       { onError: "leave" },
     );
-    await waitFor(async () => (await client.listDead(topic, "q")).length === 1, 10_000, "dead letter");
+    await waitFor(async () => (await client.listDead(topic, "q")).length === 1, { what: "dead letter" });
     await consumer.close();
     expect(retries).to.deep.equal([0, 1]);
     expect(await client.redrive(topic, "q")).to.equal(1);
@@ -122,9 +115,9 @@ describe("client SDK against a real node", function () {
   it("delivers publications to a subscriber", async () => {
     const got: string[] = [];
     const sub = client.subscribe([topic], (p) => got.push(p.body.toString()));
-    await waitFor(async () => (await client.publish(topic, "probe")).receivers === 1, 5000, "subscriber connected");
+    await waitFor(async () => (await client.publish(topic, "probe")).receivers === 1, { what: "subscriber connected" });
     await client.publish(topic, "hello");
-    await waitFor(() => got.includes("hello"), 3000, "publication");
+    await waitFor(() => got.includes("hello"), { what: "publication" });
     sub.close();
   });
 });

@@ -1,13 +1,14 @@
 // What a node keeps across a restart and a kill -9, through real processes.
 import { expect } from "chai";
 import type { Message, PopResponse, PushStreamResponse } from "../../src/gen/gmq/v1/broker.js";
-import { codeOf, connect, grpc, sleep, uniqueTopic, type Client } from "../helpers/grpc-client.js";
+import { codeOf, connect, grpc, uniqueTopic, type Client } from "../helpers/grpc-client.js";
 import { startNodeProcess, tempDataDir } from "../helpers/node-process.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 const body = (s: string) => Buffer.from(s);
 
 describe("durability across restarts", function () {
-  this.timeout(60_000);
+  this.timeout(120_000);
 
   it("keeps topics, config, queues, ready, in-flight, delayed and dead messages across a graceful restart", async () => {
     const dataDir = tempDataDir();
@@ -34,12 +35,18 @@ describe("durability across restarts", function () {
     for (let i = 0; i < 3; i++) got.push((await c.call<object, PopResponse>("pop", { topic, bindKey: "q" })).message!);
     expect(got.map((m) => m.id)).to.deep.equal(ids.slice(2));
     for (const m of got) await c.call("ack", { topic, bindKey: "q", id: m.id });
-    // The in-flight message (msg_retry 0) expires into dead letters; the delayed one fires on time.
-    const fired = (await c.call<object, PopResponse>("pop", { topic, bindKey: "q", waitMs: 5000 })).message!;
+    // The in-flight message (msg_retry 0) expires into dead letters; the delayed one fires, not before its time.
+    const fired = (await c.call<object, PopResponse>("pop", { topic, bindKey: "q", waitMs: 15_000 })).message!;
     expect(fired.id).to.equal(delayed);
-    await sleep(300);
-    const dead = await c.call<object, { messages: Message[] }>("listDead", { topic, bindKey: "q" });
-    expect(dead.messages.map((m) => m.id)).to.deep.equal([inFlight.id]);
+    expect(Number(fired.deadlineMs) - 1000 - Number(fired.createdAtMs)).to.be.at.least(1500);
+    const dead = await waitFor(
+      async () => {
+        const { messages } = await c.call<object, { messages: Message[] }>("listDead", { topic, bindKey: "q" });
+        return messages.length > 0 ? messages : undefined;
+      },
+      { what: "the in-flight message's TTR to move it to the dead letters" },
+    );
+    expect(dead.map((m) => m.id)).to.deep.equal([inFlight.id]);
     expect(await codeOf(c.call("pop", { topic, bindKey: "q" }))).to.equal(grpc.status.NOT_FOUND);
     c.close();
     await node.stop();
@@ -67,40 +74,44 @@ describe("durability across restarts", function () {
     });
     stream.on("error", () => {});
     let seq = 0n;
-    const deadline = Date.now() + 1500;
-    // Keep a bounded window of pushes in flight until the kill.
+    // Keep a bounded window of pushes in flight (at most 2,000 unanswered, 50,000 in all) until the kill,
+    // which comes after a random number of acknowledged pushes.
+    const killAfter = 200 + Math.floor(Math.random() * 1300);
     const pump = setInterval(() => {
-      if (Date.now() > deadline) return;
+      if (seq >= 50_000n || seq - BigInt(acknowledged.size) > 2000n) return;
       for (let i = 0; i < 200; i++) stream.write({ seq: seq++, topic, routeKey: "q", body: body(`k${seq}`), delayMs: 0n, ttlMs: 0n, idempotencyKey: "" });
     }, 5);
-    await sleep(400 + Math.random() * 800);
-    await node.kill();
-    clearInterval(pump);
-    c.close();
-    expect(acknowledged.size).to.be.greaterThan(0);
+    try {
+      await waitFor(() => acknowledged.size >= killAfter, { what: `${killAfter} acknowledged pushes`, deadlineMs: 30_000 });
+      await node.kill();
+    } finally {
+      clearInterval(pump);
+      c.close();
+    }
 
     node = await startNodeProcess({ dataDir });
     c = connect(node.grpcAddr);
-    const found = new Set<string>();
     const drain = c.consume();
-    drain.on("data", (r: { messages: Message[] }) => {
-      for (const m of r.messages) {
-        expect(m.body.toString()).to.match(/^k\d+$/);
-        found.add(m.id.toString());
-      }
-    });
-    drain.on("error", () => {});
-    drain.write({ kind: { $case: "subscribe", value: { topic, bindKey: "q", maxInFlight: 1_000_000, maxBatchBytes: 0 } } });
-    // Read until nothing new arrives for half a second.
-    for (let last = -1; last !== found.size; ) {
-      last = found.size;
-      await sleep(500);
+    try {
+      const found = new Set<string>();
+      const badBodies: string[] = [];
+      drain.on("data", (r: { messages: Message[] }) => {
+        for (const m of r.messages) {
+          if (!/^k\d+$/.test(m.body.toString())) badBodies.push(m.body.toString());
+          found.add(m.id.toString());
+        }
+      });
+      drain.on("error", () => {});
+      drain.write({ kind: { $case: "subscribe", value: { topic, bindKey: "q", maxInFlight: 1_000_000, maxBatchBytes: 0 } } });
+      // Every acknowledged push comes back (a lost one makes this give up, naming how many are missing).
+      const missing = () => [...acknowledged].filter((id) => !found.has(id)).length;
+      await waitFor(() => missing() === 0, { what: `all ${acknowledged.size} acknowledged pushes on the consumer (missing: ${missing()} when the wait began)`, deadlineMs: 30_000 });
+      expect(badBodies).to.deep.equal([]);
+    } finally {
+      drain.cancel();
+      c.close();
+      await node.stop();
+      node.cleanup();
     }
-    drain.cancel();
-    const lost = [...acknowledged].filter((id) => !found.has(id));
-    expect(lost, `${lost.length} of ${acknowledged.size} acknowledged pushes lost`).to.deep.equal([]);
-    c.close();
-    await node.stop();
-    node.cleanup();
   });
 });

@@ -1,17 +1,20 @@
 // Message expiry (ttl_ms, a topic's msg_ttl_ms) over real gRPC and HTTP
-// against real node processes. TTLs are a few hundred ms; waits leave room
-// for a busy machine, and only "not before" is asserted tightly.
+// against real node processes. TTLs are a few hundred ms, and every test
+// waits for the node to count an expiry rather than for a time: to know the
+// node's clock passed an in-flight message's expiry, a test pushes a witness
+// with the same ttl right after it and waits for the witness to expire.
 import { expect } from "chai";
 import type { Message, PopResponse, PushStreamResponse, TopicConfig } from "../../src/gen/gmq/v1/broker.js";
 import { b64, call } from "../helpers/http.js";
-import { codeOf, grpc, sleep, uniqueTopic } from "../helpers/grpc-client.js";
-import { nodeWithClient, RestartableNode } from "../helpers/node-process.js";
+import { codeOf, grpc, uniqueTopic } from "../helpers/grpc-client.js";
+import { nodeWithClient, restartableNode } from "../helpers/node-process.js";
+import { clockPasses, waitFor } from "../helpers/wait-for.js";
 
 const S = grpc.status;
 const YEAR_MS = 366 * 24 * 3600 * 1000;
 
 describe("message expiry over gRPC (real node)", function () {
-  this.timeout(30_000);
+  this.timeout(90_000);
   const fixture = nodeWithClient();
 
   const config = (topic: string, cfg: object) => fixture.client.call<object, { config: TopicConfig }>("config", { topic, ...cfg });
@@ -25,20 +28,20 @@ describe("message expiry over gRPC (real node)", function () {
     await fixture.client.call("declareQueue", { topic, bindKey: "q" });
     return topic;
   }
-  /** Polls the topic's stat until `expired` reaches n (or fails after 5 s). */
-  async function expiredReaches(topic: string, n: bigint): Promise<any> {
-    const until = Date.now() + 5000;
-    for (;;) {
-      const s = await stat(topic);
-      if (s.expired >= n || Date.now() > until) return s;
-      await sleep(50);
-    }
-  }
+  /** Waits until the topic counts n expired messages; resolves with that stat. */
+  const expiredReaches = (topic: string, n: bigint): Promise<any> =>
+    waitFor(
+      async () => {
+        const s = await stat(topic);
+        return s.expired >= n ? s : undefined;
+      },
+      { what: `${n} expired messages in ${topic}` },
+    );
 
   it("never delivers a message whose ttl passed: pop is NOT_FOUND and the queue counts it expired", async () => {
     const topic = await queue();
-    await pushTtl(topic, "late", 300);
-    await sleep(500);
+    await pushTtl(topic, "late", 200);
+    await expiredReaches(topic, 1n);
     expect(await codeOf(pop(topic))).to.equal(S.NOT_FOUND);
     const s = await stat(topic);
     expect(s).to.deep.include({ expired: 1n, backlog: 0n, inFlight: 0n, popped: 0n });
@@ -68,10 +71,10 @@ describe("message expiry over gRPC (real node)", function () {
   });
 
   it("applies the topic's msg_ttl_ms to pushes without ttl_ms; a push's own ttl_ms wins", async () => {
-    const topic = await queue({ msgTtlMs: 300n });
+    const topic = await queue({ msgTtlMs: 200n });
     await pushTtl(topic, "default ttl", 0);
     await pushTtl(topic, "own ttl", 60_000);
-    await sleep(500);
+    await expiredReaches(topic, 1n);
     const m = await pop(topic);
     expect(m.body.toString()).to.equal("own ttl");
     expect(await codeOf(pop(topic))).to.equal(S.NOT_FOUND);
@@ -80,11 +83,11 @@ describe("message expiry over gRPC (real node)", function () {
 
   it("never delivers a message delayed past its ttl, and discards it at its expiry", async () => {
     const topic = await queue();
-    await pushTtl(topic, "delayed too long", 300, 600);
-    expect((await stat(topic)).delayed).to.equal(1n);
+    // Delayed for an hour: only its expiry can take it out of the delayed ones.
+    await pushTtl(topic, "delayed too long", 200, 3_600_000);
     const s = await expiredReaches(topic, 1n);
-    expect(s).to.deep.include({ expired: 1n, delayed: 0n, backlog: 0n });
-    expect(await codeOf(pop(topic, 700))).to.equal(S.NOT_FOUND);
+    expect(s).to.deep.include({ expired: 1n, delayed: 0n, backlog: 0n, inFlight: 0n });
+    expect(await codeOf(pop(topic))).to.equal(S.NOT_FOUND);
   });
 
   it("expires messages pushed in a batch, each by its own ttl_ms", async () => {
@@ -96,18 +99,19 @@ describe("message expiry over gRPC (real node)", function () {
         { routeKey: "q", body: Buffer.from("long"), ttlMs: 60_000n },
       ],
     });
-    await sleep(400);
+    await expiredReaches(topic, 1n);
     expect((await pop(topic)).body.toString()).to.equal("long");
     expect(await codeOf(pop(topic))).to.equal(S.NOT_FOUND);
   });
 
   it("lets a consumer ack a message after its ttl passed while it was in flight", async () => {
     const topic = await queue();
-    const id = await pushTtl(topic, "slow consumer", 300);
-    await pop(topic);
-    await sleep(500);
+    const id = await pushTtl(topic, "slow consumer", 200);
+    await pushTtl(topic, "witness", 200);
+    expect((await pop(topic)).id).to.equal(id);
+    await expiredReaches(topic, 1n); // the witness, pushed after it with the same ttl
     await fixture.client.call("ack", { topic, bindKey: "q", id });
-    expect(await stat(topic)).to.deep.include({ acked: 1n, expired: 0n, inFlight: 0n });
+    expect(await stat(topic)).to.deep.include({ acked: 1n, expired: 1n, inFlight: 0n, backlog: 0n });
   });
 
   it("discards an in-flight message whose TTR ends after its expiry instead of redelivering or dead-lettering it", async () => {
@@ -122,13 +126,16 @@ describe("message expiry over gRPC (real node)", function () {
 
   it("keeps a dead letter past its message's ttl: dead letters do not expire", async () => {
     const topic = await queue({ msgRetry: 0 });
-    const id = await pushTtl(topic, "dies first", 600);
-    await pop(topic);
-    await fixture.client.call("touch", { topic, bindKey: "q", id, ttrMs: 50n });
-    await sleep(900);
+    // Its TTR (1 ms) must end before its ttl, or it is discarded instead (the test above).
+    const id = await pushTtl(topic, "dies first", 1500);
+    await pushTtl(topic, "witness", 1500);
+    expect((await pop(topic)).id).to.equal(id);
+    await fixture.client.call("touch", { topic, bindKey: "q", id, ttrMs: 1n });
+    await waitFor(async () => (await stat(topic)).dead === 1n, { what: "the message to be dead-lettered" });
+    await expiredReaches(topic, 1n); // the witness: the dead letter's ttl has passed too
     const { messages } = await fixture.client.call<object, { messages: Message[] }>("listDead", { topic, bindKey: "q" });
     expect(messages.map((m) => [m.id, m.expiresAtMs])).to.deep.equal([[id, 0n]]);
-    expect((await stat(topic)).expired).to.equal(0n);
+    expect(await stat(topic)).to.deep.include({ expired: 1n, dead: 1n });
     const { moved } = await fixture.client.call<object, { moved: bigint }>("redrive", { topic, bindKey: "q" });
     expect(moved).to.equal(1n);
     const again = await pop(topic);
@@ -174,7 +181,7 @@ describe("message expiry over gRPC (real node)", function () {
     expect(pushed.status).to.equal(200);
     const legacy = await call(base, "POST", "/push", { body: "legacy", topic, route_key: "q", ttl: 0.2 });
     expect(legacy.body.code).to.equal(0);
-    await sleep(400);
+    await expiredReaches(topic, 2n);
     expect((await call(base, "GET", `/v1/topics/${topic}/queues/q:pop`)).status).to.equal(404);
     expect((await call(base, "GET", `/pop?topic=${topic}&bindKey=q`)).body).to.deep.include({ code: 1, error: "NOT_FOUND" });
     expect((await call(base, "GET", `/v1/topics/${topic}/stat`)).body.stat.expired).to.equal("2");
@@ -182,57 +189,54 @@ describe("message expiry over gRPC (real node)", function () {
 });
 
 describe("message expiry across restarts (real node processes)", function () {
-  this.timeout(60_000);
+  this.timeout(120_000);
+  const fixture = restartableNode();
 
-  it("keeps a topic's msg_ttl_ms set over gRPC, HTTP and the original API across a restart", () =>
-    RestartableNode.run(async (n) => {
-      const topic = uniqueTopic("ttl");
-      const r1 = await n.client.call<object, { config: TopicConfig }>("config", { topic, msgTtlMs: 1500n });
-      expect(r1.config.msgTtlMs).to.equal(1500n);
-      // Unset keeps it.
-      expect((await n.client.call<object, { config: TopicConfig }>("config", { topic, msgRetry: 3 })).config).to.deep.include({ msgTtlMs: 1500n, msgRetry: 3 });
-      const base = n.httpBase;
-      const put = await call(base, "PUT", `/v1/topics/${topic}/config`, { msgTtlMs: "2500" });
-      expect(put.body.config).to.deep.include({ msgTtlMs: "2500", msgRetry: 3 });
-      const legacy = await call(base, "GET", `/config?topic=${topic}&msgTtlMs=3000`);
-      expect(legacy.body.data).to.deep.include({ msgTtlMs: 3000 });
-      expect((await call(base, "GET", `/getTopicStat?topic=${topic}`)).body.data).to.deep.include({ msg_ttl_ms: 3000 });
-      await n.restart("stop");
+  it("keeps a topic's msg_ttl_ms set over gRPC, HTTP and the original API across a restart", async () => {
+    const { n } = fixture;
+    const topic = uniqueTopic("ttl");
+    const r1 = await n.client.call<object, { config: TopicConfig }>("config", { topic, msgTtlMs: 1500n });
+    expect(r1.config.msgTtlMs).to.equal(1500n);
+    // Unset keeps it.
+    expect((await n.client.call<object, { config: TopicConfig }>("config", { topic, msgRetry: 3 })).config).to.deep.include({ msgTtlMs: 1500n, msgRetry: 3 });
+    const base = n.httpBase;
+    const put = await call(base, "PUT", `/v1/topics/${topic}/config`, { msgTtlMs: "2500" });
+    expect(put.body.config).to.deep.include({ msgTtlMs: "2500", msgRetry: 3 });
+    const legacy = await call(base, "GET", `/config?topic=${topic}&msgTtlMs=3000`);
+    expect(legacy.body.data).to.deep.include({ msgTtlMs: 3000 });
+    expect((await call(base, "GET", `/getTopicStat?topic=${topic}`)).body.data).to.deep.include({ msg_ttl_ms: 3000 });
+    await n.restart("stop");
 
-      const { topics } = await n.client.call<object, { topics: { topic: string; config: TopicConfig }[] }>("listTopics", {});
-      expect(topics.find((t) => t.topic === topic)?.config).to.deep.include({ msgTtlMs: 3000n, msgRetry: 3 });
-    }));
+    const { topics } = await n.client.call<object, { topics: { topic: string; config: TopicConfig }[] }>("listTopics", {});
+    expect(topics.find((t) => t.topic === topic)?.config).to.deep.include({ msgTtlMs: 3000n, msgRetry: 3 });
+  });
 
-  it("keeps a message's expiry through a kill -9: delivered before it, never after it", () =>
-    RestartableNode.run(async (n) => {
-      const topic = uniqueTopic("ttl");
-      await n.client.call("declareQueue", { topic, bindKey: "q" });
-      const push = (text: string, ttlMs: number) =>
-        n.client.call<object, { id: bigint }>("push", { topic, routeKey: "q", body: Buffer.from(text), ttlMs: BigInt(ttlMs) }).then((r) => r.id);
-      const pushedAt = Date.now();
-      const long = await push("long", 15_000);
-      const short = await push("short", 800);
-      const plain = await push("plain", 0);
-      await n.restart("kill");
+  it("keeps a message's expiry through a kill -9: delivered before it, never after it", async () => {
+    const { n } = fixture;
+    const topic = uniqueTopic("ttl");
+    await n.client.call("declareQueue", { topic, bindKey: "q" });
+    const push = (text: string, ttlMs: number) =>
+      n.client.call<object, { id: bigint }>("push", { topic, routeKey: "q", body: Buffer.from(text), ttlMs: BigInt(ttlMs) }).then((r) => r.id);
+    await push("short", 1000);
+    const shortExpiredBy = Date.now() + 1000; // created before the push answered
+    const long = await push("long", 600_000);
+    const plain = await push("plain", 0);
+    await n.restart("kill");
 
-      await sleep(pushedAt + 800 + 200 - Date.now()); // past the short one's expiry
-      const got = new Map<bigint, Message>();
-      for (;;) {
-        try {
-          const m = (await n.client.call<object, PopResponse>("pop", { topic, bindKey: "q" })).message!;
-          got.set(m.id, m);
-        } catch (err) {
-          expect((err as grpc.ServiceError).code).to.equal(S.NOT_FOUND);
-          break;
-        }
+    await clockPasses(shortExpiredBy);
+    const got = new Map<bigint, Message>();
+    for (;;) {
+      try {
+        const m = (await n.client.call<object, PopResponse>("pop", { topic, bindKey: "q" })).message!;
+        got.set(m.id, m);
+      } catch (err) {
+        expect((err as grpc.ServiceError).code).to.equal(S.NOT_FOUND);
+        break;
       }
-      expect(got.has(short), "the expired message is never delivered").to.equal(false);
-      expect(got.has(plain)).to.equal(true);
-      expect(got.get(plain)!.expiresAtMs).to.equal(0n);
-      if (Date.now() < pushedAt + 15_000 - 500) {
-        expect(got.has(long), "a message before its expiry survives kill -9").to.equal(true);
-        expect(Number(got.get(long)!.expiresAtMs)).to.be.within(pushedAt + 15_000 - 1000, Date.now() + 15_000);
-      }
-      expect((await n.client.call<object, { stat: any }>("getTopicStat", { topic })).stat.expired).to.equal(1n);
-    }));
+    }
+    expect([...got.keys()], "the expired message is never delivered; the others are").to.deep.equal([long, plain]);
+    expect(got.get(plain)!.expiresAtMs).to.equal(0n);
+    expect(Number(got.get(long)!.expiresAtMs)).to.equal(Number(got.get(long)!.createdAtMs) + 600_000);
+    expect((await n.client.call<object, { stat: any }>("getTopicStat", { topic })).stat).to.deep.include({ inFlight: 2n, backlog: 0n, delayed: 0n });
+  });
 });

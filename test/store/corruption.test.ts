@@ -174,8 +174,7 @@ describe("store recovery from damaged files", function () {
     const fresh = msg();
     const delayed = msg({ deliverAtMs: Date.now() + 5 });
     q.append([fresh, delayed]);
-    await new Promise((r) => setTimeout(r, 10));
-    q.processDue(Date.now(), 5); // journals DelayDone, then copies into the message log
+    q.processDue(delayed.deliverAtMs, 5); // due now: journals DelayDone, then copies into the message log
     await store.commit();
     // no close: as if killed right after the DelayDone, before the copy landed
     const [seg] = segmentFiles(dir, "msg");

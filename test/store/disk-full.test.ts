@@ -10,6 +10,7 @@ import { Broker } from "../../src/broker/broker.js";
 import { defaults } from "../../src/config.js";
 import { decodeStatusDetails } from "../helpers/error-table.js";
 import { connect, grpc, type Client } from "../helpers/grpc-client.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 const BIG = 1 << 30;
 
@@ -126,7 +127,7 @@ describe("store under allocation failures", function () {
 });
 
 describe("store on a real, small file system (tmpfs, 2 MiB)", function () {
-  this.timeout(30_000);
+  this.timeout(90_000);
   let mnt: string;
   let mounted = false;
 
@@ -185,18 +186,22 @@ describe("store on a real, small file system (tmpfs, 2 MiB)", function () {
     expect(got).to.deep.equal(appended);
     expect(store.stats().segmentsReclaimed).to.be.greaterThan(5);
     // Reclaimed files are truncated and unlinked in the thread pool, behind
-    // any fdatasync queued there: give it time.
+    // any fdatasync queued there: until then an append may still find the disk full.
     const more = msgs(200, { body: Buffer.alloc(1000, 0x43) });
-    for (let i = 0, tries = 0; i < more.length; ) {
-      try {
-        q.append(more.slice(i, i + 20));
-        await store.commit();
-        i += 20;
-      } catch (err) {
-        expect((err as StoreError).code).to.equal("DISK_FULL");
-        expect(++tries, "space never came back").to.be.below(100);
-        await sleep(50);
-      }
+    for (let i = 0; i < more.length; i += 20) {
+      await waitFor(
+        async () => {
+          try {
+            q.append(more.slice(i, i + 20));
+            await store.commit();
+            return true;
+          } catch (err) {
+            if ((err as StoreError).code !== "DISK_FULL") throw err;
+            return false;
+          }
+        },
+        { what: `space for messages ${i}..${i + 19} to come back`, intervalMs: 50 },
+      );
     }
     expect(q.stats().ready).to.equal(200);
     await store.close();
@@ -316,11 +321,7 @@ describe("a node over a full disk (broker, gRPC and HTTP servers in process, ENO
     const signal = popSignal!;
     leaving.abort();
     expect(await left).to.be.instanceOf(Error);
-    const deadline = Date.now() + 20_000;
-    while (!signal.aborted) {
-      if (Date.now() > deadline) throw new Error("the /pop's signal was not aborted after its client left");
-      await sleep(20);
-    }
+    await waitFor(() => signal.aborted, { what: "the /pop's signal aborted after its client left" });
     await client.call("push", { topic: "full", routeKey: "left", body: Buffer.from("after") });
     const next = await fetch(`${base}/pop?topic=full&bindKey=left&waitMs=60000`);
     const reply = (await next.json()) as { code: number; data: { body: string; retry: number } };

@@ -3,7 +3,8 @@ import { expect } from "chai";
 import type { Storage } from "../../src/broker/storage.js";
 import { openStorage } from "../../src/store/index.js";
 import { recordOffsets, segmentFiles } from "./files.js";
-import { msgs, sleep, tempDir } from "./helpers.js";
+import { msgs, tempDir } from "./helpers.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 const BIG = 1 << 30;
 
@@ -34,9 +35,8 @@ describe("store fsync policies and space reclamation", () => {
     store = openStorage({ dataDir: dir, segmentBytes: 64 << 10, fsync: "interval", fsyncIntervalMs: 20 });
     store.openQueue("t", "q", "main").append(msgs(10));
     await store.commit();
-    const t0 = Date.now();
-    while (store.stats().fsyncs === 0 && Date.now() - t0 < 2000) await sleep(10);
-    expect(store.stats().fsyncs).to.be.greaterThan(0);
+    expect(store.stats().fsyncs, "commit resolved before any flush").to.equal(0);
+    await waitFor(() => store!.stats().fsyncs > 0, { what: "a background flush" });
   });
 
   it("never: commit does not sync", async () => {
@@ -44,7 +44,6 @@ describe("store fsync policies and space reclamation", () => {
     store = openStorage({ dataDir: dir, segmentBytes: 64 << 10, fsync: "never" });
     store.openQueue("t", "q", "main").append(msgs(10));
     await store.commit();
-    await sleep(30);
     expect(store.stats().fsyncs).to.equal(0);
   });
 
@@ -65,13 +64,12 @@ describe("store fsync policies and space reclamation", () => {
       if (b.length === 0) break;
       for (const m of b) q.ack(m.id);
     }
-    await sleep(50); // files are unlinked in the background
+    await waitFor(() => written() === 2, { what: "the settled segments to be unlinked (in the background)" });
     expect(q.stats().segmentsReclaimed).to.equal(files - 2);
     expect(store.stats().segmentsReclaimed).to.equal(files - 2);
     expect(written()).to.equal(2); // the pinned one and the active one
     q.ack(first[0]!.id);
-    await sleep(50);
-    expect(written()).to.equal(1);
+    await waitFor(() => written() === 1, { what: "the pinned segment to be unlinked" });
     expect(q.stats().segmentsReclaimed).to.equal(files - 1);
   });
 });

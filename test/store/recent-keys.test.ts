@@ -4,7 +4,8 @@ import { expect } from "chai";
 import type { Storage } from "../../src/broker/storage.js";
 import { openStorage } from "../../src/store/index.js";
 import { flipByte, recordOffsets, segmentFiles } from "./files.js";
-import { type Warning, msg, recordingLogger, sleep, tempDir } from "./helpers.js";
+import { type Warning, msg, recordingLogger, tempDir } from "./helpers.js";
+import { clockPasses } from "../helpers/wait-for.js";
 
 const SEGMENT = 64 << 10;
 
@@ -33,8 +34,8 @@ describe("store: idempotency keys after a restart", function () {
     // A backlog of several segments, all with keys, created before the window.
     const before = Date.now();
     for (let i = 0; i < 6; i++) q.append(Array.from({ length: 50 }, (_, j) => msg({ body: Buffer.alloc(1000, 1), createdAtMs: before, idempotencyKey: `old-${i}-${j}` })));
-    // Segment starts are kept in whole seconds: let one pass before the window opens.
-    await sleep(1100);
+    // Segment starts are kept in whole seconds: the window opens in the next second.
+    await clockPasses(Math.floor(Date.now() / 1000) * 1000 + 1000);
     const sinceMs = Date.now();
     const fresh = Array.from({ length: 120 }, (_, j) => msg({ body: Buffer.alloc(1000, 2), createdAtMs: sinceMs + 1, idempotencyKey: `new-${j}` }));
     q.append(fresh);
