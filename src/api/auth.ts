@@ -39,6 +39,9 @@ export const RPC_ACTIONS: Readonly<Record<string, { action: Action; scope: "topi
   Ping: "open",
 };
 
+/** The RPCs served without a token. */
+export const OPEN_RPCS: ReadonlySet<string> = new Set(Object.keys(RPC_ACTIONS).filter((rpc) => RPC_ACTIONS[rpc] === "open"));
+
 /** One token's grants: per action, topic patterns where `*` matches any run of characters. */
 interface Grant {
   name: string;

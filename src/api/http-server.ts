@@ -6,7 +6,7 @@ import { createServer as createHttpServer, type IncomingMessage, type Server, ty
 import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import type { NodeConfig } from "../config.js";
-import type { Authorizer } from "./auth.js";
+import { OPEN_RPCS, type Authorizer } from "./auth.js";
 import { bindRoutes, serveRoute } from "./http-gateway.js";
 import { HttpError, errorStatus, sendError, sendJson } from "./http-io.js";
 import { RouteTable } from "./http-routes.js";
@@ -79,7 +79,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
     maxBodyBytes: config.maxHttpBodyBytes,
     auth,
   });
-  const openapi = JSON.stringify(buildOpenApi(table.routes, extraOperations(streamTable.map((s) => s.template), [...operator.routes.keys()], ["/ping", ...legacy.keys()]), { title: "gmq", version: opts.version ?? "v1" }));
+  const openapi = JSON.stringify(buildOpenApi(table.routes, extraOperations(streamTable.map((s) => s.template), [...operator.routes.keys()], ["/ping", ...legacy.keys()]), { title: "gmq", version: opts.version ?? "v1" }, { authRequired: Boolean(auth), openRpcs: OPEN_RPCS, openPaths: new Set([...operator.open, "/openapi.json", "/ping"]) }));
   const maxBody = config.maxHttpBodyBytes;
 
   const observe = (method: string, start: bigint, code: string): void => {
