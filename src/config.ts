@@ -24,6 +24,10 @@ export interface NodeConfig {
   segmentBytes: number;
   maxBodyBytes: number;
   maxHttpBodyBytes: number;
+  /** Host names the HTTP listener answers besides loopback names, IP literals and its own addresses ("*": any). */
+  httpAllowedHosts: string[];
+  /** Browser origins allowed to call the HTTP API cross-site (CORS), e.g. https://ops.example.com ("*": any). */
+  httpCorsOrigins: string[];
   tlsCert: string;
   tlsKey: string;
   tlsClientCa: string;
@@ -51,6 +55,8 @@ export const defaults: NodeConfig = {
   segmentBytes: 64 * 1024 * 1024,
   maxBodyBytes: 1024 * 1024,
   maxHttpBodyBytes: 4 * 1024 * 1024,
+  httpAllowedHosts: [],
+  httpCorsOrigins: [],
   tlsCert: "",
   tlsKey: "",
   tlsClientCa: "",
@@ -86,6 +92,8 @@ const specs: Spec[] = [
   { key: "segmentBytes", flag: "segment-bytes", env: "GMQ_SEGMENT_BYTES", help: "size of each segment file" },
   { key: "maxBodyBytes", flag: "max-body-bytes", env: "GMQ_MAX_BODY_BYTES", help: "largest message body accepted" },
   { key: "maxHttpBodyBytes", flag: "max-http-body-bytes", env: "GMQ_MAX_HTTP_BODY_BYTES", help: "largest HTTP request body accepted" },
+  { key: "httpAllowedHosts", flag: "http-allowed-hosts", env: "GMQ_HTTP_ALLOWED_HOSTS", help: "comma-separated Host names the HTTP API answers besides loopback, IPs and its own address (*.example.com; *: any)" },
+  { key: "httpCorsOrigins", flag: "http-cors-origins", env: "GMQ_HTTP_CORS_ORIGINS", help: "comma-separated browser origins allowed to call the HTTP API cross-site (CORS), e.g. https://ops.example.com" },
   { key: "tlsCert", flag: "tls-cert", env: "GMQ_TLS_CERT", help: "PEM certificate: enables TLS on gRPC and HTTP" },
   { key: "tlsKey", flag: "tls-key", env: "GMQ_TLS_KEY", help: "PEM private key for --tls-cert" },
   { key: "tlsClientCa", flag: "tls-client-ca", env: "GMQ_TLS_CLIENT_CA", help: "PEM CA bundle: require client certificates it signed (mutual TLS)" },
@@ -201,6 +209,9 @@ function validate(c: NodeConfig): void {
   if (c.segmentBytes % 4096 !== 0) throw new ConfigError(`segmentBytes must be a multiple of 4096, got ${c.segmentBytes}`);
   if (!["always", "interval", "never"].includes(c.fsync)) throw new ConfigError(`fsync must be always, interval or never, got ${c.fsync}`);
   if (c.maxBodyBytes + 4096 > c.segmentBytes) throw new ConfigError("segmentBytes must exceed maxBodyBytes by at least 4 KiB");
+  for (const o of c.httpCorsOrigins) {
+    if (o !== "*" && !/^https?:\/\/[^/\s]+$/i.test(o)) throw new ConfigError(`httpCorsOrigins: ${o} is not an origin such as https://ops.example.com (scheme://host[:port], no path)`);
+  }
   if (Boolean(c.tlsCert) !== Boolean(c.tlsKey)) throw new ConfigError("tlsCert and tlsKey must be given together");
   if (c.tlsClientCa && !c.tlsCert) throw new ConfigError("tlsClientCa needs tlsCert and tlsKey");
   for (const [key, addr] of [["grpcAddr", c.grpcAddr], ["httpAddr", c.httpAddr]] as const) {

@@ -8,6 +8,7 @@ import type { AddressInfo } from "node:net";
 import type { NodeConfig } from "../config.js";
 import { OPEN_RPCS, type Authorizer } from "./auth.js";
 import { bindRoutes, serveRoute } from "./http-gateway.js";
+import { createHttpGuard, type HttpGuardConfig } from "./http-guard.js";
 import { HttpError, errorStatus, sendError, sendJson } from "./http-io.js";
 import { RouteTable } from "./http-routes.js";
 import { createStreams, streamRoutes, type StreamBroker } from "./http-streams.js";
@@ -32,7 +33,7 @@ export interface HttpBroker extends StreamBroker {
 }
 
 export interface HttpServerOptions {
-  config: Pick<NodeConfig, "httpAddr" | "maxHttpBodyBytes" | "tlsCert" | "tlsKey" | "tlsClientCa" | "metrics" | "pprof" | "dashboard">;
+  config: Pick<NodeConfig, "httpAddr" | "maxHttpBodyBytes" | "tlsCert" | "tlsKey" | "tlsClientCa" | "metrics" | "pprof" | "dashboard"> & HttpGuardConfig;
   broker: HttpBroker;
   /** The in-process unary handlers, keyed by RPC name as in the proto (createUnaryHandlers). */
   handlers: object;
@@ -81,6 +82,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
   });
   const openapi = JSON.stringify(buildOpenApi(table.routes, extraOperations(streamTable.map((s) => s.template), [...operator.routes.keys()], ["/ping", ...legacy.keys()]), { title: "gmq", version: opts.version ?? "v1" }, { authRequired: Boolean(auth), openRpcs: OPEN_RPCS, openPaths: new Set([...operator.open, "/openapi.json", "/ping"]) }));
   const maxBody = config.maxHttpBodyBytes;
+  const guard = createHttpGuard(config, legacy.keys());
 
   const observe = (method: string, start: bigint, code: string): void => {
     metrics?.observeRpc(method, "http", Number(process.hrtime.bigint() - start) / 1e9, code);
@@ -94,6 +96,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
   };
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (!guard.admit(req, res)) return;
     const start = process.hrtime.bigint();
     const url = req.url ?? "/";
     const qAt = url.indexOf("?");

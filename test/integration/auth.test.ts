@@ -156,7 +156,7 @@ describe("token auth (real node, --auth-file)", function () {
   describe("over HTTP", () => {
     it("answers 401 without a token and 403 outside the grants, as {code, message, details}", async () => {
       const push = (token?: string, topic = "orders") =>
-        http(`/v1/topics/${topic}/messages`, token, { method: "POST", body: JSON.stringify({ routeKey: "paid", body: "aGk=" }) });
+        http(`/v1/topics/${topic}/messages`, token, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ routeKey: "paid", body: "aGk=" }) });
       const anonymous = await push();
       expect(anonymous.status).to.equal(401);
       expect(await anonymous.json()).to.deep.include({ code: "UNAUTHENTICATED", details: [] });
