@@ -17,6 +17,7 @@ import {
   type SubscribeResponse,
 } from "../gen/gmq/v1/broker.js";
 import type { Authorizer } from "./auth.js";
+import { metadataLimit } from "./grpc-limits.js";
 import { createUnaryHandlers, type CallContext, type UnaryHandlers } from "./handlers.js";
 import { msOf, toProtoMessage } from "./messages.js";
 import { BROKER_PROTO, PROTO_INCLUDE_DIRS } from "./proto-files.js";
@@ -244,6 +245,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   };
 
   const server = new grpc.Server({
+    interceptors: [metadataLimit()],
     "grpc.max_receive_message_length": 64 * 1024 * 1024,
     "grpc.max_send_message_length": 64 * 1024 * 1024,
   });

@@ -37,7 +37,9 @@ export function channelCredentials(tls: TlsOptions | undefined): ChannelCredenti
  * plaintext channel.
  */
 export function bearerToken(token: string): Interceptor {
-  const value = `Bearer ${token}`;
+  // Trimmed as an HTTP server trims a header: HTTP/2 drops a value with
+  // leading or trailing whitespace (a token read from a file with its newline).
+  const value = `Bearer ${token.trim()}`;
   return (options, nextCall) =>
     new InterceptingCall(nextCall(options), {
       start(metadata, listener, next) {
