@@ -212,8 +212,8 @@ function validate(c: NodeConfig): void {
   for (const o of c.httpCorsOrigins) {
     if (o !== "*" && !/^https?:\/\/[^/\s]+$/i.test(o)) throw new ConfigError(`httpCorsOrigins: ${o} is not an origin such as https://ops.example.com (scheme://host[:port], no path)`);
   }
-  if (Boolean(c.tlsCert) !== Boolean(c.tlsKey)) throw new ConfigError("tlsCert and tlsKey must be given together");
-  if (c.tlsClientCa && !c.tlsCert) throw new ConfigError("tlsClientCa needs tlsCert and tlsKey");
+  if (Boolean(c.tlsCert) !== Boolean(c.tlsKey)) throw new ConfigError("--tls-cert and --tls-key (tlsCert, tlsKey) must be given together");
+  if (c.tlsClientCa && !c.tlsCert) throw new ConfigError("--tls-client-ca (tlsClientCa) needs --tls-cert and --tls-key");
   for (const [key, addr] of [["grpcAddr", c.grpcAddr], ["httpAddr", c.httpAddr]] as const) {
     if (key === "httpAddr" && !addr) continue;
     if (!/^[^\s]+:\d{1,5}$/.test(addr)) throw new ConfigError(`${key} must be host:port, got ${addr}`);

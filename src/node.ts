@@ -5,8 +5,8 @@ import { loadAuthFile } from "./api/auth.js";
 import { startGrpcServer, type RunningGrpcServer } from "./api/grpc-server.js";
 import { createUnaryHandlers } from "./api/handlers.js";
 import { startHttpServer, type RunningHttpServer } from "./api/http-server.js";
-import { createNodeMetrics, grpcObserver } from "./api/metrics.js";
-import { grpcServerCredentials, loadTls } from "./api/tls.js";
+import { createNodeMetrics, grpcObserver, registerTlsCertificateExpiry } from "./api/metrics.js";
+import { certificateExpiry, loadTls, ReloadableServerCredentials, secureContextOptions, type TlsMaterial } from "./api/tls.js";
 import { Broker } from "./broker/broker.js";
 import { joinCluster } from "./cluster/join.js";
 import type { Registration } from "./cluster/registration.js";
@@ -33,6 +33,9 @@ export async function startNode(config: NodeConfig, logger: Logger): Promise<Run
   // Read before anything opens, so a bad auth file fails the start and touches no data.
   const auth = config.authFile ? loadAuthFile(config.authFile) : undefined;
   if (auth) logger.info({ authFile: config.authFile, tokens: auth.names }, "token auth on");
+  let tls = loadTls(config);
+  if (tls) logCertificate(tls, logger);
+  const grpcCredentials = tls && new ReloadableServerCredentials(tls);
   const storage = openStorage({
     dataDir: config.dataDir,
     segmentBytes: config.segmentBytes,
@@ -45,13 +48,14 @@ export async function startNode(config: NodeConfig, logger: Logger): Promise<Run
   const metrics = config.metrics
     ? createNodeMetrics({ topicStats: () => broker.allTopicStats(), storageStats: () => storage.stats() })
     : undefined;
+  if (metrics && tls) registerTlsCertificateExpiry(metrics, () => tls!.notAfterMs);
   let grpc: RunningGrpcServer;
   try {
     grpc = await startGrpcServer({
       broker,
       addr: config.grpcAddr,
       logger,
-      credentials: grpcServerCredentials(loadTls(config)),
+      credentials: grpcCredentials,
       auth,
       observe: grpcObserver(metrics),
     });
@@ -83,6 +87,17 @@ export async function startNode(config: NodeConfig, logger: Logger): Promise<Run
     httpAddr: http?.addr ?? "",
     broker,
     reload() {
+      if (tls) {
+        try {
+          const next = loadTls(config)!;
+          grpcCredentials!.update(next);
+          (http?.server as { setSecureContext?(o: object): void } | undefined)?.setSecureContext?.(secureContextOptions(next));
+          tls = next;
+          logCertificate(next, logger, "TLS certificate, key and client CA reloaded");
+        } catch (err) {
+          logger.error({ err: (err as Error).message }, "TLS files not reloaded; the previous certificate stays");
+        }
+      }
       if (!auth) return;
       try {
         auth.reload();
@@ -106,4 +121,11 @@ export async function startNode(config: NodeConfig, logger: Logger): Promise<Run
       return closing;
     },
   };
+}
+
+function logCertificate(tls: TlsMaterial, logger: Logger, msg = "TLS on"): void {
+  const { secondsLeft, warning } = certificateExpiry(tls, Date.now());
+  const fields = { subject: tls.subject, notAfter: new Date(tls.notAfterMs).toISOString(), daysLeft: Math.floor(secondsLeft / 86_400), mutualTls: Boolean(tls.clientCa) };
+  if (warning) logger.warn(fields, `${msg}: ${warning}`);
+  else logger.info(fields, msg);
 }

@@ -13,6 +13,7 @@ import { HttpError, errorStatus, sendError, sendJson } from "./http-io.js";
 import { RouteTable } from "./http-routes.js";
 import { createStreams, streamRoutes, type StreamBroker } from "./http-streams.js";
 import { createLegacyRoutes, serveLegacy, servePing } from "./legacy-routes.js";
+import { rateLimited } from "./log-limit.js";
 import { createNodeMetrics, type MetricsSources, type NodeMetrics } from "./metrics.js";
 import { buildOpenApi, openApiPath, type ExtraOperation } from "./openapi.js";
 import { createOperator } from "./operator.js";
@@ -194,8 +195,9 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
   const server = tls ? createHttpsServer(httpsServerOptions(tls), listener) : createHttpServer(listener);
   server.keepAliveTimeout = 65_000;
   if (tls) {
+    const limit = rateLimited(10_000);
     server.on("tlsClientError", (err, socket) => {
-      logger.warn({ err: err.message, remote: socket.remoteAddress }, "tls handshake refused");
+      limit((suppressed) => logger.warn({ err: err.message, remote: socket.remoteAddress, suppressed }, "https: TLS handshake failed"));
     });
   }
 
