@@ -5,8 +5,9 @@ import { loadAuthFile } from "./api/auth.js";
 import { startGrpcServer, type RunningGrpcServer } from "./api/grpc-server.js";
 import { createUnaryHandlers } from "./api/handlers.js";
 import { startHttpServer, type RunningHttpServer } from "./api/http-server.js";
+import { rateLimited } from "./api/log-limit.js";
 import { createNodeMetrics, grpcObserver, registerTlsCertificateExpiry } from "./api/metrics.js";
-import { certificateExpiry, loadTls, ReloadableServerCredentials, secureContextOptions, type TlsMaterial } from "./api/tls.js";
+import { certificateExpiry, loadTls, ReloadableServerCredentials, secureContextOptions, watchGrpcHandshakes, type TlsMaterial } from "./api/tls.js";
 import { Broker } from "./broker/broker.js";
 import { joinCluster } from "./cluster/join.js";
 import type { Registration } from "./cluster/registration.js";
@@ -58,6 +59,14 @@ export async function startNode(config: NodeConfig, logger: Logger): Promise<Run
       credentials: grpcCredentials,
       auth,
       observe: grpcObserver(metrics),
+      onBound: (server) => {
+        if (!tls) return;
+        const limit = rateLimited(10_000);
+        const watched = watchGrpcHandshakes(server, (err, remote) =>
+          limit((suppressed) => logger.warn({ err: err.message, remote, suppressed }, "grpc: TLS handshake failed")),
+        );
+        if (!watched) logger.warn({}, "failed TLS handshakes on the gRPC port cannot be logged with this grpc-js");
+      },
     });
   } catch (err) {
     await broker.close();

@@ -36,6 +36,8 @@ export interface GrpcServerOptions {
   auth?: Authorizer;
   /** Called once per finished RPC, for metrics. */
   observe?: (method: string, seconds: number, code: grpc.status) => void;
+  /** Called once the server is bound, with it (node.ts watches its TLS handshakes). */
+  onBound?: (server: grpc.Server) => void;
 }
 
 export interface RunningGrpcServer {
@@ -268,6 +270,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
       err ? reject(new BrokerError(ErrorCode.UNAVAILABLE, `cannot listen for gRPC on ${options.addr}: ${err.message}`)) : resolve(p),
     );
   });
+  options.onBound?.(server);
   const host = options.addr.slice(0, options.addr.lastIndexOf(":"));
 
   return {

@@ -7,8 +7,8 @@
 import { X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
 import type { ServerOptions as HttpsServerOptions } from "node:https";
-import { createSecureContext, type SecureContextOptions } from "node:tls";
-import { ServerCredentials } from "@grpc/grpc-js";
+import { createSecureContext, type SecureContextOptions, type TLSSocket } from "node:tls";
+import { type Server as GrpcServer, ServerCredentials } from "@grpc/grpc-js";
 import type { NodeConfig } from "../config.js";
 
 export type TlsConfig = Pick<NodeConfig, "tlsCert" | "tlsKey" | "tlsClientCa">;
@@ -128,4 +128,20 @@ export function certificateExpiry(tls: TlsMaterial, nowMs: number): { secondsLef
     return { secondsLeft, warning: `the TLS certificate (--tls-cert) expires within ${CERT_EXPIRY_WARNING_DAYS} days: replace it and send SIGHUP` };
   }
   return { secondsLeft };
+}
+
+/**
+ * Calls onFailure for every TLS handshake that fails on a bound gRPC server.
+ * grpc-js 1.14 leaves its HTTP/2 servers' `tlsClientError` unhandled (Node
+ * then drops the socket silently) and offers no hook, so this reaches into
+ * its private server map; false when that map is not there (another
+ * grpc-js), and nothing is watched.
+ */
+export function watchGrpcHandshakes(server: GrpcServer, onFailure: (err: Error, remote: string | undefined) => void): boolean {
+  const servers = (server as unknown as { http2Servers?: unknown }).http2Servers;
+  if (!(servers instanceof Map)) return false;
+  for (const http2 of servers.keys() as IterableIterator<{ on?: (event: string, fn: (err: Error, socket: TLSSocket) => void) => void }>) {
+    http2.on?.("tlsClientError", (err, socket) => onFailure(err, socket.remoteAddress));
+  }
+  return true;
 }

@@ -212,16 +212,20 @@ describe("TLS hardening (real nodes)", function () {
       expect(await refused(["--tls-cert", a.serverCert])).to.match(/--tls-cert and --tls-key/);
     });
 
-    it("logs a failed handshake on the HTTPS port with the count of those left out", async () => {
-      await new Promise<void>((resolve) => {
-        const s = netConnect(split(node.httpAddr), () => s.end("GET / HTTP/1.1\r\nhost: x\r\n\r\n"));
-        s.on("close", () => resolve());
-        s.on("error", () => resolve());
+    for (const [port, label] of [["http", "https"], ["grpc", "grpc"]] as const) {
+      it(`logs a failed handshake on the ${port} port with the count of those left out`, async () => {
+        const addr = port === "grpc" ? node.grpcAddr : node.httpAddr;
+        await new Promise<void>((resolve) => {
+          const s = netConnect(split(addr), () => s.end("GET / HTTP/1.1\r\nhost: x\r\n\r\n"));
+          s.on("close", () => resolve());
+          s.on("error", () => resolve());
+        });
+        const msg = `${label}: TLS handshake failed`;
+        await waitFor("the handshake log line", () => node.logs.some((l) => l.includes(msg)));
+        const line = JSON.parse(node.logs.find((l) => l.includes(msg))!);
+        expect(line).to.include({ level: 40, suppressed: 0, remote: "127.0.0.1" });
       });
-      await waitFor("the handshake log line", () => node.logs.some((l) => l.includes("https: TLS handshake failed")));
-      const line = JSON.parse(node.logs.find((l) => l.includes("https: TLS handshake failed"))!);
-      expect(line).to.include({ level: 40, suppressed: 0, remote: "127.0.0.1" });
-    });
+    }
 
     it("lets the CLI (and so the SDK) connect to an IP address over TLS without Node's DEP0123 warning", async () => {
       const { stdout, stderr } = await promisify(execFile)(process.execPath, ["--import", "tsx", CLI, "--addr", node.grpcAddr, "--tls-ca", a.caCert, "nodes"], {
