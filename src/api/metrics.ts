@@ -179,3 +179,19 @@ export function grpcObserver(metrics: NodeMetrics | undefined): ((method: string
   if (!metrics) return undefined;
   return (method, seconds, code) => metrics.observeRpc(method, "grpc", seconds, status[code] ?? String(code));
 }
+
+/**
+ * gmq_tls_certificate_expiry_timestamp_seconds: when the served certificate
+ * (--tls-cert) ends, as Unix seconds, read at scrape time so a SIGHUP reload
+ * shows at once. Alert on `gmq_tls_certificate_expiry_timestamp_seconds - time() < 14 * 86400`.
+ */
+export function registerTlsCertificateExpiry(metrics: NodeMetrics, notAfterMs: () => number): void {
+  new Gauge({
+    name: "gmq_tls_certificate_expiry_timestamp_seconds",
+    help: "End of validity of the TLS certificate the node serves (--tls-cert), Unix seconds",
+    registers: [metrics.registry],
+    collect() {
+      this.set(Math.floor(notAfterMs() / 1000));
+    },
+  });
+}
