@@ -52,6 +52,8 @@ export interface ListOption extends Common {
   type: "list";
   default: readonly string[];
   empty: string;
+  /** Each item must match `pattern`; a start with another fails, saying the item is not `like`. */
+  item?: { pattern: RegExp; like: string };
 }
 
 export type OptionSpec = IntOption | BoolOption | EnumOption | StringOption | AddrOption | ListOption;
@@ -79,6 +81,16 @@ export const optionTable = {
   maxGrpcMessageBytes: { type: "int", unit: "bytes", default: 64 * MiB, min: 64 * KiB, max: GiB, flag: "max-grpc-message-bytes", env: "GMQ_MAX_GRPC_MESSAGE_BYTES", beyond: "RESOURCE_EXHAUSTED (gRPC only)", help: "largest gRPC message received or sent" },
   maxPopWaitMs: { type: "int", unit: "ms", default: 60_000, min: 0, max: 3_600_000, flag: "max-pop-wait-ms", env: "GMQ_MAX_POP_WAIT_MS", beyond: "INVALID_ARGUMENT (HTTP 400)", help: "longest wait_ms a Pop may ask for" },
   maxListDead: { type: "int", unit: "messages", default: 1000, min: 1, max: 100_000, flag: "max-list-dead", env: "GMQ_MAX_LIST_DEAD", beyond: "INVALID_ARGUMENT (HTTP 400)", help: "largest limit a ListDead may ask for (0 asks for min(100, this))" },
+  httpAllowedHosts: { type: "list", default: [], empty: "IPs, loopback names and the node's own addresses only", flag: "http-allowed-hosts", env: "GMQ_HTTP_ALLOWED_HOSTS", help: "Host names the HTTP listener serves besides IP addresses, localhost and the node's own addresses (*.example.com; *: any); see Browsers" },
+  httpCorsOrigins: {
+    type: "list",
+    default: [],
+    empty: "no cross-site browser calls",
+    item: { pattern: /^(\*|https?:\/\/[^/\s]+)$/i, like: "an origin such as https://ops.example.com (scheme://host[:port], no path) or *" },
+    flag: "http-cors-origins",
+    env: "GMQ_HTTP_CORS_ORIGINS",
+    help: "browser origins allowed to call the HTTP API cross-site, with CORS (https://ops.example.com; *: any)",
+  },
   tlsCert: { type: "string", default: "", empty: "no TLS", flag: "tls-cert", env: "GMQ_TLS_CERT", help: "PEM certificate: enables TLS on gRPC and HTTP" },
   tlsKey: { type: "string", default: "", empty: "no TLS", flag: "tls-key", env: "GMQ_TLS_KEY", help: "PEM private key for --tls-cert" },
   tlsClientCa: { type: "string", default: "", empty: "no client certificates", flag: "tls-client-ca", env: "GMQ_TLS_CLIENT_CA", help: "PEM CA bundle: require client certificates it signed (mutual TLS)" },

@@ -21,12 +21,18 @@ const show = (raw: unknown) => JSON.stringify(raw);
 function coerce(key: OptionKey, raw: unknown): unknown {
   const spec: OptionSpec = specOf(key);
   switch (spec.type) {
-    case "list":
-      if (Array.isArray(raw)) return raw.map(String);
-      return String(raw)
-        .split(",")
-        .map((s) => s.trim())
-        .filter(Boolean);
+    case "list": {
+      const items = Array.isArray(raw)
+        ? raw.map(String)
+        : String(raw)
+            .split(",")
+            .map((s) => s.trim())
+            .filter(Boolean);
+      for (const item of items) {
+        if (spec.item && !spec.item.pattern.test(item)) throw new ConfigError(`${key}: ${item} is not ${spec.item.like}`);
+      }
+      return items;
+    }
     case "int": {
       const n = typeof raw === "string" && raw.trim() === "" ? NaN : Number(raw);
       if (!Number.isFinite(n)) throw new ConfigError(`${key} must be a number, got ${show(raw)}`);
@@ -135,6 +141,6 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
 /** The checks that relate two options; each option's own bounds are checked by coerce. */
 function validate(c: NodeConfig): void {
   if (c.maxBodyBytes + 4096 > c.segmentBytes) throw new ConfigError("segmentBytes must exceed maxBodyBytes by at least 4 KiB");
-  if (Boolean(c.tlsCert) !== Boolean(c.tlsKey)) throw new ConfigError("tlsCert and tlsKey must be given together");
-  if (c.tlsClientCa && !c.tlsCert) throw new ConfigError("tlsClientCa needs tlsCert and tlsKey");
+  if (Boolean(c.tlsCert) !== Boolean(c.tlsKey)) throw new ConfigError("--tls-cert and --tls-key (tlsCert, tlsKey) must be given together");
+  if (c.tlsClientCa && !c.tlsCert) throw new ConfigError("--tls-client-ca (tlsClientCa) needs --tls-cert and --tls-key");
 }

@@ -5,9 +5,10 @@ import { loadAuthFile } from "./api/auth.js";
 import { startGrpcServer, type RunningGrpcServer } from "./api/grpc-server.js";
 import { createUnaryHandlers } from "./api/handlers.js";
 import { startHttpServer, type RunningHttpServer } from "./api/http-server.js";
-import { createNodeMetrics, grpcObserver } from "./api/metrics.js";
-import { grpcServerCredentials, loadTls } from "./api/tls.js";
-import { Broker, systemClock } from "./broker/index.js";
+import { rateLimited } from "./api/log-limit.js";
+import { createNodeMetrics, grpcObserver, registerTlsCertificateExpiry } from "./api/metrics.js";
+import { certificateExpiry, loadTls, ReloadableServerCredentials, secureContextOptions, watchGrpcHandshakes, type TlsMaterial } from "./api/tls.js";
+import { Broker, systemClock, type Clock } from "./broker/index.js";
 import { joinCluster } from "./cluster/join.js";
 import type { Registration } from "./cluster/registration.js";
 import type { NodeConfig } from "./config.js";
@@ -35,6 +36,9 @@ export async function startNode(config: NodeConfig, logger: Logger): Promise<Run
   if (auth) logger.info({ authFile: config.authFile, tokens: auth.names }, "token auth on");
   // One clock for the store and the broker (tests drive a manual one in process).
   const clock = systemClock;
+  let tls = loadTls(config);
+  if (tls) logCertificate(tls, logger, clock);
+  const grpcCredentials = tls && new ReloadableServerCredentials(tls);
   const storage = openStorage({
     clock,
     dataDir: config.dataDir,
@@ -48,16 +52,25 @@ export async function startNode(config: NodeConfig, logger: Logger): Promise<Run
   const metrics = config.metrics
     ? createNodeMetrics({ topicStats: () => broker.allTopicStats(), storageStats: () => storage.stats() })
     : undefined;
+  if (metrics && tls) registerTlsCertificateExpiry(metrics, () => tls!.notAfterMs);
   let grpc: RunningGrpcServer;
   try {
     grpc = await startGrpcServer({
       broker,
       addr: config.grpcAddr,
       logger,
-      credentials: grpcServerCredentials(loadTls(config)),
+      credentials: grpcCredentials,
       auth,
       observe: grpcObserver(metrics),
       limits: config,
+      onBound: (server) => {
+        if (!tls) return;
+        const limit = rateLimited(10_000, clock.now);
+        const watched = watchGrpcHandshakes(server, (err, remote) =>
+          limit((suppressed) => logger.warn({ err: err.message, remote, suppressed }, "grpc: TLS handshake failed")),
+        );
+        if (!watched) logger.warn({}, "failed TLS handshakes on the gRPC port cannot be logged with this grpc-js");
+      },
     });
   } catch (err) {
     await broker.close();
@@ -87,6 +100,17 @@ export async function startNode(config: NodeConfig, logger: Logger): Promise<Run
     httpAddr: http?.addr ?? "",
     broker,
     reload() {
+      if (tls) {
+        try {
+          const next = loadTls(config)!;
+          grpcCredentials!.update(next);
+          (http?.server as { setSecureContext?(o: object): void } | undefined)?.setSecureContext?.(secureContextOptions(next));
+          tls = next;
+          logCertificate(next, logger, clock, "TLS certificate, key and client CA reloaded");
+        } catch (err) {
+          logger.error({ err: (err as Error).message }, "TLS files not reloaded; the previous certificate stays");
+        }
+      }
       if (!auth) return;
       try {
         auth.reload();
@@ -110,4 +134,11 @@ export async function startNode(config: NodeConfig, logger: Logger): Promise<Run
       return closing;
     },
   };
+}
+
+function logCertificate(tls: TlsMaterial, logger: Logger, clock: Clock, msg = "TLS on"): void {
+  const { secondsLeft, warning } = certificateExpiry(tls, clock.now());
+  const fields = { subject: tls.subject, notAfter: new Date(tls.notAfterMs).toISOString(), daysLeft: Math.floor(secondsLeft / 86_400), mutualTls: Boolean(tls.clientCa) };
+  if (warning) logger.warn(fields, `${msg}: ${warning}`);
+  else logger.info(fields, msg);
 }

@@ -39,6 +39,9 @@ export const RPC_ACTIONS: Readonly<Record<string, { action: Action; scope: "topi
   Ping: "open",
 };
 
+/** The RPCs served without a token. */
+export const OPEN_RPCS: ReadonlySet<string> = new Set(Object.keys(RPC_ACTIONS).filter((rpc) => RPC_ACTIONS[rpc] === "open"));
+
 /** One token's grants: per action, topic patterns where `*` matches any run of characters. */
 interface Grant {
   name: string;
@@ -143,7 +146,7 @@ export function loadAuthFile(file: string): ReloadableAuthorizer {
 function createAuthorizer(current: () => readonly Grant[]): Authorizer {
   const find = (authorization: string | undefined): Grant => {
     const m = authorization ? /^Bearer\s+(\S+)\s*$/i.exec(authorization) : null;
-    if (!m) throw new BrokerError(ErrorReason.TOKEN_REQUIRED, "this node requires a token: send the header authorization: Bearer <token>");
+    if (!m) throw new BrokerError(ErrorReason.TOKEN_REQUIRED, "this node requires a token: send the header authorization: Bearer <token> (over gRPC without leading or trailing whitespace, which HTTP/2 drops)");
     const digest = sha256(m[1]!);
     // Compare digests in constant time, and look at every grant: timing tells nothing about the tokens.
     let found: Grant | undefined;

@@ -9,6 +9,7 @@ import type { Broker } from "../broker/index.js";
 import type { NodeConfig } from "../config.js";
 import { BrokerServiceService, type BrokerServiceServer } from "../gen/gmq/v1/broker.js";
 import type { Authorizer } from "./auth.js";
+import { metadataLimit } from "./grpc-limits.js";
 import { grpcStreamMethods } from "./grpc-streams.js";
 import { grpcUnaryMethods, type GrpcCallDeps } from "./grpc-unary.js";
 import { createUnaryHandlers, type HandlerLimits } from "./handlers.js";
@@ -30,6 +31,8 @@ export interface GrpcServerOptions {
   /** Called once per finished RPC, for metrics. */
   observe?: (method: string, seconds: number, code: grpc.status) => void;
   limits: HandlerLimits & Pick<NodeConfig, "maxGrpcMessageBytes">;
+  /** Called once the server is bound, with it (node.ts watches its TLS handshakes). */
+  onBound?: (server: grpc.Server) => void;
 }
 
 export interface RunningGrpcServer {
@@ -56,6 +59,8 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   };
 
   const server = new grpc.Server({
+    // Before any handler (BrokerService, health, reflection): refused with a reason through status.ts.
+    interceptors: [metadataLimit((err, method) => grpcStatusOf(err, logger, method))],
     "grpc.max_receive_message_length": options.limits.maxGrpcMessageBytes,
     "grpc.max_send_message_length": options.limits.maxGrpcMessageBytes,
   });
@@ -78,6 +83,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
       err ? reject(new Error(`cannot listen for gRPC on ${options.addr}: ${err.message}`, { cause: err })) : resolve(p),
     );
   });
+  options.onBound?.(server);
   const host = options.addr.slice(0, options.addr.lastIndexOf(":"));
 
   return {

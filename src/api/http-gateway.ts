@@ -77,7 +77,7 @@ export async function serveRoute(
 ): Promise<void> {
   let body: unknown = undefined;
   if (route.body) {
-    // Parsed as JSON whatever the content type says: `curl -d` sends a form type.
+    // Declared JSON: http-guard.ts refuses other content types before any route runs.
     body = parseJsonBody(await readBody(req, maxBodyBytes));
   }
   const request = buildRequest(route, values, query, body);

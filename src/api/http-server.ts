@@ -7,15 +7,17 @@ import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import { BrokerError, ErrorReason } from "../broker/index.js";
 import type { NodeConfig } from "../config.js";
-import type { Authorizer } from "./auth.js";
+import { OPEN_RPCS, type Authorizer } from "./auth.js";
 import type { UnaryHandlers } from "./handlers.js";
 import { buildRouter } from "./http-endpoints.js";
 import { bindRoutes, type GatewayHandlers } from "./http-gateway.js";
+import { createHttpGuard, type HttpGuardConfig } from "./http-guard.js";
 import { sendError } from "./http-io.js";
 import type { HttpRouter } from "./http-router.js";
 import { RouteTable } from "./http-routes.js";
 import { createHttpStreams, streamRoutes } from "./http-streams.js";
 import { createLegacyRoutes } from "./legacy-routes.js";
+import { rateLimited } from "./log-limit.js";
 import { createNodeMetrics, type MetricsSources, type NodeMetrics } from "./metrics.js";
 import { buildOpenApi, openApiPath, type ExtraOperation } from "./openapi.js";
 import { createOperator } from "./operator.js";
@@ -37,7 +39,7 @@ export interface HttpBroker extends StreamBroker {
 }
 
 export interface HttpServerOptions {
-  config: Pick<NodeConfig, "httpAddr" | "maxHttpBodyBytes" | "tlsCert" | "tlsKey" | "tlsClientCa" | "metrics" | "pprof" | "dashboard">;
+  config: Pick<NodeConfig, "httpAddr" | "maxHttpBodyBytes" | "tlsCert" | "tlsKey" | "tlsClientCa" | "metrics" | "pprof" | "dashboard"> & HttpGuardConfig;
   broker: HttpBroker;
   /**
    * The in-process unary handlers, keyed by RPC name as in the proto
@@ -89,7 +91,9 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
     maxBodyBytes: config.maxHttpBodyBytes,
     auth,
   });
-  const openapi = JSON.stringify(buildOpenApi(table.routes, extraOperations(streamTable.map((s) => s.template), [...operator.routes.keys()], ["/ping", ...legacy.keys()]), { title: "gmq", version: opts.version ?? "v1" }));
+  const openapi = JSON.stringify(buildOpenApi(table.routes, extraOperations(streamTable.map((s) => s.template), [...operator.routes.keys()], ["/ping", ...legacy.keys()]), { title: "gmq", version: opts.version ?? "v1" }, { authRequired: Boolean(auth), openRpcs: OPEN_RPCS, openPaths: new Set([...operator.open, "/openapi.json", "/ping"]) }));
+  // Host, Origin, Sec-Fetch-Site and content type, checked once per request before routing.
+  const guard = createHttpGuard(config, legacy.keys());
 
   const observe = (method: string, start: bigint, code: string): void => {
     metrics?.observeRpc(method, "http", Number(process.hrtime.bigint() - start) / 1e9, code);
@@ -118,11 +122,17 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const start = process.hrtime.bigint();
+    const method = req.method ?? "GET";
+    try {
+      if (!guard.admit(req, res)) return; // a CORS preflight, answered
+    } catch (err) {
+      fail(res, err, "refused", start, method); // Host, Origin or content type
+      return;
+    }
     const url = req.url ?? "/";
     const qAt = url.indexOf("?");
     const path = qAt < 0 ? url : url.slice(0, qAt);
     const query = new URLSearchParams(qAt < 0 ? "" : url.slice(qAt + 1));
-    const method = req.method ?? "GET";
 
     let match: ReturnType<HttpRouter["match"]>;
     try {
@@ -160,8 +170,9 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
   const server = tls ? createHttpsServer(httpsServerOptions(tls), listener) : createHttpServer(listener);
   server.keepAliveTimeout = 65_000;
   if (tls) {
+    const limit = rateLimited(10_000);
     server.on("tlsClientError", (err, socket) => {
-      logger.warn({ err: err.message, remote: socket.remoteAddress }, "tls handshake refused");
+      limit((suppressed) => logger.warn({ err: err.message, remote: socket.remoteAddress, suppressed }, "https: TLS handshake failed"));
     });
   }
 

@@ -128,12 +128,10 @@ export function createNodeMetrics(sources: MetricsSources, options: { defaultMet
   const children = new Map<string, { observe(v: number): void }>();
 
   // One refresh fills every broker series at once: prom-client calls each
-  // metric's collect during a scrape; the first call of a scrape does the work.
-  let lastRefreshMs = 0;
-  function refresh(): void {
-    const now = Date.now();
-    if (now - lastRefreshMs < 50) return;
-    lastRefreshMs = now;
+  // metric's collect during a scrape, all in one synchronous pass; the first
+  // call of the pass does the work. (A time window here served a scrape
+  // within 50 ms of the last one stale data.)
+  const refresh = oncePerPass(() => {
     for (const [, g] of topicGauges) g.reset();
     for (const [, g] of queueGauges) g.reset();
     for (const t of sources.topicStats()) {
@@ -142,7 +140,7 @@ export function createNodeMetrics(sources: MetricsSources, options: { defaultMet
         for (const [key, g] of queueGauges) g.put({ topic: t.topic, queue: q.bindKey }, Number(q[key]));
       }
     }
-  }
+  });
   const queueGauges = queueSeries.map(
     ([key, name, help, kind]) => [key, settable(kind, name, help, ["topic", "queue"] as const, registry, refresh)] as const,
   );
@@ -151,11 +149,11 @@ export function createNodeMetrics(sources: MetricsSources, options: { defaultMet
   if (sources.storageStats) {
     const read = sources.storageStats.bind(sources);
     let stats: StorageStats | undefined;
-    let readAtMs = 0;
+    const readStats = oncePerPass(() => (stats = read()));
     for (const [name, help, kind, value] of storageSeries) {
       const series: SettableSeries<never> = settable(kind, name, help, [], registry, () => {
-        const now = Date.now();
-        if (!stats || now - readAtMs >= 50) (stats = read()), (readAtMs = now);
+        readStats();
+        if (!stats) return;
         series.reset();
         series.put({}, value(stats));
       });
@@ -174,8 +172,35 @@ export function createNodeMetrics(sources: MetricsSources, options: { defaultMet
   };
 }
 
+/** fn, run at most once per synchronous pass (a scrape's collect calls): again only after the pass's microtasks. */
+function oncePerPass(fn: () => void): () => void {
+  let done = false;
+  return () => {
+    if (done) return;
+    done = true;
+    queueMicrotask(() => (done = false));
+    fn();
+  };
+}
+
 /** An `observe` callback for the gRPC server: numeric gRPC status codes recorded by name ("OK", "NOT_FOUND"). */
 export function grpcObserver(metrics: NodeMetrics | undefined): ((method: string, seconds: number, code: number) => void) | undefined {
   if (!metrics) return undefined;
   return (method, seconds, code) => metrics.observeRpc(method, "grpc", seconds, status[code] ?? String(code));
+}
+
+/**
+ * gmq_tls_certificate_expiry_timestamp_seconds: when the served certificate
+ * (--tls-cert) ends, as Unix seconds, read at scrape time so a SIGHUP reload
+ * shows at once. Alert on `gmq_tls_certificate_expiry_timestamp_seconds - time() < 14 * 86400`.
+ */
+export function registerTlsCertificateExpiry(metrics: NodeMetrics, notAfterMs: () => number): void {
+  new Gauge({
+    name: "gmq_tls_certificate_expiry_timestamp_seconds",
+    help: "End of validity of the TLS certificate the node serves (--tls-cert), Unix seconds",
+    registers: [metrics.registry],
+    collect() {
+      this.set(Math.floor(notAfterMs() / 1000));
+    },
+  });
 }

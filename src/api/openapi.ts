@@ -15,6 +15,15 @@ export interface ExtraOperation {
   tags?: string[];
 }
 
+export interface OpenApiSecurity {
+  /** The node was started with --auth-file: every operation not listed as open needs a bearer token. */
+  authRequired?: boolean;
+  /** RPCs served without a token (Ping). */
+  openRpcs?: ReadonlySet<string>;
+  /** Paths served without a token (probes, /openapi.json). */
+  openPaths?: ReadonlySet<string>;
+}
+
 type Obj = Record<string, unknown>;
 
 const schemaRef = (name: string): Obj => ({ $ref: `#/components/schemas/${name}` });
@@ -66,7 +75,12 @@ export function openApiPath(template: string): string {
   return template.replace(/\{([^}=]+)(=[^}]*)?\}/g, "{$1}");
 }
 
-export function buildOpenApi(routes: readonly Route[], extra: readonly ExtraOperation[], info: { title: string; version: string }): Obj {
+export function buildOpenApi(
+  routes: readonly Route[],
+  extra: readonly ExtraOperation[],
+  info: { title: string; version: string },
+  opts: OpenApiSecurity = {},
+): Obj {
   const paths: Record<string, Obj> = {};
   const components = new Map<string, MessageSchema>();
   const errorResponse = { description: "Error", content: { "application/json": { schema: schemaRef("Error") } } };
@@ -97,6 +111,7 @@ export function buildOpenApi(routes: readonly Route[], extra: readonly ExtraOper
       tags: [r.rpc.service],
       parameters,
       ...(requestBody ? { requestBody } : {}),
+      ...(opts.openRpcs?.has(r.rpc.name) ? { security: [] } : {}),
       responses: {
         "200": { description: "OK", content: { "application/json": { schema: schemaRef(r.rpc.responseType.fullName) } } },
         default: errorResponse,
@@ -111,6 +126,7 @@ export function buildOpenApi(routes: readonly Route[], extra: readonly ExtraOper
       tags: e.tags ?? ["operations"],
       parameters: e.parameters ?? [],
       responses: e.responses,
+      ...(opts.openPaths?.has(e.path) ? { security: [] } : {}),
     };
   }
 
@@ -130,5 +146,14 @@ export function buildOpenApi(routes: readonly Route[], extra: readonly ExtraOper
     },
   };
   for (const [name, m] of components) schemas[name] = messageSchema(m);
-  return { openapi: "3.0.3", info, paths, components: { schemas } };
+  // A node started with --auth-file wants `authorization: Bearer <token>` on every operation
+  // not marked open; without it the scheme is declared and the requirement is optional ({}).
+  const bearer = { type: "http", scheme: "bearer", description: "a token from the node's --auth-file (README: Authentication)" };
+  return {
+    openapi: "3.0.3",
+    info,
+    security: [{ bearerAuth: [] }, ...(opts.authRequired ? [] : [{}])],
+    paths,
+    components: { schemas, securitySchemes: { bearerAuth: bearer } },
+  };
 }

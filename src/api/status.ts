@@ -130,6 +130,7 @@ export function httpStatusOfCode(code: ErrorCode): number {
 const HTTP_STATUS_OF_REASON: Partial<Record<ErrorReason, number>> = {
   [ErrorReason.METHOD_NOT_ALLOWED]: 405,
   [ErrorReason.REQUEST_TOO_LARGE]: 413,
+  [ErrorReason.UNSUPPORTED_CONTENT_TYPE]: 415,
 };
 
 export function httpStatusOf(e: BrokerError): number {

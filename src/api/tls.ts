@@ -1,9 +1,14 @@
 // TLS for both listeners from the one config: --tls-cert/--tls-key turn TLS
 // on for gRPC and HTTP; --tls-client-ca adds mutual TLS (a client must
 // present a certificate signed by that CA, or the handshake fails).
+// TLS 1.2 is limited to ECDHE key exchange with AEAD ciphers (no CBC, no
+// static RSA); TLS 1.3 is on. SIGHUP reads the three files again and both
+// listeners use them for new handshakes; open connections stay.
+import { X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
 import type { ServerOptions as HttpsServerOptions } from "node:https";
-import { ServerCredentials } from "@grpc/grpc-js";
+import { createSecureContext, type SecureContextOptions, type TLSSocket } from "node:tls";
+import { type Server as GrpcServer, ServerCredentials } from "@grpc/grpc-js";
 import type { NodeConfig } from "../config.js";
 
 export type TlsConfig = Pick<NodeConfig, "tlsCert" | "tlsKey" | "tlsClientCa">;
@@ -13,37 +18,130 @@ export interface TlsMaterial {
   key: Buffer;
   /** Set for mutual TLS. */
   clientCa?: Buffer;
+  /** The leaf certificate's subject and end of validity, for the log and the expiry metric. */
+  subject: string;
+  notAfterMs: number;
 }
 
-function read(path: string, what: string): Buffer {
+/** TLS 1.3 suites, then TLS 1.2 ECDHE with AES-GCM or ChaCha20-Poly1305 only. */
+export const TLS_CIPHERS = [
+  "TLS_AES_128_GCM_SHA256",
+  "TLS_AES_256_GCM_SHA384",
+  "TLS_CHACHA20_POLY1305_SHA256",
+  "ECDHE-ECDSA-AES128-GCM-SHA256",
+  "ECDHE-RSA-AES128-GCM-SHA256",
+  "ECDHE-ECDSA-AES256-GCM-SHA384",
+  "ECDHE-RSA-AES256-GCM-SHA384",
+  "ECDHE-ECDSA-CHACHA20-POLY1305",
+  "ECDHE-RSA-CHACHA20-POLY1305",
+].join(":");
+
+/** A certificate ending within this many days is reported at start and on reload. */
+export const CERT_EXPIRY_WARNING_DAYS = 14;
+
+function read(path: string, flag: string, what: string): Buffer {
   try {
     return readFileSync(path);
   } catch (err) {
-    throw new Error(`cannot read ${what} ${path}: ${(err as Error).message}`);
+    throw new Error(`${flag} ${path}: cannot read the ${what}: ${(err as Error).message}`);
   }
 }
 
-/** The PEM files named by the config, or undefined when TLS is off. */
+/** The PEM files named by the config, checked (readable, parseable, key matching certificate), or undefined when TLS is off. */
 export function loadTls(config: TlsConfig): TlsMaterial | undefined {
   if (!config.tlsCert) return undefined;
-  return {
-    cert: read(config.tlsCert, "TLS certificate"),
-    key: read(config.tlsKey, "TLS key"),
-    clientCa: config.tlsClientCa ? read(config.tlsClientCa, "TLS client CA") : undefined,
-  };
+  const cert = read(config.tlsCert, "--tls-cert", "certificate");
+  const key = read(config.tlsKey, "--tls-key", "private key");
+  const clientCa = config.tlsClientCa ? read(config.tlsClientCa, "--tls-client-ca", "client CA bundle") : undefined;
+  let leaf: X509Certificate;
+  try {
+    leaf = new X509Certificate(cert);
+  } catch (err) {
+    throw new Error(`--tls-cert ${config.tlsCert} holds no PEM certificate: ${(err as Error).message}`);
+  }
+  try {
+    createSecureContext({ cert, key });
+  } catch (err) {
+    throw new Error(`--tls-key ${config.tlsKey} does not fit --tls-cert ${config.tlsCert} (or is not a PEM private key): ${(err as Error).message}`);
+  }
+  if (clientCa) {
+    try {
+      createSecureContext({ ca: clientCa });
+      new X509Certificate(clientCa);
+    } catch (err) {
+      throw new Error(`--tls-client-ca ${config.tlsClientCa} holds no PEM CA certificate: ${(err as Error).message}`);
+    }
+  }
+  return { cert, key, clientCa, subject: leaf.subject.replace(/\n/g, ", "), notAfterMs: Date.parse(leaf.validTo) };
 }
 
-export function grpcServerCredentials(tls: TlsMaterial | undefined): ServerCredentials {
-  if (!tls) return ServerCredentials.createInsecure();
-  // checkClientCertificate=true: with a client CA, a missing or untrusted client cert fails the handshake.
-  return ServerCredentials.createSsl(tls.clientCa ?? null, [{ private_key: tls.key, cert_chain: tls.cert }], Boolean(tls.clientCa));
+/** What the secure context of either listener is built from (and rebuilt from on reload). */
+export function secureContextOptions(tls: TlsMaterial): SecureContextOptions {
+  return {
+    cert: tls.cert,
+    key: tls.key,
+    ...(tls.clientCa ? { ca: tls.clientCa } : {}),
+    ciphers: TLS_CIPHERS,
+    minVersion: "TLSv1.2",
+    honorCipherOrder: true,
+  };
 }
 
 export function httpsServerOptions(tls: TlsMaterial): HttpsServerOptions {
   return {
-    cert: tls.cert,
-    key: tls.key,
-    minVersion: "TLSv1.2",
-    ...(tls.clientCa ? { ca: tls.clientCa, requestCert: true, rejectUnauthorized: true } : {}),
+    ...secureContextOptions(tls),
+    ...(tls.clientCa ? { requestCert: true, rejectUnauthorized: true } : {}),
   };
+}
+
+/**
+ * gRPC server credentials whose certificate, key and client CA can be
+ * replaced while the server runs: grpc-js calls setSecureContext on its
+ * HTTP/2 servers for every update, so open connections are kept. Whether a
+ * client certificate is asked for is fixed at start (--tls-client-ca given
+ * or not).
+ */
+export class ReloadableServerCredentials extends ServerCredentials {
+  constructor(tls: TlsMaterial) {
+    super({ requestCert: Boolean(tls.clientCa), rejectUnauthorized: true }, secureContextOptions(tls));
+  }
+
+  /** New handshakes use tls from now on. */
+  update(tls: TlsMaterial): void {
+    this.updateSecureContextOptions(secureContextOptions(tls));
+  }
+
+  override _equals(other: ServerCredentials): boolean {
+    return this === other;
+  }
+}
+
+export function grpcServerCredentials(tls: TlsMaterial | undefined): ServerCredentials {
+  return tls ? new ReloadableServerCredentials(tls) : ServerCredentials.createInsecure();
+}
+
+/** Seconds until the certificate ends (negative once it has); a warning text when within CERT_EXPIRY_WARNING_DAYS. */
+export function certificateExpiry(tls: TlsMaterial, nowMs: number): { secondsLeft: number; warning?: string } {
+  const secondsLeft = Math.floor((tls.notAfterMs - nowMs) / 1000);
+  if (secondsLeft <= 0) return { secondsLeft, warning: "the TLS certificate (--tls-cert) has expired: clients will refuse the node" };
+  if (secondsLeft < CERT_EXPIRY_WARNING_DAYS * 86_400) {
+    return { secondsLeft, warning: `the TLS certificate (--tls-cert) expires within ${CERT_EXPIRY_WARNING_DAYS} days: replace it and send SIGHUP` };
+  }
+  return { secondsLeft };
+}
+
+/**
+ * Calls onFailure for every TLS handshake that fails on a bound gRPC server.
+ * grpc-js 1.14 leaves its HTTP/2 servers' `tlsClientError` unhandled (Node
+ * then drops the socket silently) and offers no hook, so this reaches into
+ * its private server map; false when that map is not there (another
+ * grpc-js), and nothing is watched.
+ */
+export function watchGrpcHandshakes(server: GrpcServer, onFailure: (err: Error, remote: string | undefined) => void): boolean {
+  const servers = (server as unknown as { http2Servers?: unknown }).http2Servers;
+  if (!(servers instanceof Map)) return false;
+  for (const http2 of servers.keys() as IterableIterator<{ on?: (event: string, fn: (err: Error, socket: TLSSocket) => void) => void }>) {
+    http2.on?.("tlsClientError", (err, socket) => onFailure(err, socket.remoteAddress));
+  }
+  return true;
 }

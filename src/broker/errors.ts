@@ -32,6 +32,8 @@ export const REASON_CODES = {
   MALFORMED_REQUEST: ErrorCode.INVALID_ARGUMENT,
   /** HTTP only: the path exists but not for this method (HTTP 405 with an Allow header; metadata "allow"). */
   METHOD_NOT_ALLOWED: ErrorCode.INVALID_ARGUMENT,
+  /** HTTP only: a request body (outside the original API's routes) is not declared JSON (HTTP 415). */
+  UNSUPPORTED_CONTENT_TYPE: ErrorCode.INVALID_ARGUMENT,
   /** The topic does not exist on this node. */
   TOPIC_NOT_FOUND: ErrorCode.NOT_FOUND,
   /** The queue does not exist on this node (never declared, or deleted). */
@@ -50,6 +52,8 @@ export const REASON_CODES = {
   BODY_TOO_LARGE: ErrorCode.RESOURCE_EXHAUSTED,
   /** HTTP only: the request body is over --max-http-body-bytes (HTTP 413). */
   REQUEST_TOO_LARGE: ErrorCode.RESOURCE_EXHAUSTED,
+  /** gRPC only: the call's request metadata is over 16 KiB (name + value + 32 bytes per entry). */
+  METADATA_TOO_LARGE: ErrorCode.RESOURCE_EXHAUSTED,
   /** The node's disk is full; retry later. */
   DISK_FULL: ErrorCode.RESOURCE_EXHAUSTED,
   /** A subscriber fell too far behind (more than 8 MiB unread) and was disconnected. */
@@ -70,6 +74,10 @@ export const REASON_CODES = {
   TOKEN_UNKNOWN: ErrorCode.UNAUTHENTICATED,
   /** The token may not do this on this topic, channel or node. */
   NOT_GRANTED: ErrorCode.PERMISSION_DENIED,
+  /** HTTP only: the Host header names a host this node does not serve (DNS rebinding); see --http-allowed-hosts. */
+  HOST_NOT_ALLOWED: ErrorCode.PERMISSION_DENIED,
+  /** HTTP only: a browser request from another site, its Origin not listed in --http-cors-origins (or without Origin, marked Sec-Fetch-Site same-site or cross-site). */
+  CROSS_SITE_REFUSED: ErrorCode.PERMISSION_DENIED,
   /** A fault in the node; the cause is in the node's log. */
   INTERNAL_ERROR: ErrorCode.INTERNAL,
 } as const satisfies Record<string, ErrorCode>;

@@ -1,6 +1,7 @@
 // One node as the client sees it: a grpc-js channel, promise-returning unary
 // calls with a deadline, the node's PushStream, and a short "down" mark after
 // a failure to connect so producers skip it while it is unreachable.
+import { createSecureContext } from "node:tls";
 import {
   credentials,
   InterceptingCall,
@@ -16,6 +17,7 @@ import { BrokerServiceClient } from "../gen/gmq/v1/broker.js";
 import { toGmqError } from "./errors.js";
 import type { NodeInfo } from "./node-info.js";
 import { PushStream } from "./push-stream.js";
+import { sniSafeCredentials } from "./tls-credentials.js";
 
 /** TLS material for connecting to nodes that serve TLS (PEM contents). */
 export interface TlsOptions {
@@ -28,7 +30,8 @@ export interface TlsOptions {
 
 export function channelCredentials(tls: TlsOptions | undefined): ChannelCredentials {
   if (!tls) return credentials.createInsecure();
-  return credentials.createSsl(tls.ca ?? null, tls.key ?? null, tls.cert ?? null);
+  // Without a CA, the system's roots (as grpc-js's createSsl uses).
+  return sniSafeCredentials(createSecureContext({ ...(tls.ca ? { ca: tls.ca } : {}), ...(tls.cert && tls.key ? { cert: tls.cert, key: tls.key } : {}) }));
 }
 
 /**
@@ -37,7 +40,9 @@ export function channelCredentials(tls: TlsOptions | undefined): ChannelCredenti
  * plaintext channel.
  */
 export function bearerToken(token: string): Interceptor {
-  const value = `Bearer ${token}`;
+  // Trimmed as an HTTP server trims a header: HTTP/2 drops a value with
+  // leading or trailing whitespace (a token read from a file with its newline).
+  const value = `Bearer ${token.trim()}`;
   return (options, nextCall) =>
     new InterceptingCall(nextCall(options), {
       start(metadata, listener, next) {

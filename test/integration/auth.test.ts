@@ -157,7 +157,7 @@ describe("token auth (real node, --auth-file)", function () {
   describe("over HTTP", () => {
     it("answers 401 without a token and 403 outside the grants, as {code, message, details}", async () => {
       const push = (token?: string, topic = "orders") =>
-        http(`/v1/topics/${topic}/messages`, token, { method: "POST", body: JSON.stringify({ routeKey: "paid", body: "aGk=" }) });
+        http(`/v1/topics/${topic}/messages`, token, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ routeKey: "paid", body: "aGk=" }) });
       const anonymous = await push();
       expect(anonymous.status).to.equal(401);
       expect(await anonymous.json()).to.deep.include({ code: "UNAUTHENTICATED", reason: "TOKEN_REQUIRED" });
@@ -188,6 +188,24 @@ describe("token auth (real node, --auth-file)", function () {
       const metrics = await http("/metrics", TOKENS.admin);
       expect(metrics.status).to.equal(200);
       expect(await metrics.text()).to.include("gmq_queue_pushed_total");
+    });
+
+    it("declares the bearer-token scheme in /openapi.json and requires it on every operation but the open ones", async () => {
+      type Op = { operationId: string; security?: unknown[] };
+      const doc = (await (await http("/openapi.json")).json()) as {
+        security: unknown[];
+        components: { securitySchemes: Record<string, unknown> };
+        paths: Record<string, Record<string, Op>>;
+      };
+      expect(doc.components.securitySchemes).to.deep.equal({
+        bearerAuth: { type: "http", scheme: "bearer", description: "a token from the node's --auth-file (README: Authentication)" },
+      });
+      expect(doc.security).to.deep.equal([{ bearerAuth: [] }]);
+      const open = Object.entries(doc.paths)
+        .flatMap(([path, ops]) => Object.entries(ops).map(([method, op]) => [`${method.toUpperCase()} ${path}`, op] as const))
+        .filter(([, op]) => op.security !== undefined);
+      for (const [, op] of open) expect(op.security).to.deep.equal([]);
+      expect(open.map(([name]) => name).sort()).to.deep.equal(["GET /dashboard", "GET /healthz", "GET /openapi.json", "GET /ping", "GET /readyz", "GET /v1/ping"]);
     });
 
     it("checks the original API's routes as the RPCs they call, in the original's envelope", async () => {

@@ -30,7 +30,7 @@ describe("the built node (dist/)", function () {
       expect(pong.nodeId).to.equal(1);
       expect(pong.version).to.match(/^\d+\.\d+\.\d+/);
       await client.call("declareQueue", { topic: "built", bindKey: "q" });
-      const pushed = await fetch(`http://${node.httpAddr}/v1/topics/built/messages`, { method: "POST", body: JSON.stringify({ routeKey: "q", body: "aGk=" }) });
+      const pushed = await fetch(`http://${node.httpAddr}/v1/topics/built/messages`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ routeKey: "q", body: "aGk=" }) });
       expect(pushed.status).to.equal(200);
       const popped = await client.call<object, { message: { body: Buffer } }>("pop", { topic: "built", bindKey: "q" });
       expect(popped.message.body.toString()).to.equal("hi");

@@ -33,6 +33,15 @@ describe("node configuration", () => {
     expect(() => loadConfig(["--grpc-addr", "nowhere"], {})).to.throw(ConfigError, /host:port/);
   });
 
+  it("takes browser origins and host names as lists, and refuses an origin with a path", () => {
+    const c = loadConfig(["--http-cors-origins", "https://ops.example.com, http://127.0.0.1:8080"], { GMQ_HTTP_ALLOWED_HOSTS: "broker.internal,*.example.com" });
+    expect(c.httpCorsOrigins).to.deep.equal(["https://ops.example.com", "http://127.0.0.1:8080"]);
+    expect(c.httpAllowedHosts).to.deep.equal(["broker.internal", "*.example.com"]);
+    expect(loadConfig([], { GMQ_HTTP_CORS_ORIGINS: "*" }).httpCorsOrigins).to.deep.equal(["*"]);
+    expect(() => loadConfig(["--http-cors-origins", "https://ops.example.com/app"], {})).to.throw(ConfigError, /^httpCorsOrigins: https:\/\/ops\.example\.com\/app is not an origin/);
+    expect(() => loadConfig(["--http-cors-origins", "ops.example.com"], {})).to.throw(ConfigError, /httpCorsOrigins/);
+  });
+
   it("lists every option of the table with its bounds, default and variable in --help", () => {
     const help = execFileSync(process.execPath, ["--import", "tsx", "src/main.ts", "--help"], { encoding: "utf8" }).replace(/\s+/g, " ");
     for (const key of optionKeys) {

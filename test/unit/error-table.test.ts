@@ -60,7 +60,7 @@ describe("the error table (README, proto, status mapping)", () => {
 
   it("only the HTTP layer's own refusals differ from their code's HTTP status", () => {
     const exceptions = [...tables.reasons].filter(([, r]) => r.http !== tables.codes.get(r.code)!.http).map(([name]) => name);
-    expect(exceptions).to.deep.equal([ErrorReason.METHOD_NOT_ALLOWED, ErrorReason.REQUEST_TOO_LARGE]);
+    expect(exceptions).to.deep.equal([ErrorReason.METHOD_NOT_ALLOWED, ErrorReason.UNSUPPORTED_CONTENT_TYPE, ErrorReason.REQUEST_TOO_LARGE]);
   });
 
   it("sends ErrorInfo metadata (Allow) and turns it into the Allow header on 405", () => {

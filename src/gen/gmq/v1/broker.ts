@@ -113,6 +113,12 @@ export enum ErrorReason {
    * (HTTP 405 with an Allow header; ErrorInfo metadata "allow").
    */
   ERROR_REASON_METHOD_NOT_ALLOWED = 3,
+  /**
+   * ERROR_REASON_UNSUPPORTED_CONTENT_TYPE - [INVALID_ARGUMENT] HTTP only: a request body (outside the original API's
+   * routes) is not declared JSON: content-type application/json or
+   * application/*+json (HTTP 415).
+   */
+  ERROR_REASON_UNSUPPORTED_CONTENT_TYPE = 24,
   /** ERROR_REASON_TOPIC_NOT_FOUND - [NOT_FOUND] The topic does not exist on this node. */
   ERROR_REASON_TOPIC_NOT_FOUND = 4,
   /**
@@ -146,6 +152,11 @@ export enum ErrorReason {
    * --max-http-body-bytes (HTTP 413).
    */
   ERROR_REASON_REQUEST_TOO_LARGE = 12,
+  /**
+   * ERROR_REASON_METADATA_TOO_LARGE - [RESOURCE_EXHAUSTED] gRPC only: the call's request metadata is over
+   * 16 KiB (name + value + 32 bytes per entry); ErrorInfo metadata "limit".
+   */
+  ERROR_REASON_METADATA_TOO_LARGE = 25,
   /** ERROR_REASON_DISK_FULL - [RESOURCE_EXHAUSTED] The node's disk is full; retry later. */
   ERROR_REASON_DISK_FULL = 13,
   /**
@@ -185,6 +196,18 @@ export enum ErrorReason {
    */
   ERROR_REASON_NOT_GRANTED = 22,
   /**
+   * ERROR_REASON_HOST_NOT_ALLOWED - [PERMISSION_DENIED] HTTP only: the Host header names a host this node
+   * does not serve (DNS rebinding): not an IP address, a loopback name, the
+   * node's own address or one of --http-allowed-hosts.
+   */
+  ERROR_REASON_HOST_NOT_ALLOWED = 26,
+  /**
+   * ERROR_REASON_CROSS_SITE_REFUSED - [PERMISSION_DENIED] HTTP only: a browser request from another site: its
+   * Origin is neither the node's own nor listed in --http-cors-origins, or it
+   * has no Origin and Sec-Fetch-Site says same-site or cross-site.
+   */
+  ERROR_REASON_CROSS_SITE_REFUSED = 27,
+  /**
    * ERROR_REASON_INTERNAL_ERROR - [INTERNAL] A fault in the node; the cause is in the node's log, never
    * sent.
    */
@@ -206,6 +229,9 @@ export function errorReasonFromJSON(object: any): ErrorReason {
     case 3:
     case "ERROR_REASON_METHOD_NOT_ALLOWED":
       return ErrorReason.ERROR_REASON_METHOD_NOT_ALLOWED;
+    case 24:
+    case "ERROR_REASON_UNSUPPORTED_CONTENT_TYPE":
+      return ErrorReason.ERROR_REASON_UNSUPPORTED_CONTENT_TYPE;
     case 4:
     case "ERROR_REASON_TOPIC_NOT_FOUND":
       return ErrorReason.ERROR_REASON_TOPIC_NOT_FOUND;
@@ -233,6 +259,9 @@ export function errorReasonFromJSON(object: any): ErrorReason {
     case 12:
     case "ERROR_REASON_REQUEST_TOO_LARGE":
       return ErrorReason.ERROR_REASON_REQUEST_TOO_LARGE;
+    case 25:
+    case "ERROR_REASON_METADATA_TOO_LARGE":
+      return ErrorReason.ERROR_REASON_METADATA_TOO_LARGE;
     case 13:
     case "ERROR_REASON_DISK_FULL":
       return ErrorReason.ERROR_REASON_DISK_FULL;
@@ -263,6 +292,12 @@ export function errorReasonFromJSON(object: any): ErrorReason {
     case 22:
     case "ERROR_REASON_NOT_GRANTED":
       return ErrorReason.ERROR_REASON_NOT_GRANTED;
+    case 26:
+    case "ERROR_REASON_HOST_NOT_ALLOWED":
+      return ErrorReason.ERROR_REASON_HOST_NOT_ALLOWED;
+    case 27:
+    case "ERROR_REASON_CROSS_SITE_REFUSED":
+      return ErrorReason.ERROR_REASON_CROSS_SITE_REFUSED;
     case 23:
     case "ERROR_REASON_INTERNAL_ERROR":
       return ErrorReason.ERROR_REASON_INTERNAL_ERROR;
@@ -283,6 +318,8 @@ export function errorReasonToJSON(object: ErrorReason): string {
       return "ERROR_REASON_MALFORMED_REQUEST";
     case ErrorReason.ERROR_REASON_METHOD_NOT_ALLOWED:
       return "ERROR_REASON_METHOD_NOT_ALLOWED";
+    case ErrorReason.ERROR_REASON_UNSUPPORTED_CONTENT_TYPE:
+      return "ERROR_REASON_UNSUPPORTED_CONTENT_TYPE";
     case ErrorReason.ERROR_REASON_TOPIC_NOT_FOUND:
       return "ERROR_REASON_TOPIC_NOT_FOUND";
     case ErrorReason.ERROR_REASON_QUEUE_NOT_FOUND:
@@ -301,6 +338,8 @@ export function errorReasonToJSON(object: ErrorReason): string {
       return "ERROR_REASON_BODY_TOO_LARGE";
     case ErrorReason.ERROR_REASON_REQUEST_TOO_LARGE:
       return "ERROR_REASON_REQUEST_TOO_LARGE";
+    case ErrorReason.ERROR_REASON_METADATA_TOO_LARGE:
+      return "ERROR_REASON_METADATA_TOO_LARGE";
     case ErrorReason.ERROR_REASON_DISK_FULL:
       return "ERROR_REASON_DISK_FULL";
     case ErrorReason.ERROR_REASON_SUBSCRIBER_TOO_SLOW:
@@ -321,6 +360,10 @@ export function errorReasonToJSON(object: ErrorReason): string {
       return "ERROR_REASON_TOKEN_UNKNOWN";
     case ErrorReason.ERROR_REASON_NOT_GRANTED:
       return "ERROR_REASON_NOT_GRANTED";
+    case ErrorReason.ERROR_REASON_HOST_NOT_ALLOWED:
+      return "ERROR_REASON_HOST_NOT_ALLOWED";
+    case ErrorReason.ERROR_REASON_CROSS_SITE_REFUSED:
+      return "ERROR_REASON_CROSS_SITE_REFUSED";
     case ErrorReason.ERROR_REASON_INTERNAL_ERROR:
       return "ERROR_REASON_INTERNAL_ERROR";
     case ErrorReason.UNRECOGNIZED:
