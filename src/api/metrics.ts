@@ -76,6 +76,9 @@ const storageSeries = [
   ["fsyncs", "gmq_storage_fsyncs_total", "msync calls since start"],
   ["fsyncMsTotal", "gmq_storage_fsync_ms_total", "Milliseconds spent in msync since start"],
   ["segmentsReclaimed", "gmq_storage_segments_reclaimed_total", "Fully consumed segments deleted since start"],
+  ["corruptRecordsSkipped", "gmq_storage_corrupt_records_skipped_total", "Damaged records skipped while reading since start"],
+  ["messagesLost", "gmq_storage_messages_lost_total", "Messages lost to damage found at start (quarantined message segments)"],
+  ["dataDirEntriesSkipped", "gmq_storage_data_dir_entries_skipped_total", "Stray or mismatched data dir entries skipped or repaired at start"],
 ] as const;
 
 /**

@@ -154,6 +154,12 @@ export interface StorageStats {
   fsyncMsTotal: number;
   /** Segments deleted since open. */
   segmentsReclaimed: number;
+  /** Damaged records skipped while reading since open. */
+  corruptRecordsSkipped: number;
+  /** Messages known lost to damage found at open (a quarantined message segment). */
+  messagesLost: number;
+  /** Data dir entries skipped or repaired at open: stray files or directories, queue.json naming another queue. */
+  dataDirEntriesSkipped: number;
 }
 
 export interface Storage {

@@ -697,7 +697,7 @@ export class FileQueueLog implements QueueLog {
 
   stats(): QueueLogStats {
     return {
-      ready: Math.max(0, this.msgs.nextSeq - this.cursorSeq) + (this.ready.length - this.readyHead),
+      ready: Math.max(0, this.msgs.nextSeq - this.cursorSeq - this.msgs.lostSeqsFrom(this.cursorSeq)) + (this.ready.length - this.readyHead),
       inFlight: this.nInFlight,
       delayed: this.pendingDelays.size + this.nNackDelayed,
       bytesOnDisk: this.msgs.bytesOnDisk() + this.delays.bytesOnDisk() + this.journal.bytesOnDisk(),
