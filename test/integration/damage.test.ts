@@ -11,7 +11,6 @@ import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import { join } from "node:path";
 import type { Message, PopResponse } from "../../src/gen/gmq/v1/broker.js";
-import { encodeName } from "../../src/store/names.js";
 import { connect, grpc, type Client } from "../helpers/grpc-client.js";
 import { startNodeProcess, tempDataDir, type NodeProcess } from "../helpers/node-process.js";
 
@@ -38,7 +37,19 @@ function files(dir: string): string[] {
   return fs.readdirSync(dir, { recursive: true, encoding: "utf8" }).map((f) => join(dir, f)).filter((f) => fs.statSync(f).isFile() && !f.endsWith(".tmp"));
 }
 
-const queueDir = (dataDir: string, topic: string) => join(dataDir, "queues", encodeName(topic), encodeName("q"));
+/** The directory of topic's queue "q", found by its queue.json (whatever the name encoding). */
+function queueDir(dataDir: string, topic: string): string {
+  const queues = join(dataDir, "queues");
+  for (const t of fs.readdirSync(queues)) {
+    const dir = join(queues, t, fs.readdirSync(join(queues, t))[0] ?? "");
+    try {
+      if ((JSON.parse(fs.readFileSync(join(dir, "queue.json"), "utf8")) as { topic: string }).topic === topic) return dir;
+    } catch {
+      // not this one
+    }
+  }
+  throw new Error(`no queue directory for ${topic}`);
+}
 const segsOf = (dir: string) => fs.readdirSync(dir).filter((f) => f.endsWith(".seg")).sort().map((f) => join(dir, f));
 
 interface Scenario {
@@ -56,6 +67,10 @@ const scripted: Scenario[] = [
     damage: (d) => fs.writeFileSync(join(queueDir(d, "t1"), "queue.json"), JSON.stringify({ topic: "ghost", bindKey: "q" })),
   },
   { name: "stray directory in meta/", damage: (d) => fs.mkdirSync(join(d, "meta", "stray")) },
+  {
+    name: "stray directory in meta/ named like a metadata file",
+    damage: (d) => fs.mkdirSync(join(d, "meta", `k${Buffer.from("topic.stray").toString("base64url")}`)),
+  },
   { name: "stray file among the topic directories", damage: (d) => fs.writeFileSync(join(d, "queues", "stray"), "x") },
   {
     name: "first sealed message segment zeroed",
@@ -69,7 +84,7 @@ const scripted: Scenario[] = [
     damage: (d) => fs.truncateSync(segsOf(join(queueDir(d, "orders"), "main", "msg"))[2]!, 0),
   },
   { name: "checkpoint garbled", damage: (d) => fs.writeFileSync(join(queueDir(d, "t1"), "main", "state.ckpt"), Buffer.alloc(64, 0xab)) },
-  { name: "topic metadata emptied", damage: (d) => fs.writeFileSync(join(d, "meta", encodeName("topic.orders")), "") },
+  { name: "a topic's metadata emptied", damage: (d) => fs.writeFileSync(join(d, "meta", fs.readdirSync(join(d, "meta")).sort()[0]!), "") },
 ];
 
 function randomScenario(i: number): Scenario {
