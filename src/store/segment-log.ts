@@ -489,7 +489,13 @@ export class SegmentLog {
             fs.rmSync(tmp, { force: true });
             return;
           }
-          fs.renameSync(tmp, path);
+          try {
+            fs.renameSync(tmp, path);
+          } catch (err) {
+            // Never thrown from here (it would end the process); the hot path allocates instead.
+            this.ctx.logger.warn({ file: tmp, err: String(err) }, "cannot adopt the prepared segment");
+            return;
+          }
           this.prepared.push(new Segment(index, path, bytes));
         },
         (err: unknown) => {
