@@ -48,6 +48,7 @@ describe("readiness during recovery", function () {
       expect(readyz.status).to.equal(503);
       expect(await readyz.json()).to.deep.equal({ ready: false });
       expect((await fetch(`${base}/healthz`)).status).to.equal(200);
+      expect((await fetch(`${base}/metrics`)).status).to.equal(200);
       expect(await health.check("")).to.equal("NOT_SERVING");
       expect(await health.check("gmq.v1.BrokerService")).to.equal("NOT_SERVING");
       expect(await codeOf(c.call("push", { topic: topics[0], routeKey: "q", body: Buffer.from("x") }))).to.equal(grpc.status.UNAVAILABLE);
