@@ -77,7 +77,7 @@ const storageSeries = [
   ["fsyncMsTotal", "gmq_storage_fsync_ms_total", "Milliseconds spent in msync since start"],
   ["segmentsReclaimed", "gmq_storage_segments_reclaimed_total", "Fully consumed segments deleted since start"],
   ["corruptRecordsSkipped", "gmq_storage_corrupt_records_skipped_total", "Damaged records skipped while reading since start"],
-  ["messagesLost", "gmq_storage_messages_lost_total", "Messages lost to damage found at start (quarantined message segments)"],
+  ["messagesLost", "gmq_storage_messages_lost_total", "Messages lost to damage: ready ones in segments quarantined at start, outstanding and delayed ones whose record is unreadable"],
   ["dataDirEntriesSkipped", "gmq_storage_data_dir_entries_skipped_total", "Stray or mismatched data dir entries skipped or repaired at start"],
 ] as const;
 

@@ -156,7 +156,7 @@ export interface StorageStats {
   segmentsReclaimed: number;
   /** Damaged records skipped while reading since open. */
   corruptRecordsSkipped: number;
-  /** Messages known lost to damage found at open (a quarantined message segment). */
+  /** Messages lost to damage: ready ones in segments quarantined at open, outstanding or delayed ones whose record is unreadable. */
   messagesLost: number;
   /** Data dir entries skipped or repaired at open: stray files or directories, queue.json naming another queue. */
   dataDirEntriesSkipped: number;

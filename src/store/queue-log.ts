@@ -483,6 +483,7 @@ export class FileQueueLog implements QueueLog {
   /** An entry whose record can no longer be read (damaged or missing segment). */
   private dropLost(e: Entry): void {
     this.ctx.logger.warn({ dir: this.msgs.dir, id: String(e.id), pos: e.pos }, "message record unreadable; dropped");
+    this.ctx.counters.messagesLost++;
     this.settle(e);
   }
 
@@ -626,6 +627,7 @@ export class FileQueueLog implements QueueLog {
           }
         } else {
           this.ctx.logger.warn({ dir: this.delays.dir, pos }, "delayed message record unreadable; dropped");
+          this.ctx.counters.messagesLost++;
           this.journal.write(RecordType.DelayDone, 0, pos, 0n, -1, at, "", 0, null);
         }
       } catch (err) {

@@ -187,6 +187,7 @@ export function recoverQueue(q: FileQueueLog, ctx: StoreContext): void {
   for (const e of entries.values()) {
     if (!q.readMessageAt(e.pos)) {
       ctx.logger.warn({ dir: m.dir, id: String(e.id), pos: e.pos }, "outstanding message record missing; dropped");
+      ctx.counters.messagesLost++;
       continue;
     }
     // Expiry lives in the record (not in the checkpoint or journal).
