@@ -30,6 +30,8 @@ export interface GrpcServerOptions {
   /** Called once per finished RPC, for metrics. */
   observe?: (method: string, seconds: number, code: grpc.status) => void;
   limits: HandlerLimits & Pick<NodeConfig, "maxGrpcMessageBytes">;
+  /** Health status at start; false while the node recovers (setServing(true) once it is ready). */
+  serving?: boolean;
 }
 
 export interface RunningGrpcServer {
@@ -37,6 +39,8 @@ export interface RunningGrpcServer {
   addr: string;
   /** Stops accepting calls, ends open streams, waits up to graceMs for calls to finish. */
   shutdown(graceMs: number): Promise<void>;
+  /** Sets the health service's status (SERVING / NOT_SERVING). */
+  setServing(serving: boolean): void;
 }
 
 export const SERVICE_NAME = "gmq.v1.BrokerService";
@@ -61,7 +65,8 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   });
   server.addService(BrokerServiceService, service);
 
-  const health = new HealthImplementation({ "": "SERVING", [SERVICE_NAME]: "SERVING" });
+  const initial = options.serving === false ? "NOT_SERVING" : "SERVING";
+  const health = new HealthImplementation({ "": initial, [SERVICE_NAME]: initial });
   health.addToServer(server);
   const packageDefinition = protoLoader.loadSync([BROKER_PROTO, healthProtoPath], {
     includeDirs: PROTO_INCLUDE_DIRS,
@@ -82,6 +87,9 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
 
   return {
     addr: `${host}:${port}`,
+    setServing(serving) {
+      for (const name of ["", SERVICE_NAME]) health.setStatus(name, serving ? "SERVING" : "NOT_SERVING");
+    },
     async shutdown(graceMs) {
       health.setStatus("", "NOT_SERVING");
       health.setStatus(SERVICE_NAME, "NOT_SERVING");
