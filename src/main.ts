@@ -1,4 +1,5 @@
 // gnode: a gmq broker node. Composition root only: config -> node -> signals.
+import { existsSync } from "node:fs";
 import { ConfigError, loadConfig } from "./config.js";
 import { createLogger } from "./log.js";
 import { startNode, type RunningNode } from "./node.js";
@@ -40,7 +41,7 @@ async function main(): Promise<void> {
   process.on("SIGINT", () => stop("SIGINT"));
   process.on("SIGHUP", () => node?.reload());
 
-  node = await startNode(config, logger);
+  node = await startNode(config, logger, { beforeRecovery: holdWhileFileExists(process.env.GMQ_TEST_HOLD_RECOVERY) });
   // Always printed, whatever the log level: scripts and tests read the bound addresses from it.
   logger.child({}, { level: "info" }).info(
     { grpcAddr: node.grpcAddr, httpAddr: node.httpAddr, nodeId: config.nodeId, dataDir: config.dataDir, fsync: config.fsync },
@@ -51,6 +52,18 @@ async function main(): Promise<void> {
     stopSignal = undefined;
     stop(signal);
   }
+}
+
+/**
+ * Test seam: while the file named by GMQ_TEST_HOLD_RECOVERY exists, the node
+ * stays in its recovering phase (servers listening, not ready), so a test can
+ * observe that phase whatever the machine's speed.
+ */
+function holdWhileFileExists(path: string | undefined): (() => Promise<void>) | undefined {
+  if (!path) return undefined;
+  return async () => {
+    while (existsSync(path)) await new Promise((r) => setTimeout(r, 20));
+  };
 }
 
 main().catch((err: unknown) => {

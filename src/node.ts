@@ -8,19 +8,19 @@ import { startHttpServer, type RunningHttpServer } from "./api/http-server.js";
 import { rateLimited } from "./api/log-limit.js";
 import { createNodeMetrics, grpcObserver, registerTlsCertificateExpiry } from "./api/metrics.js";
 import { certificateExpiry, loadTls, ReloadableServerCredentials, secureContextOptions, watchGrpcHandshakes, type TlsMaterial } from "./api/tls.js";
-import { Broker, systemClock, type Clock } from "./broker/index.js";
+import { Broker, BrokerError, ErrorReason, systemClock, type Clock, type StorageStats } from "./broker/index.js";
 import { joinCluster } from "./cluster/join.js";
 import type { Registration } from "./cluster/registration.js";
 import type { NodeConfig } from "./config.js";
 import type { Logger } from "./log.js";
-import { openStorage } from "./store/index.js";
+import { openStorageYielding } from "./store/index.js";
 import { VERSION } from "./version.js";
 
 export interface RunningNode {
   grpcAddr: string;
   httpAddr: string;
   broker: Broker;
-  /** Re-reads what can change without a restart (the auth file); logs what it did. */
+  /** Re-reads what can change without a restart (the auth file, TLS files); logs what it did. */
   reload(): void;
   /** Graceful stop: refuse new calls, end streams, let calls finish, flush storage. */
   close(): Promise<void>;
@@ -30,7 +30,51 @@ const SHUTDOWN_GRACE_MS = 5_000;
 /** Between leaving etcd and closing the servers (cluster mode only). */
 const DEREGISTER_GRACE_MS = 500;
 
-export async function startNode(config: NodeConfig, logger: Logger): Promise<RunningNode> {
+/** Test seams of the start sequence. */
+export interface StartHooks {
+  /** Awaited once the servers listen, before the data dir is recovered (the node answers /readyz 503 meanwhile). */
+  beforeRecovery?: () => Promise<void>;
+}
+
+const NO_STORAGE_STATS: StorageStats = {
+  recoveredTruncations: 0,
+  quarantinedSegments: 0,
+  recoveryMs: 0,
+  fsyncs: 0,
+  fsyncMsTotal: 0,
+  segmentsReclaimed: 0,
+  corruptRecordsSkipped: 0,
+  messagesLost: 0,
+  dataDirEntriesSkipped: 0,
+};
+
+/**
+ * The broker as the servers see it from the moment they listen: while the
+ * data dir is recovered, every call fails with UNAVAILABLE and isReady() is
+ * false; then each method is the broker's own (bound once).
+ */
+function lateBroker(get: () => Broker | undefined): Broker {
+  const bound = new Map<PropertyKey, unknown>();
+  const recovering = () => {
+    throw new BrokerError(ErrorReason.RECOVERING, "the node is recovering its data; try again shortly");
+  };
+  return new Proxy({} as Broker, {
+    get(_target, prop) {
+      const b = get();
+      if (b === undefined) return prop === "isReady" ? () => false : recovering;
+      let v = bound.get(prop);
+      if (v === undefined) {
+        v = Reflect.get(b, prop, b);
+        if (typeof v !== "function") return v;
+        v = (v as (...a: unknown[]) => unknown).bind(b);
+        bound.set(prop, v);
+      }
+      return v;
+    },
+  });
+}
+
+export async function startNode(config: NodeConfig, logger: Logger, hooks: StartHooks = {}): Promise<RunningNode> {
   // Read before anything opens, so a bad auth file fails the start and touches no data.
   const auth = config.authFile ? loadAuthFile(config.authFile) : undefined;
   if (auth) logger.info({ authFile: config.authFile, tokens: auth.names }, "token auth on");
@@ -39,66 +83,73 @@ export async function startNode(config: NodeConfig, logger: Logger): Promise<Run
   let tls = loadTls(config);
   if (tls) logCertificate(tls, logger, clock);
   const grpcCredentials = tls && new ReloadableServerCredentials(tls);
-  const storage = openStorage({
-    clock,
-    dataDir: config.dataDir,
-    segmentBytes: config.segmentBytes,
-    maxBodyBytes: config.maxBodyBytes,
-    fsync: config.fsync,
-    fsyncIntervalMs: config.fsyncIntervalMs,
-    logger,
-  });
-  const broker = Broker.open({ storage, clock, nodeId: config.nodeId, version: VERSION, maxBodyBytes: config.maxBodyBytes, logger });
+  // The servers listen first, so operators see /readyz 503 (and gRPC health
+  // NOT_SERVING) while a large data dir is recovered, not a closed port.
+  let broker: Broker | undefined;
+  let storage: Awaited<ReturnType<typeof openStorageYielding>> | undefined;
+  const late = lateBroker(() => broker);
   const metrics = config.metrics
-    ? createNodeMetrics({ topicStats: () => broker.allTopicStats(), storageStats: () => storage.stats() })
+    ? createNodeMetrics({ topicStats: () => broker?.allTopicStats() ?? [], storageStats: () => storage?.stats() ?? NO_STORAGE_STATS })
     : undefined;
   if (metrics && tls) registerTlsCertificateExpiry(metrics, () => tls!.notAfterMs);
-  let grpc: RunningGrpcServer;
-  try {
-    grpc = await startGrpcServer({
-      broker,
-      addr: config.grpcAddr,
-      logger,
-      credentials: grpcCredentials,
-      auth,
-      observe: grpcObserver(metrics),
-      limits: config,
-      onBound: (server) => {
-        if (!tls) return;
-        const limit = rateLimited(10_000, clock.now);
-        const watched = watchGrpcHandshakes(server, (err, remote) =>
-          limit((suppressed) => logger.warn({ err: err.message, remote, suppressed }, "grpc: TLS handshake failed")),
-        );
-        if (!watched) logger.warn({}, "failed TLS handshakes on the gRPC port cannot be logged with this grpc-js");
-      },
-    });
-  } catch (err) {
-    await broker.close();
-    throw err;
-  }
+  const grpc = await startGrpcServer({
+    broker: late,
+    addr: config.grpcAddr,
+    logger,
+    credentials: grpcCredentials,
+    auth,
+    observe: grpcObserver(metrics),
+    limits: config,
+    serving: false,
+    onBound: (server) => {
+      if (!tls) return;
+      const limit = rateLimited(10_000, clock.now);
+      const watched = watchGrpcHandshakes(server, (err, remote) =>
+        limit((suppressed) => logger.warn({ err: err.message, remote, suppressed }, "grpc: TLS handshake failed")),
+      );
+      if (!watched) logger.warn({}, "failed TLS handshakes on the gRPC port cannot be logged with this grpc-js");
+    },
+  });
   let http: RunningHttpServer | undefined;
   let registration: Registration | undefined;
   try {
     if (config.httpAddr) {
-      http = await startHttpServer({ config, broker, handlers: createUnaryHandlers(broker, config), metrics, logger, version: VERSION, auth });
+      http = await startHttpServer({ config, broker: late, handlers: createUnaryHandlers(late, config), metrics, logger, version: VERSION, auth });
     }
-    // Registered only once the servers listen; refused (and torn down) when a live node holds our id.
+    logger.info({ grpcAddr: grpc.addr, httpAddr: http?.addr ?? "", dataDir: config.dataDir }, "recovering");
+    await hooks.beforeRecovery?.();
+    storage = await openStorageYielding({
+      clock,
+      dataDir: config.dataDir,
+      segmentBytes: config.segmentBytes,
+      maxBodyBytes: config.maxBodyBytes,
+      fsync: config.fsync,
+      fsyncIntervalMs: config.fsyncIntervalMs,
+      logger,
+    });
+    broker = Broker.open({ storage, clock, nodeId: config.nodeId, version: VERSION, maxBodyBytes: config.maxBodyBytes, logger });
+    logger.info({ recoveryMs: Math.round(storage.stats().recoveryMs) }, "recovered");
+    grpc.setServing(true);
+    // Registered only once the servers listen and the data is recovered; refused (and torn down) when a live node holds our id.
+    const open = broker;
     registration = await joinCluster(
       config,
       { grpcAddr: grpc.addr, httpAddr: http?.addr ?? "" },
-      { version: VERSION, startedAtMs: broker.startedAtMs },
+      { version: VERSION, startedAtMs: open.startedAtMs },
       logger,
     );
   } catch (err) {
     await Promise.all([grpc.shutdown(0), http?.close(0)]);
-    await broker.close();
+    if (broker) await broker.close();
+    else await storage?.close();
     throw err;
   }
+  const running = broker;
   let closing: Promise<void> | undefined;
   return {
     grpcAddr: grpc.addr,
     httpAddr: http?.addr ?? "",
-    broker,
+    broker: running,
     reload() {
       if (tls) {
         try {
@@ -129,7 +180,7 @@ export async function startNode(config: NodeConfig, logger: Logger): Promise<Run
           await new Promise((r) => setTimeout(r, DEREGISTER_GRACE_MS));
         }
         await Promise.all([grpc.shutdown(SHUTDOWN_GRACE_MS), http?.close(SHUTDOWN_GRACE_MS)]);
-        await broker.close();
+        await running.close();
       })();
       return closing;
     },

@@ -33,6 +33,8 @@ export interface GrpcServerOptions {
   limits: HandlerLimits & Pick<NodeConfig, "maxGrpcMessageBytes">;
   /** Called once the server is bound, with it (node.ts watches its TLS handshakes). */
   onBound?: (server: grpc.Server) => void;
+  /** Health status at start; false while the node recovers (setServing(true) once it is ready). */
+  serving?: boolean;
 }
 
 export interface RunningGrpcServer {
@@ -40,6 +42,8 @@ export interface RunningGrpcServer {
   addr: string;
   /** Stops accepting calls, ends open streams, waits up to graceMs for calls to finish. */
   shutdown(graceMs: number): Promise<void>;
+  /** Sets the health service's status (SERVING / NOT_SERVING). */
+  setServing(serving: boolean): void;
 }
 
 export const SERVICE_NAME = "gmq.v1.BrokerService";
@@ -66,7 +70,8 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   });
   server.addService(BrokerServiceService, service);
 
-  const health = new HealthImplementation({ "": "SERVING", [SERVICE_NAME]: "SERVING" });
+  const initial = options.serving === false ? "NOT_SERVING" : "SERVING";
+  const health = new HealthImplementation({ "": initial, [SERVICE_NAME]: initial });
   health.addToServer(server);
   const packageDefinition = protoLoader.loadSync([BROKER_PROTO, healthProtoPath], {
     includeDirs: PROTO_INCLUDE_DIRS,
@@ -88,6 +93,9 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
 
   return {
     addr: `${host}:${port}`,
+    setServing(serving) {
+      for (const name of ["", SERVICE_NAME]) health.setStatus(name, serving ? "SERVING" : "NOT_SERVING");
+    },
     async shutdown(graceMs) {
       health.setStatus("", "NOT_SERVING");
       health.setStatus(SERVICE_NAME, "NOT_SERVING");

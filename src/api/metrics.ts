@@ -79,6 +79,9 @@ const storageSeries: readonly (readonly [string, string, "counter" | "gauge", (s
   ["gmq_storage_fsyncs_total", "msync calls since start", "counter", (s) => s.fsyncs],
   ["gmq_storage_fsync_seconds_total", "Seconds spent in msync since start", "counter", (s) => s.fsyncMsTotal / 1000],
   ["gmq_storage_segments_reclaimed_total", "Fully consumed segments deleted since start", "counter", (s) => s.segmentsReclaimed],
+  ["gmq_storage_corrupt_records_skipped_total", "Damaged records skipped while reading since start", "counter", (s) => s.corruptRecordsSkipped],
+  ["gmq_storage_messages_lost_total", "Messages lost to damage: ready ones in segments quarantined at start, outstanding and delayed ones whose record is unreadable", "counter", (s) => s.messagesLost],
+  ["gmq_storage_data_dir_entries_skipped_total", "Stray or mismatched data dir entries skipped or repaired at start", "counter", (s) => s.dataDirEntriesSkipped],
 ];
 
 /** A counter or gauge whose value is set from a cumulative total read at scrape time. */

@@ -64,6 +64,8 @@ export const REASON_CODES = {
   SHUTTING_DOWN: ErrorCode.UNAVAILABLE,
   /** The node's storage failed (I/O error, damaged files); retry later. */
   STORAGE_FAILED: ErrorCode.UNAVAILABLE,
+  /** The node has just started and is still recovering its data dir (/readyz answers 503 meanwhile); retry shortly. */
+  RECOVERING: ErrorCode.UNAVAILABLE,
   /** A waiting call (a long-polling pop) was cancelled by its caller. */
   CALL_CANCELLED: ErrorCode.CANCELLED,
   /** The RPC has no handler on this node (an older node than the proto). */

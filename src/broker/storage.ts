@@ -159,6 +159,12 @@ export interface StorageStats {
   fsyncMsTotal: number;
   /** Segments deleted since open. */
   segmentsReclaimed: number;
+  /** Damaged records skipped while reading since open. */
+  corruptRecordsSkipped: number;
+  /** Messages lost to damage: ready ones in segments quarantined at open, outstanding or delayed ones whose record is unreadable. */
+  messagesLost: number;
+  /** Data dir entries skipped or repaired at open: stray files or directories, queue.json naming another queue. */
+  dataDirEntriesSkipped: number;
 }
 
 export interface Storage {

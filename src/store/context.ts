@@ -23,6 +23,8 @@ export interface Counters {
   fsyncs: number;
   fsyncMsTotal: number;
   segmentsReclaimed: number;
+  messagesLost: number;
+  dataDirEntriesSkipped: number;
 }
 
 export interface StoreContext {

@@ -2,9 +2,12 @@
 //   <dataDir>/queues/<topic>/<bindKey>/queue.json    the queue's names
 //   <dataDir>/queues/<topic>/<bindKey>/main|dead/    one FileQueueLog each
 //   <dataDir>/meta/<name>                            small metadata files
-// Directory names are encoded ("k" + base64url, or "h" + sha-256 when long)
-// so any topic, bind key or metadata name is a safe file name.
-import { createHash } from "node:crypto";
+// Directory names are encoded (names.ts) so any topic, bind key or metadata
+// name is a safe file name, also on case-insensitive file systems.
+//
+// What is on disk is distrusted at open: a queue directory's own name wins
+// over a queue.json naming another queue, no log is ever opened twice, stray
+// entries are skipped, and each of these is logged and counted.
 import * as fs from "node:fs";
 import { join } from "node:path";
 import type { QueueKind, QueueLog, QueueRef, Storage, StorageStats } from "../broker/storage.js";
@@ -12,22 +15,16 @@ import { StoreError } from "../broker/storage.js";
 import { ChunkReader } from "./chunk-reader.js";
 import { type StoreContext, fsyncDir, toStoreError, writeFileAtomic } from "./context.js";
 import { FileQueueLog } from "./queue-log.js";
+import { decodeName, encodeName, namesFile } from "./names.js";
 import { RECORD_HEADER_BYTES } from "./record.js";
+
+export { decodeName, encodeName } from "./names.js";
 
 export interface FileStorageOptions {
   dataDir: string;
   segmentBytes: number;
   fsyncIntervalMs: number;
   ctx: StoreContext;
-}
-
-export function encodeName(name: string): string {
-  const b = Buffer.from(name, "utf8").toString("base64url");
-  return b.length <= 200 ? `k${b}` : `h${createHash("sha256").update(name).digest("hex")}`;
-}
-
-export function decodeName(file: string): string | undefined {
-  return file.startsWith("k") ? Buffer.from(file.slice(1), "base64url").toString("utf8") : undefined;
 }
 
 interface QueueDirs {
@@ -41,10 +38,11 @@ export class FileStorage implements Storage {
   private readonly metaDir: string;
   private readonly logs = new Map<string, FileQueueLog>();
   private readonly known = new Map<string, QueueDirs>();
-  private readonly timer: NodeJS.Timeout | undefined;
+  private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | undefined;
   private queuedFlush: Promise<void> | undefined;
   private recoveryMs = 0;
+  private readonly reportedMetaDirs = new Set<string>();
   private closed = false;
 
   constructor(private readonly opts: FileStorageOptions) {
@@ -53,55 +51,155 @@ export class FileStorage implements Storage {
     this.metaDir = join(opts.dataDir, "meta");
     fs.mkdirSync(this.queuesDir, { recursive: true });
     fs.mkdirSync(this.metaDir, { recursive: true });
+  }
+
+  /** Recovers every queue at once (the caller waits anyway). */
+  recoverNow(): void {
     const t0 = performance.now();
-    this.recoverAll();
+    for (const dir of this.listQueueDirs()) this.recoverDir(dir);
+    this.recovered(t0);
+  }
+
+  /** Recovers queue by queue, yielding to the event loop in between (so a node can answer /readyz meanwhile). */
+  async recoverYielding(): Promise<void> {
+    const t0 = performance.now();
+    for (const dir of this.listQueueDirs()) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      this.recoverDir(dir);
+    }
+    this.recovered(t0);
+  }
+
+  private recovered(t0: number): void {
     this.recoveryMs = performance.now() - t0;
     if (this.ctx.policy === "interval") {
-      this.timer = setInterval(() => this.flushQuietly(), opts.fsyncIntervalMs);
+      this.timer = setInterval(() => this.flushQuietly(), this.opts.fsyncIntervalMs);
       this.timer.unref();
     }
   }
 
-  private recoverAll(): void {
-    for (const t of fs.readdirSync(this.queuesDir)) {
-      let binds: string[];
-      try {
-        binds = fs.readdirSync(join(this.queuesDir, t));
-      } catch {
+  private skipped(obj: object, msg: string): void {
+    this.ctx.counters.dataDirEntriesSkipped++;
+    this.ctx.logger.warn(obj, msg);
+  }
+
+  /** Queue directories (queues/<topic>/<bindKey>), migrating metadata names first. */
+  private listQueueDirs(): { t: string; b: string }[] {
+    this.migrateMeta();
+    const out: { t: string; b: string }[] = [];
+    for (const t of fs.readdirSync(this.queuesDir).sort()) {
+      const topicDir = join(this.queuesDir, t);
+      if (!isDirectory(topicDir)) {
+        this.skipped({ file: topicDir }, "stray file among the topic directories; skipped");
         continue;
       }
-      for (const b of binds) {
-        const dir = join(this.queuesDir, t, b);
-        let ref: QueueRef;
-        try {
-          ref = JSON.parse(fs.readFileSync(join(dir, "queue.json"), "utf8")) as QueueRef;
-          if (typeof ref.topic !== "string" || typeof ref.bindKey !== "string") throw new Error("bad queue.json");
-        } catch (err) {
-          const topic = decodeName(t);
-          const bindKey = decodeName(b);
-          if (topic === undefined || bindKey === undefined) {
-            this.ctx.logger.warn({ dir, err: String(err) }, "queue directory without a readable queue.json; skipped");
-            continue;
-          }
-          ref = { topic, bindKey };
-          writeFileAtomic(join(dir, "queue.json"), Buffer.from(JSON.stringify(ref)));
+      for (const b of fs.readdirSync(topicDir).sort()) {
+        if (!isDirectory(join(topicDir, b))) {
+          if (!b.endsWith(".tmp")) this.skipped({ file: join(topicDir, b) }, "stray file among the queue directories; skipped");
+          continue;
         }
-        const key = `${ref.topic}\n${ref.bindKey}`;
-        this.known.set(key, { ref: { topic: ref.topic, bindKey: ref.bindKey }, dir });
-        for (const kind of ["main", "dead"] as const) {
-          if (!fs.existsSync(join(dir, kind))) continue;
-          try {
-            this.openLog(key, dir, kind);
-          } catch (err) {
-            // One queue's failure must not keep the others (and the broker) down.
-            this.ctx.logger.warn({ dir: join(dir, kind), err: String(err) }, "queue log could not be recovered; left on disk untouched");
-          }
-        }
+        out.push({ t, b });
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Opens one queue directory. Its file names say which queue it is (a
+   * hashed name is checked against queue.json): a queue.json naming another
+   * queue is reported and rewritten, never followed. A directory in the
+   * legacy encoding is renamed to the current one first.
+   */
+  private recoverDir({ t, b }: { t: string; b: string }): void {
+    let dir = join(this.queuesDir, t, b);
+    let json: Partial<QueueRef> | undefined;
+    try {
+      json = JSON.parse(fs.readFileSync(join(dir, "queue.json"), "utf8")) as Partial<QueueRef>;
+    } catch {
+      json = undefined;
+    }
+    const name = (file: string, claimed: unknown): string | undefined =>
+      decodeName(file) ?? (typeof claimed === "string" && namesFile(claimed, file) ? claimed : undefined);
+    const topic = name(t, json?.topic);
+    const bindKey = name(b, json?.bindKey);
+    if (topic === undefined || bindKey === undefined) {
+      this.skipped({ dir, queueJson: json }, "queue directory whose name cannot be read and whose queue.json does not match it; left on disk untouched");
+      return;
+    }
+    const key = `${topic}\n${bindKey}`;
+    if (this.known.has(key)) {
+      this.skipped({ dir, topic, bindKey, openedFrom: this.known.get(key)!.dir }, "second directory for a queue already opened; left on disk untouched");
+      return;
+    }
+    const ref = { topic, bindKey };
+    const canonical = join(this.queuesDir, encodeName(topic), encodeName(bindKey));
+    if (canonical !== dir) {
+      if (fs.existsSync(canonical)) {
+        this.skipped({ dir, topic, bindKey, canonical }, "legacy queue directory beside its renamed copy; left on disk untouched");
+        return;
+      }
+      try {
+        fs.mkdirSync(join(canonical, ".."), { recursive: true });
+        fs.renameSync(dir, canonical);
+        fsyncDir(join(canonical, ".."));
+        fsyncDir(join(dir, ".."));
+        this.ctx.logger.info({ from: dir, to: canonical }, "queue directory renamed to the case-safe name encoding");
+        removeIfEmpty(join(dir, ".."));
+      } catch (err) {
+        this.skipped({ dir, canonical, err: String(err) }, "queue directory cannot be renamed to its current name; left on disk untouched");
+        return;
+      }
+      dir = canonical;
+    }
+    if (json?.topic !== topic || json.bindKey !== bindKey) {
+      if (json !== undefined) this.skipped({ dir, queueJson: json, topic, bindKey }, "queue.json names another queue than its directory; the directory wins");
+      try {
+        writeFileAtomic(join(dir, "queue.json"), Buffer.from(JSON.stringify(ref)));
+      } catch (err) {
+        this.ctx.logger.warn({ dir, err: String(err) }, "queue.json cannot be rewritten");
+      }
+    }
+    this.known.set(key, { ref, dir });
+    for (const kind of ["main", "dead"] as const) {
+      if (!fs.existsSync(join(dir, kind))) continue;
+      try {
+        this.openLog(key, dir, kind);
+      } catch (err) {
+        // One queue's failure must not keep the others (and the broker) down.
+        this.ctx.logger.warn({ dir: join(dir, kind), err: String(err) }, "queue log could not be recovered; left on disk untouched");
       }
     }
   }
 
+  /** Renames metadata files of the legacy encoding; skips (and reports) directories. */
+  private migrateMeta(): void {
+    for (const f of fs.readdirSync(this.metaDir)) {
+      const path = join(this.metaDir, f);
+      if (isDirectory(path)) continue; // reported by metaNames
+      if (f.endsWith(".tmp") || f.endsWith(".name")) continue;
+      let name = decodeName(f);
+      if (name === undefined && f.startsWith("h")) name = readText(`${path}.name`);
+      if (name === undefined || encodeName(name) === f) continue;
+      const to = join(this.metaDir, encodeName(name));
+      try {
+        fs.rmSync(`${path}.name`, { force: true });
+        if (fs.existsSync(to)) {
+          fs.rmSync(path, { force: true }); // renamed before, then the legacy name came back: the renamed one is newer
+        } else {
+          if (to.slice(this.metaDir.length + 1).startsWith("h")) writeFileAtomic(`${to}.name`, Buffer.from(name, "utf8"));
+          fs.renameSync(path, to);
+        }
+        this.ctx.logger.info({ from: path, to }, "metadata file renamed to the case-safe name encoding");
+      } catch (err) {
+        this.ctx.logger.warn({ file: path, err: String(err) }, "metadata file cannot be renamed to its current name");
+      }
+    }
+    fsyncDir(this.metaDir);
+  }
+
   private openLog(key: string, dir: string, kind: QueueKind): FileQueueLog {
+    // Never two logs over one directory: both would write the same files.
+    if (this.logs.has(`${key}\n${kind}`)) throw new StoreError("IO", `queue log ${join(dir, kind)} is already open`);
     const log = FileQueueLog.open({ dir: join(dir, kind), segmentBytes: this.opts.segmentBytes, ctx: this.ctx });
     this.logs.set(`${key}\n${kind}`, log);
     return log;
@@ -154,7 +252,8 @@ export class FileStorage implements Storage {
     try {
       return fs.readFileSync(join(this.metaDir, encodeName(name)));
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === "ENOENT" || code === "EISDIR") return undefined;
       throw toStoreError(err, `reading metadata ${name}`);
     }
   }
@@ -180,6 +279,13 @@ export class FileStorage implements Storage {
     const out: string[] = [];
     for (const f of fs.readdirSync(this.metaDir)) {
       if (f.endsWith(".tmp") || f.endsWith(".name")) continue;
+      if (isDirectory(join(this.metaDir, f))) {
+        if (!this.reportedMetaDirs.has(f)) {
+          this.reportedMetaDirs.add(f);
+          this.skipped({ dir: join(this.metaDir, f) }, "stray directory among the metadata files; skipped");
+        }
+        continue;
+      }
       let name = decodeName(f);
       if (name === undefined) {
         try {
@@ -272,6 +378,9 @@ export class FileStorage implements Storage {
       fsyncs: c.fsyncs,
       fsyncMsTotal: c.fsyncMsTotal,
       segmentsReclaimed: c.segmentsReclaimed,
+      corruptRecordsSkipped: c.corruptRecordsSkipped,
+      messagesLost: c.messagesLost,
+      dataDirEntriesSkipped: c.dataDirEntriesSkipped,
     };
   }
 
@@ -306,4 +415,28 @@ export class FileStorage implements Storage {
 
 export function chunkReaderFor(maxBodyBytes: number): ChunkReader {
   return new ChunkReader(Math.max(4 << 20, RECORD_HEADER_BYTES + 0xffff + maxBodyBytes + 4096));
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return fs.statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+function removeIfEmpty(dir: string): void {
+  try {
+    fs.rmdirSync(dir);
+  } catch {
+    // not empty (other queues of the topic): it goes when the last one is renamed
+  }
+}
+
+function readText(path: string): string | undefined {
+  try {
+    return fs.readFileSync(path, "utf8");
+  } catch {
+    return undefined;
+  }
 }

@@ -29,6 +29,19 @@ const silent: StoreLogger = { warn() {}, info() {} };
 
 /** Opens (creating if needed) the data directory and recovers every queue, synchronously. */
 export function openStorage(options: StoreOptions): Storage {
+  const s = createStorage(options);
+  s.recoverNow();
+  return s;
+}
+
+/** openStorage, recovering queue by queue with event-loop turns in between (a node answers /readyz meanwhile). */
+export async function openStorageYielding(options: StoreOptions): Promise<Storage> {
+  const s = createStorage(options);
+  await s.recoverYielding();
+  return s;
+}
+
+function createStorage(options: StoreOptions): FileStorage {
   const segmentBytes = options.segmentBytes ?? 64 << 20;
   const maxBodyBytes = options.maxBodyBytes ?? 1 << 20;
   if (!Number.isInteger(segmentBytes) || segmentBytes % 4096 !== 0 || segmentBytes < 64 << 10 || segmentBytes > 1 << 30) {
@@ -53,6 +66,8 @@ export function openStorage(options: StoreOptions): Storage {
         fsyncs: 0,
         fsyncMsTotal: 0,
         segmentsReclaimed: 0,
+        messagesLost: 0,
+        dataDirEntriesSkipped: 0,
       },
       dirty: new Set(),
       pendingAcks: new Set(),

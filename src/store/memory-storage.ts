@@ -92,7 +92,18 @@ class MemoryStorage implements Storage {
   }
 
   stats(): StorageStats {
-    return { recoveredTruncations: 0, quarantinedSegments: 0, recoveryMs: 0, fsyncs: 0, fsyncMsTotal: 0, segmentsReclaimed: 0 };
+    // Nothing is recovered from disk, so nothing can be damaged, skipped or lost.
+    return {
+      recoveredTruncations: 0,
+      quarantinedSegments: 0,
+      recoveryMs: 0,
+      fsyncs: 0,
+      fsyncMsTotal: 0,
+      segmentsReclaimed: 0,
+      corruptRecordsSkipped: 0,
+      messagesLost: 0,
+      dataDirEntriesSkipped: 0,
+    };
   }
 
   async close(): Promise<void> {

@@ -75,6 +75,7 @@ export class PendingDelays {
           }
         } else {
           this.ctx.logger.warn({ dir: d.dir, pos }, "delayed message record unreadable; dropped");
+          this.ctx.counters.messagesLost++;
           journal.delayDone(pos, -1, at);
         }
       } catch (err) {

@@ -364,6 +364,7 @@ export class FileQueueLog implements QueueLog {
   /** An entry whose record can no longer be read (damaged or missing segment). */
   private dropLost(e: Entry): void {
     this.ctx.logger.warn({ dir: this.msgs.dir, id: String(e.id), pos: e.pos }, "message record unreadable; dropped");
+    this.ctx.counters.messagesLost++;
     this.state.settle(e);
   }
 
@@ -493,7 +494,7 @@ export class FileQueueLog implements QueueLog {
 
   stats(): QueueLogStats {
     return {
-      ready: Math.max(0, this.msgs.nextSeq - this.cursorSeq) + this.state.readyCount,
+      ready: Math.max(0, this.msgs.nextSeq - this.cursorSeq - this.msgs.lostSeqsFrom(this.cursorSeq)) + this.state.readyCount,
       inFlight: this.state.inFlightCount,
       delayed: this.pending.size + this.state.delayedCount,
       bytesOnDisk: this.msgs.bytesOnDisk() + this.delays.bytesOnDisk() + this.journal.log.bytesOnDisk(),

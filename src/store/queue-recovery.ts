@@ -33,6 +33,8 @@ export interface RecoveredQueue {
   /** Journal records replayed. */
   replayed: number;
   fromCheckpoint: boolean;
+  /** Messages lost to damage: ready ones in quarantined segments, outstanding ones whose record is unreadable. */
+  lost: number;
 }
 
 export function recoverQueue(f: QueueFiles, ctx: StoreContext): RecoveredQueue {
@@ -173,6 +175,9 @@ export function recoverQueue(f: QueueFiles, ctx: StoreContext): RecoveredQueue {
     cursorSeq = m.nextSeq;
   }
   m.setNextSeq(cursorSeq);
+  // Ready messages whose seqs lay in segments quarantined as unreadable.
+  let lost = m.lostSeqsFrom(cursorSeq);
+  if (lost > 0) ctx.logger.warn({ dir: m.dir, lost, seqs: m.lostSeqs }, "ready messages lost with quarantined segments");
 
   // Keep only entries whose record is still readable; expiry lives in the record.
   const out: Entry[] = [];
@@ -182,6 +187,7 @@ export function recoverQueue(f: QueueFiles, ctx: StoreContext): RecoveredQueue {
       return true;
     }
     ctx.logger.warn({ dir: m.dir, id: String(e.id), pos: e.pos }, "outstanding message record missing; dropped");
+    lost++;
     return false;
   };
   for (const e of entries.values()) {
@@ -191,6 +197,8 @@ export function recoverQueue(f: QueueFiles, ctx: StoreContext): RecoveredQueue {
   }
   for (const e of readyOrder.values()) if (entries.get(e.id) === e && e.state === EntryState.Ready && readable(e)) out.push(e);
 
+  ctx.counters.messagesLost += lost;
+
   const delayAt: number[] = [];
   const delayPos: number[] = [];
   for (const [pos, at] of pending) {
@@ -198,5 +206,5 @@ export function recoverQueue(f: QueueFiles, ctx: StoreContext): RecoveredQueue {
     delayAt.push(at);
     delayPos.push(pos);
   }
-  return { cursor, cursorSeq, entries: out, delayAt, delayPos, copiedExpiry, replayed, fromCheckpoint: ck !== undefined };
+  return { cursor, cursorSeq, entries: out, delayAt, delayPos, copiedExpiry, replayed, fromCheckpoint: ck !== undefined, lost };
 }

@@ -20,7 +20,7 @@ import {
   writePad,
   writeRecordAligned,
 } from "./record.js";
-import { SEGMENT_HEADER_BYTES, Segment, parseHeader } from "./segment.js";
+import { LogKind, SEGMENT_HEADER_BYTES, Segment, parseHeader } from "./segment.js";
 
 export const SEG = 4294967296;
 export const posIndex = (pos: number): number => Math.floor(pos / SEG);
@@ -112,7 +112,15 @@ export class SegmentLog {
 
   // ---------------------------------------------------------------- recovery
 
-  /** Opens the files found on disk, verifying unsealed segments record by record. */
+  /**
+   * Opens the files found on disk, verifying unsealed segments record by record.
+   *
+   * An all-zero (or empty) file is taken for one the log never wrote to only
+   * where an unused one can be: after the last segment with a header, when
+   * that one is still being written (a sealed one means the log had moved on,
+   * i.e. written the next header). Anywhere else it held records once: it is
+   * quarantined and the seqs it held (between its neighbours) are reported lost.
+   */
   recover(): void {
     let names: string[];
     try {
@@ -124,14 +132,13 @@ export class SegmentLog {
       .filter((n) => /^\d{10}\.seg$/.test(n))
       .map((n) => Number(n.slice(0, 10)))
       .sort((a, b) => a - b);
-    for (const name of names) if (name.endsWith(".tmp")) fs.rmSync(join(this.dir, name), { force: true });
+    for (const name of names) if (name.endsWith(".tmp") || name.endsWith(".del")) fs.rmSync(join(this.dir, name), { force: true });
     const head = Buffer.alloc(SEGMENT_HEADER_BYTES);
+    const found: { index: number; path: string; size: number; h: ReturnType<typeof parseHeader> | "unreadable"; err?: unknown }[] = [];
     for (const index of indices) {
       const path = join(this.dir, segName(index));
-      let size: number;
-      let h: ReturnType<typeof parseHeader>;
       try {
-        size = fs.statSync(path).size;
+        const size = fs.statSync(path).size;
         const fd = fs.openSync(path, "r");
         try {
           head.fill(0);
@@ -139,20 +146,39 @@ export class SegmentLog {
         } finally {
           fs.closeSync(fd);
         }
-        h = parseHeader(head);
+        let h = parseHeader(head);
+        if (h === "zero" && !this.isZeroFile(path, size)) h = "bad";
+        found.push({ index, path, size, h });
       } catch (err) {
-        this.quarantine(path, "unreadable segment", err);
+        found.push({ index, path, size: 0, h: "unreadable", err });
+      }
+    }
+    let lastUsed = -1;
+    for (let i = 0; i < found.length; i++) if (found[i]!.h !== "zero") lastUsed = i;
+    const lastUsedH = lastUsed < 0 ? undefined : found[lastUsed]!.h;
+    const movedOn = typeof lastUsedH === "object" && lastUsedH.sealedEnd !== undefined;
+    /** Indices of quarantined segments, to find the seqs they held. */
+    const lostIndices: number[] = [];
+    for (let i = 0; i < found.length; i++) {
+      const { index, path, size } = found[i]!;
+      let h = found[i]!.h;
+      if (h === "unreadable") {
+        this.quarantine(path, "unreadable segment", found[i]!.err);
+        lostIndices.push(index);
         continue;
       }
       if (h === "zero") {
-        if (this.isZeroFile(path, size)) {
+        if (i > lastUsed && !(movedOn && i === lastUsed + 1)) {
           fs.rmSync(path, { force: true }); // preallocated, never used
           continue;
         }
-        h = "bad";
+        this.quarantine(path, size === 0 ? "segment emptied, but the log wrote to it" : "segment zeroed, but the log wrote to it", undefined);
+        lostIndices.push(index);
+        continue;
       }
       if (h === "bad" || h.kind !== this.kind || h.index !== index || h.bytes < SEGMENT_HEADER_BYTES + RECORD_HEADER_BYTES) {
         this.quarantine(path, "segment header unreadable", undefined);
+        lostIndices.push(index);
         continue;
       }
       const seg = new Segment(index, path, h.bytes);
@@ -166,6 +192,7 @@ export class SegmentLog {
           fs.truncateSync(path, h.bytes);
         } catch (err) {
           this.quarantine(path, "segment cannot be resized", err);
+          lostIndices.push(index);
           continue;
         }
         resized = true;
@@ -180,11 +207,13 @@ export class SegmentLog {
         } catch (err) {
           seg.map = null;
           this.quarantine(path, "segment cannot be mapped", err);
+          lostIndices.push(index);
           continue;
         }
       }
       this.segments.push(seg);
     }
+    this.findLostSeqs(lostIndices);
     // Only the last segment stays open for writing; earlier unsealed ones
     // (a crash while rolling) are sealed now.
     for (let i = 0; i < this.segments.length; i++) {
@@ -205,6 +234,33 @@ export class SegmentLog {
     }
   }
 
+  /**
+   * Seqs of message records known lost: those between the kept segments
+   * around a quarantined one (the seqs the quarantined segments held).
+   */
+  readonly lostSeqs: { from: number; to: number }[] = [];
+
+  /** How many lost seqs are at or after `seq` (still counted as ready by a cursor before them). */
+  lostSeqsFrom(seq: number): number {
+    let n = 0;
+    for (const g of this.lostSeqs) if (g.to > seq) n += g.to - Math.max(g.from, seq);
+    return n;
+  }
+
+  private findLostSeqs(lostIndices: number[]): void {
+    if (lostIndices.length === 0 || this.kind === LogKind.Journal) return;
+    const first = this.segments[0];
+    // Before the first kept segment: lostSeqsFrom counts only what lies past the cursor.
+    if (first !== undefined && first.baseSeq > 0 && lostIndices.some((x) => x < first.index)) this.lostSeqs.push({ from: 0, to: first.baseSeq });
+    for (let i = 1; i < this.segments.length; i++) {
+      const prev = this.segments[i - 1]!;
+      const next = this.segments[i]!;
+      if (next.baseSeq > prev.nextSeq && lostIndices.some((x) => x > prev.index && x < next.index)) {
+        this.lostSeqs.push({ from: prev.nextSeq, to: next.baseSeq });
+      }
+    }
+  }
+
   private quarantine(path: string, why: string, err: unknown): void {
     const bad = `${path}.bad`;
     try {
@@ -213,7 +269,7 @@ export class SegmentLog {
       // leave it; it is skipped either way
     }
     this.ctx.counters.quarantinedSegments++;
-    this.ctx.logger.warn({ file: path, movedTo: bad, err: err === undefined ? undefined : String(err) }, `${why}: quarantined`);
+    this.ctx.logger.warn({ file: path, offset: 0, movedTo: bad, err: err === undefined ? undefined : String(err) }, `${why}: quarantined`);
   }
 
   private isZeroFile(path: string, size: number): boolean {
@@ -433,7 +489,13 @@ export class SegmentLog {
             fs.rmSync(tmp, { force: true });
             return;
           }
-          fs.renameSync(tmp, path);
+          try {
+            fs.renameSync(tmp, path);
+          } catch (err) {
+            // Never thrown from here (it would end the process); the hot path allocates instead.
+            this.ctx.logger.warn({ file: tmp, err: String(err) }, "cannot adopt the prepared segment");
+            return;
+          }
           this.prepared.push(new Segment(index, path, bytes));
         },
         (err: unknown) => {
@@ -618,7 +680,13 @@ export class SegmentLog {
     // Truncating first frees the space at once: unlinking alone would wait
     // for the old mapping to be unmapped, which mmap-io does only at GC. If we
     // die first, recovery reclaims the segment again.
-    const path = seg.path;
+    // Renamed aside first: an emptied *.seg found at the next open would be damage.
+    let path = `${seg.path}.del`;
+    try {
+      fs.renameSync(seg.path, path);
+    } catch {
+      path = seg.path;
+    }
     fs.truncate(path, 0, () => {
       fs.rm(path, { force: true }, (err) => {
         if (err) this.ctx.logger.warn({ file: path, err: String(err) }, "cannot delete a reclaimed segment");

@@ -70,6 +70,8 @@ export interface StartOptions {
   built?: boolean;
   /** false: pass no --http-addr, so GMQ_HTTP_ADDR (or the default) decides. */
   httpAddrFlag?: boolean;
+  /** The log message that means "started" (default "listening"; "recovering": the servers listen, recovery begins). */
+  until?: string;
 }
 
 export function tempDataDir(): string {
@@ -118,7 +120,7 @@ export function startNodeProcess(options: StartOptions = {}): Promise<NodeProces
       } catch {
         return;
       }
-      if (rec.msg !== "listening") return;
+      if (rec.msg !== (options.until ?? "listening")) return;
       clearTimeout(timer);
       resolve({
         grpcAddr: rec.grpcAddr ?? "",

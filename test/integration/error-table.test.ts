@@ -22,6 +22,7 @@ const PRODUCER = "producer-token-0123456789";
 const NOT_WALKED: Record<string, string> = {
   DISK_FULL: "needs a full disk: test/store/disk-full.test.ts drives a node's broker and servers over an ENOSPC seam",
   STORAGE_FAILED: "needs a failing disk; mapped by the same storage guard as DISK_FULL (unit table test)",
+  RECOVERING: "only while a node recovers its data dir: test/integration/readiness.test.ts holds a node there",
   SUBSCRIBER_TOO_SLOW: "needs 8 MiB unread on a subscription; stream layer tests, unit table test",
   SHUTTING_DOWN: "only calls in progress while the node stops see it (test/store/disk-full.test.ts, unit table test)",
   CALL_CANCELLED: "sent to a caller that has gone away; unit table test",

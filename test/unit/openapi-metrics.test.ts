@@ -45,7 +45,7 @@ describe("node metrics", () => {
             queues: [{ bindKey: "q", ready: 2, inFlight: 1, delayed: 4, dead: 5, pushed, popped: 7, acked: 6, redelivered: 1, expired: 3, bytesOnDisk: 4096 }],
           },
         ],
-        storageStats: () => ({ recoveredTruncations: 1, quarantinedSegments: 0, recoveryMs: 12, fsyncs: 9, fsyncMsTotal: 3, segmentsReclaimed: 2 }),
+        storageStats: () => ({ recoveredTruncations: 1, quarantinedSegments: 0, recoveryMs: 12, fsyncs: 9, fsyncMsTotal: 3, segmentsReclaimed: 2, corruptRecordsSkipped: 4, messagesLost: 247, dataDirEntriesSkipped: 1 }),
       },
       { defaultMetrics: false },
     );
@@ -72,6 +72,9 @@ describe("node metrics", () => {
     expect(text).to.include("# TYPE gmq_queue_expired_total counter");
     expect(text).to.include("# TYPE gmq_queue_backlog gauge");
     expect(text).to.include("gmq_storage_fsyncs_total 9");
+    expect(text).to.include("gmq_storage_corrupt_records_skipped_total 4");
+    expect(text).to.include("gmq_storage_messages_lost_total 247");
+    expect(text).to.include("gmq_storage_data_dir_entries_skipped_total 1");
     expect(text).to.include('gmq_rpc_duration_seconds_count{method="Push",protocol="http",code="OK"} 1');
     expect(text).to.include('gmq_rpc_duration_seconds_count{method="Push",protocol="grpc",code="OK"} 1');
     pushed = 10;

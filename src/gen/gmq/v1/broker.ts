@@ -177,6 +177,11 @@ export enum ErrorReason {
    */
   ERROR_REASON_STORAGE_FAILED = 17,
   /**
+   * ERROR_REASON_RECOVERING - [UNAVAILABLE] The node has just started and is still recovering its data
+   * dir (/readyz answers 503 meanwhile); retry shortly.
+   */
+  ERROR_REASON_RECOVERING = 28,
+  /**
    * ERROR_REASON_CALL_CANCELLED - [CANCELLED] A waiting call (a long-polling Pop) was cancelled by its
    * caller.
    */
@@ -277,6 +282,9 @@ export function errorReasonFromJSON(object: any): ErrorReason {
     case 17:
     case "ERROR_REASON_STORAGE_FAILED":
       return ErrorReason.ERROR_REASON_STORAGE_FAILED;
+    case 28:
+    case "ERROR_REASON_RECOVERING":
+      return ErrorReason.ERROR_REASON_RECOVERING;
     case 18:
     case "ERROR_REASON_CALL_CANCELLED":
       return ErrorReason.ERROR_REASON_CALL_CANCELLED;
@@ -350,6 +358,8 @@ export function errorReasonToJSON(object: ErrorReason): string {
       return "ERROR_REASON_SHUTTING_DOWN";
     case ErrorReason.ERROR_REASON_STORAGE_FAILED:
       return "ERROR_REASON_STORAGE_FAILED";
+    case ErrorReason.ERROR_REASON_RECOVERING:
+      return "ERROR_REASON_RECOVERING";
     case ErrorReason.ERROR_REASON_CALL_CANCELLED:
       return "ERROR_REASON_CALL_CANCELLED";
     case ErrorReason.ERROR_REASON_RPC_NOT_IMPLEMENTED:
