@@ -79,6 +79,10 @@ export const optionTable = {
   maxGrpcMessageBytes: { type: "int", unit: "bytes", default: 64 * MiB, min: 64 * KiB, max: GiB, flag: "max-grpc-message-bytes", env: "GMQ_MAX_GRPC_MESSAGE_BYTES", beyond: "RESOURCE_EXHAUSTED (gRPC only)", help: "largest gRPC message received or sent" },
   maxPopWaitMs: { type: "int", unit: "ms", default: 60_000, min: 0, max: 3_600_000, flag: "max-pop-wait-ms", env: "GMQ_MAX_POP_WAIT_MS", beyond: "INVALID_ARGUMENT (HTTP 400)", help: "longest wait_ms a Pop may ask for" },
   maxListDead: { type: "int", unit: "messages", default: 1000, min: 1, max: 100_000, flag: "max-list-dead", env: "GMQ_MAX_LIST_DEAD", beyond: "INVALID_ARGUMENT (HTTP 400)", help: "largest limit a ListDead may ask for (0 asks for min(100, this))" },
+  maxStreamBufferBytes: { type: "int", unit: "bytes", default: 8 * MiB, min: 64 * KiB, max: GiB, flag: "max-stream-buffer-bytes", env: "GMQ_MAX_STREAM_BUFFER_BYTES", beyond: "RESOURCE_EXHAUSTED: the stream ends; its unacked messages return to the queue", help: "bytes of replies a Consume or Subscribe stream may have waiting for a slow client" },
+  maxConsumeInFlight: { type: "int", unit: "messages", default: 10_000, min: 1, max: 1_000_000, flag: "max-consume-in-flight", env: "GMQ_MAX_CONSUME_IN_FLIGHT", beyond: "clamped: max_in_flight and credit beyond it are not granted", help: "most messages in flight to one Consume stream" },
+  maxConsumeBatchBytes: { type: "int", unit: "bytes", default: 4 * MiB, min: 64 * KiB, max: GiB, flag: "max-consume-batch-bytes", env: "GMQ_MAX_CONSUME_BATCH_BYTES", beyond: "clamped (also to --max-grpc-message-bytes less 64 KiB)", help: "largest max_batch_bytes a Consume stream gets" },
+  maxSubscribeChannels: { type: "int", default: 1000, min: 1, max: 1_000_000, flag: "max-subscribe-channels", env: "GMQ_MAX_SUBSCRIBE_CHANNELS", beyond: "INVALID_ARGUMENT (HTTP 400)", help: "most channels one Subscribe may name" },
   tlsCert: { type: "string", default: "", empty: "no TLS", flag: "tls-cert", env: "GMQ_TLS_CERT", help: "PEM certificate: enables TLS on gRPC and HTTP" },
   tlsKey: { type: "string", default: "", empty: "no TLS", flag: "tls-key", env: "GMQ_TLS_KEY", help: "PEM private key for --tls-cert" },
   tlsClientCa: { type: "string", default: "", empty: "no client certificates", flag: "tls-client-ca", env: "GMQ_TLS_CLIENT_CA", help: "PEM CA bundle: require client certificates it signed (mutual TLS)" },
@@ -193,6 +197,7 @@ export function renderReadmeTables(): string {
     const s: OptionSpec = optionTable[key];
     if (s.beyond) lines.push(`| ${code(`--${s.flag}`)} | ${code(formatDefault(s))} | ${cell(s.beyond)} |`);
   }
+  lines.push("", 'The stream limits (`--max-stream-buffer-bytes`, `--max-consume-*`, `--max-subscribe-channels`) count each refusal, clamp or ended stream in `gmq_limit_rejections_total{limit="<flag without dashes>"}`.');
   return lines.join("\n");
 }
 

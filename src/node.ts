@@ -10,7 +10,7 @@ import { grpcServerCredentials, loadTls } from "./api/tls.js";
 import { Broker } from "./broker/index.js";
 import { joinCluster } from "./cluster/join.js";
 import type { Registration } from "./cluster/registration.js";
-import type { NodeConfig } from "./config.js";
+import { specOf, type NodeConfig } from "./config.js";
 import type { Logger } from "./log.js";
 import { openStorage } from "./store/index.js";
 import { VERSION } from "./version.js";
@@ -45,6 +45,7 @@ export async function startNode(config: NodeConfig, logger: Logger): Promise<Run
   const metrics = config.metrics
     ? createNodeMetrics({ topicStats: () => broker.allTopicStats(), storageStats: () => storage.stats() })
     : undefined;
+  const limitRejected = (key: keyof NodeConfig) => metrics?.limitRejected(specOf(key).flag);
   let grpc: RunningGrpcServer;
   try {
     grpc = await startGrpcServer({
@@ -55,6 +56,7 @@ export async function startNode(config: NodeConfig, logger: Logger): Promise<Run
       auth,
       observe: grpcObserver(metrics),
       limits: config,
+      limitRejected,
     });
   } catch (err) {
     await broker.close();
@@ -64,7 +66,7 @@ export async function startNode(config: NodeConfig, logger: Logger): Promise<Run
   let registration: Registration | undefined;
   try {
     if (config.httpAddr) {
-      http = await startHttpServer({ config, broker, handlers: createUnaryHandlers(broker, config), metrics, logger, version: VERSION, auth });
+      http = await startHttpServer({ config, broker, handlers: createUnaryHandlers(broker, config), metrics, limitRejected, logger, version: VERSION, auth });
     }
     // Registered only once the servers listen; refused (and torn down) when a live node holds our id.
     registration = await joinCluster(

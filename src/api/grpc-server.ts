@@ -6,14 +6,15 @@ import * as protoLoader from "@grpc/proto-loader";
 import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation, protoPath as healthProtoPath } from "grpc-health-check";
 import { BrokerError, ErrorCode, type Broker } from "../broker/index.js";
-import type { NodeConfig } from "../config.js";
 import { BrokerServiceService, type BrokerServiceServer } from "../gen/gmq/v1/broker.js";
 import type { Authorizer } from "./auth.js";
+import { withTotalDeserializers } from "./grpc-decode.js";
 import { grpcStreamMethods } from "./grpc-streams.js";
 import { grpcUnaryMethods, type GrpcCallDeps } from "./grpc-unary.js";
 import { createUnaryHandlers, type HandlerLimits } from "./handlers.js";
 import { BROKER_PROTO, PROTO_INCLUDE_DIRS } from "./proto-files.js";
 import { toGrpcStatus } from "./status.js";
+import { streamLimitsOf, type LimitRejected, type StreamLimits } from "./stream-limits.js";
 import { OpenStreams } from "./streams.js";
 
 export interface GrpcLogger {
@@ -29,7 +30,9 @@ export interface GrpcServerOptions {
   auth?: Authorizer;
   /** Called once per finished RPC, for metrics. */
   observe?: (method: string, seconds: number, code: grpc.status) => void;
-  limits: HandlerLimits & Pick<NodeConfig, "maxGrpcMessageBytes">;
+  limits: HandlerLimits & Omit<StreamLimits, "rejected">;
+  /** Counts requests refused or cut by a limit (gmq_limit_rejections_total). */
+  limitRejected?: LimitRejected;
 }
 
 export interface RunningGrpcServer {
@@ -52,14 +55,14 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   const handlers = createUnaryHandlers(broker, options.limits);
   const service: BrokerServiceServer = {
     ...grpcUnaryMethods(handlers, deps),
-    ...grpcStreamMethods(broker, handlers.Push, deps, openStreams),
+    ...grpcStreamMethods(broker, handlers.Push, deps, openStreams, streamLimitsOf(options.limits, options.limitRejected)),
   };
 
   const server = new grpc.Server({
     "grpc.max_receive_message_length": options.limits.maxGrpcMessageBytes,
     "grpc.max_send_message_length": options.limits.maxGrpcMessageBytes,
   });
-  server.addService(BrokerServiceService, service);
+  server.addService(withTotalDeserializers(BrokerServiceService), service);
 
   const health = new HealthImplementation({ "": "SERVING", [SERVICE_NAME]: "SERVING" });
   health.addToServer(server);

@@ -20,6 +20,7 @@ import { buildOpenApi, openApiPath, type ExtraOperation } from "./openapi.js";
 import { createOperator } from "./operator.js";
 import { loadProtoSchema, type ProtoSchema } from "./proto-schema.js";
 import { toBrokerError } from "./status.js";
+import { streamLimitsOf, type LimitRejected, type StreamLimits } from "./stream-limits.js";
 import { OpenStreams, type StreamBroker } from "./streams.js";
 import { httpsServerOptions, loadTls } from "./tls.js";
 
@@ -36,7 +37,10 @@ export interface HttpBroker extends StreamBroker {
 }
 
 export interface HttpServerOptions {
-  config: Pick<NodeConfig, "httpAddr" | "maxHttpBodyBytes" | "tlsCert" | "tlsKey" | "tlsClientCa" | "metrics" | "pprof" | "dashboard">;
+  config: Pick<NodeConfig, "httpAddr" | "maxHttpBodyBytes" | "tlsCert" | "tlsKey" | "tlsClientCa" | "metrics" | "pprof" | "dashboard"> &
+    Omit<StreamLimits, "rejected">;
+  /** Counts requests refused or cut by a limit (gmq_limit_rejections_total). */
+  limitRejected?: LimitRejected;
   broker: HttpBroker;
   /**
    * The in-process unary handlers, keyed by RPC name as in the proto
@@ -76,7 +80,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
   const table = new RouteTable(schema.rpcs);
   const bound = bindRoutes(table, handlers);
   const openStreams = new OpenStreams();
-  const streams = createHttpStreams(broker, schema.message("gmq.v1.Message"), openStreams, auth);
+  const streams = createHttpStreams(broker, schema.message("gmq.v1.Message"), openStreams, streamLimitsOf(config, opts.limitRejected), auth);
   const streamTable = streamRoutes(schema);
   const metrics = config.metrics ? (opts.metrics ?? createNodeMetrics(opts.metricsSources ?? { topicStats: () => [] })) : undefined;
   let draining = false;

@@ -21,7 +21,7 @@ import { compileTemplate, type CompiledTemplate } from "./http-routes.js";
 import { messageFromJson, messageToJson, setFromText, type Json } from "./json-mapping.js";
 import type { MessageSchema, ProtoSchema } from "./proto-schema.js";
 import { toBrokerError } from "./status.js";
-import { SSE_HEARTBEAT_MS } from "./stream-limits.js";
+import { SSE_HEARTBEAT_MS, type StreamLimits } from "./stream-limits.js";
 import { ConsumeSession, SubscribeSession, type ConsumeMode, type OpenStreams, type StreamBroker, type StreamSink } from "./streams.js";
 
 export interface StreamRoute extends CompiledTemplate {
@@ -117,7 +117,13 @@ function requestOf(route: StreamRoute, values: string[], query: URLSearchParams)
 export type HttpStreamHandler = (route: StreamRoute, values: string[], query: URLSearchParams, req: IncomingMessage, res: ServerResponse) => void;
 
 /** auth, when given, is asked before a stream starts; open collects the streams for shutdown. */
-export function createHttpStreams(broker: StreamBroker, messageSchema: MessageSchema, open: OpenStreams, auth?: Authorizer): Record<StreamRoute["name"], HttpStreamHandler> {
+export function createHttpStreams(
+  broker: StreamBroker,
+  messageSchema: MessageSchema,
+  open: OpenStreams,
+  limits: StreamLimits,
+  auth?: Authorizer,
+): Record<StreamRoute["name"], HttpStreamHandler> {
   return {
     Subscribe(route, values, query, req, res) {
       const request = requestOf(route, values, query) as unknown as pb.SubscribeRequest;
@@ -127,7 +133,7 @@ export function createHttpStreams(broker: StreamBroker, messageSchema: MessageSc
         write: (reply, sent) => writer.write(messageToJson(route.response, reply), sent),
         end: (err) => writer.end(err),
       };
-      const session = new SubscribeSession(broker, request, sink, open);
+      const session = new SubscribeSession(broker, request, sink, open, limits);
       writer.start();
       res.once("close", () => session.close());
     },
@@ -148,7 +154,7 @@ export function createHttpStreams(broker: StreamBroker, messageSchema: MessageSc
         },
         end: (err) => writer.end(err),
       };
-      const session = new ConsumeSession(broker, request, mode, sink, open);
+      const session = new ConsumeSession(broker, request, mode, sink, open, limits);
       writer.start();
       res.once("close", () => session.close());
     },

@@ -3,7 +3,7 @@
 // scraped (a collect callback), so the hot path pays nothing for them. Only
 // request latency is observed per call, by the gRPC server and the gateway.
 import { status } from "@grpc/grpc-js";
-import { Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { StorageStats } from "../broker/index.js";
 
 /** What the metrics read from the broker at scrape time (a subset of its stats). */
@@ -42,6 +42,8 @@ export interface NodeMetrics {
   registry: Registry;
   /** Records one finished call: RPC name (or legacy route), protocol, seconds, status code name. */
   observeRpc(method: string, protocol: Protocol, seconds: number, code: string): void;
+  /** Counts one request refused or stream cut by a limit, labelled with the limit's flag ("max-stream-buffer-bytes"). */
+  limitRejected(limit: string): void;
 }
 
 const latencyBuckets = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
@@ -96,6 +98,12 @@ export function createNodeMetrics(sources: MetricsSources, options: { defaultMet
   });
 
   const children = new Map<string, { observe(v: number): void }>();
+  const rejections = new Counter({
+    name: "gmq_limit_rejections_total",
+    help: "Requests refused, clamped or streams ended by a node limit, by the limit's flag",
+    labelNames: ["limit"] as const,
+    registers: [registry],
+  });
 
   // One refresh fills every broker series at once: prom-client calls each
   // metric's collect during a scrape; the first call of a scrape does the work.
@@ -143,6 +151,9 @@ export function createNodeMetrics(sources: MetricsSources, options: { defaultMet
       let child = children.get(key);
       if (!child) children.set(key, (child = latency.labels(method, protocol, code)));
       child.observe(seconds);
+    },
+    limitRejected(limit) {
+      rejections.inc({ limit });
     },
   };
 }

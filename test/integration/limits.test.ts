@@ -1,0 +1,252 @@
+// No single client can exhaust the node: each test plays one hostile client
+// against a real node process and asserts the outcome the limit promises (a
+// status, the messages back in the queue, the node's RSS under a bound, a
+// probe client served meanwhile, the limit's rejection counted).
+import { expect } from "chai";
+import { readFileSync } from "node:fs";
+import * as pb from "../../src/gen/gmq/v1/broker.js";
+import { connect, grpc, uniqueTopic, type Client } from "../helpers/grpc-client.js";
+import { EventReader } from "../helpers/http.js";
+import { startNodeProcess, type NodeProcess } from "../helpers/node-process.js";
+
+const S = grpc.status;
+const MiB = 1024 * 1024;
+const BODY = Buffer.alloc(200 * 1024, "b"); // under the test node's 256 KiB body limit
+/** The node's send buffer per stream in these tests. */
+const STREAM_BUFFER_BYTES = 2 * MiB;
+/** The node's largest gRPC message in these tests: a batch of five bodies does not fit. */
+const GRPC_MESSAGE_BYTES = MiB;
+
+/** Waits until cond() holds, polling; fails after a generous deadline. */
+async function until(what: string, cond: () => Promise<boolean> | boolean, deadlineMs = 30_000): Promise<void> {
+  const end = Date.now() + deadlineMs;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** The process's resident set in bytes, from /proc. */
+function rssOf(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  if (!m) throw new Error("no VmRSS");
+  return Number(m[1]) * 1024;
+}
+
+describe("limits: one client cannot exhaust the node (real node)", function () {
+  this.timeout(120_000);
+  let node: NodeProcess;
+  let client: Client;
+  let base: string;
+
+  before(async () => {
+    node = await startNodeProcess({
+      args: ["--max-stream-buffer-bytes", String(STREAM_BUFFER_BYTES), "--max-grpc-message-bytes", String(GRPC_MESSAGE_BYTES), "--max-subscribe-channels", "1000"],
+    });
+    client = connect(node.grpcAddr);
+    base = `http://${node.httpAddr}`;
+  });
+  after(async () => {
+    client?.close();
+    await node?.stop();
+    node?.cleanup();
+  });
+
+  async function rejections(limit: string): Promise<number> {
+    const text = await (await fetch(`${base}/metrics`)).text();
+    const m = new RegExp(`^gmq_limit_rejections_total\\{limit="${limit}"\\} (\\d+)`, "m").exec(text);
+    return m ? Number(m[1]) : 0;
+  }
+
+  async function stat(topic: string): Promise<{ inFlight: bigint; backlog: bigint }> {
+    return (await client.call<object, { stat: { inFlight: bigint; backlog: bigint } }>("getTopicStat", { topic })).stat;
+  }
+
+  /** A queue holding n copies of BODY, pushed four to a batch (a batch must fit one gRPC message). */
+  async function filledQueue(prefix: string, n: number): Promise<string> {
+    const topic = uniqueTopic(prefix);
+    await client.call("declareQueue", { topic, bindKey: "q" });
+    for (let i = 0; i < n; i += 4) {
+      const k = Math.min(4, n - i);
+      await client.call("pushBatch", { topic, messages: Array.from({ length: k }, () => ({ routeKey: "q", body: BODY })) });
+    }
+    return topic;
+  }
+
+  it("ends a gRPC Consume stream that asks for max_in_flight 2^32-1 and does not read, returns its messages to the queue, and keeps RSS bounded", async () => {
+    const n = 300; // 60 MiB of bodies: all of it would be buffered for the client without the bound
+    const topic = await filledQueue("greedy", n);
+    const before = await rejections("max-stream-buffer-bytes");
+    const rssBefore = rssOf(node.pid);
+    const reader = connect(node.grpcAddr); // its own connection, so flow control stops the node's writes to it alone
+    try {
+      const stream = reader.consume();
+      const ended = new Promise<grpc.ServiceError>((resolve) => stream.on("error", resolve));
+      let received = 0;
+      stream.on("data", (r: pb.ConsumeResponse) => (received += r.messages.length));
+      stream.pause();
+      stream.write({ kind: { $case: "subscribe", value: { topic, bindKey: "q", maxInFlight: 2 ** 32 - 1, maxBatchBytes: 0 } } });
+      await until("the stream was cut by the send-buffer limit", async () => (await rejections("max-stream-buffer-bytes")) > before);
+      await until("every message is back in the queue", async () => {
+        const s = await stat(topic);
+        return s.inFlight === 0n && s.backlog === BigInt(n);
+      });
+      expect(rssOf(node.pid) - rssBefore).to.be.below(40 * MiB);
+      expect(await client.call<object, object>("ping", {})).to.be.an("object"); // a probe is served meanwhile
+      stream.resume();
+      const err = await ended;
+      expect(err.code).to.equal(S.RESOURCE_EXHAUSTED);
+      expect(err.details).to.match(/consumer too slow: more than 2 MiB of messages unread/);
+      expect(received).to.be.below(n);
+    } finally {
+      reader.close();
+    }
+  });
+
+  it("ends an HTTP consume stream with max_in_flight 4294967295 that does not read with a RESOURCE_EXHAUSTED error line, its messages back in the queue", async () => {
+    const n = 200;
+    const topic = await filledQueue("greedy-http", n);
+    const before = await rejections("max-stream-buffer-bytes");
+    const res = await fetch(`${base}/v1/topics/${topic}/queues/q:consume?max_in_flight=4294967295`);
+    expect(res.status).to.equal(200);
+    await until("the stream was cut by the send-buffer limit", async () => (await rejections("max-stream-buffer-bytes")) > before);
+    await until("every message is back in the queue", async () => {
+      const s = await stat(topic);
+      return s.inFlight === 0n && s.backlog === BigInt(n);
+    });
+    const events = new EventReader(res);
+    let last: { error?: { code: string; message: string } } = {};
+    while (!last.error) last = await events.next(30_000);
+    expect(last.error.code).to.equal("RESOURCE_EXHAUSTED");
+    expect(last.error.message).to.match(/consumer too slow/);
+  });
+
+  it("clamps a Consume stream's credit to --max-consume-in-flight", async () => {
+    const capped = await startNodeProcess({ args: ["--max-consume-in-flight", "5"] });
+    const c = connect(capped.grpcAddr);
+    try {
+      const topic = uniqueTopic("clamp");
+      await c.call("declareQueue", { topic, bindKey: "q" });
+      await c.call("pushBatch", { topic, messages: Array.from({ length: 20 }, (_, i) => ({ routeKey: "q", body: Buffer.from(`m${i}`) })) });
+      const stream = c.consume();
+      const got: pb.Message[] = [];
+      stream.on("data", (r: pb.ConsumeResponse) => got.push(...r.messages));
+      stream.on("error", () => {});
+      stream.write({ kind: { $case: "subscribe", value: { topic, bindKey: "q", maxInFlight: 1000, maxBatchBytes: 0 } } });
+      await until("5 messages arrived", () => got.length >= 5);
+      // Credit far past the cap, then one ack on the same stream (so processed after it): exactly one more message may come.
+      stream.write({ kind: { $case: "update", value: { credit: 1000, ackIds: [], nackIds: [], touchIds: [] } } });
+      stream.write({ kind: { $case: "update", value: { credit: 0, ackIds: [got[0]!.id], nackIds: [], touchIds: [] } } });
+      const statOf = async () => (await c.call<object, { stat: { inFlight: bigint; backlog: bigint } }>("getTopicStat", { topic })).stat;
+      await until("the ack let one more message out", async () => (await statOf()).backlog <= 14n);
+      const s = await statOf();
+      expect(s.backlog).to.equal(14n);
+      expect(s.inFlight).to.equal(5n);
+      stream.end();
+    } finally {
+      c.close();
+      await capped.stop();
+      capped.cleanup();
+    }
+  });
+
+  it("delivers to a Consume stream that asks for max_batch_bytes 1 GiB in batches that fit one gRPC message", async () => {
+    const n = 12; // 2.4 MiB: one batch of all of them would exceed the node's 1 MiB gRPC message limit
+    const topic = await filledQueue("bigbatch", n);
+    const stream = client.consume();
+    let received = 0;
+    let largest = 0;
+    const failed = new Promise<grpc.ServiceError>((resolve) => stream.on("error", resolve));
+    stream.on("data", (r: pb.ConsumeResponse) => {
+      received += r.messages.length;
+      largest = Math.max(largest, pb.ConsumeResponse.encode(r).finish().length);
+      stream.write({ kind: { $case: "update", value: { credit: 0, ackIds: r.messages.map((m) => m.id), nackIds: [], touchIds: [] } } });
+    });
+    stream.write({ kind: { $case: "subscribe", value: { topic, bindKey: "q", maxInFlight: 100, maxBatchBytes: 2 ** 30 } } });
+    await Promise.race([until("every message arrived", () => received === n), failed.then((e) => Promise.reject(e))]);
+    expect(largest).to.be.at.most(GRPC_MESSAGE_BYTES);
+    stream.end();
+  });
+
+  it("refuses a Subscribe naming more than --max-subscribe-channels channels with INVALID_ARGUMENT (gRPC) and 400 (HTTP)", async () => {
+    const before = await rejections("max-subscribe-channels");
+    const channels = Array.from({ length: 1001 }, (_, i) => `c${i}`);
+    const sub = client.subscribe({ channels });
+    const err = await new Promise<grpc.ServiceError>((resolve) => sub.on("error", resolve));
+    expect(err.code).to.equal(S.INVALID_ARGUMENT);
+    expect(err.details).to.match(/at most 1000 channels/);
+    const res = await fetch(`${base}/v1/channels:subscribe?${channels.map((c) => `channels=${c}`).join("&")}`);
+    expect(res.status).to.equal(400);
+    await res.body?.cancel();
+    expect(await rejections("max-subscribe-channels")).to.equal(before + 2);
+  });
+
+  it("answers a Consume stream's undecodable frame with INVALID_ARGUMENT while more than 1 MiB of replies wait to be read", async () => {
+    const n = 8; // 1.6 MiB delivered, unread, under the 2 MiB send buffer
+    const topic = await filledQueue("garbage", n);
+    const Raw = grpc.makeGenericClientConstructor(
+      {
+        consume: {
+          path: "/gmq.v1.BrokerService/Consume",
+          requestStream: true,
+          responseStream: true,
+          requestSerialize: (b: Buffer) => b,
+          requestDeserialize: (b: Buffer) => b,
+          responseSerialize: (b: Buffer) => b,
+          responseDeserialize: (b: Buffer) => pb.ConsumeResponse.decode(b),
+        },
+      },
+      "Raw",
+    );
+    const raw = new Raw(node.grpcAddr, grpc.credentials.createInsecure(), { "grpc.use_local_subchannel_pool": 1 });
+    try {
+      const stream = (raw as unknown as { consume(): grpc.ClientDuplexStream<Buffer, pb.ConsumeResponse> }).consume();
+      const ended = new Promise<grpc.ServiceError>((resolve) => stream.on("error", resolve));
+      let received = 0;
+      stream.on("data", (r: pb.ConsumeResponse) => (received += r.messages.length));
+      stream.pause();
+      const subscribe = pb.ConsumeRequest.encode({ kind: { $case: "subscribe", value: { topic, bindKey: "q", maxInFlight: 100, maxBatchBytes: 0 } } }).finish();
+      stream.write(Buffer.from(subscribe));
+      await until("every message was delivered", async () => (await stat(topic)).inFlight === BigInt(n));
+      stream.write(Buffer.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f])); // field 1, a length far past the end
+      stream.resume();
+      const err = await ended;
+      expect(err.code).to.equal(S.INVALID_ARGUMENT);
+      expect(err.details).to.match(/Consume request is not valid protobuf/);
+      expect(received).to.be.at.most(n);
+      await until("its messages are back in the queue", async () => (await stat(topic)).inFlight === 0n);
+    } finally {
+      raw.close();
+    }
+  });
+
+  it("answers malformed protobuf on a unary RPC with INVALID_ARGUMENT and a short message", async () => {
+    const Raw = grpc.makeGenericClientConstructor(
+      {
+        push: {
+          path: "/gmq.v1.BrokerService/Push",
+          requestStream: false,
+          responseStream: false,
+          requestSerialize: (b: Buffer) => b,
+          requestDeserialize: (b: Buffer) => b,
+          responseSerialize: (b: Buffer) => b,
+          responseDeserialize: (b: Buffer) => b,
+        },
+      },
+      "Raw",
+    );
+    const raw = new Raw(node.grpcAddr, grpc.credentials.createInsecure(), { "grpc.use_local_subchannel_pool": 1 });
+    try {
+      const err = await new Promise<grpc.ServiceError>((resolve, reject) =>
+        (raw as unknown as { push(b: Buffer, cb: (e: grpc.ServiceError | null) => void): void }).push(Buffer.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f]), (e) =>
+          e ? resolve(e) : reject(new Error("the push succeeded")),
+        ),
+      );
+      expect(err.code).to.equal(S.INVALID_ARGUMENT);
+      expect(err.details).to.match(/^the Push request is not valid protobuf: /);
+      expect(err.details.length).to.be.at.most(300);
+    } finally {
+      raw.close();
+    }
+  });
+});
