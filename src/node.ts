@@ -66,7 +66,7 @@ export async function startNode(config: NodeConfig, logger: Logger): Promise<Run
   let registration: Registration | undefined;
   try {
     if (config.httpAddr) {
-      http = await startHttpServer({ config, broker, handlers: createUnaryHandlers(broker, config), metrics, limitRejected, logger, version: VERSION, auth });
+      http = await startHttpServer({ config, broker, handlers: createUnaryHandlers(broker, { ...config, rejected: limitRejected }), metrics, limitRejected, logger, version: VERSION, auth });
     }
     // Registered only once the servers listen; refused (and torn down) when a live node holds our id.
     registration = await joinCluster(

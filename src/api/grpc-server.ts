@@ -30,7 +30,7 @@ export interface GrpcServerOptions {
   auth?: Authorizer;
   /** Called once per finished RPC, for metrics. */
   observe?: (method: string, seconds: number, code: grpc.status) => void;
-  limits: HandlerLimits & Omit<StreamLimits, "rejected">;
+  limits: Omit<HandlerLimits, "rejected"> & Omit<StreamLimits, "rejected">;
   /** Counts requests refused or cut by a limit (gmq_limit_rejections_total). */
   limitRejected?: LimitRejected;
 }
@@ -52,7 +52,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     auth,
     observe: options.observe ?? (() => {}),
   };
-  const handlers = createUnaryHandlers(broker, options.limits);
+  const handlers = createUnaryHandlers(broker, { ...options.limits, rejected: options.limitRejected });
   const service: BrokerServiceServer = {
     ...grpcUnaryMethods(handlers, deps),
     ...grpcStreamMethods(broker, handlers.Push, deps, openStreams, streamLimitsOf(options.limits, options.limitRejected)),

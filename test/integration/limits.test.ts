@@ -168,6 +168,21 @@ describe("limits: one client cannot exhaust the node (real node)", function () {
     stream.end();
   });
 
+  it("answers ListDead limit=1000 over large dead letters with as many as fit one reply, over gRPC and HTTP (never 500)", async () => {
+    const n = 8; // 1.6 MiB of dead letters: more than one 1 MiB gRPC reply holds
+    const topic = await filledQueue("dead", n);
+    await client.call("config", { topic, msgTtr: 1, msgRetry: 0 });
+    for (let i = 0; i < n; i++) await client.call("pop", { topic, bindKey: "q", waitMs: 0 });
+    await until("every message is a dead letter", async () => (await client.call<object, { stat: { dead: bigint } }>("getTopicStat", { topic })).stat.dead === BigInt(n));
+    // (1 MiB - 64 KiB) / (256 KiB + 4 KiB): three bodies of the largest size fit.
+    const { messages } = await client.call<object, { messages: pb.Message[] }>("listDead", { topic, bindKey: "q", limit: 1000 });
+    expect(messages.length).to.equal(3);
+    expect(messages.every((m) => m.body.length === BODY.length)).to.equal(true);
+    const res = await fetch(`${base}/v1/topics/${topic}/queues/q/dead?limit=1000`);
+    expect(res.status).to.equal(200);
+    expect(((await res.json()) as { messages: unknown[] }).messages.length).to.equal(3);
+  });
+
   it("refuses a Subscribe naming more than --max-subscribe-channels channels with INVALID_ARGUMENT (gRPC) and 400 (HTTP)", async () => {
     const before = await rejections("max-subscribe-channels");
     const channels = Array.from({ length: 1001 }, (_, i) => `c${i}`);
