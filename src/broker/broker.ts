@@ -301,7 +301,7 @@ export class Broker {
   /** What push and pushBatch share; lastQueues: how many queues the last stored message reached. */
   private async store(topicName: string, inputs: readonly PushInput[]): Promise<PushBatchResult & { lastQueues: number }> {
     for (const input of inputs) checkIdempotencyKey(input.idempotencyKey ?? "");
-    const topic = this.topicOrCreate(topicName);
+    const topic = this.topicForPush(topicName, inputs);
     const now = this.now();
     const perQueue = new Map<Queue, NewMessage[]>();
     const ids: bigint[] = new Array(inputs.length);
@@ -443,22 +443,39 @@ export class Broker {
   // ---- internals ----
 
   private routeOne(topic: Topic, routeKey: string, body: Uint8Array, delayMs: number, ttlMs: number): Queue[] {
-    this.checkMessage(body, delayMs);
-    if (!Number.isFinite(ttlMs) || ttlMs < 0 || ttlMs > MAX_TTL_MS) throw invalid(`ttl must be 0..${MAX_TTL_MS} ms, got ${ttlMs}`);
-    checkRouteKey(routeKey);
+    this.checkPush(topic.config, routeKey, body, delayMs, ttlMs);
     if (routeKey === "" && !topic.queues.has(DEFAULT_BIND_KEY)) {
       this.attachQueue(topic, DEFAULT_BIND_KEY);
       this.saveTopic(topic);
     }
-    if (routeKey !== "") checkRouteKeyForMode(topic.config.routeMode, routeKey);
     const queues = topic.match(routeKey);
-    if (queues.length === 0) {
-      throw new BrokerError(
-        ErrorCode.FAILED_PRECONDITION,
-        `no queue of topic ${topic.name} matches route key ${JSON.stringify(routeKey)} (mode ${topic.config.routeMode}); declare one first`,
-      );
-    }
+    if (queues.length === 0) throw noQueueMatches(topic.name, routeKey, topic.config.routeMode);
     return queues;
+  }
+
+  /** What a pushed message must satisfy whatever the topic's queues. */
+  private checkPush(config: TopicConfig, routeKey: string, body: Uint8Array, delayMs: number, ttlMs: number): void {
+    this.checkMessage(body, delayMs);
+    if (!Number.isFinite(ttlMs) || ttlMs < 0 || ttlMs > MAX_TTL_MS) throw invalid(`ttl must be 0..${MAX_TTL_MS} ms, got ${ttlMs}`);
+    checkRouteKey(routeKey);
+    if (routeKey !== "") checkRouteKeyForMode(config.routeMode, routeKey);
+  }
+
+  /**
+   * The topic a push goes to. A push that fails leaves no trace, so a topic
+   * that does not exist yet is created only when every message would be
+   * stored: a new topic has no queue but the default one a push to "" makes.
+   */
+  private topicForPush(name: string, inputs: readonly PushInput[]): Topic {
+    const topic = this.topics.get(name);
+    if (topic) return topic;
+    checkTopic(name);
+    const config = DEFAULT_TOPIC_CONFIG;
+    for (const input of inputs) {
+      this.checkPush(config, input.routeKey, input.body, input.delayMs, input.ttlMs ?? 0);
+      if (input.routeKey !== "") throw noQueueMatches(name, input.routeKey, config.routeMode);
+    }
+    return this.topicOrCreate(name);
   }
 
   private checkMessage(body: Uint8Array, delayMs: number): void {
@@ -580,4 +597,11 @@ export class Broker {
       }
     }
   }
+}
+
+function noQueueMatches(topic: string, routeKey: string, routeMode: string): BrokerError {
+  return new BrokerError(
+    ErrorCode.FAILED_PRECONDITION,
+    `no queue of topic ${topic} matches route key ${JSON.stringify(routeKey)} (mode ${routeMode}); declare one first`,
+  );
 }

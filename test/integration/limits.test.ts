@@ -264,4 +264,39 @@ describe("limits: one client cannot exhaust the node (real node)", function () {
       raw.close();
     }
   });
+
+  it("leaves no topic behind when a push to a new topic fails (bad delay, bad TTL, no matching queue), over gRPC and HTTP", async () => {
+    const names = [uniqueTopic("nodelay"), uniqueTopic("nottl"), uniqueTopic("noqueue"), uniqueTopic("nobatch"), uniqueTopic("nohttp")];
+    const [badDelay, badTtl, noQueue, batch, http] = names as [string, string, string, string, string];
+    const fails = async (p: Promise<unknown>) => {
+      const err = await p.then(() => undefined, (e: grpc.ServiceError) => e);
+      expect(err, "the push should fail").to.not.equal(undefined);
+    };
+    await fails(client.call("push", { topic: badDelay, routeKey: "", body: Buffer.from("x"), delayMs: 2n ** 62n }));
+    await fails(client.call("push", { topic: badTtl, routeKey: "", body: Buffer.from("x"), ttlMs: 2n ** 62n }));
+    await fails(client.call("push", { topic: noQueue, routeKey: "nobody", body: Buffer.from("x") }));
+    await fails(client.call("pushBatch", { topic: batch, messages: [{ routeKey: "", body: Buffer.from("ok") }, { routeKey: "elsewhere", body: Buffer.from("x") }] }));
+    const res = await fetch(`${base}/v1/topics/${http}/messages`, { method: "POST", body: JSON.stringify({ routeKey: "nobody", body: "eA==" }) });
+    expect(res.status).to.equal(412); // FAILED_PRECONDITION: no queue matches
+    await res.body?.cancel();
+    const { topics } = await client.call<object, { topics: { topic: string }[] }>("listTopics", {});
+    const listed = new Set(topics.map((t) => t.topic));
+    for (const name of names) expect(listed.has(name), name).to.equal(false);
+    // A push that succeeds still creates its topic (with the default queue for route key "").
+    const ok = uniqueTopic("created");
+    await client.call("push", { topic: ok, routeKey: "", body: Buffer.from("x") });
+    const after = await client.call<object, { topics: { topic: string }[] }>("listTopics", {});
+    expect(after.topics.map((t) => t.topic)).to.include(ok);
+  });
+
+  it("answers a 10,000-deep JSON array in a string field with 400 and a short message", async () => {
+    const topic = uniqueTopic("deep");
+    const deep = "[".repeat(10_000) + "]".repeat(10_000);
+    const res = await fetch(`${base}/v1/topics/${topic}/messages`, { method: "POST", headers: { "content-type": "application/json" }, body: `{"routeKey": ${deep}, "body": "eA=="}` });
+    expect(res.status).to.equal(400);
+    const reply = (await res.json()) as { code: string; message: string };
+    expect(reply.code).to.equal("INVALID_ARGUMENT");
+    expect(reply.message).to.match(/field routeKey: expected a string, got an array/);
+    expect(reply.message.length).to.be.at.most(300);
+  });
 });
