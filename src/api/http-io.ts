@@ -38,7 +38,12 @@ export function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer
       chunks.push(chunk);
     });
     req.on("end", () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
-    req.on("error", reject);
+    // A client that goes away mid-body is no fault of the node's: CANCELLED, logged at debug.
+    const gone = () => reject(new BrokerError(ErrorCode.CANCELLED, "the client closed the connection before sending the whole body"));
+    req.on("error", gone);
+    req.on("close", () => {
+      if (!req.complete) gone();
+    });
   });
 }
 

@@ -25,6 +25,7 @@ import { OpenStreams, type StreamBroker } from "./streams.js";
 import { httpsServerOptions, loadTls } from "./tls.js";
 
 export interface HttpLogger {
+  debug?(obj: object, msg?: string): void;
   info(obj: object, msg?: string): void;
   warn(obj: object, msg?: string): void;
   error(obj: object, msg?: string): void;
@@ -72,6 +73,26 @@ export interface RunningHttpServer {
 
 const silent: HttpLogger = { info() {}, warn() {}, error() {} };
 
+/** Warnings of one kind that a client can cause at will: the first few per minute, then one line counting the rest. */
+const WARNINGS_PER_MINUTE = 10;
+
+function rateLimitedWarning(logger: HttpLogger, what: string): (obj: object) => void {
+  let windowStartMs = 0;
+  let inWindow = 0;
+  let suppressed = 0;
+  return (obj) => {
+    const now = Date.now();
+    if (now - windowStartMs >= 60_000) {
+      if (suppressed > 0) logger.warn({ suppressed }, `${what}: more not logged in the last minute`);
+      windowStartMs = now;
+      inWindow = 0;
+      suppressed = 0;
+    }
+    if (++inWindow <= WARNINGS_PER_MINUTE) logger.warn(obj, what);
+    else suppressed++;
+  };
+}
+
 export async function startHttpServer(opts: HttpServerOptions): Promise<RunningHttpServer> {
   const { config, broker, auth } = opts;
   const logger = opts.logger ?? silent;
@@ -101,6 +122,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
   const fail = (res: ServerResponse, err: unknown, label: string, start: bigint): void => {
     const e = errorStatus(err, toBrokerError);
     if (e.code === "INTERNAL") logger.error({ err, route: label }, "http request failed");
+    else if (e.code === "CANCELLED") logger.debug?.({ route: label, err: (err as Error).message }, "http client went away");
     observe(label, start, e.code);
     sendError(res, e);
   };
@@ -162,9 +184,8 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
   const server = tls ? createHttpsServer(httpsServerOptions(tls), listener) : createHttpServer(listener);
   server.keepAliveTimeout = 65_000;
   if (tls) {
-    server.on("tlsClientError", (err, socket) => {
-      logger.warn({ err: err.message, remote: socket.remoteAddress }, "tls handshake refused");
-    });
+    const refused = rateLimitedWarning(logger, "tls handshake refused");
+    server.on("tlsClientError", (err, socket) => refused({ err: err.message, remote: socket.remoteAddress }));
   }
 
   const { host, port } = splitAddr(config.httpAddr);

@@ -4,6 +4,7 @@
 // probe client served meanwhile, the limit's rejection counted).
 import { expect } from "chai";
 import { readFileSync } from "node:fs";
+import { connect as tcpConnect } from "node:net";
 import * as pb from "../../src/gen/gmq/v1/broker.js";
 import { connect, grpc, uniqueTopic, type Client } from "../helpers/grpc-client.js";
 import { EventReader } from "../helpers/http.js";
@@ -298,5 +299,32 @@ describe("limits: one client cannot exhaust the node (real node)", function () {
     expect(reply.code).to.equal("INVALID_ARGUMENT");
     expect(reply.message).to.match(/field routeKey: expected a string, got an array/);
     expect(reply.message.length).to.be.at.most(300);
+  });
+
+  it("logs nothing at warn or error for 200 HTTP uploads their clients abandon mid-body, and keeps serving", async () => {
+    const topic = uniqueTopic("abandon");
+    const from = node.logs.length;
+    const [host, port] = [node.httpAddr.slice(0, node.httpAddr.lastIndexOf(":")), Number(node.httpAddr.slice(node.httpAddr.lastIndexOf(":") + 1))];
+    for (let i = 0; i < 200; i++) {
+      await new Promise<void>((resolve, reject) => {
+        const socket = tcpConnect({ host, port }, () => {
+          socket.write(`POST /v1/topics/${topic}/messages HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100000\r\n\r\n{"routeKey": "`);
+          // Gone once the node has started reading the body.
+          setImmediate(() => socket.destroy());
+        });
+        socket.on("close", () => resolve());
+        socket.on("error", reject);
+      });
+    }
+    // A request after them all is answered, and by then the node has seen every abandon.
+    const res = await fetch(`${base}/v1/ping`);
+    expect(res.status).to.equal(200);
+    await res.body?.cancel();
+    await client.call("ping", {}); // and a later turn of the node's loop
+    const loud = node.logs.slice(from).filter((line) => {
+      const level = (JSON.parse(line) as { level?: number | string }).level;
+      return level === "warn" || level === "error" || (typeof level === "number" && level >= 40);
+    });
+    expect(loud).to.deep.equal([]);
   });
 });
