@@ -79,6 +79,7 @@ export const optionTable = {
   maxGrpcMessageBytes: { type: "int", unit: "bytes", default: 64 * MiB, min: 64 * KiB, max: GiB, flag: "max-grpc-message-bytes", env: "GMQ_MAX_GRPC_MESSAGE_BYTES", beyond: "RESOURCE_EXHAUSTED (gRPC only)", help: "largest gRPC message received or sent" },
   maxPopWaitMs: { type: "int", unit: "ms", default: 60_000, min: 0, max: 3_600_000, flag: "max-pop-wait-ms", env: "GMQ_MAX_POP_WAIT_MS", beyond: "INVALID_ARGUMENT (HTTP 400)", help: "longest wait_ms a Pop may ask for" },
   maxListDead: { type: "int", unit: "messages", default: 1000, min: 1, max: 100_000, flag: "max-list-dead", env: "GMQ_MAX_LIST_DEAD", beyond: "INVALID_ARGUMENT (HTTP 400)", help: "largest limit a ListDead may ask for (0 asks for min(100, this)); a list is also cut to what fits one gRPC message were every body --max-body-bytes" },
+  maxPushFanoutBytes: { type: "int", unit: "bytes", default: 256 * MiB, min: MiB, max: 64 * GiB, flag: "max-push-fanout-bytes", env: "GMQ_MAX_PUSH_FANOUT_BYTES", beyond: "RESOURCE_EXHAUSTED (HTTP 429); nothing is stored", help: "most bytes one Push or PushBatch may write over all queues it reaches (bodies x queues)" },
   maxStreamBufferBytes: { type: "int", unit: "bytes", default: 8 * MiB, min: 64 * KiB, max: GiB, flag: "max-stream-buffer-bytes", env: "GMQ_MAX_STREAM_BUFFER_BYTES", beyond: "RESOURCE_EXHAUSTED: the stream ends; its unacked messages return to the queue", help: "bytes of replies a Consume or Subscribe stream may have waiting for a slow client" },
   maxConsumeInFlight: { type: "int", unit: "messages", default: 10_000, min: 1, max: 1_000_000, flag: "max-consume-in-flight", env: "GMQ_MAX_CONSUME_IN_FLIGHT", beyond: "clamped: max_in_flight and credit beyond it are not granted", help: "most messages in flight to one Consume stream" },
   maxConsumeBatchBytes: { type: "int", unit: "bytes", default: 4 * MiB, min: 64 * KiB, max: GiB, flag: "max-consume-batch-bytes", env: "GMQ_MAX_CONSUME_BATCH_BYTES", beyond: "clamped (also to --max-grpc-message-bytes less 64 KiB)", help: "largest max_batch_bytes a Consume stream gets" },
@@ -197,7 +198,10 @@ export function renderReadmeTables(): string {
     const s: OptionSpec = optionTable[key];
     if (s.beyond) lines.push(`| ${code(`--${s.flag}`)} | ${code(formatDefault(s))} | ${cell(s.beyond)} |`);
   }
-  lines.push("", 'The stream limits (`--max-stream-buffer-bytes`, `--max-consume-*`, `--max-subscribe-channels`) count each refusal, clamp or ended stream in `gmq_limit_rejections_total{limit="<flag without dashes>"}`.');
+  lines.push(
+    "",
+    '`--max-push-fanout-bytes`, `--max-stream-buffer-bytes`, `--max-consume-*`, `--max-subscribe-channels` and the cut of a ListDead to one reply (`max-grpc-message-bytes`) count each refusal, clamp or ended stream in `gmq_limit_rejections_total{limit="<flag without dashes>"}`.',
+  );
   return lines.join("\n");
 }
 

@@ -41,11 +41,18 @@ export async function startNode(config: NodeConfig, logger: Logger): Promise<Run
     fsyncIntervalMs: config.fsyncIntervalMs,
     logger,
   });
-  const broker = Broker.open({ storage, nodeId: config.nodeId, version: VERSION, maxBodyBytes: config.maxBodyBytes, logger });
-  const metrics = config.metrics
-    ? createNodeMetrics({ topicStats: () => broker.allTopicStats(), storageStats: () => storage.stats() })
-    : undefined;
+  let metrics: ReturnType<typeof createNodeMetrics> | undefined;
   const limitRejected = (key: keyof NodeConfig) => metrics?.limitRejected(specOf(key).flag);
+  const broker = Broker.open({
+    storage,
+    nodeId: config.nodeId,
+    version: VERSION,
+    maxBodyBytes: config.maxBodyBytes,
+    maxPushFanoutBytes: config.maxPushFanoutBytes,
+    limitRejected,
+    logger,
+  });
+  metrics = config.metrics ? createNodeMetrics({ topicStats: () => broker.allTopicStats(), storageStats: () => storage.stats() }) : undefined;
   let grpc: RunningGrpcServer;
   try {
     grpc = await startGrpcServer({

@@ -31,6 +31,10 @@ export interface BrokerOptions {
   nodeId: number;
   version: string;
   maxBodyBytes: number;
+  /** Most bytes one push or batch may write over all the queues it reaches (bodies x queues); default unbounded. */
+  maxPushFanoutBytes?: number;
+  /** Called with the option's name when a request is refused by a limit (for metrics). */
+  limitRejected?: (limit: "maxPushFanoutBytes") => void;
   logger: BrokerLogger;
   now?: () => number;
 }
@@ -314,6 +318,9 @@ export class Broker {
     let fresh: Map<string, bigint> | undefined;
     let duplicates = 0;
     let lastQueues = 0;
+    // Bounds the disk and loop time one request can take: copies are written synchronously below.
+    let fanoutBytes = 0;
+    const maxFanoutBytes = this.options.maxPushFanoutBytes ?? Number.POSITIVE_INFINITY;
     for (let i = 0; i < inputs.length; i++) {
       const input = inputs[i] as PushInput;
       const key = windowMs > 0 ? (input.idempotencyKey ?? "") : "";
@@ -329,6 +336,14 @@ export class Broker {
       // Topic.match caches REGEX and WILDCARD routes, so routing each message is cheap.
       const queues = this.routeOne(topic, input.routeKey, input.body, input.delayMs, ttlMs);
       lastQueues = queues.length;
+      fanoutBytes += input.body.length * queues.length;
+      if (fanoutBytes > maxFanoutBytes) {
+        this.options.limitRejected?.("maxPushFanoutBytes");
+        throw new BrokerError(
+          ErrorCode.RESOURCE_EXHAUSTED,
+          `the push would write more than ${maxFanoutBytes} bytes over the queues it reaches (--max-push-fanout-bytes): split it or route it to fewer queues`,
+        );
+      }
       const id = this.ids.next(now);
       ids[i] = id;
       const ttl = ttlMs > 0 ? ttlMs : defaultTtlMs;

@@ -3,7 +3,8 @@
 // status, the messages back in the queue, the node's RSS under a bound, a
 // probe client served meanwhile, the limit's rejection counted).
 import { expect } from "chai";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
 import { connect as tcpConnect } from "node:net";
 import * as pb from "../../src/gen/gmq/v1/broker.js";
 import { connect, grpc, uniqueTopic, type Client } from "../helpers/grpc-client.js";
@@ -27,6 +28,16 @@ async function until(what: string, cond: () => Promise<boolean> | boolean, deadl
   }
 }
 
+/** Bytes of every file under dir (apparent sizes: what was allocated). */
+function bytesUnder(dir: string): number {
+  let n = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    n += e.isDirectory() ? bytesUnder(p) : statSync(p).size;
+  }
+  return n;
+}
+
 /** The process's resident set in bytes, from /proc. */
 function rssOf(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
@@ -42,7 +53,7 @@ describe("limits: one client cannot exhaust the node (real node)", function () {
 
   before(async () => {
     node = await startNodeProcess({
-      args: ["--max-stream-buffer-bytes", String(STREAM_BUFFER_BYTES), "--max-grpc-message-bytes", String(GRPC_MESSAGE_BYTES), "--max-subscribe-channels", "1000"],
+      args: ["--max-stream-buffer-bytes", String(STREAM_BUFFER_BYTES), "--max-grpc-message-bytes", String(GRPC_MESSAGE_BYTES), "--max-subscribe-channels", "1000", "--max-push-fanout-bytes", String(4 * MiB)],
     });
     client = connect(node.grpcAddr);
     base = `http://${node.httpAddr}`;
@@ -326,5 +337,42 @@ describe("limits: one client cannot exhaust the node (real node)", function () {
       return level === "warn" || level === "error" || (typeof level === "number" && level >= 40);
     });
     expect(loud).to.deep.equal([]);
+  });
+
+  it("allocates about what a PushBatch of 20 x 650 KB into a new queue fills, not a run of 64 MiB segments", async () => {
+    const big = await startNodeProcess({ args: ["--segment-bytes", String(64 * MiB), "--max-body-bytes", String(MiB)] });
+    const c = connect(big.grpcAddr);
+    try {
+      const topic = uniqueTopic("alloc");
+      await c.call("declareQueue", { topic, bindKey: "q" });
+      const before = bytesUnder(big.dataDir);
+      const body = Buffer.alloc(650 * 1000, "a");
+      await c.call("pushBatch", { topic, messages: Array.from({ length: 20 }, () => ({ routeKey: "q", body })) });
+      const added = bytesUnder(big.dataDir) - before;
+      // The batch's own 13 MB with the doubling's slack, plus at most one segment prepared ahead.
+      expect(added).to.be.below(2 * 20 * body.length + 64 * MiB);
+      expect((await c.call<object, object>("ping", {}))).to.be.an("object");
+    } finally {
+      c.close();
+      await big.stop();
+      big.cleanup();
+    }
+  });
+
+  it("refuses a push that REGEX fans out past --max-push-fanout-bytes with RESOURCE_EXHAUSTED, storing nothing", async () => {
+    const topic = uniqueTopic("fanout");
+    await client.call("config", { topic, routeMode: pb.RouteMode.ROUTE_MODE_REGEX });
+    for (let i = 0; i < 25; i++) await client.call("declareQueue", { topic, bindKey: `q${i}` });
+    const before = await rejections("max-push-fanout-bytes");
+    // 25 copies of 200 KiB: 5 MiB over the queues, past the node's 4 MiB.
+    const err = await client.call("push", { topic, routeKey: ".*", body: BODY }).then(() => undefined, (e: grpc.ServiceError) => e);
+    expect(err?.code).to.equal(S.RESOURCE_EXHAUSTED);
+    expect(err?.details).to.match(/--max-push-fanout-bytes/);
+    expect(await rejections("max-push-fanout-bytes")).to.equal(before + 1);
+    const { stat } = await client.call<object, { stat: { backlog: bigint } }>("getTopicStat", { topic });
+    expect(stat.backlog).to.equal(0n);
+    // Fewer copies fit: 10 x 200 KiB.
+    const ok = await client.call<object, { queues: number }>("push", { topic, routeKey: "q1.*", body: BODY });
+    expect(ok.queues).to.equal(11); // q1, q10..q19
   });
 });
