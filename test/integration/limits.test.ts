@@ -375,4 +375,22 @@ describe("limits: one client cannot exhaust the node (real node)", function () {
     const ok = await client.call<object, { queues: number }>("push", { topic, routeKey: "q1.*", body: BODY });
     expect(ok.queues).to.equal(11); // q1, q10..q19
   });
+
+  const N_HEAVY = 100;
+  it("keeps the node's RSS bounded under 100 distinct heavy REGEX route keys whose pushes fail, and serves a probe meanwhile", async () => {
+    const topic = uniqueTopic("heavy");
+    await client.call("config", { topic, routeMode: pb.RouteMode.ROUTE_MODE_REGEX });
+    await client.call("declareQueue", { topic, bindKey: "q" });
+    const rssBefore = rssOf(node.pid);
+    let failed = 0;
+    for (let i = 0; i < N_HEAVY; i++) {
+      // Each compiles to a ~3 MiB RE2 program; none matches "q", so each push fails.
+      const p = client.call("push", { topic, routeKey: `[\\pL\\pN]{300}N${i}`, body: Buffer.from("x") });
+      if ((await p.then(() => 0, (e: grpc.ServiceError) => e.code)) === S.FAILED_PRECONDITION) failed++;
+      if (i % 10 === 0) expect(await client.call<object, object>("ping", {})).to.be.an("object");
+    }
+    expect(failed).to.equal(N_HEAVY);
+    // ~3 MiB each: 300+ MiB were they all kept until a collection.
+    expect(rssOf(node.pid) - rssBefore).to.be.below(128 * MiB);
+  });
 });
