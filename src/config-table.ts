@@ -84,6 +84,11 @@ export const optionTable = {
   maxConsumeInFlight: { type: "int", unit: "messages", default: 10_000, min: 1, max: 1_000_000, flag: "max-consume-in-flight", env: "GMQ_MAX_CONSUME_IN_FLIGHT", beyond: "clamped: max_in_flight and credit beyond it are not granted", help: "most messages in flight to one Consume stream" },
   maxConsumeBatchBytes: { type: "int", unit: "bytes", default: 4 * MiB, min: 64 * KiB, max: GiB, flag: "max-consume-batch-bytes", env: "GMQ_MAX_CONSUME_BATCH_BYTES", beyond: "clamped (also to --max-grpc-message-bytes less 64 KiB)", help: "largest max_batch_bytes a Consume stream gets" },
   maxSubscribeChannels: { type: "int", default: 1000, min: 1, max: 1_000_000, flag: "max-subscribe-channels", env: "GMQ_MAX_SUBSCRIBE_CHANNELS", beyond: "INVALID_ARGUMENT (HTTP 400)", help: "most channels one Subscribe may name" },
+  maxHttpConnections: { type: "int", default: 4096, min: 1, max: 1_000_000, flag: "max-http-connections", env: "GMQ_MAX_HTTP_CONNECTIONS", beyond: "the connection is closed at once", help: "most HTTP connections open at once" },
+  httpHeadersTimeoutMs: { type: "int", unit: "ms", default: 10_000, min: 1000, max: 300_000, flag: "http-headers-timeout-ms", env: "GMQ_HTTP_HEADERS_TIMEOUT_MS", beyond: "HTTP 408, connection closed", help: "time a client has to send a request's headers" },
+  httpRequestTimeoutMs: { type: "int", unit: "ms", default: 60_000, min: 1000, max: 300_000, flag: "http-request-timeout-ms", env: "GMQ_HTTP_REQUEST_TIMEOUT_MS", beyond: "HTTP 408, connection closed", help: "time a client has to send a whole request, body included (responses and streams are not limited)" },
+  grpcMaxConnectionIdleMs: { type: "int", unit: "ms", default: 300_000, min: 1000, max: 86_400_000, flag: "grpc-max-connection-idle-ms", env: "GMQ_GRPC_MAX_CONNECTION_IDLE_MS", beyond: "GOAWAY: the connection is closed (clients reconnect)", help: "how long a gRPC connection may stay open with no call" },
+  grpcMaxConcurrentStreams: { type: "int", default: 1000, min: 1, max: 1_000_000, flag: "grpc-max-concurrent-streams", env: "GMQ_GRPC_MAX_CONCURRENT_STREAMS", beyond: "the client waits (HTTP/2 flow control)", help: "most calls open at once on one gRPC connection" },
   tlsCert: { type: "string", default: "", empty: "no TLS", flag: "tls-cert", env: "GMQ_TLS_CERT", help: "PEM certificate: enables TLS on gRPC and HTTP" },
   tlsKey: { type: "string", default: "", empty: "no TLS", flag: "tls-key", env: "GMQ_TLS_KEY", help: "PEM private key for --tls-cert" },
   tlsClientCa: { type: "string", default: "", empty: "no client certificates", flag: "tls-client-ca", env: "GMQ_TLS_CLIENT_CA", help: "PEM CA bundle: require client certificates it signed (mutual TLS)" },
@@ -200,7 +205,7 @@ export function renderReadmeTables(): string {
   }
   lines.push(
     "",
-    '`--max-push-fanout-bytes`, `--max-stream-buffer-bytes`, `--max-consume-*`, `--max-subscribe-channels` and the cut of a ListDead to one reply (`max-grpc-message-bytes`) count each refusal, clamp or ended stream in `gmq_limit_rejections_total{limit="<flag without dashes>"}`.',
+    '`--max-push-fanout-bytes`, `--max-stream-buffer-bytes`, `--max-consume-*`, `--max-subscribe-channels`, `--max-http-connections` and the cut of a ListDead to one reply (`max-grpc-message-bytes`) count each refusal, clamp or ended stream in `gmq_limit_rejections_total{limit="<flag without dashes>"}`.',
   );
   return lines.join("\n");
 }

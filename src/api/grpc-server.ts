@@ -6,6 +6,7 @@ import * as protoLoader from "@grpc/proto-loader";
 import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation, protoPath as healthProtoPath } from "grpc-health-check";
 import { BrokerError, ErrorCode, type Broker } from "../broker/index.js";
+import type { NodeConfig } from "../config.js";
 import { BrokerServiceService, type BrokerServiceServer } from "../gen/gmq/v1/broker.js";
 import type { Authorizer } from "./auth.js";
 import { withTotalDeserializers } from "./grpc-decode.js";
@@ -30,7 +31,7 @@ export interface GrpcServerOptions {
   auth?: Authorizer;
   /** Called once per finished RPC, for metrics. */
   observe?: (method: string, seconds: number, code: grpc.status) => void;
-  limits: Omit<HandlerLimits, "rejected"> & Omit<StreamLimits, "rejected">;
+  limits: Omit<HandlerLimits, "rejected"> & Omit<StreamLimits, "rejected"> & Pick<NodeConfig, "grpcMaxConnectionIdleMs" | "grpcMaxConcurrentStreams">;
   /** Counts requests refused or cut by a limit (gmq_limit_rejections_total). */
   limitRejected?: LimitRejected;
 }
@@ -61,6 +62,9 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   const server = new grpc.Server({
     "grpc.max_receive_message_length": options.limits.maxGrpcMessageBytes,
     "grpc.max_send_message_length": options.limits.maxGrpcMessageBytes,
+    // A connection with no call for this long gets GOAWAY, so idle connections do not pile up.
+    "grpc.max_connection_idle_ms": options.limits.grpcMaxConnectionIdleMs,
+    "grpc.max_concurrent_streams": options.limits.grpcMaxConcurrentStreams,
   });
   server.addService(withTotalDeserializers(BrokerServiceService), service);
 

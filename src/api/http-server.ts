@@ -38,7 +38,20 @@ export interface HttpBroker extends StreamBroker {
 }
 
 export interface HttpServerOptions {
-  config: Pick<NodeConfig, "httpAddr" | "maxHttpBodyBytes" | "tlsCert" | "tlsKey" | "tlsClientCa" | "metrics" | "pprof" | "dashboard"> &
+  config: Pick<
+    NodeConfig,
+    | "httpAddr"
+    | "maxHttpBodyBytes"
+    | "tlsCert"
+    | "tlsKey"
+    | "tlsClientCa"
+    | "metrics"
+    | "pprof"
+    | "dashboard"
+    | "maxHttpConnections"
+    | "httpHeadersTimeoutMs"
+    | "httpRequestTimeoutMs"
+  > &
     Omit<StreamLimits, "rejected">;
   /** Counts requests refused or cut by a limit (gmq_limit_rejections_total). */
   limitRejected?: LimitRejected;
@@ -181,7 +194,17 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
     });
   };
   const tls = loadTls(config);
-  const server = tls ? createHttpsServer(httpsServerOptions(tls), listener) : createHttpServer(listener);
+  // Slow or stalled clients are cut well before they pile up: headers and the
+  // whole request (body included) have deadlines, checked every second or so.
+  const timeouts = {
+    headersTimeout: config.httpHeadersTimeoutMs,
+    requestTimeout: config.httpRequestTimeoutMs,
+    connectionsCheckingInterval: Math.min(1000, Math.floor(config.httpHeadersTimeoutMs / 4)),
+  };
+  const server = tls ? createHttpsServer({ ...httpsServerOptions(tls), ...timeouts }, listener) : createHttpServer(timeouts, listener);
+  // Past the cap a new connection is closed at once, so descriptors never run out.
+  server.maxConnections = config.maxHttpConnections;
+  server.on("drop", () => opts.limitRejected?.("maxHttpConnections"));
   server.keepAliveTimeout = 65_000;
   if (tls) {
     const refused = rateLimitedWarning(logger, "tls handshake refused");

@@ -4,6 +4,7 @@
 // probe client served meanwhile, the limit's rejection counted).
 import { expect } from "chai";
 import { readdirSync, readFileSync, statSync } from "node:fs";
+import { connect as http2Connect } from "node:http2";
 import { join } from "node:path";
 import { connect as tcpConnect } from "node:net";
 import * as pb from "../../src/gen/gmq/v1/broker.js";
@@ -392,5 +393,70 @@ describe("limits: one client cannot exhaust the node (real node)", function () {
     expect(failed).to.equal(N_HEAVY);
     // ~3 MiB each: 300+ MiB were they all kept until a collection.
     expect(rssOf(node.pid) - rssBefore).to.be.below(128 * MiB);
+  });
+
+  describe("connections", () => {
+    let small: NodeProcess;
+    let host: string;
+    let port: number;
+    before(async () => {
+      small = await startNodeProcess({
+        args: ["--max-http-connections", "20", "--http-headers-timeout-ms", "2000", "--http-request-timeout-ms", "3000", "--grpc-max-connection-idle-ms", "2000"],
+      });
+      host = small.httpAddr.slice(0, small.httpAddr.lastIndexOf(":"));
+      port = Number(small.httpAddr.slice(small.httpAddr.lastIndexOf(":") + 1));
+    });
+    after(async () => {
+      await small?.stop();
+      small?.cleanup();
+    });
+
+    /** Opens a socket that sends `text` and then stalls; resolves once it is open, with a promise of its close. */
+    function stalled(text: string): Promise<{ closed: Promise<string> }> {
+      return new Promise((resolve, reject) => {
+        const socket = tcpConnect({ host, port }, () => {
+          let got = "";
+          socket.on("data", (d: Buffer) => (got += d.toString()));
+          const closed = new Promise<string>((r) => socket.on("close", () => r(got)));
+          socket.write(text);
+          resolve({ closed });
+        });
+        socket.on("error", () => {}); // a reset is a close too
+        socket.once("error", reject);
+      });
+    }
+
+    it("closes connections past --max-http-connections at once while a gRPC probe is served", async () => {
+      const c = connect(small.grpcAddr);
+      try {
+        const sockets = await Promise.all(Array.from({ length: 30 }, () => stalled("GET /v1/ping HTTP/1.1\r\nhost: x\r\n")));
+        let closed = 0;
+        for (const s of sockets) void s.closed.then(() => closed++);
+        await until("the 10 connections past the cap are closed", () => closed >= 10);
+        expect(await c.call<object, object>("ping", {})).to.be.an("object");
+        // The rest are cut by the headers timeout, freeing the descriptors.
+        await until("every stalled connection is closed", () => closed === 30);
+        const res = await fetch(`http://${small.httpAddr}/v1/ping`);
+        expect(res.status).to.equal(200);
+        const metrics = await (await fetch(`http://${small.httpAddr}/metrics`)).text();
+        expect(metrics).to.match(/^gmq_limit_rejections_total\{limit="max-http-connections"\} ([1-9]\d*)$/m);
+      } finally {
+        c.close();
+      }
+    });
+
+    it("answers a request whose body never finishes with 408 once --http-request-timeout-ms passes", async () => {
+      const s = await stalled(`POST /v1/topics/${uniqueTopic("slow")}/messages HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{"routeKey": "`);
+      const reply = await s.closed;
+      expect(reply).to.match(/^HTTP\/1\.1 408/);
+    });
+
+    it("closes a gRPC connection that makes no call once --grpc-max-connection-idle-ms passes", async () => {
+      const session = http2Connect(`http://${small.grpcAddr}`);
+      session.on("error", () => {});
+      const goaway = new Promise<void>((resolve) => session.on("goaway", () => resolve()));
+      await goaway;
+      session.destroy();
+    });
   });
 });
