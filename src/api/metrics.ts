@@ -40,6 +40,12 @@ export type Protocol = "grpc" | "http";
 
 export interface NodeMetrics {
   registry: Registry;
+  /**
+   * The whole exposition, in pieces: the registry's series, then the broker's
+   * per-topic and per-queue series, written a slice of topics per turn of the
+   * event loop so a node with 10,000 topics keeps serving while it is scraped.
+   */
+  scrape(): AsyncGenerator<string>;
   /** Records one finished call: RPC name (or legacy route), protocol, seconds, status code name. */
   observeRpc(method: string, protocol: Protocol, seconds: number, code: string): void;
   /** Counts one request refused or stream cut by a limit, labelled with the limit's flag ("max-stream-buffer-bytes"). */
@@ -80,6 +86,52 @@ const storageSeries = [
   ["segmentsReclaimed", "gmq_storage_segments_reclaimed_total", "Fully consumed segments deleted since start"],
 ] as const;
 
+/** Topics formatted per turn of the event loop during a scrape. */
+const TOPICS_PER_TURN = 500;
+
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+const labelValue = (v: string) => v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
+
+/**
+ * The broker's series in Prometheus text format, read from one snapshot of
+ * its stats. Series named *_total are cumulative (they only grow while the
+ * node runs) but are typed gauge: they are set from the broker's counters.
+ * Formatting is split across turns of the event loop; the text is built by
+ * hand because a labelled prom-client gauge per topic costs seconds to fill
+ * at 10,000 topics.
+ */
+async function* brokerSeries(sources: MetricsSources): AsyncGenerator<string> {
+  const topics = sources.topicStats();
+  await nextTurn();
+  for (const [key, name, help] of topicSeries) {
+    let out = `# HELP ${name} ${help}\n# TYPE ${name} gauge\n`;
+    for (let i = 0; i < topics.length; i++) {
+      const t = topics[i]!;
+      out += `${name}{topic="${labelValue(t.topic)}"} ${Number(t[key])}\n`;
+      if ((i + 1) % TOPICS_PER_TURN === 0) {
+        yield out;
+        out = "";
+        await nextTurn();
+      }
+    }
+    yield out;
+  }
+  for (const [key, name, help] of queueSeries) {
+    let out = `# HELP ${name} ${help}\n# TYPE ${name} gauge\n`;
+    for (let i = 0; i < topics.length; i++) {
+      const t = topics[i]!;
+      const topic = labelValue(t.topic);
+      for (const q of t.queues) out += `${name}{topic="${topic}",queue="${labelValue(q.bindKey)}"} ${Number(q[key])}\n`;
+      if ((i + 1) % TOPICS_PER_TURN === 0) {
+        yield out;
+        out = "";
+        await nextTurn();
+      }
+    }
+    yield out;
+  }
+}
+
 /**
  * Creates the node's registry. Series named *_total are cumulative but are
  * exposed as gauges set from the broker's counters at scrape time (prom-client
@@ -105,30 +157,6 @@ export function createNodeMetrics(sources: MetricsSources, options: { defaultMet
     registers: [registry],
   });
 
-  // One refresh fills every broker series at once: prom-client calls each
-  // metric's collect during a scrape; the first call of a scrape does the work.
-  let lastRefreshMs = 0;
-  function refresh(): void {
-    const now = Date.now();
-    if (now - lastRefreshMs < 50) return;
-    lastRefreshMs = now;
-    for (const [, g] of topicGauges) g.reset();
-    for (const [, g] of queueGauges) g.reset();
-    for (const t of sources.topicStats()) {
-      for (const [key, g] of topicGauges) g.set({ topic: t.topic }, Number(t[key]));
-      for (const q of t.queues) {
-        for (const [key, g] of queueGauges) g.set({ topic: t.topic, queue: q.bindKey }, Number(q[key]));
-      }
-    }
-  }
-  const queueGauges = queueSeries.map(
-    ([key, name, help]) =>
-      [key, new Gauge({ name, help, labelNames: ["topic", "queue"] as const, registers: [registry], collect: refresh })] as const,
-  );
-  const topicGauges = topicSeries.map(
-    ([key, name, help]) => [key, new Gauge({ name, help, labelNames: ["topic"] as const, registers: [registry], collect: refresh })] as const,
-  );
-
   if (sources.storageStats) {
     const read = sources.storageStats.bind(sources);
     for (const [key, name, help] of storageSeries) {
@@ -145,6 +173,10 @@ export function createNodeMetrics(sources: MetricsSources, options: { defaultMet
 
   return {
     registry,
+    async *scrape() {
+      yield await registry.metrics();
+      yield* brokerSeries(sources);
+    },
     observeRpc(method, protocol, seconds, code) {
       // Labelled children are cached: hashing the label set per call is the costly part.
       const key = `${method}\0${protocol}\0${code}`;
