@@ -118,3 +118,11 @@ export function sendError(res: ServerResponse, e: { status: number; code: string
   }
   sendJson(res, e.status, { code: e.code, message: e.message, details: [] }, e.headers);
 }
+
+/** Most characters of a client's bad value quoted back in an error message. */
+const MAX_QUOTED_CHARS = 200;
+
+/** A client's value as quoted in an error: JSON-quoted, cut to MAX_QUOTED_CHARS. */
+export function quoted(v: string): string {
+  return JSON.stringify(v.length > MAX_QUOTED_CHARS ? `${v.slice(0, MAX_QUOTED_CHARS)}…` : v);
+}

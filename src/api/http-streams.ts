@@ -17,6 +17,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { invalid } from "../broker/index.js";
 import type * as pb from "../gen/gmq/v1/broker.js";
 import type { Authorizer } from "./auth.js";
+import { quoted } from "./http-io.js";
 import { compileTemplate, type CompiledTemplate } from "./http-routes.js";
 import { messageFromJson, messageToJson, setFromText, type Json } from "./json-mapping.js";
 import type { MessageSchema, ProtoSchema } from "./proto-schema.js";
@@ -140,7 +141,7 @@ export function createHttpStreams(
 
     Consume(route, values, query, req, res) {
       const ack = query.get("ack") ?? "manual";
-      if (ack !== "manual" && ack !== "auto") throw invalid(`ack must be manual or auto, got ${JSON.stringify(ack)}`);
+      if (ack !== "manual" && ack !== "auto") throw invalid(`ack must be manual or auto, got ${quoted(ack)}`);
       query.delete("ack");
       const request = requestOf(route, values, query) as unknown as pb.ConsumeSubscribe;
       auth?.authorizeRpc(req.headers.authorization, "Consume", request);

@@ -116,6 +116,32 @@ describe("limits: one client cannot exhaust the node (real node)", function () {
     }
   });
 
+  it("ends a gRPC Subscribe that never reads while 60 MiB are published, with RSS bounded and publishers served", async () => {
+    const channel = uniqueTopic("deaf");
+    const reader = connect(node.grpcAddr);
+    try {
+      const sub = reader.subscribe({ channels: [channel] });
+      const ended = new Promise<grpc.ServiceError>((resolve) => sub.on("error", resolve));
+      sub.on("data", () => {});
+      sub.pause();
+      await until("the subscription is live", async () => (await client.call<object, { receivers: number }>("publish", { channel, body: Buffer.from("hi") })).receivers === 1);
+      const rssBefore = rssOf(node.pid);
+      for (let i = 0; i < 300; i++) await client.call("publish", { channel, body: BODY }); // 60 MiB, each publish answered
+      expect(rssOf(node.pid) - rssBefore).to.be.below(48 * MiB);
+      sub.resume();
+      expect((await ended).code).to.equal(S.RESOURCE_EXHAUSTED);
+    } finally {
+      reader.close();
+    }
+  });
+
+  it("answers a bad query value quoting at most 200 characters of it", async () => {
+    const res = await fetch(`${base}/v1/topics/t/queues/q:consume?ack=${"x".repeat(5000)}`);
+    expect(res.status).to.equal(400);
+    const reply = (await res.json()) as { message: string };
+    expect(reply.message.length).to.be.below(300);
+  });
+
   it("ends an HTTP consume stream with max_in_flight 4294967295 that does not read with a RESOURCE_EXHAUSTED error line, its messages back in the queue", async () => {
     const n = 200;
     const topic = await filledQueue("greedy-http", n);
