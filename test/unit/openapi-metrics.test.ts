@@ -113,7 +113,8 @@ describe("node metrics at scale", () => {
     scraping = false;
     // 17 series of 10,000 samples at 500 topics a turn: at least 340 turns in which other work ran.
     expect(turns).to.be.at.least(340);
-    expect(text.match(/^# TYPE gmq_topic_pushed_total gauge$/gm)).to.have.length(1);
+    expect(text.match(/^# TYPE gmq_topic_pushed_total counter$/gm)).to.have.length(1);
+    expect(text.match(/^# TYPE gmq_queue_backlog gauge$/gm)).to.have.length(1);
     expect(text.match(/^gmq_queue_backlog\{/gm)).to.have.length(10_000);
     expect(text).to.include('gmq_topic_pushed_total{topic="topic-9999"} 9999');
   });
