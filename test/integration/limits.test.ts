@@ -7,6 +7,7 @@ import { readdirSync, readFileSync, statSync } from "node:fs";
 import { connect as http2Connect } from "node:http2";
 import { join } from "node:path";
 import { connect as tcpConnect } from "node:net";
+import { reasonFromTrailers } from "../../src/client/errors.js";
 import * as pb from "../../src/gen/gmq/v1/broker.js";
 import { connect, grpc, uniqueTopic, type Client } from "../helpers/grpc-client.js";
 import { EventReader } from "../helpers/http.js";
@@ -110,6 +111,7 @@ describe("limits: one client cannot exhaust the node (real node)", function () {
       const err = await ended;
       expect(err.code).to.equal(S.RESOURCE_EXHAUSTED);
       expect(err.details).to.match(/consumer too slow: more than 2 MiB of messages unread/);
+      expect(reasonFromTrailers(err.metadata)).to.equal("CONSUMER_TOO_SLOW");
       expect(received).to.be.below(n);
     } finally {
       reader.close();
@@ -129,7 +131,9 @@ describe("limits: one client cannot exhaust the node (real node)", function () {
       for (let i = 0; i < 300; i++) await client.call("publish", { channel, body: BODY }); // 60 MiB, each publish answered
       expect(rssOf(node.pid) - rssBefore).to.be.below(48 * MiB);
       sub.resume();
-      expect((await ended).code).to.equal(S.RESOURCE_EXHAUSTED);
+      const err = await ended;
+      expect(err.code).to.equal(S.RESOURCE_EXHAUSTED);
+      expect(reasonFromTrailers(err.metadata)).to.equal("SUBSCRIBER_TOO_SLOW");
     } finally {
       reader.close();
     }
@@ -154,9 +158,10 @@ describe("limits: one client cannot exhaust the node (real node)", function () {
       return s.inFlight === 0n && s.backlog === BigInt(n);
     });
     const events = new EventReader(res);
-    let last: { error?: { code: string; message: string } } = {};
+    let last: { error?: { code: string; reason: string; message: string } } = {};
     while (!last.error) last = await events.next(30_000);
     expect(last.error.code).to.equal("RESOURCE_EXHAUSTED");
+    expect(last.error.reason).to.equal("CONSUMER_TOO_SLOW");
     expect(last.error.message).to.match(/consumer too slow/);
   });
 
@@ -229,9 +234,10 @@ describe("limits: one client cannot exhaust the node (real node)", function () {
     const err = await new Promise<grpc.ServiceError>((resolve) => sub.on("error", resolve));
     expect(err.code).to.equal(S.INVALID_ARGUMENT);
     expect(err.details).to.match(/at most 1000 channels/);
+    expect(reasonFromTrailers(err.metadata)).to.equal("TOO_MANY_CHANNELS");
     const res = await fetch(`${base}/v1/channels:subscribe?${channels.map((c) => `channels=${c}`).join("&")}`);
     expect(res.status).to.equal(400);
-    await res.body?.cancel();
+    expect(((await res.json()) as { reason: string }).reason).to.equal("TOO_MANY_CHANNELS");
     expect(await rejections("max-subscribe-channels")).to.equal(before + 2);
   });
 
@@ -267,6 +273,7 @@ describe("limits: one client cannot exhaust the node (real node)", function () {
       const err = await ended;
       expect(err.code).to.equal(S.INVALID_ARGUMENT);
       expect(err.details).to.match(/Consume request is not valid protobuf/);
+      expect(reasonFromTrailers(err.metadata)).to.equal("MALFORMED_REQUEST");
       expect(received).to.be.at.most(n);
       await until("its messages are back in the queue", async () => (await stat(topic)).inFlight === 0n);
     } finally {
@@ -297,6 +304,7 @@ describe("limits: one client cannot exhaust the node (real node)", function () {
         ),
       );
       expect(err.code).to.equal(S.INVALID_ARGUMENT);
+      expect(reasonFromTrailers(err.metadata)).to.equal("MALFORMED_REQUEST");
       expect(err.details).to.match(/^the Push request is not valid protobuf: /);
       expect(err.details.length).to.be.at.most(300);
     } finally {
@@ -315,9 +323,13 @@ describe("limits: one client cannot exhaust the node (real node)", function () {
     await fails(client.call("push", { topic: badTtl, routeKey: "", body: Buffer.from("x"), ttlMs: 2n ** 62n }));
     await fails(client.call("push", { topic: noQueue, routeKey: "nobody", body: Buffer.from("x") }));
     await fails(client.call("pushBatch", { topic: batch, messages: [{ routeKey: "", body: Buffer.from("ok") }, { routeKey: "elsewhere", body: Buffer.from("x") }] }));
-    const res = await fetch(`${base}/v1/topics/${http}/messages`, { method: "POST", body: JSON.stringify({ routeKey: "nobody", body: "eA==" }) });
-    expect(res.status).to.equal(412); // FAILED_PRECONDITION: no queue matches
-    await res.body?.cancel();
+    const res = await fetch(`${base}/v1/topics/${http}/messages`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ routeKey: "nobody", body: "eA==" }),
+    });
+    expect(res.status).to.equal(400); // FAILED_PRECONDITION: no queue matches
+    expect(((await res.json()) as { reason: string }).reason).to.equal("NO_ROUTE");
     const { topics } = await client.call<object, { topics: { topic: string }[] }>("listTopics", {});
     const listed = new Set(topics.map((t) => t.topic));
     for (const name of names) expect(listed.has(name), name).to.equal(false);
@@ -333,8 +345,9 @@ describe("limits: one client cannot exhaust the node (real node)", function () {
     const deep = "[".repeat(10_000) + "]".repeat(10_000);
     const res = await fetch(`${base}/v1/topics/${topic}/messages`, { method: "POST", headers: { "content-type": "application/json" }, body: `{"routeKey": ${deep}, "body": "eA=="}` });
     expect(res.status).to.equal(400);
-    const reply = (await res.json()) as { code: string; message: string };
+    const reply = (await res.json()) as { code: string; reason: string; message: string };
     expect(reply.code).to.equal("INVALID_ARGUMENT");
+    expect(reply.reason).to.equal("MALFORMED_REQUEST");
     expect(reply.message).to.match(/field routeKey: expected a string, got an array/);
     expect(reply.message.length).to.be.at.most(300);
   });
@@ -346,7 +359,7 @@ describe("limits: one client cannot exhaust the node (real node)", function () {
     for (let i = 0; i < 200; i++) {
       await new Promise<void>((resolve, reject) => {
         const socket = tcpConnect({ host, port }, () => {
-          socket.write(`POST /v1/topics/${topic}/messages HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100000\r\n\r\n{"routeKey": "`);
+          socket.write(`POST /v1/topics/${topic}/messages HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: 100000\r\n\r\n{"routeKey": "`);
           // Gone once the node has started reading the body.
           setImmediate(() => socket.destroy());
         });
@@ -395,6 +408,7 @@ describe("limits: one client cannot exhaust the node (real node)", function () {
     const err = await client.call("push", { topic, routeKey: ".*", body: BODY }).then(() => undefined, (e: grpc.ServiceError) => e);
     expect(err?.code).to.equal(S.RESOURCE_EXHAUSTED);
     expect(err?.details).to.match(/--max-push-fanout-bytes/);
+    expect(reasonFromTrailers(err!.metadata)).to.equal("FANOUT_TOO_LARGE");
     expect(await rejections("max-push-fanout-bytes")).to.equal(before + 1);
     const { stat } = await client.call<object, { stat: { backlog: bigint } }>("getTopicStat", { topic });
     expect(stat.backlog).to.equal(0n);
@@ -455,7 +469,7 @@ describe("limits: one client cannot exhaust the node (real node)", function () {
     it("closes connections past --max-http-connections at once while a gRPC probe is served", async () => {
       const c = connect(small.grpcAddr);
       try {
-        const sockets = await Promise.all(Array.from({ length: 30 }, () => stalled("GET /v1/ping HTTP/1.1\r\nhost: x\r\n")));
+        const sockets = await Promise.all(Array.from({ length: 30 }, () => stalled("GET /v1/ping HTTP/1.1\r\nhost: 127.0.0.1\r\n")));
         let closed = 0;
         for (const s of sockets) void s.closed.then(() => closed++);
         await until("the 10 connections past the cap are closed", () => closed >= 10);
@@ -472,7 +486,7 @@ describe("limits: one client cannot exhaust the node (real node)", function () {
     });
 
     it("answers a request whose body never finishes with 408 once --http-request-timeout-ms passes", async () => {
-      const s = await stalled(`POST /v1/topics/${uniqueTopic("slow")}/messages HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{"routeKey": "`);
+      const s = await stalled(`POST /v1/topics/${uniqueTopic("slow")}/messages HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{"routeKey": "`);
       const reply = await s.closed;
       expect(reply).to.match(/^HTTP\/1\.1 408/);
     });
