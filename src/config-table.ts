@@ -80,7 +80,7 @@ export const optionTable = {
   maxHttpBodyBytes: { type: "int", unit: "bytes", default: 4 * MiB, min: KiB, max: GiB, flag: "max-http-body-bytes", env: "GMQ_MAX_HTTP_BODY_BYTES", beyond: "RESOURCE_EXHAUSTED (HTTP 413)", help: "largest HTTP request body accepted" },
   maxGrpcMessageBytes: { type: "int", unit: "bytes", default: 64 * MiB, min: 64 * KiB, max: GiB, flag: "max-grpc-message-bytes", env: "GMQ_MAX_GRPC_MESSAGE_BYTES", beyond: "RESOURCE_EXHAUSTED (gRPC only)", help: "largest gRPC message received or sent" },
   maxPopWaitMs: { type: "int", unit: "ms", default: 60_000, min: 0, max: 3_600_000, flag: "max-pop-wait-ms", env: "GMQ_MAX_POP_WAIT_MS", beyond: "INVALID_ARGUMENT (HTTP 400)", help: "longest wait_ms a Pop may ask for" },
-  maxListDead: { type: "int", unit: "messages", default: 1000, min: 1, max: 100_000, flag: "max-list-dead", env: "GMQ_MAX_LIST_DEAD", beyond: "INVALID_ARGUMENT (HTTP 400)", help: "largest limit a ListDead may ask for (0 asks for min(100, this))" },
+  maxListDead: { type: "int", unit: "messages", default: 1000, min: 1, max: 100_000, flag: "max-list-dead", env: "GMQ_MAX_LIST_DEAD", beyond: "INVALID_ARGUMENT (HTTP 400)", help: "largest limit a ListDead may ask for (0 asks for min(100, this)); a list is also cut to what fits one gRPC message were every body --max-body-bytes" },
   httpAllowedHosts: { type: "list", default: [], empty: "IPs, loopback names and the node's own addresses only", flag: "http-allowed-hosts", env: "GMQ_HTTP_ALLOWED_HOSTS", help: "Host names the HTTP listener serves besides IP addresses, localhost and the node's own addresses (*.example.com; *: any); see Browsers" },
   httpCorsOrigins: {
     type: "list",
@@ -91,6 +91,16 @@ export const optionTable = {
     env: "GMQ_HTTP_CORS_ORIGINS",
     help: "browser origins allowed to call the HTTP API cross-site, with CORS (https://ops.example.com; *: any)",
   },
+  maxPushFanoutBytes: { type: "int", unit: "bytes", default: 256 * MiB, min: MiB, max: 64 * GiB, flag: "max-push-fanout-bytes", env: "GMQ_MAX_PUSH_FANOUT_BYTES", beyond: "RESOURCE_EXHAUSTED, FANOUT_TOO_LARGE (HTTP 429); nothing is stored", help: "most bytes one Push or PushBatch may write over all queues it reaches (bodies x queues)" },
+  maxStreamBufferBytes: { type: "int", unit: "bytes", default: 8 * MiB, min: 64 * KiB, max: GiB, flag: "max-stream-buffer-bytes", env: "GMQ_MAX_STREAM_BUFFER_BYTES", beyond: "RESOURCE_EXHAUSTED, SUBSCRIBER_TOO_SLOW / CONSUMER_TOO_SLOW: the stream ends; a consumer's unacked messages return to the queue", help: "bytes of replies a Consume or Subscribe stream may have waiting for a slow client" },
+  maxConsumeInFlight: { type: "int", unit: "messages", default: 10_000, min: 1, max: 1_000_000, flag: "max-consume-in-flight", env: "GMQ_MAX_CONSUME_IN_FLIGHT", beyond: "clamped: max_in_flight and credit beyond it are not granted", help: "most messages in flight to one Consume stream" },
+  maxConsumeBatchBytes: { type: "int", unit: "bytes", default: 4 * MiB, min: 64 * KiB, max: GiB, flag: "max-consume-batch-bytes", env: "GMQ_MAX_CONSUME_BATCH_BYTES", beyond: "clamped (also to --max-grpc-message-bytes less 64 KiB)", help: "largest max_batch_bytes a Consume stream gets" },
+  maxSubscribeChannels: { type: "int", default: 1000, min: 1, max: 1_000_000, flag: "max-subscribe-channels", env: "GMQ_MAX_SUBSCRIBE_CHANNELS", beyond: "INVALID_ARGUMENT, TOO_MANY_CHANNELS (HTTP 400)", help: "most channels one Subscribe may name" },
+  maxHttpConnections: { type: "int", default: 4096, min: 1, max: 1_000_000, flag: "max-http-connections", env: "GMQ_MAX_HTTP_CONNECTIONS", beyond: "the connection is closed at once", help: "most HTTP connections open at once" },
+  httpHeadersTimeoutMs: { type: "int", unit: "ms", default: 10_000, min: 1000, max: 300_000, flag: "http-headers-timeout-ms", env: "GMQ_HTTP_HEADERS_TIMEOUT_MS", beyond: "HTTP 408, connection closed", help: "time a client has to send a request's headers" },
+  httpRequestTimeoutMs: { type: "int", unit: "ms", default: 60_000, min: 1000, max: 300_000, flag: "http-request-timeout-ms", env: "GMQ_HTTP_REQUEST_TIMEOUT_MS", beyond: "HTTP 408, connection closed", help: "time a client has to send a whole request, body included (responses and streams are not limited)" },
+  grpcMaxConnectionIdleMs: { type: "int", unit: "ms", default: 300_000, min: 1000, max: 86_400_000, flag: "grpc-max-connection-idle-ms", env: "GMQ_GRPC_MAX_CONNECTION_IDLE_MS", beyond: "GOAWAY: the connection is closed (clients reconnect)", help: "how long a gRPC connection may stay open with no call" },
+  grpcMaxConcurrentStreams: { type: "int", default: 1000, min: 1, max: 1_000_000, flag: "grpc-max-concurrent-streams", env: "GMQ_GRPC_MAX_CONCURRENT_STREAMS", beyond: "the client waits (HTTP/2 flow control)", help: "most calls open at once on one gRPC connection" },
   tlsCert: { type: "string", default: "", empty: "no TLS", flag: "tls-cert", env: "GMQ_TLS_CERT", help: "PEM certificate: enables TLS on gRPC and HTTP" },
   tlsKey: { type: "string", default: "", empty: "no TLS", flag: "tls-key", env: "GMQ_TLS_KEY", help: "PEM private key for --tls-cert" },
   tlsClientCa: { type: "string", default: "", empty: "no client certificates", flag: "tls-client-ca", env: "GMQ_TLS_CLIENT_CA", help: "PEM CA bundle: require client certificates it signed (mutual TLS)" },
@@ -205,6 +215,10 @@ export function renderReadmeTables(): string {
     const s: OptionSpec = optionTable[key];
     if (s.beyond) lines.push(`| ${code(`--${s.flag}`)} | ${code(formatDefault(s))} | ${cell(s.beyond)} |`);
   }
+  lines.push(
+    "",
+    '`--max-push-fanout-bytes`, `--max-stream-buffer-bytes`, `--max-consume-*`, `--max-subscribe-channels`, `--max-http-connections` and the cut of a ListDead to one reply (`max-grpc-message-bytes`) count each refusal, clamp or ended stream in `gmq_limit_rejections_total{limit="<the flag without its leading -->"}` (e.g. `limit="max-stream-buffer-bytes"`).',
+  );
   return lines.join("\n");
 }
 

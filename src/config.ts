@@ -7,6 +7,7 @@ import { Command, Option } from "commander";
 import { defaultConfig, helpLine, optionKeys, optionTable, specOf, type NodeConfig, type OptionKey, type OptionSpec } from "./config-table.js";
 
 export type { NodeConfig } from "./config-table.js";
+export { specOf } from "./config-table.js";
 export type FsyncPolicy = NodeConfig["fsync"];
 
 export const defaults: Readonly<NodeConfig> = Object.freeze(defaultConfig());

@@ -11,7 +11,7 @@ import { certificateExpiry, loadTls, ReloadableServerCredentials, secureContextO
 import { Broker, BrokerError, ErrorReason, systemClock, type Clock, type StorageStats } from "./broker/index.js";
 import { joinCluster } from "./cluster/join.js";
 import type { Registration } from "./cluster/registration.js";
-import type { NodeConfig } from "./config.js";
+import { specOf, type NodeConfig } from "./config.js";
 import type { Logger } from "./log.js";
 import { openStorageYielding } from "./store/index.js";
 import { VERSION } from "./version.js";
@@ -91,6 +91,8 @@ export async function startNode(config: NodeConfig, logger: Logger, hooks: Start
   const metrics = config.metrics
     ? createNodeMetrics({ topicStats: () => broker?.allTopicStats() ?? [], storageStats: () => storage?.stats() ?? NO_STORAGE_STATS })
     : undefined;
+  // Requests refused or cut by a limit, counted by the limit's flag (gmq_limit_rejections_total).
+  const limitRejected = (key: keyof NodeConfig) => metrics?.limitRejected(specOf(key).flag);
   if (metrics && tls) registerTlsCertificateExpiry(metrics, () => tls!.notAfterMs);
   const grpc = await startGrpcServer({
     broker: late,
@@ -100,6 +102,7 @@ export async function startNode(config: NodeConfig, logger: Logger, hooks: Start
     auth,
     observe: grpcObserver(metrics),
     limits: config,
+    limitRejected,
     serving: false,
     onBound: (server) => {
       if (!tls) return;
@@ -114,7 +117,7 @@ export async function startNode(config: NodeConfig, logger: Logger, hooks: Start
   let registration: Registration | undefined;
   try {
     if (config.httpAddr) {
-      http = await startHttpServer({ config, broker: late, handlers: createUnaryHandlers(late, config), metrics, logger, version: VERSION, auth });
+      http = await startHttpServer({ config, broker: late, handlers: createUnaryHandlers(late, { ...config, rejected: limitRejected }), metrics, limitRejected, logger, version: VERSION, auth });
     }
     logger.info({ grpcAddr: grpc.addr, httpAddr: http?.addr ?? "", dataDir: config.dataDir }, "recovering");
     await hooks.beforeRecovery?.();
@@ -127,7 +130,16 @@ export async function startNode(config: NodeConfig, logger: Logger, hooks: Start
       fsyncIntervalMs: config.fsyncIntervalMs,
       logger,
     });
-    broker = Broker.open({ storage, clock, nodeId: config.nodeId, version: VERSION, maxBodyBytes: config.maxBodyBytes, logger });
+    broker = Broker.open({
+      storage,
+      clock,
+      nodeId: config.nodeId,
+      version: VERSION,
+      maxBodyBytes: config.maxBodyBytes,
+      maxPushFanoutBytes: config.maxPushFanoutBytes,
+      limitRejected,
+      logger,
+    });
     logger.info({ recoveryMs: Math.round(storage.stats().recoveryMs) }, "recovered");
     grpc.setServing(true);
     // Registered only once the servers listen and the data is recovered; refused (and torn down) when a live node holds our id.

@@ -9,12 +9,14 @@ import type { Broker } from "../broker/index.js";
 import type { NodeConfig } from "../config.js";
 import { BrokerServiceService, type BrokerServiceServer } from "../gen/gmq/v1/broker.js";
 import type { Authorizer } from "./auth.js";
+import { withTotalDeserializers } from "./grpc-decode.js";
 import { metadataLimit } from "./grpc-limits.js";
 import { grpcStreamMethods } from "./grpc-streams.js";
 import { grpcUnaryMethods, type GrpcCallDeps } from "./grpc-unary.js";
 import { createUnaryHandlers, type HandlerLimits } from "./handlers.js";
 import { BROKER_PROTO, PROTO_INCLUDE_DIRS } from "./proto-files.js";
 import { grpcStatusOf } from "./status.js";
+import { streamLimitsOf, type LimitRejected, type StreamLimits } from "./stream-limits.js";
 import { OpenStreams } from "./streams.js";
 
 export interface GrpcLogger {
@@ -30,7 +32,9 @@ export interface GrpcServerOptions {
   auth?: Authorizer;
   /** Called once per finished RPC, for metrics. */
   observe?: (method: string, seconds: number, code: grpc.status) => void;
-  limits: HandlerLimits & Pick<NodeConfig, "maxGrpcMessageBytes">;
+  limits: Omit<HandlerLimits, "rejected"> & Omit<StreamLimits, "rejected"> & Pick<NodeConfig, "maxGrpcMessageBytes" | "grpcMaxConnectionIdleMs" | "grpcMaxConcurrentStreams">;
+  /** Counts requests refused or cut by a limit (gmq_limit_rejections_total). */
+  limitRejected?: LimitRejected;
   /** Called once the server is bound, with it (node.ts watches its TLS handshakes). */
   onBound?: (server: grpc.Server) => void;
   /** Health status at start; false while the node recovers (setServing(true) once it is ready). */
@@ -56,10 +60,10 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     auth,
     observe: options.observe ?? (() => {}),
   };
-  const handlers = createUnaryHandlers(broker, options.limits);
+  const handlers = createUnaryHandlers(broker, { ...options.limits, rejected: options.limitRejected });
   const service: BrokerServiceServer = {
     ...grpcUnaryMethods(handlers, deps),
-    ...grpcStreamMethods(broker, handlers.Push, deps, openStreams),
+    ...grpcStreamMethods(broker, handlers.Push, deps, openStreams, streamLimitsOf(options.limits, options.limitRejected)),
   };
 
   const server = new grpc.Server({
@@ -67,8 +71,11 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     interceptors: [metadataLimit((err, method) => grpcStatusOf(err, logger, method))],
     "grpc.max_receive_message_length": options.limits.maxGrpcMessageBytes,
     "grpc.max_send_message_length": options.limits.maxGrpcMessageBytes,
+    // A connection with no call for this long gets GOAWAY, so idle connections do not pile up.
+    "grpc.max_connection_idle_ms": options.limits.grpcMaxConnectionIdleMs,
+    "grpc.max_concurrent_streams": options.limits.grpcMaxConcurrentStreams,
   });
-  server.addService(BrokerServiceService, service);
+  server.addService(withTotalDeserializers(BrokerServiceService), service);
 
   const initial = options.serving === false ? "NOT_SERVING" : "SERVING";
   const health = new HealthImplementation({ "": initial, [SERVICE_NAME]: initial });

@@ -5,7 +5,9 @@ import type * as grpc from "@grpc/grpc-js";
 import { malformed } from "../broker/index.js";
 import type { BrokerServiceServer, ConsumeRequest, PushStreamRequest } from "../gen/gmq/v1/broker.js";
 import type { UnaryHandlers } from "./handlers.js";
+import { decoded } from "./grpc-decode.js";
 import { authorizationOf, type GrpcCallDeps } from "./grpc-unary.js";
+import type { StreamLimits } from "./stream-limits.js";
 import { ConsumeSession, OpenStreams, PushSession, SubscribeSession, type ConsumeMode, type StreamBroker, type StreamSink } from "./streams.js";
 
 export type GrpcStreamMethods = Pick<BrokerServiceServer, "pushStream" | "consume" | "subscribe">;
@@ -33,11 +35,18 @@ function callSink<T>(
   };
 }
 
-export function grpcStreamMethods(broker: StreamBroker, push: UnaryHandlers["Push"], deps: GrpcCallDeps, open: OpenStreams): GrpcStreamMethods {
+export function grpcStreamMethods(
+  broker: StreamBroker,
+  push: UnaryHandlers["Push"],
+  deps: GrpcCallDeps,
+  open: OpenStreams,
+  limits: StreamLimits,
+): GrpcStreamMethods {
   const { auth } = deps;
   return {
     pushStream(call) {
       const authorization = auth && authorizationOf(call);
+      const sink = callSink(call, "PushStream", deps);
       const session = new PushSession(
         push,
         (req) => auth?.authorizeRpc(authorization, "PushStream", req),
@@ -45,7 +54,7 @@ export function grpcStreamMethods(broker: StreamBroker, push: UnaryHandlers["Pus
           const st = deps.toStatus(err, "PushStream");
           return { code: st.code, message: st.details, reason: st.reason };
         },
-        callSink(call, "PushStream", deps),
+        sink,
         {
           pause: () => call.pause(),
           resume: () => {
@@ -54,7 +63,18 @@ export function grpcStreamMethods(broker: StreamBroker, push: UnaryHandlers["Pus
         },
         open,
       );
-      call.on("data", (req: PushStreamRequest) => session.write(req));
+      call.on("data", (raw: PushStreamRequest) => {
+        let req: PushStreamRequest;
+        try {
+          req = decoded(raw);
+        } catch (err) {
+          // No seq to answer it by: the stream ends with the error, pushes already taken unanswered.
+          session.close();
+          sink.end(err);
+          return;
+        }
+        session.write(req);
+      });
       call.on("end", () => session.finish());
       call.on("close", () => session.close());
       call.on("error", () => session.close());
@@ -63,15 +83,15 @@ export function grpcStreamMethods(broker: StreamBroker, push: UnaryHandlers["Pus
     consume(call) {
       const sink = callSink(call, "Consume", deps);
       let session: ConsumeSession | undefined;
-      call.on("data", (req: ConsumeRequest) => {
+      call.on("data", (raw: ConsumeRequest) => {
         if (call.writableEnded) return; // ended with an error; the rest is not read
         try {
-          const kind = req.kind;
+          const kind = decoded(raw).kind;
           if (!kind) throw malformed("a ConsumeRequest must carry subscribe or update");
           if (kind.$case === "subscribe") {
             if (session) throw malformed("subscribe may only be sent once, as the first request");
             auth?.authorizeRpc(authorizationOf(call), "Consume", kind.value);
-            session = new ConsumeSession(broker, kind.value, GRPC_CONSUME, sink, open);
+            session = new ConsumeSession(broker, kind.value, GRPC_CONSUME, sink, open, limits);
             return;
           }
           if (!session) throw malformed("the first ConsumeRequest must be subscribe");
@@ -92,8 +112,9 @@ export function grpcStreamMethods(broker: StreamBroker, push: UnaryHandlers["Pus
       const sink = callSink(call, "Subscribe", deps);
       let session: SubscribeSession;
       try {
-        auth?.authorizeRpc(authorizationOf(call), "Subscribe", call.request);
-        session = new SubscribeSession(broker, call.request, sink, open);
+        const request = decoded(call.request);
+        auth?.authorizeRpc(authorizationOf(call), "Subscribe", request);
+        session = new SubscribeSession(broker, request, sink, open, limits);
       } catch (err) {
         sink.end(err);
         return;

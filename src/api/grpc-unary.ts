@@ -5,6 +5,7 @@
 import * as grpc from "@grpc/grpc-js";
 import type { ErrorReason } from "../broker/index.js";
 import type { Authorizer } from "./auth.js";
+import { decoded } from "./grpc-decode.js";
 import type { ReplyOf, RequestOf, RpcName, Unary, UnaryHandlers } from "./handlers.js";
 
 /** The unary half of BrokerServiceServer, one method per handler. */
@@ -39,8 +40,9 @@ function unaryMethod<Req, Res>(name: RpcName, handler: Unary<Req, Res>, deps: Gr
     }
     let result: Promise<Res>;
     try {
-      auth?.authorizeRpc(authorizationOf(call), name, call.request as object);
-      result = handler(call.request, { signal });
+      const request = decoded<Req>(call.request);
+      auth?.authorizeRpc(authorizationOf(call), name, request as object);
+      result = handler(request, { signal });
     } catch (err) {
       result = Promise.reject(err);
     }

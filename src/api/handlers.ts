@@ -4,6 +4,7 @@
 import { invalid, type Broker } from "../broker/index.js";
 import type { NodeConfig } from "../config.js";
 import type * as pb from "../gen/gmq/v1/broker.js";
+import { BATCH_FRAMING_BYTES, type LimitRejected } from "./stream-limits.js";
 import { fromProtoRouteMode, msOf, toProtoConfig, toProtoMessage, toProtoTopicStat } from "./messages.js";
 
 export interface CallContext {
@@ -34,8 +35,11 @@ export interface UnaryRpcs {
   Ping: [pb.PingRequest, pb.PingResponse];
 }
 
-/** The node's limits these handlers enforce (rows of the config table). */
-export type HandlerLimits = Pick<NodeConfig, "maxPopWaitMs" | "maxListDead">;
+/** The node's limits these handlers enforce (rows of the config table), and where a clamp is counted. */
+export type HandlerLimits = Pick<NodeConfig, "maxPopWaitMs" | "maxListDead" | "maxBodyBytes" | "maxGrpcMessageBytes"> & { rejected?: LimitRejected };
+
+/** Bytes a listed message may take in a reply beyond its body (ids, names, times, framing). */
+const LISTED_MESSAGE_OVERHEAD_BYTES = 4 * 1024;
 
 export type RpcName = keyof UnaryRpcs;
 export type RequestOf<K extends RpcName> = UnaryRpcs[K][0];
@@ -46,6 +50,10 @@ export type UnaryHandlers = { [K in RpcName]: Unary<RequestOf<K>, ReplyOf<K>> };
 
 export function createUnaryHandlers(broker: Broker, limits: HandlerLimits): UnaryHandlers {
   const { maxPopWaitMs, maxListDead } = limits;
+  // A reply is capped by bytes before it is built: a list never holds more
+  // messages than fit one gRPC message were every body of the largest size.
+  // (The same bound keeps HTTP's JSON text far under V8's string limit.)
+  const listByBytes = Math.max(1, Math.floor((limits.maxGrpcMessageBytes - BATCH_FRAMING_BYTES) / (limits.maxBodyBytes + LISTED_MESSAGE_OVERHEAD_BYTES)));
   return {
     async Config(req) {
       const routeMode = fromProtoRouteMode(req.routeMode);
@@ -120,7 +128,9 @@ export function createUnaryHandlers(broker: Broker, limits: HandlerLimits): Unar
     },
     async ListDead(req) {
       if (req.limit > maxListDead) throw invalid(`limit must be at most ${maxListDead}`);
-      const list = broker.listDead(req.topic, req.bindKey, req.limit === 0 ? Math.min(100, maxListDead) : req.limit);
+      const asked = req.limit === 0 ? Math.min(100, maxListDead) : req.limit;
+      if (asked > listByBytes) limits.rejected?.("maxGrpcMessageBytes");
+      const list = broker.listDead(req.topic, req.bindKey, Math.min(asked, listByBytes));
       return { messages: list.map((m) => toProtoMessage(req.topic, req.bindKey, m)) };
     },
     async Redrive(req) {

@@ -25,7 +25,12 @@ export function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer
       chunks.push(chunk);
     });
     req.on("end", () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
-    req.on("error", reject);
+    // A client that goes away mid-body is no fault of the node's: CANCELLED, logged at debug.
+    const gone = () => reject(new BrokerError(ErrorReason.CALL_CANCELLED, "the client closed the connection before sending the whole body"));
+    req.on("error", gone);
+    req.on("close", () => {
+      if (!req.complete) gone();
+    });
   });
 }
 
@@ -92,4 +97,12 @@ export function sendError(res: ServerResponse, e: HttpErrorReply): void {
     return;
   }
   sendJson(res, e.status, e.body, e.headers);
+}
+
+/** Most characters of a client's bad value quoted back in an error message. */
+const MAX_QUOTED_CHARS = 200;
+
+/** A client's value as quoted in an error: JSON-quoted, cut to MAX_QUOTED_CHARS. */
+export function quoted(v: string): string {
+  return JSON.stringify(v.length > MAX_QUOTED_CHARS ? `${v.slice(0, MAX_QUOTED_CHARS)}…` : v);
 }

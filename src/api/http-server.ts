@@ -23,10 +23,12 @@ import { buildOpenApi, openApiPath, type ExtraOperation } from "./openapi.js";
 import { createOperator } from "./operator.js";
 import { loadProtoSchema, type ProtoSchema } from "./proto-schema.js";
 import { httpErrorOf } from "./status.js";
+import { streamLimitsOf, type LimitRejected, type StreamLimits } from "./stream-limits.js";
 import { OpenStreams, type StreamBroker } from "./streams.js";
 import { httpsServerOptions, loadTls } from "./tls.js";
 
 export interface HttpLogger {
+  debug?(obj: object, msg?: string): void;
   info(obj: object, msg?: string): void;
   warn(obj: object, msg?: string): void;
   error(obj: object, msg?: string): void;
@@ -39,7 +41,24 @@ export interface HttpBroker extends StreamBroker {
 }
 
 export interface HttpServerOptions {
-  config: Pick<NodeConfig, "httpAddr" | "maxHttpBodyBytes" | "tlsCert" | "tlsKey" | "tlsClientCa" | "metrics" | "pprof" | "dashboard"> & HttpGuardConfig;
+  config: Pick<
+    NodeConfig,
+    | "httpAddr"
+    | "maxHttpBodyBytes"
+    | "tlsCert"
+    | "tlsKey"
+    | "tlsClientCa"
+    | "metrics"
+    | "pprof"
+    | "dashboard"
+    | "maxHttpConnections"
+    | "httpHeadersTimeoutMs"
+    | "httpRequestTimeoutMs"
+  > &
+    HttpGuardConfig &
+    Omit<StreamLimits, "rejected">;
+  /** Counts requests refused or cut by a limit (gmq_limit_rejections_total). */
+  limitRejected?: LimitRejected;
   broker: HttpBroker;
   /**
    * The in-process unary handlers, keyed by RPC name as in the proto
@@ -79,7 +98,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
   const table = new RouteTable(schema.rpcs);
   const bound = bindRoutes(table, handlers);
   const openStreams = new OpenStreams();
-  const streams = createHttpStreams(broker, schema.message("gmq.v1.Message"), openStreams, logger, auth);
+  const streams = createHttpStreams(broker, schema.message("gmq.v1.Message"), openStreams, logger, streamLimitsOf(config, opts.limitRejected), auth);
   const streamTable = streamRoutes(schema);
   const metrics = config.metrics ? (opts.metrics ?? createNodeMetrics(opts.metricsSources ?? { topicStats: () => [] })) : undefined;
   let draining = false;
@@ -102,6 +121,8 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
   /** label names the call in metrics; route (the template, or the label) goes with an INTERNAL cause into the log. */
   const fail = (res: ServerResponse, err: unknown, label: string, start: bigint, method: string, route = label): void => {
     const e = httpErrorOf(err, logger, { method, route });
+    // A client that goes away mid-body is no fault of the node's: logged at debug only.
+    if (e.body.code === "CANCELLED") logger.debug?.({ route, err: (err as Error).message }, "http client went away");
     observe(label, start, e.body.code);
     sendError(res, e);
   };
@@ -167,7 +188,17 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
     });
   };
   const tls = loadTls(config);
-  const server = tls ? createHttpsServer(httpsServerOptions(tls), listener) : createHttpServer(listener);
+  // Slow or stalled clients are cut well before they pile up: headers and the
+  // whole request (body included) have deadlines, checked every second or so.
+  const timeouts = {
+    headersTimeout: config.httpHeadersTimeoutMs,
+    requestTimeout: config.httpRequestTimeoutMs,
+    connectionsCheckingInterval: Math.min(1000, Math.floor(config.httpHeadersTimeoutMs / 4)),
+  };
+  const server = tls ? createHttpsServer({ ...httpsServerOptions(tls), ...timeouts }, listener) : createHttpServer(timeouts, listener);
+  // Past the cap a new connection is closed at once, so descriptors never run out.
+  server.maxConnections = config.maxHttpConnections;
+  server.on("drop", () => opts.limitRejected?.("maxHttpConnections"));
   server.keepAliveTimeout = 65_000;
   if (tls) {
     const limit = rateLimited(10_000);

@@ -17,11 +17,12 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { invalid } from "../broker/index.js";
 import type * as pb from "../gen/gmq/v1/broker.js";
 import type { Authorizer } from "./auth.js";
+import { quoted } from "./http-io.js";
 import { compileTemplate, type CompiledTemplate } from "./http-routes.js";
 import { messageFromJson, messageToJson, setFromText, type Json } from "./json-mapping.js";
 import type { MessageSchema, ProtoSchema } from "./proto-schema.js";
 import { httpErrorBody, toBrokerError, type CallSite, type ErrorLogger } from "./status.js";
-import { SSE_HEARTBEAT_MS } from "./stream-limits.js";
+import { SSE_HEARTBEAT_MS, type StreamLimits } from "./stream-limits.js";
 import { ConsumeSession, SubscribeSession, type ConsumeMode, type OpenStreams, type StreamBroker, type StreamSink } from "./streams.js";
 
 export interface StreamRoute extends CompiledTemplate {
@@ -128,6 +129,7 @@ export function createHttpStreams(
   messageSchema: MessageSchema,
   open: OpenStreams,
   log: ErrorLogger,
+  limits: StreamLimits,
   auth?: Authorizer,
 ): Record<StreamRoute["name"], HttpStreamHandler> {
   return {
@@ -139,14 +141,14 @@ export function createHttpStreams(
         write: (reply, sent) => writer.write(messageToJson(route.response, reply), sent),
         end: (err) => writer.end(err),
       };
-      const session = new SubscribeSession(broker, request, sink, open);
+      const session = new SubscribeSession(broker, request, sink, open, limits);
       writer.start();
       res.once("close", () => session.close());
     },
 
     Consume(route, values, query, req, res) {
       const ack = query.get("ack") ?? "manual";
-      if (ack !== "manual" && ack !== "auto") throw invalid(`ack must be manual or auto, got ${JSON.stringify(ack)}`);
+      if (ack !== "manual" && ack !== "auto") throw invalid(`ack must be manual or auto, got ${quoted(ack)}`);
       query.delete("ack");
       const request = requestOf(route, values, query) as unknown as pb.ConsumeSubscribe;
       auth?.authorizeRpc(req.headers.authorization, "Consume", request);
@@ -160,7 +162,7 @@ export function createHttpStreams(
         },
         end: (err) => writer.end(err),
       };
-      const session = new ConsumeSession(broker, request, mode, sink, open);
+      const session = new ConsumeSession(broker, request, mode, sink, open, limits);
       writer.start();
       res.once("close", () => session.close());
     },

@@ -9,9 +9,21 @@ import type { FieldSchema, MessageSchema, ScalarType } from "./proto-schema.js";
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 type Obj = Record<string, unknown>;
 
+/**
+ * A bad value as quoted in an error: strings cut to 40 characters, arrays
+ * and objects named, never serialized (a client's 10,000-deep array must
+ * neither overflow the stack nor come back in the message).
+ */
+function shown(got: unknown): string {
+  if (typeof got === "string") return JSON.stringify(got.length > 40 ? `${got.slice(0, 40)}…` : got);
+  if (Array.isArray(got)) return `an array of ${got.length}`;
+  if (got === null) return "null";
+  if (typeof got === "object") return "an object";
+  return String(got);
+}
+
 function bad(path: string, expected: string, got: unknown): BrokerError {
-  const shown = typeof got === "string" ? JSON.stringify(got.length > 40 ? `${got.slice(0, 40)}…` : got) : JSON.stringify(got);
-  return malformed(`field ${path}: expected ${expected}, got ${shown ?? typeof got}`);
+  return malformed(`field ${path}: expected ${expected}, got ${shown(got)}`);
 }
 
 const int32Range: Partial<Record<ScalarType, [number, number]>> = {
@@ -114,7 +126,7 @@ export function messageFromJson(schema: MessageSchema, json: unknown, path = "")
   for (const [key, v] of Object.entries(json as Record<string, Json>)) {
     const f = schema.byKey.get(key);
     const fieldPath = path ? `${path}.${key}` : key;
-    if (!f) throw malformed(`unknown field ${fieldPath} in ${schema.fullName}`);
+    if (!f) throw malformed(`unknown field ${fieldPath.length > 200 ? `${fieldPath.slice(0, 200)}…` : fieldPath} in ${schema.fullName}`);
     if (v === null) continue; // proto3 JSON: null means the default
     if (f.repeated) {
       if (!Array.isArray(v)) throw bad(fieldPath, "an array", v);

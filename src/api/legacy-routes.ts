@@ -11,7 +11,7 @@ import type * as pb from "../gen/gmq/v1/broker.js";
 import type { Authorizer } from "./auth.js";
 import type { CallContext, ReplyOf, RequestOf, RpcName, Unary, UnaryHandlers } from "./handlers.js";
 import { HttpCallContext } from "./http-gateway.js";
-import { readBody, sendJson } from "./http-io.js";
+import { quoted, readBody, sendJson } from "./http-io.js";
 import { legacyErrorOf, type ErrorLogger } from "./status.js";
 
 type Query = URLSearchParams;
@@ -43,7 +43,7 @@ const intParam = (q: Query, names: string[]): number | undefined => {
   for (const n of names) {
     const v = q.get(n);
     if (v === null || v === "") continue;
-    if (!/^-?\d+$/.test(v)) throw invalid(`${n} must be an integer, got ${JSON.stringify(v)}`);
+    if (!/^-?\d+$/.test(v)) throw invalid(`${n} must be an integer, got ${quoted(v)}`);
     return Number(v);
   }
   return undefined;
@@ -205,7 +205,7 @@ export function createLegacyRoutes(deps: LegacyDeps): Map<string, LegacyHandler>
 
   routes.set("/ack", async (q, req) => {
     const id = required(q, "msgId");
-    if (!/^\d+$/.test(id)) throw invalid(`msgId must be a decimal message id, got ${JSON.stringify(id)}`);
+    if (!/^\d+$/.test(id)) throw invalid(`msgId must be a decimal message id, got ${quoted(id)}`);
     const topic = required(q, "topic");
     try {
       await call(req, "Ack", { topic, bindKey: required(q, "bindKey"), id: BigInt(id) });

@@ -1,6 +1,7 @@
 // Prometheus metrics of a node. Counters and gauges of topics and queues are
-// not kept here: they are read from the broker's own stats when /metrics is
-// scraped (a collect callback), so the hot path pays nothing for them. Only
+// not kept here: they are read from the broker's own stats once per scrape of
+// /metrics and formatted by hand (brokerSeries), so the hot path pays nothing
+// for them. Only
 // request latency is observed per call, by the gRPC server and the gateway.
 import { status } from "@grpc/grpc-js";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
@@ -40,8 +41,16 @@ export type Protocol = "grpc" | "http";
 
 export interface NodeMetrics {
   registry: Registry;
+  /**
+   * The whole exposition, in pieces: the registry's series, then the broker's
+   * per-topic and per-queue series, written a slice of topics per turn of the
+   * event loop so a node with 10,000 topics keeps serving while it is scraped.
+   */
+  scrape(): AsyncGenerator<string>;
   /** Records one finished call: RPC name (or legacy route), protocol, seconds, status code name. */
   observeRpc(method: string, protocol: Protocol, seconds: number, code: string): void;
+  /** Counts one request refused or stream cut by a limit, labelled with the limit's flag ("max-stream-buffer-bytes"). */
+  limitRejected(limit: string): void;
 }
 
 const latencyBuckets = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
@@ -105,6 +114,52 @@ function settable<L extends string>(
   return { reset: () => c.reset(), put: (labels, v) => c.inc(labels, v) };
 }
 
+/** Topics formatted per turn of the event loop during a scrape. */
+const TOPICS_PER_TURN = 500;
+
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+const labelValue = (v: string) => v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
+
+/**
+ * The broker's series in Prometheus text format, read from one snapshot of
+ * its stats per scrape. Series named *_total are the broker's cumulative
+ * counters (they only grow while the node runs), typed counter; the others
+ * are levels, typed gauge. Formatting is split across turns of the event
+ * loop; the text is built by hand because a labelled prom-client series per
+ * topic costs seconds to fill at 10,000 topics.
+ */
+async function* brokerSeries(sources: MetricsSources): AsyncGenerator<string> {
+  const topics = sources.topicStats();
+  await nextTurn();
+  for (const [key, name, help, kind] of topicSeries) {
+    let out = `# HELP ${name} ${help}\n# TYPE ${name} ${kind}\n`;
+    for (let i = 0; i < topics.length; i++) {
+      const t = topics[i]!;
+      out += `${name}{topic="${labelValue(t.topic)}"} ${Number(t[key])}\n`;
+      if ((i + 1) % TOPICS_PER_TURN === 0) {
+        yield out;
+        out = "";
+        await nextTurn();
+      }
+    }
+    yield out;
+  }
+  for (const [key, name, help, kind] of queueSeries) {
+    let out = `# HELP ${name} ${help}\n# TYPE ${name} ${kind}\n`;
+    for (let i = 0; i < topics.length; i++) {
+      const t = topics[i]!;
+      const topic = labelValue(t.topic);
+      for (const q of t.queues) out += `${name}{topic="${topic}",queue="${labelValue(q.bindKey)}"} ${Number(q[key])}\n`;
+      if ((i + 1) % TOPICS_PER_TURN === 0) {
+        yield out;
+        out = "";
+        await nextTurn();
+      }
+    }
+    yield out;
+  }
+}
+
 /**
  * Creates the node's registry. Names and types follow Prometheus's conventions
  * (checked by promtool in the tests): counters end in _total, durations are in
@@ -129,25 +184,12 @@ export function createNodeMetrics(sources: MetricsSources, options: { defaultMet
   });
 
   const children = new Map<string, { observe(v: number): void }>();
-
-  // One refresh fills every broker series at once: prom-client calls each
-  // metric's collect during a scrape, all in one synchronous pass; the first
-  // call of the pass does the work. (A time window here served a scrape
-  // within 50 ms of the last one stale data.)
-  const refresh = oncePerPass(() => {
-    for (const [, g] of topicGauges) g.reset();
-    for (const [, g] of queueGauges) g.reset();
-    for (const t of sources.topicStats()) {
-      for (const [key, g] of topicGauges) g.put({ topic: t.topic }, Number(t[key]));
-      for (const q of t.queues) {
-        for (const [key, g] of queueGauges) g.put({ topic: t.topic, queue: q.bindKey }, Number(q[key]));
-      }
-    }
+  const rejections = new Counter({
+    name: "gmq_limit_rejections_total",
+    help: "Requests refused, clamped or streams ended by a node limit, by the limit's flag",
+    labelNames: ["limit"] as const,
+    registers: [registry],
   });
-  const queueGauges = queueSeries.map(
-    ([key, name, help, kind]) => [key, settable(kind, name, help, ["topic", "queue"] as const, registry, refresh)] as const,
-  );
-  const topicGauges = topicSeries.map(([key, name, help, kind]) => [key, settable(kind, name, help, ["topic"] as const, registry, refresh)] as const);
 
   if (sources.storageStats) {
     const read = sources.storageStats.bind(sources);
@@ -165,12 +207,19 @@ export function createNodeMetrics(sources: MetricsSources, options: { defaultMet
 
   return {
     registry,
+    async *scrape() {
+      yield await registry.metrics();
+      yield* brokerSeries(sources);
+    },
     observeRpc(method, protocol, seconds, code) {
       // Labelled children are cached: hashing the label set per call is the costly part.
       const key = `${method}\0${protocol}\0${code}`;
       let child = children.get(key);
       if (!child) children.set(key, (child = latency.labels(method, protocol, code)));
       child.observe(seconds);
+    },
+    limitRejected(limit) {
+      rejections.inc({ limit });
     },
   };
 }

@@ -41,10 +41,14 @@ export function createOperator(opts: OperatorOptions): Operator {
 
   if (opts.metrics) {
     const registry = opts.metrics.registry;
+    const metrics = opts.metrics;
     routes.set("/metrics", async (_q, _req, res) => {
-      const text = await registry.metrics();
-      res.writeHead(200, { "content-type": registry.contentType, "content-length": Buffer.byteLength(text) });
-      res.end(text);
+      res.writeHead(200, { "content-type": registry.contentType });
+      for await (const piece of metrics.scrape()) {
+        if (res.destroyed) return;
+        res.write(piece);
+      }
+      res.end();
     });
   }
 

@@ -1,6 +1,7 @@
 // The limits and defaults every stream shares, whatever the protocol (gRPC
-// or HTTP). Kept in one module so they cannot drift apart between adapters,
-// and so they can move into the node's config table as options.
+// or HTTP). The node's options among them (send buffer, credit, batch bytes,
+// channels) are rows of src/config-table.ts; what is here is fixed.
+import type { NodeConfig } from "../config.js";
 
 /**
  * Credit of a Consume stream whose request leaves max_in_flight at 0: how
@@ -11,15 +12,26 @@ export const DEFAULT_MAX_IN_FLIGHT = 100;
 /** Cap on the bytes of bodies per delivered batch when max_batch_bytes is 0. */
 export const DEFAULT_MAX_BATCH_BYTES = 1024 * 1024;
 
-/**
- * Bytes of messages a subscriber may have waiting to be sent (the client
- * reads slower than messages are published). Past it the subscription ends
- * with RESOURCE_EXHAUSTED (SUBSCRIBER_TOO_SLOW) rather than growing the node's memory.
- */
-export const MAX_SUBSCRIBER_BUFFER_BYTES = 8 * 1024 * 1024;
+/** Room left in a gRPC message for the fields around the bodies of a delivered batch. */
+export const BATCH_FRAMING_BYTES = 64 * 1024;
 
 /** Pushes awaiting durability on one PushStream before the node stops reading it (back-pressure). */
 export const PUSH_STREAM_WINDOW = 4096;
 
 /** Interval of the comment lines that keep an idle Server-Sent Events stream alive through proxies. */
 export const SSE_HEARTBEAT_MS = 15_000;
+
+/** Counts a request refused or cut by a limit, by the limit's option (gmq_limit_rejections_total{limit}). */
+export type LimitRejected = (limit: keyof NodeConfig) => void;
+
+/** The node's options the streams enforce, and where a rejection is counted. */
+export interface StreamLimits
+  extends Pick<NodeConfig, "maxStreamBufferBytes" | "maxConsumeInFlight" | "maxConsumeBatchBytes" | "maxSubscribeChannels" | "maxGrpcMessageBytes"> {
+  rejected: LimitRejected;
+}
+
+/** The limits as configured, for tests and in-process servers that take the defaults. */
+export function streamLimitsOf(config: StreamLimits | Omit<StreamLimits, "rejected">, rejected: LimitRejected = () => {}): StreamLimits {
+  const { maxStreamBufferBytes, maxConsumeInFlight, maxConsumeBatchBytes, maxSubscribeChannels, maxGrpcMessageBytes } = config;
+  return { maxStreamBufferBytes, maxConsumeInFlight, maxConsumeBatchBytes, maxSubscribeChannels, maxGrpcMessageBytes, rejected };
+}

@@ -8,7 +8,7 @@ import { BrokerError, ErrorReason, type Delivery, type ErrorReason as Reason } f
 import type * as pb from "../gen/gmq/v1/broker.js";
 import type { CallContext } from "./handlers.js";
 import { toProtoMessage } from "./messages.js";
-import { DEFAULT_MAX_BATCH_BYTES, DEFAULT_MAX_IN_FLIGHT, MAX_SUBSCRIBER_BUFFER_BYTES, PUSH_STREAM_WINDOW } from "./stream-limits.js";
+import { BATCH_FRAMING_BYTES, DEFAULT_MAX_BATCH_BYTES, DEFAULT_MAX_IN_FLIGHT, PUSH_STREAM_WINDOW, type StreamLimits } from "./stream-limits.js";
 
 /** Where a session writes; one per open stream, made by the protocol's adapter. */
 export interface StreamSink<T> {
@@ -33,7 +33,7 @@ export interface StreamBroker {
   consume(
     topic: string,
     bindKey: string,
-    options: { maxInFlight: number; maxBatchBytes: number },
+    options: { maxInFlight: number; maxBatchBytes: number; maxCredit: number },
     deliver: (batch: Delivery[]) => void,
     onEnd: (err?: BrokerError) => void,
   ): StreamConsumer;
@@ -54,18 +54,49 @@ export class OpenStreams {
   }
 }
 
-/** Bytes a published message is counted for while unsent: its body and channel, plus framing. */
-const SUBSCRIBER_MESSAGE_OVERHEAD_BYTES = 32;
+/** Bytes a reply is counted for beyond its bodies while unsent (channel or ids, framing). */
+const MESSAGE_OVERHEAD_BYTES = 64;
+
+const MiB = 1024 * 1024;
+const inMiB = (n: number) => (n % MiB === 0 ? `${n / MiB} MiB` : `${n} bytes`);
 
 /**
- * A subscription to pub/sub channels. Published messages are written as they
- * come; a subscriber whose unsent messages pass MAX_SUBSCRIBER_BUFFER_BYTES
- * (it reads slower than messages are published) is ended with
- * SUBSCRIBER_TOO_SLOW (RESOURCE_EXHAUSTED) instead of growing the node's memory.
+ * The replies of one stream not yet sent on by the transport, in bytes. A
+ * client that reads slower than replies come lets them pile up in the node;
+ * past the node's --max-stream-buffer-bytes its stream is ended with
+ * RESOURCE_EXHAUSTED (SUBSCRIBER_TOO_SLOW, CONSUMER_TOO_SLOW) instead of
+ * growing the node's memory.
+ */
+class SendBuffer {
+  private unsentBytes = 0;
+
+  constructor(private readonly limits: StreamLimits) {}
+
+  /** The error ending a stream that has fallen too far behind, or undefined while it has not. */
+  overflow(who: "subscriber" | "consumer"): BrokerError | undefined {
+    if (this.unsentBytes <= this.limits.maxStreamBufferBytes) return undefined;
+    this.limits.rejected("maxStreamBufferBytes");
+    const reason = who === "subscriber" ? ErrorReason.SUBSCRIBER_TOO_SLOW : ErrorReason.CONSUMER_TOO_SLOW;
+    return new BrokerError(reason, `${who} too slow: more than ${inMiB(this.limits.maxStreamBufferBytes)} of messages unread`);
+  }
+
+  /** Counts bytes handed to the transport; the returned callback uncounts them once sent. */
+  add(bytes: number): () => void {
+    this.unsentBytes += bytes;
+    return () => {
+      this.unsentBytes -= bytes;
+    };
+  }
+}
+
+/**
+ * A subscription to pub/sub channels (at most --max-subscribe-channels of
+ * them). Published messages are written as they come; a subscriber that
+ * falls more than --max-stream-buffer-bytes behind is ended.
  */
 export class SubscribeSession {
   private unsubscribe: (() => void) | undefined;
-  private unsentBytes = 0;
+  private readonly buffer: SendBuffer;
   private readonly forget: () => void;
 
   /** Throws (nothing is open then) when the request is invalid. */
@@ -74,22 +105,25 @@ export class SubscribeSession {
     request: pb.SubscribeRequest,
     private readonly sink: StreamSink<pb.SubscribeResponse>,
     open: OpenStreams,
+    limits: StreamLimits,
   ) {
+    if (request.channels.length > limits.maxSubscribeChannels) {
+      limits.rejected("maxSubscribeChannels");
+      throw new BrokerError(ErrorReason.TOO_MANY_CHANNELS, `a Subscribe may name at most ${limits.maxSubscribeChannels} channels, got ${request.channels.length}`);
+    }
+    this.buffer = new SendBuffer(limits);
     this.unsubscribe = broker.subscribe(request.channels, (channel, body, publishedAtMs) => this.publish(channel, body, publishedAtMs));
     this.forget = open.add(() => this.end());
   }
 
   private publish(channel: string, body: Buffer, publishedAtMs: number): void {
-    if (this.unsentBytes > MAX_SUBSCRIBER_BUFFER_BYTES) {
-      const mib = MAX_SUBSCRIBER_BUFFER_BYTES / (1024 * 1024);
-      this.end(new BrokerError(ErrorReason.SUBSCRIBER_TOO_SLOW, `subscriber too slow: more than ${mib} MiB of messages unread`));
+    const overflow = this.buffer.overflow("subscriber");
+    if (overflow) {
+      this.end(overflow);
       return;
     }
-    const size = body.length + channel.length + SUBSCRIBER_MESSAGE_OVERHEAD_BYTES;
-    this.unsentBytes += size;
-    this.sink.write({ channel, body, publishedAtMs: BigInt(publishedAtMs) }, () => {
-      this.unsentBytes -= size;
-    });
+    const sent = this.buffer.add(body.length + channel.length + MESSAGE_OVERHEAD_BYTES);
+    this.sink.write({ channel, body, publishedAtMs: BigInt(publishedAtMs) }, sent);
   }
 
   /** The client went away: unsubscribe, write nothing more. */
@@ -122,9 +156,13 @@ export interface ConsumeMode {
 
 /**
  * A consumer of one queue: at most max_in_flight messages (default
- * DEFAULT_MAX_IN_FLIGHT) are in flight to it at once; acks and nacks, on the
- * stream or through any unary route, return credit. When the stream closes,
- * messages it still holds go back to the queue at once.
+ * DEFAULT_MAX_IN_FLIGHT, never more than --max-consume-in-flight) are in
+ * flight to it at once; acks and nacks, on the stream or through any unary
+ * route, return credit. Batches carry at most max_batch_bytes of bodies
+ * (clamped to --max-consume-batch-bytes and to what one gRPC message can
+ * carry). A consumer more than --max-stream-buffer-bytes behind in reading is
+ * ended with RESOURCE_EXHAUSTED. When the stream closes, messages it still
+ * holds go back to the queue at once.
  */
 export class ConsumeSession {
   private consumer: StreamConsumer | undefined;
@@ -132,6 +170,7 @@ export class ConsumeSession {
   private readonly forget: () => void;
   private readonly topic: string;
   private readonly bindKey: string;
+  private readonly buffer: SendBuffer;
 
   /** Throws (nothing is open then) when the queue does not exist or the request is invalid. */
   constructor(
@@ -140,14 +179,24 @@ export class ConsumeSession {
     private readonly mode: ConsumeMode,
     private readonly sink: StreamSink<pb.ConsumeResponse>,
     open: OpenStreams,
+    limits: StreamLimits,
   ) {
     this.topic = request.topic;
     this.bindKey = request.bindKey;
+    this.buffer = new SendBuffer(limits);
+    const maxCredit = limits.maxConsumeInFlight;
+    const maxBatchBytes = Math.min(limits.maxConsumeBatchBytes, limits.maxGrpcMessageBytes - BATCH_FRAMING_BYTES);
+    if (request.maxInFlight > maxCredit) limits.rejected("maxConsumeInFlight");
+    if (request.maxBatchBytes > maxBatchBytes) limits.rejected("maxConsumeBatchBytes");
     // Deliveries come from a later microtask, never from inside consume().
     this.consumer = broker.consume(
       request.topic,
       request.bindKey,
-      { maxInFlight: request.maxInFlight || DEFAULT_MAX_IN_FLIGHT, maxBatchBytes: request.maxBatchBytes || DEFAULT_MAX_BATCH_BYTES },
+      {
+        maxInFlight: Math.min(request.maxInFlight || DEFAULT_MAX_IN_FLIGHT, maxCredit),
+        maxBatchBytes: Math.min(request.maxBatchBytes || DEFAULT_MAX_BATCH_BYTES, maxBatchBytes),
+        maxCredit,
+      },
       (batch) => this.deliver(batch),
       (err) => this.end(err),
     );
@@ -155,11 +204,19 @@ export class ConsumeSession {
   }
 
   private deliver(batch: Delivery[]): void {
+    const overflow = this.buffer.overflow("consumer");
+    if (overflow) {
+      // Ending closes the consumer, which returns this batch and every unacked message to the queue.
+      this.end(overflow);
+      return;
+    }
     const messages = new Array<pb.Message>(batch.length);
     let ackOnSend: bigint[] | undefined;
     let creditOnSend = 0;
+    let bytes = 0;
     for (let i = 0; i < batch.length; i++) {
       const d = batch[i]!;
+      bytes += d.body.length + d.routeKey.length + MESSAGE_OVERHEAD_BYTES;
       messages[i] = toProtoMessage(this.topic, this.bindKey, d);
       if (d.settledAtDelivery) {
         if (!this.mode.creditOnStream) creditOnSend++;
@@ -167,11 +224,13 @@ export class ConsumeSession {
         (ackOnSend ??= []).push(d.id);
       }
     }
+    const unsent = this.buffer.add(bytes);
     if (!ackOnSend && creditOnSend === 0) {
-      this.sink.write({ messages });
+      this.sink.write({ messages }, unsent);
       return;
     }
     this.sink.write({ messages }, () => {
+      unsent();
       const c = this.consumer;
       if (!c) return;
       try {

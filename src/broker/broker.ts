@@ -33,6 +33,10 @@ export interface BrokerOptions {
   nodeId: number;
   version: string;
   maxBodyBytes: number;
+  /** Most bytes one push or batch may write over all the queues it reaches (bodies x queues); default unbounded. */
+  maxPushFanoutBytes?: number;
+  /** Called with the option's name when a request is refused by a limit (for metrics). */
+  limitRejected?: (limit: "maxPushFanoutBytes") => void;
   logger: BrokerLogger;
   /** Time for ids, deadlines, delays, expiry, the duplicate window and the queues' timers; default systemClock. Pass the storage's clock. */
   clock?: Clock;
@@ -305,7 +309,7 @@ export class Broker {
   /** What push and pushBatch share; lastQueues: how many queues the last stored message reached. */
   private async store(topicName: string, inputs: readonly PushInput[]): Promise<PushBatchResult & { lastQueues: number }> {
     for (const input of inputs) checkIdempotencyKey(input.idempotencyKey ?? "");
-    const topic = this.topicOrCreate(topicName);
+    const topic = this.topicForPush(topicName, inputs);
     const now = this.clock.now();
     const perQueue = new Map<Queue, NewMessage[]>();
     const ids: bigint[] = new Array(inputs.length);
@@ -318,6 +322,9 @@ export class Broker {
     let fresh: Map<string, bigint> | undefined;
     let duplicates = 0;
     let lastQueues = 0;
+    // Bounds the disk and loop time one request can take: copies are written synchronously below.
+    let fanoutBytes = 0;
+    const maxFanoutBytes = this.options.maxPushFanoutBytes ?? Number.POSITIVE_INFINITY;
     for (let i = 0; i < inputs.length; i++) {
       const input = inputs[i] as PushInput;
       const key = windowMs > 0 ? (input.idempotencyKey ?? "") : "";
@@ -333,6 +340,14 @@ export class Broker {
       // Topic.match caches REGEX and WILDCARD routes, so routing each message is cheap.
       const queues = this.routeOne(topic, input.routeKey, input.body, input.delayMs, ttlMs);
       lastQueues = queues.length;
+      fanoutBytes += input.body.length * queues.length;
+      if (fanoutBytes > maxFanoutBytes) {
+        this.options.limitRejected?.("maxPushFanoutBytes");
+        throw new BrokerError(
+          ErrorReason.FANOUT_TOO_LARGE,
+          `the push would write more than ${maxFanoutBytes} bytes over the queues it reaches (--max-push-fanout-bytes): split it or route it to fewer queues`,
+        );
+      }
       const id = this.ids.next(now);
       ids[i] = id;
       const ttl = ttlMs > 0 ? ttlMs : defaultTtlMs;
@@ -445,22 +460,39 @@ export class Broker {
   // ---- internals ----
 
   private routeOne(topic: Topic, routeKey: string, body: Uint8Array, delayMs: number, ttlMs: number): Queue[] {
-    this.checkMessage(body, delayMs);
-    if (!Number.isFinite(ttlMs) || ttlMs < 0 || ttlMs > MAX_TTL_MS) throw invalid(`ttl must be 0..${MAX_TTL_MS} ms, got ${ttlMs}`);
-    checkRouteKey(routeKey);
+    this.checkPush(topic.config, routeKey, body, delayMs, ttlMs);
     if (routeKey === "" && !topic.queues.has(DEFAULT_BIND_KEY)) {
       this.attachQueue(topic, DEFAULT_BIND_KEY);
       this.saveTopic(topic);
     }
-    if (routeKey !== "") checkRouteKeyForMode(topic.config.routeMode, routeKey);
     const queues = topic.match(routeKey);
-    if (queues.length === 0) {
-      throw new BrokerError(
-        ErrorReason.NO_ROUTE,
-        `no queue of topic ${topic.name} matches route key ${JSON.stringify(routeKey)} (mode ${topic.config.routeMode}); declare one first`,
-      );
-    }
+    if (queues.length === 0) throw noQueueMatches(topic.name, routeKey, topic.config.routeMode);
     return queues;
+  }
+
+  /** What a pushed message must satisfy whatever the topic's queues. */
+  private checkPush(config: TopicConfig, routeKey: string, body: Uint8Array, delayMs: number, ttlMs: number): void {
+    this.checkMessage(body, delayMs);
+    if (!Number.isFinite(ttlMs) || ttlMs < 0 || ttlMs > MAX_TTL_MS) throw invalid(`ttl must be 0..${MAX_TTL_MS} ms, got ${ttlMs}`);
+    checkRouteKey(routeKey);
+    if (routeKey !== "") checkRouteKeyForMode(config.routeMode, routeKey);
+  }
+
+  /**
+   * The topic a push goes to. A push that fails leaves no trace, so a topic
+   * that does not exist yet is created only when every message would be
+   * stored: a new topic has no queue but the default one a push to "" makes.
+   */
+  private topicForPush(name: string, inputs: readonly PushInput[]): Topic {
+    const topic = this.topics.get(name);
+    if (topic) return topic;
+    checkTopic(name);
+    const config = DEFAULT_TOPIC_CONFIG;
+    for (const input of inputs) {
+      this.checkPush(config, input.routeKey, input.body, input.delayMs, input.ttlMs ?? 0);
+      if (input.routeKey !== "") throw noQueueMatches(name, input.routeKey, config.routeMode);
+    }
+    return this.topicOrCreate(name);
   }
 
   private checkMessage(body: Uint8Array, delayMs: number): void {
@@ -563,4 +595,11 @@ export class Broker {
     queues.sort((a, b) => a.bindKey.localeCompare(b.bindKey));
     return { topic: topic.name, config: { ...topic.config }, pushed: topic.pushed, createdAtMs: topic.createdAtMs, queues, ...sum };
   }
+}
+
+function noQueueMatches(topic: string, routeKey: string, routeMode: string): BrokerError {
+  return new BrokerError(
+    ErrorReason.NO_ROUTE,
+    `no queue of topic ${topic} matches route key ${JSON.stringify(routeKey)} (mode ${routeMode}); declare one first`,
+  );
 }

@@ -30,6 +30,8 @@ export const REASON_CODES = {
   INVALID_FIELD: ErrorCode.INVALID_ARGUMENT,
   /** The request cannot be read: not JSON, unknown field, wrong JSON type, bad percent-encoding, stream messages out of order. */
   MALFORMED_REQUEST: ErrorCode.INVALID_ARGUMENT,
+  /** Subscribe: the request names more channels than --max-subscribe-channels. */
+  TOO_MANY_CHANNELS: ErrorCode.INVALID_ARGUMENT,
   /** HTTP only: the path exists but not for this method (HTTP 405 with an Allow header; metadata "allow"). */
   METHOD_NOT_ALLOWED: ErrorCode.INVALID_ARGUMENT,
   /** HTTP only: a request body (outside the original API's routes) is not declared JSON (HTTP 415). */
@@ -56,8 +58,12 @@ export const REASON_CODES = {
   METADATA_TOO_LARGE: ErrorCode.RESOURCE_EXHAUSTED,
   /** The node's disk is full; retry later. */
   DISK_FULL: ErrorCode.RESOURCE_EXHAUSTED,
-  /** A subscriber fell too far behind (more than 8 MiB unread) and was disconnected. */
+  /** Push, PushBatch: the messages times the queues they reach are over --max-push-fanout-bytes; nothing was stored. */
+  FANOUT_TOO_LARGE: ErrorCode.RESOURCE_EXHAUSTED,
+  /** A subscriber fell too far behind (more than --max-stream-buffer-bytes unread) and was disconnected. */
   SUBSCRIBER_TOO_SLOW: ErrorCode.RESOURCE_EXHAUSTED,
+  /** A Consume stream's client fell too far behind (more than --max-stream-buffer-bytes unread); the stream ended and its unacked messages returned to the queue. */
+  CONSUMER_TOO_SLOW: ErrorCode.RESOURCE_EXHAUSTED,
   /** /debug/pprof/profile: a CPU profile is already being taken. */
   PROFILE_IN_PROGRESS: ErrorCode.RESOURCE_EXHAUSTED,
   /** The node is shutting down; retry on another node. */
@@ -66,7 +72,7 @@ export const REASON_CODES = {
   STORAGE_FAILED: ErrorCode.UNAVAILABLE,
   /** The node has just started and is still recovering its data dir (/readyz answers 503 meanwhile); retry shortly. */
   RECOVERING: ErrorCode.UNAVAILABLE,
-  /** A waiting call (a long-polling pop) was cancelled by its caller. */
+  /** A call was cancelled by its caller: a waiting call (a long-polling pop), or an HTTP request whose client went away before sending its whole body. */
   CALL_CANCELLED: ErrorCode.CANCELLED,
   /** The RPC has no handler on this node (an older node than the proto). */
   RPC_NOT_IMPLEMENTED: ErrorCode.UNIMPLEMENTED,

@@ -41,6 +41,8 @@ export interface ConsumeOptions {
   maxInFlight: number;
   /** Cap on body bytes per delivered batch. */
   maxBatchBytes: number;
+  /** Most messages in flight to this consumer at once, whatever credit is granted (default: unbounded). */
+  maxCredit?: number;
 }
 
 /** Largest batch handed to one consumer per turn, so several consumers share fairly. */
@@ -56,6 +58,7 @@ interface Waiter {
 export class Consumer {
   readonly maxBatchBytes: number;
   private credit: number;
+  private readonly maxCredit: number;
   /** Ids delivered to this consumer and not yet settled through it; released when it closes. */
   private readonly held = new Set<bigint>();
   private closed = false;
@@ -66,7 +69,8 @@ export class Consumer {
     private readonly deliver: (batch: Delivery[]) => void,
     private readonly onEnd: (err?: BrokerError) => void,
   ) {
-    this.credit = options.maxInFlight;
+    this.maxCredit = options.maxCredit ?? Number.MAX_SAFE_INTEGER;
+    this.credit = Math.min(options.maxInFlight, this.maxCredit);
     this.maxBatchBytes = options.maxBatchBytes;
   }
 
@@ -74,10 +78,10 @@ export class Consumer {
     return this.closed ? 0 : this.credit;
   }
 
-  /** Adds credit: that many more messages may be delivered. */
+  /** Adds credit: that many more messages may be delivered, as long as no more than maxCredit are then held. */
   grant(n: number): void {
     if (this.closed || n <= 0) return;
-    this.credit += n;
+    this.credit = Math.min(this.credit + n, Math.max(0, this.maxCredit - this.held.size));
     this.queue.kick();
   }
 

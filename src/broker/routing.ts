@@ -6,20 +6,71 @@ import { invalid } from "./errors.js";
 
 export type RouteMode = "full" | "regex" | "wildcard";
 
-const regexCache = new Map<string, RE2>();
+/**
+ * Compiled patterns, least recently used first, bounded by count and by an
+ * estimate of their memory. RE2 refuses to compile a program past its
+ * max_mem (8 MiB), so one pattern costs at most that: a pattern with Unicode
+ * classes or a large counted repetition (`[\pL\pN]{300}N` compiles to
+ * ~3 MiB) is counted at that worst case, any other at 64 KiB (route keys are
+ * at most 256 characters). Such a pattern beyond the budget is compiled again
+ * per push: RE2's compile and match are linear, so a push costs at most one
+ * compile of an 8 MiB program and one match per bind key.
+ */
+const regexCache = new Map<string, { re: RE2; bytes: number }>();
 const REGEX_CACHE_MAX = 1024;
+export const REGEX_CACHE_MAX_BYTES = 64 * 1024 * 1024;
+const RE2_MAX_PROGRAM_BYTES = 8 * 1024 * 1024;
+const LIGHT_PATTERN_BYTES = 64 * 1024;
+let regexCacheBytes = 0;
+const ballast = new WeakMap<RE2, ArrayBuffer>();
+/** The last pattern compiled and not cached: a push checks its route key, then routes with it. */
+let uncached: { pattern: string; re: RE2 } | undefined;
+
+function estimatedBytes(pattern: string): number {
+  return /\\[pP]|\{\s*\d*\s*,?\s*\d{2,}/.test(pattern) ? RE2_MAX_PROGRAM_BYTES : LIGHT_PATTERN_BYTES;
+}
 
 function compileRegex(pattern: string): RE2 {
-  let re = regexCache.get(pattern);
-  if (re) return re;
+  const hit = regexCache.get(pattern);
+  if (hit) {
+    regexCache.delete(pattern); // most recently used last
+    regexCache.set(pattern, hit);
+    return hit.re;
+  }
+  if (uncached?.pattern === pattern) return uncached.re;
+  let re: RE2;
   try {
     re = new RE2(`^(?:${pattern})$`);
   } catch (err) {
-    throw invalid(`route_key ${JSON.stringify(pattern)} is not a valid RE2 regular expression: ${(err as Error).message}`);
+    const m = (err as Error).message;
+    throw invalid(`route_key ${JSON.stringify(pattern)} is not a valid RE2 regular expression: ${m.length > 200 ? `${m.slice(0, 200)}…` : m}`);
   }
-  if (regexCache.size >= REGEX_CACHE_MAX) regexCache.delete(regexCache.keys().next().value as string);
-  regexCache.set(pattern, re);
+  // RE2 does not tell V8 about the native memory of its program, so V8 would
+  // not collect dropped patterns for it. An untouched ArrayBuffer of the
+  // estimated size (calloc'd pages that are never written cost no RSS) makes
+  // V8 count it as external memory and collect dropped patterns promptly.
+  ballast.set(re, new ArrayBuffer(estimatedBytes(pattern)));
+  uncached = { pattern, re };
   return re;
+}
+
+/** Keeps a pattern that routed a push somewhere, evicting the least recently used past the bounds. */
+function remember(pattern: string, re: RE2): void {
+  if (regexCache.has(pattern)) return;
+  const bytes = estimatedBytes(pattern);
+  while (regexCache.size > 0 && (regexCache.size >= REGEX_CACHE_MAX || regexCacheBytes + bytes > REGEX_CACHE_MAX_BYTES)) {
+    const [oldest, entry] = regexCache.entries().next().value as [string, { re: RE2; bytes: number }];
+    regexCache.delete(oldest);
+    regexCacheBytes -= entry.bytes;
+  }
+  regexCache.set(pattern, { re, bytes });
+  regexCacheBytes += bytes;
+  if (uncached?.pattern === pattern) uncached = undefined;
+}
+
+/** Entries and estimated bytes of the compiled-pattern cache (for tests and metrics). */
+export function regexCacheStats(): { entries: number; estimatedBytes: number } {
+  return { entries: regexCache.size, estimatedBytes: regexCacheBytes };
 }
 
 /** RabbitMQ topic-exchange matching: '*' is exactly one word, '#' zero or more. */
@@ -60,6 +111,8 @@ export function route(mode: RouteMode, routeKey: string, bindKeys: Iterable<stri
     case "regex": {
       const re = compileRegex(routeKey);
       for (const b of bindKeys) if (re.test(b)) out.push(b);
+      // A pattern that matches nothing fails its push: it is not kept.
+      if (out.length > 0) remember(routeKey, re);
       break;
     }
     case "wildcard":

@@ -53,6 +53,7 @@ export class Topic {
     let hit = this.routeCache.get(routeKey);
     if (hit) return hit;
     hit = route(this.config.routeMode, routeKey, this.queues.keys()).map((b) => this.queues.get(b) as Queue);
+    if (hit.length === 0) return hit; // its push fails: nothing of it is kept
     if (this.routeCache.size >= ROUTE_CACHE_MAX) this.routeCache.clear();
     this.routeCache.set(routeKey, hit);
     return hit;

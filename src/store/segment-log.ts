@@ -353,12 +353,29 @@ export class SegmentLog {
   planAdd(recordLength: number): void {
     const n = align8(recordLength);
     if (this.planOff + n > this.planBytes) {
-      const bytes = this.sizeFor(recordLength);
+      const bytes = this.planSizeFor(recordLength);
       this.planNeeds.push(bytes);
       this.planOff = SEGMENT_HEADER_BYTES;
       this.planBytes = bytes;
     }
     this.planOff += n;
+  }
+
+  /**
+   * Size of the next new segment a planned batch needs for a record: the
+   * one already prepared at that place, or the next step of the doubling
+   * after the batch's previous new segment. A batch is thus given what it
+   * fills (a batch of big records into a new queue takes about its own size
+   * on disk), not a run of full-size segments.
+   */
+  private planSizeFor(recordLength: number): number {
+    const i = this.planNeeds.length;
+    const need = SEGMENT_HEADER_BYTES + align8(recordLength);
+    const first = Math.min(this.segmentBytes, FIRST_SEGMENT_BYTES);
+    const prepared = this.prepared[i];
+    const prev = i > 0 ? this.planNeeds[i - 1] : (this.prepared[this.prepared.length - 1] ?? this.segments[this.segments.length - 1])?.bytes;
+    const bytes = prepared !== undefined ? prepared.bytes : prev === undefined ? first : Math.min(this.segmentBytes, Math.max(first, prev * 2));
+    return need <= bytes ? bytes : Math.ceil(need / 4096) * 4096;
   }
 
   /** Allocates the segments the planned batch needs, so writing it cannot fail for space. */
@@ -368,7 +385,8 @@ export class SegmentLog {
 
   /** Makes prepared[i] exist with at least `bytes` (replacing a smaller one). */
   private ensurePrepared(i: number, bytes: number): void {
-    while (this.prepared.length <= i) this.prepareOne(this.growthBytes());
+    // The new segment at i gets what was asked; any missing before it the usual next size.
+    while (this.prepared.length <= i) this.prepareOne(this.prepared.length === i ? bytes : this.growthBytes());
     const seg = this.prepared[i]!;
     if (seg.bytes >= bytes) return;
     this.allocateFile(seg.path, bytes);

@@ -5,6 +5,7 @@ import { expect } from "chai";
 import { BrokerError, ErrorReason } from "../../src/broker/errors.js";
 import { startHttpServer, type HttpBroker, type RunningHttpServer } from "../../src/api/http-server.js";
 import { loadProtoSchema } from "../../src/api/proto-schema.js";
+import { defaults } from "../../src/config.js";
 
 const stubBroker: HttpBroker = {
   isReady: () => true,
@@ -27,7 +28,7 @@ describe("HTTP gateway with a test-only annotated RPC (in process)", () => {
       },
     };
     http = await startHttpServer({
-      config: { httpAddr: "127.0.0.1:0", maxHttpBodyBytes: 1024, tlsCert: "", tlsKey: "", tlsClientCa: "", metrics: false, pprof: false, dashboard: false },
+      config: { ...defaults, httpAddr: "127.0.0.1:0", maxHttpBodyBytes: 1024, metrics: false, pprof: false, dashboard: false },
       broker: stubBroker,
       handlers,
       schema,
@@ -98,7 +99,7 @@ describe("/readyz while the broker is not ready (in process)", () => {
   it("answers 503 {ready:false} while recovering or draining, and /healthz stays 200", async () => {
     let ready = false;
     const http = await startHttpServer({
-      config: { httpAddr: "127.0.0.1:0", maxHttpBodyBytes: 1024, tlsCert: "", tlsKey: "", tlsClientCa: "", metrics: false, pprof: false, dashboard: false },
+      config: { ...defaults, httpAddr: "127.0.0.1:0", maxHttpBodyBytes: 1024, metrics: false, pprof: false, dashboard: false },
       broker: { ...stubBroker, isReady: () => ready },
       handlers: {},
     });

@@ -247,7 +247,7 @@ describe("a node over a full disk (broker, gRPC and HTTP servers in process, ENO
       return p;
     };
     httpServer = await startHttpServer({
-      config: { httpAddr: "127.0.0.1:0", maxHttpBodyBytes: 1 << 20, tlsCert: "", tlsKey: "", tlsClientCa: "", metrics: false, pprof: false, dashboard: false },
+      config: { ...defaults, httpAddr: "127.0.0.1:0", maxHttpBodyBytes: 1 << 20, tlsCert: "", tlsKey: "", tlsClientCa: "", metrics: false, pprof: false, dashboard: false },
       broker,
       handlers,
       logger: silent,

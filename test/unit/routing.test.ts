@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { route, wildcardMatches } from "../../src/broker/routing.js";
+import { REGEX_CACHE_MAX_BYTES, regexCacheStats, route, wildcardMatches } from "../../src/broker/routing.js";
 
 describe("routing", () => {
   describe("WILDCARD (RabbitMQ topic patterns)", () => {
@@ -56,5 +56,24 @@ describe("routing", () => {
 
   it("FULL matches equal keys only", () => {
     expect(route("full", "a", ["a", "ab", "b"])).to.deep.equal(["a"]);
+  });
+
+  describe("compiled REGEX patterns", () => {
+    it("keeps no pattern that routed nowhere (its push fails)", () => {
+      const before = regexCacheStats().entries;
+      for (let i = 0; i < 20; i++) expect(route("regex", `nothing-${i}-[0-9]+`, ["q"])).to.deep.equal([]);
+      expect(regexCacheStats().entries).to.equal(before);
+    });
+
+    it("bounds the cache by estimated memory: heavy Unicode patterns evict each other", () => {
+      for (let i = 0; i < 20; i++) {
+        const pattern = `[\\pL\\pN]{20}x${i}`;
+        const key = `${"a".repeat(20)}x${i}`;
+        expect(route("regex", pattern, [key])).to.deep.equal([key]);
+      }
+      const stats = regexCacheStats();
+      expect(stats.estimatedBytes).to.be.at.most(REGEX_CACHE_MAX_BYTES);
+      expect(stats.entries).to.be.at.most(REGEX_CACHE_MAX_BYTES / (8 * 1024 * 1024) + 20);
+    });
   });
 });

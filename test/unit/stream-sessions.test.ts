@@ -4,6 +4,8 @@
 import { expect } from "chai";
 import { BrokerError, ErrorReason, type Delivery } from "../../src/broker/index.js";
 import type * as pb from "../../src/gen/gmq/v1/broker.js";
+import { streamLimitsOf } from "../../src/api/stream-limits.js";
+import { defaults } from "../../src/config.js";
 import { ConsumeSession, OpenStreams, type StreamBroker, type StreamConsumer, type StreamSink } from "../../src/api/streams.js";
 
 function delivery(id: bigint): Delivery {
@@ -72,7 +74,7 @@ describe("consume sessions that ack on send (HTTP ack=auto)", () => {
   it("acks each message once the transport has sent it", () => {
     const consumer = new FakeConsumer();
     const sink = new RecordingSink<pb.ConsumeResponse>();
-    new ConsumeSession(brokerOf(consumer), subscribe, { ackOnSend: true, creditOnStream: false }, sink, new OpenStreams());
+    new ConsumeSession(brokerOf(consumer), subscribe, { ackOnSend: true, creditOnStream: false }, sink, new OpenStreams(), streamLimitsOf(defaults));
     consumer.deliver([delivery(1n), delivery(2n)]);
     expect(consumer.acked).to.deep.equal([]);
     sink.flush();
@@ -84,7 +86,7 @@ describe("consume sessions that ack on send (HTTP ack=auto)", () => {
     const consumer = new FakeConsumer();
     const sink = new RecordingSink<pb.ConsumeResponse>();
     const open = new OpenStreams();
-    new ConsumeSession(brokerOf(consumer), subscribe, { ackOnSend: true, creditOnStream: false }, sink, open);
+    new ConsumeSession(brokerOf(consumer), subscribe, { ackOnSend: true, creditOnStream: false }, sink, open, streamLimitsOf(defaults));
     consumer.deliver([delivery(1n)]);
     const full = new BrokerError(ErrorReason.DISK_FULL, "the node's disk is full");
     consumer.ackError = full;

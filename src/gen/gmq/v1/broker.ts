@@ -109,6 +109,11 @@ export enum ErrorReason {
    */
   ERROR_REASON_MALFORMED_REQUEST = 2,
   /**
+   * ERROR_REASON_TOO_MANY_CHANNELS - [INVALID_ARGUMENT] Subscribe: the request names more channels than
+   * --max-subscribe-channels.
+   */
+  ERROR_REASON_TOO_MANY_CHANNELS = 31,
+  /**
    * ERROR_REASON_METHOD_NOT_ALLOWED - [INVALID_ARGUMENT] HTTP only: the path exists but not for this method
    * (HTTP 405 with an Allow header; ErrorInfo metadata "allow").
    */
@@ -160,10 +165,21 @@ export enum ErrorReason {
   /** ERROR_REASON_DISK_FULL - [RESOURCE_EXHAUSTED] The node's disk is full; retry later. */
   ERROR_REASON_DISK_FULL = 13,
   /**
-   * ERROR_REASON_SUBSCRIBER_TOO_SLOW - [RESOURCE_EXHAUSTED] A subscriber fell too far behind (more than 8 MiB
-   * unread) and was disconnected.
+   * ERROR_REASON_FANOUT_TOO_LARGE - [RESOURCE_EXHAUSTED] Push, PushBatch: the messages times the queues they
+   * reach are over --max-push-fanout-bytes; nothing was stored.
+   */
+  ERROR_REASON_FANOUT_TOO_LARGE = 30,
+  /**
+   * ERROR_REASON_SUBSCRIBER_TOO_SLOW - [RESOURCE_EXHAUSTED] A subscriber fell too far behind (more than
+   * --max-stream-buffer-bytes unread) and was disconnected.
    */
   ERROR_REASON_SUBSCRIBER_TOO_SLOW = 14,
+  /**
+   * ERROR_REASON_CONSUMER_TOO_SLOW - [RESOURCE_EXHAUSTED] A Consume stream's client fell too far behind (more
+   * than --max-stream-buffer-bytes unread); the stream ended and its unacked
+   * messages returned to the queue.
+   */
+  ERROR_REASON_CONSUMER_TOO_SLOW = 29,
   /**
    * ERROR_REASON_PROFILE_IN_PROGRESS - [RESOURCE_EXHAUSTED] /debug/pprof/profile: a CPU profile is already being
    * taken.
@@ -182,8 +198,9 @@ export enum ErrorReason {
    */
   ERROR_REASON_RECOVERING = 28,
   /**
-   * ERROR_REASON_CALL_CANCELLED - [CANCELLED] A waiting call (a long-polling Pop) was cancelled by its
-   * caller.
+   * ERROR_REASON_CALL_CANCELLED - [CANCELLED] A call was cancelled by its caller: a waiting call (a
+   * long-polling Pop), or an HTTP request whose client went away before
+   * sending its whole body.
    */
   ERROR_REASON_CALL_CANCELLED = 18,
   /**
@@ -231,6 +248,9 @@ export function errorReasonFromJSON(object: any): ErrorReason {
     case 2:
     case "ERROR_REASON_MALFORMED_REQUEST":
       return ErrorReason.ERROR_REASON_MALFORMED_REQUEST;
+    case 31:
+    case "ERROR_REASON_TOO_MANY_CHANNELS":
+      return ErrorReason.ERROR_REASON_TOO_MANY_CHANNELS;
     case 3:
     case "ERROR_REASON_METHOD_NOT_ALLOWED":
       return ErrorReason.ERROR_REASON_METHOD_NOT_ALLOWED;
@@ -270,9 +290,15 @@ export function errorReasonFromJSON(object: any): ErrorReason {
     case 13:
     case "ERROR_REASON_DISK_FULL":
       return ErrorReason.ERROR_REASON_DISK_FULL;
+    case 30:
+    case "ERROR_REASON_FANOUT_TOO_LARGE":
+      return ErrorReason.ERROR_REASON_FANOUT_TOO_LARGE;
     case 14:
     case "ERROR_REASON_SUBSCRIBER_TOO_SLOW":
       return ErrorReason.ERROR_REASON_SUBSCRIBER_TOO_SLOW;
+    case 29:
+    case "ERROR_REASON_CONSUMER_TOO_SLOW":
+      return ErrorReason.ERROR_REASON_CONSUMER_TOO_SLOW;
     case 15:
     case "ERROR_REASON_PROFILE_IN_PROGRESS":
       return ErrorReason.ERROR_REASON_PROFILE_IN_PROGRESS;
@@ -324,6 +350,8 @@ export function errorReasonToJSON(object: ErrorReason): string {
       return "ERROR_REASON_INVALID_FIELD";
     case ErrorReason.ERROR_REASON_MALFORMED_REQUEST:
       return "ERROR_REASON_MALFORMED_REQUEST";
+    case ErrorReason.ERROR_REASON_TOO_MANY_CHANNELS:
+      return "ERROR_REASON_TOO_MANY_CHANNELS";
     case ErrorReason.ERROR_REASON_METHOD_NOT_ALLOWED:
       return "ERROR_REASON_METHOD_NOT_ALLOWED";
     case ErrorReason.ERROR_REASON_UNSUPPORTED_CONTENT_TYPE:
@@ -350,8 +378,12 @@ export function errorReasonToJSON(object: ErrorReason): string {
       return "ERROR_REASON_METADATA_TOO_LARGE";
     case ErrorReason.ERROR_REASON_DISK_FULL:
       return "ERROR_REASON_DISK_FULL";
+    case ErrorReason.ERROR_REASON_FANOUT_TOO_LARGE:
+      return "ERROR_REASON_FANOUT_TOO_LARGE";
     case ErrorReason.ERROR_REASON_SUBSCRIBER_TOO_SLOW:
       return "ERROR_REASON_SUBSCRIBER_TOO_SLOW";
+    case ErrorReason.ERROR_REASON_CONSUMER_TOO_SLOW:
+      return "ERROR_REASON_CONSUMER_TOO_SLOW";
     case ErrorReason.ERROR_REASON_PROFILE_IN_PROGRESS:
       return "ERROR_REASON_PROFILE_IN_PROGRESS";
     case ErrorReason.ERROR_REASON_SHUTTING_DOWN:

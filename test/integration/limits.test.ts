@@ -1,0 +1,502 @@
+// No single client can exhaust the node: each test plays one hostile client
+// against a real node process and asserts the outcome the limit promises (a
+// status, the messages back in the queue, the node's RSS under a bound, a
+// probe client served meanwhile, the limit's rejection counted).
+import { expect } from "chai";
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { connect as http2Connect } from "node:http2";
+import { join } from "node:path";
+import { connect as tcpConnect } from "node:net";
+import { reasonFromTrailers } from "../../src/client/errors.js";
+import * as pb from "../../src/gen/gmq/v1/broker.js";
+import { connect, grpc, uniqueTopic, type Client } from "../helpers/grpc-client.js";
+import { EventReader } from "../helpers/http.js";
+import { startNodeProcess, type NodeProcess } from "../helpers/node-process.js";
+
+const S = grpc.status;
+const MiB = 1024 * 1024;
+const BODY = Buffer.alloc(200 * 1024, "b"); // under the test node's 256 KiB body limit
+/** The node's send buffer per stream in these tests. */
+const STREAM_BUFFER_BYTES = 2 * MiB;
+/** The node's largest gRPC message in these tests: a batch of five bodies does not fit. */
+const GRPC_MESSAGE_BYTES = MiB;
+
+/** Waits until cond() holds, polling; fails after a generous deadline. */
+async function until(what: string, cond: () => Promise<boolean> | boolean, deadlineMs = 30_000): Promise<void> {
+  const end = Date.now() + deadlineMs;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** Bytes of every file under dir (apparent sizes: what was allocated). */
+function bytesUnder(dir: string): number {
+  let n = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    n += e.isDirectory() ? bytesUnder(p) : statSync(p).size;
+  }
+  return n;
+}
+
+/** The process's resident set in bytes, from /proc. */
+function rssOf(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  if (!m) throw new Error("no VmRSS");
+  return Number(m[1]) * 1024;
+}
+
+describe("limits: one client cannot exhaust the node (real node)", function () {
+  this.timeout(120_000);
+  let node: NodeProcess;
+  let client: Client;
+  let base: string;
+
+  before(async () => {
+    node = await startNodeProcess({
+      args: ["--max-stream-buffer-bytes", String(STREAM_BUFFER_BYTES), "--max-grpc-message-bytes", String(GRPC_MESSAGE_BYTES), "--max-subscribe-channels", "1000", "--max-push-fanout-bytes", String(4 * MiB)],
+    });
+    client = connect(node.grpcAddr);
+    base = `http://${node.httpAddr}`;
+  });
+  after(async () => {
+    client?.close();
+    await node?.stop();
+    node?.cleanup();
+  });
+
+  async function rejections(limit: string): Promise<number> {
+    const text = await (await fetch(`${base}/metrics`)).text();
+    const m = new RegExp(`^gmq_limit_rejections_total\\{limit="${limit}"\\} (\\d+)`, "m").exec(text);
+    return m ? Number(m[1]) : 0;
+  }
+
+  async function stat(topic: string): Promise<{ inFlight: bigint; backlog: bigint }> {
+    return (await client.call<object, { stat: { inFlight: bigint; backlog: bigint } }>("getTopicStat", { topic })).stat;
+  }
+
+  /** A queue holding n copies of BODY, pushed four to a batch (a batch must fit one gRPC message). */
+  async function filledQueue(prefix: string, n: number): Promise<string> {
+    const topic = uniqueTopic(prefix);
+    await client.call("declareQueue", { topic, bindKey: "q" });
+    for (let i = 0; i < n; i += 4) {
+      const k = Math.min(4, n - i);
+      await client.call("pushBatch", { topic, messages: Array.from({ length: k }, () => ({ routeKey: "q", body: BODY })) });
+    }
+    return topic;
+  }
+
+  it("ends a gRPC Consume stream that asks for max_in_flight 2^32-1 and does not read, returns its messages to the queue, and keeps RSS bounded", async () => {
+    const n = 300; // 60 MiB of bodies: all of it would be buffered for the client without the bound
+    const topic = await filledQueue("greedy", n);
+    const before = await rejections("max-stream-buffer-bytes");
+    const rssBefore = rssOf(node.pid);
+    const reader = connect(node.grpcAddr); // its own connection, so flow control stops the node's writes to it alone
+    try {
+      const stream = reader.consume();
+      const ended = new Promise<grpc.ServiceError>((resolve) => stream.on("error", resolve));
+      let received = 0;
+      stream.on("data", (r: pb.ConsumeResponse) => (received += r.messages.length));
+      stream.pause();
+      stream.write({ kind: { $case: "subscribe", value: { topic, bindKey: "q", maxInFlight: 2 ** 32 - 1, maxBatchBytes: 0 } } });
+      await until("the stream was cut by the send-buffer limit", async () => (await rejections("max-stream-buffer-bytes")) > before);
+      await until("every message is back in the queue", async () => {
+        const s = await stat(topic);
+        return s.inFlight === 0n && s.backlog === BigInt(n);
+      });
+      expect(rssOf(node.pid) - rssBefore).to.be.below(40 * MiB);
+      expect(await client.call<object, object>("ping", {})).to.be.an("object"); // a probe is served meanwhile
+      stream.resume();
+      const err = await ended;
+      expect(err.code).to.equal(S.RESOURCE_EXHAUSTED);
+      expect(err.details).to.match(/consumer too slow: more than 2 MiB of messages unread/);
+      expect(reasonFromTrailers(err.metadata)).to.equal("CONSUMER_TOO_SLOW");
+      expect(received).to.be.below(n);
+    } finally {
+      reader.close();
+    }
+  });
+
+  it("ends a gRPC Subscribe that never reads while 60 MiB are published, with RSS bounded and publishers served", async () => {
+    const channel = uniqueTopic("deaf");
+    const reader = connect(node.grpcAddr);
+    try {
+      const sub = reader.subscribe({ channels: [channel] });
+      const ended = new Promise<grpc.ServiceError>((resolve) => sub.on("error", resolve));
+      sub.on("data", () => {});
+      sub.pause();
+      await until("the subscription is live", async () => (await client.call<object, { receivers: number }>("publish", { channel, body: Buffer.from("hi") })).receivers === 1);
+      const rssBefore = rssOf(node.pid);
+      for (let i = 0; i < 300; i++) await client.call("publish", { channel, body: BODY }); // 60 MiB, each publish answered
+      expect(rssOf(node.pid) - rssBefore).to.be.below(48 * MiB);
+      sub.resume();
+      const err = await ended;
+      expect(err.code).to.equal(S.RESOURCE_EXHAUSTED);
+      expect(reasonFromTrailers(err.metadata)).to.equal("SUBSCRIBER_TOO_SLOW");
+    } finally {
+      reader.close();
+    }
+  });
+
+  it("answers a bad query value quoting at most 200 characters of it", async () => {
+    const res = await fetch(`${base}/v1/topics/t/queues/q:consume?ack=${"x".repeat(5000)}`);
+    expect(res.status).to.equal(400);
+    const reply = (await res.json()) as { message: string };
+    expect(reply.message.length).to.be.below(300);
+  });
+
+  it("ends an HTTP consume stream with max_in_flight 4294967295 that does not read with a RESOURCE_EXHAUSTED error line, its messages back in the queue", async () => {
+    const n = 200;
+    const topic = await filledQueue("greedy-http", n);
+    const before = await rejections("max-stream-buffer-bytes");
+    const res = await fetch(`${base}/v1/topics/${topic}/queues/q:consume?max_in_flight=4294967295`);
+    expect(res.status).to.equal(200);
+    await until("the stream was cut by the send-buffer limit", async () => (await rejections("max-stream-buffer-bytes")) > before);
+    await until("every message is back in the queue", async () => {
+      const s = await stat(topic);
+      return s.inFlight === 0n && s.backlog === BigInt(n);
+    });
+    const events = new EventReader(res);
+    let last: { error?: { code: string; reason: string; message: string } } = {};
+    while (!last.error) last = await events.next(30_000);
+    expect(last.error.code).to.equal("RESOURCE_EXHAUSTED");
+    expect(last.error.reason).to.equal("CONSUMER_TOO_SLOW");
+    expect(last.error.message).to.match(/consumer too slow/);
+  });
+
+  it("clamps a Consume stream's credit to --max-consume-in-flight", async () => {
+    const capped = await startNodeProcess({ args: ["--max-consume-in-flight", "5"] });
+    const c = connect(capped.grpcAddr);
+    try {
+      const topic = uniqueTopic("clamp");
+      await c.call("declareQueue", { topic, bindKey: "q" });
+      await c.call("pushBatch", { topic, messages: Array.from({ length: 20 }, (_, i) => ({ routeKey: "q", body: Buffer.from(`m${i}`) })) });
+      const stream = c.consume();
+      const got: pb.Message[] = [];
+      stream.on("data", (r: pb.ConsumeResponse) => got.push(...r.messages));
+      stream.on("error", () => {});
+      stream.write({ kind: { $case: "subscribe", value: { topic, bindKey: "q", maxInFlight: 1000, maxBatchBytes: 0 } } });
+      await until("5 messages arrived", () => got.length >= 5);
+      // Credit far past the cap, then one ack on the same stream (so processed after it): exactly one more message may come.
+      stream.write({ kind: { $case: "update", value: { credit: 1000, ackIds: [], nackIds: [], touchIds: [] } } });
+      stream.write({ kind: { $case: "update", value: { credit: 0, ackIds: [got[0]!.id], nackIds: [], touchIds: [] } } });
+      const statOf = async () => (await c.call<object, { stat: { inFlight: bigint; backlog: bigint } }>("getTopicStat", { topic })).stat;
+      await until("the ack let one more message out", async () => (await statOf()).backlog <= 14n);
+      const s = await statOf();
+      expect(s.backlog).to.equal(14n);
+      expect(s.inFlight).to.equal(5n);
+      stream.end();
+    } finally {
+      c.close();
+      await capped.stop();
+      capped.cleanup();
+    }
+  });
+
+  it("delivers to a Consume stream that asks for max_batch_bytes 1 GiB in batches that fit one gRPC message", async () => {
+    const n = 12; // 2.4 MiB: one batch of all of them would exceed the node's 1 MiB gRPC message limit
+    const topic = await filledQueue("bigbatch", n);
+    const stream = client.consume();
+    let received = 0;
+    let largest = 0;
+    const failed = new Promise<grpc.ServiceError>((resolve) => stream.on("error", resolve));
+    stream.on("data", (r: pb.ConsumeResponse) => {
+      received += r.messages.length;
+      largest = Math.max(largest, pb.ConsumeResponse.encode(r).finish().length);
+      stream.write({ kind: { $case: "update", value: { credit: 0, ackIds: r.messages.map((m) => m.id), nackIds: [], touchIds: [] } } });
+    });
+    stream.write({ kind: { $case: "subscribe", value: { topic, bindKey: "q", maxInFlight: 100, maxBatchBytes: 2 ** 30 } } });
+    await Promise.race([until("every message arrived", () => received === n), failed.then((e) => Promise.reject(e))]);
+    expect(largest).to.be.at.most(GRPC_MESSAGE_BYTES);
+    stream.end();
+  });
+
+  it("answers ListDead limit=1000 over large dead letters with as many as fit one reply, over gRPC and HTTP (never 500)", async () => {
+    const n = 8; // 1.6 MiB of dead letters: more than one 1 MiB gRPC reply holds
+    const topic = await filledQueue("dead", n);
+    await client.call("config", { topic, msgTtr: 1, msgRetry: 0 });
+    for (let i = 0; i < n; i++) await client.call("pop", { topic, bindKey: "q", waitMs: 0 });
+    await until("every message is a dead letter", async () => (await client.call<object, { stat: { dead: bigint } }>("getTopicStat", { topic })).stat.dead === BigInt(n));
+    // (1 MiB - 64 KiB) / (256 KiB + 4 KiB): three bodies of the largest size fit.
+    const { messages } = await client.call<object, { messages: pb.Message[] }>("listDead", { topic, bindKey: "q", limit: 1000 });
+    expect(messages.length).to.equal(3);
+    expect(messages.every((m) => m.body.length === BODY.length)).to.equal(true);
+    const res = await fetch(`${base}/v1/topics/${topic}/queues/q/dead?limit=1000`);
+    expect(res.status).to.equal(200);
+    expect(((await res.json()) as { messages: unknown[] }).messages.length).to.equal(3);
+  });
+
+  it("refuses a Subscribe naming more than --max-subscribe-channels channels with INVALID_ARGUMENT (gRPC) and 400 (HTTP)", async () => {
+    const before = await rejections("max-subscribe-channels");
+    const channels = Array.from({ length: 1001 }, (_, i) => `c${i}`);
+    const sub = client.subscribe({ channels });
+    const err = await new Promise<grpc.ServiceError>((resolve) => sub.on("error", resolve));
+    expect(err.code).to.equal(S.INVALID_ARGUMENT);
+    expect(err.details).to.match(/at most 1000 channels/);
+    expect(reasonFromTrailers(err.metadata)).to.equal("TOO_MANY_CHANNELS");
+    const res = await fetch(`${base}/v1/channels:subscribe?${channels.map((c) => `channels=${c}`).join("&")}`);
+    expect(res.status).to.equal(400);
+    expect(((await res.json()) as { reason: string }).reason).to.equal("TOO_MANY_CHANNELS");
+    expect(await rejections("max-subscribe-channels")).to.equal(before + 2);
+  });
+
+  it("answers a Consume stream's undecodable frame with INVALID_ARGUMENT while more than 1 MiB of replies wait to be read", async () => {
+    const n = 8; // 1.6 MiB delivered, unread, under the 2 MiB send buffer
+    const topic = await filledQueue("garbage", n);
+    const Raw = grpc.makeGenericClientConstructor(
+      {
+        consume: {
+          path: "/gmq.v1.BrokerService/Consume",
+          requestStream: true,
+          responseStream: true,
+          requestSerialize: (b: Buffer) => b,
+          requestDeserialize: (b: Buffer) => b,
+          responseSerialize: (b: Buffer) => b,
+          responseDeserialize: (b: Buffer) => pb.ConsumeResponse.decode(b),
+        },
+      },
+      "Raw",
+    );
+    const raw = new Raw(node.grpcAddr, grpc.credentials.createInsecure(), { "grpc.use_local_subchannel_pool": 1 });
+    try {
+      const stream = (raw as unknown as { consume(): grpc.ClientDuplexStream<Buffer, pb.ConsumeResponse> }).consume();
+      const ended = new Promise<grpc.ServiceError>((resolve) => stream.on("error", resolve));
+      let received = 0;
+      stream.on("data", (r: pb.ConsumeResponse) => (received += r.messages.length));
+      stream.pause();
+      const subscribe = pb.ConsumeRequest.encode({ kind: { $case: "subscribe", value: { topic, bindKey: "q", maxInFlight: 100, maxBatchBytes: 0 } } }).finish();
+      stream.write(Buffer.from(subscribe));
+      await until("every message was delivered", async () => (await stat(topic)).inFlight === BigInt(n));
+      stream.write(Buffer.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f])); // field 1, a length far past the end
+      stream.resume();
+      const err = await ended;
+      expect(err.code).to.equal(S.INVALID_ARGUMENT);
+      expect(err.details).to.match(/Consume request is not valid protobuf/);
+      expect(reasonFromTrailers(err.metadata)).to.equal("MALFORMED_REQUEST");
+      expect(received).to.be.at.most(n);
+      await until("its messages are back in the queue", async () => (await stat(topic)).inFlight === 0n);
+    } finally {
+      raw.close();
+    }
+  });
+
+  it("answers malformed protobuf on a unary RPC with INVALID_ARGUMENT and a short message", async () => {
+    const Raw = grpc.makeGenericClientConstructor(
+      {
+        push: {
+          path: "/gmq.v1.BrokerService/Push",
+          requestStream: false,
+          responseStream: false,
+          requestSerialize: (b: Buffer) => b,
+          requestDeserialize: (b: Buffer) => b,
+          responseSerialize: (b: Buffer) => b,
+          responseDeserialize: (b: Buffer) => b,
+        },
+      },
+      "Raw",
+    );
+    const raw = new Raw(node.grpcAddr, grpc.credentials.createInsecure(), { "grpc.use_local_subchannel_pool": 1 });
+    try {
+      const err = await new Promise<grpc.ServiceError>((resolve, reject) =>
+        (raw as unknown as { push(b: Buffer, cb: (e: grpc.ServiceError | null) => void): void }).push(Buffer.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f]), (e) =>
+          e ? resolve(e) : reject(new Error("the push succeeded")),
+        ),
+      );
+      expect(err.code).to.equal(S.INVALID_ARGUMENT);
+      expect(reasonFromTrailers(err.metadata)).to.equal("MALFORMED_REQUEST");
+      expect(err.details).to.match(/^the Push request is not valid protobuf: /);
+      expect(err.details.length).to.be.at.most(300);
+    } finally {
+      raw.close();
+    }
+  });
+
+  it("leaves no topic behind when a push to a new topic fails (bad delay, bad TTL, no matching queue), over gRPC and HTTP", async () => {
+    const names = [uniqueTopic("nodelay"), uniqueTopic("nottl"), uniqueTopic("noqueue"), uniqueTopic("nobatch"), uniqueTopic("nohttp")];
+    const [badDelay, badTtl, noQueue, batch, http] = names as [string, string, string, string, string];
+    const fails = async (p: Promise<unknown>) => {
+      const err = await p.then(() => undefined, (e: grpc.ServiceError) => e);
+      expect(err, "the push should fail").to.not.equal(undefined);
+    };
+    await fails(client.call("push", { topic: badDelay, routeKey: "", body: Buffer.from("x"), delayMs: 2n ** 62n }));
+    await fails(client.call("push", { topic: badTtl, routeKey: "", body: Buffer.from("x"), ttlMs: 2n ** 62n }));
+    await fails(client.call("push", { topic: noQueue, routeKey: "nobody", body: Buffer.from("x") }));
+    await fails(client.call("pushBatch", { topic: batch, messages: [{ routeKey: "", body: Buffer.from("ok") }, { routeKey: "elsewhere", body: Buffer.from("x") }] }));
+    const res = await fetch(`${base}/v1/topics/${http}/messages`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ routeKey: "nobody", body: "eA==" }),
+    });
+    expect(res.status).to.equal(400); // FAILED_PRECONDITION: no queue matches
+    expect(((await res.json()) as { reason: string }).reason).to.equal("NO_ROUTE");
+    const { topics } = await client.call<object, { topics: { topic: string }[] }>("listTopics", {});
+    const listed = new Set(topics.map((t) => t.topic));
+    for (const name of names) expect(listed.has(name), name).to.equal(false);
+    // A push that succeeds still creates its topic (with the default queue for route key "").
+    const ok = uniqueTopic("created");
+    await client.call("push", { topic: ok, routeKey: "", body: Buffer.from("x") });
+    const after = await client.call<object, { topics: { topic: string }[] }>("listTopics", {});
+    expect(after.topics.map((t) => t.topic)).to.include(ok);
+  });
+
+  it("answers a 10,000-deep JSON array in a string field with 400 and a short message", async () => {
+    const topic = uniqueTopic("deep");
+    const deep = "[".repeat(10_000) + "]".repeat(10_000);
+    const res = await fetch(`${base}/v1/topics/${topic}/messages`, { method: "POST", headers: { "content-type": "application/json" }, body: `{"routeKey": ${deep}, "body": "eA=="}` });
+    expect(res.status).to.equal(400);
+    const reply = (await res.json()) as { code: string; reason: string; message: string };
+    expect(reply.code).to.equal("INVALID_ARGUMENT");
+    expect(reply.reason).to.equal("MALFORMED_REQUEST");
+    expect(reply.message).to.match(/field routeKey: expected a string, got an array/);
+    expect(reply.message.length).to.be.at.most(300);
+  });
+
+  it("logs nothing at warn or error for 200 HTTP uploads their clients abandon mid-body, and keeps serving", async () => {
+    const topic = uniqueTopic("abandon");
+    const from = node.logs.length;
+    const [host, port] = [node.httpAddr.slice(0, node.httpAddr.lastIndexOf(":")), Number(node.httpAddr.slice(node.httpAddr.lastIndexOf(":") + 1))];
+    for (let i = 0; i < 200; i++) {
+      await new Promise<void>((resolve, reject) => {
+        const socket = tcpConnect({ host, port }, () => {
+          socket.write(`POST /v1/topics/${topic}/messages HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: 100000\r\n\r\n{"routeKey": "`);
+          // Gone once the node has started reading the body.
+          setImmediate(() => socket.destroy());
+        });
+        socket.on("close", () => resolve());
+        socket.on("error", reject);
+      });
+    }
+    // A request after them all is answered, and by then the node has seen every abandon.
+    const res = await fetch(`${base}/v1/ping`);
+    expect(res.status).to.equal(200);
+    await res.body?.cancel();
+    await client.call("ping", {}); // and a later turn of the node's loop
+    const loud = node.logs.slice(from).filter((line) => {
+      const level = (JSON.parse(line) as { level?: number | string }).level;
+      return level === "warn" || level === "error" || (typeof level === "number" && level >= 40);
+    });
+    expect(loud).to.deep.equal([]);
+  });
+
+  it("allocates about what a PushBatch of 20 x 650 KB into a new queue fills, not a run of 64 MiB segments", async () => {
+    const big = await startNodeProcess({ args: ["--segment-bytes", String(64 * MiB), "--max-body-bytes", String(MiB)] });
+    const c = connect(big.grpcAddr);
+    try {
+      const topic = uniqueTopic("alloc");
+      await c.call("declareQueue", { topic, bindKey: "q" });
+      const before = bytesUnder(big.dataDir);
+      const body = Buffer.alloc(650 * 1000, "a");
+      await c.call("pushBatch", { topic, messages: Array.from({ length: 20 }, () => ({ routeKey: "q", body })) });
+      const added = bytesUnder(big.dataDir) - before;
+      // The batch's own 13 MB with the doubling's slack, plus at most one segment prepared ahead.
+      expect(added).to.be.below(2 * 20 * body.length + 64 * MiB);
+      expect((await c.call<object, object>("ping", {}))).to.be.an("object");
+    } finally {
+      c.close();
+      await big.stop();
+      big.cleanup();
+    }
+  });
+
+  it("refuses a push that REGEX fans out past --max-push-fanout-bytes with RESOURCE_EXHAUSTED, storing nothing", async () => {
+    const topic = uniqueTopic("fanout");
+    await client.call("config", { topic, routeMode: pb.RouteMode.ROUTE_MODE_REGEX });
+    for (let i = 0; i < 25; i++) await client.call("declareQueue", { topic, bindKey: `q${i}` });
+    const before = await rejections("max-push-fanout-bytes");
+    // 25 copies of 200 KiB: 5 MiB over the queues, past the node's 4 MiB.
+    const err = await client.call("push", { topic, routeKey: ".*", body: BODY }).then(() => undefined, (e: grpc.ServiceError) => e);
+    expect(err?.code).to.equal(S.RESOURCE_EXHAUSTED);
+    expect(err?.details).to.match(/--max-push-fanout-bytes/);
+    expect(reasonFromTrailers(err!.metadata)).to.equal("FANOUT_TOO_LARGE");
+    expect(await rejections("max-push-fanout-bytes")).to.equal(before + 1);
+    const { stat } = await client.call<object, { stat: { backlog: bigint } }>("getTopicStat", { topic });
+    expect(stat.backlog).to.equal(0n);
+    // Fewer copies fit: 10 x 200 KiB.
+    const ok = await client.call<object, { queues: number }>("push", { topic, routeKey: "q1.*", body: BODY });
+    expect(ok.queues).to.equal(11); // q1, q10..q19
+  });
+
+  const N_HEAVY = 100;
+  it("keeps the node's RSS bounded under 100 distinct heavy REGEX route keys whose pushes fail, and serves a probe meanwhile", async () => {
+    const topic = uniqueTopic("heavy");
+    await client.call("config", { topic, routeMode: pb.RouteMode.ROUTE_MODE_REGEX });
+    await client.call("declareQueue", { topic, bindKey: "q" });
+    const rssBefore = rssOf(node.pid);
+    let failed = 0;
+    for (let i = 0; i < N_HEAVY; i++) {
+      // Each compiles to a ~3 MiB RE2 program; none matches "q", so each push fails.
+      const p = client.call("push", { topic, routeKey: `[\\pL\\pN]{300}N${i}`, body: Buffer.from("x") });
+      if ((await p.then(() => 0, (e: grpc.ServiceError) => e.code)) === S.FAILED_PRECONDITION) failed++;
+      if (i % 10 === 0) expect(await client.call<object, object>("ping", {})).to.be.an("object");
+    }
+    expect(failed).to.equal(N_HEAVY);
+    // ~3 MiB each: 300+ MiB were they all kept until a collection.
+    expect(rssOf(node.pid) - rssBefore).to.be.below(128 * MiB);
+  });
+
+  describe("connections", () => {
+    let small: NodeProcess;
+    let host: string;
+    let port: number;
+    before(async () => {
+      small = await startNodeProcess({
+        args: ["--max-http-connections", "20", "--http-headers-timeout-ms", "2000", "--http-request-timeout-ms", "3000", "--grpc-max-connection-idle-ms", "2000"],
+      });
+      host = small.httpAddr.slice(0, small.httpAddr.lastIndexOf(":"));
+      port = Number(small.httpAddr.slice(small.httpAddr.lastIndexOf(":") + 1));
+    });
+    after(async () => {
+      await small?.stop();
+      small?.cleanup();
+    });
+
+    /** Opens a socket that sends `text` and then stalls; resolves once it is open, with a promise of its close. */
+    function stalled(text: string): Promise<{ closed: Promise<string> }> {
+      return new Promise((resolve, reject) => {
+        const socket = tcpConnect({ host, port }, () => {
+          let got = "";
+          socket.on("data", (d: Buffer) => (got += d.toString()));
+          const closed = new Promise<string>((r) => socket.on("close", () => r(got)));
+          socket.write(text);
+          resolve({ closed });
+        });
+        socket.on("error", () => {}); // a reset is a close too
+        socket.once("error", reject);
+      });
+    }
+
+    it("closes connections past --max-http-connections at once while a gRPC probe is served", async () => {
+      const c = connect(small.grpcAddr);
+      try {
+        const sockets = await Promise.all(Array.from({ length: 30 }, () => stalled("GET /v1/ping HTTP/1.1\r\nhost: 127.0.0.1\r\n")));
+        let closed = 0;
+        for (const s of sockets) void s.closed.then(() => closed++);
+        await until("the 10 connections past the cap are closed", () => closed >= 10);
+        expect(await c.call<object, object>("ping", {})).to.be.an("object");
+        // The rest are cut by the headers timeout, freeing the descriptors.
+        await until("every stalled connection is closed", () => closed === 30);
+        const res = await fetch(`http://${small.httpAddr}/v1/ping`);
+        expect(res.status).to.equal(200);
+        const metrics = await (await fetch(`http://${small.httpAddr}/metrics`)).text();
+        expect(metrics).to.match(/^gmq_limit_rejections_total\{limit="max-http-connections"\} ([1-9]\d*)$/m);
+      } finally {
+        c.close();
+      }
+    });
+
+    it("answers a request whose body never finishes with 408 once --http-request-timeout-ms passes", async () => {
+      const s = await stalled(`POST /v1/topics/${uniqueTopic("slow")}/messages HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{"routeKey": "`);
+      const reply = await s.closed;
+      expect(reply).to.match(/^HTTP\/1\.1 408/);
+    });
+
+    it("closes a gRPC connection that makes no call once --grpc-max-connection-idle-ms passes", async () => {
+      const session = http2Connect(`http://${small.grpcAddr}`);
+      session.on("error", () => {});
+      const goaway = new Promise<void>((resolve) => session.on("goaway", () => resolve()));
+      await goaway;
+      session.destroy();
+    });
+  });
+});
