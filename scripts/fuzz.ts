@@ -14,6 +14,7 @@ import { connect as tcpConnect } from "node:net";
 import { parseArgs } from "node:util";
 import * as grpc from "@grpc/grpc-js";
 import * as pb from "../src/gen/gmq/v1/broker.js";
+import { prng } from "./prng.js";
 
 export interface FuzzTarget {
   grpcAddr: string;
@@ -46,17 +47,6 @@ export interface FuzzReport {
   codes: Record<string, number>;
 }
 
-/** A small deterministic PRNG (mulberry32), so a failing run can be replayed by its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function rssOf(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));

@@ -8,7 +8,7 @@ import { startHttpServer, type RunningHttpServer } from "./api/http-server.js";
 import { rateLimited } from "./api/log-limit.js";
 import { createNodeMetrics, grpcObserver, registerTlsCertificateExpiry } from "./api/metrics.js";
 import { certificateExpiry, loadTls, ReloadableServerCredentials, secureContextOptions, watchGrpcHandshakes, type TlsMaterial } from "./api/tls.js";
-import { Broker, BrokerError, ErrorReason, systemClock, type Clock, type StorageStats } from "./broker/index.js";
+import { Broker, BrokerError, ErrorReason, NO_STORAGE_STATS, systemClock, type Clock } from "./broker/index.js";
 import { joinCluster } from "./cluster/join.js";
 import type { Registration } from "./cluster/registration.js";
 import { specOf, type NodeConfig } from "./config.js";
@@ -35,18 +35,6 @@ export interface StartHooks {
   /** Awaited once the servers listen, before the data dir is recovered (the node answers /readyz 503 meanwhile). */
   beforeRecovery?: () => Promise<void>;
 }
-
-const NO_STORAGE_STATS: StorageStats = {
-  recoveredTruncations: 0,
-  quarantinedSegments: 0,
-  recoveryMs: 0,
-  fsyncs: 0,
-  fsyncMsTotal: 0,
-  segmentsReclaimed: 0,
-  corruptRecordsSkipped: 0,
-  messagesLost: 0,
-  dataDirEntriesSkipped: 0,
-};
 
 /**
  * The broker as the servers see it from the moment they listen: while the

@@ -18,5 +18,5 @@ export {
 export { systemClock, type Clock } from "./clock.js";
 export * from "./errors.js";
 export type { RouteMode } from "./routing.js";
-export type { StorageStats } from "./storage.js";
+export { NO_STORAGE_STATS, type StorageStats } from "./storage.js";
 export type { TopicConfig } from "./topic-config.js";

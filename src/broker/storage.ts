@@ -167,6 +167,19 @@ export interface StorageStats {
   dataDirEntriesSkipped: number;
 }
 
+/** Stats of a storage that has recovered nothing and done no I/O (in memory, or not yet open). */
+export const NO_STORAGE_STATS: Readonly<StorageStats> = Object.freeze({
+  recoveredTruncations: 0,
+  quarantinedSegments: 0,
+  recoveryMs: 0,
+  fsyncs: 0,
+  fsyncMsTotal: 0,
+  segmentsReclaimed: 0,
+  corruptRecordsSkipped: 0,
+  messagesLost: 0,
+  dataDirEntriesSkipped: 0,
+});
+
 export interface Storage {
   /** Queues found on disk at open. */
   queues(): QueueRef[];

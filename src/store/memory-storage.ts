@@ -2,7 +2,7 @@
 // again in the same process finds what was stored under it, as reopening a
 // data directory does, so the conformance suite's restarts apply; commit()
 // resolves at once.
-import { type Clock, type QueueKind, type QueueLog, type QueueRef, type Storage, type StorageStats, StoreError, systemClock } from "../broker/storage.js";
+import { NO_STORAGE_STATS, type Clock, type QueueKind, type QueueLog, type QueueRef, type Storage, type StorageStats, StoreError, systemClock } from "../broker/storage.js";
 import { MemoryQueueData, MemoryQueueLog } from "./memory-queue-log.js";
 
 interface Disk {
@@ -93,17 +93,7 @@ class MemoryStorage implements Storage {
 
   stats(): StorageStats {
     // Nothing is recovered from disk, so nothing can be damaged, skipped or lost.
-    return {
-      recoveredTruncations: 0,
-      quarantinedSegments: 0,
-      recoveryMs: 0,
-      fsyncs: 0,
-      fsyncMsTotal: 0,
-      segmentsReclaimed: 0,
-      corruptRecordsSkipped: 0,
-      messagesLost: 0,
-      dataDirEntriesSkipped: 0,
-    };
+    return { ...NO_STORAGE_STATS };
   }
 
   async close(): Promise<void> {

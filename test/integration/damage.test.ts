@@ -12,6 +12,8 @@ import * as fs from "node:fs";
 import { join } from "node:path";
 import type { Message, PopResponse } from "../../src/gen/gmq/v1/broker.js";
 import { connect, grpc, type Client } from "../helpers/grpc-client.js";
+import { prng } from "../../scripts/prng.js";
+import { queueDir } from "../helpers/data-dir.js";
 import { startNodeProcess, tempDataDir, type NodeProcess } from "../helpers/node-process.js";
 
 const RANDOM_SCENARIOS = Number(process.env.GMQ_DAMAGE_RANDOM ?? 8);
@@ -21,35 +23,11 @@ const TOPICS = ["t1", "m1", "orders"];
 const PUSHED_PER_QUEUE = 120;
 const ACKED_PER_QUEUE = 30;
 
-/** mulberry32: a small seeded PRNG, so a failing scenario can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function files(dir: string): string[] {
   return fs.readdirSync(dir, { recursive: true, encoding: "utf8" }).map((f) => join(dir, f)).filter((f) => fs.statSync(f).isFile() && !f.endsWith(".tmp"));
 }
 
-/** The directory of topic's queue "q", found by its queue.json (whatever the name encoding). */
-function queueDir(dataDir: string, topic: string): string {
-  const queues = join(dataDir, "queues");
-  for (const t of fs.readdirSync(queues)) {
-    const dir = join(queues, t, fs.readdirSync(join(queues, t))[0] ?? "");
-    try {
-      if ((JSON.parse(fs.readFileSync(join(dir, "queue.json"), "utf8")) as { topic: string }).topic === topic) return dir;
-    } catch {
-      // not this one
-    }
-  }
-  throw new Error(`no queue directory for ${topic}`);
-}
 const segsOf = (dir: string) => fs.readdirSync(dir).filter((f) => f.endsWith(".seg")).sort().map((f) => join(dir, f));
 
 interface Scenario {

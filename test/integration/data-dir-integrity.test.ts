@@ -5,6 +5,7 @@ import * as fs from "node:fs";
 import { join } from "node:path";
 import type { Message, PopResponse } from "../../src/gen/gmq/v1/broker.js";
 import { codeOf, connect, grpc, uniqueTopic, type Client } from "../helpers/grpc-client.js";
+import { queueDir } from "../helpers/data-dir.js";
 import { startNodeProcess, tempDataDir, type NodeProcess } from "../helpers/node-process.js";
 
 type Log = { msg: string; [k: string]: unknown };
@@ -42,19 +43,6 @@ async function metric(node: NodeProcess, name: string): Promise<number> {
   return Number(line.slice(name.length + 1));
 }
 
-/** The directory of topic's queue "q", found by its queue.json (whatever the name encoding). */
-function queueDir(dataDir: string, topic: string): string {
-  const queues = join(dataDir, "queues");
-  for (const t of fs.readdirSync(queues)) {
-    const dir = join(queues, t, fs.readdirSync(join(queues, t))[0] ?? "");
-    try {
-      if ((JSON.parse(fs.readFileSync(join(dir, "queue.json"), "utf8")) as { topic: string }).topic === topic) return dir;
-    } catch {
-      // not this one
-    }
-  }
-  throw new Error(`no queue directory for ${topic}`);
-}
 
 describe("data dir integrity (a real node on damaged data dirs)", function () {
   this.timeout(120_000);
