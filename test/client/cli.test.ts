@@ -95,8 +95,7 @@ describe("gmq CLI", function () {
     child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
     child.stdin!.write("first\n");
     // The first line's id is printed, and the message can be popped, before stdin ends.
-    const deadline = Date.now() + 20_000;
-    while (!out.includes("\n") && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await waitFor(() => out.includes("\n"), { what: "the first line's id printed" });
     expect(out).to.match(/^\d+ \[/);
     const popped = await gmq(["--addr", addr, "--json", "pop", "cli-stream", "q", "--ack", "--wait-ms", "5s"]);
     expect(JSON.parse(popped.stdout)).to.include({ body: "first" });
@@ -226,8 +225,7 @@ describe("gmq CLI", function () {
     let err = "";
     child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
     child.stderr!.on("data", (d: Buffer) => (err += d.toString()));
-    const deadline = Date.now() + 20_000;
-    while (!/^bench: push [1-9]/m.test(err) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    await waitFor(() => /^bench: push [1-9]/m.test(err), { what: "bench reporting pushes" });
     child.kill("SIGINT");
     expect(await exited).to.equal(130);
     expect(out).to.match(/interrupted; queue deleted/);

@@ -5,6 +5,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { waitFor } from "../helpers/wait-for.js";
 import { createInterface } from "node:readline";
 import { expect } from "chai";
 
@@ -31,14 +32,6 @@ function start(cmd: string, args: string[], dataDir: string): { child: ChildProc
   return { child, msgs, listening };
 }
 
-async function waitFor(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 describe("gnode launcher and signals", function () {
   this.timeout(60_000);
   let dataDir: string;
@@ -59,6 +52,6 @@ describe("gnode launcher and signals", function () {
     await n.listening;
     n.child.kill("SIGTERM");
     // npx is gone at once; the node, a grandchild, shuts down gracefully on its own.
-    await waitFor(() => n.msgs.includes("stopped"), 30_000, "node stopped");
+    await waitFor(() => n.msgs.includes("stopped"), { what: "node stopped", deadlineMs: 30_000 });
   });
 });

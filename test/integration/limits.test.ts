@@ -12,6 +12,7 @@ import * as pb from "../../src/gen/gmq/v1/broker.js";
 import { connect, grpc, uniqueTopic, type Client } from "../helpers/grpc-client.js";
 import { EventReader } from "../helpers/http.js";
 import { startNodeProcess, type NodeProcess } from "../helpers/node-process.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 const S = grpc.status;
 const MiB = 1024 * 1024;
@@ -20,15 +21,6 @@ const BODY = Buffer.alloc(200 * 1024, "b"); // under the test node's 256 KiB bod
 const STREAM_BUFFER_BYTES = 2 * MiB;
 /** The node's largest gRPC message in these tests: a batch of five bodies does not fit. */
 const GRPC_MESSAGE_BYTES = MiB;
-
-/** Waits until cond() holds, polling; fails after a generous deadline. */
-async function until(what: string, cond: () => Promise<boolean> | boolean, deadlineMs = 30_000): Promise<void> {
-  const end = Date.now() + deadlineMs;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 /** Bytes of every file under dir (apparent sizes: what was allocated). */
 function bytesUnder(dir: string): number {
@@ -100,11 +92,11 @@ describe("limits: one client cannot exhaust the node (real node)", function () {
       stream.on("data", (r: pb.ConsumeResponse) => (received += r.messages.length));
       stream.pause();
       stream.write({ kind: { $case: "subscribe", value: { topic, bindKey: "q", maxInFlight: 2 ** 32 - 1, maxBatchBytes: 0 } } });
-      await until("the stream was cut by the send-buffer limit", async () => (await rejections("max-stream-buffer-bytes")) > before);
-      await until("every message is back in the queue", async () => {
+      await waitFor(async () => (await rejections("max-stream-buffer-bytes")) > before, { what: "the stream was cut by the send-buffer limit", deadlineMs: 30_000 });
+      await waitFor(async () => {
         const s = await stat(topic);
         return s.inFlight === 0n && s.backlog === BigInt(n);
-      });
+      }, { what: "every message is back in the queue", deadlineMs: 30_000 });
       expect(rssOf(node.pid) - rssBefore).to.be.below(40 * MiB);
       expect(await client.call<object, object>("ping", {})).to.be.an("object"); // a probe is served meanwhile
       stream.resume();
@@ -126,7 +118,7 @@ describe("limits: one client cannot exhaust the node (real node)", function () {
       const ended = new Promise<grpc.ServiceError>((resolve) => sub.on("error", resolve));
       sub.on("data", () => {});
       sub.pause();
-      await until("the subscription is live", async () => (await client.call<object, { receivers: number }>("publish", { channel, body: Buffer.from("hi") })).receivers === 1);
+      await waitFor(async () => (await client.call<object, { receivers: number }>("publish", { channel, body: Buffer.from("hi") })).receivers === 1, { what: "the subscription is live", deadlineMs: 30_000 });
       const rssBefore = rssOf(node.pid);
       for (let i = 0; i < 300; i++) await client.call("publish", { channel, body: BODY }); // 60 MiB, each publish answered
       expect(rssOf(node.pid) - rssBefore).to.be.below(48 * MiB);
@@ -152,11 +144,11 @@ describe("limits: one client cannot exhaust the node (real node)", function () {
     const before = await rejections("max-stream-buffer-bytes");
     const res = await fetch(`${base}/v1/topics/${topic}/queues/q:consume?max_in_flight=4294967295`);
     expect(res.status).to.equal(200);
-    await until("the stream was cut by the send-buffer limit", async () => (await rejections("max-stream-buffer-bytes")) > before);
-    await until("every message is back in the queue", async () => {
+    await waitFor(async () => (await rejections("max-stream-buffer-bytes")) > before, { what: "the stream was cut by the send-buffer limit", deadlineMs: 30_000 });
+    await waitFor(async () => {
       const s = await stat(topic);
       return s.inFlight === 0n && s.backlog === BigInt(n);
-    });
+    }, { what: "every message is back in the queue", deadlineMs: 30_000 });
     const events = new EventReader(res);
     let last: { error?: { code: string; reason: string; message: string } } = {};
     while (!last.error) last = await events.next(30_000);
@@ -177,12 +169,12 @@ describe("limits: one client cannot exhaust the node (real node)", function () {
       stream.on("data", (r: pb.ConsumeResponse) => got.push(...r.messages));
       stream.on("error", () => {});
       stream.write({ kind: { $case: "subscribe", value: { topic, bindKey: "q", maxInFlight: 1000, maxBatchBytes: 0 } } });
-      await until("5 messages arrived", () => got.length >= 5);
+      await waitFor(() => got.length >= 5, { what: "5 messages arrived", deadlineMs: 30_000 });
       // Credit far past the cap, then one ack on the same stream (so processed after it): exactly one more message may come.
       stream.write({ kind: { $case: "update", value: { credit: 1000, ackIds: [], nackIds: [], touchIds: [] } } });
       stream.write({ kind: { $case: "update", value: { credit: 0, ackIds: [got[0]!.id], nackIds: [], touchIds: [] } } });
       const statOf = async () => (await c.call<object, { stat: { inFlight: bigint; backlog: bigint } }>("getTopicStat", { topic })).stat;
-      await until("the ack let one more message out", async () => (await statOf()).backlog <= 14n);
+      await waitFor(async () => (await statOf()).backlog <= 14n, { what: "the ack let one more message out", deadlineMs: 30_000 });
       const s = await statOf();
       expect(s.backlog).to.equal(14n);
       expect(s.inFlight).to.equal(5n);
@@ -207,7 +199,7 @@ describe("limits: one client cannot exhaust the node (real node)", function () {
       stream.write({ kind: { $case: "update", value: { credit: 0, ackIds: r.messages.map((m) => m.id), nackIds: [], touchIds: [] } } });
     });
     stream.write({ kind: { $case: "subscribe", value: { topic, bindKey: "q", maxInFlight: 100, maxBatchBytes: 2 ** 30 } } });
-    await Promise.race([until("every message arrived", () => received === n), failed.then((e) => Promise.reject(e))]);
+    await Promise.race([waitFor(() => received === n, { what: "every message arrived", deadlineMs: 30_000 }), failed.then((e) => Promise.reject(e))]);
     expect(largest).to.be.at.most(GRPC_MESSAGE_BYTES);
     stream.end();
   });
@@ -217,7 +209,7 @@ describe("limits: one client cannot exhaust the node (real node)", function () {
     const topic = await filledQueue("dead", n);
     await client.call("config", { topic, msgTtr: 1, msgRetry: 0 });
     for (let i = 0; i < n; i++) await client.call("pop", { topic, bindKey: "q", waitMs: 0 });
-    await until("every message is a dead letter", async () => (await client.call<object, { stat: { dead: bigint } }>("getTopicStat", { topic })).stat.dead === BigInt(n));
+    await waitFor(async () => (await client.call<object, { stat: { dead: bigint } }>("getTopicStat", { topic })).stat.dead === BigInt(n), { what: "every message is a dead letter", deadlineMs: 30_000 });
     // (1 MiB - 64 KiB) / (256 KiB + 4 KiB): three bodies of the largest size fit.
     const { messages } = await client.call<object, { messages: pb.Message[] }>("listDead", { topic, bindKey: "q", limit: 1000 });
     expect(messages.length).to.equal(3);
@@ -267,7 +259,7 @@ describe("limits: one client cannot exhaust the node (real node)", function () {
       stream.pause();
       const subscribe = pb.ConsumeRequest.encode({ kind: { $case: "subscribe", value: { topic, bindKey: "q", maxInFlight: 100, maxBatchBytes: 0 } } }).finish();
       stream.write(Buffer.from(subscribe));
-      await until("every message was delivered", async () => (await stat(topic)).inFlight === BigInt(n));
+      await waitFor(async () => (await stat(topic)).inFlight === BigInt(n), { what: "every message was delivered", deadlineMs: 30_000 });
       stream.write(Buffer.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f])); // field 1, a length far past the end
       stream.resume();
       const err = await ended;
@@ -275,7 +267,7 @@ describe("limits: one client cannot exhaust the node (real node)", function () {
       expect(err.details).to.match(/Consume request is not valid protobuf/);
       expect(reasonFromTrailers(err.metadata)).to.equal("MALFORMED_REQUEST");
       expect(received).to.be.at.most(n);
-      await until("its messages are back in the queue", async () => (await stat(topic)).inFlight === 0n);
+      await waitFor(async () => (await stat(topic)).inFlight === 0n, { what: "its messages are back in the queue", deadlineMs: 30_000 });
     } finally {
       raw.close();
     }
@@ -472,10 +464,10 @@ describe("limits: one client cannot exhaust the node (real node)", function () {
         const sockets = await Promise.all(Array.from({ length: 30 }, () => stalled("GET /v1/ping HTTP/1.1\r\nhost: 127.0.0.1\r\n")));
         let closed = 0;
         for (const s of sockets) void s.closed.then(() => closed++);
-        await until("the 10 connections past the cap are closed", () => closed >= 10);
+        await waitFor(() => closed >= 10, { what: "the 10 connections past the cap are closed", deadlineMs: 30_000 });
         expect(await c.call<object, object>("ping", {})).to.be.an("object");
         // The rest are cut by the headers timeout, freeing the descriptors.
-        await until("every stalled connection is closed", () => closed === 30);
+        await waitFor(() => closed === 30, { what: "every stalled connection is closed", deadlineMs: 30_000 });
         const res = await fetch(`http://${small.httpAddr}/v1/ping`);
         expect(res.status).to.equal(200);
         const metrics = await (await fetch(`http://${small.httpAddr}/metrics`)).text();

@@ -6,20 +6,12 @@ import { connect, grpc, uniqueTopic, type Client } from "../helpers/grpc-client.
 import { decodeStatusDetails } from "../helpers/error-table.js";
 import { EventReader, b64, call, unb64 } from "../helpers/http.js";
 import { startNodeProcess, type NodeProcess } from "../helpers/node-process.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 const S = grpc.status;
 const BODY = Buffer.alloc(200 * 1024, "x"); // under the test node's 256 KiB body limit
 /** Far more than a subscriber may fall behind (8 MiB) plus what socket and flow-control buffers hold. */
 const MAX_PUBLISHES = 400;
-
-/** Waits until cond() holds, polling; fails after a generous deadline. */
-async function until(what: string, cond: () => Promise<boolean> | boolean, deadlineMs = 20_000): Promise<void> {
-  const end = Date.now() + deadlineMs;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe("streams over gRPC and HTTP (real node)", function () {
   this.timeout(60_000);
@@ -58,7 +50,7 @@ describe("streams over gRPC and HTTP (real node)", function () {
       // Paused once reading started: grpc-js then stops reading the HTTP/2 stream, and flow control stops the node's writes.
       sub.on("data", (_m: SubscribeResponse) => received++);
       sub.pause();
-      await until("the subscription is live", async () => (await client.call<object, { receivers: number }>("publish", { channel, body: Buffer.from("hello") })).receivers === 1);
+      await waitFor(async () => (await client.call<object, { receivers: number }>("publish", { channel, body: Buffer.from("hello") })).receivers === 1, { what: "the subscription is live", deadlineMs: 20_000 });
       const reached = await publishUntilDropped(channel);
       expect(reached).to.be.at.least(Math.floor((8 * 1024 * 1024) / BODY.length)); // it may fall 8 MiB behind first
       sub.resume();
@@ -77,7 +69,7 @@ describe("streams over gRPC and HTTP (real node)", function () {
     const channel = uniqueTopic("slow");
     const res = await fetch(`${base}/v1/channels:subscribe?channels=${channel}`);
     expect(res.status).to.equal(200);
-    await until("the subscription is live", async () => (await client.call<object, { receivers: number }>("publish", { channel, body: Buffer.from("hello") })).receivers === 1);
+    await waitFor(async () => (await client.call<object, { receivers: number }>("publish", { channel, body: Buffer.from("hello") })).receivers === 1, { what: "the subscription is live", deadlineMs: 20_000 });
     await publishUntilDropped(channel);
     const events = new EventReader(res);
     let last: { error?: { code: string; reason: string; message: string; details: { reason: string; domain: string }[] } } = {};
@@ -97,7 +89,7 @@ describe("streams over gRPC and HTTP (real node)", function () {
     stream.on("data", (r: ConsumeResponse) => got.push(...r.messages));
     stream.on("error", () => {});
     stream.write({ kind: { $case: "subscribe", value: { topic, bindKey: "q", maxInFlight: 0, maxBatchBytes: 0 } } });
-    await until("100 messages arrived", () => got.length >= 100);
+    await waitFor(() => got.length >= 100, { what: "100 messages arrived", deadlineMs: 20_000 });
     const { stat } = await client.call<object, { stat: { inFlight: bigint; backlog: bigint } }>("getTopicStat", { topic });
     expect(stat.inFlight).to.equal(100n);
     expect(stat.backlog).to.equal(50n);

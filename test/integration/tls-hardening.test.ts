@@ -16,6 +16,7 @@ import { expect } from "chai";
 import { makeTestCerts, type TestCerts } from "../helpers/certs.js";
 import { connect, grpc } from "../helpers/grpc-client.js";
 import { startNodeProcess, type NodeProcess } from "../helpers/node-process.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 const CLI = join(import.meta.dirname, "../../src/cli/main.ts");
 
@@ -34,14 +35,6 @@ function handshake(addr: string, options: ConnectionOptions): Promise<{ protocol
     });
     socket.on("error", (err) => resolve({ error: err.message }));
   });
-}
-
-async function waitFor(what: string, check: () => boolean, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 describe("TLS hardening (real nodes)", function () {
@@ -125,7 +118,7 @@ describe("TLS hardening (real nodes)", function () {
 
         install(b);
         process.kill(node.pid, "SIGHUP");
-        await waitFor("the reload log line", () => node.logs.some((l) => l.includes("TLS certificate, key and client CA reloaded")));
+        await waitFor(() => node.logs.some((l) => l.includes("TLS certificate, key and client CA reloaded")), { what: "the reload log line", deadlineMs: 30_000 });
 
         // Kept: the same HTTPS socket answers, and the gRPC channel (which could not reconnect: it trusts only CA a) too.
         expect(await get()).to.deep.equal({ status: 200, reused: true });
@@ -161,7 +154,7 @@ describe("TLS hardening (real nodes)", function () {
       copyFileSync(a.clientKey, files().key); // a key that does not fit the certificate
       const before = node.logs.length;
       process.kill(node.pid, "SIGHUP");
-      await waitFor("the refusal log line", () => node.logs.slice(before).some((l) => l.includes("TLS files not reloaded")));
+      await waitFor(() => node.logs.slice(before).some((l) => l.includes("TLS files not reloaded")), { what: "the refusal log line", deadlineMs: 30_000 });
       const line = node.logs.slice(before).find((l) => l.includes("TLS files not reloaded"))!;
       expect(JSON.parse(line).err).to.match(/--tls-key .* does not fit --tls-cert/);
       const r = await handshake(node.grpcAddr, { ca: readFileSync(b.caCert), cert: readFileSync(b.clientCert), key: readFileSync(b.clientKey), ALPNProtocols: ["h2"] });
@@ -221,7 +214,7 @@ describe("TLS hardening (real nodes)", function () {
           s.on("error", () => resolve());
         });
         const msg = `${label}: TLS handshake failed`;
-        await waitFor("the handshake log line", () => node.logs.some((l) => l.includes(msg)));
+        await waitFor(() => node.logs.some((l) => l.includes(msg)), { what: "the handshake log line", deadlineMs: 30_000 });
         const line = JSON.parse(node.logs.find((l) => l.includes(msg))!);
         expect(line).to.include({ level: 40, suppressed: 0, remote: "127.0.0.1" });
       });
