@@ -4,13 +4,17 @@
 // Plain transpilation, no type check (`npm run lint` does that): ~0.1 s.
 // Running the TypeScript through tsx instead costs ~20% of HTTP throughput
 // (tsx compiles with esbuild's keepNames, a call per named closure).
-import { cpSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { build } from "esbuild";
 
 const root = join(import.meta.dirname, "..");
 const src = join(root, "src");
-const out = join(root, "dist");
+const dist = join(root, "dist");
+// Built beside dist/ and swapped in by rename: test workers running in
+// parallel start nodes from dist/ while another worker may rebuild it, and
+// must never see a half-written tree.
+const out = join(root, `.dist-${process.pid}`);
 
 function files(dir) {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(join(dir, e.name)) : [join(dir, e.name)]));
@@ -30,3 +34,11 @@ await build({
 for (const asset of all.filter((f) => !f.endsWith(".ts"))) cpSync(asset, join(out, relative(src, asset)));
 // The launchers run dist/ only while no source file is newer than this stamp.
 writeFileSync(join(out, ".built"), `${new Date().toISOString()}\n`);
+const old = join(root, `.dist-old-${process.pid}`);
+try {
+  renameSync(dist, old);
+} catch (e) {
+  if (e.code !== "ENOENT") throw e; // never built
+}
+renameSync(out, dist);
+rmSync(old, { recursive: true, force: true });

@@ -6,7 +6,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { expect } from "chai";
 import { connect } from "../helpers/grpc-client.js";
-import { BUILT_MAIN, startNodeProcess } from "../helpers/node-process.js";
+import { BUILT_MAIN, ensureBuilt, startNodeProcess } from "../helpers/node-process.js";
 
 const root = join(import.meta.dirname, "../..");
 
@@ -14,7 +14,7 @@ describe("the built node (dist/)", function () {
   this.timeout(60_000);
 
   before(() => {
-    execFileSync(process.execPath, [join(root, "scripts/build.mjs")]);
+    ensureBuilt();
   });
 
   it("builds every source file and asset into dist/", () => {

@@ -7,14 +7,13 @@
 // CI runs the scripted scenarios and GMQ_DAMAGE_RANDOM (default 8) random
 // ones from GMQ_DAMAGE_SEED (default 1); set them higher for a longer run.
 import { expect } from "chai";
-import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import { join } from "node:path";
 import type { Message, PopResponse } from "../../src/gen/gmq/v1/broker.js";
 import { connect, grpc, type Client } from "../helpers/grpc-client.js";
 import { prng } from "../../scripts/prng.js";
 import { queueDir } from "../helpers/data-dir.js";
-import { startNodeProcess, tempDataDir, type NodeProcess } from "../helpers/node-process.js";
+import { ensureBuilt, startNodeProcess, tempDataDir, type NodeProcess } from "../helpers/node-process.js";
 
 const RANDOM_SCENARIOS = Number(process.env.GMQ_DAMAGE_RANDOM ?? 8);
 const SEED = Number(process.env.GMQ_DAMAGE_SEED ?? 1);
@@ -140,7 +139,7 @@ describe("damage suite (a real node on damaged data dirs)", function () {
   const outcomes = { started: 0, refusedWithOneLine: 0, withLoss: 0 };
 
   before(async () => {
-    execFileSync(process.execPath, [join(import.meta.dirname, "../../scripts/build.mjs")]);
+    ensureBuilt();
     base = tempDataDir();
     const node = await startNodeProcess({ dataDir: base, built: true, args: ARGS });
     const c = connect(node.grpcAddr);
