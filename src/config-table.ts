@@ -151,7 +151,8 @@ function formatBytes(n: number): string {
 
 function formatNumber(n: number, unit: Unit | undefined): string {
   if (unit === "bytes") return formatBytes(n);
-  const digits = n >= 10_000 ? n.toLocaleString("en-US") : String(n);
+  // Grouped by hand: toLocaleString would load Intl's data at every start.
+  const digits = Number.isInteger(n) && n >= 10_000 ? String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ",") : String(n);
   return unit === "ms" || unit === "s" ? `${digits} ${unit}` : digits;
 }
 

@@ -2,7 +2,7 @@
 // it for nodes joining and leaving) or a fixed address list. When etcd is
 // unreachable the last known list stays in use; after the watch reconnects
 // the list is read again and reconciled.
-import { Etcd3, type IOptions, type Watcher } from "etcd3";
+import type { Etcd3, IOptions, Watcher } from "etcd3";
 import { Code, GmqError } from "./errors.js";
 import { parseNodeRecord, staticNode, type NodeInfo } from "./node-info.js";
 
@@ -105,22 +105,29 @@ function etcdOptions(endpoints: readonly string[]): IOptions {
   };
 }
 
+/**
+ * etcd3 parses its protos when it is imported (about a quarter of a CLI
+ * call's start-up CPU), so it is loaded only by clients that use etcd.
+ */
+async function connectEtcd(endpoints: readonly string[]): Promise<Etcd3> {
+  const { Etcd3 } = await import("etcd3");
+  return new Etcd3(etcdOptions(endpoints));
+}
+
 export class EtcdDiscovery extends BaseDiscovery {
-  private readonly etcd: Etcd3;
   private watcher: Watcher | undefined;
   private closed = false;
 
   private constructor(
-    endpoints: readonly string[],
+    private readonly etcd: Etcd3,
     private readonly prefix: string,
   ) {
     super();
-    this.etcd = new Etcd3(etcdOptions(endpoints));
   }
 
   /** Lists the nodes under `prefix` and starts watching it. */
   static async start(endpoints: readonly string[], prefix = defaultEtcdPrefix): Promise<EtcdDiscovery> {
-    const d = new EtcdDiscovery(endpoints, prefix);
+    const d = new EtcdDiscovery(await connectEtcd(endpoints), prefix);
     try {
       const revision = await d.resync();
       d.watcher = await d.etcd
@@ -176,7 +183,7 @@ export class EtcdDiscovery extends BaseDiscovery {
  * without watching.
  */
 export async function listEtcdNodes(endpoints: readonly string[], prefix = defaultEtcdPrefix): Promise<NodeInfo[]> {
-  const etcd = new Etcd3(etcdOptions(endpoints));
+  const etcd = await connectEtcd(endpoints);
   try {
     const kvs = await etcd
       .getAll()

@@ -2,7 +2,7 @@
 // configured, do nothing in standalone mode. Published addresses are the
 // advertised ones when set, else the addresses the servers actually bound.
 import type { NodeConfig } from "../config.js";
-import { register, type Registration, type RegistrationLogger } from "./registration.js";
+import type { Registration, RegistrationLogger } from "./registration.js";
 
 export interface BoundAddresses {
   grpcAddr: string;
@@ -18,6 +18,9 @@ export async function joinCluster(
   logger?: RegistrationLogger,
 ): Promise<Registration | undefined> {
   if (config.etcdEndpoints.length === 0) return undefined;
+  // Loaded only in cluster mode: etcd3 parses its protos when imported, a
+  // cost a standalone node (and every test node) need not pay at start.
+  const { register } = await import("./registration.js");
   return register({
     endpoints: config.etcdEndpoints,
     prefix: config.etcdPrefix,
