@@ -219,7 +219,7 @@ export function renderReadmeTables(): string {
   }
   lines.push(
     "",
-    '`--max-push-fanout-bytes`, `--max-stream-buffer-bytes`, `--max-consume-*`, `--max-subscribe-channels`, `--max-http-connections`, `--max-grpc-connections`, `--grpc-handshake-timeout-ms` and the cut of a ListDead to one reply (`max-grpc-message-bytes`) count each refusal, clamp or ended stream in `gmq_limit_rejections_total{limit="<the flag without its leading -->"}` (e.g. `limit="max-stream-buffer-bytes"`).',
+    '`--max-body-bytes`, `--max-http-body-bytes`, `--max-push-fanout-bytes`, `--max-stream-buffer-bytes`, `--max-consume-*`, `--max-subscribe-channels`, `--max-http-connections`, `--max-grpc-connections`, `--grpc-handshake-timeout-ms` and the cut of a ListDead to one reply (`max-grpc-message-bytes`) count each refusal, clamp or ended stream in `gmq_limit_rejections_total{limit="<the flag without its leading -->"}` (e.g. `limit="max-stream-buffer-bytes"`).',
   );
   return lines.join("\n");
 }

@@ -36,7 +36,7 @@ export interface BrokerOptions {
   /** Most bytes one push or batch may write over all the queues it reaches (bodies x queues); default unbounded. */
   maxPushFanoutBytes?: number;
   /** Called with the option's name when a request is refused by a limit (for metrics). */
-  limitRejected?: (limit: "maxPushFanoutBytes") => void;
+  limitRejected?: (limit: "maxPushFanoutBytes" | "maxBodyBytes") => void;
   logger: BrokerLogger;
   /** Time for ids, deadlines, delays, expiry, the duplicate window and the queues' timers; default systemClock. Pass the storage's clock. */
   clock?: Clock;
@@ -506,6 +506,7 @@ export class Broker {
 
   private checkBody(body: Uint8Array): void {
     if (body.byteLength > this.options.maxBodyBytes) {
+      this.options.limitRejected?.("maxBodyBytes");
       throw new BrokerError(
         ErrorReason.BODY_TOO_LARGE,
         `body is ${body.byteLength} bytes; the node accepts at most ${this.options.maxBodyBytes}`,

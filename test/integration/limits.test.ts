@@ -409,6 +409,25 @@ describe("limits: one client cannot exhaust the node (real node)", function () {
     expect(ok.queues).to.equal(11); // q1, q10..q19
   });
 
+  it("counts refusals of --max-body-bytes (gRPC and HTTP 429) and --max-http-body-bytes (HTTP 413) in gmq_limit_rejections_total", async () => {
+    const topic = uniqueTopic("big");
+    await client.call("declareQueue", { topic, bindKey: "q" });
+    const [bodyBefore, httpBefore] = [await rejections("max-body-bytes"), await rejections("max-http-body-bytes")];
+    const big = Buffer.alloc(300 * 1024, "x"); // past the test node's 256 KiB
+    const err = await client.call("push", { topic, routeKey: "q", body: big }).then(() => undefined, (e: grpc.ServiceError) => e);
+    expect(err?.code).to.equal(S.RESOURCE_EXHAUSTED);
+    expect(reasonFromTrailers(err!.metadata)).to.equal("BODY_TOO_LARGE");
+    const post = (body: string) => fetch(`${base}/v1/topics/${topic}/messages`, { method: "POST", headers: { "content-type": "application/json" }, body });
+    const tooBig = await post(JSON.stringify({ routeKey: "q", body: big.toString("base64") }));
+    expect(tooBig.status).to.equal(429);
+    expect(((await tooBig.json()) as { reason: string }).reason).to.equal("BODY_TOO_LARGE");
+    const tooLong = await post(JSON.stringify({ routeKey: "q", body: Buffer.alloc(4 * MiB).toString("base64") })); // past --max-http-body-bytes 4 MiB
+    expect(tooLong.status).to.equal(413);
+    await tooLong.body?.cancel();
+    expect(await rejections("max-body-bytes")).to.equal(bodyBefore + 2);
+    expect(await rejections("max-http-body-bytes")).to.equal(httpBefore + 1);
+  });
+
   const N_HEAVY = 100;
   it("keeps the node's RSS bounded under 100 distinct heavy REGEX route keys whose pushes fail, and serves a probe meanwhile", async () => {
     const topic = uniqueTopic("heavy");
