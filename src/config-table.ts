@@ -99,6 +99,8 @@ export const optionTable = {
   maxHttpConnections: { type: "int", default: 4096, min: 1, max: 1_000_000, flag: "max-http-connections", env: "GMQ_MAX_HTTP_CONNECTIONS", beyond: "the connection is closed at once", help: "most HTTP connections open at once" },
   httpHeadersTimeoutMs: { type: "int", unit: "ms", default: 10_000, min: 1000, max: 300_000, flag: "http-headers-timeout-ms", env: "GMQ_HTTP_HEADERS_TIMEOUT_MS", beyond: "HTTP 408, connection closed", help: "time a client has to send a request's headers" },
   httpRequestTimeoutMs: { type: "int", unit: "ms", default: 60_000, min: 1000, max: 300_000, flag: "http-request-timeout-ms", env: "GMQ_HTTP_REQUEST_TIMEOUT_MS", beyond: "HTTP 408, connection closed", help: "time a client has to send a whole request, body included (responses and streams are not limited)" },
+  maxGrpcConnections: { type: "int", default: 4096, min: 1, max: 1_000_000, flag: "max-grpc-connections", env: "GMQ_MAX_GRPC_CONNECTIONS", beyond: "the connection is closed at once", help: "most gRPC connections open at once" },
+  grpcHandshakeTimeoutMs: { type: "int", unit: "ms", default: 10_000, min: 1000, max: 300_000, flag: "grpc-handshake-timeout-ms", env: "GMQ_GRPC_HANDSHAKE_TIMEOUT_MS", beyond: "the connection is closed", help: "time a new gRPC connection has for its TLS handshake, and again for its HTTP/2 preface" },
   grpcMaxConnectionIdleMs: { type: "int", unit: "ms", default: 300_000, min: 1000, max: 86_400_000, flag: "grpc-max-connection-idle-ms", env: "GMQ_GRPC_MAX_CONNECTION_IDLE_MS", beyond: "GOAWAY: the connection is closed (clients reconnect)", help: "how long a gRPC connection may stay open with no call" },
   grpcMaxConcurrentStreams: { type: "int", default: 1000, min: 1, max: 1_000_000, flag: "grpc-max-concurrent-streams", env: "GMQ_GRPC_MAX_CONCURRENT_STREAMS", beyond: "the client waits (HTTP/2 flow control)", help: "most calls open at once on one gRPC connection" },
   tlsCert: { type: "string", default: "", empty: "no TLS", flag: "tls-cert", env: "GMQ_TLS_CERT", help: "PEM certificate: enables TLS on gRPC and HTTP" },
@@ -218,7 +220,7 @@ export function renderReadmeTables(): string {
   }
   lines.push(
     "",
-    '`--max-push-fanout-bytes`, `--max-stream-buffer-bytes`, `--max-consume-*`, `--max-subscribe-channels`, `--max-http-connections` and the cut of a ListDead to one reply (`max-grpc-message-bytes`) count each refusal, clamp or ended stream in `gmq_limit_rejections_total{limit="<the flag without its leading -->"}` (e.g. `limit="max-stream-buffer-bytes"`).',
+    '`--max-body-bytes`, `--max-http-body-bytes`, `--max-push-fanout-bytes`, `--max-stream-buffer-bytes`, `--max-consume-*`, `--max-subscribe-channels`, `--max-http-connections`, `--max-grpc-connections`, `--grpc-handshake-timeout-ms` and the cut of a ListDead to one reply (`max-grpc-message-bytes`) count each refusal, clamp or ended stream in `gmq_limit_rejections_total{limit="<the flag without its leading -->"}` (e.g. `limit="max-stream-buffer-bytes"`).',
   );
   return lines.join("\n");
 }

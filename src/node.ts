@@ -7,7 +7,7 @@ import { createUnaryHandlers } from "./api/handlers.js";
 import { startHttpServer, type RunningHttpServer } from "./api/http-server.js";
 import { rateLimited } from "./api/log-limit.js";
 import { createNodeMetrics, grpcObserver, registerTlsCertificateExpiry } from "./api/metrics.js";
-import { certificateExpiry, loadTls, ReloadableServerCredentials, secureContextOptions, watchGrpcHandshakes, type TlsMaterial } from "./api/tls.js";
+import { certificateExpiry, loadTls, secureContextOptions, type TlsMaterial } from "./api/tls.js";
 import { Broker, BrokerError, ErrorReason, NO_STORAGE_STATS, systemClock, type Clock } from "./broker/index.js";
 import { joinCluster } from "./cluster/join.js";
 import type { Registration } from "./cluster/registration.js";
@@ -71,7 +71,6 @@ export async function startNode(config: NodeConfig, logger: Logger, hooks: Start
   const clock = systemClock;
   let tls = loadTls(config);
   if (tls) logCertificate(tls, logger, clock);
-  const grpcCredentials = tls && new ReloadableServerCredentials(tls);
   // The servers listen first, so operators see /readyz 503 (and gRPC health
   // NOT_SERVING) while a large data dir is recovered, not a closed port.
   let broker: Broker | undefined;
@@ -87,20 +86,13 @@ export async function startNode(config: NodeConfig, logger: Logger, hooks: Start
     broker: late.broker,
     addr: config.grpcAddr,
     logger,
-    credentials: grpcCredentials,
+    tls,
     auth,
     observe: grpcObserver(metrics),
     limits: config,
     limitRejected,
     serving: false,
-    onBound: (server) => {
-      if (!tls) return;
-      const limit = rateLimited(10_000, clock.now);
-      const watched = watchGrpcHandshakes(server, (err, remote) =>
-        limit((suppressed) => logger.warn({ err: err.message, remote, suppressed }, "grpc: TLS handshake failed")),
-      );
-      if (!watched) logger.warn({}, "failed TLS handshakes on the gRPC port cannot be logged with this grpc-js");
-    },
+    onTlsError: tlsFailureLog("grpc", logger, clock),
   });
   let http: RunningHttpServer | undefined;
   let registration: Registration | undefined;
@@ -156,7 +148,7 @@ export async function startNode(config: NodeConfig, logger: Logger, hooks: Start
       if (tls) {
         try {
           const next = loadTls(config)!;
-          grpcCredentials!.update(next);
+          grpc.setTls(next);
           (http?.server as { setSecureContext?(o: object): void } | undefined)?.setSecureContext?.(secureContextOptions(next));
           tls = next;
           logCertificate(next, logger, clock, "TLS certificate, key and client CA reloaded");
@@ -187,6 +179,12 @@ export async function startNode(config: NodeConfig, logger: Logger, hooks: Start
       return closing;
     },
   };
+}
+
+/** Logs failed TLS handshakes at warn, at most once per 10 s with the count of those left out (a client can cause them at will). */
+function tlsFailureLog(label: string, logger: Logger, clock: Clock): (err: Error, remote: string | undefined) => void {
+  const limit = rateLimited(10_000, clock.now);
+  return (err, remote) => limit((suppressed) => logger.warn({ err: err.message, remote, suppressed }, `${label}: TLS handshake failed`));
 }
 
 function logCertificate(tls: TlsMaterial, logger: Logger, clock: Clock, msg = "TLS on"): void {

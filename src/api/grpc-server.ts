@@ -1,6 +1,7 @@
 // The gRPC face of the node: BrokerService (the unary adapter of
 // grpc-unary.ts and the stream adapters of grpc-streams.ts), the standard
 // health service, and server reflection.
+import type { AddressInfo } from "node:net";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { ReflectionService } from "@grpc/reflection";
@@ -11,6 +12,7 @@ import { BrokerServiceService, type BrokerServiceServer } from "../gen/gmq/v1/br
 import type { Authorizer } from "./auth.js";
 import { withTotalDeserializers } from "./grpc-decode.js";
 import { metadataLimit } from "./grpc-limits.js";
+import { createGrpcListener } from "./grpc-listener.js";
 import { grpcStreamMethods } from "./grpc-streams.js";
 import { grpcUnaryMethods, type GrpcCallDeps } from "./grpc-unary.js";
 import { createUnaryHandlers, type HandlerLimits } from "./handlers.js";
@@ -18,6 +20,7 @@ import { BROKER_PROTO, PROTO_INCLUDE_DIRS } from "./proto-files.js";
 import { grpcStatusOf } from "./status.js";
 import { streamLimitsOf, type LimitRejected, type StreamLimits } from "./stream-limits.js";
 import { OpenStreams } from "./streams.js";
+import type { TlsMaterial } from "./tls.js";
 
 export interface GrpcLogger {
   error(obj: object, msg: string): void;
@@ -27,16 +30,20 @@ export interface GrpcServerOptions {
   broker: Broker;
   addr: string;
   logger: GrpcLogger;
-  credentials?: grpc.ServerCredentials;
+  /** TLS on the port (mutual TLS with a client CA); plaintext without it. */
+  tls?: TlsMaterial;
+  /** A failed TLS handshake, for the node's rate-limited log. */
+  onTlsError?: (err: Error, remote: string | undefined) => void;
   /** Token auth; every call is open without it. */
   auth?: Authorizer;
   /** Called once per finished RPC, for metrics. */
   observe?: (method: string, seconds: number, code: grpc.status) => void;
-  limits: Omit<HandlerLimits, "rejected"> & Omit<StreamLimits, "rejected"> & Pick<NodeConfig, "maxGrpcMessageBytes" | "grpcMaxConnectionIdleMs" | "grpcMaxConcurrentStreams">;
+  limits: Omit<HandlerLimits, "rejected"> & Omit<StreamLimits, "rejected"> & Pick<
+      NodeConfig,
+      "maxGrpcMessageBytes" | "grpcMaxConnectionIdleMs" | "grpcMaxConcurrentStreams" | "maxGrpcConnections" | "grpcHandshakeTimeoutMs"
+    >;
   /** Counts requests refused or cut by a limit (gmq_limit_rejections_total). */
   limitRejected?: LimitRejected;
-  /** Called once the server is bound, with it (node.ts watches its TLS handshakes). */
-  onBound?: (server: grpc.Server) => void;
   /** Health status at start; false while the node recovers (setServing(true) once it is ready). */
   serving?: boolean;
 }
@@ -48,6 +55,8 @@ export interface RunningGrpcServer {
   shutdown(graceMs: number): Promise<void>;
   /** Sets the health service's status (SERVING / NOT_SERVING). */
   setServing(serving: boolean): void;
+  /** New TLS handshakes use tls from now on (SIGHUP); open connections stay. */
+  setTls(tls: TlsMaterial): void;
 }
 
 export const SERVICE_NAME = "gmq.v1.BrokerService";
@@ -90,22 +99,38 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   });
   new ReflectionService(packageDefinition).addToServer(server);
 
-  const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(options.addr, options.credentials ?? grpc.ServerCredentials.createInsecure(), (err, p) =>
-      err ? reject(new Error(`cannot listen for gRPC on ${options.addr}: ${err.message}`, { cause: err })) : resolve(p),
-    );
+  // Connections are accepted by our own listener (cap, handshake deadline, TLS) and handed to grpc-js.
+  const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+  const listener = createGrpcListener({
+    injector,
+    tls: options.tls,
+    maxConnections: options.limits.maxGrpcConnections,
+    handshakeTimeoutMs: options.limits.grpcHandshakeTimeoutMs,
+    rejected: (why) => options.limitRejected?.(why === "max" ? "maxGrpcConnections" : "grpcHandshakeTimeoutMs"),
+    onTlsError: options.onTlsError,
   });
-  options.onBound?.(server);
-  const host = options.addr.slice(0, options.addr.lastIndexOf(":"));
+  const at = options.addr.lastIndexOf(":");
+  const host = options.addr.slice(0, at);
+  await new Promise<void>((resolve, reject) => {
+    const failed = (err: Error) => reject(new Error(`cannot listen for gRPC on ${options.addr}: ${err.message}`, { cause: err }));
+    listener.server.once("error", failed);
+    listener.server.listen(Number(options.addr.slice(at + 1)), host.replace(/^\[|\]$/g, ""), () => {
+      listener.server.off("error", failed);
+      resolve();
+    });
+  });
+  const port = (listener.server.address() as AddressInfo).port;
 
   return {
     addr: `${host}:${port}`,
+    setTls: (tls) => listener.setTls(tls),
     setServing(serving) {
       for (const name of ["", SERVICE_NAME]) health.setStatus(name, serving ? "SERVING" : "NOT_SERVING");
     },
     async shutdown(graceMs) {
       health.setStatus("", "NOT_SERVING");
       health.setStatus(SERVICE_NAME, "NOT_SERVING");
+      listener.close();
       const drained = new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
       openStreams.closeAll();
       let timer: NodeJS.Timeout | undefined;

@@ -3,6 +3,7 @@
 import type { ServerResponse } from "node:http";
 import type { Authorizer } from "./auth.js";
 import { serveRoute, type UnaryHandler } from "./http-gateway.js";
+import type { BodyLimit } from "./http-io.js";
 import { HttpRouter } from "./http-router.js";
 import type { Route, RouteTable } from "./http-routes.js";
 import type { HttpStreamHandler, StreamRoute } from "./http-streams.js";
@@ -21,7 +22,7 @@ export interface RouterParts {
   openapi: string;
   legacy: Map<string, LegacyHandler>;
   auth: Authorizer | undefined;
-  maxBodyBytes: number;
+  bodyLimit: BodyLimit;
   /** Signals of calls in progress, aborted when the node shuts down. */
   activeCalls: Set<AbortController>;
   /** Where the original API's internal faults are logged. */
@@ -42,7 +43,7 @@ export function buildRouter(p: RouterParts): HttpRouter {
       route: route.template,
       async serve(req, res, values, query) {
         const authorize = auth && ((r: Record<string, unknown>) => auth.authorizeRpc(req.headers.authorization, label, r));
-        await serveRoute(route, handler, values, query, req, res, p.maxBodyBytes, p.activeCalls, authorize);
+        await serveRoute(route, handler, values, query, req, res, p.bodyLimit, p.activeCalls, authorize);
         return "OK";
       },
     });

@@ -5,7 +5,7 @@
 // as proto3 JSON. Routes and handlers are bound once, when the gateway is built.
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { BrokerError, ErrorReason, malformed } from "../broker/index.js";
-import { parseJsonBody, readBody, sendJson } from "./http-io.js";
+import { parseJsonBody, readBody, sendJson, type BodyLimit } from "./http-io.js";
 import type { Route, RouteTable } from "./http-routes.js";
 import { type Json, messageFromJson, messageToJson, setFromText } from "./json-mapping.js";
 
@@ -69,7 +69,7 @@ export async function serveRoute(
   query: URLSearchParams,
   req: IncomingMessage,
   res: ServerResponse,
-  maxBodyBytes: number,
+  bodyLimit: BodyLimit,
   /** Signals of calls in progress, aborted when the node shuts down. */
   active: Set<AbortController>,
   /** Throws when the caller may not make this request (token auth). */
@@ -78,7 +78,7 @@ export async function serveRoute(
   let body: unknown = undefined;
   if (route.body) {
     // Declared JSON: http-guard.ts refuses other content types before any route runs.
-    body = parseJsonBody(await readBody(req, maxBodyBytes));
+    body = parseJsonBody(await readBody(req, bodyLimit));
   }
   const request = buildRequest(route, values, query, body);
   authorize?.(request);

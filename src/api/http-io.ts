@@ -4,11 +4,19 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { BrokerError, ErrorReason, malformed } from "../broker/index.js";
 import type { HttpErrorReply } from "./status.js";
 
-/** Reads the whole body, refusing more than maxBytes (413) as soon as it is exceeded. */
-export function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
+/** The largest request body (--max-http-body-bytes), and where a refusal is counted. */
+export interface BodyLimit {
+  maxBytes: number;
+  refused?: () => void;
+}
+
+/** Reads the whole body, refusing more than limit.maxBytes (413) as soon as it is exceeded. */
+export function readBody(req: IncomingMessage, limit: BodyLimit): Promise<Buffer> {
+  const { maxBytes } = limit;
   const declared = Number(req.headers["content-length"] ?? 0);
   if (declared > maxBytes) {
     req.resume();
+    limit.refused?.();
     return Promise.reject(tooLarge(maxBytes));
   }
   return new Promise((resolve, reject) => {
@@ -19,6 +27,7 @@ export function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer
       if (size > maxBytes) {
         req.removeAllListeners("data");
         req.resume();
+        limit.refused?.();
         reject(tooLarge(maxBytes));
         return;
       }

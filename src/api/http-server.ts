@@ -104,10 +104,11 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
   let draining = false;
   const activeCalls = new Set<AbortController>();
   const operator = createOperator({ isReady: () => !draining && broker.isReady(), metrics, pprof: config.pprof, dashboard: config.dashboard });
+  const bodyLimit = { maxBytes: config.maxHttpBodyBytes, refused: () => opts.limitRejected?.("maxHttpBodyBytes") };
   const legacy = createLegacyRoutes({
     handlers,
     deleteTopic: (t) => broker.deleteTopic(t),
-    maxBodyBytes: config.maxHttpBodyBytes,
+    bodyLimit,
     auth,
   });
   const openapi = JSON.stringify(buildOpenApi(table.routes, extraOperations(streamTable.map((s) => s.template), [...operator.routes.keys()], ["/ping", ...legacy.keys()]), { title: "gmq", version: opts.version ?? "v1" }, { authRequired: Boolean(auth), openRpcs: OPEN_RPCS, openPaths: new Set([...operator.open, "/openapi.json", "/ping"]) }));
@@ -136,7 +137,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
     openapi,
     legacy,
     auth,
-    maxBodyBytes: config.maxHttpBodyBytes,
+    bodyLimit,
     activeCalls,
     logger,
   });

@@ -11,7 +11,7 @@ import type * as pb from "../gen/gmq/v1/broker.js";
 import type { Authorizer } from "./auth.js";
 import type { CallContext, ReplyOf, RequestOf, RpcName, Unary, UnaryHandlers } from "./handlers.js";
 import { HttpCallContext } from "./http-gateway.js";
-import { quoted, readBody, sendJson } from "./http-io.js";
+import { quoted, readBody, sendJson, type BodyLimit } from "./http-io.js";
 import { legacyErrorOf, type ErrorLogger } from "./status.js";
 
 type Query = URLSearchParams;
@@ -23,7 +23,7 @@ export interface LegacyDeps {
   handlers: Partial<UnaryHandlers>;
   /** The original's exitTopic: drops a topic with its queues. */
   deleteTopic(topic: string): Promise<void> | void;
-  maxBodyBytes: number;
+  bodyLimit: BodyLimit;
   /** Token auth: each route is checked as the RPCs it calls. */
   auth?: Authorizer;
 }
@@ -159,7 +159,7 @@ export function createLegacyRoutes(deps: LegacyDeps): Map<string, LegacyHandler>
   // POST /push with form field data={"body":"...","topic":"...","delay":0,"route_key":"..."}; (new) "ttl" in seconds like "delay",
   // and "idempotency_key" (the reply then says whether it was a duplicate)
   routes.set("/push", async (q, req) => {
-    const raw = await readBody(req, deps.maxBodyBytes);
+    const raw = await readBody(req, deps.bodyLimit);
     const type = String(req.headers["content-type"] ?? "");
     let data: string | null;
     if (type.startsWith("application/json")) data = raw.toString("utf8");

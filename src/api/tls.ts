@@ -2,13 +2,14 @@
 // on for gRPC and HTTP; --tls-client-ca adds mutual TLS (a client must
 // present a certificate signed by that CA, or the handshake fails).
 // TLS 1.2 is limited to ECDHE key exchange with AEAD ciphers (no CBC, no
-// static RSA); TLS 1.3 is on. SIGHUP reads the three files again and both
-// listeners use them for new handshakes; open connections stay.
+// static RSA); TLS 1.3 is on. Both listeners are Node TLS servers built from
+// httpsServerOptions (the gRPC one in grpc-listener.ts, ahead of grpc-js).
+// SIGHUP reads the three files again and both listeners use them for new
+// handshakes; open connections stay.
 import { X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
 import type { ServerOptions as HttpsServerOptions } from "node:https";
-import { createSecureContext, type SecureContextOptions, type TLSSocket } from "node:tls";
-import { type Server as GrpcServer, ServerCredentials } from "@grpc/grpc-js";
+import { createSecureContext, type SecureContextOptions } from "node:tls";
 import type { NodeConfig } from "../config.js";
 
 export type TlsConfig = Pick<NodeConfig, "tlsCert" | "tlsKey" | "tlsClientCa">;
@@ -87,37 +88,12 @@ export function secureContextOptions(tls: TlsMaterial): SecureContextOptions {
   };
 }
 
+/** A TLS server's options for either listener: the secure context, and client certificates required under mutual TLS. */
 export function httpsServerOptions(tls: TlsMaterial): HttpsServerOptions {
   return {
     ...secureContextOptions(tls),
     ...(tls.clientCa ? { requestCert: true, rejectUnauthorized: true } : {}),
   };
-}
-
-/**
- * gRPC server credentials whose certificate, key and client CA can be
- * replaced while the server runs: grpc-js calls setSecureContext on its
- * HTTP/2 servers for every update, so open connections are kept. Whether a
- * client certificate is asked for is fixed at start (--tls-client-ca given
- * or not).
- */
-export class ReloadableServerCredentials extends ServerCredentials {
-  constructor(tls: TlsMaterial) {
-    super({ requestCert: Boolean(tls.clientCa), rejectUnauthorized: true }, secureContextOptions(tls));
-  }
-
-  /** New handshakes use tls from now on. */
-  update(tls: TlsMaterial): void {
-    this.updateSecureContextOptions(secureContextOptions(tls));
-  }
-
-  override _equals(other: ServerCredentials): boolean {
-    return this === other;
-  }
-}
-
-export function grpcServerCredentials(tls: TlsMaterial | undefined): ServerCredentials {
-  return tls ? new ReloadableServerCredentials(tls) : ServerCredentials.createInsecure();
 }
 
 /** Seconds until the certificate ends (negative once it has); a warning text when within CERT_EXPIRY_WARNING_DAYS. */
@@ -128,20 +104,4 @@ export function certificateExpiry(tls: TlsMaterial, nowMs: number): { secondsLef
     return { secondsLeft, warning: `the TLS certificate (--tls-cert) expires within ${CERT_EXPIRY_WARNING_DAYS} days: replace it and send SIGHUP` };
   }
   return { secondsLeft };
-}
-
-/**
- * Calls onFailure for every TLS handshake that fails on a bound gRPC server.
- * grpc-js 1.14 leaves its HTTP/2 servers' `tlsClientError` unhandled (Node
- * then drops the socket silently) and offers no hook, so this reaches into
- * its private server map; false when that map is not there (another
- * grpc-js), and nothing is watched.
- */
-export function watchGrpcHandshakes(server: GrpcServer, onFailure: (err: Error, remote: string | undefined) => void): boolean {
-  const servers = (server as unknown as { http2Servers?: unknown }).http2Servers;
-  if (!(servers instanceof Map)) return false;
-  for (const http2 of servers.keys() as IterableIterator<{ on?: (event: string, fn: (err: Error, socket: TLSSocket) => void) => void }>) {
-    http2.on?.("tlsClientError", (err, socket) => onFailure(err, socket.remoteAddress));
-  }
-  return true;
 }

@@ -36,7 +36,7 @@ export interface BrokerOptions {
   /** Most bytes one push or batch may write over all the queues it reaches (bodies x queues); default unbounded. */
   maxPushFanoutBytes?: number;
   /** Called with the option's name when a request is refused by a limit (for metrics). */
-  limitRejected?: (limit: "maxPushFanoutBytes") => void;
+  limitRejected?: (limit: "maxPushFanoutBytes" | "maxBodyBytes") => void;
   logger: BrokerLogger;
   /** Time for ids, deadlines, delays, expiry, the duplicate window and the queues' timers; default systemClock. Pass the storage's clock. */
   clock?: Clock;
@@ -322,7 +322,7 @@ export class Broker {
     let fresh: Map<string, bigint> | undefined;
     let duplicates = 0;
     let lastQueues = 0;
-    // Bounds the disk and loop time one request can take: copies are written synchronously below.
+    // Bounds the disk and loop time one request can take (the copies are written below, over several turns when large).
     let fanoutBytes = 0;
     const maxFanoutBytes = this.options.maxPushFanoutBytes ?? Number.POSITIVE_INFINITY;
     for (let i = 0; i < inputs.length; i++) {
@@ -360,12 +360,14 @@ export class Broker {
         list.push(message);
       }
     }
-    for (const [q, list] of perQueue) q.append(list);
-    // Remembered before the commit resolves, so a retry racing it is a duplicate too.
+    // Remembered before the copies are stored, so a retry racing them is a duplicate too.
     if (fresh) for (const [key, id] of fresh) topic.dedup.remember(key, id, now);
-    topic.pushed += inputs.length - duplicates;
     try {
-      // A duplicate's answer also waits: its original is then durable.
+      // At once when small; spread over loop turns when large, after the topic's earlier pushes.
+      // A duplicate waits there too, and for the commit: its original is then durable.
+      const spread = topic.appends.append(perQueue, fanoutBytes);
+      if (spread) await spread;
+      topic.pushed += inputs.length - duplicates;
       await this.storage.commit();
     } catch (err) {
       if (fresh) for (const [key, id] of fresh) topic.dedup.forget(key, id);
@@ -452,6 +454,8 @@ export class Broker {
   async close(): Promise<void> {
     if (!this.ready) return;
     this.ready = false;
+    // Pushes being appended over several turns finish first: each is then stored whole.
+    for (const topic of this.topics.values()) await topic.appends.idle();
     const err = new BrokerError(ErrorReason.SHUTTING_DOWN, "the node is shutting down");
     for (const topic of this.topics.values()) for (const q of topic.queues.values()) q.close(err);
     await this.storage.close();
@@ -502,6 +506,7 @@ export class Broker {
 
   private checkBody(body: Uint8Array): void {
     if (body.byteLength > this.options.maxBodyBytes) {
+      this.options.limitRejected?.("maxBodyBytes");
       throw new BrokerError(
         ErrorReason.BODY_TOO_LARGE,
         `body is ${body.byteLength} bytes; the node accepts at most ${this.options.maxBodyBytes}`,

@@ -161,6 +161,11 @@ export class Queue {
     return this.config().autoAck;
   }
 
+  /** False once deleted (or the broker closed). */
+  get isOpen(): boolean {
+    return !this.closed;
+  }
+
   /** Appends; the caller commits storage and then calls afterAppend(). */
   append(messages: readonly NewMessage[]): void {
     this.log.append(messages);

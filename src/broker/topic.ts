@@ -1,4 +1,5 @@
 // A topic: its configuration, its queues, and which queues a route key reaches.
+import { AppendLane } from "./append-lane.js";
 import { DedupWindow } from "./dedup.js";
 import { DEFAULT_BIND_KEY } from "./names.js";
 import type { Queue } from "./queue.js";
@@ -12,6 +13,8 @@ export class Topic {
   pushed = 0;
   /** Idempotency keys pushed within the last config.dedupWindowMs. */
   readonly dedup = new DedupWindow();
+  /** Pushes append their copies through it, in push order. */
+  readonly appends = new AppendLane();
   /** Route key -> queues, for REGEX and WILDCARD; cleared whenever queues or the mode change. */
   private readonly routeCache = new Map<string, Queue[]>();
 

@@ -4,7 +4,7 @@
 // probe client served meanwhile, the limit's rejection counted).
 import { expect } from "chai";
 import { readdirSync, readFileSync, statSync } from "node:fs";
-import { connect as http2Connect } from "node:http2";
+import { connect as http2Connect, type ClientHttp2Session } from "node:http2";
 import { join } from "node:path";
 import { connect as tcpConnect } from "node:net";
 import { reasonFromTrailers } from "../../src/client/errors.js";
@@ -58,8 +58,8 @@ describe("limits: one client cannot exhaust the node (real node)", function () {
     node?.cleanup();
   });
 
-  async function rejections(limit: string): Promise<number> {
-    const text = await (await fetch(`${base}/metrics`)).text();
+  async function rejections(limit: string, at = base): Promise<number> {
+    const text = await (await fetch(`${at}/metrics`)).text();
     const m = new RegExp(`^gmq_limit_rejections_total\\{limit="${limit}"\\} (\\d+)`, "m").exec(text);
     return m ? Number(m[1]) : 0;
   }
@@ -409,6 +409,25 @@ describe("limits: one client cannot exhaust the node (real node)", function () {
     expect(ok.queues).to.equal(11); // q1, q10..q19
   });
 
+  it("counts refusals of --max-body-bytes (gRPC and HTTP 429) and --max-http-body-bytes (HTTP 413) in gmq_limit_rejections_total", async () => {
+    const topic = uniqueTopic("big");
+    await client.call("declareQueue", { topic, bindKey: "q" });
+    const [bodyBefore, httpBefore] = [await rejections("max-body-bytes"), await rejections("max-http-body-bytes")];
+    const big = Buffer.alloc(300 * 1024, "x"); // past the test node's 256 KiB
+    const err = await client.call("push", { topic, routeKey: "q", body: big }).then(() => undefined, (e: grpc.ServiceError) => e);
+    expect(err?.code).to.equal(S.RESOURCE_EXHAUSTED);
+    expect(reasonFromTrailers(err!.metadata)).to.equal("BODY_TOO_LARGE");
+    const post = (body: string) => fetch(`${base}/v1/topics/${topic}/messages`, { method: "POST", headers: { "content-type": "application/json" }, body });
+    const tooBig = await post(JSON.stringify({ routeKey: "q", body: big.toString("base64") }));
+    expect(tooBig.status).to.equal(429);
+    expect(((await tooBig.json()) as { reason: string }).reason).to.equal("BODY_TOO_LARGE");
+    const tooLong = await post(JSON.stringify({ routeKey: "q", body: Buffer.alloc(4 * MiB).toString("base64") })); // past --max-http-body-bytes 4 MiB
+    expect(tooLong.status).to.equal(413);
+    await tooLong.body?.cancel();
+    expect(await rejections("max-body-bytes")).to.equal(bodyBefore + 2);
+    expect(await rejections("max-http-body-bytes")).to.equal(httpBefore + 1);
+  });
+
   const N_HEAVY = 100;
   it("keeps the node's RSS bounded under 100 distinct heavy REGEX route keys whose pushes fail, and serves a probe meanwhile", async () => {
     const topic = uniqueTopic("heavy");
@@ -425,6 +444,78 @@ describe("limits: one client cannot exhaust the node (real node)", function () {
     expect(failed).to.equal(N_HEAVY);
     // ~3 MiB each: 300+ MiB were they all kept until a collection.
     expect(rssOf(node.pid) - rssBefore).to.be.below(128 * MiB);
+  });
+
+  describe("gRPC connections", () => {
+    let capped: NodeProcess;
+    let host: string;
+    let port: number;
+    const CAP = 5;
+    before(async () => {
+      capped = await startNodeProcess({ args: ["--max-grpc-connections", String(CAP), "--grpc-handshake-timeout-ms", "1000"] });
+      host = capped.grpcAddr.slice(0, capped.grpcAddr.lastIndexOf(":"));
+      port = Number(capped.grpcAddr.slice(capped.grpcAddr.lastIndexOf(":") + 1));
+    });
+    after(async () => {
+      await capped?.stop();
+      capped?.cleanup();
+    });
+
+    const rejectionsOf = (limit: string) => rejections(limit, `http://${capped.httpAddr}`);
+
+    /** An HTTP/2 connection to the gRPC port; `served` resolves once the node's SETTINGS arrive (grpc-js has it), `closed` when it ends. */
+    function session(): { session: ClientHttp2Session; served: Promise<boolean>; closed: Promise<void> } {
+      const s = http2Connect(`http://${capped.grpcAddr}`);
+      s.on("error", () => {}); // a refused connection is reset
+      const closed = new Promise<void>((resolve) => s.on("close", () => resolve()));
+      const served = new Promise<boolean>((resolve) => {
+        s.on("remoteSettings", () => resolve(true));
+        void closed.then(() => resolve(false));
+      });
+      return { session: s, served, closed };
+    }
+
+    it("closes a gRPC connection past --max-grpc-connections at once while that many are held, and serves a new one once one closes", async () => {
+      const held = Array.from({ length: CAP }, session);
+      try {
+        expect(await Promise.all(held.map((h) => h.served))).to.deep.equal(Array(CAP).fill(true));
+        const before = await rejectionsOf("max-grpc-connections");
+        const extra = session();
+        expect(await extra.served).to.equal(false);
+        await extra.closed;
+        expect(await rejectionsOf("max-grpc-connections")).to.equal(before + 1);
+        held[0]!.session.destroy();
+        await held[0]!.closed;
+        const c = connect(capped.grpcAddr);
+        try {
+          await waitFor(async () => c.call("ping", {}).then(() => true, () => false), { what: "a new client is served once a connection is free", deadlineMs: 30_000 });
+        } finally {
+          c.close();
+        }
+      } finally {
+        for (const h of held) h.session.destroy();
+      }
+    });
+
+    it("closes gRPC connections that send nothing, or part of the HTTP/2 preface, once --grpc-handshake-timeout-ms passes", async () => {
+      const before = await rejectionsOf("grpc-handshake-timeout-ms");
+      const closes = ["", "PRI * HTTP/2.0\r\n"].map(
+        (text) =>
+          new Promise<void>((resolve, reject) => {
+            const socket = tcpConnect({ host, port }, () => socket.write(text));
+            socket.on("close", () => resolve());
+            socket.on("error", reject);
+          }),
+      );
+      await Promise.all(closes);
+      expect(await rejectionsOf("grpc-handshake-timeout-ms")).to.equal(before + 2);
+      const c = connect(capped.grpcAddr); // a client that speaks HTTP/2 at once is served
+      try {
+        expect(await c.call<object, object>("ping", {})).to.be.an("object");
+      } finally {
+        c.close();
+      }
+    });
   });
 
   describe("connections", () => {

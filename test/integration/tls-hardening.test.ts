@@ -165,18 +165,15 @@ describe("TLS hardening (real nodes)", function () {
   describe("expiry, errors, handshake log, clients", () => {
     let node: NodeProcess;
     before(async () => {
-      node = await startNodeProcess({ args: ["--tls-cert", a.serverCert, "--tls-key", a.serverKey] });
+      node = await startNodeProcess({ args: ["--tls-cert", a.serverCert, "--tls-key", a.serverKey, "--grpc-handshake-timeout-ms", "1000"] });
     });
     after(async () => {
       await node?.stop();
       node?.cleanup();
     });
 
-    it("warns at start about a certificate that expires within 14 days and exports its end as a metric", async () => {
-      const notAfter = Date.parse(new X509Certificate(readFileSync(a.serverCert)).validTo); // the test certificates live 2 days
-      const warning = node.logs.map((l) => JSON.parse(l)).find((l) => /expires within 14 days/.test(l.msg));
-      expect(warning).to.include({ level: 40, notAfter: new Date(notAfter).toISOString() });
-      const metrics = await new Promise<string>((resolve, reject) => {
+    const scrape = () =>
+      new Promise<string>((resolve, reject) => {
         httpsRequest(`https://${node.httpAddr}/metrics`, { ca: readFileSync(a.caCert) }, (res) => {
           let body = "";
           res.on("data", (d: Buffer) => (body += d.toString()));
@@ -185,6 +182,12 @@ describe("TLS hardening (real nodes)", function () {
           .on("error", reject)
           .end();
       });
+
+    it("warns at start about a certificate that expires within 14 days and exports its end as a metric", async () => {
+      const notAfter = Date.parse(new X509Certificate(readFileSync(a.serverCert)).validTo); // the test certificates live 2 days
+      const warning = node.logs.map((l) => JSON.parse(l)).find((l) => /expires within 14 days/.test(l.msg));
+      expect(warning).to.include({ level: 40, notAfter: new Date(notAfter).toISOString() });
+      const metrics = await scrape();
       expect(metrics).to.include(`gmq_tls_certificate_expiry_timestamp_seconds ${Math.floor(notAfter / 1000)}`);
     });
 
@@ -219,6 +222,25 @@ describe("TLS hardening (real nodes)", function () {
         expect(line).to.include({ level: 40, suppressed: 0, remote: "127.0.0.1" });
       });
     }
+
+    it("closes a gRPC connection that does not start its TLS handshake, and one that sends no HTTP/2 preface after it, once --grpc-handshake-timeout-ms passes", async () => {
+      const timeouts = async () => Number(/^gmq_limit_rejections_total\{limit="grpc-handshake-timeout-ms"\} (\d+)/m.exec(await scrape())?.[1] ?? 0);
+      const before = await timeouts();
+      const silent = new Promise<void>((resolve, reject) => {
+        const s = netConnect(split(node.grpcAddr));
+        s.on("close", () => resolve());
+        s.on("error", reject);
+      });
+      const mute = new Promise<string>((resolve, reject) => {
+        const s = tlsConnect({ ...split(node.grpcAddr), ca: readFileSync(a.caCert), ALPNProtocols: ["h2"] }, () => {
+          s.on("close", () => resolve(s.alpnProtocol || ""));
+        });
+        s.on("error", reject);
+      });
+      await silent;
+      expect(await mute).to.equal("h2"); // the handshake was done, then the connection closed
+      expect(await timeouts()).to.equal(before + 2);
+    });
 
     it("lets the CLI (and so the SDK) connect to an IP address over TLS without Node's DEP0123 warning", async () => {
       const { stdout, stderr } = await promisify(execFile)(process.execPath, ["--import", "tsx", CLI, "--addr", node.grpcAddr, "--tls-ca", a.caCert, "nodes"], {

@@ -1,7 +1,6 @@
 import { expect } from "chai";
-import { ServerCredentials } from "@grpc/grpc-js";
 import { rateLimited } from "../../src/api/log-limit.js";
-import { certificateExpiry, grpcServerCredentials, httpsServerOptions, loadTls } from "../../src/api/tls.js";
+import { certificateExpiry, httpsServerOptions, loadTls } from "../../src/api/tls.js";
 import { makeTestCerts, type TestCerts } from "../helpers/certs.js";
 
 describe("TLS configuration", function () {
@@ -11,17 +10,13 @@ describe("TLS configuration", function () {
     certs = makeTestCerts();
   });
 
-  it("is off without a certificate: insecure gRPC credentials, no https options", () => {
+  it("is off without a certificate", () => {
     expect(loadTls({ tlsCert: "", tlsKey: "", tlsClientCa: "" })).to.equal(undefined);
-    expect(grpcServerCredentials(undefined)._isSecure()).to.equal(false);
   });
 
-  it("builds secure gRPC credentials and https options from the PEM files", () => {
+  it("builds the TLS servers' options from the PEM files", () => {
     const tls = loadTls({ tlsCert: certs.serverCert, tlsKey: certs.serverKey, tlsClientCa: "" })!;
     expect(tls.cert.toString()).to.include("BEGIN CERTIFICATE");
-    const creds = grpcServerCredentials(tls);
-    expect(creds).to.be.instanceOf(ServerCredentials);
-    expect(creds._isSecure()).to.equal(true);
     const https = httpsServerOptions(tls);
     expect(https).to.include({ minVersion: "TLSv1.2" });
     expect(https).not.to.have.property("requestCert");
@@ -30,7 +25,6 @@ describe("TLS configuration", function () {
   it("requires and verifies client certificates when a client CA is given", () => {
     const tls = loadTls({ tlsCert: certs.serverCert, tlsKey: certs.serverKey, tlsClientCa: certs.caCert })!;
     expect(httpsServerOptions(tls)).to.include({ requestCert: true, rejectUnauthorized: true });
-    expect(grpcServerCredentials(tls)._isSecure()).to.equal(true);
   });
 
   it("names the file it cannot read", () => {

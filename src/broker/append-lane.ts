@@ -1,0 +1,82 @@
+// Storing a push's copies without holding the event loop. Copies are written
+// synchronously into the queues' logs; one push reaching 1,000 queues used to
+// write them all in one turn (hundreds of ms, seconds before the fan-out cap),
+// so every other client waited. A push whose copies exceed one turn's share
+// is appended queue by queue, yielding to the loop in between.
+//
+// What a push promised before stays true:
+//   - nothing is stored unless the whole push was validated and routed (the
+//     caller does all of that before it hands the copies here);
+//   - in every queue, messages stand in push order: the pushes to one topic
+//     append through its one lane, a push waiting for those before it, so a
+//     small push cannot overtake a large one in a queue the large one has not
+//     reached yet.
+// A queue deleted while a push waits or is being appended gets no copy.
+import type { Queue } from "./queue.js";
+import type { NewMessage } from "./storage.js";
+
+/** Bytes of copies appended in one event-loop turn (a few ms of writing). */
+export const APPEND_TURN_BYTES = 4 * 1024 * 1024;
+/** Queues appended to in one turn, whatever the bytes (each append has a fixed cost). */
+export const APPEND_TURN_QUEUES = 256;
+
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+function bytesOf(messages: readonly NewMessage[]): number {
+  let n = 0;
+  for (const m of messages) n += m.body.byteLength;
+  return n;
+}
+
+/** One topic's appends, in push order. */
+export class AppendLane {
+  /** The last append spread over turns, settled or not; undefined when the lane is free. */
+  private tail: Promise<void> | undefined;
+
+  /**
+   * Appends each queue's messages. When the lane is free and the copies fit
+   * one turn this happens at once and returns undefined (a push costs no
+   * extra turn); otherwise it returns a promise that settles once the copies
+   * are appended, after every append before it, with turns in between. It
+   * rejects with the error of the append that failed (copies already in
+   * other queues stay, as when one turn appends them).
+   */
+  append(perQueue: ReadonlyMap<Queue, readonly NewMessage[]>, bytes: number): Promise<void> | undefined {
+    if (this.tail === undefined && bytes <= APPEND_TURN_BYTES && perQueue.size <= APPEND_TURN_QUEUES) {
+      for (const [q, messages] of perQueue) q.append(messages);
+      return undefined;
+    }
+    const before = this.tail;
+    const run = (async () => {
+      if (before) await before;
+      let turnBytes = 0;
+      let turnQueues = 0;
+      for (const [q, messages] of perQueue) {
+        if (turnBytes >= APPEND_TURN_BYTES || turnQueues >= APPEND_TURN_QUEUES) {
+          await nextTurn();
+          turnBytes = 0;
+          turnQueues = 0;
+        }
+        if (!q.isOpen) continue;
+        q.append(messages);
+        turnBytes += bytesOf(messages);
+        turnQueues++;
+      }
+    })();
+    // The lane goes on after a failure: the next push's copies are its own.
+    const settled = run.then(
+      () => {},
+      () => {},
+    );
+    this.tail = settled;
+    void settled.then(() => {
+      if (this.tail === settled) this.tail = undefined;
+    });
+    return run;
+  }
+
+  /** Resolves once every append handed to the lane so far has ended. */
+  async idle(): Promise<void> {
+    while (this.tail) await this.tail;
+  }
+}
