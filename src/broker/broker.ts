@@ -360,6 +360,10 @@ export class Broker {
         list.push(message);
       }
     }
+    // All or nothing: a batch reaching several queues first reserves space in
+    // each (DISK_FULL then stores none of it), so no queue keeps copies that a
+    // retry with the same idempotency keys would store a second time.
+    if (perQueue.size > 1) for (const [q, list] of perQueue) q.reserveSpace(list);
     for (const [q, list] of perQueue) q.append(list);
     // Remembered before the commit resolves, so a retry racing it is a duplicate too.
     if (fresh) for (const [key, id] of fresh) topic.dedup.remember(key, id, now);

@@ -161,6 +161,11 @@ export class Queue {
     return this.config().autoAck;
   }
 
+  /** Allocates what append(messages) will need (see QueueLog.reserveSpace). */
+  reserveSpace(messages: readonly NewMessage[]): void {
+    this.log.reserveSpace(messages);
+  }
+
   /** Appends; the caller commits storage and then calls afterAppend(). */
   append(messages: readonly NewMessage[]): void {
     this.log.append(messages);
