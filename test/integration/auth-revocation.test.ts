@@ -212,6 +212,8 @@ describe("token auth: revocation reaches open streams, auth before the body (rea
       producer.set("authorization", `Bearer ${TOKENS.admin}`);
       expect((await call(producer)).code).to.equal(S.INVALID_ARGUMENT);
       expect(await metric('gmq_auth_failures_total{reason="TOKEN_REQUIRED"}')).to.equal(before + 1);
+      // Logged too, at most one line per 10 s (refusals are the client's to cause).
+      expect(node.logs.some((l) => l.includes("auth: request refused"))).to.equal(true);
     } finally {
       raw.close();
     }
