@@ -364,13 +364,16 @@ export class PushSession {
     let result: Promise<pb.PushResponse>;
     try {
       this.authorize(req);
-      if (this.watched) this.topics.add(req.topic);
       result = this.push(req, {});
     } catch (err) {
       result = Promise.reject(err);
     }
     result.then(
-      (r) => this.reply({ seq: req.seq, id: r.id, errorCode: 0, errorMessage: "", errorReason: "", duplicate: r.duplicate }),
+      (r) => {
+        // Remembered once stored, so the set holds only topics that exist on the node.
+        if (this.watched) this.topics.add(req.topic);
+        this.reply({ seq: req.seq, id: r.id, errorCode: 0, errorMessage: "", errorReason: "", duplicate: r.duplicate });
+      },
       (err: unknown) => {
         const s = this.statusOf(err);
         this.reply({ seq: req.seq, id: 0n, errorCode: s.code, errorMessage: s.message, errorReason: s.reason, duplicate: false });
