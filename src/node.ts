@@ -65,10 +65,17 @@ function lateBroker(): { broker: Broker; open(broker: Broker): void } {
 
 export async function startNode(config: NodeConfig, logger: Logger, hooks: StartHooks = {}): Promise<RunningNode> {
   // Read before anything opens, so a bad auth file fails the start and touches no data.
-  const auth = config.authFile ? loadAuthFile(config.authFile) : undefined;
-  if (auth) logger.info({ authFile: config.authFile, tokens: auth.names }, "token auth on");
   // One clock for the store and the broker (tests drive a manual one in process).
   const clock = systemClock;
+  // Refusals are counted and logged, at most one line per 10 s: a client can cause them at will.
+  const refusalLog = rateLimited(10_000, clock.now);
+  const auth = config.authFile
+    ? loadAuthFile(config.authFile, (err) => {
+        metrics?.authRefused(err.reason);
+        refusalLog((suppressed) => logger.warn({ reason: err.reason, err: err.message, suppressed }, "auth: request refused"));
+      })
+    : undefined;
+  if (auth) logger.info({ authFile: config.authFile, tokens: auth.names }, "token auth on");
   let tls = loadTls(config);
   if (tls) logCertificate(tls, logger, clock);
   // The servers listen first, so operators see /readyz 503 (and gRPC health

@@ -39,6 +39,13 @@ export const RPC_ACTIONS: Readonly<Record<string, { action: Action; scope: "topi
   Ping: "open",
 };
 
+/** The action an RPC needs, known from its name alone (before its request is read); undefined for open RPCs. */
+export function actionOfRpc(rpc: string): Action | undefined {
+  const rule = RPC_ACTIONS[rpc];
+  if (rule === "open") return undefined;
+  return rule === undefined ? "admin" : rule.action;
+}
+
 /** The RPCs served without a token. */
 export const OPEN_RPCS: ReadonlySet<string> = new Set(Object.keys(RPC_ACTIONS).filter((rpc) => RPC_ACTIONS[rpc] === "open"));
 
@@ -57,6 +64,13 @@ export interface Authorizer {
   authorize(authorization: string | undefined, action: Action, topics: readonly string[]): void;
   /** The check for an RPC by its name in the proto, given its request message. */
   authorizeRpc(authorization: string | undefined, rpc: string, request: object): void;
+  /**
+   * The check possible before a request's body is read: a known token that
+   * may do `action` on some topic. Throws like authorize.
+   */
+  authenticate(authorization: string | undefined, action: Action): void;
+  /** Runs listener after each reload that changed the tokens (open streams are checked again then). */
+  onReload(listener: () => void): void;
   /** Names of the tokens, for the startup log (never the secrets). */
   readonly names: readonly string[];
 }
@@ -68,10 +82,13 @@ function patternOf(p: string): RegExp {
 }
 
 /** Parses an auth file's JSON (see README "Authentication"); throws with the file's name and the entry at fault. */
-export function parseAuthFile(text: string, file: string): Authorizer {
+export function parseAuthFile(text: string, file: string, onRefused?: RefusalObserver): Authorizer {
   const grants = parseGrants(text, file);
-  return createAuthorizer(() => grants);
+  return createAuthorizer(() => grants, onRefused).authorizer;
 }
+
+/** Told of every refusal (UNAUTHENTICATED or PERMISSION_DENIED), for metrics and logs. */
+export type RefusalObserver = (err: BrokerError) => void;
 
 function parseGrants(text: string, file: string): Grant[] {
   let doc: unknown;
@@ -124,7 +141,7 @@ export interface ReloadableAuthorizer extends Authorizer {
   reload(): void;
 }
 
-export function loadAuthFile(file: string): ReloadableAuthorizer {
+export function loadAuthFile(file: string, onRefused?: RefusalObserver): ReloadableAuthorizer {
   const read = (): Grant[] => {
     let text: string;
     try {
@@ -135,15 +152,18 @@ export function loadAuthFile(file: string): ReloadableAuthorizer {
     return parseGrants(text, file);
   };
   let grants = read();
-  return Object.assign(createAuthorizer(() => grants), {
+  const { authorizer, reloaded } = createAuthorizer(() => grants, onRefused);
+  return Object.assign(authorizer, {
     reload() {
       grants = read();
+      reloaded();
     },
   });
 }
 
 /** current() is read on every check, so a reload takes effect for the next call. */
-function createAuthorizer(current: () => readonly Grant[]): Authorizer {
+function createAuthorizer(current: () => readonly Grant[], onRefused: RefusalObserver = () => {}): { authorizer: Authorizer; reloaded: () => void } {
+  const listeners: (() => void)[] = [];
   const find = (authorization: string | undefined): Grant => {
     const m = authorization ? /^Bearer\s+(\S+)\s*$/i.exec(authorization) : null;
     if (!m) throw new BrokerError(ErrorReason.TOKEN_REQUIRED, "this node requires a token: send the header authorization: Bearer <token> (over gRPC without leading or trailing whitespace, which HTTP/2 drops)");
@@ -153,6 +173,23 @@ function createAuthorizer(current: () => readonly Grant[]): Authorizer {
     for (const g of current()) if (timingSafeEqual(g.digest, digest)) found = g;
     if (!found) throw new BrokerError(ErrorReason.TOKEN_UNKNOWN, "unknown token");
     return found;
+  };
+
+  // Every refusal leaves through here, so each one is counted once.
+  const observed =
+    <A extends unknown[]>(check: (...args: A) => void) =>
+    (...args: A): void => {
+      try {
+        check(...args);
+      } catch (err) {
+        if (err instanceof BrokerError) onRefused(err);
+        throw err;
+      }
+    };
+
+  const authenticate = (authorization: string | undefined, action: Action): void => {
+    const grant = find(authorization);
+    if (grant.patterns[action].length === 0) throw new BrokerError(ErrorReason.NOT_GRANTED, `token ${grant.name} may not ${action} on any topic`);
   };
 
   const authorize = (authorization: string | undefined, action: Action, topics: readonly string[]): void => {
@@ -166,12 +203,16 @@ function createAuthorizer(current: () => readonly Grant[]): Authorizer {
     }
   };
 
-  return {
+  const authorizer: Authorizer = {
     get names() {
       return current().map((g) => g.name);
     },
-    authorize,
-    authorizeRpc(authorization, rpc, request) {
+    authorize: observed(authorize),
+    authenticate: observed(authenticate),
+    onReload(listener) {
+      listeners.push(listener);
+    },
+    authorizeRpc: observed((authorization: string | undefined, rpc: string, request: object) => {
       const rule = RPC_ACTIONS[rpc];
       // An RPC missing from the table (added to the proto later) needs node-wide admin until it is listed.
       if (rule === undefined) return authorize(authorization, "admin", ["*"]);
@@ -182,6 +223,12 @@ function createAuthorizer(current: () => readonly Grant[]): Authorizer {
       else if (rule.scope === "topic") topics = [String(r.topic ?? "")];
       else topics = Array.isArray(r.channels) ? (r.channels as string[]) : [String(r.channel ?? "")];
       authorize(authorization, rule.action, topics);
+    }),
+  };
+  return {
+    authorizer,
+    reloaded() {
+      for (const l of listeners) l();
     },
   };
 }

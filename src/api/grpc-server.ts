@@ -11,6 +11,7 @@ import type { NodeConfig } from "../config.js";
 import { BrokerServiceService, type BrokerServiceServer } from "../gen/gmq/v1/broker.js";
 import type { Authorizer } from "./auth.js";
 import { withTotalDeserializers } from "./grpc-decode.js";
+import { tokenAtMetadata } from "./grpc-auth.js";
 import { metadataLimit } from "./grpc-limits.js";
 import { createGrpcListener } from "./grpc-listener.js";
 import { grpcStreamMethods } from "./grpc-streams.js";
@@ -64,6 +65,8 @@ export const SERVICE_NAME = "gmq.v1.BrokerService";
 export async function startGrpcServer(options: GrpcServerOptions): Promise<RunningGrpcServer> {
   const { broker, logger, auth } = options;
   const openStreams = new OpenStreams();
+  // A reload that removes a token or narrows its grants ends the streams it opened.
+  auth?.onReload(() => openStreams.recheck());
   const deps: GrpcCallDeps = {
     toStatus: (err, rpc) => grpcStatusOf(err, logger, `${SERVICE_NAME}/${rpc}`),
     auth,
@@ -77,7 +80,11 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
 
   const server = new grpc.Server({
     // Before any handler (BrokerService, health, reflection): refused with a reason through status.ts.
-    interceptors: [metadataLimit((err, method) => grpcStatusOf(err, logger, method))],
+    interceptors: [
+      metadataLimit((err, method) => grpcStatusOf(err, logger, method)),
+      // Then an unauthenticated call is refused before its request is read.
+      ...(auth ? [tokenAtMetadata(auth, SERVICE_NAME, (err, method) => grpcStatusOf(err, logger, method))] : []),
+    ],
     "grpc.max_receive_message_length": options.limits.maxGrpcMessageBytes,
     "grpc.max_send_message_length": options.limits.maxGrpcMessageBytes,
     // A connection with no call for this long gets GOAWAY, so idle connections do not pile up.

@@ -62,6 +62,7 @@ export function grpcStreamMethods(
           },
         },
         open,
+        auth && (() => auth.authenticate(authorization, "push")),
       );
       call.on("data", (raw: PushStreamRequest) => {
         let req: PushStreamRequest;
@@ -90,8 +91,11 @@ export function grpcStreamMethods(
           if (!kind) throw malformed("a ConsumeRequest must carry subscribe or update");
           if (kind.$case === "subscribe") {
             if (session) throw malformed("subscribe may only be sent once, as the first request");
-            auth?.authorizeRpc(authorizationOf(call), "Consume", kind.value);
-            session = new ConsumeSession(broker, kind.value, GRPC_CONSUME, sink, open, limits);
+            const authorization = authorizationOf(call);
+            const subscribe = kind.value;
+            const recheck = auth && (() => auth.authorizeRpc(authorization, "Consume", subscribe));
+            recheck?.();
+            session = new ConsumeSession(broker, subscribe, GRPC_CONSUME, sink, open, limits, recheck);
             return;
           }
           if (!session) throw malformed("the first ConsumeRequest must be subscribe");
@@ -113,8 +117,10 @@ export function grpcStreamMethods(
       let session: SubscribeSession;
       try {
         const request = decoded(call.request);
-        auth?.authorizeRpc(authorizationOf(call), "Subscribe", request);
-        session = new SubscribeSession(broker, request, sink, open, limits);
+        const authorization = authorizationOf(call);
+        const recheck = auth && (() => auth.authorizeRpc(authorization, "Subscribe", request));
+        recheck?.();
+        session = new SubscribeSession(broker, request, sink, open, limits, recheck);
       } catch (err) {
         sink.end(err);
         return;

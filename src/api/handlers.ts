@@ -124,7 +124,7 @@ export function createUnaryHandlers(broker: Broker, limits: HandlerLimits): Unar
       return { deadlineMs: BigInt(deadline) };
     },
     async PopDead(req) {
-      return { message: toProtoMessage(req.topic, req.bindKey, broker.popDead(req.topic, req.bindKey)) };
+      return { message: toProtoMessage(req.topic, req.bindKey, await broker.popDead(req.topic, req.bindKey)) };
     },
     async ListDead(req) {
       if (req.limit > maxListDead) throw invalid(`limit must be at most ${maxListDead}`);

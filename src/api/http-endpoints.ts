@@ -1,7 +1,7 @@
 // Builds the node's one HTTP route table (http-router.ts) at start-up from
 // its parts: each route becomes an Endpoint that serves a matched request.
 import type { ServerResponse } from "node:http";
-import type { Authorizer } from "./auth.js";
+import { actionOfRpc, type Authorizer } from "./auth.js";
 import { serveRoute, type UnaryHandler } from "./http-gateway.js";
 import type { BodyLimit } from "./http-io.js";
 import { HttpRouter } from "./http-router.js";
@@ -38,11 +38,16 @@ export function buildRouter(p: RouterParts): HttpRouter {
   for (const route of p.rpcs.routes) {
     const handler = p.bound.get(route)!;
     const label = route.rpc.name;
+    const action = actionOfRpc(label);
     router.template(route.method, route, {
       label,
       route: route.template,
       async serve(req, res, values, query) {
-        const authorize = auth && ((r: Record<string, unknown>) => auth.authorizeRpc(req.headers.authorization, label, r));
+        const authorization = req.headers.authorization;
+        const authorize = auth && {
+          before: () => action && auth.authenticate(authorization, action),
+          request: (r: Record<string, unknown>) => auth.authorizeRpc(authorization, label, r),
+        };
         await serveRoute(route, handler, values, query, req, res, p.bodyLimit, p.activeCalls, authorize);
         return "OK";
       },

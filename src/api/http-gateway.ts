@@ -72,16 +72,18 @@ export async function serveRoute(
   bodyLimit: BodyLimit,
   /** Signals of calls in progress, aborted when the node shuts down. */
   active: Set<AbortController>,
-  /** Throws when the caller may not make this request (token auth). */
-  authorize?: (request: Record<string, unknown>) => void,
+  /** Token auth: `before` runs before the body is read (a known token with the route's action), `request` once the request is built. */
+  authorize?: { before(): void; request(request: Record<string, unknown>): void },
 ): Promise<void> {
+  // Nothing of an unauthenticated request is read or parsed: it is refused at its headers.
+  authorize?.before();
   let body: unknown = undefined;
   if (route.body) {
     // Declared JSON: http-guard.ts refuses other content types before any route runs.
     body = parseJsonBody(await readBody(req, bodyLimit));
   }
   const request = buildRequest(route, values, query, body);
-  authorize?.(request);
+  authorize?.request(request);
   const context = new HttpCallContext(res, active);
   try {
     const reply = (await handler(request as never, context)) as Record<string, unknown>;

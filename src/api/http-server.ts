@@ -98,6 +98,8 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
   const table = new RouteTable(schema.rpcs);
   const bound = bindRoutes(table, handlers);
   const openStreams = new OpenStreams();
+  // A reload that removes a token or narrows its grants ends the streams it opened.
+  auth?.onReload(() => openStreams.recheck());
   const streams = createHttpStreams(broker, schema.message("gmq.v1.Message"), openStreams, logger, streamLimitsOf(config, opts.limitRejected), auth);
   const streamTable = streamRoutes(schema);
   const metrics = config.metrics ? (opts.metrics ?? createNodeMetrics(opts.metricsSources ?? { topicStats: () => [] })) : undefined;
@@ -125,6 +127,9 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
     // A client that goes away mid-body is no fault of the node's: logged at debug only.
     if (e.body.code === "CANCELLED") logger.debug?.({ route, err: (err as Error).message }, "http client went away");
     observe(label, start, e.body.code);
+    // Refused by token auth before its body was read: the connection is
+    // closed after the answer instead of reading (say) 50 MB for nobody.
+    if ((e.body.code === "UNAUTHENTICATED" || e.body.code === "PERMISSION_DENIED") && !res.req.complete) res.shouldKeepAlive = false;
     sendError(res, e);
   };
 

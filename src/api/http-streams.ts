@@ -135,13 +135,15 @@ export function createHttpStreams(
   return {
     Subscribe(route, values, query, req, res) {
       const request = requestOf(route, values, query) as unknown as pb.SubscribeRequest;
-      auth?.authorizeRpc(req.headers.authorization, "Subscribe", request);
+      const authorization = req.headers.authorization;
+      const recheck = auth && (() => auth.authorizeRpc(authorization, "Subscribe", request));
+      recheck?.();
       const writer = new EventWriter(req, res, log, { method: "GET", route: route.template });
       const sink: StreamSink<pb.SubscribeResponse> = {
         write: (reply, sent) => writer.write(messageToJson(route.response, reply), sent),
         end: (err) => writer.end(err),
       };
-      const session = new SubscribeSession(broker, request, sink, open, limits);
+      const session = new SubscribeSession(broker, request, sink, open, limits, recheck);
       writer.start();
       res.once("close", () => session.close());
     },
@@ -151,7 +153,9 @@ export function createHttpStreams(
       if (ack !== "manual" && ack !== "auto") throw invalid(`ack must be manual or auto, got ${quoted(ack)}`);
       query.delete("ack");
       const request = requestOf(route, values, query) as unknown as pb.ConsumeSubscribe;
-      auth?.authorizeRpc(req.headers.authorization, "Consume", request);
+      const authorization = req.headers.authorization;
+      const recheck = auth && (() => auth.authorizeRpc(authorization, "Consume", request));
+      recheck?.();
       // No way back on this stream: acks come through unary routes, and what is settled at delivery returns credit once sent.
       const mode: ConsumeMode = { ackOnSend: ack === "auto", creditOnStream: false };
       const writer = new EventWriter(req, res, log, { method: "GET", route: route.template });
@@ -162,7 +166,7 @@ export function createHttpStreams(
         },
         end: (err) => writer.end(err),
       };
-      const session = new ConsumeSession(broker, request, mode, sink, open, limits);
+      const session = new ConsumeSession(broker, request, mode, sink, open, limits, recheck);
       writer.start();
       res.once("close", () => session.close());
     },

@@ -159,6 +159,8 @@ export function createLegacyRoutes(deps: LegacyDeps): Map<string, LegacyHandler>
   // POST /push with form field data={"body":"...","topic":"...","delay":0,"route_key":"..."}; (new) "ttl" in seconds like "delay",
   // and "idempotency_key" (the reply then says whether it was a duplicate)
   routes.set("/push", async (q, req) => {
+    // Refused at the headers without a token that may push somewhere: the body is never read.
+    deps.auth?.authenticate(req.headers.authorization, "push");
     const raw = await readBody(req, deps.bodyLimit);
     const type = String(req.headers["content-type"] ?? "");
     let data: string | null;

@@ -51,6 +51,8 @@ export interface NodeMetrics {
   observeRpc(method: string, protocol: Protocol, seconds: number, code: string): void;
   /** Counts one request refused or stream cut by a limit, labelled with the limit's flag ("max-stream-buffer-bytes"). */
   limitRejected(limit: string): void;
+  /** Counts one call or stream refused by token auth (401/403, UNAUTHENTICATED/PERMISSION_DENIED), by reason (TOKEN_UNKNOWN). */
+  authRefused(reason: string): void;
 }
 
 const latencyBuckets = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
@@ -191,6 +193,13 @@ export function createNodeMetrics(sources: MetricsSources, options: { defaultMet
     registers: [registry],
   });
 
+  const authRefusals = new Counter({
+    name: "gmq_auth_failures_total",
+    help: "Calls refused and streams ended by token auth (HTTP 401/403, gRPC UNAUTHENTICATED/PERMISSION_DENIED), by reason",
+    labelNames: ["reason"] as const,
+    registers: [registry],
+  });
+
   if (sources.storageStats) {
     const read = sources.storageStats.bind(sources);
     let stats: StorageStats | undefined;
@@ -220,6 +229,9 @@ export function createNodeMetrics(sources: MetricsSources, options: { defaultMet
     },
     limitRejected(limit) {
       rejections.inc({ limit });
+    },
+    authRefused(reason) {
+      authRefusals.inc({ reason });
     },
   };
 }

@@ -39,18 +39,44 @@ export interface StreamBroker {
   ): StreamConsumer;
 }
 
-/** Every open stream of one server, so that shutdown can end them. */
-export class OpenStreams {
-  private readonly stops = new Set<() => void>();
+/** How to end one open stream: cleanly (shutdown) or with err (its token was revoked). */
+type StreamStop = (err?: BrokerError) => void;
 
-  /** Registers how to end a stream; returns how to forget it. */
-  add(stop: () => void): () => void {
-    this.stops.add(stop);
-    return () => this.stops.delete(stop);
+/**
+ * Every open stream of one server, so that shutdown can end them, and a
+ * reload of the auth file can end those whose token no longer allows them.
+ */
+export class OpenStreams {
+  private readonly streams = new Map<StreamStop, (() => void) | undefined>();
+
+  /**
+   * Registers how to end a stream and, with token auth, how to check its
+   * token again (throws when the token no longer allows the stream); returns
+   * how to forget it.
+   */
+  add(stop: StreamStop, recheck?: () => void): () => void {
+    this.streams.set(stop, recheck);
+    return () => this.streams.delete(stop);
   }
 
   closeAll(): void {
-    for (const stop of [...this.stops]) stop();
+    for (const stop of [...this.streams.keys()]) stop();
+  }
+
+  /** After the tokens changed: ends each stream whose token was removed or narrowed, with that refusal as its status. */
+  recheck(): number {
+    let ended = 0;
+    for (const [stop, recheck] of [...this.streams]) {
+      if (!recheck) continue;
+      try {
+        recheck();
+      } catch (err) {
+        if (!(err instanceof BrokerError)) throw err;
+        stop(new BrokerError(err.reason, `the auth file was reloaded: ${err.message}; the stream is ended`, { metadata: { ...err.metadata } }));
+        ended++;
+      }
+    }
+    return ended;
   }
 }
 
@@ -106,6 +132,8 @@ export class SubscribeSession {
     private readonly sink: StreamSink<pb.SubscribeResponse>,
     open: OpenStreams,
     limits: StreamLimits,
+    /** With token auth: throws once the stream's token no longer allows it. */
+    recheck?: () => void,
   ) {
     if (request.channels.length > limits.maxSubscribeChannels) {
       limits.rejected("maxSubscribeChannels");
@@ -113,7 +141,7 @@ export class SubscribeSession {
     }
     this.buffer = new SendBuffer(limits);
     this.unsubscribe = broker.subscribe(request.channels, (channel, body, publishedAtMs) => this.publish(channel, body, publishedAtMs));
-    this.forget = open.add(() => this.end());
+    this.forget = open.add((err) => this.end(err), recheck);
   }
 
   private publish(channel: string, body: Buffer, publishedAtMs: number): void {
@@ -180,6 +208,8 @@ export class ConsumeSession {
     private readonly sink: StreamSink<pb.ConsumeResponse>,
     open: OpenStreams,
     limits: StreamLimits,
+    /** With token auth: throws once the stream's token no longer allows it. */
+    recheck?: () => void,
   ) {
     this.topic = request.topic;
     this.bindKey = request.bindKey;
@@ -200,7 +230,8 @@ export class ConsumeSession {
       (batch) => this.deliver(batch),
       (err) => this.end(err),
     );
-    this.forget = open.add(() => this.end());
+    // Ending closes the consumer, which returns every unacked message to the queue.
+    this.forget = open.add((err) => this.end(err), recheck);
   }
 
   private deliver(batch: Delivery[]): void {
@@ -289,6 +320,9 @@ export class PushSession {
   private pending = 0;
   private state: "open" | "finishing" | "ended" = "open";
   private readonly forget: () => void;
+  /** Topics this stream was allowed to push to, checked again when the tokens change. */
+  private readonly topics = new Set<string>();
+  private readonly watched: boolean;
 
   constructor(
     private readonly push: (request: pb.PushRequest, ctx: CallContext) => Promise<pb.PushResponse>,
@@ -299,13 +333,29 @@ export class PushSession {
     private readonly sink: StreamSink<pb.PushStreamResponse>,
     private readonly source: RequestSource,
     open: OpenStreams,
+    /** With token auth: throws once the stream's token is gone (the topics pushed to are checked here too). */
+    recheck?: () => void,
   ) {
-    // On shutdown: stop reading, answer every push already taken, then end,
-    // so a producer knows exactly which pushes were stored.
-    this.forget = open.add(() => {
-      this.source.pause();
-      this.finish();
-    });
+    this.watched = recheck !== undefined;
+    this.forget = open.add(
+      (err) => {
+        this.source.pause();
+        if (err) {
+          // Revoked: pushes still being stored are not answered; the status says why the stream ended.
+          this.close();
+          this.sink.end(err);
+          return;
+        }
+        // On shutdown: answer every push already taken, then end, so a
+        // producer knows exactly which pushes were stored.
+        this.finish();
+      },
+      recheck &&
+        (() => {
+          recheck();
+          for (const topic of this.topics) this.authorize({ seq: 0n, topic, routeKey: "", body: Buffer.alloc(0), delayMs: 0n, ttlMs: 0n, idempotencyKey: "" });
+        }),
+    );
   }
 
   write(req: pb.PushStreamRequest): void {
@@ -319,7 +369,11 @@ export class PushSession {
       result = Promise.reject(err);
     }
     result.then(
-      (r) => this.reply({ seq: req.seq, id: r.id, errorCode: 0, errorMessage: "", errorReason: "", duplicate: r.duplicate }),
+      (r) => {
+        // Remembered once stored, so the set holds only topics that exist on the node.
+        if (this.watched) this.topics.add(req.topic);
+        this.reply({ seq: req.seq, id: r.id, errorCode: 0, errorMessage: "", errorReason: "", duplicate: r.duplicate });
+      },
       (err: unknown) => {
         const s = this.statusOf(err);
         this.reply({ seq: req.seq, id: 0n, errorCode: s.code, errorMessage: s.message, errorReason: s.reason, duplicate: false });
@@ -343,6 +397,7 @@ export class PushSession {
 
   /** The stream is gone: nothing more is ended. */
   close(): void {
+    if (this.state === "ended") return;
     this.state = "ended";
     this.forget();
   }

@@ -7,6 +7,10 @@
 // What a push promised before stays true:
 //   - nothing is stored unless the whole push was validated and routed (the
 //     caller does all of that before it hands the copies here);
+//   - all or nothing on a full disk: a push reaching several queues first
+//     reserves space in each, right before its appends (DISK_FULL then stores
+//     none of it), so no queue keeps copies that a retry with the same
+//     idempotency keys would store a second time;
 //   - in every queue, messages stand in push order: the pushes to one topic
 //     append through its one lane, a push waiting for those before it, so a
 //     small push cannot overtake a large one in a queue the large one has not
@@ -21,6 +25,10 @@ export const APPEND_TURN_BYTES = 4 * 1024 * 1024;
 export const APPEND_TURN_QUEUES = 256;
 
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+function reserve(perQueue: ReadonlyMap<Queue, readonly NewMessage[]>): void {
+  if (perQueue.size > 1) for (const [q, messages] of perQueue) if (q.isOpen) q.reserveSpace(messages);
+}
 
 function bytesOf(messages: readonly NewMessage[]): number {
   let n = 0;
@@ -38,17 +46,18 @@ export class AppendLane {
    * one turn this happens at once and returns undefined (a push costs no
    * extra turn); otherwise it returns a promise that settles once the copies
    * are appended, after every append before it, with turns in between. It
-   * rejects with the error of the append that failed (copies already in
-   * other queues stay, as when one turn appends them).
+   * rejects with the error of the reservation or append that failed.
    */
   append(perQueue: ReadonlyMap<Queue, readonly NewMessage[]>, bytes: number): Promise<void> | undefined {
     if (this.tail === undefined && bytes <= APPEND_TURN_BYTES && perQueue.size <= APPEND_TURN_QUEUES) {
+      reserve(perQueue);
       for (const [q, messages] of perQueue) q.append(messages);
       return undefined;
     }
     const before = this.tail;
     const run = (async () => {
       if (before) await before;
+      reserve(perQueue);
       let turnBytes = 0;
       let turnQueues = 0;
       for (const [q, messages] of perQueue) {

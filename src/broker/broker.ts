@@ -416,10 +416,12 @@ export class Broker {
     return deadline;
   }
 
-  popDead(topicName: string, bindKey: string): StoredMessage {
+  /** Takes the oldest dead letter; resolves once its removal is durable, like an ack (a power loss then cannot bring it back). */
+  async popDead(topicName: string, bindKey: string): Promise<StoredMessage> {
     const queue = this.queue(topicName, bindKey);
     const m = queue.popDead();
     if (!m) throw new BrokerError(ErrorReason.NO_DEAD_LETTERS, `queue ${queue.name} has no dead letters`);
+    await this.storage.commit();
     return m;
   }
 

@@ -142,6 +142,14 @@ class GuardedQueueLog implements QueueLog {
     }
   }
 
+  reserveSpace(messages: readonly NewMessage[]): void {
+    try {
+      this.inner.reserveSpace(messages);
+    } catch (err) {
+      throw storeFailure(err, this.log);
+    }
+  }
+
   reserve(max: number, maxBytes: number, deadlineMs: number, nowMs?: number): StoredMessage[] {
     try {
       return this.inner.reserve(max, maxBytes, deadlineMs, nowMs);

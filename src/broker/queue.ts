@@ -166,6 +166,11 @@ export class Queue {
     return !this.closed;
   }
 
+  /** Allocates what append(messages) will need (see QueueLog.reserveSpace). */
+  reserveSpace(messages: readonly NewMessage[]): void {
+    this.log.reserveSpace(messages);
+  }
+
   /** Appends; the caller commits storage and then calls afterAppend(). */
   append(messages: readonly NewMessage[]): void {
     this.log.append(messages);

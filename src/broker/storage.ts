@@ -74,6 +74,14 @@ export interface QueueLog {
   append(messages: readonly NewMessage[]): void;
 
   /**
+   * Allocates what append(messages) needs (throws like append, with nothing
+   * appended), so that appending the same messages right after, with no other
+   * call in between, cannot fail for space: a push reaching several queues
+   * reserves in each before it appends to any, and is stored all or nothing.
+   */
+  reserveSpace(messages: readonly NewMessage[]): void;
+
+  /**
    * Takes up to `max` ready messages (and at most ~maxBytes of bodies, at least
    * one message) and marks them in flight until deadlineMs. Retries that were
    * requeued come before never-delivered messages. Returns [] when none is ready.

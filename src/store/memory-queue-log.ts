@@ -60,6 +60,9 @@ export class MemoryQueueLog implements QueueLog {
     private readonly maxBodyBytes: number,
   ) {}
 
+  /** Memory never runs out of segments. */
+  reserveSpace(): void {}
+
   append(messages: readonly NewMessage[]): void {
     this.checkOpen();
     for (const m of messages) {

@@ -103,10 +103,41 @@ export class FileQueueLog implements QueueLog {
 
   // ------------------------------------------------------------------ append
 
+  reserveSpace(messages: readonly NewMessage[]): void {
+    this.checkOpen();
+    this.plan(messages);
+    this.keyBytes.fill(null, 0, messages.length); // no keys kept alive between calls
+  }
+
   append(messages: readonly NewMessage[]): void {
     this.checkOpen();
     const n = messages.length;
     if (n === 0) return;
+    const now = this.plan(messages);
+    const rk = this.rkBytes;
+    const keys = this.keyBytes;
+    for (let i = 0; i < n; i++) {
+      const m = messages[i]!;
+      const exp = m.expiresAtMs ?? 0;
+      if (m.deliverAtMs > now) {
+        const pos = writeMessage(this.delays, RecordType.Delayed, m, rk[i]!, keys[i]!);
+        // One that expires before its delay ends is due (to be discarded) at its expiry.
+        this.pending.add(exp > 0 && exp < m.deliverAtMs ? exp : m.deliverAtMs, pos);
+      } else {
+        writeMessage(this.msgs, RecordType.Message, m, rk[i]!, keys[i]!);
+        if (exp > 0 && exp < this.sweepAtMs) this.sweepAtMs = exp;
+      }
+    }
+    keys.fill(null, 0, n); // no keys kept alive between calls
+  }
+
+  /**
+   * Checks the messages and allocates every segment writing them needs, so
+   * the writes that follow cannot fail; fills rkBytes and keyBytes for them.
+   * Returns the time the delays were judged by.
+   */
+  private plan(messages: readonly NewMessage[]): number {
+    const n = messages.length;
     const maxBody = this.ctx.maxBodyBytes;
     const rk = this.rkBytes;
     const keys = this.keyBytes;
@@ -133,19 +164,7 @@ export class FileQueueLog implements QueueLog {
       }
       this.delays.planEnsure();
     }
-    for (let i = 0; i < n; i++) {
-      const m = messages[i]!;
-      const exp = m.expiresAtMs ?? 0;
-      if (m.deliverAtMs > now) {
-        const pos = writeMessage(this.delays, RecordType.Delayed, m, rk[i]!, keys[i]!);
-        // One that expires before its delay ends is due (to be discarded) at its expiry.
-        this.pending.add(exp > 0 && exp < m.deliverAtMs ? exp : m.deliverAtMs, pos);
-      } else {
-        writeMessage(this.msgs, RecordType.Message, m, rk[i]!, keys[i]!);
-        if (exp > 0 && exp < this.sweepAtMs) this.sweepAtMs = exp;
-      }
-    }
-    keys.fill(null, 0, n); // no keys kept alive between calls
+    return now;
   }
 
   /**

@@ -6437,9 +6437,10 @@ export const BrokerServiceService = {
   /**
    * Pushes many messages in one call, all to the same topic. Every message is
    * validated and routed before any is stored, so a bad message or a route
-   * key with no queue fails the whole batch with that message's error. A
-   * storage failure (disk full) may leave the copies already written to some
-   * queues stored; ids are returned only when the whole batch is stored.
+   * key with no queue fails the whole batch with that message's error. It is
+   * stored all or nothing: space is reserved in every queue the batch reaches
+   * before any is written, so a full disk (RESOURCE_EXHAUSTED, DISK_FULL)
+   * stores none of it and a retry with the same idempotency keys stores it once.
    */
   pushBatch: {
     path: "/gmq.v1.BrokerService/PushBatch" as const,
@@ -6634,9 +6635,10 @@ export interface BrokerServiceServer extends UntypedServiceImplementation {
   /**
    * Pushes many messages in one call, all to the same topic. Every message is
    * validated and routed before any is stored, so a bad message or a route
-   * key with no queue fails the whole batch with that message's error. A
-   * storage failure (disk full) may leave the copies already written to some
-   * queues stored; ids are returned only when the whole batch is stored.
+   * key with no queue fails the whole batch with that message's error. It is
+   * stored all or nothing: space is reserved in every queue the batch reaches
+   * before any is written, so a full disk (RESOURCE_EXHAUSTED, DISK_FULL)
+   * stores none of it and a retry with the same idempotency keys stores it once.
    */
   pushBatch: handleUnaryCall<PushBatchRequest, PushBatchResponse>;
   /**
@@ -6822,9 +6824,10 @@ export interface BrokerServiceClient extends Client {
   /**
    * Pushes many messages in one call, all to the same topic. Every message is
    * validated and routed before any is stored, so a bad message or a route
-   * key with no queue fails the whole batch with that message's error. A
-   * storage failure (disk full) may leave the copies already written to some
-   * queues stored; ids are returned only when the whole batch is stored.
+   * key with no queue fails the whole batch with that message's error. It is
+   * stored all or nothing: space is reserved in every queue the batch reaches
+   * before any is written, so a full disk (RESOURCE_EXHAUSTED, DISK_FULL)
+   * stores none of it and a retry with the same idempotency keys stores it once.
    */
   pushBatch(
     request: PushBatchRequest,
