@@ -37,7 +37,6 @@ export interface HttpLogger {
 /** What the HTTP side needs from the broker beyond the RPC handlers. */
 export interface HttpBroker extends StreamBroker {
   isReady(): boolean;
-  deleteTopic(topic: string): void;
 }
 
 export interface HttpServerOptions {
@@ -106,7 +105,6 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
   const operator = createOperator({ isReady: () => !draining && broker.isReady(), metrics, pprof: config.pprof, dashboard: config.dashboard });
   const legacy = createLegacyRoutes({
     handlers,
-    deleteTopic: (t) => broker.deleteTopic(t),
     maxBodyBytes: config.maxHttpBodyBytes,
     auth,
   });
