@@ -238,6 +238,10 @@ describe("gmq CLI", function () {
     const again = await gmq(["--addr", addr, "delete-topic", "cli-doomed"]);
     expect(again.code).to.equal(1);
     expect(again.stderr).to.match(/^gmq: NOT_FOUND \(TOPIC_NOT_FOUND\): /);
+    // A topic only one node has: the other node's TOPIC_NOT_FOUND is no failure.
+    await gmq(["--addr", a.grpcAddr, "declare", "cli-half", "q"]);
+    const half = await gmq(["--addr", addr, "delete-topic", "cli-half"]);
+    expect([half.code, half.stdout]).to.deep.equal([0, "deleted topic cli-half with queues q\n"]);
   });
 
   it("on Ctrl-C, bench stops and prints the summary so far with exit code 130", async () => {
