@@ -16,7 +16,7 @@ interface Result {
 
 function gmq(args: string[], input?: string, env: NodeJS.ProcessEnv = {}): Promise<Result> {
   return new Promise((resolve) => {
-    const child = execFile(process.execPath, ["bin/gmq.js", ...args], { timeout: 20_000, env: { ...process.env, ...env } }, (err, stdout, stderr) => {
+    const child = execFile(process.execPath, ["bin/gmq.js", ...args], { timeout: 120_000, env: { ...process.env, ...env } }, (err, stdout, stderr) => {
       resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
     });
     if (input !== undefined) child.stdin!.end(input);
@@ -25,7 +25,7 @@ function gmq(args: string[], input?: string, env: NodeJS.ProcessEnv = {}): Promi
 }
 
 describe("gmq CLI", function () {
-  this.timeout(90_000);
+  this.timeout(300_000);
   let a: NodeProcess;
   let b: NodeProcess;
   let addr = "";
@@ -195,7 +195,7 @@ describe("gmq CLI", function () {
       expect(n.version).to.match(/^\d+\.\d+\.\d+/);
       expect(n.started_at).to.be.greaterThan(0);
     }
-    const r = await gmq(["--addr", addr, "--json", "bench", "-n", "2000", "-d", "20s", "-t", "cli-bench"]);
+    const r = await gmq(["--addr", addr, "--json", "bench", "-n", "2000", "-d", "4m", "-t", "cli-bench"]);
     expect(r.code).to.equal(0);
     const summary = JSON.parse(r.stdout) as { kept: boolean; deleted: string; phases: { phase: string; messages: number; failed: number; p50_ms: unknown; rate_per_s: unknown }[] };
     expect(summary.phases.map((p) => [p.phase, p.messages, p.failed])).to.deep.equal([
