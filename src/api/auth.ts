@@ -37,6 +37,7 @@ export const RPC_ACTIONS: Readonly<Record<string, { action: Action; scope: "topi
   ListDead: { action: "consume", scope: "topic" },
   Subscribe: { action: "consume", scope: "channel" },
   Ping: "open",
+  DeleteTopic: { action: "admin", scope: "topic" },
 };
 
 /** The action an RPC needs, known from its name alone (before its request is read); undefined for open RPCs. */

@@ -80,5 +80,6 @@ export function grpcUnaryMethods(h: UnaryHandlers, deps: GrpcCallDeps): GrpcUnar
     redrive: u("Redrive", h.Redrive),
     publish: u("Publish", h.Publish),
     ping: u("Ping", h.Ping),
+    deleteTopic: u("DeleteTopic", h.DeleteTopic),
   };
 }

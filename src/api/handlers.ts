@@ -33,6 +33,7 @@ export interface UnaryRpcs {
   Redrive: [pb.RedriveRequest, pb.RedriveResponse];
   Publish: [pb.PublishRequest, pb.PublishResponse];
   Ping: [pb.PingRequest, pb.PingResponse];
+  DeleteTopic: [pb.DeleteTopicRequest, pb.DeleteTopicResponse];
 }
 
 /** The node's limits these handlers enforce (rows of the config table), and where a clamp is counted. */
@@ -142,6 +143,9 @@ export function createUnaryHandlers(broker: Broker, limits: HandlerLimits): Unar
     async Ping() {
       const info = broker.info();
       return { nodeId: info.nodeId, version: info.version, startedAtMs: BigInt(info.startedAtMs) };
+    },
+    async DeleteTopic(req) {
+      return { bindKeys: broker.deleteTopic(req.topic) };
     },
   };
 }

@@ -37,7 +37,6 @@ export interface HttpLogger {
 /** What the HTTP side needs from the broker beyond the RPC handlers. */
 export interface HttpBroker extends StreamBroker {
   isReady(): boolean;
-  deleteTopic(topic: string): void;
 }
 
 export interface HttpServerOptions {
@@ -109,7 +108,6 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
   const bodyLimit = { maxBytes: config.maxHttpBodyBytes, refused: () => opts.limitRejected?.("maxHttpBodyBytes") };
   const legacy = createLegacyRoutes({
     handlers,
-    deleteTopic: (t) => broker.deleteTopic(t),
     bodyLimit,
     auth,
   });

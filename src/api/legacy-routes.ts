@@ -21,8 +21,6 @@ export type LegacyHandler = (query: Query, req: IncomingMessage, ctx: CallContex
 export interface LegacyDeps {
   /** The unary RPC handlers; a route whose RPC has none answers UNIMPLEMENTED. */
   handlers: Partial<UnaryHandlers>;
-  /** The original's exitTopic: drops a topic with its queues. */
-  deleteTopic(topic: string): Promise<void> | void;
   bodyLimit: BodyLimit;
   /** Token auth: each route is checked as the RPCs it calls. */
   auth?: Authorizer;
@@ -237,8 +235,7 @@ export function createLegacyRoutes(deps: LegacyDeps): Map<string, LegacyHandler>
 
   routes.set("/exitTopic", async (q, req) => {
     const topic = required(q, "topic");
-    await stat(req, topic); // NOT_FOUND for a topic that does not exist, as the original
-    await deps.deleteTopic(topic);
+    await call(req, "DeleteTopic", { topic }); // NOT_FOUND for a topic that does not exist, as the original
     return new Success(`topic.${topic} has exit.`);
   });
 

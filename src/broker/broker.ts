@@ -244,12 +244,18 @@ export class Broker {
     this.storage.dropQueue(topicName, bindKey);
   }
 
-  /** Deletes a topic with all its queues and messages (the original's exitTopic). */
-  deleteTopic(topicName: string): void {
+  /**
+   * Deletes a topic with all its queues and messages (DeleteTopic, the
+   * original's exitTopic); returns the deleted queues' bind keys, sorted.
+   * Consumers are not waited for: each queue closes like deleteQueue's.
+   */
+  deleteTopic(topicName: string): string[] {
     const topic = this.topicOrThrow(topicName);
-    for (const bindKey of [...topic.queues.keys()]) this.deleteQueue(topicName, bindKey);
+    const bindKeys = topic.bindKeys();
+    for (const bindKey of bindKeys) this.deleteQueue(topicName, bindKey);
     this.topics.delete(topicName);
     this.storage.deleteMeta(TOPIC_META_PREFIX + topicName);
+    return bindKeys;
   }
 
   listTopics(): { topic: string; config: TopicConfig }[] {

@@ -422,6 +422,24 @@ export class GmqClient {
     await this.everyNode((c) => c.unary(c.rpc.deleteQueue, { topic, bindKey }), true);
   }
 
+  /**
+   * Deletes a topic on every node with all its queues, their messages and
+   * dead letters, and its configuration; resolves with the deleted queues'
+   * bind keys (over all nodes, sorted). Nodes without the topic are skipped;
+   * rejects with `TOPIC_NOT_FOUND` when no node had it. Open consumers of
+   * its queues end (`QUEUE_NOT_FOUND`). The client stops replaying the
+   * topic's config and declarations on nodes that join.
+   */
+  async deleteTopic(topic: string): Promise<string[]> {
+    for (const key of [...this.shape.keys()]) if (key === `config\0${topic}` || key.startsWith(`queue\0${topic}\0`)) this.shape.delete(key);
+    const per = await this.everyNode((c) => c.unary(c.rpc.deleteTopic, { topic }));
+    const failed = per.find((p) => p.error && p.error.reason !== Reason.TOPIC_NOT_FOUND);
+    if (failed?.error) throw failed.error;
+    const deleted = per.filter((p) => p.value);
+    if (deleted.length === 0) throw per.find((p) => p.error)?.error ?? new GmqError(Code.NOT_FOUND, `topic ${topic} does not exist`);
+    return [...new Set(deleted.flatMap((p) => p.value?.bindKeys ?? []))].sort();
+  }
+
   /** Topics known on any node, with their configuration. */
   async listTopics(): Promise<{ topic: string; config: TopicConfig | undefined }[]> {
     const per = await this.everyNode((c) => c.unary(c.rpc.listTopics, {}));

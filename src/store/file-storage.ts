@@ -2,6 +2,7 @@
 //   <dataDir>/queues/<topic>/<bindKey>/queue.json    the queue's names
 //   <dataDir>/queues/<topic>/<bindKey>/main|dead/    one FileQueueLog each
 //   <dataDir>/meta/<name>                            small metadata files
+//   <dataDir>/trash/                                 deleted queues, emptied at once and at open
 // Directory names are encoded (names.ts) so any topic, bind key or metadata
 // name is a safe file name, also on case-insensitive file systems.
 //
@@ -36,6 +37,8 @@ export class FileStorage implements Storage {
   private readonly ctx: StoreContext;
   private readonly queuesDir: string;
   private readonly metaDir: string;
+  private readonly trashDir: string;
+  private trashed = 0;
   private readonly logs = new Map<string, FileQueueLog>();
   private readonly known = new Map<string, QueueDirs>();
   private timer: NodeJS.Timeout | undefined;
@@ -49,8 +52,10 @@ export class FileStorage implements Storage {
     this.ctx = opts.ctx;
     this.queuesDir = join(opts.dataDir, "queues");
     this.metaDir = join(opts.dataDir, "meta");
+    this.trashDir = join(opts.dataDir, "trash");
     fs.mkdirSync(this.queuesDir, { recursive: true });
     fs.mkdirSync(this.metaDir, { recursive: true });
+    fs.mkdirSync(this.trashDir, { recursive: true });
   }
 
   /** Recovers every queue at once (the caller waits anyway). */
@@ -86,6 +91,8 @@ export class FileStorage implements Storage {
   /** Queue directories (queues/<topic>/<bindKey>), migrating metadata names first. */
   private listQueueDirs(): { t: string; b: string }[] {
     this.migrateMeta();
+    // What a crash left of a deletion: the queue was gone from the moment it was moved here.
+    for (const entry of fs.readdirSync(this.trashDir)) fs.rmSync(join(this.trashDir, entry), { recursive: true, force: true });
     const out: { t: string; b: string }[] = [];
     for (const t of fs.readdirSync(this.queuesDir).sort()) {
       const topicDir = join(this.queuesDir, t);
@@ -242,8 +249,22 @@ export class FileStorage implements Storage {
     const q = this.known.get(key);
     this.known.delete(key);
     const dir = q?.dir ?? join(this.queuesDir, encodeName(topic), encodeName(bindKey));
-    fs.rmSync(dir, { recursive: true, force: true });
+    // One rename takes the whole queue out of the tree, so a crash while its
+    // files are removed cannot bring back a part of it at the next start.
+    const trash = join(this.trashDir, `${Date.now()}-${process.pid}-${this.trashed++}`);
+    try {
+      fs.renameSync(dir, trash);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return; // declared, never written
+      throw err;
+    }
     fsyncDir(join(dir, ".."));
+    fsyncDir(this.trashDir);
+    // Emptied before unlinked: a segment still mapped (mmap-io unmaps only at
+    // GC) would otherwise keep its blocks until the mapping goes.
+    truncateFiles(trash);
+    fs.rmSync(trash, { recursive: true, force: true });
+    removeIfEmpty(join(dir, ".."));
   }
 
   // -------------------------------------------------------------- metadata
@@ -422,6 +443,14 @@ function isDirectory(path: string): boolean {
     return fs.statSync(path).isDirectory();
   } catch {
     return false;
+  }
+}
+
+function truncateFiles(dir: string): void {
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) truncateFiles(path);
+    else if (entry.isFile()) fs.truncateSync(path, 0);
   }
 }
 

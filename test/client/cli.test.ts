@@ -16,7 +16,7 @@ interface Result {
 
 function gmq(args: string[], input?: string, env: NodeJS.ProcessEnv = {}): Promise<Result> {
   return new Promise((resolve) => {
-    const child = execFile(process.execPath, ["bin/gmq.js", ...args], { timeout: 20_000, env: { ...process.env, ...env } }, (err, stdout, stderr) => {
+    const child = execFile(process.execPath, ["bin/gmq.js", ...args], { timeout: 120_000, env: { ...process.env, ...env } }, (err, stdout, stderr) => {
       resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
     });
     if (input !== undefined) child.stdin!.end(input);
@@ -25,7 +25,7 @@ function gmq(args: string[], input?: string, env: NodeJS.ProcessEnv = {}): Promi
 }
 
 describe("gmq CLI", function () {
-  this.timeout(90_000);
+  this.timeout(300_000);
   let a: NodeProcess;
   let b: NodeProcess;
   let addr = "";
@@ -43,7 +43,7 @@ describe("gmq CLI", function () {
   it("--help lists every command and exits 0", async () => {
     const r = await gmq(["--help"]);
     expect(r.code).to.equal(0);
-    for (const cmd of ["config", "declare", "push", "pop", "ack", "consume", "dead", "redrive", "publish", "subscribe", "stats", "nodes", "bench"]) {
+    for (const cmd of ["config", "declare", "delete-topic", "push", "pop", "ack", "consume", "dead", "redrive", "publish", "subscribe", "stats", "nodes", "bench"]) {
       expect(r.stdout).to.match(new RegExp(`^  ${cmd}\\b`, "m"));
     }
   });
@@ -195,9 +195,9 @@ describe("gmq CLI", function () {
       expect(n.version).to.match(/^\d+\.\d+\.\d+/);
       expect(n.started_at).to.be.greaterThan(0);
     }
-    const r = await gmq(["--addr", addr, "--json", "bench", "-n", "2000", "-d", "20s", "-t", "cli-bench"]);
+    const r = await gmq(["--addr", addr, "--json", "bench", "-n", "2000", "-d", "4m", "-t", "cli-bench"]);
     expect(r.code).to.equal(0);
-    const summary = JSON.parse(r.stdout) as { kept: boolean; phases: { phase: string; messages: number; failed: number; p50_ms: unknown; rate_per_s: unknown }[] };
+    const summary = JSON.parse(r.stdout) as { kept: boolean; deleted: string; phases: { phase: string; messages: number; failed: number; p50_ms: unknown; rate_per_s: unknown }[] };
     expect(summary.phases.map((p) => [p.phase, p.messages, p.failed])).to.deep.equal([
       ["push", 2000, 0],
       ["consume", 2000, 0],
@@ -206,16 +206,42 @@ describe("gmq CLI", function () {
       ["number", "number"],
       ["number", "number"],
     ]);
-    expect(summary.kept).to.equal(false);
-    const queues = await gmq(["--addr", addr, "--json", "stats", "cli-bench"]);
-    expect(queues.stdout).not.to.include('"bind_key":"bench"');
+    expect([summary.kept, summary.deleted]).to.deep.equal([false, "topic"]);
+    // The topic bench created is gone from every node.
+    const gone = await gmq(["--addr", addr, "--json", "stats", "cli-bench"]);
+    expect(gone.code).to.equal(1);
+    expect(gone.stderr).to.match(/^gmq: NOT_FOUND \(TOPIC_NOT_FOUND\): /);
   });
 
-  it("keeps the bench queue with --keep", async () => {
+  it("on a topic that existed, bench deletes only the queue it declared", async () => {
+    await gmq(["--addr", addr, "declare", "cli-bench-shared", "other"]);
+    const r = await gmq(["--addr", addr, "--json", "bench", "-n", "10", "-d", "20s", "-t", "cli-bench-shared", "--mode", "push"]);
+    expect(r.code, r.stderr).to.equal(0);
+    expect((JSON.parse(r.stdout) as { deleted: string }).deleted).to.equal("queue");
+    const stats = JSON.parse((await gmq(["--addr", addr, "--json", "stats", "cli-bench-shared"])).stdout) as { nodes: { stat: { queues: { bind_key: string }[] } }[] };
+    expect(stats.nodes.map((n) => n.stat.queues.map((q) => q.bind_key))).to.deep.equal([["other"], ["other"]]);
+  });
+
+  it("keeps the bench topic and queue with --keep", async () => {
     const r = await gmq(["--addr", addr, "--json", "bench", "-n", "10", "-d", "20s", "-t", "cli-bench-keep", "--mode", "push", "--keep"]);
     expect(r.code, r.stderr).to.equal(0);
+    expect((JSON.parse(r.stdout) as { deleted: string }).deleted).to.equal("nothing");
     const stats = await gmq(["--addr", addr, "--json", "stats", "cli-bench-keep"]);
     expect(stats.stdout).to.include('"bind_key":"bench"');
+  });
+
+  it("deletes a topic with its queues on every node with delete-topic", async () => {
+    for (const q of ["b", "a"]) await gmq(["--addr", addr, "declare", "cli-doomed", q]);
+    expect((await gmq(["--addr", addr, "push", "cli-doomed", "x", "-r", "a"])).code).to.equal(0);
+    const r = await gmq(["--addr", addr, "delete-topic", "cli-doomed"]);
+    expect([r.code, r.stdout]).to.deep.equal([0, "deleted topic cli-doomed with queues a, b\n"]);
+    const again = await gmq(["--addr", addr, "delete-topic", "cli-doomed"]);
+    expect(again.code).to.equal(1);
+    expect(again.stderr).to.match(/^gmq: NOT_FOUND \(TOPIC_NOT_FOUND\): /);
+    // A topic only one node has: the other node's TOPIC_NOT_FOUND is no failure.
+    await gmq(["--addr", a.grpcAddr, "declare", "cli-half", "q"]);
+    const half = await gmq(["--addr", addr, "delete-topic", "cli-half"]);
+    expect([half.code, half.stdout]).to.deep.equal([0, "deleted topic cli-half with queues q\n"]);
   });
 
   it("on Ctrl-C, bench stops and prints the summary so far with exit code 130", async () => {
@@ -228,7 +254,7 @@ describe("gmq CLI", function () {
     await waitFor(() => /^bench: push [1-9]/m.test(err), { what: "bench reporting pushes" });
     child.kill("SIGINT");
     expect(await exited).to.equal(130);
-    expect(out).to.match(/interrupted; queue deleted/);
+    expect(out).to.match(/interrupted; topic deleted/);
     expect(out).to.match(/^push +[1-9]\d* +0 /m);
   });
 });

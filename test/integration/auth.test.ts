@@ -106,6 +106,15 @@ describe("token auth (real node, --auth-file)", function () {
       expect(all.topics.map((t) => t.topic)).to.include.members(["orders", "billing"]);
     });
 
+    it("lets only admin on the topic delete it (DeleteTopic)", async () => {
+      await as(TOKENS.admin).call("declareQueue", { topic: "orders.doomed", bindKey: "q" });
+      for (const token of [TOKENS.producer, TOKENS.worker, TOKENS.hashed]) {
+        expect(await codeOf(as(token).call("deleteTopic", { topic: "orders.doomed" })), token).to.equal(S.PERMISSION_DENIED);
+      }
+      const reply = await as(TOKENS.admin).call<object, { bindKeys: string[] }>("deleteTopic", { topic: "orders.doomed" });
+      expect(reply.bindKeys).to.deep.equal(["q"]);
+    });
+
     it("checks every message of a PushStream: refused topics get an error reply, the others are stored", async () => {
       const stream = as(TOKENS.producer).pushStream();
       const replies: PushStreamResponse[] = [];

@@ -51,6 +51,25 @@ describe("client SDK against a real node", function () {
     expect({ handled, streamErrors: streamErrors.length, nodes: consumer.nodes() }).to.deep.equal({ handled: 0, streamErrors: 0, nodes: [] });
   });
 
+  it("deletes a topic with deleteTopic: its consumer ends with QUEUE_NOT_FOUND, a second delete rejects with TOPIC_NOT_FOUND", async () => {
+    await client.declareQueue(topic, "q");
+    await client.push(topic, "held", { routeKey: "q" });
+    let handled = 0;
+    const consumer = client.consume(topic, "q", () => new Promise<void>(() => void handled++)); // never settles
+    await waitFor(() => handled === 1, { what: "the consumer holding the message" });
+    expect(await client.deleteTopic(topic)).to.deep.equal(["q"]);
+    const ended = await consumer.done.then(
+      () => undefined,
+      (e: unknown) => e as GmqError,
+    );
+    expect([ended?.code, ended?.reason]).to.deep.equal([Code.NOT_FOUND, "QUEUE_NOT_FOUND"]);
+    const again = await client.deleteTopic(topic).then(
+      () => undefined,
+      (e: unknown) => e as GmqError,
+    );
+    expect([again?.code, again?.reason]).to.deep.equal([Code.NOT_FOUND, "TOPIC_NOT_FOUND"]);
+  });
+
   it("resolves a consumer's done when it is closed", async () => {
     await client.declareQueue(topic, "q");
     const consumer = client.consume(topic, "q", () => undefined);

@@ -9,7 +9,6 @@ import { defaults } from "../../src/config.js";
 
 const stubBroker: HttpBroker = {
   isReady: () => true,
-  deleteTopic: () => {},
   subscribe: () => () => {},
   consume: () => ({ grant() {}, ack: () => 0, nack: () => 0, touch: () => 0, close() {} }),
 };

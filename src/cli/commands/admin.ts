@@ -1,4 +1,4 @@
-// config, declare, delete: shape topics and queues on every node.
+// config, declare, delete, delete-topic: shape topics and queues on every node.
 import type { Command } from "commander";
 import { RouteMode } from "../../client/index.js";
 import { CliError, type Context } from "../context.js";
@@ -104,5 +104,15 @@ export function register(program: Command, ctx: () => Context): void {
       const c = ctx();
       await (await c.connect()).deleteQueue(topic, bindKey);
       c.out(`deleted: ${topic}_${bindKey}`, { topic, bind_key: bindKey, deleted: true });
+    });
+
+  program
+    .command("delete-topic")
+    .description("delete a topic with all its queues, their messages and dead letters, and its config, on every node")
+    .argument("<topic>")
+    .action(async (topic: string) => {
+      const c = ctx();
+      const bindKeys = await (await c.connect()).deleteTopic(topic);
+      c.out(`deleted topic ${topic}${bindKeys.length ? ` with queues ${bindKeys.join(", ")}` : " (it had no queues)"}`, { topic, bind_keys: bindKeys, deleted: true });
     });
 }

@@ -2,11 +2,12 @@
 // live progress bar and a summary table. Bounded by --count and --duration.
 // Each body carries its send time in its first 8 bytes, so with --mode both
 // the consumer measures end-to-end latency. Ctrl-C ends it early with the
-// summary so far; the bench queue is deleted at the end unless --keep.
+// summary so far. At the end it deletes what it created (its topic, or its
+// queue on a topic that existed) unless --keep.
 import cliProgress from "cli-progress";
 import type { Command } from "commander";
 import * as hdr from "hdr-histogram-js";
-import type { GmqClient } from "../../client/index.js";
+import { Reason, type GmqClient } from "../../client/index.js";
 import { CliError, type Context } from "../context.js";
 import { parseDuration, table } from "../format.js";
 
@@ -61,6 +62,20 @@ function int(name: string, s: string, min: number): number {
   return n;
 }
 
+/** What bench made that was not there before, and so deletes at the end. */
+type Created = "topic" | "queue" | "nothing";
+
+/** Declares the bench queue on every node and tells what that created. */
+async function declareBenchQueue(client: GmqClient, topic: string, bindKey: string): Promise<Created> {
+  // GetTopicStat, not ListTopics: it needs admin on this topic only, not on the whole node.
+  const before = await client.stats(topic);
+  const unknown = before.find((p) => p.error && p.error.reason !== Reason.TOPIC_NOT_FOUND);
+  if (unknown?.error) throw unknown.error;
+  const topicExisted = before.some((p) => p.value);
+  const created = await client.declareQueue(topic, bindKey);
+  return !topicExisted ? "topic" : created ? "queue" : "nothing";
+}
+
 async function pushLoad(client: GmqClient, topic: string, routeKey: string, o: { count: number; deadlineMs: number; size: number; concurrency: number; batch: number }, p: Phase): Promise<void> {
   let issued = 0;
   const body = (): Buffer => {
@@ -92,7 +107,8 @@ export function register(program: Command, ctx: () => Context): void {
     .command("bench")
     .description(
       "load test: push and/or consume, with a live progress bar and a summary (Ctrl-C: stop early with the summary so far). " +
-        "With token auth it needs push and consume on the topic, and admin on it to declare and delete its queue.",
+        "At the end it deletes what it created: its topic when no node had it, else its queue when no node had that (--keep: keep them). " +
+        "With token auth it needs push and consume on the topic, and admin on it (to declare and delete).",
     )
     .option("--mode <mode>", "push | consume | both", "both")
     .option("-t, --topic <topic>", "topic (default: a new bench-<time> topic)")
@@ -103,7 +119,7 @@ export function register(program: Command, ctx: () => Context): void {
     .option("-c, --concurrency <n>", "pushes (or batches) in flight", "64")
     .option("--batch <n>", "messages per PushBatch call (1: push streams)", "1")
     .option("-m, --max-in-flight <n>", "consumer credit per node", "1000")
-    .option("--keep", "keep the bench queue and its messages (default: deleted at the end)")
+    .option("--keep", "keep the topic or queue bench created, with its messages (default: deleted at the end)")
     .action(async (raw: BenchOptions) => {
       const c = ctx();
       const mode = raw.mode;
@@ -115,7 +131,7 @@ export function register(program: Command, ctx: () => Context): void {
       const o = { count, deadlineMs: nowMs() + durationMs, size, concurrency: int("--concurrency", raw.concurrency, 1), batch: int("--batch", raw.batch, 1) };
       const topic = raw.topic ?? `bench-${Date.now()}`;
       const client = await c.connect();
-      await client.declareQueue(topic, raw.bindKey);
+      const created = await declareBenchQueue(client, topic, raw.bindKey);
 
       const phases: Phase[] = [];
       const push = mode !== "consume" ? newPhase("push") : undefined;
@@ -201,7 +217,10 @@ export function register(program: Command, ctx: () => Context): void {
         process.off("SIGINT", interrupt);
         process.off("SIGTERM", interrupt);
       }
-      if (!raw.keep) await client.deleteQueue(topic, raw.bindKey);
+      const deleted: Created = raw.keep ? "nothing" : created;
+      if (deleted === "topic") await client.deleteTopic(topic);
+      else if (deleted === "queue") await client.deleteQueue(topic, raw.bindKey);
+      const cleanup = deleted !== "nothing" ? `${deleted} deleted` : created !== "nothing" ? `${created} kept` : "nothing created";
 
       // Numbers stay numbers (null when nothing was measured): the table formats them.
       const ms = (h: hdr.Histogram, q: number) => (h.totalCount ? Number((Math.min(h.getValueAtPercentile(q), h.maxValue) / 1000).toFixed(3)) : null);
@@ -220,14 +239,14 @@ export function register(program: Command, ctx: () => Context): void {
           max_ms: p.latencyUs.totalCount ? Number((p.latencyUs.maxValue / 1000).toFixed(3)) : null,
         };
       });
-      const head = `topic ${topic}, ${size} B bodies, ${client.nodes().length} node(s), concurrency ${o.concurrency}${o.batch > 1 ? `, batches of ${o.batch}` : ", push streams"}${interrupted ? ", interrupted" : ""}; queue ${raw.keep ? "kept" : "deleted"}\n`;
+      const head = `topic ${topic}, ${size} B bodies, ${client.nodes().length} node(s), concurrency ${o.concurrency}${o.batch > 1 ? `, batches of ${o.batch}` : ", push streams"}${interrupted ? ", interrupted" : ""}; ${cleanup}\n`;
       c.out(
         head +
           table(
             ["phase", "messages", "failed", "seconds", "msgs/s", "latency", "p50 ms", "p99 ms", "p99.9 ms", "max ms"],
             summary.map((r) => [r.phase, r.messages, r.failed, r.seconds, r.rate_per_s, r.latency, ...[r.p50_ms, r.p99_ms, r.p999_ms, r.max_ms].map((v) => v?.toFixed(2))]),
           ),
-        { topic, size, nodes: client.nodes().length, concurrency: o.concurrency, batch: o.batch, interrupted, kept: Boolean(raw.keep), phases: summary },
+        { topic, size, nodes: client.nodes().length, concurrency: o.concurrency, batch: o.batch, interrupted, kept: Boolean(raw.keep), deleted, phases: summary },
       );
       if (phases.some((p) => p.failed > 0)) process.exitCode = 1;
     });

@@ -616,6 +616,18 @@ export interface DeleteQueueRequest {
 export interface DeleteQueueResponse {
 }
 
+/** Request of DeleteTopic. */
+export interface DeleteTopicRequest {
+  /** The topic to delete. */
+  topic: string;
+}
+
+/** Reply of DeleteTopic. */
+export interface DeleteTopicResponse {
+  /** Bind keys of the queues deleted with the topic, sorted. */
+  bindKeys: string[];
+}
+
 /** Request of ListTopics. */
 export interface ListTopicsRequest {
 }
@@ -2692,6 +2704,146 @@ export const DeleteQueueResponse: MessageFns<DeleteQueueResponse> = {
   },
   fromPartial<I extends Exact<DeepPartial<DeleteQueueResponse>, I>>(_: I): DeleteQueueResponse {
     const message = createBaseDeleteQueueResponse();
+    return message;
+  },
+};
+
+function createBaseDeleteTopicRequest(): DeleteTopicRequest {
+  return { topic: "" };
+}
+
+export const DeleteTopicRequest: MessageFns<DeleteTopicRequest> = {
+  encode(message: DeleteTopicRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.topic !== "") {
+      writer.uint32(10).string(message.topic);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeleteTopicRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeleteTopicRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.topic = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DeleteTopicRequest {
+    return { topic: isSet(object.topic) ? globalThis.String(object.topic) : "" };
+  },
+
+  toJSON(message: DeleteTopicRequest): unknown {
+    const obj: any = {};
+    if (message.topic !== "") {
+      obj.topic = message.topic;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DeleteTopicRequest>, I>>(base?: I): DeleteTopicRequest {
+    return DeleteTopicRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DeleteTopicRequest>, I>>(object: I): DeleteTopicRequest {
+    const message = createBaseDeleteTopicRequest();
+    message.topic = object.topic ?? "";
+    return message;
+  },
+};
+
+function createBaseDeleteTopicResponse(): DeleteTopicResponse {
+  return { bindKeys: [] };
+}
+
+export const DeleteTopicResponse: MessageFns<DeleteTopicResponse> = {
+  encode(message: DeleteTopicResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.bindKeys) {
+      writer.uint32(10).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeleteTopicResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeleteTopicResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.bindKeys.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DeleteTopicResponse {
+    return {
+      bindKeys: globalThis.Array.isArray(object?.bindKeys)
+        ? object.bindKeys.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.bind_keys)
+        ? object.bind_keys.map((e: any) => globalThis.String(e))
+        : [],
+    };
+  },
+
+  toJSON(message: DeleteTopicResponse): unknown {
+    const obj: any = {};
+    if (message.bindKeys?.length) {
+      obj.bindKeys = message.bindKeys;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DeleteTopicResponse>, I>>(base?: I): DeleteTopicResponse {
+    return DeleteTopicResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DeleteTopicResponse>, I>>(object: I): DeleteTopicResponse {
+    const message = createBaseDeleteTopicResponse();
+    message.bindKeys = object.bindKeys?.map((e) => e) || [];
     return message;
   },
 };
@@ -6605,6 +6757,24 @@ export const BrokerServiceService = {
     responseSerialize: (value: PingResponse): Buffer => Buffer.from(PingResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): PingResponse => PingResponse.decode(value),
   },
+  /**
+   * Deletes a topic with every queue of it (their messages, in-flight and
+   * delayed messages and dead letters), its configuration and its
+   * idempotency keys, durably: the topic stays gone after a restart and its
+   * files are removed. Consumers are not waited for: open Consume streams and
+   * waiting pops on its queues end with NOT_FOUND (QUEUE_NOT_FOUND), as for
+   * DeleteQueue. NOT_FOUND (TOPIC_NOT_FOUND) when the topic does not exist.
+   * A later push or Config creates the topic anew, with the default config.
+   */
+  deleteTopic: {
+    path: "/gmq.v1.BrokerService/DeleteTopic" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: DeleteTopicRequest): Buffer => Buffer.from(DeleteTopicRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): DeleteTopicRequest => DeleteTopicRequest.decode(value),
+    responseSerialize: (value: DeleteTopicResponse): Buffer => Buffer.from(DeleteTopicResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): DeleteTopicResponse => DeleteTopicResponse.decode(value),
+  },
 } as const;
 
 export interface BrokerServiceServer extends UntypedServiceImplementation {
@@ -6699,6 +6869,16 @@ export interface BrokerServiceServer extends UntypedServiceImplementation {
   subscribe: handleServerStreamingCall<SubscribeRequest, SubscribeResponse>;
   /** Checks the node is up and tells who it is. */
   ping: handleUnaryCall<PingRequest, PingResponse>;
+  /**
+   * Deletes a topic with every queue of it (their messages, in-flight and
+   * delayed messages and dead letters), its configuration and its
+   * idempotency keys, durably: the topic stays gone after a restart and its
+   * files are removed. Consumers are not waited for: open Consume streams and
+   * waiting pops on its queues end with NOT_FOUND (QUEUE_NOT_FOUND), as for
+   * DeleteQueue. NOT_FOUND (TOPIC_NOT_FOUND) when the topic does not exist.
+   * A later push or Config creates the topic anew, with the default config.
+   */
+  deleteTopic: handleUnaryCall<DeleteTopicRequest, DeleteTopicResponse>;
 }
 
 export interface BrokerServiceClient extends Client {
@@ -7027,6 +7207,30 @@ export interface BrokerServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: PingResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Deletes a topic with every queue of it (their messages, in-flight and
+   * delayed messages and dead letters), its configuration and its
+   * idempotency keys, durably: the topic stays gone after a restart and its
+   * files are removed. Consumers are not waited for: open Consume streams and
+   * waiting pops on its queues end with NOT_FOUND (QUEUE_NOT_FOUND), as for
+   * DeleteQueue. NOT_FOUND (TOPIC_NOT_FOUND) when the topic does not exist.
+   * A later push or Config creates the topic anew, with the default config.
+   */
+  deleteTopic(
+    request: DeleteTopicRequest,
+    callback: (error: ServiceError | null, response: DeleteTopicResponse) => void,
+  ): ClientUnaryCall;
+  deleteTopic(
+    request: DeleteTopicRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: DeleteTopicResponse) => void,
+  ): ClientUnaryCall;
+  deleteTopic(
+    request: DeleteTopicRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: DeleteTopicResponse) => void,
   ): ClientUnaryCall;
 }
 
