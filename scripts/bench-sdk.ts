@@ -216,7 +216,7 @@ const scenarios: Record<string, (node: Proc, echo: Proc) => Promise<Figures>> = 
       const rate = await timed(label, async () => {
         await new Promise<void>((resolve) => {
           next = resolve;
-          stream.write({ seq: seq++, topic: rawTopic, routeKey: "q", body: BODY, delayMs: 0n, ttlMs: 0n, idempotencyKey: "" });
+          stream.write({ seq: seq++, topic: rawTopic, routeKey: "q", body: BODY, delayMs: 0n, ttlMs: 0n, idempotencyKey: "", pushes: [] });
         });
         return 1;
       });

@@ -123,7 +123,7 @@ const scenarios: Record<string, (node: Proc, echo: Proc) => Promise<Record<strin
       const streamed = await timed(`${label} PushStream, each awaited`, async () => {
         await new Promise<void>((resolve) => {
           resolveNext = resolve;
-          stream.write({ seq: seq++, topic, routeKey: "q", body: BODY, delayMs: 0n, ttlMs: 0n, idempotencyKey: "" });
+          stream.write({ seq: seq++, topic, routeKey: "q", body: BODY, delayMs: 0n, ttlMs: 0n, idempotencyKey: "", pushes: [] });
         });
         return 1;
       });
@@ -221,7 +221,7 @@ const scenarios: Record<string, (node: Proc, echo: Proc) => Promise<Record<strin
       const key = String(i).padStart(16, "0");
       const body = Buffer.concat([Buffer.from(key), BODY.subarray(16)]);
       sentAt.set(key, performance.now());
-      push.write({ seq: BigInt(i), topic, routeKey: "q", body, delayMs: 0n, ttlMs: 0n, idempotencyKey: "" });
+      push.write({ seq: BigInt(i), topic, routeKey: "q", body, delayMs: 0n, ttlMs: 0n, idempotencyKey: "", pushes: [] });
       if (i % 500 === 0) progress(`latency at ${rate} msg/s: ${i}/${total}`);
     }
     await new Promise((r) => setTimeout(r, 500));

@@ -79,7 +79,7 @@ describe("durability across restarts", function () {
     const killAfter = 200 + Math.floor(Math.random() * 1300);
     const pump = setInterval(() => {
       if (seq >= 50_000n || seq - BigInt(acknowledged.size) > 2000n) return;
-      for (let i = 0; i < 200; i++) stream.write({ seq: seq++, topic, routeKey: "q", body: body(`k${seq}`), delayMs: 0n, ttlMs: 0n, idempotencyKey: "" });
+      for (let i = 0; i < 200; i++) stream.write({ seq: seq++, topic, routeKey: "q", body: body(`k${seq}`), delayMs: 0n, ttlMs: 0n, idempotencyKey: "", pushes: [] });
     }, 5);
     try {
       await waitFor(() => acknowledged.size >= killAfter, { what: `${killAfter} acknowledged pushes`, deadlineMs: 30_000 });
