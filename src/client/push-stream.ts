@@ -28,12 +28,16 @@ interface Pending {
 const MAX_PUSHES_PER_REQUEST = 1024;
 
 /**
- * Bodies per coalesced request, in bytes: well under any node's
+ * Bytes per coalesced request (bodies, names and keys, and a framing
+ * allowance per push), well under any node's
  * --max-grpc-message-bytes (64 KiB at least), so a request is never refused
  * for its size when its pushes would each have passed. A larger body goes in
  * a request of its own, and so fails alone if the node refuses it.
  */
 const MAX_COALESCED_BYTES = 48 * 1024;
+
+/** Tags, lengths, seq and times of one push inside a coalesced request, at most. */
+const PUSH_FRAMING_BYTES = 48;
 
 const NO_PUSHES: PushStreamRequest[] = [];
 const NO_BODY = Buffer.alloc(0);
@@ -79,9 +83,11 @@ export class PushStream {
         call.write(req);
         return;
       }
-      if (this.queued.length === MAX_PUSHES_PER_REQUEST || this.queuedBytes + body.length > MAX_COALESCED_BYTES) this.flush();
+      // A UTF-16 unit is at most 3 bytes of UTF-8: an upper bound without encoding the strings.
+      const bytes = body.length + 3 * (topic.length + routeKey.length + idempotencyKey.length) + PUSH_FRAMING_BYTES;
+      if (this.queued.length === MAX_PUSHES_PER_REQUEST || this.queuedBytes + bytes > MAX_COALESCED_BYTES) this.flush();
       this.queued.push(req);
-      this.queuedBytes += body.length;
+      this.queuedBytes += bytes;
       if (!this.flushQueued) {
         this.flushQueued = true;
         queueMicrotask(this.flushQueue);

@@ -134,7 +134,7 @@ describe("coalesced pushes through the SDK (real node)", function () {
       const ids = results.map((x) => x.id);
       expect(ids.every((id, i) => i === 0 || id > ids[i - 1]!), `ids of round ${r} increase`).to.equal(true);
     }
-    // 48 KiB of bodies per request at most: ~300 of these per request, far fewer than one request per push.
+    // 48 KiB per request at most (bodies, names, framing): ~200 of these per request, far fewer than one per push.
     expect(counter.writes - before).to.be.at.most((rounds * perRound) / 100);
     const got = await drain(client, topic, 1 + rounds * perRound);
     const expected = ["first", ...Array.from({ length: rounds * perRound }, (_, k) => `r${Math.floor(k / perRound)}-${k % perRound}`)];
