@@ -7,11 +7,10 @@
 //
 // Bodies are 128 bytes. The node runs with --fsync interval (1 s) unless told
 // otherwise: an acknowledged push survives kill -9 of the broker under every policy.
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
 import * as grpc from "@grpc/grpc-js";
 import * as hdr from "hdr-histogram-js";
@@ -23,6 +22,7 @@ import {
   type ConsumeResponse,
   type PushStreamResponse,
 } from "../src/gen/gmq/v1/broker.js";
+import { median, progress, startProcess, type Proc } from "./bench-procs.js";
 import { httpLoad } from "./http-load.js";
 
 const { values: opts } = parseArgs({
@@ -43,53 +43,6 @@ const clientOptions = {
   "grpc-node.flow_control_window": 8 * 1024 * 1024,
   "grpc.max_receive_message_length": 64 * 1024 * 1024,
 };
-
-function progress(msg: string): void {
-  process.stderr.write(`\r\x1b[K${msg}`);
-}
-
-interface Proc {
-  addr: string;
-  /** The node's HTTP gateway (host:port), when it has one. */
-  httpAddr?: string;
-  child: ChildProcess;
-  stop(): Promise<void>;
-}
-
-// Children die with the bench, however it ends (Ctrl-C, timeout, a crash).
-const children = new Set<ChildProcess>();
-process.on("exit", () => {
-  for (const c of children) c.kill("SIGKILL");
-});
-for (const signal of ["SIGINT", "SIGTERM"] as const) process.on(signal, () => process.exit(130));
-
-function startProcess(script: string, args: string[]): Promise<Proc> {
-  // GMQ_BENCH_NODE_FLAGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/p") profiles the processes under test.
-  const flags = process.env["GMQ_BENCH_NODE_FLAGS"]?.split(" ").filter(Boolean) ?? [];
-  // TypeScript through tsx; plain JavaScript (the built node) as it is.
-  const loader = script.endsWith(".ts") ? ["--import", "tsx"] : [];
-  const child = spawn(process.execPath, [...flags, ...loader, script, ...args], { stdio: ["ignore", "pipe", "inherit"] });
-  children.add(child);
-  child.once("exit", () => children.delete(child));
-  return new Promise((resolve, reject) => {
-    child.once("exit", (code) => reject(new Error(`${script} exited ${code}`)));
-    createInterface({ input: child.stdout! }).on("line", (line) => {
-      if (!line.includes('"listening"')) return;
-      const { grpcAddr: addr, httpAddr } = JSON.parse(line) as { grpcAddr: string; httpAddr?: string };
-      resolve({
-        addr,
-        ...(httpAddr && { httpAddr }),
-        child,
-        stop: () =>
-          new Promise<void>((r) => {
-            child.removeAllListeners("exit");
-            child.once("exit", () => r());
-            child.kill("SIGTERM");
-          }),
-      });
-    });
-  });
-}
 
 function call<Res>(client: BrokerServiceClient, method: string, req: unknown): Promise<Res> {
   return new Promise((resolve, reject) =>
@@ -170,7 +123,7 @@ const scenarios: Record<string, (node: Proc, echo: Proc) => Promise<Record<strin
       const streamed = await timed(`${label} PushStream, each awaited`, async () => {
         await new Promise<void>((resolve) => {
           resolveNext = resolve;
-          stream.write({ seq: seq++, topic, routeKey: "q", body: BODY, delayMs: 0n, ttlMs: 0n, idempotencyKey: "" });
+          stream.write({ seq: seq++, topic, routeKey: "q", body: BODY, delayMs: 0n, ttlMs: 0n, idempotencyKey: "", pushes: [] });
         });
         return 1;
       });
@@ -268,7 +221,7 @@ const scenarios: Record<string, (node: Proc, echo: Proc) => Promise<Record<strin
       const key = String(i).padStart(16, "0");
       const body = Buffer.concat([Buffer.from(key), BODY.subarray(16)]);
       sentAt.set(key, performance.now());
-      push.write({ seq: BigInt(i), topic, routeKey: "q", body, delayMs: 0n, ttlMs: 0n, idempotencyKey: "" });
+      push.write({ seq: BigInt(i), topic, routeKey: "q", body, delayMs: 0n, ttlMs: 0n, idempotencyKey: "", pushes: [] });
       if (i % 500 === 0) progress(`latency at ${rate} msg/s: ${i}/${total}`);
     }
     await new Promise((r) => setTimeout(r, 500));
@@ -343,12 +296,6 @@ const scenarios: Record<string, (node: Proc, echo: Proc) => Promise<Record<strin
     };
   },
 };
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-}
 
 async function main(): Promise<void> {
   // The node measured is the one users run (npm start, bin/gnode.js): src/ built into dist/.

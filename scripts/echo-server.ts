@@ -8,7 +8,7 @@ const reply = PushResponse.fromPartial({ id: 1n, queues: 1 });
 server.addService(BrokerServiceService, {
   push: (_call: unknown, cb: grpc.sendUnaryData<PushResponse>) => cb(null, reply),
   pushStream: (call: grpc.ServerDuplexStream<PushStreamRequest, PushStreamResponse>) => {
-    call.on("data", (r: PushStreamRequest) => call.write({ seq: r.seq, id: 1n, errorCode: 0, errorMessage: "", errorReason: "", duplicate: false }));
+    call.on("data", (r: PushStreamRequest) => call.write({ seq: r.seq, id: 1n, errorCode: 0, errorMessage: "", errorReason: "", duplicate: false, results: [], takesPushes: false }));
     call.on("end", () => call.end());
   },
 } as unknown as grpc.UntypedServiceImplementation);

@@ -65,16 +65,14 @@ export function grpcStreamMethods(
         auth && (() => auth.authenticate(authorization, "push")),
       );
       call.on("data", (raw: PushStreamRequest) => {
-        let req: PushStreamRequest;
+        if (call.writableEnded) return; // ended with an error; the rest is not read
         try {
-          req = decoded(raw);
+          session.write(decoded(raw));
         } catch (err) {
           // No seq to answer it by: the stream ends with the error, pushes already taken unanswered.
           session.close();
           sink.end(err);
-          return;
         }
-        session.write(req);
       });
       call.on("end", () => session.finish());
       call.on("close", () => session.close());

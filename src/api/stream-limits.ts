@@ -18,6 +18,9 @@ export const BATCH_FRAMING_BYTES = 64 * 1024;
 /** Pushes awaiting durability on one PushStream before the node stops reading it (back-pressure). */
 export const PUSH_STREAM_WINDOW = 4096;
 
+/** Pushes one PushStream request may carry (PushStreamRequest.pushes); the SDK sends at most this many. */
+export const MAX_PUSHES_PER_REQUEST = 1024;
+
 /** Interval of the comment lines that keep an idle Server-Sent Events stream alive through proxies. */
 export const SSE_HEARTBEAT_MS = 15_000;
 

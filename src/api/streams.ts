@@ -4,11 +4,11 @@
 // adapter supplies (grpc-streams.ts, http-streams.ts). Limits, defaults,
 // back-pressure and how a stream ends therefore cannot differ between gRPC
 // and HTTP; the adapters only frame messages and map errors.
-import { BrokerError, ErrorReason, type Delivery, type ErrorReason as Reason } from "../broker/index.js";
+import { BrokerError, ErrorReason, invalid, malformed, type Delivery, type ErrorReason as Reason } from "../broker/index.js";
 import type * as pb from "../gen/gmq/v1/broker.js";
 import type { CallContext } from "./handlers.js";
 import { toProtoMessage } from "./messages.js";
-import { BATCH_FRAMING_BYTES, DEFAULT_MAX_BATCH_BYTES, DEFAULT_MAX_IN_FLIGHT, PUSH_STREAM_WINDOW, type StreamLimits } from "./stream-limits.js";
+import { BATCH_FRAMING_BYTES, DEFAULT_MAX_BATCH_BYTES, DEFAULT_MAX_IN_FLIGHT, MAX_PUSHES_PER_REQUEST, PUSH_STREAM_WINDOW, type StreamLimits } from "./stream-limits.js";
 
 /** Where a session writes; one per open stream, made by the protocol's adapter. */
 export interface StreamSink<T> {
@@ -315,6 +315,12 @@ export interface RequestSource {
  * Pushes, answered one by one as each is stored (or fails), each through the
  * unary Push handler so validation and mapping are the same as Push's. Past
  * PUSH_STREAM_WINDOW unanswered pushes the node stops reading the stream.
+ *
+ * A request may carry several pushes (`pushes`, at most
+ * MAX_PUSHES_PER_REQUEST): a client coalescing the pushes of one tick. They
+ * are taken in order, exactly as separate requests would be, and from then on
+ * the answers of one tick go out together in one reply's `results`, which
+ * costs the node and the client one stream message instead of one per push.
  */
 export class PushSession {
   private pending = 0;
@@ -323,6 +329,10 @@ export class PushSession {
   /** Topics this stream was allowed to push to, checked again when the tokens change. */
   private readonly topics = new Set<string>();
   private readonly watched: boolean;
+  /** Set once the client has sent a request with `pushes`: it reads `results`. */
+  private coalesce = false;
+  private results: pb.PushStreamResponse[] = [];
+  private flushQueued = false;
 
   constructor(
     private readonly push: (request: pb.PushRequest, ctx: CallContext) => Promise<pb.PushResponse>,
@@ -353,12 +363,32 @@ export class PushSession {
       recheck &&
         (() => {
           recheck();
-          for (const topic of this.topics) this.authorize({ seq: 0n, topic, routeKey: "", body: Buffer.alloc(0), delayMs: 0n, ttlMs: 0n, idempotencyKey: "" });
+          for (const topic of this.topics) this.authorize({ seq: 0n, topic, routeKey: "", body: Buffer.alloc(0), delayMs: 0n, ttlMs: 0n, idempotencyKey: "", pushes: [] });
         }),
     );
   }
 
+  /**
+   * Takes a request's pushes. Throws, having taken none of them, when the
+   * request is malformed (a batch with fields of its own, a nested batch, too
+   * many pushes): the stream must then end with that error.
+   */
   write(req: pb.PushStreamRequest): void {
+    const n = req.pushes.length;
+    if (n === 0) {
+      this.take(req);
+      return;
+    }
+    if (n > MAX_PUSHES_PER_REQUEST) throw invalid(`a PushStream request carries at most ${MAX_PUSHES_PER_REQUEST} pushes, got ${n}`);
+    if (req.seq !== 0n || req.topic !== "" || req.routeKey !== "" || req.body.length !== 0 || req.delayMs !== 0n || req.ttlMs !== 0n || req.idempotencyKey !== "") {
+      throw malformed("a PushStream request with pushes must leave its own fields unset");
+    }
+    for (let i = 0; i < n; i++) if (req.pushes[i]!.pushes.length > 0) throw malformed("a push inside pushes may not carry pushes");
+    this.coalesce = true;
+    for (let i = 0; i < n; i++) this.take(req.pushes[i]!);
+  }
+
+  private take(req: pb.PushStreamRequest): void {
     this.pending++;
     if (this.pending >= PUSH_STREAM_WINDOW) this.source.pause();
     let result: Promise<pb.PushResponse>;
@@ -368,24 +398,43 @@ export class PushSession {
     } catch (err) {
       result = Promise.reject(err);
     }
+    const seq = req.seq;
     result.then(
       (r) => {
         // Remembered once stored, so the set holds only topics that exist on the node.
         if (this.watched) this.topics.add(req.topic);
-        this.reply({ seq: req.seq, id: r.id, errorCode: 0, errorMessage: "", errorReason: "", duplicate: r.duplicate });
+        this.reply(answer(seq, r.id, r.duplicate));
       },
       (err: unknown) => {
         const s = this.statusOf(err);
-        this.reply({ seq: req.seq, id: 0n, errorCode: s.code, errorMessage: s.message, errorReason: s.reason, duplicate: false });
+        this.reply({ seq, id: 0n, errorCode: s.code, errorMessage: s.message, errorReason: s.reason, duplicate: false, results: [], takesPushes: false });
       },
     );
   }
 
   private reply(res: pb.PushStreamResponse): void {
     this.pending--;
-    this.sink.write(res);
+    if (this.coalesce) {
+      // Answers settled in this tick leave together once it is over.
+      this.results.push(res);
+      if (!this.flushQueued) {
+        this.flushQueued = true;
+        queueMicrotask(() => this.flush());
+      }
+    } else {
+      res.takesPushes = true;
+      this.sink.write(res);
+    }
     if (this.pending < PUSH_STREAM_WINDOW / 2) this.source.resume();
     this.endIfDone();
+  }
+
+  private flush(): void {
+    this.flushQueued = false;
+    if (this.results.length === 0) return;
+    const results = this.results;
+    this.results = [];
+    this.sink.write({ seq: 0n, id: 0n, errorCode: 0, errorMessage: "", errorReason: "", duplicate: false, results, takesPushes: true });
   }
 
   /** The client half-closed (or the node is shutting down): end once every push taken is answered. */
@@ -404,7 +453,13 @@ export class PushSession {
 
   private endIfDone(): void {
     if (this.state !== "finishing" || this.pending > 0) return;
+    this.flush();
     this.close();
     this.sink.end();
   }
+}
+
+/** A stored push's answer (an entry of `results`, or a reply of its own once takesPushes is set). */
+function answer(seq: bigint, id: bigint, duplicate: boolean): pb.PushStreamResponse {
+  return { seq, id, errorCode: 0, errorMessage: "", errorReason: "", duplicate, results: [], takesPushes: false };
 }

@@ -6,6 +6,7 @@
 import type { ChannelOptions } from "@grpc/grpc-js";
 import {
   ConfigRequest,
+  PushBatchResponse,
   RouteMode,
   type Message,
   type PingResponse,
@@ -21,6 +22,7 @@ import type { NodeInfo } from "./node-info.js";
 import { NodePool } from "./pool.js";
 import { withFailover, type FailoverOptions } from "./producer.js";
 import { Subscription, type Publication } from "./subscription.js";
+import { encodePushBatch, type BatchEntry } from "./wire.js";
 
 /** How to find nodes and how to talk to them. Give `etcd` or `addresses`. */
 export interface ClientOptions {
@@ -74,7 +76,13 @@ export interface PushOptions {
   idempotencyKey?: string;
 }
 
-const msField = (ms: number | undefined): bigint => BigInt(Math.max(0, Math.round(ms ?? 0)));
+function msNumber(ms: number | undefined): number {
+  const n = Math.max(0, Math.round(ms ?? 0));
+  if (!Number.isSafeInteger(n)) throw new GmqError(Code.INVALID_ARGUMENT, `${ms} is not a number of milliseconds`);
+  return n;
+}
+const msField = (ms: number | undefined): bigint => BigInt(msNumber(ms));
+const PUSH_BATCH = "/gmq.v1.BrokerService/PushBatch";
 
 export interface PushResult {
   /** The message id (unique across the cluster); the original's when `duplicate`. */
@@ -241,19 +249,18 @@ export class GmqClient {
     topic: string,
     messages: Array<{ body: Body } & PushOptions>,
   ): Promise<{ ids: bigint[]; node: string; duplicates: number }> {
-    const req = {
-      topic,
-      messages: messages.map((m) => ({
-        routeKey: m.routeKey ?? "",
-        body: toBuffer(m.body),
-        delayMs: msField(m.delayMs),
-        ttlMs: msField(m.ttlMs),
-        idempotencyKey: m.idempotencyKey ?? "",
-      })),
-    };
-    const allKeyed = messages.length > 0 && messages.every((m) => (m.idempotencyKey ?? "") !== "");
+    // Encoded once, straight into one buffer (wire.ts); every attempt sends the same bytes.
+    let allKeyed = messages.length > 0;
+    const entries = new Array<BatchEntry>(messages.length);
+    for (let i = 0; i < messages.length; i++) {
+      const m = messages[i]!;
+      const idempotencyKey = m.idempotencyKey ?? "";
+      if (idempotencyKey === "") allKeyed = false;
+      entries[i] = { routeKey: m.routeKey ?? "", body: toBuffer(m.body), delayMs: msNumber(m.delayMs), ttlMs: msNumber(m.ttlMs), idempotencyKey };
+    }
+    const encoded = encodePushBatch(topic, entries);
     const routeBy = allKeyed ? (messages[0]!.idempotencyKey ?? "") : "";
-    const { result, conn } = await withFailover(this.pool, this.failover, (c) => c.unary(c.rpc.pushBatch, req), routeBy);
+    const { result, conn } = await withFailover(this.pool, this.failover, (c) => c.unaryEncoded(PUSH_BATCH, encoded, PushBatchResponse.decode), routeBy);
     return { ids: result.ids, node: conn.key, duplicates: result.duplicates };
   }
 

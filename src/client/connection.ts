@@ -99,6 +99,17 @@ export class NodeConnection {
     });
   }
 
+  /** Calls a unary RPC by path with a request already encoded (wire.ts); rejects with a GmqError. */
+  unaryEncoded<Res>(path: string, request: Buffer, decode: (bytes: Buffer) => Res): Promise<Res> {
+    return new Promise<Res>((resolve, reject) => {
+      const deadline = new Date(Date.now() + this.callTimeoutMs);
+      this.rpc.makeUnaryRequest(path, (b: Buffer) => b, decode, request, new Metadata(), { deadline }, (err, res) => {
+        if (err) reject(toGmqError(err, this.key));
+        else resolve(res!);
+      });
+    });
+  }
+
   pushStream(): PushStream {
     this.stream ??= new PushStream(this.rpc, this.key);
     return this.stream;

@@ -6,16 +6,17 @@
 // error once every node has refused it; while another node still serves, the
 // refusing node is retried quietly (it may be new and not yet have the queue).
 import { status, type ClientDuplexStream } from "@grpc/grpc-js";
-import { AckRequest, type ConsumeRequest, type ConsumeResponse, type Message } from "../gen/gmq/v1/broker.js";
+import { AckRequest, ConsumeRequest } from "../gen/gmq/v1/broker.js";
 import type { NodeConnection } from "./connection.js";
 import { GmqError, toGmqError } from "./errors.js";
 import type { NodePool } from "./pool.js";
+import { decodeConsumeResponse, encodeSettlements, type Delivery } from "./wire.js";
 
-/** A delivered message, with the node it came from. */
-export interface Delivery extends Message {
-  /** Key of the node that delivered it (acks go back there). */
-  node: string;
-}
+export type { Delivery };
+
+/** What the SDK writes on a Consume stream: the subscribe request, or settlements already encoded. */
+type ConsumeWrite = ConsumeRequest | Buffer;
+type ConsumeCall = ClientDuplexStream<ConsumeWrite, Delivery[]>;
 
 /** Processes one message. Resolve to ack it; throw (or reject) to nack it. */
 export type Handler = (msg: Delivery) => void | Promise<void>;
@@ -62,7 +63,7 @@ const minBackoffMs = 200;
 const maxBackoffMs = 5000;
 
 class NodeConsumer {
-  private call: ClientDuplexStream<ConsumeRequest, ConsumeResponse> | undefined;
+  private call: ConsumeCall | undefined;
   private acks: bigint[] = [];
   private nacks: bigint[] = [];
   private flushScheduled = false;
@@ -81,9 +82,15 @@ class NodeConsumer {
   start(): void {
     if (this.stopped || this.conn.closed) return;
     const o = this.owner;
-    let call: ClientDuplexStream<ConsumeRequest, ConsumeResponse>;
+    let call: ConsumeCall;
     try {
-      call = this.conn.rpc.consume();
+      // Responses are decoded straight into Deliveries, settlements sent pre-encoded (wire.ts).
+      const node = this.conn.key;
+      call = this.conn.rpc.makeBidiStreamRequest<ConsumeWrite, Delivery[]>(
+        "/gmq.v1.BrokerService/Consume",
+        (req) => (Buffer.isBuffer(req) ? req : Buffer.from(ConsumeRequest.encode(req).finish())),
+        (bytes) => decodeConsumeResponse(bytes, node),
+      );
     } catch {
       return; // the channel closed: the node left
     }
@@ -94,10 +101,10 @@ class NodeConsumer {
         value: { topic: o.topic, bindKey: o.bindKey, maxInFlight: o.maxInFlight, maxBatchBytes: o.opts.maxBatchBytes ?? 0 },
       },
     });
-    call.on("data", (res: ConsumeResponse) => {
+    call.on("data", (batch: Delivery[]) => {
       this.backoffMs = minBackoffMs;
       this.failed = undefined;
-      for (const m of res.messages) this.dispatch(call, m);
+      for (let i = 0; i < batch.length; i++) this.dispatch(call, batch[i]!);
     });
     const retry = (err: unknown) => {
       if (this.call !== call) return;
@@ -120,9 +127,7 @@ class NodeConsumer {
     call.on("end", () => retry({ code: status.UNAVAILABLE, details: "consume stream ended by the node" }));
   }
 
-  private dispatch(call: ClientDuplexStream<ConsumeRequest, ConsumeResponse>, m: Message): void {
-    const d = m as Delivery;
-    d.node = this.conn.key;
+  private dispatch(call: ConsumeCall, d: Delivery): void {
     this.running++;
     let p: void | Promise<void>;
     try {
@@ -139,7 +144,7 @@ class NodeConsumer {
     } else this.settle(call, d, true);
   }
 
-  private settle(call: ClientDuplexStream<ConsumeRequest, ConsumeResponse>, m: Delivery, ok: boolean, err?: unknown): void {
+  private settle(call: ConsumeCall, m: Delivery, ok: boolean, err?: unknown): void {
     this.running--;
     this.owner.settled(ok, err);
     if (!ok && this.owner.opts.onError === "leave") return;
@@ -158,7 +163,7 @@ class NodeConsumer {
   private flush(): void {
     this.flushScheduled = false;
     if (!this.call || (this.acks.length === 0 && this.nacks.length === 0)) return;
-    this.call.write({ kind: { $case: "update", value: { credit: 0, ackIds: this.acks, nackIds: this.nacks, touchIds: [] } } });
+    this.call.write(encodeSettlements(this.acks, this.nacks));
     this.acks = [];
     this.nacks = [];
   }

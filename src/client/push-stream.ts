@@ -2,6 +2,13 @@
 // stream and each resolves when the node acknowledges its seq (once durable).
 // This avoids the per-call HTTP/2 stream setup of unary Push, which caps a
 // producer awaiting each push near 4.5k/s (PERFORMANCE.md, point 2).
+//
+// Pushes made in the same tick are coalesced into one request (its `pushes`)
+// once the node has said it takes them (a reply with `takes_pushes`): one
+// stream message, one HTTP/2 frame and one wake-up of the node for all of
+// them, as nats.js coalesces its writes. Each push keeps its own seq, and so
+// its own answer: id, duplicate flag or error. Requests go out in the order
+// the pushes were made, which the node keeps.
 import { status, type ClientDuplexStream } from "@grpc/grpc-js";
 import type { BrokerServiceClient, PushStreamRequest, PushStreamResponse } from "../gen/gmq/v1/broker.js";
 import { failedBeforeSend, GmqError, toGmqError } from "./errors.js";
@@ -17,11 +24,39 @@ interface Pending {
   reject(err: GmqError): void;
 }
 
+/** The node's cap on pushes per request (proto: PushStreamRequest.pushes). */
+const MAX_PUSHES_PER_REQUEST = 1024;
+
+/**
+ * Bytes per coalesced request (bodies, names and keys, and a framing
+ * allowance per push), well under any node's
+ * --max-grpc-message-bytes (64 KiB at least), so a request is never refused
+ * for its size when its pushes would each have passed. A larger body goes in
+ * a request of its own, and so fails alone if the node refuses it.
+ */
+const MAX_COALESCED_BYTES = 48 * 1024;
+
+/** Tags, lengths, seq and times of one push inside a coalesced request, at most. */
+const PUSH_FRAMING_BYTES = 48;
+
+const NO_PUSHES: PushStreamRequest[] = [];
+const NO_BODY = Buffer.alloc(0);
+
 export class PushStream {
   private call: ClientDuplexStream<PushStreamRequest, PushStreamResponse> | undefined;
   private readonly pending = new Map<number, Pending>();
   private seq = 0;
   private idleResolvers: (() => void)[] = [];
+  /** The node of the current stream answered with takes_pushes. */
+  private takesPushes = false;
+  /** Pushes of this tick, written together at its end. */
+  private queued: PushStreamRequest[] = [];
+  private queuedBytes = 0;
+  private flushQueued = false;
+  private readonly flushQueue = () => {
+    this.flushQueued = false;
+    this.flush();
+  };
 
   constructor(
     private readonly rpc: BrokerServiceClient,
@@ -41,30 +76,62 @@ export class PushStream {
       return Promise.reject(toGmqError(err, this.node)); // the channel closed: nothing was sent
     }
     const seq = ++this.seq;
+    const req: PushStreamRequest = { seq: BigInt(seq), topic, routeKey, body, delayMs, ttlMs, idempotencyKey, pushes: NO_PUSHES };
     return new Promise<PushAck>((resolve, reject) => {
       this.pending.set(seq, { resolve, reject });
-      call.write({ seq: BigInt(seq), topic, routeKey, body, delayMs, ttlMs, idempotencyKey });
+      if (!this.takesPushes) {
+        call.write(req);
+        return;
+      }
+      // A UTF-16 unit is at most 3 bytes of UTF-8: an upper bound without encoding the strings.
+      const bytes = body.length + 3 * (topic.length + routeKey.length + idempotencyKey.length) + PUSH_FRAMING_BYTES;
+      if (this.queued.length === MAX_PUSHES_PER_REQUEST || this.queuedBytes + bytes > MAX_COALESCED_BYTES) this.flush();
+      this.queued.push(req);
+      this.queuedBytes += bytes;
+      if (!this.flushQueued) {
+        this.flushQueued = true;
+        queueMicrotask(this.flushQueue);
+      }
     });
+  }
+
+  /** Writes the queued pushes: one alone as before, several in one request. */
+  private flush(): void {
+    const q = this.queued;
+    if (q.length === 0 || !this.call) return;
+    this.queued = [];
+    this.queuedBytes = 0;
+    if (q.length === 1) this.call.write(q[0]!);
+    else this.call.write({ seq: 0n, topic: "", routeKey: "", body: NO_BODY, delayMs: 0n, ttlMs: 0n, idempotencyKey: "", pushes: q });
   }
 
   private open(): ClientDuplexStream<PushStreamRequest, PushStreamResponse> {
     const call = this.rpc.pushStream();
     this.call = call;
+    // A new stream may reach another version of the node: single pushes until it says otherwise.
+    this.takesPushes = false;
     let answered = false;
     call.on("data", (res: PushStreamResponse) => {
       answered = true;
-      const seq = Number(res.seq);
-      const p = this.pending.get(seq);
-      if (!p) return;
-      this.pending.delete(seq);
-      if (res.errorCode === 0) p.resolve({ id: res.id, duplicate: res.duplicate });
-      else p.reject(new GmqError(res.errorCode, res.errorMessage, { node: this.node, reason: res.errorReason }));
+      if (res.takesPushes) this.takesPushes = true;
+      const results = res.results;
+      if (results.length === 0) this.settle(res);
+      else for (let i = 0; i < results.length; i++) this.settle(results[i]!);
       if (this.pending.size === 0) this.notifyIdle();
     });
     const fail = (err: unknown) => {
       if (this.call !== call) return;
       this.call = undefined;
       const e = toGmqError(err, this.node);
+      // Pushes still queued were never written: they may go elsewhere.
+      const unsent = new GmqError(status.UNAVAILABLE, `push stream to ${this.node} broke before the push was sent: ${e.message}`, { cause: err, node: this.node });
+      for (const q of this.queued) {
+        const seq = Number(q.seq);
+        this.pending.get(seq)?.reject(unsent);
+        this.pending.delete(seq);
+      }
+      this.queued = [];
+      this.queuedBytes = 0;
       // A stream that never connected sent nothing: its pushes may go elsewhere.
       const notSent = !answered && failedBeforeSend(err as { code?: number; details?: string });
       const pendingErr = notSent
@@ -82,6 +149,15 @@ export class PushStream {
     call.on("error", fail);
     call.on("end", () => fail({ code: status.UNAVAILABLE, details: "stream ended by the node" }));
     return call;
+  }
+
+  private settle(res: PushStreamResponse): void {
+    const seq = Number(res.seq);
+    const p = this.pending.get(seq);
+    if (!p) return;
+    this.pending.delete(seq);
+    if (res.errorCode === 0) p.resolve({ id: res.id, duplicate: res.duplicate });
+    else p.reject(new GmqError(res.errorCode, res.errorMessage, { node: this.node, reason: res.errorReason }));
   }
 
   private notifyIdle(): void {

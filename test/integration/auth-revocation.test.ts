@@ -93,7 +93,7 @@ describe("token auth: revocation reaches open streams, auth before the body (rea
     const answers: PushStreamResponse[] = [];
     push.on("data", (r: PushStreamResponse) => answers.push(r));
     const pushEnd = ending(push);
-    push.write({ seq: 1n, topic: "jobs", routeKey: "g", body: Buffer.from("streamed"), delayMs: 0n, ttlMs: 0n, idempotencyKey: "" });
+    push.write({ seq: 1n, topic: "jobs", routeKey: "g", body: Buffer.from("streamed"), delayMs: 0n, ttlMs: 0n, idempotencyKey: "", pushes: [] });
     // A stream of a token that keeps its grants stays open.
     const kept = as(TOKENS.admin).subscribe({ channels: ["news"] });
     const keptGot: string[] = [];

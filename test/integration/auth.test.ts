@@ -123,8 +123,8 @@ describe("token auth (real node, --auth-file)", function () {
         stream.on("end", resolve);
         stream.on("error", reject);
       });
-      stream.write({ seq: 1n, topic: "orders", routeKey: "paid", body: Buffer.from("ok"), delayMs: 0n, ttlMs: 0n, idempotencyKey: "" });
-      stream.write({ seq: 2n, topic: "billing", routeKey: "q", body: Buffer.from("no"), delayMs: 0n, ttlMs: 0n, idempotencyKey: "" });
+      stream.write({ seq: 1n, topic: "orders", routeKey: "paid", body: Buffer.from("ok"), delayMs: 0n, ttlMs: 0n, idempotencyKey: "", pushes: [] });
+      stream.write({ seq: 2n, topic: "billing", routeKey: "q", body: Buffer.from("no"), delayMs: 0n, ttlMs: 0n, idempotencyKey: "", pushes: [] });
       stream.end();
       await done;
       const bySeq = new Map(replies.map((r) => [r.seq, r]));

@@ -374,8 +374,8 @@ describe("BrokerService over gRPC", function () {
         stream.on("end", resolve);
         stream.on("error", reject);
       });
-      for (let i = 0; i < 50; i++) stream.write({ seq: BigInt(i), topic, routeKey: "q", body: body(`s${i}`), delayMs: 0n, ttlMs: 0n, idempotencyKey: "" });
-      stream.write({ seq: 50n, topic, routeKey: "missing", body: body("x"), delayMs: 0n, ttlMs: 0n, idempotencyKey: "" });
+      for (let i = 0; i < 50; i++) stream.write({ seq: BigInt(i), topic, routeKey: "q", body: body(`s${i}`), delayMs: 0n, ttlMs: 0n, idempotencyKey: "", pushes: [] });
+      stream.write({ seq: 50n, topic, routeKey: "missing", body: body("x"), delayMs: 0n, ttlMs: 0n, idempotencyKey: "", pushes: [] });
       stream.end();
       await done;
       expect(replies.map((r) => r.seq)).to.deep.equal(Array.from({ length: 51 }, (_, i) => BigInt(i)));

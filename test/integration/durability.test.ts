@@ -96,7 +96,7 @@ describe("durability across restarts", function () {
             stream.once("data", resolve);
             stream.once("error", reject);
           });
-          stream.write({ seq: 1n, topic, routeKey: "q", body: body("s"), delayMs: 0n, ttlMs: 0n, idempotencyKey: "" });
+          stream.write({ seq: 1n, topic, routeKey: "q", body: body("s"), delayMs: 0n, ttlMs: 0n, idempotencyKey: "", pushes: [] });
           expect((await answered).errorCode).to.equal(0);
           stream.end();
         });
@@ -195,7 +195,7 @@ async function loadUntilKilled(node: NodeProcess, topic: string): Promise<{ push
   // A bounded window of stream pushes in flight (at most 2,000 unanswered, 50,000 in all).
   const pump = setInterval(() => {
     if (seq >= 50_000n || seq - BigInt(pushed.size) > 2000n) return;
-    for (let i = 0; i < 200; i++) stream.write({ seq: seq++, topic, routeKey: "q", body: bodyOf(seq), delayMs: 0n, ttlMs: 0n, idempotencyKey: "" });
+    for (let i = 0; i < 200; i++) stream.write({ seq: seq++, topic, routeKey: "q", body: bodyOf(seq), delayMs: 0n, ttlMs: 0n, idempotencyKey: "", pushes: [] });
   }, 5);
   const httpPusher = async () => {
     for (let i = 0; live && i < 5000; i++) {

@@ -162,8 +162,8 @@ describe("message expiry over gRPC (real node)", function () {
       stream.on("end", resolve);
       stream.on("error", reject);
     });
-    stream.write({ seq: 1n, topic, routeKey: "q", body: Buffer.from("ok"), delayMs: 0n, ttlMs: 200n, idempotencyKey: "" });
-    stream.write({ seq: 2n, topic, routeKey: "q", body: Buffer.from("bad"), delayMs: 0n, ttlMs: BigInt(YEAR_MS + 1), idempotencyKey: "" });
+    stream.write({ seq: 1n, topic, routeKey: "q", body: Buffer.from("ok"), delayMs: 0n, ttlMs: 200n, idempotencyKey: "", pushes: [] });
+    stream.write({ seq: 2n, topic, routeKey: "q", body: Buffer.from("bad"), delayMs: 0n, ttlMs: BigInt(YEAR_MS + 1), idempotencyKey: "", pushes: [] });
     stream.end();
     await done;
     expect(replies.map((r) => [r.seq, r.errorCode])).to.deep.equal([

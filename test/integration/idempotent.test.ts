@@ -162,7 +162,7 @@ describe("idempotent publish over gRPC (real node)", function () {
       stream.on("error", reject);
     });
     const write = (seq: bigint, key: string) =>
-      stream.write({ seq, topic, routeKey: "q", body: Buffer.from(`s${seq}`), delayMs: 0n, ttlMs: 0n, idempotencyKey: key });
+      stream.write({ seq, topic, routeKey: "q", body: Buffer.from(`s${seq}`), delayMs: 0n, ttlMs: 0n, idempotencyKey: key, pushes: [] });
     write(1n, "s-a");
     write(2n, "s-a");
     write(3n, "s-b");

@@ -124,7 +124,7 @@ describe("streams over gRPC and HTTP (real node)", function () {
       stream.on("end", resolve);
       stream.on("error", reject);
     });
-    bad.forEach((b, i) => stream.write({ seq: BigInt(i), topic, body: Buffer.from("x"), idempotencyKey: "", ...b }));
+    bad.forEach((b, i) => stream.write({ seq: BigInt(i), topic, body: Buffer.from("x"), idempotencyKey: "", pushes: [], ...b }));
     stream.end();
     await done;
     expect(replies).to.have.length(bad.length);

@@ -767,6 +767,15 @@ export interface PushStreamRequest {
   ttlMs: bigint;
   /** As PushRequest.idempotency_key. */
   idempotencyKey: string;
+  /**
+   * Several pushes in one request (at most 1024), each with its own seq and
+   * fields, handled in order as if sent one request each; each is answered
+   * on its own. When set, the request's own fields (1 to 7) must be unset
+   * and no entry may carry pushes itself. Send it only to a node that set
+   * PushStreamResponse.takes_pushes on an earlier reply: an older node
+   * ignores this field.
+   */
+  pushes: PushStreamRequest[];
 }
 
 /** The outcome of one push on a PushStream. */
@@ -789,6 +798,17 @@ export interface PushStreamResponse {
    * without its ERROR_REASON_ prefix (e.g. "NO_ROUTE"), as in ErrorInfo.reason.
    */
   errorReason: string;
+  /**
+   * The answers to several pushes, in the order they were sent. Only a
+   * client that sent PushStreamRequest.pushes gets them; such a reply
+   * carries nothing else (its fields 1 to 6 are unset).
+   */
+  results: PushStreamResponse[];
+  /**
+   * The node takes PushStreamRequest.pushes (set on every reply of a node
+   * that does).
+   */
+  takesPushes: boolean;
 }
 
 /** Request of Pop. */
@@ -3934,7 +3954,16 @@ export const PushBatchResponse: MessageFns<PushBatchResponse> = {
 };
 
 function createBasePushStreamRequest(): PushStreamRequest {
-  return { seq: 0n, topic: "", routeKey: "", body: Buffer.alloc(0), delayMs: 0n, ttlMs: 0n, idempotencyKey: "" };
+  return {
+    seq: 0n,
+    topic: "",
+    routeKey: "",
+    body: Buffer.alloc(0),
+    delayMs: 0n,
+    ttlMs: 0n,
+    idempotencyKey: "",
+    pushes: [],
+  };
 }
 
 export const PushStreamRequest: MessageFns<PushStreamRequest> = {
@@ -3968,6 +3997,9 @@ export const PushStreamRequest: MessageFns<PushStreamRequest> = {
     }
     if (message.idempotencyKey !== "") {
       writer.uint32(58).string(message.idempotencyKey);
+    }
+    for (const v of message.pushes) {
+      PushStreamRequest.encode(v!, writer.uint32(66).fork()).join();
     }
     return writer;
   },
@@ -4041,6 +4073,14 @@ export const PushStreamRequest: MessageFns<PushStreamRequest> = {
             message.idempotencyKey = reader.string();
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.pushes.push(PushStreamRequest.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4070,6 +4110,9 @@ export const PushStreamRequest: MessageFns<PushStreamRequest> = {
         : isSet(object.idempotency_key)
         ? globalThis.String(object.idempotency_key)
         : "",
+      pushes: globalThis.Array.isArray(object?.pushes)
+        ? object.pushes.map((e: any) => PushStreamRequest.fromJSON(e))
+        : [],
     };
   },
 
@@ -4096,6 +4139,9 @@ export const PushStreamRequest: MessageFns<PushStreamRequest> = {
     if (message.idempotencyKey !== "") {
       obj.idempotencyKey = message.idempotencyKey;
     }
+    if (message.pushes?.length) {
+      obj.pushes = message.pushes.map((e) => PushStreamRequest.toJSON(e));
+    }
     return obj;
   },
 
@@ -4111,12 +4157,22 @@ export const PushStreamRequest: MessageFns<PushStreamRequest> = {
     message.delayMs = (object.delayMs !== undefined && object.delayMs !== null) ? BigInt(object.delayMs) : 0n;
     message.ttlMs = (object.ttlMs !== undefined && object.ttlMs !== null) ? BigInt(object.ttlMs) : 0n;
     message.idempotencyKey = object.idempotencyKey ?? "";
+    message.pushes = object.pushes?.map((e) => PushStreamRequest.fromPartial(e)) || [];
     return message;
   },
 };
 
 function createBasePushStreamResponse(): PushStreamResponse {
-  return { seq: 0n, id: 0n, errorCode: 0, errorMessage: "", duplicate: false, errorReason: "" };
+  return {
+    seq: 0n,
+    id: 0n,
+    errorCode: 0,
+    errorMessage: "",
+    duplicate: false,
+    errorReason: "",
+    results: [],
+    takesPushes: false,
+  };
 }
 
 export const PushStreamResponse: MessageFns<PushStreamResponse> = {
@@ -4144,6 +4200,12 @@ export const PushStreamResponse: MessageFns<PushStreamResponse> = {
     }
     if (message.errorReason !== "") {
       writer.uint32(50).string(message.errorReason);
+    }
+    for (const v of message.results) {
+      PushStreamResponse.encode(v!, writer.uint32(58).fork()).join();
+    }
+    if (message.takesPushes !== false) {
+      writer.uint32(64).bool(message.takesPushes);
     }
     return writer;
   },
@@ -4209,6 +4271,22 @@ export const PushStreamResponse: MessageFns<PushStreamResponse> = {
             message.errorReason = reader.string();
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.results.push(PushStreamResponse.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.takesPushes = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4241,6 +4319,14 @@ export const PushStreamResponse: MessageFns<PushStreamResponse> = {
         : isSet(object.error_reason)
         ? globalThis.String(object.error_reason)
         : "",
+      results: globalThis.Array.isArray(object?.results)
+        ? object.results.map((e: any) => PushStreamResponse.fromJSON(e))
+        : [],
+      takesPushes: isSet(object.takesPushes)
+        ? globalThis.Boolean(object.takesPushes)
+        : isSet(object.takes_pushes)
+        ? globalThis.Boolean(object.takes_pushes)
+        : false,
     };
   },
 
@@ -4264,6 +4350,12 @@ export const PushStreamResponse: MessageFns<PushStreamResponse> = {
     if (message.errorReason !== "") {
       obj.errorReason = message.errorReason;
     }
+    if (message.results?.length) {
+      obj.results = message.results.map((e) => PushStreamResponse.toJSON(e));
+    }
+    if (message.takesPushes !== false) {
+      obj.takesPushes = message.takesPushes;
+    }
     return obj;
   },
 
@@ -4278,6 +4370,8 @@ export const PushStreamResponse: MessageFns<PushStreamResponse> = {
     message.errorMessage = object.errorMessage ?? "";
     message.duplicate = object.duplicate ?? false;
     message.errorReason = object.errorReason ?? "";
+    message.results = object.results?.map((e) => PushStreamResponse.fromPartial(e)) || [];
+    message.takesPushes = object.takesPushes ?? false;
     return message;
   },
 };
@@ -6604,9 +6698,12 @@ export const BrokerServiceService = {
     responseDeserialize: (value: Buffer): PushBatchResponse => PushBatchResponse.decode(value),
   },
   /**
-   * A producer's stream: send pushes, receive one PushStreamResponse per push
-   * (in order, carrying its sequence) once that push is durable. A failed push
-   * is reported on its own response; the stream stays open.
+   * A producer's stream: send pushes, receive one answer per push (in order,
+   * carrying its sequence) once that push is durable. A failed push is
+   * reported on its own answer; the stream stays open. A client may send
+   * several pushes in one request (PushStreamRequest.pushes) once the node has
+   * said it takes them (PushStreamResponse.takes_pushes); the node then
+   * answers in PushStreamResponse.results, still one answer per push.
    */
   pushStream: {
     path: "/gmq.v1.BrokerService/PushStream" as const,
@@ -6812,9 +6909,12 @@ export interface BrokerServiceServer extends UntypedServiceImplementation {
    */
   pushBatch: handleUnaryCall<PushBatchRequest, PushBatchResponse>;
   /**
-   * A producer's stream: send pushes, receive one PushStreamResponse per push
-   * (in order, carrying its sequence) once that push is durable. A failed push
-   * is reported on its own response; the stream stays open.
+   * A producer's stream: send pushes, receive one answer per push (in order,
+   * carrying its sequence) once that push is durable. A failed push is
+   * reported on its own answer; the stream stays open. A client may send
+   * several pushes in one request (PushStreamRequest.pushes) once the node has
+   * said it takes them (PushStreamResponse.takes_pushes); the node then
+   * answers in PushStreamResponse.results, still one answer per push.
    */
   pushStream: handleBidiStreamingCall<PushStreamRequest, PushStreamResponse>;
   /**
@@ -7025,9 +7125,12 @@ export interface BrokerServiceClient extends Client {
     callback: (error: ServiceError | null, response: PushBatchResponse) => void,
   ): ClientUnaryCall;
   /**
-   * A producer's stream: send pushes, receive one PushStreamResponse per push
-   * (in order, carrying its sequence) once that push is durable. A failed push
-   * is reported on its own response; the stream stays open.
+   * A producer's stream: send pushes, receive one answer per push (in order,
+   * carrying its sequence) once that push is durable. A failed push is
+   * reported on its own answer; the stream stays open. A client may send
+   * several pushes in one request (PushStreamRequest.pushes) once the node has
+   * said it takes them (PushStreamResponse.takes_pushes); the node then
+   * answers in PushStreamResponse.results, still one answer per push.
    */
   pushStream(): ClientDuplexStream<PushStreamRequest, PushStreamResponse>;
   pushStream(options: Partial<CallOptions>): ClientDuplexStream<PushStreamRequest, PushStreamResponse>;

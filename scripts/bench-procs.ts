@@ -1,0 +1,59 @@
+// What the benchmarks share: the processes under test (a node built into
+// dist/, the no-op echo server), killed with the benchmark however it ends,
+// and how figures are summarised.
+import { spawn, type ChildProcess } from "node:child_process";
+import { createInterface } from "node:readline";
+
+export function progress(msg: string): void {
+  process.stderr.write(`\r\x1b[K${msg}`);
+}
+
+export interface Proc {
+  addr: string;
+  /** The node's HTTP gateway (host:port), when it has one. */
+  httpAddr?: string;
+  child: ChildProcess;
+  stop(): Promise<void>;
+}
+
+// Children die with the bench, however it ends (Ctrl-C, timeout, a crash).
+const children = new Set<ChildProcess>();
+process.on("exit", () => {
+  for (const c of children) c.kill("SIGKILL");
+});
+for (const signal of ["SIGINT", "SIGTERM"] as const) process.on(signal, () => process.exit(130));
+
+export function startProcess(script: string, args: string[]): Promise<Proc> {
+  // GMQ_BENCH_NODE_FLAGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/p") profiles the processes under test.
+  const flags = process.env["GMQ_BENCH_NODE_FLAGS"]?.split(" ").filter(Boolean) ?? [];
+  // TypeScript through tsx; plain JavaScript (the built node) as it is.
+  const loader = script.endsWith(".ts") ? ["--import", "tsx"] : [];
+  const child = spawn(process.execPath, [...flags, ...loader, script, ...args], { stdio: ["ignore", "pipe", "inherit"] });
+  children.add(child);
+  child.once("exit", () => children.delete(child));
+  return new Promise((resolve, reject) => {
+    child.once("exit", (code) => reject(new Error(`${script} exited ${code}`)));
+    createInterface({ input: child.stdout! }).on("line", (line) => {
+      if (!line.includes('"listening"')) return;
+      const { grpcAddr: addr, httpAddr } = JSON.parse(line) as { grpcAddr: string; httpAddr?: string };
+      resolve({
+        addr,
+        ...(httpAddr && { httpAddr }),
+        child,
+        stop: () =>
+          new Promise<void>((r) => {
+            child.removeAllListeners("exit");
+            child.once("exit", () => r());
+            child.kill("SIGTERM");
+          }),
+      });
+    });
+  });
+}
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+

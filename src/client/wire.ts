@@ -1,0 +1,343 @@
+// The SDK's two bulk paths on the wire, encoded and decoded by hand: a
+// PushBatchRequest written straight into one Buffer of its exact size, and a
+// ConsumeResponse read straight into the Delivery objects handed to handlers,
+// plus the acks going back. The generated code builds an object per message,
+// a BinaryWriter with a fork per message and a copy of every body
+// (PERFORMANCE.md, point 3); on a batch of 1000 that cost more of the
+// producer's CPU than the node spends storing it. Field numbers are
+// gmq.v1's (proto/gmq/v1/broker.proto); test/unit/client-wire.test.ts checks
+// both directions against the generated code.
+import type { Message } from "../gen/gmq/v1/broker.js";
+
+/** A message of a pushBatch, its options resolved to wire values. */
+export interface BatchEntry {
+  routeKey: string;
+  body: Buffer;
+  /** Whole milliseconds, >= 0. */
+  delayMs: number;
+  ttlMs: number;
+  idempotencyKey: string;
+}
+
+/** A delivered message, with the node it came from. */
+export interface Delivery extends Message {
+  /** Key of the node that delivered it (acks go back there). */
+  node: string;
+}
+
+function varintSize(n: number): number {
+  let size = 1;
+  while (n >= 128) {
+    n = Math.floor(n / 128);
+    size++;
+  }
+  return size;
+}
+
+function writeVarint(buf: Buffer, pos: number, n: number): number {
+  while (n >= 128) {
+    buf[pos++] = (n % 128) | 128;
+    n = Math.floor(n / 128);
+  }
+  buf[pos++] = n;
+  return pos;
+}
+
+/** A string field's size (tag, length, UTF-8), 0 when it is empty (proto3 leaves it out). */
+const stringFieldSize = (bytes: number) => (bytes === 0 ? 0 : 1 + varintSize(bytes) + bytes);
+const uintFieldSize = (n: number) => (n === 0 ? 0 : 1 + varintSize(n));
+
+/** PushBatchRequest { topic = 1; repeated BatchMessage messages = 2 }, in one Buffer of its exact size. */
+export function encodePushBatch(topic: string, messages: readonly BatchEntry[]): Buffer {
+  const topicBytes = Buffer.byteLength(topic);
+  const n = messages.length;
+  // Sizes are computed once and kept: each message's length prefix needs its size before its bytes.
+  const sizes = new Array<number>(n);
+  const routeBytes = new Array<number>(n);
+  const keyBytes = new Array<number>(n);
+  let total = stringFieldSize(topicBytes);
+  for (let i = 0; i < n; i++) {
+    const m = messages[i]!;
+    const r = Buffer.byteLength(m.routeKey);
+    const k = m.idempotencyKey === "" ? 0 : Buffer.byteLength(m.idempotencyKey);
+    routeBytes[i] = r;
+    keyBytes[i] = k;
+    const size = stringFieldSize(r) + stringFieldSize(m.body.length) + uintFieldSize(m.delayMs) + uintFieldSize(m.ttlMs) + stringFieldSize(k);
+    sizes[i] = size;
+    total += 1 + varintSize(size) + size;
+  }
+  const buf = Buffer.allocUnsafe(total);
+  let pos = 0;
+  if (topicBytes > 0) {
+    buf[pos++] = 10;
+    pos = writeVarint(buf, pos, topicBytes);
+    pos += buf.write(topic, pos, topicBytes, "utf8");
+  }
+  for (let i = 0; i < n; i++) {
+    const m = messages[i]!;
+    buf[pos++] = 18;
+    pos = writeVarint(buf, pos, sizes[i]!);
+    const r = routeBytes[i]!;
+    if (r > 0) {
+      buf[pos++] = 10;
+      pos = writeVarint(buf, pos, r);
+      pos += buf.write(m.routeKey, pos, r, "utf8");
+    }
+    const b = m.body.length;
+    if (b > 0) {
+      buf[pos++] = 18;
+      pos = writeVarint(buf, pos, b);
+      pos += m.body.copy(buf, pos);
+    }
+    if (m.delayMs !== 0) {
+      buf[pos++] = 24;
+      pos = writeVarint(buf, pos, m.delayMs);
+    }
+    if (m.ttlMs !== 0) {
+      buf[pos++] = 32;
+      pos = writeVarint(buf, pos, m.ttlMs);
+    }
+    const k = keyBytes[i]!;
+    if (k > 0) {
+      buf[pos++] = 42;
+      pos = writeVarint(buf, pos, k);
+      pos += buf.write(m.idempotencyKey, pos, k, "utf8");
+    }
+  }
+  return buf;
+}
+
+/**
+ * Reads ConsumeResponse { repeated Message messages = 1 } into Deliveries of
+ * `node`. Bodies are views into the received buffer, not copies: a handler
+ * that keeps a body keeps its response's bytes alive with it.
+ */
+export function decodeConsumeResponse(buf: Buffer, node: string): Delivery[] {
+  const out: Delivery[] = [];
+  const r = new Reader(buf);
+  while (r.pos < buf.length) {
+    const tag = r.varint();
+    if (tag === 10) {
+      const len = r.varint();
+      out.push(r.message(r.pos + len, node));
+    } else r.skip(tag & 7);
+  }
+  return out;
+}
+
+class Reader {
+  pos = 0;
+  /** Where the previous topic, bind key and route key were read, and what they read as. */
+  private readonly lastStart = [-1, -1, -1];
+  private readonly lastLen = [0, 0, 0];
+  private readonly last = ["", "", ""];
+
+  constructor(private readonly buf: Buffer) {}
+
+  /** A varint of up to 53 bits as a number (lengths, tags, uint32). */
+  varint(): number {
+    const buf = this.buf;
+    let b = buf[this.pos++]!;
+    if (b < 128) return b;
+    let n = b & 127;
+    let mul = 128;
+    for (;;) {
+      if (this.pos >= buf.length) throw new RangeError("truncated varint");
+      b = buf[this.pos++]!;
+      n += (b & 127) * mul;
+      if (b < 128) return n;
+      mul *= 128;
+      if (mul > 2 ** 63) throw new RangeError("varint over 64 bits");
+    }
+  }
+
+  /** A varint as a 64-bit bigint, wrapped as uint64 or int64. */
+  varint64(signed: boolean): bigint {
+    const buf = this.buf;
+    const len = buf.length;
+    // Bits 0-27 in lo with integer shifts, the rest in hi as an exact number.
+    let lo = 0;
+    let hi = 0;
+    let shift = 0;
+    let mul = 1;
+    let b: number;
+    do {
+      if (this.pos >= len) throw new RangeError("truncated varint");
+      b = buf[this.pos++]!;
+      if (shift < 28) {
+        lo |= (b & 127) << shift;
+        shift += 7;
+      } else {
+        if (mul > 2 ** 35) throw new RangeError("varint over 64 bits");
+        hi += (b & 127) * mul;
+        mul *= 128;
+      }
+    } while (b >= 128);
+    // Up to 53 bits the number is exact: one conversion, and no sign to fix (int64 values there are positive).
+    if (hi < 2 ** 25) return BigInt(lo + hi * 268_435_456);
+    const v = (BigInt(hi) << 28n) | BigInt(lo);
+    // Below 2^63 (ids, times) the value is the same signed or not: no wrap to compute.
+    if (hi < 2 ** 35) return v;
+    return signed ? BigInt.asIntN(64, v) : BigInt.asUintN(64, v);
+  }
+
+  skip(wireType: number): void {
+    switch (wireType) {
+      case 0:
+        this.varint64(false);
+        return;
+      case 1:
+        this.pos += 8;
+        return;
+      case 2: {
+        const len = this.varint();
+        this.pos += len;
+        return;
+      }
+      case 5:
+        this.pos += 4;
+        return;
+      default:
+        throw new RangeError(`wire type ${wireType} cannot be skipped`);
+    }
+  }
+
+  /**
+   * A string field. The names of one consume stream repeat in every message:
+   * when the bytes equal the previous ones of the same field, that string is
+   * reused instead of decoding a new one.
+   */
+  private string(end: number, field: 0 | 1 | 2): string {
+    const len = this.varint();
+    const start = this.pos;
+    this.pos += len;
+    if (this.pos > end) throw new RangeError("field runs past its message");
+    // Short names are compared byte by byte in JavaScript: cheaper than a native call or a new string.
+    const last = this.last[field]!;
+    const lastStart = this.lastStart[field]!;
+    if (lastStart >= 0 && this.lastLen[field] === len && len <= 64) {
+      const buf = this.buf;
+      let i = 0;
+      while (i < len && buf[start + i] === buf[lastStart + i]) i++;
+      if (i === len) return last;
+    }
+    const s = this.buf.toString("utf8", start, this.pos);
+    this.lastStart[field] = start;
+    this.lastLen[field] = len;
+    this.last[field] = s;
+    return s;
+  }
+
+  message(end: number, node: string): Delivery {
+    if (end > this.buf.length) throw new RangeError("message runs past the response");
+    // Every field in one literal, in one order: one hidden class for every delivery.
+    const d: Delivery = {
+      id: 0n,
+      topic: "",
+      bindKey: "",
+      routeKey: "",
+      body: EMPTY,
+      retry: 0,
+      createdAtMs: 0n,
+      deadlineMs: 0n,
+      expiresAtMs: 0n,
+      node,
+    };
+    while (this.pos < end) {
+      const tag = this.varint();
+      switch (tag) {
+        case 8:
+          d.id = this.varint64(false);
+          break;
+        case 18:
+          d.topic = this.string(end, 0);
+          break;
+        case 26:
+          d.bindKey = this.string(end, 1);
+          break;
+        case 34:
+          d.routeKey = this.string(end, 2);
+          break;
+        case 42: {
+          const len = this.varint();
+          const start = this.pos;
+          this.pos += len;
+          if (this.pos > end) throw new RangeError("body runs past its message");
+          d.body = this.buf.subarray(start, this.pos);
+          break;
+        }
+        case 48:
+          d.retry = this.varint() % 2 ** 32;
+          break;
+        case 56:
+          d.createdAtMs = this.varint64(true);
+          break;
+        case 64:
+          d.deadlineMs = this.varint64(true);
+          break;
+        case 72:
+          d.expiresAtMs = this.varint64(true);
+          break;
+        default:
+          this.skip(tag & 7);
+      }
+    }
+    if (this.pos !== end) throw new RangeError("field runs past its message");
+    return d;
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/** ConsumeRequest { update = 2: ConsumeUpdate { ack_ids = 2; nack_ids = 3 } } with packed ids; credit and touches unset. */
+export function encodeSettlements(acks: readonly bigint[], nacks: readonly bigint[]): Buffer {
+  const ackBytes = idsSize(acks);
+  const nackBytes = idsSize(nacks);
+  const inner = (ackBytes > 0 ? 1 + varintSize(ackBytes) + ackBytes : 0) + (nackBytes > 0 ? 1 + varintSize(nackBytes) + nackBytes : 0);
+  const buf = Buffer.allocUnsafe(1 + varintSize(inner) + inner);
+  let pos = 0;
+  buf[pos++] = 18;
+  pos = writeVarint(buf, pos, inner);
+  if (ackBytes > 0) {
+    buf[pos++] = 18;
+    pos = writeVarint(buf, pos, ackBytes);
+    pos = writeIds(buf, pos, acks);
+  }
+  if (nackBytes > 0) {
+    buf[pos++] = 26;
+    pos = writeVarint(buf, pos, nackBytes);
+    pos = writeIds(buf, pos, nacks);
+  }
+  return buf;
+}
+
+/** An id as two exact numbers: its low 32 bits and the rest. */
+function split(id: bigint): [number, number] {
+  const u = BigInt.asUintN(64, id);
+  return [Number(u & 0xffffffffn), Number(u >> 32n)];
+}
+
+function idsSize(ids: readonly bigint[]): number {
+  let size = 0;
+  for (let i = 0; i < ids.length; i++) {
+    const [lo, hi] = split(ids[i]!);
+    const bits = hi > 0 ? 64 - Math.clz32(hi) : 32 - Math.clz32(lo);
+    size += bits === 0 ? 1 : Math.ceil(bits / 7);
+  }
+  return size;
+}
+
+function writeIds(buf: Buffer, pos: number, ids: readonly bigint[]): number {
+  for (let i = 0; i < ids.length; i++) {
+    let [lo, hi] = split(ids[i]!);
+    // 7 bits at a time from the 64-bit value held as hi:lo, exactly.
+    while (hi > 0 || lo >= 128) {
+      buf[pos++] = (lo & 127) | 128;
+      lo = (lo >>> 7) | ((hi & 127) << 25);
+      lo >>>= 0;
+      hi >>>= 7;
+    }
+    buf[pos++] = lo;
+  }
+  return pos;
+}
