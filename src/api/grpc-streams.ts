@@ -8,7 +8,9 @@ import type { UnaryHandlers } from "./handlers.js";
 import { decoded } from "./grpc-decode.js";
 import { authorizationOf, type GrpcCallDeps } from "./grpc-unary.js";
 import type { StreamLimits } from "./stream-limits.js";
-import { ConsumeSession, OpenStreams, PushSession, SubscribeSession, type ConsumeMode, type StreamBroker, type StreamSink } from "./streams.js";
+import type { ConsumerBoard } from "./consumers.js";
+import { NO_STREAM_METER, type StreamMeter } from "./stream-meter.js";
+import { ConsumeSession, OpenStreams, PushSession, SubscribeSession, type ConsumeMode, type StreamBroker, type StreamSink, type StreamWatch } from "./streams.js";
 
 export type GrpcStreamMethods = Pick<BrokerServiceServer, "pushStream" | "consume" | "subscribe">;
 
@@ -41,8 +43,11 @@ export function grpcStreamMethods(
   deps: GrpcCallDeps,
   open: OpenStreams,
   limits: StreamLimits,
+  observers: { meter?: StreamMeter; consumers?: ConsumerBoard } = {},
 ): GrpcStreamMethods {
   const { auth } = deps;
+  const meter = observers.meter ?? NO_STREAM_METER;
+  const watchOf = (call: { getPeer(): string }): StreamWatch => ({ protocol: "grpc", peer: call.getPeer(), meter, consumers: observers.consumers });
   return {
     pushStream(call) {
       const authorization = auth && authorizationOf(call);
@@ -62,6 +67,7 @@ export function grpcStreamMethods(
           },
         },
         open,
+        watchOf(call),
       );
       call.on("data", (raw: PushStreamRequest) => {
         let req: PushStreamRequest;
@@ -91,7 +97,7 @@ export function grpcStreamMethods(
           if (kind.$case === "subscribe") {
             if (session) throw malformed("subscribe may only be sent once, as the first request");
             auth?.authorizeRpc(authorizationOf(call), "Consume", kind.value);
-            session = new ConsumeSession(broker, kind.value, GRPC_CONSUME, sink, open, limits);
+            session = new ConsumeSession(broker, kind.value, GRPC_CONSUME, sink, open, limits, watchOf(call));
             return;
           }
           if (!session) throw malformed("the first ConsumeRequest must be subscribe");
@@ -114,7 +120,7 @@ export function grpcStreamMethods(
       try {
         const request = decoded(call.request);
         auth?.authorizeRpc(authorizationOf(call), "Subscribe", request);
-        session = new SubscribeSession(broker, request, sink, open, limits);
+        session = new SubscribeSession(broker, request, sink, open, limits, watchOf(call));
       } catch (err) {
         sink.end(err);
         return;
