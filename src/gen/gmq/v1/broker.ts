@@ -620,10 +620,7 @@ export interface QueueStat {
 export interface ConsumerInfo {
   /** Stream or long poll. */
   kind: ConsumerKind;
-  /**
-   * The client's address as the node sees it ("ipv4:127.0.0.1:5000" over
-   * gRPC, "127.0.0.1:5000" over HTTP).
-   */
+  /** The client's address as the node sees it ("127.0.0.1:5000"). */
   peer: string;
   /**
    * Messages the node may still deliver to it before it returns credit (1
