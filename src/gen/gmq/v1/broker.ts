@@ -1217,8 +1217,8 @@ export interface NodeInfo {
 /** Reply of ListNodes. */
 export interface ListNodesResponse {
   /**
-   * True when the node is registered in etcd; false: standalone, and nodes
-   * holds only this node.
+   * True when the node is registered in etcd and listed the cluster; false:
+   * standalone or local_only, and nodes holds only this node.
    */
   clustered: boolean;
   /** The nodes, by id. */
