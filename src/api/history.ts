@@ -88,6 +88,8 @@ class Series {
   /** The current minute's fold: last counters, sums of levels. */
   readonly fold = new Float64Array(FIELDS);
   foldCount = 0;
+  /** The last sample that wrote this series. */
+  generation = 0;
 
   constructor(
     readonly topic: string,
@@ -117,6 +119,9 @@ export class StatsHistory {
   /** A series wanted a place and there was none, at the last sample. */
   private overflowed = false;
   private readonly sample = new Float64Array(FIELDS);
+  private readonly row = new Float64Array(FIELDS);
+  /** Counts samples; a series not marked with the current one was not in it. */
+  private generation = 0;
 
   constructor(private readonly options: HistoryOptions) {}
 
@@ -141,8 +146,12 @@ export class StatsHistory {
     const slot = this.secondClock.advance(now);
     this.overflowed = false;
 
+    // Held series are written in place and marked; the unmarked (deleted
+    // topics and queues) give their place back before new ones take one.
+    const gen = ++this.generation;
+    const fresh: [string, string, number[]][] = [];
     const total = this.sample.fill(0);
-    const rows: [string, string, ArrayLike<number>][] = [["", "", total]];
+    const row = this.row;
     for (const t of topics) {
       total[0]! += t.pushed;
       total[1]! += t.popped;
@@ -151,26 +160,52 @@ export class StatsHistory {
       total[4]! += t.inFlight;
       total[5]! += t.delayed;
       total[6]! += t.dead;
-      rows.push([t.topic, "", [t.pushed, t.popped, t.acked, t.backlog, t.inFlight, t.delayed, t.dead]]);
-      for (const q of t.queues) rows.push([t.topic, q.bindKey, [q.pushed, q.popped, q.acked, q.ready, q.inFlight, q.delayed, q.dead]]);
     }
-    // Deleted topics and queues give their place back before new ones take one.
-    const wanted = new Set(rows.map(([t, q]) => keyOf(t, q)));
-    for (const key of this.series.keys()) if (!wanted.has(key)) this.series.delete(key);
-    for (const [t, q, values] of rows) this.put(t, q, slot, values);
-  }
-
-  private put(topic: string, bindKey: string, slot: number, values: ArrayLike<number>): void {
-    const key = keyOf(topic, bindKey);
-    let s = this.series.get(key);
-    if (!s) {
+    // The node's total first: it always has a place.
+    this.put("", "", slot, total, gen, fresh);
+    for (const t of topics) {
+      row[0] = t.pushed;
+      row[1] = t.popped;
+      row[2] = t.acked;
+      row[3] = t.backlog;
+      row[4] = t.inFlight;
+      row[5] = t.delayed;
+      row[6] = t.dead;
+      this.put(t.topic, "", slot, row, gen, fresh);
+      for (const q of t.queues) {
+        row[0] = q.pushed;
+        row[1] = q.popped;
+        row[2] = q.acked;
+        row[3] = q.ready;
+        row[4] = q.inFlight;
+        row[5] = q.delayed;
+        row[6] = q.dead;
+        this.put(t.topic, q.bindKey, slot, row, gen, fresh);
+      }
+    }
+    for (const [key, s] of this.series) if (s.generation !== gen) this.series.delete(key);
+    for (const [topic, bindKey, values] of fresh) {
       if (this.series.size >= this.options.maxSeries) {
         this.overflowed = true;
-        return;
+        break;
       }
-      s = new Series(topic, bindKey, this.secondClock.written - 1, this.minuteClock.written);
-      this.series.set(key, s);
+      const s = new Series(topic, bindKey, this.secondClock.written - 1, this.minuteClock.written);
+      this.series.set(keyOf(topic, bindKey), s);
+      this.write(s, slot, values, gen);
     }
+  }
+
+  /** Writes a held series' sample, or notes a new one for after the deleted ones are gone. */
+  private put(topic: string, bindKey: string, slot: number, values: Float64Array, gen: number, fresh: [string, string, number[]][]): void {
+    const s = this.series.get(keyOf(topic, bindKey));
+    if (s) this.write(s, slot, values, gen);
+    // Beyond what could ever be held, new series are not even copied.
+    else if (fresh.length < this.options.maxSeries) fresh.push([topic, bindKey, Array.from(values)]);
+    else this.overflowed = true;
+  }
+
+  private write(s: Series, slot: number, values: ArrayLike<number>, gen: number): void {
+    s.generation = gen;
     const base = slot * FIELDS;
     for (let f = 0; f < FIELDS; f++) {
       const v = values[f]!;
