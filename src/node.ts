@@ -3,7 +3,10 @@
 // that need a node in process.
 import { loadAuthFile } from "./api/auth.js";
 import { startGrpcServer, type RunningGrpcServer } from "./api/grpc-server.js";
+import { ConsumerBoard } from "./api/consumers.js";
 import { createUnaryHandlers } from "./api/handlers.js";
+import { startHistorySampling, StatsHistory } from "./api/history.js";
+import type { ClusterDirectory } from "./api/node-views.js";
 import { startHttpServer, type RunningHttpServer } from "./api/http-server.js";
 import { rateLimited } from "./api/log-limit.js";
 import { createNodeMetrics, grpcObserver, registerTlsCertificateExpiry } from "./api/metrics.js";
@@ -89,6 +92,26 @@ export async function startNode(config: NodeConfig, logger: Logger, hooks: Start
   // Requests refused or cut by a limit, counted by the limit's flag (gmq_limit_rejections_total).
   const limitRejected = (key: keyof NodeConfig) => metrics?.limitRejected(specOf(key).flag);
   if (metrics && tls) registerTlsCertificateExpiry(metrics, () => tls!.notAfterMs);
+  const consumers = new ConsumerBoard(clock.now);
+  const history = config.historyMaxSeries > 0 ? new StatsHistory({ maxSeries: config.historyMaxSeries, now: clock.now }) : undefined;
+  let registration: Registration | undefined;
+  let bound = { grpcAddr: "", httpAddr: "" };
+  const cluster: ClusterDirectory = {
+    self: () => {
+      const info = late.broker.info();
+      return {
+        nodeId: config.nodeId,
+        weight: config.nodeWeight,
+        grpcAddr: config.advertiseGrpcAddr || bound.grpcAddr,
+        httpAddr: config.advertiseHttpAddr || bound.httpAddr,
+        version: VERSION,
+        startedAtMs: info.startedAtMs,
+      };
+    },
+    list: () => registration?.nodes(),
+    scheme: tls ? "https" : "http",
+  };
+  const handlers = createUnaryHandlers(late.broker, { ...config, rejected: limitRejected }, { consumers, history, cluster });
   const grpc = await startGrpcServer({
     broker: late.broker,
     addr: config.grpcAddr,
@@ -100,13 +123,17 @@ export async function startNode(config: NodeConfig, logger: Logger, hooks: Start
     limitRejected,
     serving: false,
     onTlsError: tlsFailureLog("grpc", logger, clock),
+    handlers,
+    streamMeter: metrics?.streams,
+    consumers,
   });
   let http: RunningHttpServer | undefined;
-  let registration: Registration | undefined;
+  let stopSampling: (() => void) | undefined;
   try {
     if (config.httpAddr) {
-      http = await startHttpServer({ config, broker: late.broker, handlers: createUnaryHandlers(late.broker, { ...config, rejected: limitRejected }), metrics, limitRejected, logger, version: VERSION, auth });
+      http = await startHttpServer({ config, broker: late.broker, handlers, metrics, limitRejected, logger, version: VERSION, auth, consumers });
     }
+    bound = { grpcAddr: grpc.addr, httpAddr: http?.addr ?? "" };
     logger.info({ grpcAddr: grpc.addr, httpAddr: http?.addr ?? "", dataDir: config.dataDir }, "recovering");
     await hooks.beforeRecovery?.();
     storage = await openStorageYielding({
@@ -131,6 +158,8 @@ export async function startNode(config: NodeConfig, logger: Logger, hooks: Start
     late.open(broker);
     logger.info({ recoveryMs: Math.round(storage.stats().recoveryMs) }, "recovered");
     grpc.setServing(true);
+    const sampled = broker;
+    if (history) stopSampling = startHistorySampling(history, () => sampled.allTopicStats(), clock);
     // Registered only once the servers listen and the data is recovered; refused (and torn down) when a live node holds our id.
     const open = broker;
     registration = await joinCluster(
@@ -140,6 +169,7 @@ export async function startNode(config: NodeConfig, logger: Logger, hooks: Start
       logger,
     );
   } catch (err) {
+    stopSampling?.();
     await Promise.all([grpc.shutdown(0), http?.close(0)]);
     if (broker) await broker.close();
     else await storage?.close();
@@ -180,6 +210,7 @@ export async function startNode(config: NodeConfig, logger: Logger, hooks: Start
           await registration.close();
           await new Promise((r) => setTimeout(r, DEREGISTER_GRACE_MS));
         }
+        stopSampling?.();
         await Promise.all([grpc.shutdown(SHUTDOWN_GRACE_MS), http?.close(SHUTDOWN_GRACE_MS)]);
         await running.close();
       })();

@@ -16,7 +16,7 @@ const ACTIONS: readonly Action[] = ["push", "consume", "admin"];
  * field (a pub/sub channel counts as a topic); `node` means every topic
  * ("*"), for calls that see the whole node. Ping is open, like /healthz.
  */
-export const RPC_ACTIONS: Readonly<Record<string, { action: Action; scope: "topic" | "channel" | "node" } | "open">> = {
+export const RPC_ACTIONS: Readonly<Record<string, { action: Action; scope: "topic" | "channel" | "node" | "topic-or-node" } | "open">> = {
   Config: { action: "admin", scope: "topic" },
   DeclareQueue: { action: "admin", scope: "topic" },
   DeleteQueue: { action: "admin", scope: "topic" },
@@ -24,6 +24,8 @@ export const RPC_ACTIONS: Readonly<Record<string, { action: Action; scope: "topi
   GetTopicStat: { action: "admin", scope: "topic" },
   Redrive: { action: "admin", scope: "topic" },
   ListTopics: { action: "admin", scope: "node" },
+  ListNodes: { action: "admin", scope: "node" },
+  GetHistory: { action: "admin", scope: "topic-or-node" },
   Push: { action: "push", scope: "topic" },
   PushBatch: { action: "push", scope: "topic" },
   PushStream: { action: "push", scope: "topic" },
@@ -221,6 +223,7 @@ function createAuthorizer(current: () => readonly Grant[], onRefused: RefusalObs
       const r = request as { topic?: unknown; channel?: unknown; channels?: unknown };
       let topics: readonly string[];
       if (rule.scope === "node") topics = ["*"];
+      else if (rule.scope === "topic-or-node") topics = [r.topic ? String(r.topic) : "*"];
       else if (rule.scope === "topic") topics = [String(r.topic ?? "")];
       else topics = Array.isArray(r.channels) ? (r.channels as string[]) : [String(r.channel ?? "")];
       authorize(authorization, rule.action, topics);

@@ -16,7 +16,9 @@ import { metadataLimit } from "./grpc-limits.js";
 import { createGrpcListener } from "./grpc-listener.js";
 import { grpcStreamMethods } from "./grpc-streams.js";
 import { grpcUnaryMethods, type GrpcCallDeps } from "./grpc-unary.js";
-import { createUnaryHandlers, type HandlerLimits } from "./handlers.js";
+import type { ConsumerBoard } from "./consumers.js";
+import { createUnaryHandlers, type HandlerLimits, type UnaryHandlers } from "./handlers.js";
+import type { StreamMeter } from "./stream-meter.js";
 import { BROKER_PROTO, PROTO_INCLUDE_DIRS } from "./proto-files.js";
 import { grpcStatusOf } from "./status.js";
 import { streamLimitsOf, type LimitRejected, type StreamLimits } from "./stream-limits.js";
@@ -47,6 +49,12 @@ export interface GrpcServerOptions {
   limitRejected?: LimitRejected;
   /** Health status at start; false while the node recovers (setServing(true) once it is ready). */
   serving?: boolean;
+  /** The unary handlers, shared with the gateway (node.ts); made here from broker and limits when absent. */
+  handlers?: UnaryHandlers;
+  /** Counts stream messages and bytes (gmq_stream_*). */
+  streamMeter?: StreamMeter;
+  /** Where Consume streams list themselves. */
+  consumers?: ConsumerBoard;
 }
 
 export interface RunningGrpcServer {
@@ -72,10 +80,13 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     auth,
     observe: options.observe ?? (() => {}),
   };
-  const handlers = createUnaryHandlers(broker, { ...options.limits, rejected: options.limitRejected });
+  const handlers = options.handlers ?? createUnaryHandlers(broker, { ...options.limits, rejected: options.limitRejected });
   const service: BrokerServiceServer = {
     ...grpcUnaryMethods(handlers, deps),
-    ...grpcStreamMethods(broker, handlers.Push, deps, openStreams, streamLimitsOf(options.limits, options.limitRejected)),
+    ...grpcStreamMethods(broker, handlers.Push, deps, openStreams, streamLimitsOf(options.limits, options.limitRejected), {
+      meter: options.streamMeter,
+      consumers: options.consumers,
+    }),
   };
 
   const server = new grpc.Server({

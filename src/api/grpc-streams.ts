@@ -8,7 +8,9 @@ import type { UnaryHandlers } from "./handlers.js";
 import { decoded } from "./grpc-decode.js";
 import { authorizationOf, type GrpcCallDeps } from "./grpc-unary.js";
 import type { StreamLimits } from "./stream-limits.js";
-import { ConsumeSession, OpenStreams, PushSession, SubscribeSession, type ConsumeMode, type StreamBroker, type StreamSink } from "./streams.js";
+import type { ConsumerBoard } from "./consumers.js";
+import { NO_STREAM_METER, type StreamMeter } from "./stream-meter.js";
+import { ConsumeSession, OpenStreams, PushSession, SubscribeSession, type ConsumeMode, type StreamBroker, type StreamSink, type StreamWatch } from "./streams.js";
 
 export type GrpcStreamMethods = Pick<BrokerServiceServer, "pushStream" | "consume" | "subscribe">;
 
@@ -41,8 +43,11 @@ export function grpcStreamMethods(
   deps: GrpcCallDeps,
   open: OpenStreams,
   limits: StreamLimits,
+  observers: { meter?: StreamMeter; consumers?: ConsumerBoard } = {},
 ): GrpcStreamMethods {
   const { auth } = deps;
+  const meter = observers.meter ?? NO_STREAM_METER;
+  const watchOf = (call: { getPeer(): string }, recheck?: () => void): StreamWatch => ({ protocol: "grpc", peer: call.getPeer(), meter, consumers: observers.consumers, recheck });
   return {
     pushStream(call) {
       const authorization = auth && authorizationOf(call);
@@ -62,7 +67,7 @@ export function grpcStreamMethods(
           },
         },
         open,
-        auth && (() => auth.authenticate(authorization, "push")),
+        watchOf(call, auth && (() => auth.authenticate(authorization, "push"))),
       );
       call.on("data", (raw: PushStreamRequest) => {
         if (call.writableEnded) return; // ended with an error; the rest is not read
@@ -93,7 +98,7 @@ export function grpcStreamMethods(
             const subscribe = kind.value;
             const recheck = auth && (() => auth.authorizeRpc(authorization, "Consume", subscribe));
             recheck?.();
-            session = new ConsumeSession(broker, subscribe, GRPC_CONSUME, sink, open, limits, recheck);
+            session = new ConsumeSession(broker, subscribe, GRPC_CONSUME, sink, open, limits, watchOf(call, recheck));
             return;
           }
           if (!session) throw malformed("the first ConsumeRequest must be subscribe");
@@ -118,7 +123,7 @@ export function grpcStreamMethods(
         const authorization = authorizationOf(call);
         const recheck = auth && (() => auth.authorizeRpc(authorization, "Subscribe", request));
         recheck?.();
-        session = new SubscribeSession(broker, request, sink, open, limits, recheck);
+        session = new SubscribeSession(broker, request, sink, open, limits, watchOf(call, recheck));
       } catch (err) {
         sink.end(err);
         return;

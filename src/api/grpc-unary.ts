@@ -6,7 +6,7 @@ import * as grpc from "@grpc/grpc-js";
 import type { ErrorReason } from "../broker/index.js";
 import type { Authorizer } from "./auth.js";
 import { decoded } from "./grpc-decode.js";
-import type { ReplyOf, RequestOf, RpcName, Unary, UnaryHandlers } from "./handlers.js";
+import { NEEDS_CALLER, type CallContext, type ReplyOf, type RequestOf, type RpcName, type Unary, type UnaryHandlers } from "./handlers.js";
 
 /** The unary half of BrokerServiceServer, one method per handler. */
 export type GrpcUnaryMethods = { [K in RpcName as Uncapitalize<K>]: grpc.handleUnaryCall<RequestOf<K>, ReplyOf<K>> };
@@ -30,6 +30,7 @@ function unaryMethod<Req, Res>(name: RpcName, handler: Unary<Req, Res>, deps: Gr
   const { auth, observe, toStatus } = deps;
   // Only a long poll waits on its caller, so only Pop gets a signal.
   const wantsSignal = name === "Pop";
+  const wantsCaller = NEEDS_CALLER.has(name);
   return (call, callback) => {
     const started = performance.now();
     let signal: AbortSignal | undefined;
@@ -42,7 +43,8 @@ function unaryMethod<Req, Res>(name: RpcName, handler: Unary<Req, Res>, deps: Gr
     try {
       const request = decoded<Req>(call.request);
       auth?.authorizeRpc(authorizationOf(call), name, request as object);
-      result = handler(request, { signal });
+      const ctx: CallContext = wantsCaller ? { signal, peer: call.getPeer(), authorization: authorizationOf(call) } : { signal };
+      result = handler(request, ctx);
     } catch (err) {
       result = Promise.reject(err);
     }
@@ -81,5 +83,7 @@ export function grpcUnaryMethods(h: UnaryHandlers, deps: GrpcCallDeps): GrpcUnar
     publish: u("Publish", h.Publish),
     ping: u("Ping", h.Ping),
     deleteTopic: u("DeleteTopic", h.DeleteTopic),
+    getHistory: u("GetHistory", h.GetHistory),
+    listNodes: u("ListNodes", h.ListNodes),
   };
 }

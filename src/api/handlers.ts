@@ -4,12 +4,29 @@
 import { invalid, type Broker } from "../broker/index.js";
 import type { NodeConfig } from "../config.js";
 import type * as pb from "../gen/gmq/v1/broker.js";
+import type { ConsumerBoard } from "./consumers.js";
+import type { StatsHistory } from "./history.js";
+import { getHistory, listNodes, type ClusterDirectory } from "./node-views.js";
 import { BATCH_FRAMING_BYTES, type LimitRejected } from "./stream-limits.js";
 import { fromProtoRouteMode, msOf, toProtoConfig, toProtoMessage, toProtoTopicStat } from "./messages.js";
 
 export interface CallContext {
   /** Aborted when the caller goes away (used by long polls). */
   signal?: AbortSignal;
+  /** The caller's address (consumers list of a long poll); given to the RPCs in NEEDS_CALLER. */
+  peer?: string;
+  /** The caller's authorization header (ListNodes asks the other nodes with it); given to the RPCs in NEEDS_CALLER. */
+  authorization?: string;
+}
+
+/** The RPCs whose handlers read the caller's peer and authorization from their context. */
+export const NEEDS_CALLER: ReadonlySet<string> = new Set(["Pop", "ListNodes"]);
+
+/** What the node-wide views read besides the broker; each is optional (tests, a node without history). */
+export interface HandlerViews {
+  consumers?: ConsumerBoard;
+  history?: StatsHistory;
+  cluster?: ClusterDirectory;
 }
 
 export type Unary<Req, Res> = (request: Req, ctx: CallContext) => Promise<Res>;
@@ -34,6 +51,8 @@ export interface UnaryRpcs {
   Publish: [pb.PublishRequest, pb.PublishResponse];
   Ping: [pb.PingRequest, pb.PingResponse];
   DeleteTopic: [pb.DeleteTopicRequest, pb.DeleteTopicResponse];
+  GetHistory: [pb.GetHistoryRequest, pb.GetHistoryResponse];
+  ListNodes: [pb.ListNodesRequest, pb.ListNodesResponse];
 }
 
 /** The node's limits these handlers enforce (rows of the config table), and where a clamp is counted. */
@@ -49,8 +68,17 @@ export type ReplyOf<K extends RpcName> = UnaryRpcs[K][1];
 /** One handler per unary RPC. */
 export type UnaryHandlers = { [K in RpcName]: Unary<RequestOf<K>, ReplyOf<K>> };
 
-export function createUnaryHandlers(broker: Broker, limits: HandlerLimits): UnaryHandlers {
+export function createUnaryHandlers(broker: Broker, limits: HandlerLimits, views: HandlerViews = {}): UnaryHandlers {
   const { maxPopWaitMs, maxListDead } = limits;
+  const { consumers } = views;
+  const cluster: ClusterDirectory = views.cluster ?? {
+    self: () => {
+      const info = broker.info();
+      return { nodeId: info.nodeId, weight: 1, grpcAddr: "", httpAddr: "", version: info.version, startedAtMs: info.startedAtMs };
+    },
+    list: () => undefined,
+    scheme: "http",
+  };
   // A reply is capped by bytes before it is built: a list never holds more
   // messages than fit one gRPC message were every body of the largest size.
   // (The same bound keeps HTTP's JSON text far under V8's string limit.)
@@ -84,7 +112,9 @@ export function createUnaryHandlers(broker: Broker, limits: HandlerLimits): Unar
       return { bindKeys: broker.listQueues(req.topic) };
     },
     async GetTopicStat(req) {
-      return { stat: toProtoTopicStat(broker.topicStat(req.topic)) };
+      const stat = toProtoTopicStat(broker.topicStat(req.topic));
+      if (consumers) for (const q of stat.queues) q.consumers = consumers.of(req.topic, q.bindKey);
+      return { stat };
     },
     async Push(req) {
       const r = await broker.push(
@@ -109,8 +139,17 @@ export function createUnaryHandlers(broker: Broker, limits: HandlerLimits): Unar
     },
     async Pop(req, ctx) {
       if (req.waitMs > maxPopWaitMs) throw invalid(`wait_ms must be at most ${maxPopWaitMs}`);
-      const m = await broker.pop(req.topic, req.bindKey, req.waitMs, ctx.signal);
-      return { message: toProtoMessage(req.topic, req.bindKey, m) };
+      // A long poll is listed among the queue's consumers while it waits.
+      const detach =
+        consumers && req.waitMs > 0
+          ? consumers.attach(req.topic, req.bindKey, { kind: "long-poll", peer: ctx.peer ?? "", sinceMs: consumers.now(), credit: () => 1, inFlight: () => 0 })
+          : undefined;
+      try {
+        const m = await broker.pop(req.topic, req.bindKey, req.waitMs, ctx.signal);
+        return { message: toProtoMessage(req.topic, req.bindKey, m) };
+      } finally {
+        detach?.();
+      }
     },
     async Ack(req) {
       await broker.ack(req.topic, req.bindKey, req.id);
@@ -146,6 +185,12 @@ export function createUnaryHandlers(broker: Broker, limits: HandlerLimits): Unar
     },
     async DeleteTopic(req) {
       return { bindKeys: broker.deleteTopic(req.topic) };
+    },
+    async GetHistory(req) {
+      return getHistory(req, broker, views.history, limits.maxGrpcMessageBytes - BATCH_FRAMING_BYTES);
+    },
+    async ListNodes(req, ctx) {
+      return listNodes(req, ctx, broker, cluster, consumers);
     },
   };
 }

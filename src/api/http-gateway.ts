@@ -84,7 +84,7 @@ export async function serveRoute(
   }
   const request = buildRequest(route, values, query, body);
   authorize?.request(request);
-  const context = new HttpCallContext(res, active);
+  const context = new HttpCallContext(req, res, active);
   try {
     const reply = (await handler(request as never, context)) as Record<string, unknown>;
     sendJson(res, 200, messageToJson(route.rpc.responseType, reply ?? {}));
@@ -102,9 +102,19 @@ export class HttpCallContext {
   private abort: AbortController | undefined;
 
   constructor(
+    private readonly req: IncomingMessage,
     private readonly res: ServerResponse,
     private readonly active: Set<AbortController>,
   ) {}
+
+  get peer(): string {
+    const s = this.req.socket;
+    return s.remoteAddress === undefined ? "" : `${s.remoteAddress}:${s.remotePort}`;
+  }
+
+  get authorization(): string | undefined {
+    return this.req.headers.authorization;
+  }
 
   get signal(): AbortSignal {
     if (!this.abort) {

@@ -8,6 +8,7 @@ import type { AddressInfo } from "node:net";
 import { BrokerError, ErrorReason } from "../broker/index.js";
 import type { NodeConfig } from "../config.js";
 import { OPEN_RPCS, type Authorizer } from "./auth.js";
+import type { ConsumerBoard } from "./consumers.js";
 import type { UnaryHandlers } from "./handlers.js";
 import { buildRouter } from "./http-endpoints.js";
 import { bindRoutes, type GatewayHandlers } from "./http-gateway.js";
@@ -75,6 +76,8 @@ export interface HttpServerOptions {
   version?: string;
   /** Token auth; every route is open without it. */
   auth?: Authorizer;
+  /** Where Consume streams list themselves (shared with the gRPC server). */
+  consumers?: ConsumerBoard;
 }
 
 export interface RunningHttpServer {
@@ -99,9 +102,12 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
   const openStreams = new OpenStreams();
   // A reload that removes a token or narrows its grants ends the streams it opened.
   auth?.onReload(() => openStreams.recheck());
-  const streams = createHttpStreams(broker, schema.message("gmq.v1.Message"), openStreams, logger, streamLimitsOf(config, opts.limitRejected), auth);
-  const streamTable = streamRoutes(schema);
   const metrics = config.metrics ? (opts.metrics ?? createNodeMetrics(opts.metricsSources ?? { topicStats: () => [] })) : undefined;
+  const streams = createHttpStreams(broker, schema.message("gmq.v1.Message"), openStreams, logger, streamLimitsOf(config, opts.limitRejected), auth, {
+    meter: metrics?.streams,
+    consumers: opts.consumers,
+  });
+  const streamTable = streamRoutes(schema);
   let draining = false;
   const activeCalls = new Set<AbortController>();
   const operator = createOperator({ isReady: () => !draining && broker.isReady(), metrics, pprof: config.pprof, dashboard: config.dashboard });

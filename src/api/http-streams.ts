@@ -23,7 +23,9 @@ import { messageFromJson, messageToJson, setFromText, type Json } from "./json-m
 import type { MessageSchema, ProtoSchema } from "./proto-schema.js";
 import { httpErrorBody, toBrokerError, type CallSite, type ErrorLogger } from "./status.js";
 import { SSE_HEARTBEAT_MS, type StreamLimits } from "./stream-limits.js";
-import { ConsumeSession, SubscribeSession, type ConsumeMode, type OpenStreams, type StreamBroker, type StreamSink } from "./streams.js";
+import type { ConsumerBoard } from "./consumers.js";
+import { NO_STREAM_METER, type StreamMeter } from "./stream-meter.js";
+import { ConsumeSession, SubscribeSession, type ConsumeMode, type OpenStreams, type StreamBroker, type StreamSink, type StreamWatch } from "./streams.js";
 
 export interface StreamRoute extends CompiledTemplate {
   name: "Subscribe" | "Consume";
@@ -131,7 +133,16 @@ export function createHttpStreams(
   log: ErrorLogger,
   limits: StreamLimits,
   auth?: Authorizer,
+  observers: { meter?: StreamMeter; consumers?: ConsumerBoard } = {},
 ): Record<StreamRoute["name"], HttpStreamHandler> {
+  const meter = observers.meter ?? NO_STREAM_METER;
+  const watchOf = (req: IncomingMessage, recheck?: () => void): StreamWatch => ({
+    protocol: "http",
+    peer: req.socket.remoteAddress === undefined ? "" : `${req.socket.remoteAddress}:${req.socket.remotePort}`,
+    meter,
+    consumers: observers.consumers,
+    recheck,
+  });
   return {
     Subscribe(route, values, query, req, res) {
       const request = requestOf(route, values, query) as unknown as pb.SubscribeRequest;
@@ -143,7 +154,7 @@ export function createHttpStreams(
         write: (reply, sent) => writer.write(messageToJson(route.response, reply), sent),
         end: (err) => writer.end(err),
       };
-      const session = new SubscribeSession(broker, request, sink, open, limits, recheck);
+      const session = new SubscribeSession(broker, request, sink, open, limits, watchOf(req, recheck));
       writer.start();
       res.once("close", () => session.close());
     },
@@ -166,7 +177,7 @@ export function createHttpStreams(
         },
         end: (err) => writer.end(err),
       };
-      const session = new ConsumeSession(broker, request, mode, sink, open, limits, recheck);
+      const session = new ConsumeSession(broker, request, mode, sink, open, limits, watchOf(req, recheck));
       writer.start();
       res.once("close", () => session.close());
     },

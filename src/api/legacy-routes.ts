@@ -268,7 +268,7 @@ export async function serveLegacy(
   active: Set<AbortController>,
 ): Promise<string> {
   // A long-polling /pop waits on this context's signal, like the gateway's Pop.
-  const context = new HttpCallContext(res, active);
+  const context = new HttpCallContext(req, res, active);
   try {
     const data = await handler(query, req, context);
     if (data instanceof Success) sendJson(res, 200, { code: 0, data: null, msg: data.msg });

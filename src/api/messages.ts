@@ -83,6 +83,7 @@ export function toProtoTopicStat(s: TopicStatView): TopicStat {
       redelivered: BigInt(q.redelivered),
       expired: BigInt(q.expired),
       bytesOnDisk: BigInt(q.bytesOnDisk),
+      consumers: [],
     })),
   };
 }

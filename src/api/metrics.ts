@@ -6,6 +6,7 @@
 import { status } from "@grpc/grpc-js";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { StorageStats } from "../broker/index.js";
+import type { StreamMeter, StreamMeterHandle, StreamMethod, StreamProtocol } from "./stream-meter.js";
 
 /** What the metrics read from the broker at scrape time (a subset of its stats). */
 export interface QueueStatLike {
@@ -53,6 +54,8 @@ export interface NodeMetrics {
   limitRejected(limit: string): void;
   /** Counts one call or stream refused by token auth (401/403, UNAUTHENTICATED/PERMISSION_DENIED), by reason (TOKEN_UNKNOWN). */
   authRefused(reason: string): void;
+  /** Counts the streams' messages and bytes, and the streams open (gmq_stream_*). */
+  streams: StreamMeter;
 }
 
 const latencyBuckets = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
@@ -214,8 +217,11 @@ export function createNodeMetrics(sources: MetricsSources, options: { defaultMet
     }
   }
 
+  const streams = createStreamMeter(registry);
+
   return {
     registry,
+    streams,
     async *scrape() {
       yield await registry.metrics();
       yield* brokerSeries(sources);
@@ -232,6 +238,69 @@ export function createNodeMetrics(sources: MetricsSources, options: { defaultMet
     },
     authRefused(reason) {
       authRefusals.inc({ reason });
+    },
+  };
+}
+
+/**
+ * gmq_stream_messages_total and gmq_stream_bytes_total by method, protocol
+ * and direction (in: from the client, out: to it; bytes are message
+ * bodies), and gmq_streams_open by method and protocol. A stream's labelled
+ * children are looked up once, when it opens.
+ */
+function createStreamMeter(registry: Registry): StreamMeter {
+  const labelNames = ["method", "protocol", "direction"] as const;
+  const messages = new Counter({
+    name: "gmq_stream_messages_total",
+    help: "Messages carried by streams: in = pushes (PushStream) and updates (Consume); out = deliveries (Consume), published messages (Subscribe), push replies (PushStream)",
+    labelNames,
+    registers: [registry],
+  });
+  const bytes = new Counter({ name: "gmq_stream_bytes_total", help: "Message body bytes carried by streams, by direction", labelNames, registers: [registry] });
+  const open = new Gauge({ name: "gmq_streams_open", help: "Streams open now, by method and protocol", labelNames: ["method", "protocol"] as const, registers: [registry] });
+  type C = Counter.Internal;
+  type Children = { inM: C; inB: C; outM: C; outB: C; open: Gauge.Internal<"method" | "protocol"> };
+  const cache = new Map<string, Children>();
+  const childrenOf = (method: StreamMethod, protocol: StreamProtocol): Children => {
+    const key = `${method}\0${protocol}`;
+    let c = cache.get(key);
+    if (!c) {
+      c = {
+        inM: messages.labels(method, protocol, "in"),
+        inB: bytes.labels(method, protocol, "in"),
+        outM: messages.labels(method, protocol, "out"),
+        outB: bytes.labels(method, protocol, "out"),
+        open: open.labels(method, protocol),
+      };
+      // Every direction appears from the first stream on, at 0, so rate() has a start.
+      c.inM.inc(0);
+      c.inB.inc(0);
+      c.outM.inc(0);
+      c.outB.inc(0);
+      cache.set(key, c);
+    }
+    return c;
+  };
+  return {
+    open(method, protocol): StreamMeterHandle {
+      const c = childrenOf(method, protocol);
+      c.open.inc();
+      let closed = false;
+      return {
+        in(n, b) {
+          c.inM.inc(n);
+          if (b > 0) c.inB.inc(b);
+        },
+        out(n, b) {
+          c.outM.inc(n);
+          if (b > 0) c.outB.inc(b);
+        },
+        close() {
+          if (closed) return;
+          closed = true;
+          c.open.dec();
+        },
+      };
     },
   };
 }

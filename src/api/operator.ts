@@ -18,6 +18,14 @@ export interface OperatorOptions {
   dashboard: boolean;
 }
 
+/** The dashboard: its page, its script, and uPlot (vendored; see dashboard/VENDORED.md). */
+const DASHBOARD_FILES = [
+  ["/dashboard", "index.html", "text/html; charset=utf-8"],
+  ["/dashboard/app.js", "app.js", "text/javascript; charset=utf-8"],
+  ["/dashboard/uPlot.iife.min.js", "uPlot.iife.min.js", "text/javascript; charset=utf-8"],
+  ["/dashboard/uPlot.min.css", "uPlot.min.css", "text/css; charset=utf-8"],
+] as const;
+
 const heapIntervalBytes = 512 * 1024;
 const heapStackDepth = 64;
 let heapUsers = 0;
@@ -79,19 +87,21 @@ export function createOperator(opts: OperatorOptions): Operator {
 
   const open = new Set(["/healthz", "/readyz"]);
   if (opts.dashboard) {
-    // A page without data: what it shows comes from the gateway's routes, with the token the user types in.
-    const html = readFileSync(new URL("./dashboard.html", import.meta.url));
-    routes.set("/dashboard", (_q, _req, res) => {
-      res.writeHead(200, {
-        "content-type": "text/html; charset=utf-8",
-        "content-length": html.length,
-        "content-security-policy": "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'",
-        "x-content-type-options": "nosniff",
-        "cache-control": "no-cache",
+    // Pages without data: what they show comes from the gateway's routes, with the token the user types in.
+    for (const [path, file, type] of DASHBOARD_FILES) {
+      const body = readFileSync(new URL(`./dashboard/${file}`, import.meta.url));
+      routes.set(path, (_q, _req, res) => {
+        res.writeHead(200, {
+          "content-type": type,
+          "content-length": body.length,
+          "content-security-policy": "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:",
+          "x-content-type-options": "nosniff",
+          "cache-control": "no-cache",
+        });
+        res.end(body);
       });
-      res.end(html);
-    });
-    open.add("/dashboard");
+      open.add(path);
+    }
   }
 
   return {

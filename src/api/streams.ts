@@ -8,7 +8,9 @@ import { BrokerError, ErrorReason, invalid, malformed, type Delivery, type Error
 import type * as pb from "../gen/gmq/v1/broker.js";
 import type { CallContext } from "./handlers.js";
 import { toProtoMessage } from "./messages.js";
+import type { ConsumerBoard, ConsumerKindName } from "./consumers.js";
 import { BATCH_FRAMING_BYTES, DEFAULT_MAX_BATCH_BYTES, DEFAULT_MAX_IN_FLIGHT, MAX_PUSHES_PER_REQUEST, PUSH_STREAM_WINDOW, type StreamLimits } from "./stream-limits.js";
+import { NO_STREAM_METER, type StreamMeter, type StreamMeterHandle, type StreamProtocol } from "./stream-meter.js";
 
 /** Where a session writes; one per open stream, made by the protocol's adapter. */
 export interface StreamSink<T> {
@@ -25,7 +27,26 @@ export interface StreamConsumer {
   nack(ids: readonly bigint[]): number;
   touch(ids: readonly bigint[]): number;
   close(err?: BrokerError): void;
+  /** Credit left: messages that may still be delivered (for the consumers list). */
+  readonly available?: number;
+  /** Messages delivered and not yet settled through this consumer. */
+  readonly holding?: number;
 }
+
+/** Who is at the other end of a stream, and where the stream reports itself. */
+export interface StreamWatch {
+  protocol: StreamProtocol;
+  /** The client's address as the transport gives it. */
+  peer: string;
+  meter: StreamMeter;
+  /** Where Consume streams list themselves (GetTopicStat's consumers). */
+  consumers?: ConsumerBoard;
+  /** With token auth: throws once the stream's token no longer allows it (checked again when the tokens are reloaded). */
+  recheck?: () => void;
+}
+
+/** No metrics, no consumers list (tests of the sessions alone). */
+export const UNWATCHED: StreamWatch = { protocol: "grpc", peer: "", meter: NO_STREAM_METER };
 
 /** What the sessions need from the broker. */
 export interface StreamBroker {
@@ -124,6 +145,7 @@ export class SubscribeSession {
   private unsubscribe: (() => void) | undefined;
   private readonly buffer: SendBuffer;
   private readonly forget: () => void;
+  private readonly meter: StreamMeterHandle;
 
   /** Throws (nothing is open then) when the request is invalid. */
   constructor(
@@ -132,8 +154,7 @@ export class SubscribeSession {
     private readonly sink: StreamSink<pb.SubscribeResponse>,
     open: OpenStreams,
     limits: StreamLimits,
-    /** With token auth: throws once the stream's token no longer allows it. */
-    recheck?: () => void,
+    watch: StreamWatch = UNWATCHED,
   ) {
     if (request.channels.length > limits.maxSubscribeChannels) {
       limits.rejected("maxSubscribeChannels");
@@ -141,7 +162,8 @@ export class SubscribeSession {
     }
     this.buffer = new SendBuffer(limits);
     this.unsubscribe = broker.subscribe(request.channels, (channel, body, publishedAtMs) => this.publish(channel, body, publishedAtMs));
-    this.forget = open.add((err) => this.end(err), recheck);
+    this.forget = open.add((err) => this.end(err), watch.recheck);
+    this.meter = watch.meter.open("Subscribe", watch.protocol);
   }
 
   private publish(channel: string, body: Buffer, publishedAtMs: number): void {
@@ -151,6 +173,7 @@ export class SubscribeSession {
       return;
     }
     const sent = this.buffer.add(body.length + channel.length + MESSAGE_OVERHEAD_BYTES);
+    this.meter.out(1, body.length);
     this.sink.write({ channel, body, publishedAtMs: BigInt(publishedAtMs) }, sent);
   }
 
@@ -160,6 +183,7 @@ export class SubscribeSession {
     this.unsubscribe();
     this.unsubscribe = undefined;
     this.forget();
+    this.meter.close();
     return true;
   }
 
@@ -199,6 +223,8 @@ export class ConsumeSession {
   private readonly topic: string;
   private readonly bindKey: string;
   private readonly buffer: SendBuffer;
+  private meter: StreamMeterHandle | undefined;
+  private detach: (() => void) | undefined;
 
   /** Throws (nothing is open then) when the queue does not exist or the request is invalid. */
   constructor(
@@ -208,8 +234,7 @@ export class ConsumeSession {
     private readonly sink: StreamSink<pb.ConsumeResponse>,
     open: OpenStreams,
     limits: StreamLimits,
-    /** With token auth: throws once the stream's token no longer allows it. */
-    recheck?: () => void,
+    watch: StreamWatch = UNWATCHED,
   ) {
     this.topic = request.topic;
     this.bindKey = request.bindKey;
@@ -231,7 +256,19 @@ export class ConsumeSession {
       (err) => this.end(err),
     );
     // Ending closes the consumer, which returns every unacked message to the queue.
-    this.forget = open.add((err) => this.end(err), recheck);
+    this.forget = open.add((err) => this.end(err), watch.recheck);
+    if (this.ended) return; // the broker ended it at once
+    this.meter = watch.meter.open("Consume", watch.protocol);
+    if (watch.consumers) {
+      const kind: ConsumerKindName = watch.protocol === "grpc" ? "grpc-stream" : "http-stream";
+      this.detach = watch.consumers.attach(this.topic, this.bindKey, {
+        kind,
+        peer: watch.peer,
+        sinceMs: watch.consumers.now(),
+        credit: () => this.consumer?.available ?? 0,
+        inFlight: () => this.consumer?.holding ?? 0,
+      });
+    }
   }
 
   private deliver(batch: Delivery[]): void {
@@ -245,9 +282,11 @@ export class ConsumeSession {
     let ackOnSend: bigint[] | undefined;
     let creditOnSend = 0;
     let bytes = 0;
+    let bodyBytes = 0;
     for (let i = 0; i < batch.length; i++) {
       const d = batch[i]!;
       bytes += d.body.length + d.routeKey.length + MESSAGE_OVERHEAD_BYTES;
+      bodyBytes += d.body.length;
       messages[i] = toProtoMessage(this.topic, this.bindKey, d);
       if (d.settledAtDelivery) {
         if (!this.mode.creditOnStream) creditOnSend++;
@@ -256,6 +295,7 @@ export class ConsumeSession {
       }
     }
     const unsent = this.buffer.add(bytes);
+    this.meter?.out(batch.length, bodyBytes);
     if (!ackOnSend && creditOnSend === 0) {
       this.sink.write({ messages }, unsent);
       return;
@@ -282,6 +322,7 @@ export class ConsumeSession {
   update(u: pb.ConsumeUpdate): void {
     const c = this.consumer;
     if (!c) return;
+    this.meter?.in(1, 0);
     if (u.ackIds.length > 0) c.ack(u.ackIds);
     if (u.nackIds.length > 0) c.nack(u.nackIds);
     if (u.touchIds.length > 0) c.touch(u.touchIds);
@@ -293,6 +334,8 @@ export class ConsumeSession {
     if (this.ended) return false;
     this.ended = true;
     this.forget?.(); // unset when the broker ends the consumer from inside the constructor
+    this.meter?.close(); // unset likewise
+    this.detach?.();
     const c = this.consumer;
     this.consumer = undefined;
     c?.close(); // its onEnd comes back to end(), which is then a no-op
@@ -333,6 +376,7 @@ export class PushSession {
   private coalesce = false;
   private results: pb.PushStreamResponse[] = [];
   private flushQueued = false;
+  private readonly meter: StreamMeterHandle;
 
   constructor(
     private readonly push: (request: pb.PushRequest, ctx: CallContext) => Promise<pb.PushResponse>,
@@ -343,9 +387,11 @@ export class PushSession {
     private readonly sink: StreamSink<pb.PushStreamResponse>,
     private readonly source: RequestSource,
     open: OpenStreams,
-    /** With token auth: throws once the stream's token is gone (the topics pushed to are checked here too). */
-    recheck?: () => void,
+    /** With token auth, its recheck throws once the stream's token is gone (the topics pushed to are checked here too). */
+    watch: StreamWatch = UNWATCHED,
   ) {
+    this.meter = watch.meter.open("PushStream", watch.protocol);
+    const recheck = watch.recheck;
     this.watched = recheck !== undefined;
     this.forget = open.add(
       (err) => {
@@ -390,6 +436,7 @@ export class PushSession {
 
   private take(req: pb.PushStreamRequest): void {
     this.pending++;
+    this.meter.in(1, req.body.length);
     if (this.pending >= PUSH_STREAM_WINDOW) this.source.pause();
     let result: Promise<pb.PushResponse>;
     try {
@@ -414,6 +461,7 @@ export class PushSession {
 
   private reply(res: pb.PushStreamResponse): void {
     this.pending--;
+    this.meter.out(1, 0);
     if (this.coalesce) {
       // Answers settled in this tick leave together once it is over.
       this.results.push(res);
@@ -447,6 +495,7 @@ export class PushSession {
   /** The stream is gone: nothing more is ended. */
   close(): void {
     if (this.state === "ended") return;
+    this.meter.close();
     this.state = "ended";
     this.forget();
   }

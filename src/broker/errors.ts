@@ -72,6 +72,8 @@ export const REASON_CODES = {
   STORAGE_FAILED: ErrorCode.UNAVAILABLE,
   /** The node has just started and is still recovering its data dir (/readyz answers 503 meanwhile); retry shortly. */
   RECOVERING: ErrorCode.UNAVAILABLE,
+  /** ListNodes: the node is in a cluster and etcd did not list its nodes; retry later. */
+  CLUSTER_UNAVAILABLE: ErrorCode.UNAVAILABLE,
   /** A call was cancelled by its caller: a waiting call (a long-polling pop), or an HTTP request whose client went away before sending its whole body. */
   CALL_CANCELLED: ErrorCode.CANCELLED,
   /** The RPC has no handler on this node (an older node than the proto). */

@@ -78,6 +78,11 @@ export class Consumer {
     return this.closed ? 0 : this.credit;
   }
 
+  /** Messages delivered to this consumer and not yet settled through it. */
+  get holding(): number {
+    return this.held.size;
+  }
+
   /** Adds credit: that many more messages may be delivered, as long as no more than maxCredit are then held. */
   grant(n: number): void {
     if (this.closed || n <= 0) return;

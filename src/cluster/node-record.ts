@@ -27,3 +27,26 @@ export function encodeNodeRecord(r: NodeRecord): string {
     started_at: r.startedAtMs,
   });
 }
+
+/** A record read back from etcd; undefined when it is not one of ours (malformed, another writer). */
+export function decodeNodeRecord(text: string): NodeRecord | undefined {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (typeof v !== "object" || v === null) return undefined;
+  const r = v as Record<string, unknown>;
+  const num = (x: unknown) => (typeof x === "number" && Number.isFinite(x) ? x : 0);
+  const str = (x: unknown) => (typeof x === "string" ? x : "");
+  if (!Number.isInteger(r["node_id"]) || !str(r["grpc_addr"])) return undefined;
+  return {
+    nodeId: r["node_id"] as number,
+    weight: num(r["weight"]),
+    grpcAddr: str(r["grpc_addr"]),
+    httpAddr: str(r["http_addr"]),
+    version: str(r["version"]),
+    startedAtMs: num(r["started_at"]),
+  };
+}

@@ -6,7 +6,7 @@
 // the lease so the key vanishes at once; etcd3's client.close() alone would
 // leave the keepalive running (see DEPENDENCIES.md).
 import { Etcd3, type IOptions, type Lease } from "etcd3";
-import { encodeNodeRecord, nodeKey, type NodeRecord } from "./node-record.js";
+import { decodeNodeRecord, encodeNodeRecord, nodeKey, type NodeRecord } from "./node-record.js";
 
 export type { NodeRecord } from "./node-record.js";
 
@@ -35,6 +35,8 @@ export interface Registration {
   readonly key: string;
   /** Current lease id (changes after a re-registration). */
   leaseId(): string | undefined;
+  /** Every node registered under the prefix now (this one included while registered), by id. */
+  nodes(): Promise<NodeRecord[]>;
   /** Resolves when the node is registered again after losing its lease (for tests and health). */
   registered(): Promise<void>;
   /** Revokes the lease (the key vanishes at once) and closes the etcd client. Idempotent. */
@@ -103,6 +105,12 @@ class EtcdRegistration implements Registration {
 
   registered(): Promise<void> {
     return this.loop;
+  }
+
+  async nodes(): Promise<NodeRecord[]> {
+    const values = await timeout(this.client.getAll().prefix(this.opts.prefix).strings(), 3000, "listing nodes");
+    const records = Object.values(values).flatMap((v) => decodeNodeRecord(v) ?? []);
+    return records.sort((a, b) => a.nodeId - b.nodeId);
   }
 
   /** First registration: retried while etcd is unreachable, refused at once on a conflict. */

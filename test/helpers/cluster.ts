@@ -10,6 +10,7 @@ import { BUILT_MAIN, ensureBuilt } from "./node-process.js";
 export interface ClusterNode {
   nodeId: number;
   grpcAddr: string;
+  httpAddr: string;
   pid: number;
   dataDir: string;
   /** Every log line printed so far (JSON strings). */
@@ -28,6 +29,8 @@ export interface NodeSpec {
   leaseTtlS?: number;
   /** Reuse a data dir (restart after a crash); default a new temp dir. */
   dataDir?: string;
+  /** More flags for the node. */
+  args?: string[];
 }
 
 const running = new Set<ChildProcess>();
@@ -46,6 +49,7 @@ export function nodeArgs(s: NodeSpec, dataDir: string): string[] {
     "--etcd-prefix", s.prefix,
     "--etcd-lease-ttl-s", String(s.leaseTtlS ?? 2),
     "--log-level", "info",
+    ...(s.args ?? []),
   ];
 }
 
@@ -78,7 +82,7 @@ export async function startNode(s: NodeSpec, timeoutMs = 60_000): Promise<Cluste
   child.once("exit", () => running.delete(child));
   let output = "";
   const logs: string[] = [];
-  const grpcAddr = await new Promise<string>((resolve, reject) => {
+  const { grpcAddr, httpAddr } = await new Promise<{ grpcAddr: string; httpAddr: string }>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`node ${s.nodeId} not listening after ${timeoutMs} ms:\n${output}`)), timeoutMs);
     let buf = "";
     child.stdout!.on("data", (d: Buffer) => {
@@ -90,10 +94,10 @@ export async function startNode(s: NodeSpec, timeoutMs = 60_000): Promise<Cluste
         logs.push(line);
         if (output.length < 20_000) output += `${line}\n`;
         try {
-          const rec = JSON.parse(line) as { msg?: string; grpcAddr?: string };
+          const rec = JSON.parse(line) as { msg?: string; grpcAddr?: string; httpAddr?: string };
           if (rec.msg === "listening" && rec.grpcAddr) {
             clearTimeout(timer);
-            resolve(rec.grpcAddr);
+            resolve({ grpcAddr: rec.grpcAddr, httpAddr: rec.httpAddr ?? "" });
           }
         } catch {
           // not a JSON log line
@@ -111,6 +115,7 @@ export async function startNode(s: NodeSpec, timeoutMs = 60_000): Promise<Cluste
   return {
     nodeId: s.nodeId,
     grpcAddr,
+    httpAddr,
     pid: child.pid!,
     dataDir,
     logs,

@@ -214,7 +214,7 @@ describe("token auth (real node, --auth-file)", function () {
         .flatMap(([path, ops]) => Object.entries(ops).map(([method, op]) => [`${method.toUpperCase()} ${path}`, op] as const))
         .filter(([, op]) => op.security !== undefined);
       for (const [, op] of open) expect(op.security).to.deep.equal([]);
-      expect(open.map(([name]) => name).sort()).to.deep.equal(["GET /dashboard", "GET /healthz", "GET /openapi.json", "GET /ping", "GET /readyz", "GET /v1/ping"]);
+      expect(open.map(([name]) => name).sort()).to.deep.equal(["GET /dashboard", "GET /dashboard/app.js", "GET /dashboard/uPlot.iife.min.js", "GET /dashboard/uPlot.min.css", "GET /healthz", "GET /openapi.json", "GET /ping", "GET /readyz", "GET /v1/ping"]);
     });
 
     it("checks the original API's routes as the RPCs they call, in the original's envelope", async () => {

@@ -23,6 +23,7 @@ const NOT_WALKED: Record<string, string> = {
   DISK_FULL: "needs a full disk: test/store/disk-full.test.ts drives a node's broker and servers over an ENOSPC seam",
   STORAGE_FAILED: "needs a failing disk; mapped by the same storage guard as DISK_FULL (unit table test)",
   RECOVERING: "only while a node recovers its data dir: test/integration/readiness.test.ts holds a node there",
+  CLUSTER_UNAVAILABLE: "needs a clustered node whose etcd is down: test/cluster/nodes-view.test.ts stops its etcd",
   SUBSCRIBER_TOO_SLOW: "needs --max-stream-buffer-bytes unread on a subscription: test/integration/limits.test.ts, unit table test",
   CONSUMER_TOO_SLOW: "needs --max-stream-buffer-bytes unread on a Consume stream: test/integration/limits.test.ts (gRPC and HTTP), unit table test",
   TOO_MANY_CHANNELS: "needs a Subscribe of over --max-subscribe-channels channels: test/integration/limits.test.ts (gRPC and HTTP), unit table test",

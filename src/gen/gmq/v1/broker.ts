@@ -83,6 +83,99 @@ export function routeModeToJSON(object: RouteMode): string {
   }
 }
 
+/** What kind of consumer a ConsumerInfo describes. */
+export enum ConsumerKind {
+  /** CONSUMER_KIND_UNSPECIFIED - Not set. */
+  CONSUMER_KIND_UNSPECIFIED = 0,
+  /** CONSUMER_KIND_GRPC_STREAM - A gRPC Consume stream. */
+  CONSUMER_KIND_GRPC_STREAM = 1,
+  /** CONSUMER_KIND_HTTP_STREAM - An HTTP consume stream (GET .../queues/{bind_key}:consume). */
+  CONSUMER_KIND_HTTP_STREAM = 2,
+  /** CONSUMER_KIND_LONG_POLL - A Pop waiting for a message (wait_ms > 0), over gRPC or HTTP. */
+  CONSUMER_KIND_LONG_POLL = 3,
+  UNRECOGNIZED = -1,
+}
+
+export function consumerKindFromJSON(object: any): ConsumerKind {
+  switch (object) {
+    case 0:
+    case "CONSUMER_KIND_UNSPECIFIED":
+      return ConsumerKind.CONSUMER_KIND_UNSPECIFIED;
+    case 1:
+    case "CONSUMER_KIND_GRPC_STREAM":
+      return ConsumerKind.CONSUMER_KIND_GRPC_STREAM;
+    case 2:
+    case "CONSUMER_KIND_HTTP_STREAM":
+      return ConsumerKind.CONSUMER_KIND_HTTP_STREAM;
+    case 3:
+    case "CONSUMER_KIND_LONG_POLL":
+      return ConsumerKind.CONSUMER_KIND_LONG_POLL;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return ConsumerKind.UNRECOGNIZED;
+  }
+}
+
+export function consumerKindToJSON(object: ConsumerKind): string {
+  switch (object) {
+    case ConsumerKind.CONSUMER_KIND_UNSPECIFIED:
+      return "CONSUMER_KIND_UNSPECIFIED";
+    case ConsumerKind.CONSUMER_KIND_GRPC_STREAM:
+      return "CONSUMER_KIND_GRPC_STREAM";
+    case ConsumerKind.CONSUMER_KIND_HTTP_STREAM:
+      return "CONSUMER_KIND_HTTP_STREAM";
+    case ConsumerKind.CONSUMER_KIND_LONG_POLL:
+      return "CONSUMER_KIND_LONG_POLL";
+    case ConsumerKind.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+/** Which of the node's two history rings to read. */
+export enum HistoryResolution {
+  /** HISTORY_RESOLUTION_UNSPECIFIED - Not set: SECONDS. */
+  HISTORY_RESOLUTION_UNSPECIFIED = 0,
+  /** HISTORY_RESOLUTION_SECONDS - One sample per second, the last 15 minutes. */
+  HISTORY_RESOLUTION_SECONDS = 1,
+  /** HISTORY_RESOLUTION_MINUTES - One sample per minute, the last 24 hours. */
+  HISTORY_RESOLUTION_MINUTES = 2,
+  UNRECOGNIZED = -1,
+}
+
+export function historyResolutionFromJSON(object: any): HistoryResolution {
+  switch (object) {
+    case 0:
+    case "HISTORY_RESOLUTION_UNSPECIFIED":
+      return HistoryResolution.HISTORY_RESOLUTION_UNSPECIFIED;
+    case 1:
+    case "HISTORY_RESOLUTION_SECONDS":
+      return HistoryResolution.HISTORY_RESOLUTION_SECONDS;
+    case 2:
+    case "HISTORY_RESOLUTION_MINUTES":
+      return HistoryResolution.HISTORY_RESOLUTION_MINUTES;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return HistoryResolution.UNRECOGNIZED;
+  }
+}
+
+export function historyResolutionToJSON(object: HistoryResolution): string {
+  switch (object) {
+    case HistoryResolution.HISTORY_RESOLUTION_UNSPECIFIED:
+      return "HISTORY_RESOLUTION_UNSPECIFIED";
+    case HistoryResolution.HISTORY_RESOLUTION_SECONDS:
+      return "HISTORY_RESOLUTION_SECONDS";
+    case HistoryResolution.HISTORY_RESOLUTION_MINUTES:
+      return "HISTORY_RESOLUTION_MINUTES";
+    case HistoryResolution.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /**
  * Why a call failed. Every error the node sends carries exactly one reason
  * next to its gRPC status code: over gRPC as a google.rpc.ErrorInfo in the
@@ -198,6 +291,11 @@ export enum ErrorReason {
    */
   ERROR_REASON_RECOVERING = 28,
   /**
+   * ERROR_REASON_CLUSTER_UNAVAILABLE - [UNAVAILABLE] ListNodes: the node is in a cluster and etcd did not list
+   * its nodes; retry later.
+   */
+  ERROR_REASON_CLUSTER_UNAVAILABLE = 54,
+  /**
    * ERROR_REASON_CALL_CANCELLED - [CANCELLED] A call was cancelled by its caller: a waiting call (a
    * long-polling Pop), or an HTTP request whose client went away before
    * sending its whole body.
@@ -311,6 +409,9 @@ export function errorReasonFromJSON(object: any): ErrorReason {
     case 28:
     case "ERROR_REASON_RECOVERING":
       return ErrorReason.ERROR_REASON_RECOVERING;
+    case 54:
+    case "ERROR_REASON_CLUSTER_UNAVAILABLE":
+      return ErrorReason.ERROR_REASON_CLUSTER_UNAVAILABLE;
     case 18:
     case "ERROR_REASON_CALL_CANCELLED":
       return ErrorReason.ERROR_REASON_CALL_CANCELLED;
@@ -392,6 +493,8 @@ export function errorReasonToJSON(object: ErrorReason): string {
       return "ERROR_REASON_STORAGE_FAILED";
     case ErrorReason.ERROR_REASON_RECOVERING:
       return "ERROR_REASON_RECOVERING";
+    case ErrorReason.ERROR_REASON_CLUSTER_UNAVAILABLE:
+      return "ERROR_REASON_CLUSTER_UNAVAILABLE";
     case ErrorReason.ERROR_REASON_CALL_CANCELLED:
       return "ERROR_REASON_CALL_CANCELLED";
     case ErrorReason.ERROR_REASON_RPC_NOT_IMPLEMENTED:
@@ -505,6 +608,29 @@ export interface QueueStat {
    * ready until the queue reaches them.
    */
   expired: bigint;
+  /**
+   * The consumers attached to the queue now: Consume streams (gRPC and HTTP)
+   * and long-polling Pops waiting for a message. Empty from nodes older than
+   * this field.
+   */
+  consumers: ConsumerInfo[];
+}
+
+/** One consumer attached to a queue. */
+export interface ConsumerInfo {
+  /** Stream or long poll. */
+  kind: ConsumerKind;
+  /** The client's address as the node sees it ("127.0.0.1:5000"). */
+  peer: string;
+  /**
+   * Messages the node may still deliver to it before it returns credit (1
+   * for a waiting Pop).
+   */
+  credit: number;
+  /** Messages delivered to it and not yet settled (0 for a waiting Pop). */
+  inFlight: number;
+  /** When it attached, ms since the epoch. */
+  sinceMs: bigint;
 }
 
 /** Counters of one topic. */
@@ -1001,6 +1127,136 @@ export interface SubscribeResponse {
   body: Buffer;
   /** When it was published, ms since the epoch. */
   publishedAtMs: bigint;
+}
+
+/** Request of GetHistory. */
+export interface GetHistoryRequest {
+  /**
+   * Only this topic: its total and each of its queues. Empty: the node's
+   * total and each topic's total.
+   */
+  topic: string;
+  /** Seconds or minutes. */
+  resolution: HistoryResolution;
+  /**
+   * Only samples taken after this time, ms since the epoch (0: every sample
+   * held), so a page polls for what is new.
+   */
+  sinceMs: bigint;
+}
+
+/**
+ * The samples of one topic, one queue or the node, oldest first; the i-th
+ * entry of every list belongs to the i-th sample.
+ */
+export interface HistorySeries {
+  /** The topic ("" for the node's total). */
+  topic: string;
+  /** The queue's bind key ("" for the topic's or node's total). */
+  bindKey: string;
+  /** When each sample was taken, ms since the epoch. */
+  atMs: bigint[];
+  /**
+   * Counter: messages stored (a topic's pushes), since the node started. A
+   * rate is the difference of two samples over their time apart.
+   */
+  pushed: number[];
+  /** Counter: deliveries since the node started. */
+  delivered: number[];
+  /** Counter: acks since the node started. */
+  acked: number[];
+  /**
+   * Level: messages ready (a per-minute sample holds the minute's mean, as do
+   * the levels below).
+   */
+  backlog: number[];
+  /** Level: messages in flight. */
+  inFlight: number[];
+  /** Level: delayed messages. */
+  delayed: number[];
+  /** Level: dead letters. */
+  dead: number[];
+}
+
+/** Reply of GetHistory. */
+export interface GetHistoryResponse {
+  /** Time between two samples, ms (1000 or 60000). */
+  stepMs: number;
+  /** The node's total first, then topics (and queues) by name. */
+  series: HistorySeries[];
+  /**
+   * Some series were left out: the reply would not fit one gRPC message
+   * (ask for one topic), or the node holds no history for them (more topics
+   * and queues than --history-max-series).
+   */
+  truncated: boolean;
+}
+
+/** Request of ListNodes. */
+export interface ListNodesRequest {
+  /** Only this node, without asking the others (how nodes ask each other). */
+  localOnly: boolean;
+}
+
+/** Totals over a node's topics (or over the nodes that answered). */
+export interface NodeTotals {
+  /** Topics. */
+  topics: number;
+  /** Queues. */
+  queues: number;
+  /** Pushes accepted since the node started. */
+  pushed: bigint;
+  /** Deliveries since the node started. */
+  delivered: bigint;
+  /** Acks since the node started. */
+  acked: bigint;
+  /** Ready messages. */
+  backlog: bigint;
+  /** Messages in flight. */
+  inFlight: bigint;
+  /** Delayed messages. */
+  delayed: bigint;
+  /** Dead letters. */
+  dead: bigint;
+  /** Consumers attached (streams and waiting Pops). */
+  consumers: number;
+}
+
+/** One node of the cluster. */
+export interface NodeInfo {
+  /** Node id. */
+  nodeId: number;
+  /** Its weight for clients' load balancing. */
+  weight: number;
+  /** gmq version. */
+  version: string;
+  /** gRPC address it advertises. */
+  grpcAddr: string;
+  /** HTTP address it advertises ("" without a gateway). */
+  httpAddr: string;
+  /** When it started, ms since the epoch. */
+  startedAtMs: bigint;
+  /** True for the node that answers. */
+  self: boolean;
+  /** Its totals; unset when it could not be asked (see error). */
+  totals:
+    | NodeTotals
+    | undefined;
+  /** Why the totals are missing: no HTTP gateway, unreachable, refused. */
+  error: string;
+}
+
+/** Reply of ListNodes. */
+export interface ListNodesResponse {
+  /**
+   * True when the node is registered in etcd and listed the cluster; false:
+   * standalone or local_only, and nodes holds only this node.
+   */
+  clustered: boolean;
+  /** The nodes, by id. */
+  nodes: NodeInfo[];
+  /** Sums over the nodes whose totals are known. */
+  totals: NodeTotals | undefined;
 }
 
 /** Request of Ping. */
@@ -1506,6 +1762,7 @@ function createBaseQueueStat(): QueueStat {
     redelivered: 0n,
     bytesOnDisk: 0n,
     expired: 0n,
+    consumers: [],
   };
 }
 
@@ -1576,6 +1833,9 @@ export const QueueStat: MessageFns<QueueStat> = {
         throw new globalThis.Error("value provided for field message.expired of type uint64 too large");
       }
       writer.uint32(96).uint64(message.expired);
+    }
+    for (const v of message.consumers) {
+      ConsumerInfo.encode(v!, writer.uint32(106).fork()).join();
     }
     return writer;
   },
@@ -1689,6 +1949,14 @@ export const QueueStat: MessageFns<QueueStat> = {
             message.expired = reader.uint64() as bigint;
             continue;
           }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.consumers.push(ConsumerInfo.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1727,6 +1995,9 @@ export const QueueStat: MessageFns<QueueStat> = {
         ? BigInt(object.bytes_on_disk)
         : 0n,
       expired: isSet(object.expired) ? BigInt(object.expired) : 0n,
+      consumers: globalThis.Array.isArray(object?.consumers)
+        ? object.consumers.map((e: any) => ConsumerInfo.fromJSON(e))
+        : [],
     };
   },
 
@@ -1768,6 +2039,9 @@ export const QueueStat: MessageFns<QueueStat> = {
     if (message.expired !== 0n) {
       obj.expired = message.expired.toString();
     }
+    if (message.consumers?.length) {
+      obj.consumers = message.consumers.map((e) => ConsumerInfo.toJSON(e));
+    }
     return obj;
   },
 
@@ -1792,6 +2066,147 @@ export const QueueStat: MessageFns<QueueStat> = {
       ? BigInt(object.bytesOnDisk)
       : 0n;
     message.expired = (object.expired !== undefined && object.expired !== null) ? BigInt(object.expired) : 0n;
+    message.consumers = object.consumers?.map((e) => ConsumerInfo.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseConsumerInfo(): ConsumerInfo {
+  return { kind: 0, peer: "", credit: 0, inFlight: 0, sinceMs: 0n };
+}
+
+export const ConsumerInfo: MessageFns<ConsumerInfo> = {
+  encode(message: ConsumerInfo, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.kind !== 0) {
+      writer.uint32(8).int32(message.kind);
+    }
+    if (message.peer !== "") {
+      writer.uint32(18).string(message.peer);
+    }
+    if (message.credit !== 0) {
+      writer.uint32(24).uint32(message.credit);
+    }
+    if (message.inFlight !== 0) {
+      writer.uint32(32).uint32(message.inFlight);
+    }
+    if (message.sinceMs !== 0n) {
+      if (BigInt.asIntN(64, message.sinceMs) !== message.sinceMs) {
+        throw new globalThis.Error("value provided for field message.sinceMs of type int64 too large");
+      }
+      writer.uint32(40).int64(message.sinceMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ConsumerInfo {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseConsumerInfo();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.kind = reader.int32() as any;
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.peer = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.credit = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.inFlight = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.sinceMs = reader.int64() as bigint;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ConsumerInfo {
+    return {
+      kind: isSet(object.kind) ? consumerKindFromJSON(object.kind) : 0,
+      peer: isSet(object.peer) ? globalThis.String(object.peer) : "",
+      credit: isSet(object.credit) ? globalThis.Number(object.credit) : 0,
+      inFlight: isSet(object.inFlight)
+        ? globalThis.Number(object.inFlight)
+        : isSet(object.in_flight)
+        ? globalThis.Number(object.in_flight)
+        : 0,
+      sinceMs: isSet(object.sinceMs) ? BigInt(object.sinceMs) : isSet(object.since_ms) ? BigInt(object.since_ms) : 0n,
+    };
+  },
+
+  toJSON(message: ConsumerInfo): unknown {
+    const obj: any = {};
+    if (message.kind !== 0) {
+      obj.kind = consumerKindToJSON(message.kind);
+    }
+    if (message.peer !== "") {
+      obj.peer = message.peer;
+    }
+    if (message.credit !== 0) {
+      obj.credit = Math.round(message.credit);
+    }
+    if (message.inFlight !== 0) {
+      obj.inFlight = Math.round(message.inFlight);
+    }
+    if (message.sinceMs !== 0n) {
+      obj.sinceMs = message.sinceMs.toString();
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ConsumerInfo>, I>>(base?: I): ConsumerInfo {
+    return ConsumerInfo.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ConsumerInfo>, I>>(object: I): ConsumerInfo {
+    const message = createBaseConsumerInfo();
+    message.kind = object.kind ?? 0;
+    message.peer = object.peer ?? "";
+    message.credit = object.credit ?? 0;
+    message.inFlight = object.inFlight ?? 0;
+    message.sinceMs = (object.sinceMs !== undefined && object.sinceMs !== null) ? BigInt(object.sinceMs) : 0n;
     return message;
   },
 };
@@ -6415,6 +6830,1225 @@ export const SubscribeResponse: MessageFns<SubscribeResponse> = {
   },
 };
 
+function createBaseGetHistoryRequest(): GetHistoryRequest {
+  return { topic: "", resolution: 0, sinceMs: 0n };
+}
+
+export const GetHistoryRequest: MessageFns<GetHistoryRequest> = {
+  encode(message: GetHistoryRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.topic !== "") {
+      writer.uint32(10).string(message.topic);
+    }
+    if (message.resolution !== 0) {
+      writer.uint32(16).int32(message.resolution);
+    }
+    if (message.sinceMs !== 0n) {
+      if (BigInt.asIntN(64, message.sinceMs) !== message.sinceMs) {
+        throw new globalThis.Error("value provided for field message.sinceMs of type int64 too large");
+      }
+      writer.uint32(24).int64(message.sinceMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetHistoryRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetHistoryRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.topic = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.resolution = reader.int32() as any;
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.sinceMs = reader.int64() as bigint;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetHistoryRequest {
+    return {
+      topic: isSet(object.topic) ? globalThis.String(object.topic) : "",
+      resolution: isSet(object.resolution) ? historyResolutionFromJSON(object.resolution) : 0,
+      sinceMs: isSet(object.sinceMs) ? BigInt(object.sinceMs) : isSet(object.since_ms) ? BigInt(object.since_ms) : 0n,
+    };
+  },
+
+  toJSON(message: GetHistoryRequest): unknown {
+    const obj: any = {};
+    if (message.topic !== "") {
+      obj.topic = message.topic;
+    }
+    if (message.resolution !== 0) {
+      obj.resolution = historyResolutionToJSON(message.resolution);
+    }
+    if (message.sinceMs !== 0n) {
+      obj.sinceMs = message.sinceMs.toString();
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetHistoryRequest>, I>>(base?: I): GetHistoryRequest {
+    return GetHistoryRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetHistoryRequest>, I>>(object: I): GetHistoryRequest {
+    const message = createBaseGetHistoryRequest();
+    message.topic = object.topic ?? "";
+    message.resolution = object.resolution ?? 0;
+    message.sinceMs = (object.sinceMs !== undefined && object.sinceMs !== null) ? BigInt(object.sinceMs) : 0n;
+    return message;
+  },
+};
+
+function createBaseHistorySeries(): HistorySeries {
+  return {
+    topic: "",
+    bindKey: "",
+    atMs: [],
+    pushed: [],
+    delivered: [],
+    acked: [],
+    backlog: [],
+    inFlight: [],
+    delayed: [],
+    dead: [],
+  };
+}
+
+export const HistorySeries: MessageFns<HistorySeries> = {
+  encode(message: HistorySeries, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.topic !== "") {
+      writer.uint32(10).string(message.topic);
+    }
+    if (message.bindKey !== "") {
+      writer.uint32(18).string(message.bindKey);
+    }
+    if (message.atMs.length !== 0) {
+      writer.uint32(26).fork();
+      for (const v of message.atMs) {
+        if (BigInt.asIntN(64, v) !== v) {
+          throw new globalThis.Error("a value provided in array field atMs of type int64 is too large");
+        }
+        writer.int64(v);
+      }
+      writer.join();
+    }
+    if (message.pushed.length !== 0) {
+      writer.uint32(34).fork();
+      for (const v of message.pushed) {
+        writer.double(v);
+      }
+      writer.join();
+    }
+    if (message.delivered.length !== 0) {
+      writer.uint32(42).fork();
+      for (const v of message.delivered) {
+        writer.double(v);
+      }
+      writer.join();
+    }
+    if (message.acked.length !== 0) {
+      writer.uint32(50).fork();
+      for (const v of message.acked) {
+        writer.double(v);
+      }
+      writer.join();
+    }
+    if (message.backlog.length !== 0) {
+      writer.uint32(58).fork();
+      for (const v of message.backlog) {
+        writer.double(v);
+      }
+      writer.join();
+    }
+    if (message.inFlight.length !== 0) {
+      writer.uint32(66).fork();
+      for (const v of message.inFlight) {
+        writer.double(v);
+      }
+      writer.join();
+    }
+    if (message.delayed.length !== 0) {
+      writer.uint32(74).fork();
+      for (const v of message.delayed) {
+        writer.double(v);
+      }
+      writer.join();
+    }
+    if (message.dead.length !== 0) {
+      writer.uint32(82).fork();
+      for (const v of message.dead) {
+        writer.double(v);
+      }
+      writer.join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): HistorySeries {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseHistorySeries();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.topic = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.bindKey = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag === 24) {
+              message.atMs.push(reader.int64() as bigint);
+
+              continue;
+            }
+
+            if (tag === 26) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.atMs.push(reader.int64() as bigint);
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 4: {
+            if (tag === 33) {
+              message.pushed.push(reader.double());
+
+              continue;
+            }
+
+            if (tag === 34) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.pushed.push(reader.double());
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 5: {
+            if (tag === 41) {
+              message.delivered.push(reader.double());
+
+              continue;
+            }
+
+            if (tag === 42) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.delivered.push(reader.double());
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 6: {
+            if (tag === 49) {
+              message.acked.push(reader.double());
+
+              continue;
+            }
+
+            if (tag === 50) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.acked.push(reader.double());
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 7: {
+            if (tag === 57) {
+              message.backlog.push(reader.double());
+
+              continue;
+            }
+
+            if (tag === 58) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.backlog.push(reader.double());
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 8: {
+            if (tag === 65) {
+              message.inFlight.push(reader.double());
+
+              continue;
+            }
+
+            if (tag === 66) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.inFlight.push(reader.double());
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 9: {
+            if (tag === 73) {
+              message.delayed.push(reader.double());
+
+              continue;
+            }
+
+            if (tag === 74) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.delayed.push(reader.double());
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 10: {
+            if (tag === 81) {
+              message.dead.push(reader.double());
+
+              continue;
+            }
+
+            if (tag === 82) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.dead.push(reader.double());
+              }
+
+              continue;
+            }
+
+            break;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): HistorySeries {
+    return {
+      topic: isSet(object.topic) ? globalThis.String(object.topic) : "",
+      bindKey: isSet(object.bindKey)
+        ? globalThis.String(object.bindKey)
+        : isSet(object.bind_key)
+        ? globalThis.String(object.bind_key)
+        : "",
+      atMs: globalThis.Array.isArray(object?.atMs)
+        ? object.atMs.map((e: any) => BigInt(e))
+        : globalThis.Array.isArray(object?.at_ms)
+        ? object.at_ms.map((e: any) => BigInt(e))
+        : [],
+      pushed: globalThis.Array.isArray(object?.pushed) ? object.pushed.map((e: any) => globalThis.Number(e)) : [],
+      delivered: globalThis.Array.isArray(object?.delivered)
+        ? object.delivered.map((e: any) => globalThis.Number(e))
+        : [],
+      acked: globalThis.Array.isArray(object?.acked) ? object.acked.map((e: any) => globalThis.Number(e)) : [],
+      backlog: globalThis.Array.isArray(object?.backlog) ? object.backlog.map((e: any) => globalThis.Number(e)) : [],
+      inFlight: globalThis.Array.isArray(object?.inFlight)
+        ? object.inFlight.map((e: any) => globalThis.Number(e))
+        : globalThis.Array.isArray(object?.in_flight)
+        ? object.in_flight.map((e: any) => globalThis.Number(e))
+        : [],
+      delayed: globalThis.Array.isArray(object?.delayed)
+        ? object.delayed.map((e: any) => globalThis.Number(e))
+        : [],
+      dead: globalThis.Array.isArray(object?.dead) ? object.dead.map((e: any) => globalThis.Number(e)) : [],
+    };
+  },
+
+  toJSON(message: HistorySeries): unknown {
+    const obj: any = {};
+    if (message.topic !== "") {
+      obj.topic = message.topic;
+    }
+    if (message.bindKey !== "") {
+      obj.bindKey = message.bindKey;
+    }
+    if (message.atMs?.length) {
+      obj.atMs = message.atMs.map((e) => e.toString());
+    }
+    if (message.pushed?.length) {
+      obj.pushed = message.pushed.map((e) => floatToJson(e));
+    }
+    if (message.delivered?.length) {
+      obj.delivered = message.delivered.map((e) => floatToJson(e));
+    }
+    if (message.acked?.length) {
+      obj.acked = message.acked.map((e) => floatToJson(e));
+    }
+    if (message.backlog?.length) {
+      obj.backlog = message.backlog.map((e) => floatToJson(e));
+    }
+    if (message.inFlight?.length) {
+      obj.inFlight = message.inFlight.map((e) => floatToJson(e));
+    }
+    if (message.delayed?.length) {
+      obj.delayed = message.delayed.map((e) => floatToJson(e));
+    }
+    if (message.dead?.length) {
+      obj.dead = message.dead.map((e) => floatToJson(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<HistorySeries>, I>>(base?: I): HistorySeries {
+    return HistorySeries.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<HistorySeries>, I>>(object: I): HistorySeries {
+    const message = createBaseHistorySeries();
+    message.topic = object.topic ?? "";
+    message.bindKey = object.bindKey ?? "";
+    message.atMs = object.atMs?.map((e) => BigInt(e)) || [];
+    message.pushed = object.pushed?.map((e) => e) || [];
+    message.delivered = object.delivered?.map((e) => e) || [];
+    message.acked = object.acked?.map((e) => e) || [];
+    message.backlog = object.backlog?.map((e) => e) || [];
+    message.inFlight = object.inFlight?.map((e) => e) || [];
+    message.delayed = object.delayed?.map((e) => e) || [];
+    message.dead = object.dead?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseGetHistoryResponse(): GetHistoryResponse {
+  return { stepMs: 0, series: [], truncated: false };
+}
+
+export const GetHistoryResponse: MessageFns<GetHistoryResponse> = {
+  encode(message: GetHistoryResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.stepMs !== 0) {
+      writer.uint32(8).uint32(message.stepMs);
+    }
+    for (const v of message.series) {
+      HistorySeries.encode(v!, writer.uint32(18).fork()).join();
+    }
+    if (message.truncated !== false) {
+      writer.uint32(24).bool(message.truncated);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetHistoryResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetHistoryResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.stepMs = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.series.push(HistorySeries.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.truncated = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetHistoryResponse {
+    return {
+      stepMs: isSet(object.stepMs)
+        ? globalThis.Number(object.stepMs)
+        : isSet(object.step_ms)
+        ? globalThis.Number(object.step_ms)
+        : 0,
+      series: globalThis.Array.isArray(object?.series) ? object.series.map((e: any) => HistorySeries.fromJSON(e)) : [],
+      truncated: isSet(object.truncated) ? globalThis.Boolean(object.truncated) : false,
+    };
+  },
+
+  toJSON(message: GetHistoryResponse): unknown {
+    const obj: any = {};
+    if (message.stepMs !== 0) {
+      obj.stepMs = Math.round(message.stepMs);
+    }
+    if (message.series?.length) {
+      obj.series = message.series.map((e) => HistorySeries.toJSON(e));
+    }
+    if (message.truncated !== false) {
+      obj.truncated = message.truncated;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetHistoryResponse>, I>>(base?: I): GetHistoryResponse {
+    return GetHistoryResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetHistoryResponse>, I>>(object: I): GetHistoryResponse {
+    const message = createBaseGetHistoryResponse();
+    message.stepMs = object.stepMs ?? 0;
+    message.series = object.series?.map((e) => HistorySeries.fromPartial(e)) || [];
+    message.truncated = object.truncated ?? false;
+    return message;
+  },
+};
+
+function createBaseListNodesRequest(): ListNodesRequest {
+  return { localOnly: false };
+}
+
+export const ListNodesRequest: MessageFns<ListNodesRequest> = {
+  encode(message: ListNodesRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.localOnly !== false) {
+      writer.uint32(8).bool(message.localOnly);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListNodesRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListNodesRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.localOnly = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListNodesRequest {
+    return {
+      localOnly: isSet(object.localOnly)
+        ? globalThis.Boolean(object.localOnly)
+        : isSet(object.local_only)
+        ? globalThis.Boolean(object.local_only)
+        : false,
+    };
+  },
+
+  toJSON(message: ListNodesRequest): unknown {
+    const obj: any = {};
+    if (message.localOnly !== false) {
+      obj.localOnly = message.localOnly;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListNodesRequest>, I>>(base?: I): ListNodesRequest {
+    return ListNodesRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListNodesRequest>, I>>(object: I): ListNodesRequest {
+    const message = createBaseListNodesRequest();
+    message.localOnly = object.localOnly ?? false;
+    return message;
+  },
+};
+
+function createBaseNodeTotals(): NodeTotals {
+  return {
+    topics: 0,
+    queues: 0,
+    pushed: 0n,
+    delivered: 0n,
+    acked: 0n,
+    backlog: 0n,
+    inFlight: 0n,
+    delayed: 0n,
+    dead: 0n,
+    consumers: 0,
+  };
+}
+
+export const NodeTotals: MessageFns<NodeTotals> = {
+  encode(message: NodeTotals, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.topics !== 0) {
+      writer.uint32(8).uint32(message.topics);
+    }
+    if (message.queues !== 0) {
+      writer.uint32(16).uint32(message.queues);
+    }
+    if (message.pushed !== 0n) {
+      if (BigInt.asUintN(64, message.pushed) !== message.pushed) {
+        throw new globalThis.Error("value provided for field message.pushed of type uint64 too large");
+      }
+      writer.uint32(24).uint64(message.pushed);
+    }
+    if (message.delivered !== 0n) {
+      if (BigInt.asUintN(64, message.delivered) !== message.delivered) {
+        throw new globalThis.Error("value provided for field message.delivered of type uint64 too large");
+      }
+      writer.uint32(32).uint64(message.delivered);
+    }
+    if (message.acked !== 0n) {
+      if (BigInt.asUintN(64, message.acked) !== message.acked) {
+        throw new globalThis.Error("value provided for field message.acked of type uint64 too large");
+      }
+      writer.uint32(40).uint64(message.acked);
+    }
+    if (message.backlog !== 0n) {
+      if (BigInt.asUintN(64, message.backlog) !== message.backlog) {
+        throw new globalThis.Error("value provided for field message.backlog of type uint64 too large");
+      }
+      writer.uint32(48).uint64(message.backlog);
+    }
+    if (message.inFlight !== 0n) {
+      if (BigInt.asUintN(64, message.inFlight) !== message.inFlight) {
+        throw new globalThis.Error("value provided for field message.inFlight of type uint64 too large");
+      }
+      writer.uint32(56).uint64(message.inFlight);
+    }
+    if (message.delayed !== 0n) {
+      if (BigInt.asUintN(64, message.delayed) !== message.delayed) {
+        throw new globalThis.Error("value provided for field message.delayed of type uint64 too large");
+      }
+      writer.uint32(64).uint64(message.delayed);
+    }
+    if (message.dead !== 0n) {
+      if (BigInt.asUintN(64, message.dead) !== message.dead) {
+        throw new globalThis.Error("value provided for field message.dead of type uint64 too large");
+      }
+      writer.uint32(72).uint64(message.dead);
+    }
+    if (message.consumers !== 0) {
+      writer.uint32(80).uint32(message.consumers);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): NodeTotals {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseNodeTotals();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.topics = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.queues = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.pushed = reader.uint64() as bigint;
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.delivered = reader.uint64() as bigint;
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.acked = reader.uint64() as bigint;
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.backlog = reader.uint64() as bigint;
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.inFlight = reader.uint64() as bigint;
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.delayed = reader.uint64() as bigint;
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.dead = reader.uint64() as bigint;
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.consumers = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): NodeTotals {
+    return {
+      topics: isSet(object.topics) ? globalThis.Number(object.topics) : 0,
+      queues: isSet(object.queues) ? globalThis.Number(object.queues) : 0,
+      pushed: isSet(object.pushed) ? BigInt(object.pushed) : 0n,
+      delivered: isSet(object.delivered) ? BigInt(object.delivered) : 0n,
+      acked: isSet(object.acked) ? BigInt(object.acked) : 0n,
+      backlog: isSet(object.backlog) ? BigInt(object.backlog) : 0n,
+      inFlight: isSet(object.inFlight)
+        ? BigInt(object.inFlight)
+        : isSet(object.in_flight)
+        ? BigInt(object.in_flight)
+        : 0n,
+      delayed: isSet(object.delayed) ? BigInt(object.delayed) : 0n,
+      dead: isSet(object.dead) ? BigInt(object.dead) : 0n,
+      consumers: isSet(object.consumers) ? globalThis.Number(object.consumers) : 0,
+    };
+  },
+
+  toJSON(message: NodeTotals): unknown {
+    const obj: any = {};
+    if (message.topics !== 0) {
+      obj.topics = Math.round(message.topics);
+    }
+    if (message.queues !== 0) {
+      obj.queues = Math.round(message.queues);
+    }
+    if (message.pushed !== 0n) {
+      obj.pushed = message.pushed.toString();
+    }
+    if (message.delivered !== 0n) {
+      obj.delivered = message.delivered.toString();
+    }
+    if (message.acked !== 0n) {
+      obj.acked = message.acked.toString();
+    }
+    if (message.backlog !== 0n) {
+      obj.backlog = message.backlog.toString();
+    }
+    if (message.inFlight !== 0n) {
+      obj.inFlight = message.inFlight.toString();
+    }
+    if (message.delayed !== 0n) {
+      obj.delayed = message.delayed.toString();
+    }
+    if (message.dead !== 0n) {
+      obj.dead = message.dead.toString();
+    }
+    if (message.consumers !== 0) {
+      obj.consumers = Math.round(message.consumers);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<NodeTotals>, I>>(base?: I): NodeTotals {
+    return NodeTotals.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<NodeTotals>, I>>(object: I): NodeTotals {
+    const message = createBaseNodeTotals();
+    message.topics = object.topics ?? 0;
+    message.queues = object.queues ?? 0;
+    message.pushed = (object.pushed !== undefined && object.pushed !== null) ? BigInt(object.pushed) : 0n;
+    message.delivered = (object.delivered !== undefined && object.delivered !== null) ? BigInt(object.delivered) : 0n;
+    message.acked = (object.acked !== undefined && object.acked !== null) ? BigInt(object.acked) : 0n;
+    message.backlog = (object.backlog !== undefined && object.backlog !== null) ? BigInt(object.backlog) : 0n;
+    message.inFlight = (object.inFlight !== undefined && object.inFlight !== null) ? BigInt(object.inFlight) : 0n;
+    message.delayed = (object.delayed !== undefined && object.delayed !== null) ? BigInt(object.delayed) : 0n;
+    message.dead = (object.dead !== undefined && object.dead !== null) ? BigInt(object.dead) : 0n;
+    message.consumers = object.consumers ?? 0;
+    return message;
+  },
+};
+
+function createBaseNodeInfo(): NodeInfo {
+  return {
+    nodeId: 0,
+    weight: 0,
+    version: "",
+    grpcAddr: "",
+    httpAddr: "",
+    startedAtMs: 0n,
+    self: false,
+    totals: undefined,
+    error: "",
+  };
+}
+
+export const NodeInfo: MessageFns<NodeInfo> = {
+  encode(message: NodeInfo, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.nodeId !== 0) {
+      writer.uint32(8).uint32(message.nodeId);
+    }
+    if (message.weight !== 0) {
+      writer.uint32(16).uint32(message.weight);
+    }
+    if (message.version !== "") {
+      writer.uint32(26).string(message.version);
+    }
+    if (message.grpcAddr !== "") {
+      writer.uint32(34).string(message.grpcAddr);
+    }
+    if (message.httpAddr !== "") {
+      writer.uint32(42).string(message.httpAddr);
+    }
+    if (message.startedAtMs !== 0n) {
+      if (BigInt.asIntN(64, message.startedAtMs) !== message.startedAtMs) {
+        throw new globalThis.Error("value provided for field message.startedAtMs of type int64 too large");
+      }
+      writer.uint32(48).int64(message.startedAtMs);
+    }
+    if (message.self !== false) {
+      writer.uint32(56).bool(message.self);
+    }
+    if (message.totals !== undefined) {
+      NodeTotals.encode(message.totals, writer.uint32(66).fork()).join();
+    }
+    if (message.error !== "") {
+      writer.uint32(74).string(message.error);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): NodeInfo {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseNodeInfo();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.nodeId = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.weight = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.version = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.grpcAddr = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.httpAddr = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.startedAtMs = reader.int64() as bigint;
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.self = reader.bool();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.totals = NodeTotals.decode(reader, reader.uint32());
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.error = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): NodeInfo {
+    return {
+      nodeId: isSet(object.nodeId)
+        ? globalThis.Number(object.nodeId)
+        : isSet(object.node_id)
+        ? globalThis.Number(object.node_id)
+        : 0,
+      weight: isSet(object.weight) ? globalThis.Number(object.weight) : 0,
+      version: isSet(object.version) ? globalThis.String(object.version) : "",
+      grpcAddr: isSet(object.grpcAddr)
+        ? globalThis.String(object.grpcAddr)
+        : isSet(object.grpc_addr)
+        ? globalThis.String(object.grpc_addr)
+        : "",
+      httpAddr: isSet(object.httpAddr)
+        ? globalThis.String(object.httpAddr)
+        : isSet(object.http_addr)
+        ? globalThis.String(object.http_addr)
+        : "",
+      startedAtMs: isSet(object.startedAtMs)
+        ? BigInt(object.startedAtMs)
+        : isSet(object.started_at_ms)
+        ? BigInt(object.started_at_ms)
+        : 0n,
+      self: isSet(object.self) ? globalThis.Boolean(object.self) : false,
+      totals: isSet(object.totals) ? NodeTotals.fromJSON(object.totals) : undefined,
+      error: isSet(object.error) ? globalThis.String(object.error) : "",
+    };
+  },
+
+  toJSON(message: NodeInfo): unknown {
+    const obj: any = {};
+    if (message.nodeId !== 0) {
+      obj.nodeId = Math.round(message.nodeId);
+    }
+    if (message.weight !== 0) {
+      obj.weight = Math.round(message.weight);
+    }
+    if (message.version !== "") {
+      obj.version = message.version;
+    }
+    if (message.grpcAddr !== "") {
+      obj.grpcAddr = message.grpcAddr;
+    }
+    if (message.httpAddr !== "") {
+      obj.httpAddr = message.httpAddr;
+    }
+    if (message.startedAtMs !== 0n) {
+      obj.startedAtMs = message.startedAtMs.toString();
+    }
+    if (message.self !== false) {
+      obj.self = message.self;
+    }
+    if (message.totals !== undefined) {
+      obj.totals = NodeTotals.toJSON(message.totals);
+    }
+    if (message.error !== "") {
+      obj.error = message.error;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<NodeInfo>, I>>(base?: I): NodeInfo {
+    return NodeInfo.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<NodeInfo>, I>>(object: I): NodeInfo {
+    const message = createBaseNodeInfo();
+    message.nodeId = object.nodeId ?? 0;
+    message.weight = object.weight ?? 0;
+    message.version = object.version ?? "";
+    message.grpcAddr = object.grpcAddr ?? "";
+    message.httpAddr = object.httpAddr ?? "";
+    message.startedAtMs = (object.startedAtMs !== undefined && object.startedAtMs !== null)
+      ? BigInt(object.startedAtMs)
+      : 0n;
+    message.self = object.self ?? false;
+    message.totals = (object.totals !== undefined && object.totals !== null)
+      ? NodeTotals.fromPartial(object.totals)
+      : undefined;
+    message.error = object.error ?? "";
+    return message;
+  },
+};
+
+function createBaseListNodesResponse(): ListNodesResponse {
+  return { clustered: false, nodes: [], totals: undefined };
+}
+
+export const ListNodesResponse: MessageFns<ListNodesResponse> = {
+  encode(message: ListNodesResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.clustered !== false) {
+      writer.uint32(8).bool(message.clustered);
+    }
+    for (const v of message.nodes) {
+      NodeInfo.encode(v!, writer.uint32(18).fork()).join();
+    }
+    if (message.totals !== undefined) {
+      NodeTotals.encode(message.totals, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListNodesResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListNodesResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.clustered = reader.bool();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.nodes.push(NodeInfo.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.totals = NodeTotals.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListNodesResponse {
+    return {
+      clustered: isSet(object.clustered) ? globalThis.Boolean(object.clustered) : false,
+      nodes: globalThis.Array.isArray(object?.nodes) ? object.nodes.map((e: any) => NodeInfo.fromJSON(e)) : [],
+      totals: isSet(object.totals) ? NodeTotals.fromJSON(object.totals) : undefined,
+    };
+  },
+
+  toJSON(message: ListNodesResponse): unknown {
+    const obj: any = {};
+    if (message.clustered !== false) {
+      obj.clustered = message.clustered;
+    }
+    if (message.nodes?.length) {
+      obj.nodes = message.nodes.map((e) => NodeInfo.toJSON(e));
+    }
+    if (message.totals !== undefined) {
+      obj.totals = NodeTotals.toJSON(message.totals);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListNodesResponse>, I>>(base?: I): ListNodesResponse {
+    return ListNodesResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListNodesResponse>, I>>(object: I): ListNodesResponse {
+    const message = createBaseListNodesResponse();
+    message.clustered = object.clustered ?? false;
+    message.nodes = object.nodes?.map((e) => NodeInfo.fromPartial(e)) || [];
+    message.totals = (object.totals !== undefined && object.totals !== null)
+      ? NodeTotals.fromPartial(object.totals)
+      : undefined;
+    return message;
+  },
+};
+
 function createBasePingRequest(): PingRequest {
   return {};
 }
@@ -6872,6 +8506,35 @@ export const BrokerServiceService = {
     responseSerialize: (value: DeleteTopicResponse): Buffer => Buffer.from(DeleteTopicResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): DeleteTopicResponse => DeleteTopicResponse.decode(value),
   },
+  /**
+   * The node's recent history of its topics and queues, kept in memory: a
+   * sample per second for the last 15 minutes and a sample per minute for the
+   * last 24 hours (README "Dashboard" gives the memory bound). What the
+   * dashboard charts when it opens.
+   */
+  getHistory: {
+    path: "/gmq.v1.BrokerService/GetHistory" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetHistoryRequest): Buffer => Buffer.from(GetHistoryRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetHistoryRequest => GetHistoryRequest.decode(value),
+    responseSerialize: (value: GetHistoryResponse): Buffer => Buffer.from(GetHistoryResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetHistoryResponse => GetHistoryResponse.decode(value),
+  },
+  /**
+   * The nodes of the cluster as registered in etcd (only this node when it
+   * runs standalone), each with its totals, which the serving node asks of
+   * the others through their HTTP gateways with the caller's token.
+   */
+  listNodes: {
+    path: "/gmq.v1.BrokerService/ListNodes" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListNodesRequest): Buffer => Buffer.from(ListNodesRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListNodesRequest => ListNodesRequest.decode(value),
+    responseSerialize: (value: ListNodesResponse): Buffer => Buffer.from(ListNodesResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListNodesResponse => ListNodesResponse.decode(value),
+  },
 } as const;
 
 export interface BrokerServiceServer extends UntypedServiceImplementation {
@@ -6979,6 +8642,19 @@ export interface BrokerServiceServer extends UntypedServiceImplementation {
    * A later push or Config creates the topic anew, with the default config.
    */
   deleteTopic: handleUnaryCall<DeleteTopicRequest, DeleteTopicResponse>;
+  /**
+   * The node's recent history of its topics and queues, kept in memory: a
+   * sample per second for the last 15 minutes and a sample per minute for the
+   * last 24 hours (README "Dashboard" gives the memory bound). What the
+   * dashboard charts when it opens.
+   */
+  getHistory: handleUnaryCall<GetHistoryRequest, GetHistoryResponse>;
+  /**
+   * The nodes of the cluster as registered in etcd (only this node when it
+   * runs standalone), each with its totals, which the serving node asks of
+   * the others through their HTTP gateways with the caller's token.
+   */
+  listNodes: handleUnaryCall<ListNodesRequest, ListNodesResponse>;
 }
 
 export interface BrokerServiceClient extends Client {
@@ -7335,6 +9011,47 @@ export interface BrokerServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: DeleteTopicResponse) => void,
   ): ClientUnaryCall;
+  /**
+   * The node's recent history of its topics and queues, kept in memory: a
+   * sample per second for the last 15 minutes and a sample per minute for the
+   * last 24 hours (README "Dashboard" gives the memory bound). What the
+   * dashboard charts when it opens.
+   */
+  getHistory(
+    request: GetHistoryRequest,
+    callback: (error: ServiceError | null, response: GetHistoryResponse) => void,
+  ): ClientUnaryCall;
+  getHistory(
+    request: GetHistoryRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetHistoryResponse) => void,
+  ): ClientUnaryCall;
+  getHistory(
+    request: GetHistoryRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetHistoryResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * The nodes of the cluster as registered in etcd (only this node when it
+   * runs standalone), each with its totals, which the serving node asks of
+   * the others through their HTTP gateways with the caller's token.
+   */
+  listNodes(
+    request: ListNodesRequest,
+    callback: (error: ServiceError | null, response: ListNodesResponse) => void,
+  ): ClientUnaryCall;
+  listNodes(
+    request: ListNodesRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListNodesResponse) => void,
+  ): ClientUnaryCall;
+  listNodes(
+    request: ListNodesRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListNodesResponse) => void,
+  ): ClientUnaryCall;
 }
 
 export const BrokerServiceClient = makeGenericClientConstructor(
@@ -7352,6 +9069,10 @@ function bytesFromBase64(b64: string): Uint8Array {
 
 function base64FromBytes(arr: Uint8Array): string {
   return globalThis.Buffer.from(arr).toString("base64");
+}
+
+function floatToJson(value: number | null | undefined): number | string | null | undefined {
+  return typeof value === "number" && !globalThis.Number.isFinite(value) ? globalThis.String(value) : value;
 }
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | bigint | undefined;
