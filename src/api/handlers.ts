@@ -66,6 +66,7 @@ export function createUnaryHandlers(broker: Broker, limits: HandlerLimits): Unar
         ...(req.retryBackoffMaxMs !== undefined && { retryBackoffMaxMs: req.retryBackoffMaxMs }),
         ...(req.msgTtlMs !== undefined && { msgTtlMs: msOf(req.msgTtlMs, "msg_ttl_ms") }),
         ...(req.dedupWindowMs !== undefined && { dedupWindowMs: msOf(req.dedupWindowMs, "dedup_window_ms") }),
+        ...(req.defaultPriority !== undefined && { defaultPriority: req.defaultPriority }),
       });
       return { config: toProtoConfig(config) };
     },
@@ -93,6 +94,7 @@ export function createUnaryHandlers(broker: Broker, limits: HandlerLimits): Unar
         msOf(req.delayMs, "delay_ms"),
         msOf(req.ttlMs, "ttl_ms"),
         req.idempotencyKey,
+        req.priority,
       );
       return { id: r.id, queues: r.queues, duplicate: r.duplicate };
     },
@@ -103,6 +105,7 @@ export function createUnaryHandlers(broker: Broker, limits: HandlerLimits): Unar
         delayMs: msOf(m.delayMs, "delay_ms"),
         ttlMs: msOf(m.ttlMs, "ttl_ms"),
         idempotencyKey: m.idempotencyKey,
+        ...(m.priority !== undefined && { priority: m.priority }),
       }));
       return broker.pushBatch(req.topic, inputs);
     },

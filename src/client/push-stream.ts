@@ -33,7 +33,7 @@ export class PushStream {
     return this.pending.size;
   }
 
-  push(topic: string, routeKey: string, body: Buffer, delayMs: bigint, ttlMs = 0n, idempotencyKey = ""): Promise<PushAck> {
+  push(topic: string, routeKey: string, body: Buffer, delayMs: bigint, ttlMs = 0n, idempotencyKey = "", priority?: number): Promise<PushAck> {
     let call: ClientDuplexStream<PushStreamRequest, PushStreamResponse>;
     try {
       call = this.call ?? this.open();
@@ -43,7 +43,7 @@ export class PushStream {
     const seq = ++this.seq;
     return new Promise<PushAck>((resolve, reject) => {
       this.pending.set(seq, { resolve, reject });
-      call.write({ seq: BigInt(seq), topic, routeKey, body, delayMs, ttlMs, idempotencyKey });
+      call.write({ seq: BigInt(seq), topic, routeKey, body, delayMs, ttlMs, idempotencyKey, priority });
     });
   }
 
