@@ -95,6 +95,7 @@ export function createUnaryHandlers(broker: Broker, limits: HandlerLimits, views
         ...(req.retryBackoffMaxMs !== undefined && { retryBackoffMaxMs: req.retryBackoffMaxMs }),
         ...(req.msgTtlMs !== undefined && { msgTtlMs: msOf(req.msgTtlMs, "msg_ttl_ms") }),
         ...(req.dedupWindowMs !== undefined && { dedupWindowMs: msOf(req.dedupWindowMs, "dedup_window_ms") }),
+        ...(req.defaultPriority !== undefined && { defaultPriority: req.defaultPriority }),
       });
       return { config: toProtoConfig(config) };
     },
@@ -124,6 +125,7 @@ export function createUnaryHandlers(broker: Broker, limits: HandlerLimits, views
         msOf(req.delayMs, "delay_ms"),
         msOf(req.ttlMs, "ttl_ms"),
         req.idempotencyKey,
+        req.priority,
       );
       return { id: r.id, queues: r.queues, duplicate: r.duplicate };
     },
@@ -134,6 +136,7 @@ export function createUnaryHandlers(broker: Broker, limits: HandlerLimits, views
         delayMs: msOf(m.delayMs, "delay_ms"),
         ttlMs: msOf(m.ttlMs, "ttl_ms"),
         idempotencyKey: m.idempotencyKey,
+        ...(m.priority !== undefined && { priority: m.priority }),
       }));
       return broker.pushBatch(req.topic, inputs);
     },

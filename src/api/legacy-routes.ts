@@ -155,7 +155,7 @@ export function createLegacyRoutes(deps: LegacyDeps): Map<string, LegacyHandler>
   });
 
   // POST /push with form field data={"body":"...","topic":"...","delay":0,"route_key":"..."}; (new) "ttl" in seconds like "delay",
-  // and "idempotency_key" (the reply then says whether it was a duplicate)
+  // and "idempotency_key" (the reply then says whether it was a duplicate); (new) "priority" 0..9 (absent: the topic's default)
   routes.set("/push", async (q, req) => {
     // Refused at the headers without a token that may push somewhere: the body is never read.
     deps.auth?.authenticate(req.headers.authorization, "push");
@@ -179,12 +179,14 @@ export function createLegacyRoutes(deps: LegacyDeps): Map<string, LegacyHandler>
     const delay = m["delay"] ?? 0;
     const ttl = m["ttl"] ?? 0;
     const key = m["idempotency_key"] ?? m["idempotencyKey"] ?? "";
+    const priority = m["priority"];
     if (typeof topic !== "string" || !topic) throw invalid("topic is empty");
     if (typeof body !== "string") throw invalid("body must be a string");
     if (typeof routeKey !== "string") throw invalid("route_key must be a string");
     if (typeof delay !== "number" || !Number.isFinite(delay) || delay < 0) throw invalid("delay must be a non-negative number of seconds");
     if (typeof ttl !== "number" || !Number.isFinite(ttl) || ttl < 0) throw invalid("ttl must be a non-negative number of seconds");
     if (typeof key !== "string") throw invalid("idempotency_key must be a string");
+    if (priority !== undefined && priority !== null && typeof priority !== "number") throw invalid("priority must be a number 0..9");
     const reply = await call(req, "Push", {
       topic,
       routeKey,
@@ -192,6 +194,7 @@ export function createLegacyRoutes(deps: LegacyDeps): Map<string, LegacyHandler>
       delayMs: BigInt(Math.round(delay * 1000)),
       ttlMs: BigInt(Math.round(ttl * 1000)),
       idempotencyKey: key,
+      ...(typeof priority === "number" && { priority }),
     });
     return key === "" ? { msgId: String(reply.id) } : { msgId: String(reply.id), duplicate: reply.duplicate };
   });

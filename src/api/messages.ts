@@ -14,6 +14,7 @@ export function toProtoMessage(topic: string, bindKey: string, d: StoredMessage)
     createdAtMs: BigInt(d.createdAtMs),
     deadlineMs: BigInt(d.deadlineMs),
     expiresAtMs: BigInt(d.expiresAtMs),
+    priority: d.priority ?? 0,
   };
 }
 
@@ -54,6 +55,7 @@ export function toProtoConfig(c: BrokerTopicConfig): TopicConfig {
     retryBackoffMaxMs: c.retryBackoffMaxMs,
     msgTtlMs: BigInt(c.msgTtlMs),
     dedupWindowMs: BigInt(c.dedupWindowMs),
+    defaultPriority: c.defaultPriority,
   };
 }
 
@@ -84,6 +86,7 @@ export function toProtoTopicStat(s: TopicStatView): TopicStat {
       expired: BigInt(q.expired),
       bytesOnDisk: BigInt(q.bytesOnDisk),
       consumers: [],
+      priorities: q.priorities.map((l) => ({ priority: l.priority, ready: BigInt(l.ready), inFlight: BigInt(l.inFlight), delayed: BigInt(l.delayed) })),
     })),
   };
 }

@@ -21,6 +21,14 @@ export interface QueueStatLike {
   redelivered: number | bigint;
   expired: number | bigint;
   bytesOnDisk: number | bigint;
+  /** Per priority level in use; empty (no series) while every message has priority 0. */
+  priorities?: readonly PriorityStatLike[];
+}
+export interface PriorityStatLike {
+  priority: number;
+  ready: number | bigint;
+  inFlight: number | bigint;
+  delayed: number | bigint;
 }
 export interface TopicStatLike {
   topic: string;
@@ -73,6 +81,13 @@ const queueSeries = [
   ["inFlight", "gmq_queue_in_flight", "Messages delivered and not yet acked", "gauge"],
   ["ready", "gmq_queue_backlog", "Messages ready to be delivered", "gauge"],
   ["bytesOnDisk", "gmq_queue_disk_bytes", "Bytes of segment files of the queue and its dead letters", "gauge"],
+] as const;
+
+// Per priority level of a queue that uses more than level 0 (labels topic, queue, priority).
+const prioritySeries = [
+  ["ready", "gmq_queue_priority_backlog", "Messages of one priority level ready to be delivered", "gauge"],
+  ["inFlight", "gmq_queue_priority_in_flight", "Messages of one priority level delivered and not yet acked", "gauge"],
+  ["delayed", "gmq_queue_priority_delayed", "Messages of one priority level waiting for a delay", "gauge"],
 ] as const;
 
 const topicSeries = [
@@ -155,6 +170,22 @@ async function* brokerSeries(sources: MetricsSources): AsyncGenerator<string> {
       const t = topics[i]!;
       const topic = labelValue(t.topic);
       for (const q of t.queues) out += `${name}{topic="${topic}",queue="${labelValue(q.bindKey)}"} ${Number(q[key])}\n`;
+      if ((i + 1) % TOPICS_PER_TURN === 0) {
+        yield out;
+        out = "";
+        await nextTurn();
+      }
+    }
+    yield out;
+  }
+  for (const [key, name, help, kind] of prioritySeries) {
+    let out = `# HELP ${name} ${help}\n# TYPE ${name} ${kind}\n`;
+    for (let i = 0; i < topics.length; i++) {
+      const t = topics[i]!;
+      const topic = labelValue(t.topic);
+      for (const q of t.queues) {
+        for (const l of q.priorities ?? []) out += `${name}{topic="${topic}",queue="${labelValue(q.bindKey)}",priority="${l.priority}"} ${Number(l[key])}\n`;
+      }
       if ((i + 1) % TOPICS_PER_TURN === 0) {
         yield out;
         out = "";

@@ -9,10 +9,11 @@ import { PubSub, type ChannelListener } from "./pubsub.js";
 import { Queue, type ConsumeOptions, type Consumer, type Delivery } from "./queue.js";
 import { checkRouteKeyForMode } from "./routing.js";
 import { Snowflake } from "./snowflake.js";
-import type { NewMessage, QueueLog, Storage, StoredMessage } from "./storage.js";
+import type { NewMessage, PriorityLevelStats, QueueLog, Storage, StoredMessage } from "./storage.js";
 import { Topic } from "./topic.js";
 import {
   applyConfigPatch,
+  checkPriority,
   decodeTopicMeta,
   DEFAULT_TOPIC_CONFIG,
   encodeTopicMeta,
@@ -50,6 +51,8 @@ export interface PushInput {
   ttlMs?: number;
   /** See Broker.push; absent or "": none. */
   idempotencyKey?: string;
+  /** 0..9, higher delivered first; absent: the topic's defaultPriority. */
+  priority?: number;
 }
 
 export interface PushResult {
@@ -82,6 +85,8 @@ export interface QueueStatView {
   /** Discarded because they expired, since the node started. */
   expired: number;
   bytesOnDisk: number;
+  /** Per priority level in use, highest first; empty while every message of the queue has priority 0. */
+  priorities: PriorityLevelStats[];
 }
 
 export interface TopicStatView {
@@ -113,8 +118,10 @@ function newMessage(
   delayMs: number,
   ttlMs: number,
   idempotencyKey: string,
+  priority: number,
 ): NewMessage {
   return {
+    priority,
     id,
     routeKey,
     body,
@@ -285,6 +292,7 @@ export class Broker {
    * nothing is stored and the original id comes back with duplicate = true,
    * whatever the body, route key, delay or ttl; the answer still waits for
    * the original to be durable. A push that fails does not keep its key.
+   * priority: 0..9, higher delivered first; undefined: the topic's defaultPriority.
    */
   async push(
     topicName: string,
@@ -293,8 +301,9 @@ export class Broker {
     delayMs: number,
     ttlMs = 0,
     idempotencyKey = "",
+    priority?: number,
   ): Promise<PushResult> {
-    const r = await this.store(topicName, [{ routeKey, body, delayMs, ttlMs, idempotencyKey }]);
+    const r = await this.store(topicName, [priority === undefined ? { routeKey, body, delayMs, ttlMs, idempotencyKey } : { routeKey, body, delayMs, ttlMs, idempotencyKey, priority }]);
     return { id: r.ids[0]!, queues: r.lastQueues, duplicate: r.duplicates === 1 };
   }
 
@@ -321,6 +330,7 @@ export class Broker {
     const ids: bigint[] = new Array(inputs.length);
     let timed = false;
     const defaultTtlMs = topic.config.msgTtlMs;
+    const defaultPriority = topic.config.defaultPriority;
     const windowMs = topic.config.dedupWindowMs;
     // Every push sweeps (not only keyed ones), so keys of a burst do not outlive their window for long.
     if (topic.dedup.size > 0) topic.dedup.sweep(now, windowMs);
@@ -344,7 +354,7 @@ export class Broker {
       }
       const ttlMs = input.ttlMs ?? 0;
       // Topic.match caches REGEX and WILDCARD routes, so routing each message is cheap.
-      const queues = this.routeOne(topic, input.routeKey, input.body, input.delayMs, ttlMs);
+      const queues = this.routeOne(topic, input.routeKey, input.body, input.delayMs, ttlMs, input.priority);
       lastQueues = queues.length;
       fanoutBytes += input.body.length * queues.length;
       if (fanoutBytes > maxFanoutBytes) {
@@ -358,7 +368,7 @@ export class Broker {
       ids[i] = id;
       const ttl = ttlMs > 0 ? ttlMs : defaultTtlMs;
       if (input.delayMs > 0 || ttl > 0) timed = true;
-      const message = newMessage(id, now, input.routeKey, input.body, input.delayMs, ttl, key);
+      const message = newMessage(id, now, input.routeKey, input.body, input.delayMs, ttl, key, input.priority ?? defaultPriority);
       if (key !== "") (fresh ??= new Map()).set(key, id);
       for (const q of queues) {
         let list = perQueue.get(q);
@@ -471,8 +481,8 @@ export class Broker {
 
   // ---- internals ----
 
-  private routeOne(topic: Topic, routeKey: string, body: Uint8Array, delayMs: number, ttlMs: number): Queue[] {
-    this.checkPush(topic.config, routeKey, body, delayMs, ttlMs);
+  private routeOne(topic: Topic, routeKey: string, body: Uint8Array, delayMs: number, ttlMs: number, priority: number | undefined): Queue[] {
+    this.checkPush(topic.config, routeKey, body, delayMs, ttlMs, priority);
     if (routeKey === "" && !topic.queues.has(DEFAULT_BIND_KEY)) {
       this.attachQueue(topic, DEFAULT_BIND_KEY);
       this.saveTopic(topic);
@@ -483,8 +493,9 @@ export class Broker {
   }
 
   /** What a pushed message must satisfy whatever the topic's queues. */
-  private checkPush(config: TopicConfig, routeKey: string, body: Uint8Array, delayMs: number, ttlMs: number): void {
+  private checkPush(config: TopicConfig, routeKey: string, body: Uint8Array, delayMs: number, ttlMs: number, priority: number | undefined): void {
     this.checkMessage(body, delayMs);
+    if (priority !== undefined) checkPriority(priority);
     if (!Number.isFinite(ttlMs) || ttlMs < 0 || ttlMs > MAX_TTL_MS) throw invalid(`ttl must be 0..${MAX_TTL_MS} ms, got ${ttlMs}`);
     checkRouteKey(routeKey);
     if (routeKey !== "") checkRouteKeyForMode(config.routeMode, routeKey);
@@ -501,7 +512,7 @@ export class Broker {
     checkTopic(name);
     const config = DEFAULT_TOPIC_CONFIG;
     for (const input of inputs) {
-      this.checkPush(config, input.routeKey, input.body, input.delayMs, input.ttlMs ?? 0);
+      this.checkPush(config, input.routeKey, input.body, input.delayMs, input.ttlMs ?? 0, input.priority);
       if (input.routeKey !== "") throw noQueueMatches(name, input.routeKey, config.routeMode);
     }
     return this.topicOrCreate(name);
@@ -595,6 +606,7 @@ export class Broker {
         redelivered: q.counters.redelivered,
         expired: s.expired,
         bytesOnDisk: s.bytesOnDisk + dead.bytesOnDisk,
+        priorities: s.priorities ?? [],
       };
       queues.push(view);
       sum.popped += view.popped;

@@ -36,6 +36,8 @@ export const REASON_CODES = {
   METHOD_NOT_ALLOWED: ErrorCode.INVALID_ARGUMENT,
   /** HTTP only: a request body (outside the original API's routes) is not declared JSON (HTTP 415). */
   UNSUPPORTED_CONTENT_TYPE: ErrorCode.INVALID_ARGUMENT,
+  /** Push, PushBatch, PushStream, Config: a priority or default_priority is outside 0..9; nothing was stored or changed. */
+  PRIORITY_OUT_OF_RANGE: ErrorCode.INVALID_ARGUMENT,
   /** The topic does not exist on this node. */
   TOPIC_NOT_FOUND: ErrorCode.NOT_FOUND,
   /** The queue does not exist on this node (never declared, or deleted). */

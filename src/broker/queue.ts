@@ -315,8 +315,8 @@ export class Queue {
       const batch = dead.reserve(Math.min(MAX_TURN, limit - moved), 4 * 1024 * 1024, this.env.clock.now() + 60_000);
       if (batch.length === 0) break;
       const now = this.env.clock.now();
-      // A redriven dead letter has no expiry (dead letters never expire).
-      this.log.append(batch.map((m) => ({ id: m.id, routeKey: m.routeKey, body: m.body, createdAtMs: m.createdAtMs, deliverAtMs: now, retry: 0, expiresAtMs: 0 })));
+      // A redriven dead letter has no expiry (dead letters never expire); it keeps its priority.
+      this.log.append(batch.map((m) => ({ id: m.id, routeKey: m.routeKey, body: m.body, createdAtMs: m.createdAtMs, deliverAtMs: now, retry: 0, expiresAtMs: 0, priority: m.priority ?? 0 })));
       for (const m of batch) dead.ack(m.id);
       moved += batch.length;
     }

@@ -34,6 +34,11 @@ export interface NewMessage {
    * Absent or "": none. Copies (dead letters, redrive) leave it out.
    */
   idempotencyKey?: string;
+  /**
+   * Delivery priority 0..9, higher first; absent: 0. A queue keeps it through
+   * delays, redeliveries, dead letters and redrive.
+   */
+  priority?: number;
 }
 
 /** A message taken out of a QueueLog (reserved, peeked, or returned with its retries used up). */
@@ -48,6 +53,16 @@ export interface StoredMessage {
   deadlineMs: number;
   /** When it expires, ms since the epoch; 0: never. */
   expiresAtMs: number;
+  /** Delivery priority 0..9; absent: 0. */
+  priority?: number;
+}
+
+/** Counts of one priority level of a queue. */
+export interface PriorityLevelStats {
+  priority: number;
+  ready: number;
+  inFlight: number;
+  delayed: number;
 }
 
 export interface QueueLogStats {
@@ -63,6 +78,11 @@ export interface QueueLogStats {
   segmentsReclaimed: number;
   /** Messages discarded since open because their expiry passed before a delivery. */
   expired: number;
+  /**
+   * Per priority level in use, highest first; absent while every message of
+   * the queue has priority 0.
+   */
+  priorities?: PriorityLevelStats[];
 }
 
 export interface QueueLog {
@@ -83,8 +103,9 @@ export interface QueueLog {
 
   /**
    * Takes up to `max` ready messages (and at most ~maxBytes of bodies, at least
-   * one message) and marks them in flight until deadlineMs. Retries that were
-   * requeued come before never-delivered messages. Returns [] when none is ready.
+   * one message) and marks them in flight until deadlineMs. A higher priority
+   * comes first; within one, retries that were requeued come before
+   * never-delivered messages. Returns [] when none is ready.
    * Messages whose expiry is at or before nowMs (default: the store's clock) are
    * never returned: they are discarded (settled, journaled as acks) on the way
    * and counted in stats().expired.

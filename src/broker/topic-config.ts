@@ -1,6 +1,6 @@
 // A topic's configuration: defaults, validation, and its persisted form.
 import { DEFAULT_DEDUP_WINDOW_MS, MAX_DEDUP_WINDOW_MS } from "./dedup.js";
-import { invalid } from "./errors.js";
+import { BrokerError, ErrorReason, invalid } from "./errors.js";
 import type { RouteMode } from "./routing.js";
 
 export interface TopicConfig {
@@ -18,6 +18,8 @@ export interface TopicConfig {
   msgTtlMs: number;
   /** How long an idempotency key is remembered after its first push; 0 turns duplicate detection off. */
   dedupWindowMs: number;
+  /** Priority (0..9, higher first) of a message pushed without its own. */
+  defaultPriority: number;
 }
 
 export const DEFAULT_TOPIC_CONFIG: Readonly<TopicConfig> = Object.freeze({
@@ -29,6 +31,7 @@ export const DEFAULT_TOPIC_CONFIG: Readonly<TopicConfig> = Object.freeze({
   retryBackoffMaxMs: 0,
   msgTtlMs: 0,
   dedupWindowMs: DEFAULT_DEDUP_WINDOW_MS,
+  defaultPriority: 0,
 });
 
 export const MAX_TTR_S = 86_400;
@@ -36,6 +39,15 @@ export const MAX_RETRY = 1000;
 export const MAX_RETRY_BACKOFF_MS = 86_400_000;
 /** Longest time to live, per message or topic default: the longest delay (366 days). */
 export const MAX_TTL_MS = 366 * 24 * 3600 * 1000;
+/** Priorities are 0..MAX_PRIORITY, higher delivered first (beanstalkd's ten-level cousin of its 2^32). */
+export const MAX_PRIORITY = 9;
+
+/** Throws PRIORITY_OUT_OF_RANGE unless value is an integer 0..MAX_PRIORITY. */
+export function checkPriority(value: number, field = "priority"): void {
+  if (!Number.isInteger(value) || value < 0 || value > MAX_PRIORITY) {
+    throw new BrokerError(ErrorReason.PRIORITY_OUT_OF_RANGE, `${field} must be 0..${MAX_PRIORITY} (higher first), got ${value}`);
+  }
+}
 
 /**
  * How long the n-th redelivery (n >= 1) waits: min(base * 2^(n-1), cap).
@@ -92,6 +104,10 @@ export function applyConfigPatch(current: TopicConfig, patch: Partial<TopicConfi
       throw invalid(`dedup_window_ms must be 0..${MAX_DEDUP_WINDOW_MS} ms (24 h; 0: no duplicate detection), got ${patch.dedupWindowMs}`);
     }
     next.dedupWindowMs = patch.dedupWindowMs;
+  }
+  if (patch.defaultPriority !== undefined) {
+    checkPriority(patch.defaultPriority, "default_priority");
+    next.defaultPriority = patch.defaultPriority;
   }
   // Checked on the result: either field may change alone.
   if (next.retryBackoffMaxMs !== 0 && next.retryBackoffMaxMs < next.retryBackoffMs) {

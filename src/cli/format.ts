@@ -38,6 +38,7 @@ export function messageData(m: Delivery): Record<string, unknown> {
     created_at_ms: Number(m.createdAtMs),
     deadline_ms: Number(m.deadlineMs),
     expires_at_ms: Number(m.expiresAtMs),
+    priority: m.priority,
     node: m.node,
   };
 }
@@ -45,7 +46,8 @@ export function messageData(m: Delivery): Record<string, unknown> {
 /** One line per message for people: id, node, retry count and the body. */
 export function messageLine(m: Delivery): string {
   const retry = m.retry > 0 ? ` retry=${m.retry}` : "";
-  return `${m.id} [${m.node}]${retry} ${m.body.toString("utf8")}`;
+  const priority = m.priority > 0 ? ` priority=${m.priority}` : "";
+  return `${m.id} [${m.node}]${retry}${priority} ${m.body.toString("utf8")}`;
 }
 
 export function formatTime(ms: number | bigint): string {

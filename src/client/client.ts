@@ -74,7 +74,17 @@ export interface PushOptions {
    * another, which does not know the key.
    */
   idempotencyKey?: string;
+  /**
+   * Delivery priority: an integer 0..9, higher delivered first; FIFO among
+   * messages of one priority. The message keeps it through delays, nacks,
+   * redeliveries, dead letters and redrive. Unset: the topic's defaultPriority.
+   * Out of range: the node refuses the push (Reason.PRIORITY_OUT_OF_RANGE).
+   */
+  priority?: Priority;
 }
+
+/** A message's delivery priority, 0 (lowest, the default) to 9 (highest). */
+export type Priority = 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9;
 
 function msNumber(ms: number | undefined): number {
   const n = Math.max(0, Math.round(ms ?? 0));
@@ -112,6 +122,8 @@ export interface TopicConfigChange {
   msgTtlMs?: number;
   /** How long, ms, a node remembers an idempotency key (0..86400000; 0 turns duplicate detection off). */
   dedupWindowMs?: number;
+  /** Priority (0..9) of messages pushed without their own. */
+  defaultPriority?: Priority;
 }
 
 /** Something to ack, nack or touch: a Delivery, or its coordinates. */
@@ -219,6 +231,7 @@ export class GmqClient {
    * Pushes one message; resolves once the node has stored it durably.
    * @example `await client.push("orders", "hello", { routeKey: "paid", delayMs: 5000, ttlMs: 60_000 })`
    * @example `const { id, duplicate } = await client.push("orders", body, { idempotencyKey: "order-42" })`
+   * @example `await client.push("orders", "urgent", { priority: 9 })`
    */
   async push(topic: string, body: Body, opts: PushOptions = {}): Promise<PushResult> {
     const buf = toBuffer(body);
@@ -226,13 +239,14 @@ export class GmqClient {
     const delayMs = msField(opts.delayMs);
     const ttlMs = msField(opts.ttlMs);
     const idempotencyKey = opts.idempotencyKey ?? "";
+    const priority = opts.priority;
     const { result, conn } = await withFailover(
       this.pool,
       this.failover,
       (c) =>
         this.usePushStream
-          ? c.pushStream().push(topic, routeKey, buf, delayMs, ttlMs, idempotencyKey)
-          : c.unary(c.rpc.push, { topic, routeKey, body: buf, delayMs, ttlMs, idempotencyKey }),
+          ? c.pushStream().push(topic, routeKey, buf, delayMs, ttlMs, idempotencyKey, priority)
+          : c.unary(c.rpc.push, { topic, routeKey, body: buf, delayMs, ttlMs, idempotencyKey, priority }),
       idempotencyKey,
     );
     return { id: result.id, node: conn.key, duplicate: result.duplicate };
@@ -256,7 +270,7 @@ export class GmqClient {
       const m = messages[i]!;
       const idempotencyKey = m.idempotencyKey ?? "";
       if (idempotencyKey === "") allKeyed = false;
-      entries[i] = { routeKey: m.routeKey ?? "", body: toBuffer(m.body), delayMs: msNumber(m.delayMs), ttlMs: msNumber(m.ttlMs), idempotencyKey };
+      entries[i] = { routeKey: m.routeKey ?? "", body: toBuffer(m.body), delayMs: msNumber(m.delayMs), ttlMs: msNumber(m.ttlMs), idempotencyKey, priority: m.priority };
     }
     const encoded = encodePushBatch(topic, entries);
     const routeBy = allKeyed ? (messages[0]!.idempotencyKey ?? "") : "";
@@ -408,6 +422,7 @@ export class GmqClient {
       retryBackoffMaxMs: change.retryBackoffMaxMs,
       msgTtlMs: change.msgTtlMs === undefined ? undefined : msField(change.msgTtlMs),
       dedupWindowMs: change.dedupWindowMs === undefined ? undefined : msField(change.dedupWindowMs),
+      defaultPriority: change.defaultPriority,
     });
     const apply = (c: NodeConnection) => c.unary(c.rpc.config, req);
     this.shape.set(`config\0${topic}`, apply);

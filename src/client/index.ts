@@ -16,7 +16,7 @@
  * @packageDocumentation
  */
 export { GmqClient } from "./client.js";
-export type { Body, ClientOptions, MessageRef, PerNode, PushOptions, PushResult, TopicConfigChange } from "./client.js";
+export type { Body, ClientOptions, MessageRef, PerNode, Priority, PushOptions, PushResult, TopicConfigChange } from "./client.js";
 export type { Consumer, ConsumeOptions, Delivery, Handler } from "./consumer.js";
 export type { Subscription, Publication } from "./subscription.js";
 export { Code, GmqError, Reason } from "./errors.js";

@@ -68,7 +68,7 @@ export class PushStream {
     return this.pending.size;
   }
 
-  push(topic: string, routeKey: string, body: Buffer, delayMs: bigint, ttlMs = 0n, idempotencyKey = ""): Promise<PushAck> {
+  push(topic: string, routeKey: string, body: Buffer, delayMs: bigint, ttlMs = 0n, idempotencyKey = "", priority?: number): Promise<PushAck> {
     let call: ClientDuplexStream<PushStreamRequest, PushStreamResponse>;
     try {
       call = this.call ?? this.open();
@@ -76,7 +76,7 @@ export class PushStream {
       return Promise.reject(toGmqError(err, this.node)); // the channel closed: nothing was sent
     }
     const seq = ++this.seq;
-    const req: PushStreamRequest = { seq: BigInt(seq), topic, routeKey, body, delayMs, ttlMs, idempotencyKey, pushes: NO_PUSHES };
+    const req: PushStreamRequest = { seq: BigInt(seq), topic, routeKey, body, delayMs, ttlMs, idempotencyKey, pushes: NO_PUSHES, priority };
     return new Promise<PushAck>((resolve, reject) => {
       this.pending.set(seq, { resolve, reject });
       if (!this.takesPushes) {

@@ -17,6 +17,8 @@ export interface BatchEntry {
   delayMs: number;
   ttlMs: number;
   idempotencyKey: string;
+  /** 0..9; undefined leaves the field out (the topic's default_priority). */
+  priority?: number;
 }
 
 /** A delivered message, with the node it came from. */
@@ -62,7 +64,8 @@ export function encodePushBatch(topic: string, messages: readonly BatchEntry[]):
     const k = m.idempotencyKey === "" ? 0 : Buffer.byteLength(m.idempotencyKey);
     routeBytes[i] = r;
     keyBytes[i] = k;
-    const size = stringFieldSize(r) + stringFieldSize(m.body.length) + uintFieldSize(m.delayMs) + uintFieldSize(m.ttlMs) + stringFieldSize(k);
+    // priority is `optional`: present (even 0) whenever it is set.
+    const size = stringFieldSize(r) + stringFieldSize(m.body.length) + uintFieldSize(m.delayMs) + uintFieldSize(m.ttlMs) + stringFieldSize(k) + (m.priority === undefined ? 0 : 1 + varintSize(m.priority));
     sizes[i] = size;
     total += 1 + varintSize(size) + size;
   }
@@ -102,6 +105,10 @@ export function encodePushBatch(topic: string, messages: readonly BatchEntry[]):
       buf[pos++] = 42;
       pos = writeVarint(buf, pos, k);
       pos += buf.write(m.idempotencyKey, pos, k, "utf8");
+    }
+    if (m.priority !== undefined) {
+      buf[pos++] = 48;
+      pos = writeVarint(buf, pos, m.priority);
     }
   }
   return buf;
@@ -241,6 +248,7 @@ class Reader {
       createdAtMs: 0n,
       deadlineMs: 0n,
       expiresAtMs: 0n,
+      priority: 0,
       node,
     };
     while (this.pos < end) {
@@ -277,6 +285,9 @@ class Reader {
           break;
         case 72:
           d.expiresAtMs = this.varint64(true);
+          break;
+        case 80:
+          d.priority = this.varint() % 2 ** 32;
           break;
         default:
           this.skip(tag & 7);

@@ -1,6 +1,8 @@
 // The Storage of the broker's contract over a data directory:
 //   <dataDir>/queues/<topic>/<bindKey>/queue.json    the queue's names
-//   <dataDir>/queues/<topic>/<bindKey>/main|dead/    one FileQueueLog each
+//   <dataDir>/queues/<topic>/<bindKey>/main|dead/    one FileQueueLog each (priority 0)
+//   <dataDir>/queues/<topic>/<bindKey>/main-p<N>/    priority N (1..9), made on first use
+//                                      dead-p<N>/    (see priority-queue.ts)
 //   <dataDir>/meta/<name>                            small metadata files
 //   <dataDir>/trash/                                 deleted queues, emptied at once and at open
 // Directory names are encoded (names.ts) so any topic, bind key or metadata
@@ -16,6 +18,7 @@ import { StoreError } from "../broker/storage.js";
 import { ChunkReader } from "./chunk-reader.js";
 import { type StoreContext, fsyncDir, toStoreError, writeFileAtomic } from "./context.js";
 import { FileQueueLog } from "./queue-log.js";
+import { MAX_PRIORITY, PriorityQueueLog } from "./priority-queue.js";
 import { decodeName, encodeName, namesFile } from "./names.js";
 import { RECORD_HEADER_BYTES } from "./record.js";
 
@@ -39,7 +42,7 @@ export class FileStorage implements Storage {
   private readonly metaDir: string;
   private readonly trashDir: string;
   private trashed = 0;
-  private readonly logs = new Map<string, FileQueueLog>();
+  private readonly logs = new Map<string, PriorityQueueLog<FileQueueLog>>();
   private readonly known = new Map<string, QueueDirs>();
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | undefined;
@@ -204,10 +207,20 @@ export class FileStorage implements Storage {
     fsyncDir(this.metaDir);
   }
 
-  private openLog(key: string, dir: string, kind: QueueKind): FileQueueLog {
+  private openLog(key: string, dir: string, kind: QueueKind): PriorityQueueLog<FileQueueLog> {
     // Never two logs over one directory: both would write the same files.
     if (this.logs.has(`${key}\n${kind}`)) throw new StoreError("IO", `queue log ${join(dir, kind)} is already open`);
-    const log = FileQueueLog.open({ dir: join(dir, kind), segmentBytes: this.opts.segmentBytes, ctx: this.ctx });
+    const levelDir = (level: number): string => join(dir, level === 0 ? kind : `${kind}-p${level}`);
+    const existing: number[] = [];
+    for (let level = 1; level <= MAX_PRIORITY; level++) if (isDirectory(levelDir(level))) existing.push(level);
+    const log = new PriorityQueueLog((level) => {
+      try {
+        fs.mkdirSync(levelDir(level), { recursive: true });
+      } catch (err) {
+        throw toStoreError(err, `creating ${levelDir(level)}`);
+      }
+      return FileQueueLog.open({ dir: levelDir(level), segmentBytes: this.opts.segmentBytes, ctx: this.ctx });
+    }, existing);
     this.logs.set(`${key}\n${kind}`, log);
     return log;
   }
@@ -413,10 +426,12 @@ export class FileStorage implements Storage {
     await this.flushing?.catch(() => undefined);
     let first: unknown;
     for (const log of this.logs.values()) {
-      try {
-        log.checkpoint();
-      } catch (err) {
-        first ??= err;
+      for (const level of log.levels()) {
+        try {
+          level.checkpoint();
+        } catch (err) {
+          first ??= err;
+        }
       }
     }
     try {

@@ -4,9 +4,13 @@
 // resolves at once.
 import { NO_STORAGE_STATS, type Clock, type QueueKind, type QueueLog, type QueueRef, type Storage, type StorageStats, StoreError, systemClock } from "../broker/storage.js";
 import { MemoryQueueData, MemoryQueueLog } from "./memory-queue-log.js";
+import { PriorityQueueLog } from "./priority-queue.js";
+
+/** One log's contents per priority level in use (see priority-queue.ts). */
+type Levels = Map<number, MemoryQueueData>;
 
 interface Disk {
-  queues: Map<string, { ref: QueueRef; main?: MemoryQueueData; dead?: MemoryQueueData }>;
+  queues: Map<string, { ref: QueueRef; main?: Levels; dead?: Levels }>;
   meta: Map<string, Buffer>;
 }
 
@@ -30,7 +34,7 @@ export function openMemoryStorage(options: MemoryStorageOptions = {}): Storage {
 }
 
 class MemoryStorage implements Storage {
-  private readonly logs = new Map<string, MemoryQueueLog>();
+  private readonly logs = new Map<string, PriorityQueueLog<MemoryQueueLog>>();
   private closed = false;
 
   constructor(
@@ -39,8 +43,8 @@ class MemoryStorage implements Storage {
     private readonly maxBodyBytes: number,
   ) {
     for (const q of disk.queues.values()) {
-      q.main?.restart();
-      q.dead?.restart();
+      for (const data of q.main?.values() ?? []) data.restart();
+      for (const data of q.dead?.values() ?? []) data.restart();
     }
   }
 
@@ -55,8 +59,12 @@ class MemoryStorage implements Storage {
     if (open !== undefined) return open;
     let q = this.disk.queues.get(key);
     if (q === undefined) this.disk.queues.set(key, (q = { ref: { topic, bindKey } }));
-    const data = (q[kind] ??= new MemoryQueueData());
-    const log = new MemoryQueueLog(data, this.clock, this.maxBodyBytes);
+    const levels = (q[kind] ??= new Map());
+    const log = new PriorityQueueLog((level) => {
+      let data = levels.get(level);
+      if (data === undefined) levels.set(level, (data = new MemoryQueueData()));
+      return new MemoryQueueLog(data, this.clock, this.maxBodyBytes);
+    }, levels.keys());
     this.logs.set(`${key}\n${kind}`, log);
     return log;
   }

@@ -136,6 +136,25 @@ describe("gmq CLI", function () {
     expect(down.stdout).to.match(/127\.0\.0\.1:1 .*down \(UNAVAILABLE/);
   });
 
+  it("pushes with --priority: pops take the highest first; a priority outside 0..9 is refused", async function () {
+    this.timeout(240_000); // seven CLI processes
+    const node = a.grpcAddr;
+    for (const [body, p] of [["low", []], ["high", ["--priority", "9"]], ["mid", ["-p", "4"]]] as const) {
+      const r = await gmq(["--addr", node, "push", "cli-prio", body, ...p]);
+      expect(r.code, r.stderr).to.equal(0);
+    }
+    const order: [string, number][] = [];
+    for (let i = 0; i < 3; i++) {
+      const r = await gmq(["--addr", node, "--json", "pop", "cli-prio", "default", "--ack"]);
+      const m = JSON.parse(r.stdout) as { body: string; priority: number };
+      order.push([m.body, m.priority]);
+    }
+    expect(order).to.deep.equal([["high", 9], ["mid", 4], ["low", 0]]);
+    const bad = await gmq(["--addr", node, "push", "cli-prio", "x", "--priority", "10"]);
+    expect(bad.code).to.equal(1);
+    expect(bad.stderr).to.match(/^gmq: --priority must be an integer 0\.\.9/);
+  });
+
   it("pushes with --key to the same node twice, the second reported as a duplicate with the first id", async () => {
     const first = await gmq(["--addr", addr, "--json", "push", "cli-key", "once", "--key", "order-7"]);
     expect(first.code, first.stderr).to.equal(0);

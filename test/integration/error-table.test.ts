@@ -81,6 +81,12 @@ describe("every error reason through gRPC, the gateway and the original API, as 
       legacy: { method: "GET", path: "/getTopicStat?topic=bad%20name!" },
     },
     {
+      reason: "PRIORITY_OUT_OF_RANGE",
+      grpc: (c) => c(ADMIN).call("push", { topic, routeKey: "q", body: Buffer.from("x"), priority: 10 }),
+      gateway: { method: "POST", path: `/v1/topics/${topic}/messages`, body: JSON.stringify({ routeKey: "q", body: "eA==", priority: 10 }), type: "application/json" },
+      legacy: legacyPush({ topic, route_key: "q", body: "x", priority: 10 }),
+    },
+    {
       reason: "MALFORMED_REQUEST",
       grpc: (c) =>
         new Promise((resolve, reject) => {

@@ -562,6 +562,134 @@ export function describeStorageConformance(name: string, open: OpenStorage): voi
       });
     });
 
+    describe("priorities", () => {
+      const prios = (list: readonly { priority?: number }[]): number[] => list.map((m) => m.priority ?? 0);
+
+      it("delivers the highest priority first and each priority in push order, across calls and within one batch", () => {
+        const q = store.openQueue("t", "prio-order", "main");
+        const low1 = msg();
+        const mid1 = msg({ priority: 5 });
+        const high1 = msg({ priority: 9 });
+        const low2 = msg({ priority: 0 });
+        const mid2 = msg({ priority: 5 });
+        q.append([low1, mid1]);
+        q.append([high1, low2, mid2]);
+        expect(ids(q.peek(10))).to.deep.equal(ids([high1, mid1, mid2, low1, low2]));
+        const first = q.reserve(2, BIG, 5000);
+        expect(ids(first)).to.deep.equal(ids([high1, mid1]));
+        expect(prios(first)).to.deep.equal([9, 5]);
+        const high2 = msg({ priority: 9 });
+        q.append([high2]);
+        const rest = q.reserve(10, BIG, 5000);
+        expect(ids(rest)).to.deep.equal(ids([high2, mid2, low1, low2]));
+        expect(prios(rest)).to.deep.equal([9, 5, 0, 0]);
+      });
+
+      it("keeps a batch across priorities within maxBytes (at least one message)", () => {
+        const q = store.openQueue("t", "prio-bytes", "main");
+        q.append([msg({ priority: 3, body: Buffer.alloc(100) }), msg({ priority: 1, body: Buffer.alloc(100) }), msg({ priority: 1, body: Buffer.alloc(100) })]);
+        expect(prios(q.reserve(10, 150, 1))).to.deep.equal([3]);
+        expect(prios(q.reserve(10, 10, 1))).to.deep.equal([1]);
+        expect(q.reserve(10, BIG, 1)).to.have.length(1);
+      });
+
+      it("keeps the priority of a released, a nack-delayed and a TTR-requeued message: they come back before lower ones", () => {
+        const q = store.openQueue("t", "prio-retry", "main");
+        const now = Date.now();
+        const [h1, h2, h3] = msgs(3, { priority: 7 });
+        q.append([h1!, h2!, h3!]);
+        const lows = msgs(2, { priority: 2 });
+        q.append(lows);
+        const l1 = lows[0];
+        q.reserve(3, BIG, now + 1000);
+        expect(q.release(h1!.id, 0)).to.equal(true);
+        expect(q.release(h2!.id, now + 500)).to.equal(true);
+        expect(q.stats().priorities).to.deep.equal([
+          { priority: 7, ready: 1, inFlight: 1, delayed: 1 },
+          { priority: 2, ready: 2, inFlight: 0, delayed: 0 },
+          { priority: 0, ready: 0, inFlight: 0, delayed: 0 },
+        ]);
+        expect(q.retryOf(h3!.id)).to.equal(0);
+        expect(q.processDue(now + 1000, 5).requeued).to.equal(1); // h3's TTR; h2's nack delay ends
+        const again = q.reserve(4, BIG, now + 9000);
+        expect(ids(again)).to.deep.equal(ids([h1!, h2!, h3!, l1!]));
+        expect(prios(again)).to.deep.equal([7, 7, 7, 2]);
+        expect(again[2]!.retry).to.equal(1);
+        expect(q.touch(h3!.id, now + 20_000)).to.equal(true);
+        expect(q.ack(h3!.id)).to.equal(true);
+        expect(q.ack(again[3]!.id)).to.equal(true);
+      });
+
+      it("fires a delayed message at its priority", () => {
+        const q = store.openQueue("t", "prio-delay", "main");
+        const now = Date.now();
+        const low = msg();
+        const delayedHigh = msg({ priority: 8, deliverAtMs: now + 10_000 });
+        q.append([low, delayedHigh]);
+        expect(q.stats()).to.include({ ready: 1, delayed: 1 });
+        expect(q.nextDueMs()).to.equal(now + 10_000);
+        q.processDue(now + 10_000, 5);
+        expect(ids(q.reserve(2, BIG, now + 20_000))).to.deep.equal([delayedHigh.id, low.id]);
+      });
+
+      it("returns used-up retries with their priority, and a dead-letter log keeps it", () => {
+        const q = store.openQueue("t", "prio-dead", "main");
+        const dead = store.openQueue("t", "prio-dead", "dead");
+        const a = msg({ priority: 4 });
+        const b = msg();
+        q.append([a, b]);
+        q.reserve(2, BIG, 1000);
+        const { retriesUsedUp } = q.processDue(1000, 0);
+        expect(ids(retriesUsedUp).sort()).to.deep.equal(ids([a, b]).sort());
+        dead.append(retriesUsedUp.map((m) => ({ ...m, deliverAtMs: 0 })));
+        q.bury(ids(retriesUsedUp));
+        expect(q.stats()).to.include({ ready: 0, inFlight: 0 });
+        expect(prios(dead.peek(10))).to.deep.equal([4, 0]);
+        const [d] = dead.reserve(1, BIG, 1000);
+        expect(d!.id).to.equal(a.id);
+        expect(d!.priority).to.equal(4);
+      });
+
+      it("keeps every level's order and states across reopen", async () => {
+        let q = store.openQueue("t", "prio-reopen", "main");
+        const now = Date.now();
+        const low = msgs(2);
+        const high = msgs(2, { priority: 6 });
+        const top = msg({ priority: 9, deliverAtMs: now + 3_600_000 });
+        q.append([...low, ...high, top]);
+        const [h0] = q.reserve(1, BIG, now + 1000);
+        expect(h0!.id).to.equal(high[0]!.id);
+        store = await reopen();
+        q = store.openQueue("t", "prio-reopen", "main");
+        expect(q.stats()).to.include({ ready: 3, inFlight: 1, delayed: 1 });
+        expect(q.stats().priorities).to.deep.equal([
+          { priority: 9, ready: 0, inFlight: 0, delayed: 1 },
+          { priority: 6, ready: 1, inFlight: 1, delayed: 0 },
+          { priority: 0, ready: 2, inFlight: 0, delayed: 0 },
+        ]);
+        q.processDue(now + 1000, 5);
+        expect(ids(q.reserve(10, BIG, now + 2000))).to.deep.equal(ids([high[0]!, high[1]!, ...low]));
+        q.processDue(now + 3_600_000, 5);
+        expect(ids(q.reserve(1, BIG, now + 3_700_000))).to.deep.equal([top.id]);
+      });
+
+      it("reports no levels for a queue whose messages all have priority 0", () => {
+        const q = store.openQueue("t", "prio-none", "main");
+        q.append(msgs(2));
+        expect(q.stats().priorities).to.equal(undefined);
+      });
+
+      it("reads back idempotency keys of every level", () => {
+        const q = store.openQueue("t", "prio-keys", "main");
+        const a = msg({ idempotencyKey: "a", createdAtMs: 5000 });
+        const b = msg({ idempotencyKey: "b", createdAtMs: 5001, priority: 3 });
+        q.append([a, b]);
+        const seen: string[] = [];
+        q.recentKeys(0, (_id, key) => seen.push(key));
+        expect(seen.sort()).to.deep.equal(["a", "b"]);
+      });
+    });
+
     describe("peek", () => {
       it("shows ready messages oldest first without changing their state", () => {
         const q = store.openQueue("t", "peek", "main");

@@ -30,10 +30,10 @@ describe("client wire encoding", () => {
 
   it("decodes a ConsumeResponse into the same deliveries the generated decoder gives, with the node", () => {
     const messages: Message[] = [
-      { id: 2n ** 64n - 1n, topic: "orders", bindKey: "paid", routeKey: "paid", body: Buffer.from("a"), retry: 3, createdAtMs: 1_795_554_897_160n, deadlineMs: 1_795_554_927_160n, expiresAtMs: 0n },
-      { id: 7n, topic: "orders", bindKey: "paid", routeKey: "paid.eu", body: Buffer.alloc(0), retry: 0, createdAtMs: 0n, deadlineMs: 0n, expiresAtMs: 2n ** 62n },
-      { id: 1_234_567_890_123_456_789n, topic: "orders", bindKey: "paid", routeKey: "", body: Buffer.alloc(200, 9), retry: 2 ** 32 - 1, createdAtMs: -5n, deadlineMs: -(2n ** 63n), expiresAtMs: 2n ** 63n - 1n },
-      { id: 8n, topic: "tópico", bindKey: "ключ", routeKey: "ключ", body: Buffer.from("z"), retry: 1, createdAtMs: 1n, deadlineMs: 2n, expiresAtMs: 3n },
+      { id: 2n ** 64n - 1n, topic: "orders", bindKey: "paid", routeKey: "paid", body: Buffer.from("a"), retry: 3, createdAtMs: 1_795_554_897_160n, deadlineMs: 1_795_554_927_160n, expiresAtMs: 0n, priority: 0 },
+      { id: 7n, topic: "orders", bindKey: "paid", routeKey: "paid.eu", body: Buffer.alloc(0), retry: 0, createdAtMs: 0n, deadlineMs: 0n, expiresAtMs: 2n ** 62n, priority: 0 },
+      { id: 1_234_567_890_123_456_789n, topic: "orders", bindKey: "paid", routeKey: "", body: Buffer.alloc(200, 9), retry: 2 ** 32 - 1, createdAtMs: -5n, deadlineMs: -(2n ** 63n), expiresAtMs: 2n ** 63n - 1n, priority: 0 },
+      { id: 8n, topic: "tópico", bindKey: "ключ", routeKey: "ключ", body: Buffer.from("z"), retry: 1, createdAtMs: 1n, deadlineMs: 2n, expiresAtMs: 3n, priority: 0 },
     ];
     const bytes = Buffer.from(ConsumeResponse.encode({ messages }).finish());
     const got = decodeConsumeResponse(bytes, "node-1");

@@ -1,4 +1,5 @@
 // config, declare, delete, delete-topic: shape topics and queues on every node.
+import { parsePriority } from "./push.js";
 import type { Command } from "commander";
 import { RouteMode } from "../../client/index.js";
 import { CliError, type Context } from "../context.js";
@@ -33,6 +34,7 @@ interface ConfigOptions {
   retryBackoffMaxMs?: string;
   ttl?: string;
   dedupWindow?: string;
+  defaultPriority?: string;
 }
 
 export function register(program: Command, ctx: () => Context): void {
@@ -48,6 +50,7 @@ export function register(program: Command, ctx: () => Context): void {
     .option("--retry-backoff-max-ms <ms>", "cap on one retry backoff wait; ms, or e.g. 1m (0: no cap but 24 h)")
     .option("--ttl <duration>", "default time to live of messages pushed without one, e.g. 30s, 5m (0: never expire)")
     .option("--dedup-window <duration>", "how long a node remembers idempotency keys, e.g. 2m, 1h (max 24h; 0: no duplicate detection)")
+    .option("--default-priority <n>", "priority 0..9 of messages pushed without one (higher delivered first)")
     .addHelpText("after", `\n${durationHelp}`)
     .action(async (topic: string, o: ConfigOptions) => {
       const c = ctx();
@@ -69,6 +72,7 @@ export function register(program: Command, ctx: () => Context): void {
         retryBackoffMaxMs: o.retryBackoffMaxMs === undefined ? undefined : parseDuration("--retry-backoff-max-ms", o.retryBackoffMaxMs),
         msgTtlMs,
         dedupWindowMs,
+        defaultPriority: o.defaultPriority === undefined ? undefined : parsePriority("--default-priority", o.defaultPriority),
       });
       const data = {
         topic,
@@ -80,6 +84,7 @@ export function register(program: Command, ctx: () => Context): void {
         retry_backoff_max_ms: cfg?.retryBackoffMaxMs,
         msg_ttl_ms: cfg?.msgTtlMs,
         dedup_window_ms: cfg?.dedupWindowMs,
+        default_priority: cfg?.defaultPriority,
       };
       c.out(table(Object.keys(data), [Object.values(data)]), data);
     });

@@ -2,7 +2,7 @@
 // streamed: each line is pushed as it arrives).
 import { createInterface } from "node:readline";
 import type { Command } from "commander";
-import type { PushResult } from "../../client/index.js";
+import type { Priority, PushResult } from "../../client/index.js";
 import type { Context } from "../context.js";
 import { CliError } from "../context.js";
 import { durationHelp, parseDuration } from "../format.js";
@@ -22,14 +22,16 @@ export function register(program: Command, ctx: () => Context): void {
     .option("-r, --route-key <key>", "route key (empty: the topic's default queue)", "")
     .option("-d, --delay <duration>", "deliver after this delay, with its unit: 500ms, 10s, 5m", "0")
     .option("--ttl <duration>", "discard it if not delivered within this time from now, e.g. 30s, 5m (0: the topic's default)", "0")
+    .option("-p, --priority <n>", "delivery priority 0..9, higher delivered first (default: the topic's default_priority)")
     .option("-l, --lines", "with stdin: push each non-empty line as its own message")
     .option(
       "-k, --key <key>",
       "idempotency key: a push the node saw with this key within the topic's dedup window is not stored again (with --lines, line n uses <key>:n)",
     )
     .addHelpText("after", `\n${durationHelp}`)
-    .action(async (topic: string, body: string | undefined, o: { routeKey: string; delay: string; ttl: string; lines?: boolean; key?: string }) => {
+    .action(async (topic: string, body: string | undefined, o: { routeKey: string; delay: string; ttl: string; priority?: string; lines?: boolean; key?: string }) => {
       const c = ctx();
+      const priority = o.priority === undefined ? undefined : parsePriority("--priority", o.priority);
       const delayMs = parseDuration("--delay", o.delay);
       const ttlMs = parseDuration("--ttl", o.ttl);
       const keyOf = (i: number): string | undefined => (o.key === undefined || o.key === "" ? undefined : o.lines ? `${o.key}:${i + 1}` : o.key);
@@ -42,6 +44,7 @@ export function register(program: Command, ctx: () => Context): void {
           route_key: o.routeKey,
           delay_ms: delayMs,
           ttl_ms: ttlMs,
+          ...(priority !== undefined && { priority }),
           ...(key !== undefined && { idempotency_key: key }),
           duplicate: r.duplicate,
         });
@@ -49,11 +52,17 @@ export function register(program: Command, ctx: () => Context): void {
       const fromStdin = body === undefined || body === "-";
       if (fromStdin && process.stdin.isTTY) throw new CliError("no body given: pass it as an argument or pipe it on stdin");
       const client = await c.connect();
-      const pushOne = (b: Buffer, i: number) => client.push(topic, b, { routeKey: o.routeKey, delayMs, ttlMs, idempotencyKey: keyOf(i) });
+      const pushOne = (b: Buffer, i: number) => client.push(topic, b, { routeKey: o.routeKey, delayMs, ttlMs, idempotencyKey: keyOf(i), priority });
       if (!fromStdin) print(await pushOne(Buffer.from(body), 0), 0);
       else if (!o.lines) print(await pushOne(await readStdin(), 0), 0);
       else await pushLines(pushOne, print);
     });
+}
+
+/** An integer 0..9, refused here rather than by the node so the message names the flag. */
+export function parsePriority(flag: string, text: string): Priority {
+  if (!/^\d$/.test(text.trim())) throw new CliError(`${flag} must be an integer 0..9 (higher delivered first), got ${JSON.stringify(text)}`);
+  return Number(text.trim()) as Priority;
 }
 
 /**

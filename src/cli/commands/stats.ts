@@ -13,6 +13,11 @@ const backoffOf = (cfg: TopicConfig) =>
   cfg.retryBackoffMs > 0 ? ` retry_backoff=${cfg.retryBackoffMs}ms max=${cfg.retryBackoffMaxMs > 0 ? `${cfg.retryBackoffMaxMs}ms` : "24h"}` : "";
 /** The default time to live of a topic's header line, only when it has one. */
 const ttlOf = (cfg: TopicConfig) => (cfg.msgTtlMs > 0n ? ` msg_ttl=${cfg.msgTtlMs}ms` : "");
+/** The default priority of a topic's header line, only when it is not 0. */
+const priorityOf = (cfg: TopicConfig) => (cfg.defaultPriority > 0 ? ` default_priority=${cfg.defaultPriority}` : "");
+/** One line per queue and node that uses priorities: its counts per level, highest first. */
+const levelsOf = (bindKey: string, node: string, q: QueueStat) =>
+  q.priorities.length === 0 ? "" : `\n${bindKey} [${node}] by priority: ${q.priorities.map((l) => `p${l.priority} ready=${l.ready} in_flight=${l.inFlight} delayed=${l.delayed}`).join("; ")}`;
 
 export function register(program: Command, ctx: () => Context): void {
   program
@@ -31,8 +36,10 @@ export function register(program: Command, ctx: () => Context): void {
         }
         const rows: Array<Array<string | number | bigint | undefined>> = [];
         const total = new Map<string, bigint[]>();
+        let levels = "";
         for (const p of found) {
           for (const q of p.value!.queues) {
+            levels += levelsOf(q.bindKey, p.node, q);
             rows.push([q.bindKey, p.node, ...queueFields.map((f) => q[f])]);
             const t = total.get(q.bindKey) ?? queueFields.map(() => 0n);
             queueFields.forEach((f, i) => (t[i]! += q[f]));
@@ -42,8 +49,8 @@ export function register(program: Command, ctx: () => Context): void {
         if (found.length > 1) for (const [bk, t] of total) rows.push([bk, "(all)", ...t]);
         rows.sort((a, b) => String(a[0]).localeCompare(String(b[0])) || String(a[1]).localeCompare(String(b[1])));
         const cfg = found[0]?.value?.config;
-        const head = cfg ? `topic ${topic}: auto_ack=${cfg.autoAck} route_mode=${modeName(cfg.routeMode)} msg_ttr=${cfg.msgTtr}s msg_retry=${cfg.msgRetry}${backoffOf(cfg)}${ttlOf(cfg)}\n` : "";
-        c.out(head + table(["queue", "node", ...queueFields.map(snake)], rows), {
+        const head = cfg ? `topic ${topic}: auto_ack=${cfg.autoAck} route_mode=${modeName(cfg.routeMode)} msg_ttr=${cfg.msgTtr}s msg_retry=${cfg.msgRetry}${backoffOf(cfg)}${ttlOf(cfg)}${priorityOf(cfg)}\n` : "";
+        c.out(head + table(["queue", "node", ...queueFields.map(snake)], rows) + levels, {
           topic,
           nodes: per.map((p) => ({ node: p.node, stat: p.value ? statData(p.value) : undefined, error: p.error?.message })),
         });
@@ -69,6 +76,8 @@ function statData(s: TopicStat): Record<string, unknown> {
     config: s.config,
     ...Object.fromEntries(topicFields.map((f) => [snake(f), s[f]])),
     created_at_ms: s.createdAtMs,
-    queues: s.queues.map((q: QueueStat) => ({ bind_key: q.bindKey, name: q.name, ...Object.fromEntries(queueFields.map((f) => [snake(f), q[f]])), bytes_on_disk: q.bytesOnDisk })),
+    queues: s.queues.map((q: QueueStat) => ({ bind_key: q.bindKey, name: q.name, ...Object.fromEntries(queueFields.map((f) => [snake(f), q[f]])), bytes_on_disk: q.bytesOnDisk,
+      priorities: q.priorities.map((l) => ({ priority: l.priority, ready: l.ready, in_flight: l.inFlight, delayed: l.delayed })),
+    })),
   };
 }

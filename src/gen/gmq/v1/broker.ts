@@ -217,6 +217,11 @@ export enum ErrorReason {
    * application/*+json (HTTP 415).
    */
   ERROR_REASON_UNSUPPORTED_CONTENT_TYPE = 24,
+  /**
+   * ERROR_REASON_PRIORITY_OUT_OF_RANGE - [INVALID_ARGUMENT] Push, PushBatch, PushStream, Config: a priority or
+   * default_priority is outside 0..9; nothing was stored or changed.
+   */
+  ERROR_REASON_PRIORITY_OUT_OF_RANGE = 44,
   /** ERROR_REASON_TOPIC_NOT_FOUND - [NOT_FOUND] The topic does not exist on this node. */
   ERROR_REASON_TOPIC_NOT_FOUND = 4,
   /**
@@ -355,6 +360,9 @@ export function errorReasonFromJSON(object: any): ErrorReason {
     case 24:
     case "ERROR_REASON_UNSUPPORTED_CONTENT_TYPE":
       return ErrorReason.ERROR_REASON_UNSUPPORTED_CONTENT_TYPE;
+    case 44:
+    case "ERROR_REASON_PRIORITY_OUT_OF_RANGE":
+      return ErrorReason.ERROR_REASON_PRIORITY_OUT_OF_RANGE;
     case 4:
     case "ERROR_REASON_TOPIC_NOT_FOUND":
       return ErrorReason.ERROR_REASON_TOPIC_NOT_FOUND;
@@ -457,6 +465,8 @@ export function errorReasonToJSON(object: ErrorReason): string {
       return "ERROR_REASON_METHOD_NOT_ALLOWED";
     case ErrorReason.ERROR_REASON_UNSUPPORTED_CONTENT_TYPE:
       return "ERROR_REASON_UNSUPPORTED_CONTENT_TYPE";
+    case ErrorReason.ERROR_REASON_PRIORITY_OUT_OF_RANGE:
+      return "ERROR_REASON_PRIORITY_OUT_OF_RANGE";
     case ErrorReason.ERROR_REASON_TOPIC_NOT_FOUND:
       return "ERROR_REASON_TOPIC_NOT_FOUND";
     case ErrorReason.ERROR_REASON_QUEUE_NOT_FOUND:
@@ -548,6 +558,11 @@ export interface TopicConfig {
    * PushRequest.idempotency_key.
    */
   dedupWindowMs: bigint;
+  /**
+   * Priority (0..9, higher delivered first) of a message pushed without its
+   * own; 0 by default. See PushRequest.priority.
+   */
+  defaultPriority: number;
 }
 
 /** A message as delivered to a consumer. */
@@ -576,6 +591,23 @@ export interface Message {
    * message may still be acked after it; it is not delivered again after it.
    */
   expiresAtMs: bigint;
+  /** Its priority (0..9), as pushed or from the topic's default_priority. */
+  priority: number;
+}
+
+/** Counts of one priority level of a queue. */
+export interface PriorityStat {
+  /** The level (0..9). */
+  priority: number;
+  /** Messages of this level ready to be delivered. */
+  ready: bigint;
+  /** Messages of this level delivered and not yet acked. */
+  inFlight: bigint;
+  /**
+   * Messages of this level waiting for a delay (push delay, nack delay or
+   * retry backoff).
+   */
+  delayed: bigint;
 }
 
 /** Counters of one queue. */
@@ -614,6 +646,12 @@ export interface QueueStat {
    * this field.
    */
   consumers: ConsumerInfo[];
+  /**
+   * Per priority level in use, highest first (a level is in use once a
+   * message of its priority was stored in the queue); empty while every
+   * message of the queue has priority 0.
+   */
+  priorities: PriorityStat[];
 }
 
 /** One consumer attached to a queue. */
@@ -705,7 +743,14 @@ export interface ConfigRequest {
    * Duplicate-detection window in ms for idempotency keys (0..86400000; 0
    * turns it off). Unset keeps the current value. See TopicConfig.dedup_window_ms.
    */
-  dedupWindowMs?: bigint | undefined;
+  dedupWindowMs?:
+    | bigint
+    | undefined;
+  /**
+   * Priority (0..9) of pushes that carry none; out of range is refused with
+   * PRIORITY_OUT_OF_RANGE. Unset keeps the current value.
+   */
+  defaultPriority?: number | undefined;
 }
 
 /** Reply of Config. */
@@ -823,6 +868,15 @@ export interface PushRequest {
    * restart as long as the message's segment is still on disk.
    */
   idempotencyKey: string;
+  /**
+   * Delivery priority, 0..9: a queue delivers its highest ready priority
+   * first, and is FIFO within one. The message keeps it when delayed,
+   * nacked, redelivered after its TTR, dead-lettered and redriven. Unset: the
+   * topic's default_priority (so clients that predate priorities keep their
+   * behaviour). Out of range: INVALID_ARGUMENT, reason PRIORITY_OUT_OF_RANGE,
+   * nothing stored.
+   */
+  priority?: number | undefined;
 }
 
 /** Reply of Push. */
@@ -853,6 +907,11 @@ export interface BatchMessage {
    * duplicate of its first occurrence.
    */
   idempotencyKey: string;
+  /**
+   * As PushRequest.priority (unset: the topic's default_priority). One out
+   * of range fails the whole batch.
+   */
+  priority?: number | undefined;
 }
 
 /** Request of PushBatch. */
@@ -902,6 +961,8 @@ export interface PushStreamRequest {
    * ignores this field.
    */
   pushes: PushStreamRequest[];
+  /** As PushRequest.priority (unset: the topic's default_priority). */
+  priority?: number | undefined;
 }
 
 /** The outcome of one push on a PushStream. */
@@ -1283,6 +1344,7 @@ function createBaseTopicConfig(): TopicConfig {
     retryBackoffMaxMs: 0,
     msgTtlMs: 0n,
     dedupWindowMs: 0n,
+    defaultPriority: 0,
   };
 }
 
@@ -1317,6 +1379,9 @@ export const TopicConfig: MessageFns<TopicConfig> = {
         throw new globalThis.Error("value provided for field message.dedupWindowMs of type uint64 too large");
       }
       writer.uint32(64).uint64(message.dedupWindowMs);
+    }
+    if (message.defaultPriority !== 0) {
+      writer.uint32(72).uint32(message.defaultPriority);
     }
     return writer;
   },
@@ -1398,6 +1463,14 @@ export const TopicConfig: MessageFns<TopicConfig> = {
             message.dedupWindowMs = reader.uint64() as bigint;
             continue;
           }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.defaultPriority = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1452,6 +1525,11 @@ export const TopicConfig: MessageFns<TopicConfig> = {
         : isSet(object.dedup_window_ms)
         ? BigInt(object.dedup_window_ms)
         : 0n,
+      defaultPriority: isSet(object.defaultPriority)
+        ? globalThis.Number(object.defaultPriority)
+        : isSet(object.default_priority)
+        ? globalThis.Number(object.default_priority)
+        : 0,
     };
   },
 
@@ -1481,6 +1559,9 @@ export const TopicConfig: MessageFns<TopicConfig> = {
     if (message.dedupWindowMs !== 0n) {
       obj.dedupWindowMs = message.dedupWindowMs.toString();
     }
+    if (message.defaultPriority !== 0) {
+      obj.defaultPriority = Math.round(message.defaultPriority);
+    }
     return obj;
   },
 
@@ -1499,6 +1580,7 @@ export const TopicConfig: MessageFns<TopicConfig> = {
     message.dedupWindowMs = (object.dedupWindowMs !== undefined && object.dedupWindowMs !== null)
       ? BigInt(object.dedupWindowMs)
       : 0n;
+    message.defaultPriority = object.defaultPriority ?? 0;
     return message;
   },
 };
@@ -1514,6 +1596,7 @@ function createBaseMessage(): Message {
     createdAtMs: 0n,
     deadlineMs: 0n,
     expiresAtMs: 0n,
+    priority: 0,
   };
 }
 
@@ -1557,6 +1640,9 @@ export const Message: MessageFns<Message> = {
         throw new globalThis.Error("value provided for field message.expiresAtMs of type int64 too large");
       }
       writer.uint32(72).int64(message.expiresAtMs);
+    }
+    if (message.priority !== 0) {
+      writer.uint32(80).uint32(message.priority);
     }
     return writer;
   },
@@ -1646,6 +1732,14 @@ export const Message: MessageFns<Message> = {
             message.expiresAtMs = reader.int64() as bigint;
             continue;
           }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.priority = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1689,6 +1783,7 @@ export const Message: MessageFns<Message> = {
         : isSet(object.expires_at_ms)
         ? BigInt(object.expires_at_ms)
         : 0n,
+      priority: isSet(object.priority) ? globalThis.Number(object.priority) : 0,
     };
   },
 
@@ -1721,6 +1816,9 @@ export const Message: MessageFns<Message> = {
     if (message.expiresAtMs !== 0n) {
       obj.expiresAtMs = message.expiresAtMs.toString();
     }
+    if (message.priority !== 0) {
+      obj.priority = Math.round(message.priority);
+    }
     return obj;
   },
 
@@ -1744,6 +1842,137 @@ export const Message: MessageFns<Message> = {
     message.expiresAtMs = (object.expiresAtMs !== undefined && object.expiresAtMs !== null)
       ? BigInt(object.expiresAtMs)
       : 0n;
+    message.priority = object.priority ?? 0;
+    return message;
+  },
+};
+
+function createBasePriorityStat(): PriorityStat {
+  return { priority: 0, ready: 0n, inFlight: 0n, delayed: 0n };
+}
+
+export const PriorityStat: MessageFns<PriorityStat> = {
+  encode(message: PriorityStat, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.priority !== 0) {
+      writer.uint32(8).uint32(message.priority);
+    }
+    if (message.ready !== 0n) {
+      if (BigInt.asUintN(64, message.ready) !== message.ready) {
+        throw new globalThis.Error("value provided for field message.ready of type uint64 too large");
+      }
+      writer.uint32(16).uint64(message.ready);
+    }
+    if (message.inFlight !== 0n) {
+      if (BigInt.asUintN(64, message.inFlight) !== message.inFlight) {
+        throw new globalThis.Error("value provided for field message.inFlight of type uint64 too large");
+      }
+      writer.uint32(24).uint64(message.inFlight);
+    }
+    if (message.delayed !== 0n) {
+      if (BigInt.asUintN(64, message.delayed) !== message.delayed) {
+        throw new globalThis.Error("value provided for field message.delayed of type uint64 too large");
+      }
+      writer.uint32(32).uint64(message.delayed);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PriorityStat {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePriorityStat();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.priority = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.ready = reader.uint64() as bigint;
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.inFlight = reader.uint64() as bigint;
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.delayed = reader.uint64() as bigint;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PriorityStat {
+    return {
+      priority: isSet(object.priority) ? globalThis.Number(object.priority) : 0,
+      ready: isSet(object.ready) ? BigInt(object.ready) : 0n,
+      inFlight: isSet(object.inFlight)
+        ? BigInt(object.inFlight)
+        : isSet(object.in_flight)
+        ? BigInt(object.in_flight)
+        : 0n,
+      delayed: isSet(object.delayed) ? BigInt(object.delayed) : 0n,
+    };
+  },
+
+  toJSON(message: PriorityStat): unknown {
+    const obj: any = {};
+    if (message.priority !== 0) {
+      obj.priority = Math.round(message.priority);
+    }
+    if (message.ready !== 0n) {
+      obj.ready = message.ready.toString();
+    }
+    if (message.inFlight !== 0n) {
+      obj.inFlight = message.inFlight.toString();
+    }
+    if (message.delayed !== 0n) {
+      obj.delayed = message.delayed.toString();
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PriorityStat>, I>>(base?: I): PriorityStat {
+    return PriorityStat.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PriorityStat>, I>>(object: I): PriorityStat {
+    const message = createBasePriorityStat();
+    message.priority = object.priority ?? 0;
+    message.ready = (object.ready !== undefined && object.ready !== null) ? BigInt(object.ready) : 0n;
+    message.inFlight = (object.inFlight !== undefined && object.inFlight !== null) ? BigInt(object.inFlight) : 0n;
+    message.delayed = (object.delayed !== undefined && object.delayed !== null) ? BigInt(object.delayed) : 0n;
     return message;
   },
 };
@@ -1763,6 +1992,7 @@ function createBaseQueueStat(): QueueStat {
     bytesOnDisk: 0n,
     expired: 0n,
     consumers: [],
+    priorities: [],
   };
 }
 
@@ -1836,6 +2066,9 @@ export const QueueStat: MessageFns<QueueStat> = {
     }
     for (const v of message.consumers) {
       ConsumerInfo.encode(v!, writer.uint32(106).fork()).join();
+    }
+    for (const v of message.priorities) {
+      PriorityStat.encode(v!, writer.uint32(114).fork()).join();
     }
     return writer;
   },
@@ -1957,6 +2190,14 @@ export const QueueStat: MessageFns<QueueStat> = {
             message.consumers.push(ConsumerInfo.decode(reader, reader.uint32()));
             continue;
           }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            message.priorities.push(PriorityStat.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1997,6 +2238,9 @@ export const QueueStat: MessageFns<QueueStat> = {
       expired: isSet(object.expired) ? BigInt(object.expired) : 0n,
       consumers: globalThis.Array.isArray(object?.consumers)
         ? object.consumers.map((e: any) => ConsumerInfo.fromJSON(e))
+        : [],
+      priorities: globalThis.Array.isArray(object?.priorities)
+        ? object.priorities.map((e: any) => PriorityStat.fromJSON(e))
         : [],
     };
   },
@@ -2042,6 +2286,9 @@ export const QueueStat: MessageFns<QueueStat> = {
     if (message.consumers?.length) {
       obj.consumers = message.consumers.map((e) => ConsumerInfo.toJSON(e));
     }
+    if (message.priorities?.length) {
+      obj.priorities = message.priorities.map((e) => PriorityStat.toJSON(e));
+    }
     return obj;
   },
 
@@ -2067,6 +2314,7 @@ export const QueueStat: MessageFns<QueueStat> = {
       : 0n;
     message.expired = (object.expired !== undefined && object.expired !== null) ? BigInt(object.expired) : 0n;
     message.consumers = object.consumers?.map((e) => ConsumerInfo.fromPartial(e)) || [];
+    message.priorities = object.priorities?.map((e) => PriorityStat.fromPartial(e)) || [];
     return message;
   },
 };
@@ -2521,6 +2769,7 @@ function createBaseConfigRequest(): ConfigRequest {
     retryBackoffMaxMs: undefined,
     msgTtlMs: undefined,
     dedupWindowMs: undefined,
+    defaultPriority: undefined,
   };
 }
 
@@ -2558,6 +2807,9 @@ export const ConfigRequest: MessageFns<ConfigRequest> = {
         throw new globalThis.Error("value provided for field message.dedupWindowMs of type uint64 too large");
       }
       writer.uint32(72).uint64(message.dedupWindowMs);
+    }
+    if (message.defaultPriority !== undefined) {
+      writer.uint32(80).uint32(message.defaultPriority);
     }
     return writer;
   },
@@ -2647,6 +2899,14 @@ export const ConfigRequest: MessageFns<ConfigRequest> = {
             message.dedupWindowMs = reader.uint64() as bigint;
             continue;
           }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.defaultPriority = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2702,6 +2962,11 @@ export const ConfigRequest: MessageFns<ConfigRequest> = {
         : isSet(object.dedup_window_ms)
         ? BigInt(object.dedup_window_ms)
         : undefined,
+      defaultPriority: isSet(object.defaultPriority)
+        ? globalThis.Number(object.defaultPriority)
+        : isSet(object.default_priority)
+        ? globalThis.Number(object.default_priority)
+        : undefined,
     };
   },
 
@@ -2734,6 +2999,9 @@ export const ConfigRequest: MessageFns<ConfigRequest> = {
     if (message.dedupWindowMs !== undefined) {
       obj.dedupWindowMs = message.dedupWindowMs.toString();
     }
+    if (message.defaultPriority !== undefined) {
+      obj.defaultPriority = Math.round(message.defaultPriority);
+    }
     return obj;
   },
 
@@ -2755,6 +3023,7 @@ export const ConfigRequest: MessageFns<ConfigRequest> = {
     message.dedupWindowMs = (object.dedupWindowMs !== undefined && object.dedupWindowMs !== null)
       ? BigInt(object.dedupWindowMs)
       : undefined;
+    message.defaultPriority = object.defaultPriority ?? undefined;
     return message;
   },
 };
@@ -3766,7 +4035,15 @@ export const GetTopicStatResponse: MessageFns<GetTopicStatResponse> = {
 };
 
 function createBasePushRequest(): PushRequest {
-  return { topic: "", routeKey: "", body: Buffer.alloc(0), delayMs: 0n, ttlMs: 0n, idempotencyKey: "" };
+  return {
+    topic: "",
+    routeKey: "",
+    body: Buffer.alloc(0),
+    delayMs: 0n,
+    ttlMs: 0n,
+    idempotencyKey: "",
+    priority: undefined,
+  };
 }
 
 export const PushRequest: MessageFns<PushRequest> = {
@@ -3794,6 +4071,9 @@ export const PushRequest: MessageFns<PushRequest> = {
     }
     if (message.idempotencyKey !== "") {
       writer.uint32(50).string(message.idempotencyKey);
+    }
+    if (message.priority !== undefined) {
+      writer.uint32(56).uint32(message.priority);
     }
     return writer;
   },
@@ -3859,6 +4139,14 @@ export const PushRequest: MessageFns<PushRequest> = {
             message.idempotencyKey = reader.string();
             continue;
           }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.priority = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3887,6 +4175,7 @@ export const PushRequest: MessageFns<PushRequest> = {
         : isSet(object.idempotency_key)
         ? globalThis.String(object.idempotency_key)
         : "",
+      priority: isSet(object.priority) ? globalThis.Number(object.priority) : undefined,
     };
   },
 
@@ -3910,6 +4199,9 @@ export const PushRequest: MessageFns<PushRequest> = {
     if (message.idempotencyKey !== "") {
       obj.idempotencyKey = message.idempotencyKey;
     }
+    if (message.priority !== undefined) {
+      obj.priority = Math.round(message.priority);
+    }
     return obj;
   },
 
@@ -3924,6 +4216,7 @@ export const PushRequest: MessageFns<PushRequest> = {
     message.delayMs = (object.delayMs !== undefined && object.delayMs !== null) ? BigInt(object.delayMs) : 0n;
     message.ttlMs = (object.ttlMs !== undefined && object.ttlMs !== null) ? BigInt(object.ttlMs) : 0n;
     message.idempotencyKey = object.idempotencyKey ?? "";
+    message.priority = object.priority ?? undefined;
     return message;
   },
 };
@@ -4033,7 +4326,7 @@ export const PushResponse: MessageFns<PushResponse> = {
 };
 
 function createBaseBatchMessage(): BatchMessage {
-  return { routeKey: "", body: Buffer.alloc(0), delayMs: 0n, ttlMs: 0n, idempotencyKey: "" };
+  return { routeKey: "", body: Buffer.alloc(0), delayMs: 0n, ttlMs: 0n, idempotencyKey: "", priority: undefined };
 }
 
 export const BatchMessage: MessageFns<BatchMessage> = {
@@ -4058,6 +4351,9 @@ export const BatchMessage: MessageFns<BatchMessage> = {
     }
     if (message.idempotencyKey !== "") {
       writer.uint32(42).string(message.idempotencyKey);
+    }
+    if (message.priority !== undefined) {
+      writer.uint32(48).uint32(message.priority);
     }
     return writer;
   },
@@ -4115,6 +4411,14 @@ export const BatchMessage: MessageFns<BatchMessage> = {
             message.idempotencyKey = reader.string();
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.priority = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4142,6 +4446,7 @@ export const BatchMessage: MessageFns<BatchMessage> = {
         : isSet(object.idempotency_key)
         ? globalThis.String(object.idempotency_key)
         : "",
+      priority: isSet(object.priority) ? globalThis.Number(object.priority) : undefined,
     };
   },
 
@@ -4162,6 +4467,9 @@ export const BatchMessage: MessageFns<BatchMessage> = {
     if (message.idempotencyKey !== "") {
       obj.idempotencyKey = message.idempotencyKey;
     }
+    if (message.priority !== undefined) {
+      obj.priority = Math.round(message.priority);
+    }
     return obj;
   },
 
@@ -4175,6 +4483,7 @@ export const BatchMessage: MessageFns<BatchMessage> = {
     message.delayMs = (object.delayMs !== undefined && object.delayMs !== null) ? BigInt(object.delayMs) : 0n;
     message.ttlMs = (object.ttlMs !== undefined && object.ttlMs !== null) ? BigInt(object.ttlMs) : 0n;
     message.idempotencyKey = object.idempotencyKey ?? "";
+    message.priority = object.priority ?? undefined;
     return message;
   },
 };
@@ -4378,6 +4687,7 @@ function createBasePushStreamRequest(): PushStreamRequest {
     ttlMs: 0n,
     idempotencyKey: "",
     pushes: [],
+    priority: undefined,
   };
 }
 
@@ -4415,6 +4725,9 @@ export const PushStreamRequest: MessageFns<PushStreamRequest> = {
     }
     for (const v of message.pushes) {
       PushStreamRequest.encode(v!, writer.uint32(66).fork()).join();
+    }
+    if (message.priority !== undefined) {
+      writer.uint32(72).uint32(message.priority);
     }
     return writer;
   },
@@ -4496,6 +4809,14 @@ export const PushStreamRequest: MessageFns<PushStreamRequest> = {
             message.pushes.push(PushStreamRequest.decode(reader, reader.uint32()));
             continue;
           }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.priority = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4528,6 +4849,7 @@ export const PushStreamRequest: MessageFns<PushStreamRequest> = {
       pushes: globalThis.Array.isArray(object?.pushes)
         ? object.pushes.map((e: any) => PushStreamRequest.fromJSON(e))
         : [],
+      priority: isSet(object.priority) ? globalThis.Number(object.priority) : undefined,
     };
   },
 
@@ -4557,6 +4879,9 @@ export const PushStreamRequest: MessageFns<PushStreamRequest> = {
     if (message.pushes?.length) {
       obj.pushes = message.pushes.map((e) => PushStreamRequest.toJSON(e));
     }
+    if (message.priority !== undefined) {
+      obj.priority = Math.round(message.priority);
+    }
     return obj;
   },
 
@@ -4573,6 +4898,7 @@ export const PushStreamRequest: MessageFns<PushStreamRequest> = {
     message.ttlMs = (object.ttlMs !== undefined && object.ttlMs !== null) ? BigInt(object.ttlMs) : 0n;
     message.idempotencyKey = object.idempotencyKey ?? "";
     message.pushes = object.pushes?.map((e) => PushStreamRequest.fromPartial(e)) || [];
+    message.priority = object.priority ?? undefined;
     return message;
   },
 };
