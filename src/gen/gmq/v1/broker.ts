@@ -34,8 +34,10 @@ export enum RouteMode {
   /** ROUTE_MODE_FULL - The route key must equal the bind key (the original's mode 1). */
   ROUTE_MODE_FULL = 1,
   /**
-   * ROUTE_MODE_REGEX - The route key is a regular expression (RE2 syntax, linear time) that must
-   * match the whole bind key (the original's "fuzzy" mode 2).
+   * ROUTE_MODE_REGEX - The route key is a regular expression (RE2 syntax, linear time) that
+   * reaches every queue whose bind key it matches anywhere, as the original's
+   * "fuzzy" mode 2 (Go's regexp.MatchString): unanchored, so `home` reaches
+   * `homework`; `^` and `$` anchor (`^user\.` reaches `user.created`).
    */
   ROUTE_MODE_REGEX = 2,
   /**
