@@ -80,5 +80,10 @@ export function grpcUnaryMethods(h: UnaryHandlers, deps: GrpcCallDeps): GrpcUnar
     redrive: u("Redrive", h.Redrive),
     publish: u("Publish", h.Publish),
     ping: u("Ping", h.Ping),
+    getMessage: u("GetMessage", h.GetMessage),
+    peek: u("Peek", h.Peek),
+    delete: u("Delete", h.Delete),
+    reschedule: u("Reschedule", h.Reschedule),
+    purgeQueue: u("PurgeQueue", h.PurgeQueue),
   };
 }

@@ -5,7 +5,16 @@ import { invalid, type Broker } from "../broker/index.js";
 import type { NodeConfig } from "../config.js";
 import type * as pb from "../gen/gmq/v1/broker.js";
 import { BATCH_FRAMING_BYTES, type LimitRejected } from "./stream-limits.js";
-import { fromProtoRouteMode, msOf, toProtoConfig, toProtoMessage, toProtoTopicStat } from "./messages.js";
+import {
+  fromProtoPeekState,
+  fromProtoPurgeTarget,
+  fromProtoRouteMode,
+  msOf,
+  toProtoConfig,
+  toProtoMessage,
+  toProtoMessageInfo,
+  toProtoTopicStat,
+} from "./messages.js";
 
 export interface CallContext {
   /** Aborted when the caller goes away (used by long polls). */
@@ -33,6 +42,11 @@ export interface UnaryRpcs {
   Redrive: [pb.RedriveRequest, pb.RedriveResponse];
   Publish: [pb.PublishRequest, pb.PublishResponse];
   Ping: [pb.PingRequest, pb.PingResponse];
+  GetMessage: [pb.GetMessageRequest, pb.GetMessageResponse];
+  Peek: [pb.PeekRequest, pb.PeekResponse];
+  Delete: [pb.DeleteRequest, pb.DeleteResponse];
+  Reschedule: [pb.RescheduleRequest, pb.RescheduleResponse];
+  PurgeQueue: [pb.PurgeQueueRequest, pb.PurgeQueueResponse];
 }
 
 /** The node's limits these handlers enforce (rows of the config table), and where a clamp is counted. */
@@ -142,6 +156,33 @@ export function createUnaryHandlers(broker: Broker, limits: HandlerLimits): Unar
     async Ping() {
       const info = broker.info();
       return { nodeId: info.nodeId, version: info.version, startedAtMs: BigInt(info.startedAtMs) };
+    },
+    async GetMessage(req) {
+      return { copies: broker.getMessage(req.topic, req.bindKey, req.id, req.includeBody).map(toProtoMessageInfo) };
+    },
+    async Peek(req) {
+      if (req.limit > maxListDead) throw invalid(`limit must be at most ${maxListDead}`);
+      const asked = req.limit === 0 ? Math.min(100, maxListDead) : req.limit;
+      if (req.includeBody && asked > listByBytes) limits.rejected?.("maxGrpcMessageBytes");
+      const limit = req.includeBody ? Math.min(asked, listByBytes) : asked;
+      const list = broker.peek(req.topic, req.bindKey, fromProtoPeekState(req.state), limit, req.afterId, req.includeBody);
+      return { messages: list.map(toProtoMessageInfo) };
+    },
+    async Delete(req) {
+      await broker.deleteMessage(req.topic, req.bindKey, req.id);
+      return {};
+    },
+    async Reschedule(req) {
+      const at = req.deliverAtMs !== 0n;
+      const delay = req.delayMs !== 0n;
+      if (at === delay) throw invalid("give exactly one of deliver_at_ms and delay_ms");
+      if (req.delayMs < 0n) throw invalid("delay_ms must not be negative");
+      const due = at ? { atMs: msOf(req.deliverAtMs, "deliver_at_ms") } : { delayMs: msOf(req.delayMs, "delay_ms") };
+      return { dueAtMs: BigInt(await broker.reschedule(req.topic, req.bindKey, req.id, due)) };
+    },
+    async PurgeQueue(req) {
+      const c = await broker.purgeQueue(req.topic, req.bindKey, fromProtoPurgeTarget(req.what));
+      return { purged: BigInt(c.ready + c.delayed + c.dead), ready: BigInt(c.ready), delayed: BigInt(c.delayed), dead: BigInt(c.dead) };
     },
   };
 }
