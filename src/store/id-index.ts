@@ -18,7 +18,7 @@ const STRIDE = 32;
 /** Out-of-order ids a summary lists; past this, a lookup in that segment reads it whole. */
 const MAX_OUTLIERS = 4096;
 /** Segment summaries kept per log (least recently built dropped first). */
-const MAX_SUMMARIES = 16;
+const MAX_SUMMARIES = 64;
 /** Slack around a segment's start time: it is rounded up to seconds, and ids come from the pushing node's clock. */
 const SLACK_MS = 2000;
 /** Segments a lookup reads after a given time (a fired delay's copy lies after its due time). */
