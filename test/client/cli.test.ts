@@ -67,16 +67,21 @@ describe("gmq CLI", function () {
   });
 
   it("gets, peeks, reschedules, deletes and purges single messages", async function () {
-    this.timeout(240_000); // seven CLI processes, each a Node.js start-up on a loaded machine
-    await gmq(["--addr", a.grpcAddr, "declare", "cli-msg", "q"]);
-    const pushed = await gmq(["--addr", a.grpcAddr, "--json", "push", "cli-msg", "-r", "q", "--lines"], "first\nsecond\n");
-    const [one, two] = pushed.stdout.trim().split("\n").map((l) => JSON.parse(l) as { id: string });
-    const got = JSON.parse((await gmq(["--addr", addr, "--json", "get", "cli-msg", one!.id, "--body"])).stdout) as Record<string, unknown>;
-    expect(got).to.include({ id: one!.id, bind_key: "q", state: "ready", body: "first", body_bytes: 5 });
-    const peeked = (await gmq(["--addr", addr, "--json", "peek", "cli-msg", "q", "--limit", "1", "--after", one!.id])).stdout.trim().split("\n");
-    expect(peeked.map((l) => (JSON.parse(l) as { id: string }).id)).to.deep.equal([two!.id]);
-    expect((await gmq(["--addr", addr, "reschedule", "cli-msg", "q", one!.id, "--delay", "1h"])).stdout).to.match(/is due at/);
-    expect((await gmq(["--addr", addr, "delete", "cli-msg", "q", two!.id])).stdout).to.match(/^deleted/);
+    this.timeout(240_000); // eleven CLI processes, each a Node.js start-up on a loaded machine
+    await gmq(["--addr", addr, "declare", "cli-msg", "q"]);
+    const one = JSON.parse((await gmq(["--addr", a.grpcAddr, "--json", "push", "cli-msg", "first", "-r", "q"])).stdout) as { id: string };
+    const two = JSON.parse((await gmq(["--addr", a.grpcAddr, "--json", "push", "cli-msg", "second", "-r", "q"])).stdout) as { id: string };
+    const got = JSON.parse((await gmq(["--addr", addr, "--json", "get", "cli-msg", one.id, "--body"])).stdout) as Record<string, unknown>;
+    expect(got).to.include({ id: one.id, bind_key: "q", state: "ready", body: "first", body_bytes: 5 });
+    const peeked = (await gmq(["--addr", addr, "--json", "peek", "cli-msg", "q", "--limit", "1", "--after", one.id])).stdout.trim().split("\n");
+    expect(peeked.map((l) => (JSON.parse(l) as { id: string }).id)).to.deep.equal([two.id]);
+    expect((await gmq(["--addr", addr, "reschedule", "cli-msg", "q", one.id, "--delay", "1h"])).code).to.equal(0);
+    const delayed = (await gmq(["--addr", addr, "--json", "peek", "cli-msg", "q", "--state", "delayed"])).stdout.trim().split("\n");
+    expect(delayed.map((l) => (JSON.parse(l) as { id: string; state: string }).state)).to.deep.equal(["delayed"]);
+    expect((await gmq(["--addr", addr, "delete", "cli-msg", "q", two.id])).stdout).to.match(/^deleted/);
+    const gone = await gmq(["--addr", addr, "get", "cli-msg", two.id]);
+    expect(gone.code).to.not.equal(0);
+    expect(gone.stderr).to.match(/MESSAGE_NOT_FOUND|no message/);
     expect((await gmq(["--addr", addr, "purge", "cli-msg", "q", "all"])).stdout).to.match(/^purged 1 message\(s\).*delayed 1/);
   });
 
