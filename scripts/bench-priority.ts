@@ -46,7 +46,7 @@ const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floo
 const dir = mkdtempSync(join(tmpdir(), "gmq-bench-prio-"));
 const store = openStorage({ dataDir: dir, fsync: "never" });
 const wrapped = store.openQueue("bench", "wrapped", "main");
-const bare = (store.openQueue("bench", "bare", "main") as PriorityQueueLog).levels()[0]!;
+const bare = (store.openQueue("bench", "bare", "main") as unknown as PriorityQueueLog).levels()[0]!;
 const runs = { wrapped: { append: [] as number[], consume: [] as number[] }, bare: { append: [] as number[], consume: [] as number[] } };
 measure(wrapped); // warm-up
 measure(bare);

@@ -16,7 +16,7 @@ const ACTIONS: readonly Action[] = ["push", "consume", "admin"];
  * field (a pub/sub channel counts as a topic); `node` means every topic
  * ("*"), for calls that see the whole node. Ping is open, like /healthz.
  */
-export const RPC_ACTIONS: Readonly<Record<string, { action: Action; scope: "topic" | "channel" | "node" | "topic-or-node" } | "open">> = {
+export const RPC_ACTIONS: Readonly<Record<string, { action: Action; scope: "topic" | "channel" | "node" | "topic-or-node"; orAdmin?: true } | "open">> = {
   Config: { action: "admin", scope: "topic" },
   DeclareQueue: { action: "admin", scope: "topic" },
   DeleteQueue: { action: "admin", scope: "topic" },
@@ -38,6 +38,12 @@ export const RPC_ACTIONS: Readonly<Record<string, { action: Action; scope: "topi
   PopDead: { action: "consume", scope: "topic" },
   ListDead: { action: "consume", scope: "topic" },
   Subscribe: { action: "consume", scope: "channel" },
+  // Seeing single messages: consume or admin; changing them: admin.
+  GetMessage: { action: "consume", scope: "topic", orAdmin: true },
+  Peek: { action: "consume", scope: "topic", orAdmin: true },
+  Delete: { action: "admin", scope: "topic" },
+  Reschedule: { action: "admin", scope: "topic" },
+  PurgeQueue: { action: "admin", scope: "topic" },
   Ping: "open",
   DeleteTopic: { action: "admin", scope: "topic" },
 };
@@ -226,6 +232,14 @@ function createAuthorizer(current: () => readonly Grant[], onRefused: RefusalObs
       else if (rule.scope === "topic-or-node") topics = [r.topic ? String(r.topic) : "*"];
       else if (rule.scope === "topic") topics = [String(r.topic ?? "")];
       else topics = Array.isArray(r.channels) ? (r.channels as string[]) : [String(r.channel ?? "")];
+      if (rule.orAdmin === true) {
+        try {
+          authorize(authorization, "admin", topics);
+          return;
+        } catch (err) {
+          if (!(err instanceof BrokerError) || err.reason !== ErrorReason.NOT_GRANTED) throw err;
+        }
+      }
       authorize(authorization, rule.action, topics);
     }),
   };

@@ -85,5 +85,10 @@ export function grpcUnaryMethods(h: UnaryHandlers, deps: GrpcCallDeps): GrpcUnar
     deleteTopic: u("DeleteTopic", h.DeleteTopic),
     getHistory: u("GetHistory", h.GetHistory),
     listNodes: u("ListNodes", h.ListNodes),
+    getMessage: u("GetMessage", h.GetMessage),
+    peek: u("Peek", h.Peek),
+    delete: u("Delete", h.Delete),
+    reschedule: u("Reschedule", h.Reschedule),
+    purgeQueue: u("PurgeQueue", h.PurgeQueue),
   };
 }

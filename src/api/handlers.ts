@@ -8,7 +8,16 @@ import type { ConsumerBoard } from "./consumers.js";
 import type { StatsHistory } from "./history.js";
 import { getHistory, listNodes, type ClusterDirectory } from "./node-views.js";
 import { BATCH_FRAMING_BYTES, type LimitRejected } from "./stream-limits.js";
-import { fromProtoRouteMode, msOf, toProtoConfig, toProtoMessage, toProtoTopicStat } from "./messages.js";
+import {
+  fromProtoPeekState,
+  fromProtoPurgeTarget,
+  fromProtoRouteMode,
+  msOf,
+  toProtoConfig,
+  toProtoMessage,
+  toProtoMessageInfo,
+  toProtoTopicStat,
+} from "./messages.js";
 
 export interface CallContext {
   /** Aborted when the caller goes away (used by long polls). */
@@ -53,6 +62,11 @@ export interface UnaryRpcs {
   DeleteTopic: [pb.DeleteTopicRequest, pb.DeleteTopicResponse];
   GetHistory: [pb.GetHistoryRequest, pb.GetHistoryResponse];
   ListNodes: [pb.ListNodesRequest, pb.ListNodesResponse];
+  GetMessage: [pb.GetMessageRequest, pb.GetMessageResponse];
+  Peek: [pb.PeekRequest, pb.PeekResponse];
+  Delete: [pb.DeleteRequest, pb.DeleteResponse];
+  Reschedule: [pb.RescheduleRequest, pb.RescheduleResponse];
+  PurgeQueue: [pb.PurgeQueueRequest, pb.PurgeQueueResponse];
 }
 
 /** The node's limits these handlers enforce (rows of the config table), and where a clamp is counted. */
@@ -194,6 +208,33 @@ export function createUnaryHandlers(broker: Broker, limits: HandlerLimits, views
     },
     async ListNodes(req, ctx) {
       return listNodes(req, ctx, broker, cluster, consumers);
+    },
+    async GetMessage(req) {
+      return { copies: broker.getMessage(req.topic, req.bindKey, req.id, req.includeBody).map(toProtoMessageInfo) };
+    },
+    async Peek(req) {
+      if (req.limit > maxListDead) throw invalid(`limit must be at most ${maxListDead}`);
+      const asked = req.limit === 0 ? Math.min(100, maxListDead) : req.limit;
+      if (req.includeBody && asked > listByBytes) limits.rejected?.("maxGrpcMessageBytes");
+      const limit = req.includeBody ? Math.min(asked, listByBytes) : asked;
+      const list = broker.peek(req.topic, req.bindKey, fromProtoPeekState(req.state), limit, req.afterId, req.includeBody);
+      return { messages: list.map(toProtoMessageInfo) };
+    },
+    async Delete(req) {
+      await broker.deleteMessage(req.topic, req.bindKey, req.id);
+      return {};
+    },
+    async Reschedule(req) {
+      const at = req.deliverAtMs !== 0n;
+      const delay = req.delayMs !== 0n;
+      if (at === delay) throw invalid("give exactly one of deliver_at_ms and delay_ms");
+      if (req.delayMs < 0n) throw invalid("delay_ms must not be negative");
+      const due = at ? { atMs: msOf(req.deliverAtMs, "deliver_at_ms") } : { delayMs: msOf(req.delayMs, "delay_ms") };
+      return { dueAtMs: BigInt(await broker.reschedule(req.topic, req.bindKey, req.id, due)) };
+    },
+    async PurgeQueue(req) {
+      const c = await broker.purgeQueue(req.topic, req.bindKey, fromProtoPurgeTarget(req.what));
+      return { purged: BigInt(c.ready + c.delayed + c.dead), ready: BigInt(c.ready), delayed: BigInt(c.delayed), dead: BigInt(c.dead) };
     },
   };
 }

@@ -1,7 +1,16 @@
 // Conversions between broker values and the proto's messages, shared by the
 // gRPC server and the HTTP gateway.
-import { invalid, type RouteMode as BrokerRouteMode, type TopicConfig as BrokerTopicConfig, type StoredMessage, type TopicStatView } from "../broker/index.js";
-import { RouteMode, type Message, type TopicConfig, type TopicStat } from "../gen/gmq/v1/broker.js";
+import {
+  invalid,
+  type MessageView,
+  type PeekState as BrokerPeekState,
+  type PurgeTarget as BrokerPurgeTarget,
+  type RouteMode as BrokerRouteMode,
+  type TopicConfig as BrokerTopicConfig,
+  type StoredMessage,
+  type TopicStatView,
+} from "../broker/index.js";
+import { MessageState, PeekState, PurgeTarget, RouteMode, type Message, type MessageInfo, type TopicConfig, type TopicStat } from "../gen/gmq/v1/broker.js";
 
 export function toProtoMessage(topic: string, bindKey: string, d: StoredMessage): Message {
   return {
@@ -95,4 +104,58 @@ export function toProtoTopicStat(s: TopicStatView): TopicStat {
 export function msOf(value: bigint, field: string): number {
   if (value > BigInt(Number.MAX_SAFE_INTEGER)) throw invalid(`${field} is too large`);
   return Number(value);
+}
+
+const MESSAGE_STATES: Record<MessageView["state"], MessageState> = {
+  ready: MessageState.MESSAGE_STATE_READY,
+  delayed: MessageState.MESSAGE_STATE_DELAYED,
+  inFlight: MessageState.MESSAGE_STATE_IN_FLIGHT,
+  dead: MessageState.MESSAGE_STATE_DEAD,
+  acked: MessageState.MESSAGE_STATE_ACKED,
+  expired: MessageState.MESSAGE_STATE_EXPIRED,
+};
+
+export function toProtoMessageInfo(v: MessageView): MessageInfo {
+  return {
+    bindKey: v.bindKey,
+    state: MESSAGE_STATES[v.state],
+    id: v.id,
+    routeKey: v.routeKey,
+    createdAtMs: BigInt(v.createdAtMs),
+    retry: v.retry,
+    dueAtMs: BigInt(v.dueAtMs),
+    deadlineMs: BigInt(v.deadlineMs),
+    expiresAtMs: BigInt(v.expiresAtMs),
+    bodyBytes: v.bodyBytes,
+    body: v.body ?? Buffer.alloc(0),
+  };
+}
+
+export function fromProtoPeekState(s: PeekState): BrokerPeekState {
+  switch (s) {
+    case PeekState.PEEK_STATE_UNSPECIFIED:
+    case PeekState.PEEK_STATE_READY:
+      return "ready";
+    case PeekState.PEEK_STATE_DELAYED:
+      return "delayed";
+    case PeekState.PEEK_STATE_DEAD:
+      return "dead";
+    default:
+      throw invalid(`state must be READY, DELAYED or DEAD, got ${String(s)}`);
+  }
+}
+
+export function fromProtoPurgeTarget(t: PurgeTarget): BrokerPurgeTarget {
+  switch (t) {
+    case PurgeTarget.PURGE_TARGET_READY:
+      return "ready";
+    case PurgeTarget.PURGE_TARGET_DELAYED:
+      return "delayed";
+    case PurgeTarget.PURGE_TARGET_DEAD:
+      return "dead";
+    case PurgeTarget.PURGE_TARGET_ALL:
+      return "all";
+    default:
+      throw invalid("what must be READY, DELAYED, DEAD or ALL");
+  }
 }

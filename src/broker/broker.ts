@@ -5,6 +5,7 @@ import { checkIdempotencyKey } from "./dedup.js";
 import { BrokerError, ErrorReason, invalid } from "./errors.js";
 import { guardStorage } from "./guarded-storage.js";
 import { checkBindKey, checkRouteKey, checkTopic, DEFAULT_BIND_KEY, queueName } from "./names.js";
+import * as ops from "./message-ops.js";
 import { PubSub, type ChannelListener } from "./pubsub.js";
 import { Queue, type ConsumeOptions, type Consumer, type Delivery } from "./queue.js";
 import { checkRouteKeyForMode } from "./routing.js";
@@ -450,6 +451,49 @@ export class Broker {
     const moved = queue.redrive(limit > 0 ? limit : Number.MAX_SAFE_INTEGER);
     await this.storage.commit();
     return moved;
+  }
+
+  // ---- single messages: lookup, peek, delete, reschedule, purge (message-ops.ts) ----
+
+  /** Every queue of the topic holding the message (or the one named), with its state there. */
+  getMessage(topicName: string, bindKey: string, id: bigint, withBody: boolean): ops.MessageView[] {
+    const topic = this.topicOrThrow(topicName);
+    const queues = bindKey === "" ? [...topic.queues.values()] : [this.queueOf(topic, bindKey)];
+    const seen = { reclaimed: false };
+    const out: ops.MessageView[] = [];
+    for (const q of queues) {
+      const v = ops.findIn(q, id, withBody, seen);
+      if (v !== undefined) out.push(v);
+    }
+    if (out.length === 0) throw ops.notFound(bindKey === "" ? `any queue of topic ${topicName}` : `queue ${queueName(topicName, bindKey)}`, id, seen.reclaimed);
+    return out;
+  }
+
+  peek(topicName: string, bindKey: string, state: ops.PeekState, limit: number, afterId: bigint, withBody: boolean): ops.MessageView[] {
+    return ops.peek(this.queue(topicName, bindKey), state, limit, afterId, withBody);
+  }
+
+  /** Removes a ready, delayed or dead message for good; resolves once that is durable. */
+  async deleteMessage(topicName: string, bindKey: string, id: bigint): Promise<void> {
+    ops.deleteMessage(this.queue(topicName, bindKey), id);
+    await this.storage.commit();
+  }
+
+  /** Moves a ready or delayed message to be due at atMs, or delayMs from now (within MAX_DELAY_MS of now); returns the due time. */
+  async reschedule(topicName: string, bindKey: string, id: bigint, due: { atMs: number } | { delayMs: number }): Promise<number> {
+    const queue = this.queue(topicName, bindKey);
+    const now = this.clock.now();
+    const atMs = "atMs" in due ? due.atMs : now + due.delayMs;
+    if (!Number.isFinite(atMs) || Math.abs(atMs - now) > MAX_DELAY_MS) throw invalid(`the new due time must be within ${MAX_DELAY_MS} ms of now`);
+    ops.reschedule(queue, id, atMs);
+    await this.storage.commit();
+    return atMs;
+  }
+
+  async purgeQueue(topicName: string, bindKey: string, what: ops.PurgeTarget): Promise<ops.PurgeCounts> {
+    const counts = ops.purge(this.queue(topicName, bindKey), what);
+    await this.storage.commit();
+    return counts;
   }
 
   // ---- pub/sub ----

@@ -50,8 +50,14 @@ export const REASON_CODES = {
   NOT_IN_FLIGHT: ErrorCode.NOT_FOUND,
   /** HTTP only: no route for this path. */
   PATH_NOT_FOUND: ErrorCode.NOT_FOUND,
+  /** GetMessage, Delete, Reschedule: no message with this id in the queue (never there, or removed), or none that can be changed (Delete, Reschedule: already settled). */
+  MESSAGE_NOT_FOUND: ErrorCode.NOT_FOUND,
+  /** GetMessage: the message was settled and its segment reclaimed: nothing of it is left on disk. */
+  MESSAGE_RECLAIMED: ErrorCode.NOT_FOUND,
   /** Push: no queue of the topic matches the route key; nothing was stored. */
   NO_ROUTE: ErrorCode.FAILED_PRECONDITION,
+  /** Delete, Reschedule: the message is in flight (delivered, not acked); ack or nack it instead. */
+  MESSAGE_IN_FLIGHT: ErrorCode.FAILED_PRECONDITION,
   /** A message body is over the node's --max-body-bytes; nothing was stored. */
   BODY_TOO_LARGE: ErrorCode.RESOURCE_EXHAUSTED,
   /** HTTP only: the request body is over --max-http-body-bytes (HTTP 413). */

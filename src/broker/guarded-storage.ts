@@ -15,6 +15,10 @@ import {
   type Storage,
   type StorageStats,
   type StoredMessage,
+  type Holding,
+  type NotStored,
+  type SteerResult,
+  type StoredInfo,
 } from "./storage.js";
 
 export interface StorageFailureLogger {
@@ -221,6 +225,46 @@ class GuardedQueueLog implements QueueLog {
   recentKeys(sinceMs: number, visit: (id: bigint, key: string, createdAtMs: number) => void): void {
     try {
       this.inner.recentKeys(sinceMs, visit);
+    } catch (err) {
+      throw storeFailure(err, this.log);
+    }
+  }
+
+  inspect(id: bigint, hintMs: number, withBody: boolean): StoredInfo | NotStored {
+    try {
+      return this.inner.inspect(id, hintMs, withBody);
+    } catch (err) {
+      throw storeFailure(err, this.log);
+    }
+  }
+
+  list(which: Holding, limit: number, after: { id: bigint; hintMs: number } | undefined, withBody: boolean): StoredInfo[] {
+    try {
+      return this.inner.list(which, limit, after, withBody);
+    } catch (err) {
+      throw storeFailure(err, this.log);
+    }
+  }
+
+  remove(id: bigint, hintMs: number): SteerResult {
+    try {
+      return this.inner.remove(id, hintMs);
+    } catch (err) {
+      throw storeFailure(err, this.log);
+    }
+  }
+
+  reschedule(id: bigint, hintMs: number, atMs: number): SteerResult {
+    try {
+      return this.inner.reschedule(id, hintMs, atMs);
+    } catch (err) {
+      throw storeFailure(err, this.log);
+    }
+  }
+
+  purge(which: Holding): number {
+    try {
+      return this.inner.purge(which);
     } catch (err) {
       throw storeFailure(err, this.log);
     }

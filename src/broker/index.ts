@@ -17,6 +17,7 @@ export {
 } from "./broker.js";
 export { systemClock, type Clock } from "./clock.js";
 export * from "./errors.js";
+export type { MessageState, MessageView, PeekState, PurgeCounts, PurgeTarget } from "./message-ops.js";
 export type { RouteMode } from "./routing.js";
 export { NO_STORAGE_STATS, type StorageStats } from "./storage.js";
 export type { TopicConfig } from "./topic-config.js";

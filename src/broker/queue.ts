@@ -289,6 +289,11 @@ export class Queue {
     return deadline;
   }
 
+  /** The dead-letter log, if it is open. */
+  deadLog(): QueueLog | undefined {
+    return this.env.dead();
+  }
+
   deadStats(): { ready: number; bytesOnDisk: number } {
     return this.env.dead()?.stats() ?? { ready: 0, bytesOnDisk: 0 };
   }

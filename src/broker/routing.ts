@@ -1,5 +1,6 @@
-// How a push's route key selects queues by their bind keys. REGEX patterns
-// come from users, so they run on RE2 (linear time: no catastrophic
+// How a push's route key selects queues by their bind keys. REGEX follows the
+// original gmq (Go's regexp.MatchString(routeKey, bindKey)): the pattern may
+// match anywhere in the bind key, `^` and `$` anchor it. Patterns come from users, so they run on RE2 (linear time: no catastrophic
 // backtracking can stall the event loop) and are compiled once per pattern.
 import RE2 from "re2";
 import { invalid } from "./errors.js";
@@ -40,7 +41,7 @@ function compileRegex(pattern: string): RE2 {
   if (uncached?.pattern === pattern) return uncached.re;
   let re: RE2;
   try {
-    re = new RE2(`^(?:${pattern})$`);
+    re = new RE2(pattern);
   } catch (err) {
     const m = (err as Error).message;
     throw invalid(`route_key ${JSON.stringify(pattern)} is not a valid RE2 regular expression: ${m.length > 200 ? `${m.slice(0, 200)}…` : m}`);

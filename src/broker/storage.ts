@@ -85,7 +85,7 @@ export interface QueueLogStats {
   priorities?: PriorityLevelStats[];
 }
 
-export interface QueueLog {
+export interface QueueLog extends SteerableLog {
   /**
    * Appends messages in order. A message whose deliverAtMs is in the future
    * is delayed until then. Throws StoreError("DISK_FULL" | "IO" | "TOO_LARGE")
@@ -167,6 +167,74 @@ export interface QueueLog {
    * about sinceMs, never the whole backlog. Used at open.
    */
   recentKeys(sinceMs: number, visit: (id: bigint, key: string, createdAtMs: number) => void): void;
+}
+
+/** Where a message stands in one QueueLog (see QueueLog.inspect). */
+export type StoredState =
+  /** Waiting for delivery: never delivered, or given back (nack, TTR passed). */
+  | "ready"
+  /** Waiting for a time: a push delay, a nack delay or a retry backoff; dueAtMs says until when. */
+  | "delayed"
+  /** Delivered, not acked: deadlineMs is its TTR deadline (its retries used up: about to become a dead letter). */
+  | "inFlight"
+  /** Settled: acked (or removed, or dead-lettered); its record is still on disk. */
+  | "settled"
+  /** Its expiry passed: it will never be delivered (discarded, or about to be). */
+  | "expired";
+
+/** What QueueLog.inspect and QueueLog.list report about one message. */
+export interface StoredInfo {
+  id: bigint;
+  state: StoredState;
+  routeKey: string;
+  createdAtMs: number;
+  /** Redeliveries so far. */
+  retry: number;
+  /** When a delayed message becomes ready; 0 otherwise. */
+  dueAtMs: number;
+  /** TTR deadline of an in-flight message; 0 otherwise. */
+  deadlineMs: number;
+  /** When it expires; 0: never. */
+  expiresAtMs: number;
+  bodyBytes: number;
+  /** A copy, only when asked for. */
+  body?: Buffer;
+}
+
+/** Why QueueLog.inspect found nothing: "reclaimed" when the message is older than everything left on disk after segments were reclaimed. */
+export type NotStored = "missing" | "reclaimed";
+
+/** Outcome of QueueLog.remove and QueueLog.reschedule. */
+export type SteerResult = "done" | "inFlight" | "missing";
+
+/** Which messages QueueLog.list pages through and QueueLog.purge removes. */
+export type Holding = "ready" | "delayed";
+
+/**
+ * Inspection and steering of single messages (lookup by id, paging without
+ * delivering, removal, moving a due time, purge). Every change is journaled
+ * before it takes effect, like the consumption state; what was removed or
+ * moved away is never delivered, also after a restart.
+ */
+export interface SteerableLog {
+  /**
+   * Finds the message with this id. hintMs: about when it was appended (its
+   * snowflake id's time); the store uses it to read one segment, not the
+   * backlog. withBody: include a copy of the body.
+   */
+  inspect(id: bigint, hintMs: number, withBody: boolean): StoredInfo | NotStored;
+  /**
+   * Up to `limit` ready messages (in delivery order) or delayed ones (by due
+   * time), after the one with id afterId when given (it locates it as
+   * inspect does, hint included), without changing anything.
+   */
+  list(which: Holding, limit: number, after: { id: bigint; hintMs: number } | undefined, withBody: boolean): StoredInfo[];
+  /** Removes a ready or delayed message for good. "inFlight": refused, it is delivered. */
+  remove(id: bigint, hintMs: number): SteerResult;
+  /** Moves a ready or delayed message to be due at atMs (a time passed: due at once, behind the messages ready now). */
+  reschedule(id: bigint, hintMs: number, atMs: number): SteerResult;
+  /** Removes every ready or delayed message; returns how many. Their space is reclaimed as for acked messages. */
+  purge(which: Holding): number;
 }
 
 export type QueueKind = "main" | "dead";

@@ -10,6 +10,7 @@ import { register as admin } from "./commands/admin.js";
 import { register as bench } from "./commands/bench.js";
 import { register as consume } from "./commands/consume.js";
 import { register as dead } from "./commands/dead.js";
+import { register as messages } from "./commands/messages.js";
 import { register as nodes } from "./commands/nodes.js";
 import { register as pop } from "./commands/pop.js";
 import { register as pubsub } from "./commands/pubsub.js";
@@ -37,7 +38,7 @@ export function buildProgram(): { program: Command; context: () => Context } {
     .showHelpAfterError("(run gmq --help for usage)")
     .exitOverride();
   const context = () => (ctx ??= new Context(program.opts<GlobalOptions>()));
-  for (const add of [admin, push, pop, consume, dead, pubsub, stats, nodes, bench]) add(program, context);
+  for (const add of [admin, push, pop, consume, dead, messages, pubsub, stats, nodes, bench]) add(program, context);
   for (const cmd of program.commands) cmd.exitOverride();
   return { program, context };
 }

@@ -7,8 +7,11 @@ import type { ChannelOptions } from "@grpc/grpc-js";
 import {
   ConfigRequest,
   PushBatchResponse,
+  PeekState,
+  PurgeTarget,
   RouteMode,
   type Message,
+  type MessageInfo,
   type PingResponse,
   type TopicConfig,
   type TopicStat,
@@ -408,6 +411,58 @@ export class GmqClient {
     return per.reduce((n, p) => n + Number(p.value?.moved ?? 0n), 0);
   }
 
+  // ---- single messages: lookup, peek, delete, reschedule, purge ----
+
+  /**
+   * Finds a message by id on every node: each queue of the topic holding a
+   * copy (or only bindKey's), with its state there. Rejects with the node's
+   * NOT_FOUND (reason MESSAGE_NOT_FOUND or MESSAGE_RECLAIMED) when no node has it.
+   */
+  async getMessage(topic: string, id: bigint | string, opts: { bindKey?: string; includeBody?: boolean } = {}): Promise<(MessageInfo & { node: string })[]> {
+    const req = { topic, bindKey: opts.bindKey ?? "", id: BigInt(id), includeBody: opts.includeBody ?? false };
+    const per = await this.everyNode((c) => c.unary(c.rpc.getMessage, req));
+    const found = per.flatMap((p) => (p.value?.copies ?? []).map((m) => ({ ...m, node: p.node })));
+    if (found.length > 0) return found;
+    throw notFoundOf(per) ?? new GmqError(Code.NOT_FOUND, `message ${id} not found`);
+  }
+
+  /**
+   * Pages through a queue's ready, delayed or dead messages on every node
+   * without delivering them (up to `limit` per node; pass the last id of a
+   * node's page as afterId for its next page).
+   */
+  async peek(
+    topic: string,
+    bindKey: string,
+    opts: { state?: "ready" | "delayed" | "dead"; limit?: number; afterId?: bigint | string; includeBody?: boolean } = {},
+  ): Promise<(MessageInfo & { node: string })[]> {
+    const state = { ready: PeekState.PEEK_STATE_READY, delayed: PeekState.PEEK_STATE_DELAYED, dead: PeekState.PEEK_STATE_DEAD }[opts.state ?? "ready"];
+    const req = { topic, bindKey, state, limit: opts.limit ?? 100, afterId: BigInt(opts.afterId ?? 0), includeBody: opts.includeBody ?? false };
+    const per = await this.everyNode((c) => c.unary(c.rpc.peek, req), true);
+    return per.flatMap((p) => (p.value?.messages ?? []).map((m) => ({ ...m, node: p.node })));
+  }
+
+  /** Removes a ready, delayed or dead message for good (on whichever node holds it). Needs the admin grant. */
+  async deleteMessage(topic: string, bindKey: string, id: bigint | string): Promise<void> {
+    await this.onOwner({ topic, bindKey, id: BigInt(id) }, (c) => c.unary(c.rpc.delete, { topic, bindKey, id: BigInt(id) }));
+  }
+
+  /** Moves a ready or delayed message to a new due time: { atMs } or { delayMs }. Resolves with the due time. Needs admin. */
+  async reschedule(topic: string, bindKey: string, id: bigint | string, due: { atMs: number } | { delayMs: number }): Promise<number> {
+    const req = { topic, bindKey, id: BigInt(id), deliverAtMs: BigInt("atMs" in due ? due.atMs : 0), delayMs: BigInt("delayMs" in due ? due.delayMs : 0) };
+    const r = await this.onOwner({ topic, bindKey, id: BigInt(id) }, (c) => c.unary(c.rpc.reschedule, req));
+    return Number(r.dueAtMs);
+  }
+
+  /** Removes a queue's ready, delayed or dead messages (or all) on every node; resolves with the counts summed. Needs admin. */
+  async purge(topic: string, bindKey: string, what: "ready" | "delayed" | "dead" | "all"): Promise<{ purged: number; ready: number; delayed: number; dead: number }> {
+    const target = { ready: PurgeTarget.PURGE_TARGET_READY, delayed: PurgeTarget.PURGE_TARGET_DELAYED, dead: PurgeTarget.PURGE_TARGET_DEAD, all: PurgeTarget.PURGE_TARGET_ALL }[what];
+    const per = await this.everyNode((c) => c.unary(c.rpc.purgeQueue, { topic, bindKey, what: target }), true);
+    const sum = { purged: 0, ready: 0, delayed: 0, dead: 0 };
+    for (const p of per) for (const k of ["purged", "ready", "delayed", "dead"] as const) sum[k] += Number(p.value?.[k] ?? 0n);
+    return sum;
+  }
+
   // ---- admin: applied on every node, and on nodes that join later ----
 
   /** Sets a topic's configuration on every node; resolves with the resulting config. */
@@ -513,4 +568,10 @@ export class GmqClient {
     this.unlistenShape();
     await this.pool.close();
   }
+}
+
+/** The most telling NOT_FOUND among the nodes' answers (a reclaimed message over an unknown one); other failures first. */
+function notFoundOf(per: PerNode<unknown>[]): GmqError | undefined {
+  const errors = per.map((p) => p.error).filter((e): e is GmqError => e !== undefined);
+  return errors.find((e) => e.code !== Code.NOT_FOUND) ?? errors.find((e) => e.reason === Reason.MESSAGE_RECLAIMED) ?? errors[0];
 }

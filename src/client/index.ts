@@ -26,5 +26,5 @@ export type { Balancer, Strategy } from "./balancer.js";
 export { defaultEtcdPrefix, listEtcdNodes } from "./discovery.js";
 export type { NodeInfo } from "./node-info.js";
 export type { TlsOptions } from "./connection.js";
-export { RouteMode } from "../gen/gmq/v1/broker.js";
-export type { Message, TopicConfig, TopicStat, QueueStat, PingResponse } from "../gen/gmq/v1/broker.js";
+export { MessageState, RouteMode } from "../gen/gmq/v1/broker.js";
+export type { Message, MessageInfo, TopicConfig, TopicStat, QueueStat, PingResponse } from "../gen/gmq/v1/broker.js";

@@ -11,6 +11,8 @@
 //  40  f64 delay log position up to which delayed messages are listed below
 //  48  u32 entry count, 52 u32 delay count
 //  56  entries, 32 bytes each: u64 id, f64 position, f64 time, u32 retry, u8 state, 3 bytes 0
+//      (state 1 in flight, 2 ready, 3 delayed; 5 CANCELLED: a never-delivered
+//      record at or after the cursor that an operator removed or moved away)
 //      delays, 16 bytes each: f64 deliverAtMs, f64 delay log position
 import * as fs from "node:fs";
 import { crc32c } from "@node-rs/crc32";
@@ -18,6 +20,8 @@ import { writeFileAtomic } from "./context.js";
 
 const MAGIC = Buffer.from([0x47, 0x4d, 0x51, 0x43, 0x4b, 0x50, 0x54, 0x01]);
 const HEADER_BYTES = 56;
+/** Entry state of a removed or moved never-delivered record (queue-steer.ts); the others are EntryState's. */
+export const CANCELLED_ENTRY = 5;
 
 export interface CheckpointEntry {
   id: bigint;

@@ -11,11 +11,20 @@
 //   Requeue       retry   msg pos      id       0                readyAtMs (0: at once)
 //   DelayDone     0       delay pos    0        target pos / -1  atMs
 //   AckBatch      count   0            0        0                0   body: count u64 ids
+//   Cancel        from    source pos   id       target pos / -1  dueAtMs
+//   Purge         what    end pos      end seq  0                0
 //
 // DeliverRange: every message record in [start pos, end pos) of the message
 // log went in flight until deadlineMs; the cursor moved to (end pos, end seq).
 // DelayDone: the delayed record at delay pos fired; its copy takes target pos
 // in the message log (-1: none, it expired or was unreadable).
+// Cancel: an operator removed (target -1) or moved (a copy due at dueAtMs at
+// target pos of the delay log, written after this record, as DelayDone's)
+// the never-delivered message at source pos of the message log (from 1) or
+// the pending delayed one at source pos of the delay log (from 2).
+// Purge: every never-delivered message before end pos (what 1: the cursor
+// moves there, seq end seq) or every pending delayed record before end pos
+// of the delay log (what 2) is removed.
 import { join } from "node:path";
 import type { StoreContext } from "./context.js";
 import { RECORD_HEADER_BYTES, RecordType, align8, readId, recordA, recordB, recordC, recordId, recordRetry, recordType, writeIds } from "./record.js";
@@ -35,7 +44,16 @@ export interface JournalVisitor {
   touch(id: bigint, deadlineMs: number): void;
   requeue(id: bigint, retry: number, readyAtMs: number): void;
   delayDone(delayPos: number, targetPos: number): void;
+  cancel(from: CancelFrom, sourcePos: number, id: bigint, targetPos: number, dueAtMs: number): void;
+  purge(what: PurgeWhat, endPos: number, endSeq: number): void;
 }
+
+/** Which log a cancelled message was in. */
+export const CancelFrom = { Messages: 1, Delays: 2 } as const;
+export type CancelFrom = (typeof CancelFrom)[keyof typeof CancelFrom];
+/** What a purge removed. */
+export const PurgeWhat = { Ready: 1, Delayed: 2 } as const;
+export type PurgeWhat = (typeof PurgeWhat)[keyof typeof PurgeWhat];
 
 export class Journal {
   readonly log: SegmentLog;
@@ -80,6 +98,15 @@ export class Journal {
     this.log.write(RecordType.DelayDone, 0, delayPos, 0n, targetPos, atMs, "", 0, null);
   }
 
+  /** targetPos: where the moved copy goes in the delay log; -1 when removed. */
+  cancel(from: CancelFrom, sourcePos: number, id: bigint, targetPos: number, dueAtMs: number): void {
+    this.log.write(RecordType.Cancel, from, sourcePos, id, targetPos, dueAtMs, "", 0, null);
+  }
+
+  purge(what: PurgeWhat, endPos: number, endSeq: number): void {
+    this.log.write(RecordType.Purge, what, endPos, BigInt(endSeq), 0, 0, "", 0, null);
+  }
+
   // ----------------------------------------------------------------- reader
 
   /** Visits every record from fromPos on, in order; returns how many. */
@@ -119,6 +146,12 @@ export class Journal {
           break;
         case RecordType.DelayDone:
           v.delayDone(recordA(buf, o), recordB(buf, o));
+          break;
+        case RecordType.Cancel:
+          v.cancel(recordRetry(buf, o) as CancelFrom, recordA(buf, o), recordId(buf, o), recordB(buf, o), recordC(buf, o));
+          break;
+        case RecordType.Purge:
+          v.purge(recordRetry(buf, o) as PurgeWhat, recordA(buf, o), Number(recordId(buf, o)));
           break;
         default:
           break;

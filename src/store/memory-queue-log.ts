@@ -3,7 +3,18 @@
 // everything that left the backlog follows QueueState's rules. For tests of
 // the broker's semantics (with a manual clock) and for conformance with the
 // file store; it keeps every idempotency key it was given.
-import { type Clock, type NewMessage, type QueueLog, type QueueLogStats, type StoredMessage, StoreError } from "../broker/storage.js";
+import {
+  type Clock,
+  type Holding,
+  type NewMessage,
+  type NotStored,
+  type QueueLog,
+  type QueueLogStats,
+  type SteerResult,
+  type StoredInfo,
+  type StoredMessage,
+  StoreError,
+} from "../broker/storage.js";
 import { DelayHeap } from "./heap.js";
 import { type Entry, EntryState, QueueState, newEntry } from "./queue-state.js";
 import { MAX_KEY_BYTES, MAX_ROUTE_KEY_BYTES, utf8Length } from "./record.js";
@@ -27,6 +38,10 @@ export class MemoryQueueData {
   backlog: number[] = [];
   backlogHead = 0;
   readonly delays = new DelayHeap();
+  /** Pending delays: position -> due time (a heap node whose time differs, or whose position is gone, is stale). */
+  readonly delayedAt = new Map<number, number>();
+  /** Backlog positions whose message was removed or moved by an operator. */
+  readonly removed = new Set<number>();
   state: QueueState = this.newState();
   readonly keys: { id: bigint; key: string; createdAtMs: number }[] = [];
 
@@ -77,7 +92,7 @@ export class MemoryQueueLog implements QueueLog {
       const pos = d.nextPos++;
       d.records.set(pos, { id: m.id, routeKey: m.routeKey, body: Buffer.from(m.body), createdAtMs: m.createdAtMs, deliverAtMs: m.deliverAtMs, retry: m.retry, exp });
       if (m.idempotencyKey) d.keys.push({ id: m.id, key: m.idempotencyKey, createdAtMs: m.createdAtMs });
-      if (m.deliverAtMs > now) d.delays.push(exp > 0 && exp < m.deliverAtMs ? exp : m.deliverAtMs, pos);
+      if (m.deliverAtMs > now) this.delay(pos, exp > 0 && exp < m.deliverAtMs ? exp : m.deliverAtMs);
       else d.backlog.push(pos);
     }
   }
@@ -98,7 +113,11 @@ export class MemoryQueueLog implements QueueLog {
     const d = this.d;
     while (out.length < max && d.backlogHead < d.backlog.length) {
       const pos = d.backlog[d.backlogHead]!;
-      const r = records.get(pos)!;
+      const r = records.get(pos);
+      if (r === undefined) {
+        this.takeFromBacklog();
+        continue;
+      }
       if (r.exp !== 0 && r.exp <= nowMs) {
         this.takeFromBacklog();
         records.delete(pos);
@@ -169,6 +188,8 @@ export class MemoryQueueLog implements QueueLog {
     for (let at = delays.topAt(); at !== undefined && at <= nowMs; at = delays.topAt()) {
       const pos = delays.topPos();
       delays.pop();
+      if (this.d.delayedAt.get(pos) !== at) continue; // moved or removed meanwhile
+      this.d.delayedAt.delete(pos);
       const r = records.get(pos)!;
       if (r.exp !== 0 && r.exp <= nowMs) {
         records.delete(pos);
@@ -179,9 +200,10 @@ export class MemoryQueueLog implements QueueLog {
     state.discardExpiredReady(nowMs, (e) => this.discardIfExpired(e, nowMs));
     for (const d = this.d; d.backlogHead < d.backlog.length; ) {
       const pos = d.backlog[d.backlogHead]!;
-      const r = records.get(pos)!;
-      if (r.exp === 0 || r.exp > nowMs) break;
+      const r = records.get(pos);
+      if (r !== undefined && (r.exp === 0 || r.exp > nowMs)) break;
       this.takeFromBacklog();
+      if (r === undefined) continue;
       records.delete(pos);
       this.nExpired++;
     }
@@ -200,25 +222,25 @@ export class MemoryQueueLog implements QueueLog {
     let due = min(this.d.state.nextTimeMs(), this.d.delays.topAt());
     for (const e of this.d.state.readyEntries()) if (e.exp !== 0) due = min(due, e.exp);
     const head = this.d.backlog[this.d.backlogHead];
-    const exp = head === undefined ? 0 : this.d.records.get(head)!.exp;
+    const exp = head === undefined ? 0 : (this.d.records.get(head)?.exp ?? 0);
     return exp !== 0 ? min(due, exp) : due;
   }
 
   peek(max: number): StoredMessage[] {
     const out = this.d.state.readyEntries(max).map((e) => toStored(this.d.records.get(e.pos)!, e.retry, 0));
     for (let i = this.d.backlogHead; i < this.d.backlog.length && out.length < max; i++) {
-      const r = this.d.records.get(this.d.backlog[i]!)!;
-      out.push(toStored(r, r.retry, 0));
+      const r = this.d.records.get(this.d.backlog[i]!);
+      if (r !== undefined) out.push(toStored(r, r.retry, 0));
     }
     return out;
   }
 
   stats(): QueueLogStats {
-    const { state, backlog, backlogHead, delays } = this.d;
+    const { state, backlog, backlogHead, delayedAt, removed } = this.d;
     return {
-      ready: backlog.length - backlogHead + state.readyCount,
+      ready: backlog.length - backlogHead - removed.size + state.readyCount,
       inFlight: state.inFlightCount,
-      delayed: delays.size + state.delayedCount,
+      delayed: delayedAt.size + state.delayedCount,
       bytesOnDisk: 0,
       segments: 0,
       segmentsReclaimed: 0,
@@ -235,6 +257,129 @@ export class MemoryQueueLog implements QueueLog {
     this.closed = true;
   }
 
+  // ------------------------------------------------------------- steering
+  // The in-memory store keeps no record of settled messages: they are gone,
+  // as if reclaimed. Lookups walk the records (this store is for tests).
+
+  inspect(id: bigint, _hintMs: number, withBody: boolean): StoredInfo | NotStored {
+    this.checkOpen();
+    const e = this.d.state.get(id);
+    if (e !== undefined) return this.entryInfo(e, withBody);
+    const pos = this.find(id);
+    if (pos === undefined) return "reclaimed";
+    const due = this.d.delayedAt.get(pos);
+    return info(this.d.records.get(pos)!, due === undefined ? "ready" : "delayed", due ?? 0, 0, undefined, withBody, this.clock.now());
+  }
+
+  list(which: Holding, limit: number, after: { id: bigint; hintMs: number } | undefined, withBody: boolean): StoredInfo[] {
+    this.checkOpen();
+    const { state, records, backlog, delayedAt } = this.d;
+    const now = this.clock.now();
+    const all: StoredInfo[] = [];
+    if (which === "ready") {
+      for (const e of state.readyEntries()) all.push(this.entryInfo(e, withBody));
+      for (let i = this.d.backlogHead; i < backlog.length; i++) {
+        const r = records.get(backlog[i]!);
+        if (r !== undefined) all.push(info(r, "ready", 0, 0, undefined, withBody, now));
+      }
+    } else {
+      const keyed: [number, number, number, StoredInfo][] = [];
+      for (const e of state.notReady()) if (e.state === EntryState.Delayed) keyed.push([e.time, 0, e.pos, this.entryInfo(e, withBody)]);
+      for (const [pos, at] of delayedAt) keyed.push([at, 1, pos, info(records.get(pos)!, "delayed", at, 0, undefined, withBody, now)]);
+      keyed.sort((a, b) => a[0] - b[0] || a[1] - b[1] || a[2] - b[2]);
+      for (const k of keyed) all.push(k[3]);
+    }
+    let from = 0;
+    if (after !== undefined) {
+      const i = all.findIndex((m) => m.id === after.id);
+      from = i + 1;
+    }
+    return all.slice(from, from + limit);
+  }
+
+  remove(id: bigint, _hintMs: number): SteerResult {
+    this.checkOpen();
+    const d = this.d;
+    const e = d.state.get(id);
+    if (e !== undefined) {
+      if (e.state === EntryState.InFlight || e.state === EntryState.RetriesUsedUp) return "inFlight";
+      d.state.settle(e);
+      return "done";
+    }
+    const pos = this.find(id);
+    if (pos === undefined) return "missing";
+    if (!d.delayedAt.delete(pos)) d.removed.add(pos);
+    d.records.delete(pos);
+    return "done";
+  }
+
+  reschedule(id: bigint, _hintMs: number, atMs: number): SteerResult {
+    this.checkOpen();
+    const d = this.d;
+    const e = d.state.get(id);
+    if (e !== undefined) {
+      if (e.state === EntryState.InFlight || e.state === EntryState.RetriesUsedUp) return "inFlight";
+      d.state.moveDue(e, atMs, this.clock.now());
+      return "done";
+    }
+    const pos = this.find(id);
+    if (pos === undefined) return "missing";
+    const r = d.records.get(pos)!;
+    if (!d.delayedAt.delete(pos)) d.removed.add(pos);
+    d.records.delete(pos);
+    const moved = d.nextPos++;
+    d.records.set(moved, { ...r, deliverAtMs: atMs });
+    this.delay(moved, r.exp > 0 && r.exp < atMs ? r.exp : atMs);
+    return "done";
+  }
+
+  purge(which: Holding): number {
+    this.checkOpen();
+    const d = this.d;
+    let n = 0;
+    if (which === "ready") {
+      for (const e of d.state.readyEntries()) {
+        d.state.settle(e);
+        n++;
+      }
+      for (let i = d.backlogHead; i < d.backlog.length; i++) if (d.records.delete(d.backlog[i]!)) n++;
+      d.backlog = [];
+      d.backlogHead = 0;
+      d.removed.clear();
+    } else {
+      for (const e of [...d.state.notReady()]) {
+        if (e.state !== EntryState.Delayed) continue;
+        d.state.settle(e);
+        n++;
+      }
+      for (const pos of d.delayedAt.keys()) d.records.delete(pos);
+      n += d.delayedAt.size;
+      d.delayedAt.clear();
+    }
+    return n;
+  }
+
+  /** Position of the newest record with this id that is not an outstanding entry's. */
+  private find(id: bigint): number | undefined {
+    let found: number | undefined;
+    for (const [pos, r] of this.d.records) if (r.id === id) found = pos;
+    return found;
+  }
+
+  private entryInfo(e: Entry, withBody: boolean): StoredInfo {
+    const r = this.d.records.get(e.pos)!;
+    const now = this.clock.now();
+    if (e.state === EntryState.InFlight || e.state === EntryState.RetriesUsedUp) {
+      return info(r, "inFlight", 0, e.state === EntryState.InFlight ? e.time : 0, e.state === EntryState.RetriesUsedUp ? e.retry + 1 : e.retry, withBody, now);
+    }
+    return info(r, e.state === EntryState.Delayed ? "delayed" : "ready", e.state === EntryState.Delayed ? e.time : 0, 0, e.retry, withBody, now);
+  }
+
+  private delay(pos: number, at: number): void {
+    this.d.delayedAt.set(pos, at);
+    this.d.delays.push(at, pos);
+  }
+
   private discardIfExpired(e: Entry, nowMs: number): boolean {
     if (e.exp === 0 || e.exp > nowMs) return false;
     this.d.state.settle(e);
@@ -244,6 +389,7 @@ export class MemoryQueueLog implements QueueLog {
 
   private takeFromBacklog(): void {
     const d = this.d;
+    d.removed.delete(d.backlog[d.backlogHead]!);
     d.backlogHead++;
     if (d.backlogHead > 1024 && d.backlogHead * 2 > d.backlog.length) {
       d.backlog = d.backlog.slice(d.backlogHead);
@@ -258,6 +404,23 @@ export class MemoryQueueLog implements QueueLog {
 
 function toStored(r: Rec, retry: number, deadlineMs: number): StoredMessage {
   return { id: r.id, routeKey: r.routeKey, body: Buffer.from(r.body), createdAtMs: r.createdAtMs, retry, deadlineMs, expiresAtMs: r.exp };
+}
+
+function info(r: Rec, state: StoredInfo["state"], dueAtMs: number, deadlineMs: number, retry: number | undefined, withBody: boolean, nowMs: number): StoredInfo {
+  const expired = r.exp !== 0 && r.exp <= nowMs && state !== "inFlight";
+  const out: StoredInfo = {
+    id: r.id,
+    state: expired ? "expired" : state,
+    routeKey: r.routeKey,
+    createdAtMs: r.createdAtMs,
+    retry: retry ?? r.retry,
+    dueAtMs: expired ? 0 : dueAtMs,
+    deadlineMs,
+    expiresAtMs: r.exp,
+    bodyBytes: r.body.length,
+  };
+  if (withBody) out.body = Buffer.from(r.body);
+  return out;
 }
 
 function min(a: number | undefined, b: number | undefined): number | undefined {

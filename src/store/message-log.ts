@@ -61,6 +61,30 @@ export function copyDelayed(msgs: SegmentLog, buf: Buffer, o: number): number {
   return p;
 }
 
+/**
+ * Appends a copy of the message or delayed record at buf[o] to the delay log,
+ * due at dueAtMs (a reschedule), everything else kept. Space must have been
+ * ensured (positionFor). Returns its position.
+ */
+export function copyAsDelayed(delays: SegmentLog, buf: Buffer, o: number, dueAtMs: number): number {
+  const seq = delays.nextSeq;
+  const p = delays.write(
+    RecordType.Delayed,
+    recordRetry(buf, o),
+    seq,
+    recordId(buf, o),
+    recordB(buf, o),
+    dueAtMs,
+    recordRouteKey(buf, o),
+    recordRouteKeyBytes(buf, o),
+    recordBodyView(buf, o),
+    recordExpiresAt(buf, o),
+    recordKeyBytes(buf, o),
+  );
+  delays.nextSeq = seq + 1;
+  return p;
+}
+
 /** Whether the record at buf[o] of the delay log is a delayed message. */
 export function isDelayed(buf: Buffer, o: number): boolean {
   return recordType(buf, o) === RecordType.Delayed;

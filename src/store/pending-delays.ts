@@ -19,6 +19,8 @@ export class PendingDelays {
   private readonly heap = new DelayHeap();
   /** Pending delays per delay-log segment index. */
   private readonly live = new Map<number, number>();
+  /** Positions still in the heap whose delay was cancelled (removed or moved by an operator). */
+  private readonly cancelled = new Set<number>();
 
   constructor(
     readonly log: SegmentLog,
@@ -29,7 +31,31 @@ export class PendingDelays {
   }
 
   get size(): number {
-    return this.heap.size;
+    return this.heap.size - this.cancelled.size;
+  }
+
+  /**
+   * Whether the delayed record at pos waits in the heap. A linear search of
+   * the heap's positions (no index per delayed message is kept): for
+   * lookups by operators, not for the delivery path.
+   */
+  isPending(pos: number): boolean {
+    if (this.cancelled.has(pos) || !this.live.has(posIndex(pos))) return false;
+    return this.heap.entries().pos.indexOf(pos) >= 0;
+  }
+
+  /** The pending record at pos will not fire (removed, or moved to another record). */
+  cancel(pos: number): void {
+    if (this.cancelled.has(pos)) return;
+    this.cancelled.add(pos);
+    this.forget(pos);
+  }
+
+  /** Cancels every pending delay; returns how many there were. */
+  cancelAll(): number {
+    const { pos } = this.entries();
+    for (const p of pos) this.cancel(p);
+    return pos.length;
   }
 
   /** Earliest time due, or undefined. */
@@ -46,7 +72,16 @@ export class PendingDelays {
 
   /** For checkpoints: all pending (time, position) pairs, unordered. */
   entries(): { at: readonly number[]; pos: readonly number[] } {
-    return this.heap.entries();
+    const all = this.heap.entries();
+    if (this.cancelled.size === 0) return all;
+    const at: number[] = [];
+    const pos: number[] = [];
+    for (let i = 0; i < all.pos.length; i++) {
+      if (this.cancelled.has(all.pos[i]!)) continue;
+      at.push(all.at[i]!);
+      pos.push(all.pos[i]!);
+    }
+    return { at, pos };
   }
 
   /**
@@ -62,6 +97,10 @@ export class PendingDelays {
     let copiedExpiry = Number.POSITIVE_INFINITY;
     for (let at = heap.topAt(); at !== undefined && at <= nowMs && fired < MAX_DELAYS_PER_CALL; at = heap.topAt()) {
       const pos = heap.topPos();
+      if (this.cancelled.delete(pos)) {
+        heap.pop();
+        continue;
+      }
       try {
         if (d.readAt(pos) > 0 && isDelayed(d.rbuf, d.roff)) {
           const exp = recordExpiresAt(d.rbuf, d.roff);
@@ -84,16 +123,21 @@ export class PendingDelays {
       }
       heap.pop();
       fired++;
-      const i = posIndex(pos);
-      const n = (this.live.get(i) ?? 1) - 1;
-      if (n > 0) this.live.set(i, n);
-      else {
-        this.live.delete(i);
-        const seg = d.find(i);
-        if (seg !== undefined) this.reclaim(d, seg);
-      }
+      this.forget(pos);
     }
     return { expired, copiedExpiry };
+  }
+
+  /** The record at pos no longer waits: its segment may go once none of its records does. */
+  private forget(pos: number): void {
+    const i = posIndex(pos);
+    const n = (this.live.get(i) ?? 1) - 1;
+    if (n > 0) this.live.set(i, n);
+    else {
+      this.live.delete(i);
+      const seg = this.log.find(i);
+      if (seg !== undefined) this.reclaim(this.log, seg);
+    }
   }
 
   /** Deletes delay segments with no pending record (never the last). */

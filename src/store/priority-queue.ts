@@ -13,7 +13,7 @@
 // levels in turn: an id is in flight in at most one of them, and a miss is a
 // map lookup. A batch that mixes levels reserves space in each level before
 // it appends to any, so a full disk stores none of it.
-import type { NewMessage, PriorityLevelStats, QueueLog, QueueLogStats, StoredMessage } from "../broker/storage.js";
+import type { Holding, NewMessage, NotStored, PriorityLevelStats, QueueLog, QueueLogStats, SteerResult, StoredInfo, StoredMessage } from "../broker/storage.js";
 
 export const MIN_PRIORITY = 0;
 export const MAX_PRIORITY = 9;
@@ -205,6 +205,60 @@ export class PriorityQueueLog<L extends LevelLog = LevelLog> implements QueueLog
 
   recentKeys(sinceMs: number, visit: (id: bigint, key: string, createdAtMs: number) => void): void {
     for (const p of this.order) this.byLevel[p]!.recentKeys(sinceMs, visit);
+  }
+
+  // ---- inspection and steering: each level in turn, an id lives in one of them.
+
+  /** "reclaimed" when a level reclaimed the segments the id would be in, so the message may have been there. */
+  inspect(id: bigint, hintMs: number, withBody: boolean): StoredInfo | NotStored {
+    if (this.only !== undefined) return this.only.inspect(id, hintMs, withBody);
+    let why: NotStored = "missing";
+    for (const p of this.order) {
+      const r = this.byLevel[p]!.inspect(id, hintMs, withBody);
+      if (typeof r !== "string") return r;
+      if (r === "reclaimed") why = r;
+    }
+    return why;
+  }
+
+  /**
+   * Ready messages in delivery order (highest level first); delayed ones
+   * level by level, by due time within a level. Paging after an id goes on
+   * in the level that holds it, then in the levels below.
+   */
+  list(which: Holding, limit: number, after: { id: bigint; hintMs: number } | undefined, withBody: boolean): StoredInfo[] {
+    if (this.only !== undefined) return this.only.list(which, limit, after, withBody);
+    const out: StoredInfo[] = [];
+    let from = after === undefined ? 0 : this.order.findIndex((p) => typeof this.byLevel[p]!.inspect(after.id, after.hintMs, false) !== "string");
+    if (from < 0) from = 0;
+    for (let i = from; i < this.order.length && out.length < limit; i++) {
+      const log = this.byLevel[this.order[i]!]!;
+      for (const m of log.list(which, limit - out.length, i === from ? after : undefined, withBody)) out.push(m);
+    }
+    return out;
+  }
+
+  remove(id: bigint, hintMs: number): SteerResult {
+    return this.steer((log) => log.remove(id, hintMs));
+  }
+
+  reschedule(id: bigint, hintMs: number, atMs: number): SteerResult {
+    return this.steer((log) => log.reschedule(id, hintMs, atMs));
+  }
+
+  private steer(step: (log: L) => SteerResult): SteerResult {
+    if (this.only !== undefined) return step(this.only);
+    for (const p of this.order) {
+      const r = step(this.byLevel[p]!);
+      if (r !== "missing") return r;
+    }
+    return "missing";
+  }
+
+  purge(which: Holding): number {
+    let n = 0;
+    for (const p of this.order) n += this.byLevel[p]!.purge(which);
+    return n;
   }
 
   close(): void {

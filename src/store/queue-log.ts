@@ -13,8 +13,18 @@
 // would be delivered or made ready again; an expired one is settled like an
 // ack (journaled in an AckBatch) and counted, never delivered.
 import { join } from "node:path";
-import { type NewMessage, type QueueLog, type QueueLogStats, type StoredMessage, StoreError } from "../broker/storage.js";
-import { writeCheckpoint } from "./checkpoint.js";
+import {
+  type Holding,
+  type NewMessage,
+  type NotStored,
+  type QueueLog,
+  type QueueLogStats,
+  type SteerResult,
+  type StoredInfo,
+  type StoredMessage,
+  StoreError,
+} from "../broker/storage.js";
+import { CANCELLED_ENTRY, writeCheckpoint } from "./checkpoint.js";
 import type { StoreContext } from "./context.js";
 import { AckBatcher } from "./ack-batcher.js";
 import { Journal } from "./journal.js";
@@ -22,6 +32,7 @@ import { isMessage, tooLarge, visitKeys, writeMessage } from "./message-log.js";
 import { PendingDelays } from "./pending-delays.js";
 import { type Entry, EntryState, QueueState, newEntry } from "./queue-state.js";
 import { recoverQueue } from "./queue-recovery.js";
+import { QueueSteering } from "./queue-steer.js";
 import {
   MAX_KEY_BYTES,
   MAX_ROUTE_KEY_BYTES,
@@ -81,6 +92,9 @@ export class FileQueueLog implements QueueLog {
   private keyBytes: (Buffer | null)[] = [];
   /** Acks not yet in the journal. */
   private readonly acks: AckBatcher;
+  /** Never-delivered records at or after the cursor that an operator removed or moved: position -> id (see queue-steer.ts). */
+  private readonly skipped = new Map<number, bigint>();
+  private readonly steering: QueueSteering;
 
   /** Opens the log in dir, recovering what is on disk. */
   static open(opts: QueueLogOptions): FileQueueLog {
@@ -99,6 +113,25 @@ export class FileQueueLog implements QueueLog {
     this.state = new QueueState((e) => this.onSettled(e));
     this.journal.log.onRoll = () => this.scheduleCheckpoint();
     this.pending = new PendingDelays(this.delays, opts.ctx, (log, seg) => this.reclaim(log, seg));
+    const self = this;
+    this.steering = new QueueSteering({
+      msgs: this.msgs,
+      delays: this.delays,
+      journal: this.journal,
+      state: this.state,
+      pending: this.pending,
+      acks: this.acks,
+      ctx: this.ctx,
+      skipped: this.skipped,
+      cursorPos: () => self.cursor,
+      skipTo: (pos, seq) => {
+        self.skipped.clear();
+        self.moveCursor(pos, seq);
+        self.reclaimMsgSegments();
+      },
+      backlogCount: () => self.backlogCount(),
+      noteReady: (e) => self.noteReady(e),
+    });
   }
 
   // ------------------------------------------------------------------ append
@@ -225,6 +258,11 @@ export class FileQueueLog implements QueueLog {
       const p = msgs.readFrom(pos);
       if (p < 0) break;
       const o = msgs.roff;
+      if (this.skipped.size > 0 && this.skipped.has(p)) {
+        seq = viewA(msgs, o) + 1;
+        pos = p + align8(msgs.rlen);
+        continue;
+      }
       const exp = viewExpiresAt(msgs, o);
       if (exp !== 0 && exp <= nowMs) {
         (dropped ??= []).push(viewId(msgs, o));
@@ -324,6 +362,7 @@ export class FileQueueLog implements QueueLog {
     const before = posIndex(this.cursor);
     this.cursor = pos;
     this.cursorSeq = seq;
+    if (this.skipped.size > 0) for (const p of this.skipped.keys()) if (p < pos) this.skipped.delete(p);
     if (posIndex(pos) !== before) this.reclaimMsgSegments();
   }
 
@@ -455,6 +494,11 @@ export class FileQueueLog implements QueueLog {
         const p = msgs.readFrom(pos);
         if (p < 0) break;
         const o = msgs.roff;
+        if (this.skipped.size > 0 && this.skipped.has(p)) {
+          seq = viewA(msgs, o) + 1;
+          pos = p + align8(msgs.rlen);
+          continue;
+        }
         const exp = viewExpiresAt(msgs, o);
         if (exp === 0 || exp > nowMs) {
           if (exp !== 0 && exp < next) next = exp;
@@ -505,7 +549,7 @@ export class FileQueueLog implements QueueLog {
     while (out.length < max) {
       const p = this.msgs.readFrom(pos);
       if (p < 0) break;
-      out.push(this.decode(recordRetry(this.msgs.rbuf, this.msgs.roff), 0));
+      if (!this.skipped.has(p)) out.push(this.decode(recordRetry(this.msgs.rbuf, this.msgs.roff), 0));
       pos = p + align8(this.msgs.rlen);
     }
     return out;
@@ -513,7 +557,7 @@ export class FileQueueLog implements QueueLog {
 
   stats(): QueueLogStats {
     return {
-      ready: Math.max(0, this.msgs.nextSeq - this.cursorSeq - this.msgs.lostSeqsFrom(this.cursorSeq)) + this.state.readyCount,
+      ready: this.backlogCount() + this.state.readyCount,
       inFlight: this.state.inFlightCount,
       delayed: this.pending.size + this.state.delayedCount,
       bytesOnDisk: this.msgs.bytesOnDisk() + this.delays.bytesOnDisk() + this.journal.log.bytesOnDisk(),
@@ -521,6 +565,38 @@ export class FileQueueLog implements QueueLog {
       segmentsReclaimed: this.reclaimed,
       expired: this.nExpired,
     };
+  }
+
+  /** Never-delivered messages (removed or moved ones excluded). */
+  private backlogCount(): number {
+    return Math.max(0, this.msgs.nextSeq - this.cursorSeq - this.msgs.lostSeqsFrom(this.cursorSeq) - this.skipped.size);
+  }
+
+  // ------------------------------------------------------------- steering
+
+  inspect(id: bigint, hintMs: number, withBody: boolean): StoredInfo | NotStored {
+    this.checkOpen();
+    return this.steering.inspect(id, hintMs, withBody);
+  }
+
+  list(which: Holding, limit: number, after: { id: bigint; hintMs: number } | undefined, withBody: boolean): StoredInfo[] {
+    this.checkOpen();
+    return this.steering.list(which, limit, after, withBody);
+  }
+
+  remove(id: bigint, hintMs: number): SteerResult {
+    this.checkOpen();
+    return this.steering.remove(id, hintMs);
+  }
+
+  reschedule(id: bigint, hintMs: number, atMs: number): SteerResult {
+    this.checkOpen();
+    return this.steering.reschedule(id, hintMs, atMs);
+  }
+
+  purge(which: Holding): number {
+    this.checkOpen();
+    return this.steering.purge(which);
   }
 
   // ---------------------------------------------------------- space, state
@@ -565,6 +641,7 @@ export class FileQueueLog implements QueueLog {
       if (e.state === EntryState.RetriesUsedUp) list.push({ id: e.id, pos: e.pos, time: 0, retry: e.retry, state: EntryState.InFlight });
       else list.push(e);
     }
+    for (const [pos, id] of this.skipped) list.push({ id, pos, time: 0, retry: 0, state: CANCELLED_ENTRY });
     const d = this.pending.entries();
     writeCheckpoint(this.checkpointPath, {
       journalPos,
@@ -590,6 +667,7 @@ export class FileQueueLog implements QueueLog {
       if (e.state === EntryState.Ready && e.exp !== 0 && e.exp < this.sweepAtMs) this.sweepAtMs = e.exp;
     }
     for (let i = 0; i < r.delayAt.length; i++) this.pending.add(r.delayAt[i]!, r.delayPos[i]!);
+    for (const [pos, id] of r.skipped) this.skipped.set(pos, id);
     // The expiry sweep is due at the earliest expiry among the ready messages and the backlog's head.
     if (r.copiedExpiry < this.sweepAtMs) this.sweepAtMs = r.copiedExpiry;
     if (this.msgs.readFrom(this.cursor) >= 0) {

@@ -4,10 +4,10 @@
 // The result is handed to the queue log, which restores it into its
 // QueueState; recovery itself writes only the copies of fired delays that a
 // crash cut off.
-import { readCheckpoint } from "./checkpoint.js";
+import { CANCELLED_ENTRY, readCheckpoint } from "./checkpoint.js";
 import type { StoreContext } from "./context.js";
-import { copyDelayed, isDelayed, isMessage } from "./message-log.js";
-import type { Journal } from "./journal.js";
+import { copyAsDelayed, copyDelayed, isDelayed, isMessage } from "./message-log.js";
+import { CancelFrom, type Journal, PurgeWhat } from "./journal.js";
 import { type Entry, EntryState, newEntry } from "./queue-state.js";
 import { align8, recordA, recordC, recordExpiresAt, recordId, recordRetry } from "./record.js";
 import { type SegmentLog, posIndex } from "./segment-log.js";
@@ -30,6 +30,8 @@ export interface RecoveredQueue {
   delayPos: number[];
   /** Earliest expiry among fired delays copied during recovery (Infinity: none). */
   copiedExpiry: number;
+  /** Never-delivered records at or after the cursor that were removed or moved: position -> id. */
+  skipped: Map<number, bigint>;
   /** Journal records replayed. */
   replayed: number;
   fromCheckpoint: boolean;
@@ -68,7 +70,12 @@ export function recoverQueue(f: QueueFiles, ctx: StoreContext): RecoveredQueue {
   /** Ready entries in the order they became ready (re-inserting moves one to the end). */
   const readyOrder = new Map<bigint, Entry>();
   const now = ctx.clock.now();
+  const skipped = new Map<number, bigint>();
   for (const c of ck?.entries ?? []) {
+    if (c.state === CANCELLED_ENTRY) {
+      skipped.set(c.pos, c.id);
+      continue;
+    }
     const e = newEntry(c.id, c.pos, c.state, c.time, c.retry, 0);
     entries.set(e.id, e);
     if (e.state === EntryState.Ready) readyOrder.set(e.id, e);
@@ -101,12 +108,17 @@ export function recoverQueue(f: QueueFiles, ctx: StoreContext): RecoveredQueue {
     }
   };
   const fired: number[] = []; // (delay position, message-log position) pairs
+  const moved: number[] = []; // (from, source position, delay-log target position, due time)
 
   const replayed = journal.replay(ck?.journalPos ?? 0, {
     deliverRange(startPos, endSeq, endPos, deadlineMs) {
       for (let mp = startPos; ; ) {
         const r = m.readFrom(mp);
         if (r < 0 || r >= endPos) break;
+        if (skipped.delete(r)) {
+          mp = r + align8(m.rlen);
+          continue;
+        }
         if (isMessage(m.rbuf, m.roff)) {
           const id = recordId(m.rbuf, m.roff);
           if (!entries.has(id)) entries.set(id, newEntry(id, r, EntryState.InFlight, deadlineMs, recordRetry(m.rbuf, m.roff), 0));
@@ -150,7 +162,36 @@ export function recoverQueue(f: QueueFiles, ctx: StoreContext): RecoveredQueue {
       pending.delete(delayPos);
       if (targetPos >= 0) fired.push(delayPos, targetPos);
     },
+    cancel(from, sourcePos, id, targetPos, dueAtMs) {
+      if (from === CancelFrom.Messages) skipped.set(sourcePos, id);
+      else pending.delete(sourcePos);
+      if (targetPos >= 0) moved.push(from, sourcePos, targetPos, dueAtMs);
+    },
+    purge(what, endPos, endSeq) {
+      if (what === PurgeWhat.Ready) {
+        cursor = endPos;
+        cursorSeq = endSeq;
+        for (const p of skipped.keys()) if (p < endPos) skipped.delete(p);
+      } else {
+        for (const p of pending.keys()) if (p < endPos) pending.delete(p);
+      }
+    },
   });
+
+  // A move whose copy into the delay log was cut off by a crash (its Cancel
+  // names a position at or past the recovered tail) is copied now.
+  for (let i = 0; i < moved.length; i += 4) {
+    if (moved[i + 2]! < d.tailPos()) continue;
+    const log = moved[i] === CancelFrom.Messages ? m : d;
+    if (log.readAt(moved[i + 1]!) <= 0) continue;
+    const at = moved[i + 3]!;
+    d.positionFor(log.rlen);
+    log.readAt(moved[i + 1]!);
+    const exp = recordExpiresAt(log.rbuf, log.roff);
+    const p = copyAsDelayed(d, log.rbuf, log.roff, at);
+    pending.set(p, exp > 0 && exp < at ? exp : at);
+    ctx.logger.info({ dir: d.dir, pos: moved[i + 1] }, "finished moving a rescheduled message cut off by a crash");
+  }
 
   // A delay whose copy into the message log was cut off by a crash (its
   // DelayDone names a position at or past the recovered tail) is copied now.
@@ -175,6 +216,7 @@ export function recoverQueue(f: QueueFiles, ctx: StoreContext): RecoveredQueue {
     cursorSeq = m.nextSeq;
   }
   m.setNextSeq(cursorSeq);
+  for (const p of skipped.keys()) if (p < cursor) skipped.delete(p);
   // Ready messages whose seqs lay in segments quarantined as unreadable.
   let lost = m.lostSeqsFrom(cursorSeq);
   if (lost > 0) ctx.logger.warn({ dir: m.dir, lost, seqs: m.lostSeqs }, "ready messages lost with quarantined segments");
@@ -206,5 +248,5 @@ export function recoverQueue(f: QueueFiles, ctx: StoreContext): RecoveredQueue {
     delayAt.push(at);
     delayPos.push(pos);
   }
-  return { cursor, cursorSeq, entries: out, delayAt, delayPos, copiedExpiry, replayed, fromCheckpoint: ck !== undefined, lost };
+  return { cursor, cursorSeq, entries: out, delayAt, delayPos, copiedExpiry, skipped, replayed, fromCheckpoint: ck !== undefined, lost };
 }

@@ -161,6 +161,24 @@ export class QueueState {
     }
   }
 
+  /**
+   * A ready or delayed entry moved (by an operator) to be ready at atMs: at
+   * once when that passed, else delayed until then. Returns the entry that
+   * now stands for the message (a ready one is replaced, so its old slot in
+   * the ready order goes stale).
+   */
+  moveDue(e: Entry, atMs: number, nowMs: number): Entry {
+    if (e.state !== EntryState.Ready) {
+      this.giveBack(e, atMs, nowMs);
+      return e;
+    }
+    const n = newEntry(e.id, e.pos, EntryState.Ready, 0, e.retry, e.exp);
+    e.state = 0;
+    this.entries.set(n.id, n);
+    this.giveBack(n, atMs, nowMs);
+    return n;
+  }
+
   /** Its deadline passed: back with retry + 1 (see giveBack). */
   requeue(e: Entry, retry: number, readyAtMs: number, nowMs: number): void {
     e.retry = retry;

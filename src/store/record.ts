@@ -42,6 +42,10 @@ export const RecordType = {
   DelayDone: 22,
   /** retry = count; body = count ids (u64 each). */
   AckBatch: 23,
+  /** A ready or delayed message removed or moved by an operator (see journal.ts). */
+  Cancel: 24,
+  /** Every ready (retry 1) or delayed (retry 2) message up to a position removed. */
+  Purge: 25,
 } as const;
 
 /** Bits of the flags byte. */
@@ -60,7 +64,7 @@ export function keyExtBytes(keyBytes: number): number {
   return keyBytes > 0 ? KEY_PREFIX_BYTES + keyBytes : 0;
 }
 
-const MAX_TYPE = 23;
+const MAX_TYPE = 25;
 const TWO_32 = 4294967296;
 
 export function align8(n: number): number {

@@ -43,7 +43,7 @@ describe("gmq CLI", function () {
   it("--help lists every command and exits 0", async () => {
     const r = await gmq(["--help"]);
     expect(r.code).to.equal(0);
-    for (const cmd of ["config", "declare", "delete-topic", "push", "pop", "ack", "consume", "dead", "redrive", "publish", "subscribe", "stats", "nodes", "bench"]) {
+    for (const cmd of ["config", "declare", "delete-topic", "push", "pop", "ack", "consume", "dead", "redrive", "get", "peek", "delete", "reschedule", "purge", "publish", "subscribe", "stats", "nodes", "bench"]) {
       expect(r.stdout).to.match(new RegExp(`^  ${cmd}\\b`, "m"));
     }
   });
@@ -64,6 +64,25 @@ describe("gmq CLI", function () {
     const consumed = await gmq(["--addr", addr, "consume", "cli", "q", "--count", "2"]);
     expect(consumed.code).to.equal(0);
     expect(consumed.stdout.trim().split("\n")).to.have.length(2);
+  });
+
+  it("gets, peeks, reschedules, deletes and purges single messages", async function () {
+    this.timeout(240_000); // eleven CLI processes, each a Node.js start-up on a loaded machine
+    await gmq(["--addr", addr, "declare", "cli-msg", "q"]);
+    const one = JSON.parse((await gmq(["--addr", a.grpcAddr, "--json", "push", "cli-msg", "first", "-r", "q"])).stdout) as { id: string };
+    const two = JSON.parse((await gmq(["--addr", a.grpcAddr, "--json", "push", "cli-msg", "second", "-r", "q"])).stdout) as { id: string };
+    const got = JSON.parse((await gmq(["--addr", addr, "--json", "get", "cli-msg", one.id, "--body"])).stdout) as Record<string, unknown>;
+    expect(got).to.include({ id: one.id, bind_key: "q", state: "ready", body: "first", body_bytes: 5 });
+    const peeked = (await gmq(["--addr", addr, "--json", "peek", "cli-msg", "q", "--limit", "1", "--after", one.id])).stdout.trim().split("\n");
+    expect(peeked.map((l) => (JSON.parse(l) as { id: string }).id)).to.deep.equal([two.id]);
+    expect((await gmq(["--addr", addr, "reschedule", "cli-msg", "q", one.id, "--delay", "1h"])).code).to.equal(0);
+    const delayed = (await gmq(["--addr", addr, "--json", "peek", "cli-msg", "q", "--state", "delayed"])).stdout.trim().split("\n");
+    expect(delayed.map((l) => (JSON.parse(l) as { id: string; state: string }).state)).to.deep.equal(["delayed"]);
+    expect((await gmq(["--addr", addr, "delete", "cli-msg", "q", two.id])).stdout).to.match(/^deleted/);
+    const gone = await gmq(["--addr", addr, "get", "cli-msg", two.id]);
+    expect(gone.code).to.not.equal(0);
+    expect(gone.stderr).to.match(/MESSAGE_NOT_FOUND|no message/);
+    expect((await gmq(["--addr", addr, "purge", "cli-msg", "q", "all"])).stdout).to.match(/^purged 1 message\(s\).*delayed 1/);
   });
 
   it("pushes a body argument with a delay, and rejects a bad delay with a one-line error", async () => {

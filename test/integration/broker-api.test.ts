@@ -122,14 +122,20 @@ describe("BrokerService over gRPC", function () {
       expect(await codeOf(push(topic, "zzz", "x"))).to.equal(S.FAILED_PRECONDITION);
     });
 
-    it("REGEX: copies to every bind key the pattern matches in full", async () => {
+    it("REGEX: copies to every bind key the pattern matches anywhere, as the original (^ and $ anchor)", async () => {
       const topic = uniqueTopic();
       await config(topic, { routeMode: RouteMode.ROUTE_MODE_REGEX });
-      for (const b of ["home.work", "home.play", "office"]) await declare(topic, b);
-      const r = await push(topic, "home\\..*", "h");
+      for (const b of ["user.created", "user.deleted", "superuser.x", "home", "homework", "office"]) await declare(topic, b);
+      const r = await push(topic, "^user\\.", "u");
       expect(r.queues).to.equal(2);
-      expect((await pop(topic, "home.work")).id).to.equal(r.id);
-      expect((await pop(topic, "home.play")).id).to.equal(r.id);
+      expect((await pop(topic, "user.created")).id).to.equal(r.id);
+      expect((await pop(topic, "user.deleted")).id).to.equal(r.id);
+      expect(await codeOf(pop(topic, "superuser.x"))).to.equal(S.NOT_FOUND);
+      const h = await push(topic, "home", "h");
+      expect(h.queues).to.equal(2);
+      expect((await pop(topic, "homework")).id).to.equal(h.id);
+      expect((await pop(topic, "home")).id).to.equal(h.id);
+      expect((await push(topic, "^home$", "h2")).queues).to.equal(1);
       expect(await codeOf(pop(topic, "office"))).to.equal(S.NOT_FOUND);
     });
 
@@ -138,7 +144,7 @@ describe("BrokerService over gRPC", function () {
       await config(topic, { routeMode: RouteMode.ROUTE_MODE_REGEX });
       await declare(topic, "a".repeat(200) + "!");
       // On a backtracking engine (a+)+$ against "aaa...a!" takes 2^200 steps: answering at all shows it does not backtrack.
-      expect(await codeOf(push(topic, "(a+)+", "x"))).to.equal(S.FAILED_PRECONDITION);
+      expect(await codeOf(push(topic, "^(a+)+$", "x"))).to.equal(S.FAILED_PRECONDITION);
       const ping = await fixture.client.call<object, { nodeId: number }>("ping", {});
       expect(ping.nodeId).to.equal(1);
     });

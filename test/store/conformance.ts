@@ -690,6 +690,140 @@ export function describeStorageConformance(name: string, open: OpenStorage): voi
       });
     });
 
+    describe("inspect and steer single messages", () => {
+      const H = (): number => Date.now(); // hint: when the message was appended
+      const info = (q: ReturnType<Storage["openQueue"]>, id: bigint) => {
+        const r = q.inspect(id, H(), false);
+        if (typeof r === "string") throw new Error(`not found: ${r}`);
+        return r;
+      };
+
+      it("reports ready, delayed, in flight and ready-again messages with their times and fields", () => {
+        const q = store.openQueue("t", "inspect", "main");
+        const now = Date.now();
+        const a = msg({ routeKey: "rk.a", body: Buffer.from("hello") });
+        const b = msg();
+        const later = msg({ deliverAtMs: now + 60_000 });
+        const exp = msg({ expiresAtMs: now + 3_600_000 });
+        q.append([a, b, later, exp]);
+        expect(info(q, a.id)).to.deep.equal({
+          id: a.id, state: "ready", routeKey: "rk.a", createdAtMs: a.createdAtMs, retry: 0, dueAtMs: 0, deadlineMs: 0, expiresAtMs: 0, bodyBytes: 5,
+        });
+        expect((q.inspect(a.id, H(), true) as { body: Buffer }).body.toString()).to.equal("hello");
+        expect(info(q, later.id)).to.include({ state: "delayed", dueAtMs: now + 60_000 });
+        expect(info(q, exp.id)).to.include({ state: "ready", expiresAtMs: now + 3_600_000 });
+        q.reserve(1, BIG, now + 30_000);
+        expect(info(q, a.id)).to.include({ state: "inFlight", deadlineMs: now + 30_000, retry: 0 });
+        q.release(a.id, now + 5_000);
+        expect(info(q, a.id)).to.include({ state: "delayed", dueAtMs: now + 5_000 });
+        q.processDue(now + 5_000, 5);
+        expect(info(q, a.id)).to.include({ state: "ready" });
+        expect(q.inspect(987_654_321n, H(), false)).to.be.a("string");
+      });
+
+      it("removes ready and delayed messages for good, refuses in-flight ones, across a reopen", async () => {
+        let q = store.openQueue("t", "remove", "main");
+        const now = Date.now();
+        const [a, b, c] = msgs(3);
+        const d = msg({ deliverAtMs: now + 1000 });
+        q.append([a!, b!, c!, d]);
+        expect(q.remove(b!.id, H())).to.equal("done");
+        expect(q.remove(d.id, H())).to.equal("done");
+        expect(q.remove(b!.id, H())).to.equal("missing");
+        expect(q.stats()).to.include({ ready: 2, delayed: 0 });
+        expect(ids(q.reserve(1, BIG, now + 60_000))).to.deep.equal([a!.id]);
+        expect(q.remove(a!.id, H())).to.equal("inFlight");
+        await store.commit();
+        store = await reopen();
+        q = store.openQueue("t", "remove", "main");
+        expect(q.stats()).to.include({ ready: 1, delayed: 0, inFlight: 1 });
+        q.processDue(now + 2000, 5);
+        expect(ids(q.reserve(10, BIG, now + 60_000))).to.deep.equal([c!.id]);
+        expect(q.stats()).to.include({ ready: 0, delayed: 0 });
+      });
+
+      it("reschedules a delayed or ready message to a new due time, across a reopen", async () => {
+        let q = store.openQueue("t", "resched", "main");
+        const now = Date.now();
+        const [a, b] = msgs(2);
+        const d = msg({ deliverAtMs: now + 60_000 });
+        q.append([a!, b!, d]);
+        expect(q.reschedule(a!.id, H(), now + 20_000)).to.equal("done");
+        expect(q.reschedule(d.id, H(), now + 10_000)).to.equal("done");
+        expect(info(q, a!.id)).to.include({ state: "delayed", dueAtMs: now + 20_000 });
+        expect(info(q, d.id)).to.include({ state: "delayed", dueAtMs: now + 10_000 });
+        expect(q.stats()).to.include({ ready: 1, delayed: 2 });
+        await store.commit();
+        store = await reopen();
+        q = store.openQueue("t", "resched", "main");
+        expect(q.stats()).to.include({ ready: 1, delayed: 2 });
+        expect(ids(q.reserve(10, BIG, now + 100_000))).to.deep.equal([b!.id]);
+        q.processDue(now + 10_000, 5);
+        expect(ids(q.reserve(10, BIG, now + 100_000))).to.deep.equal([d.id]);
+        q.processDue(now + 20_000, 5);
+        expect(ids(q.reserve(10, BIG, now + 100_000))).to.deep.equal([a!.id]);
+        q.processDue(now + 70_000, 5);
+        expect(q.reserve(10, BIG, now + 100_000)).to.deep.equal([]);
+        expect(q.reschedule(a!.id, H(), now)).to.equal("inFlight");
+      });
+
+      it("moves a ready-again message to later and back", () => {
+        const q = store.openQueue("t", "resched-entry", "main");
+        const now = Date.now();
+        const [a, b] = msgs(2);
+        q.append([a!, b!]);
+        q.reserve(1, BIG, now + 1000);
+        q.release(a!.id, 0);
+        expect(q.reschedule(a!.id, H(), now + 5000)).to.equal("done");
+        expect(info(q, a!.id)).to.include({ state: "delayed", dueAtMs: now + 5000 });
+        expect(ids(q.reserve(10, BIG, now + 100_000))).to.deep.equal([b!.id]);
+        q.processDue(now + 5000, 5);
+        expect(ids(q.reserve(10, BIG, now + 100_000))).to.deep.equal([a!.id]);
+      });
+
+      it("pages through ready and delayed messages without delivering them", () => {
+        const q = store.openQueue("t", "list", "main");
+        const now = Date.now();
+        const ready = msgs(5);
+        const delayed = [msg({ deliverAtMs: now + 3000 }), msg({ deliverAtMs: now + 1000 }), msg({ deliverAtMs: now + 2000 })];
+        q.append([...ready, ...delayed]);
+        q.reserve(1, BIG, now + 1000);
+        q.release(ready[0]!.id, 0); // ready again: first in delivery order
+        q.remove(ready[2]!.id, H());
+        const p1 = q.list("ready", 2, undefined, false);
+        expect(ids(p1)).to.deep.equal([ready[0]!.id, ready[1]!.id]);
+        const p2 = q.list("ready", 2, { id: p1[1]!.id, hintMs: H() }, true);
+        expect(ids(p2)).to.deep.equal([ready[3]!.id, ready[4]!.id]);
+        expect(p2[0]!.body!.toString()).to.equal(`body-${ready[3]!.id}`);
+        expect(q.list("ready", 2, { id: ready[4]!.id, hintMs: H() }, false)).to.deep.equal([]);
+        const d = q.list("delayed", 10, undefined, false);
+        expect(ids(d)).to.deep.equal([delayed[1]!.id, delayed[2]!.id, delayed[0]!.id]);
+        expect(d.map((m) => m.dueAtMs)).to.deep.equal([now + 1000, now + 2000, now + 3000]);
+        expect(ids(q.list("delayed", 1, { id: delayed[1]!.id, hintMs: H() }, false))).to.deep.equal([delayed[2]!.id]);
+        expect(q.stats()).to.include({ ready: 4, delayed: 3, inFlight: 0 });
+      });
+
+      it("purges ready or delayed messages, returns how many, across a reopen", async () => {
+        let q = store.openQueue("t", "purge", "main");
+        const now = Date.now();
+        q.append([...msgs(4), msg({ deliverAtMs: now + 1000 }), msg({ deliverAtMs: now + 2000 })]);
+        const [first] = q.reserve(1, BIG, now + 1000);
+        q.release(first!.id, 0);
+        const [inflight] = q.reserve(1, BIG, now + 1000);
+        expect(q.purge("ready")).to.equal(3);
+        expect(q.stats()).to.include({ ready: 0, delayed: 2, inFlight: 1 });
+        const fresh = msg();
+        q.append([fresh]);
+        expect(q.purge("delayed")).to.equal(2);
+        await store.commit();
+        store = await reopen();
+        q = store.openQueue("t", "purge", "main");
+        expect(q.stats()).to.include({ ready: 1, delayed: 0, inFlight: 1 });
+        q.processDue(now + 5000, 5);
+        expect(ids(q.reserve(10, BIG, now + 100_000))).to.deep.equal([inflight!.id, fresh.id]);
+      });
+    });
+
     describe("peek", () => {
       it("shows ready messages oldest first without changing their state", () => {
         const q = store.openQueue("t", "peek", "main");

@@ -38,9 +38,11 @@ describe("routing", () => {
   });
 
   describe("REGEX (RE2)", () => {
-    it("requires the pattern to match the whole bind key", () => {
-      expect(route("regex", "home", ["home", "homework"])).to.deep.equal(["home"]);
-      expect(route("regex", "home.*", ["home", "homework", "office"])).to.deep.equal(["home", "homework"]);
+    it("matches anywhere in the bind key, as the original's regexp.MatchString; ^ and $ anchor", () => {
+      expect(route("regex", "home", ["home", "homework", "office", "myhome"])).to.deep.equal(["home", "homework", "myhome"]);
+      expect(route("regex", "^user\\.", ["user.created", "user.deleted", "users", "admin.user.x"])).to.deep.equal(["user.created", "user.deleted"]);
+      expect(route("regex", "^home$", ["home", "homework"])).to.deep.equal(["home"]);
+      expect(route("regex", "work$", ["home", "homework"])).to.deep.equal(["homework"]);
     });
 
     it("rejects patterns RE2 cannot run in linear time", () => {

@@ -102,11 +102,17 @@ export function register(program: Command, ctx: () => Context): void {
 
   program
     .command("delete")
-    .description("delete a queue with its messages and dead letters on every node")
+    .description("with <id>: remove one ready, delayed or dead message for good (refused while it is in flight); without: delete the queue with its messages and dead letters on every node")
     .argument("<topic>")
     .argument("<bind-key>")
-    .action(async (topic: string, bindKey: string) => {
+    .argument("[id]", "the message to remove")
+    .action(async (topic: string, bindKey: string, id: string | undefined) => {
       const c = ctx();
+      if (id !== undefined) {
+        await (await c.connect()).deleteMessage(topic, bindKey, BigInt(id));
+        c.out(`deleted ${id} from ${topic}_${bindKey}`, { topic, bind_key: bindKey, id, deleted: true });
+        return;
+      }
       await (await c.connect()).deleteQueue(topic, bindKey);
       c.out(`deleted: ${topic}_${bindKey}`, { topic, bind_key: bindKey, deleted: true });
     });

@@ -27,6 +27,196 @@ export const protobufPackage = "gmq.v1";
 
 export const protobufFileName = "gmq/v1/broker.proto";
 
+/** Where a message stands in one queue. */
+export enum MessageState {
+  /** MESSAGE_STATE_UNSPECIFIED - Never sent. */
+  MESSAGE_STATE_UNSPECIFIED = 0,
+  /**
+   * MESSAGE_STATE_READY - Waiting for delivery (never delivered, or given back by a nack or a
+   * passed TTR).
+   */
+  MESSAGE_STATE_READY = 1,
+  /**
+   * MESSAGE_STATE_DELAYED - Waiting for a time (a push delay, a nack delay, a retry backoff, a
+   * reschedule): due_at_ms says until when.
+   */
+  MESSAGE_STATE_DELAYED = 2,
+  /**
+   * MESSAGE_STATE_IN_FLIGHT - Delivered and not acked: deadline_ms is its TTR deadline, retry its
+   * redeliveries so far.
+   */
+  MESSAGE_STATE_IN_FLIGHT = 3,
+  /** MESSAGE_STATE_DEAD - Among the queue's dead letters (its retries were used up). */
+  MESSAGE_STATE_DEAD = 4,
+  /**
+   * MESSAGE_STATE_ACKED - Settled (acked, or removed after the queue's cursor passed it) and still
+   * on disk until its segment is reclaimed.
+   */
+  MESSAGE_STATE_ACKED = 5,
+  /** MESSAGE_STATE_EXPIRED - Its expiry passed: it is never delivered again. */
+  MESSAGE_STATE_EXPIRED = 6,
+  UNRECOGNIZED = -1,
+}
+
+export function messageStateFromJSON(object: any): MessageState {
+  switch (object) {
+    case 0:
+    case "MESSAGE_STATE_UNSPECIFIED":
+      return MessageState.MESSAGE_STATE_UNSPECIFIED;
+    case 1:
+    case "MESSAGE_STATE_READY":
+      return MessageState.MESSAGE_STATE_READY;
+    case 2:
+    case "MESSAGE_STATE_DELAYED":
+      return MessageState.MESSAGE_STATE_DELAYED;
+    case 3:
+    case "MESSAGE_STATE_IN_FLIGHT":
+      return MessageState.MESSAGE_STATE_IN_FLIGHT;
+    case 4:
+    case "MESSAGE_STATE_DEAD":
+      return MessageState.MESSAGE_STATE_DEAD;
+    case 5:
+    case "MESSAGE_STATE_ACKED":
+      return MessageState.MESSAGE_STATE_ACKED;
+    case 6:
+    case "MESSAGE_STATE_EXPIRED":
+      return MessageState.MESSAGE_STATE_EXPIRED;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return MessageState.UNRECOGNIZED;
+  }
+}
+
+export function messageStateToJSON(object: MessageState): string {
+  switch (object) {
+    case MessageState.MESSAGE_STATE_UNSPECIFIED:
+      return "MESSAGE_STATE_UNSPECIFIED";
+    case MessageState.MESSAGE_STATE_READY:
+      return "MESSAGE_STATE_READY";
+    case MessageState.MESSAGE_STATE_DELAYED:
+      return "MESSAGE_STATE_DELAYED";
+    case MessageState.MESSAGE_STATE_IN_FLIGHT:
+      return "MESSAGE_STATE_IN_FLIGHT";
+    case MessageState.MESSAGE_STATE_DEAD:
+      return "MESSAGE_STATE_DEAD";
+    case MessageState.MESSAGE_STATE_ACKED:
+      return "MESSAGE_STATE_ACKED";
+    case MessageState.MESSAGE_STATE_EXPIRED:
+      return "MESSAGE_STATE_EXPIRED";
+    case MessageState.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+/** Which messages Peek pages through. */
+export enum PeekState {
+  /** PEEK_STATE_UNSPECIFIED - Not set: READY. */
+  PEEK_STATE_UNSPECIFIED = 0,
+  /** PEEK_STATE_READY - Ready messages, in delivery order. */
+  PEEK_STATE_READY = 1,
+  /** PEEK_STATE_DELAYED - Delayed messages, by due time. */
+  PEEK_STATE_DELAYED = 2,
+  /** PEEK_STATE_DEAD - Dead letters, oldest first. */
+  PEEK_STATE_DEAD = 3,
+  UNRECOGNIZED = -1,
+}
+
+export function peekStateFromJSON(object: any): PeekState {
+  switch (object) {
+    case 0:
+    case "PEEK_STATE_UNSPECIFIED":
+      return PeekState.PEEK_STATE_UNSPECIFIED;
+    case 1:
+    case "PEEK_STATE_READY":
+      return PeekState.PEEK_STATE_READY;
+    case 2:
+    case "PEEK_STATE_DELAYED":
+      return PeekState.PEEK_STATE_DELAYED;
+    case 3:
+    case "PEEK_STATE_DEAD":
+      return PeekState.PEEK_STATE_DEAD;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return PeekState.UNRECOGNIZED;
+  }
+}
+
+export function peekStateToJSON(object: PeekState): string {
+  switch (object) {
+    case PeekState.PEEK_STATE_UNSPECIFIED:
+      return "PEEK_STATE_UNSPECIFIED";
+    case PeekState.PEEK_STATE_READY:
+      return "PEEK_STATE_READY";
+    case PeekState.PEEK_STATE_DELAYED:
+      return "PEEK_STATE_DELAYED";
+    case PeekState.PEEK_STATE_DEAD:
+      return "PEEK_STATE_DEAD";
+    case PeekState.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+/** What PurgeQueue removes. */
+export enum PurgeTarget {
+  /** PURGE_TARGET_UNSPECIFIED - Not set: refused (say what to purge). */
+  PURGE_TARGET_UNSPECIFIED = 0,
+  /** PURGE_TARGET_READY - Ready messages (never delivered, or given back). */
+  PURGE_TARGET_READY = 1,
+  /** PURGE_TARGET_DELAYED - Delayed messages. */
+  PURGE_TARGET_DELAYED = 2,
+  /** PURGE_TARGET_DEAD - Dead letters. */
+  PURGE_TARGET_DEAD = 3,
+  /** PURGE_TARGET_ALL - All three. */
+  PURGE_TARGET_ALL = 4,
+  UNRECOGNIZED = -1,
+}
+
+export function purgeTargetFromJSON(object: any): PurgeTarget {
+  switch (object) {
+    case 0:
+    case "PURGE_TARGET_UNSPECIFIED":
+      return PurgeTarget.PURGE_TARGET_UNSPECIFIED;
+    case 1:
+    case "PURGE_TARGET_READY":
+      return PurgeTarget.PURGE_TARGET_READY;
+    case 2:
+    case "PURGE_TARGET_DELAYED":
+      return PurgeTarget.PURGE_TARGET_DELAYED;
+    case 3:
+    case "PURGE_TARGET_DEAD":
+      return PurgeTarget.PURGE_TARGET_DEAD;
+    case 4:
+    case "PURGE_TARGET_ALL":
+      return PurgeTarget.PURGE_TARGET_ALL;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return PurgeTarget.UNRECOGNIZED;
+  }
+}
+
+export function purgeTargetToJSON(object: PurgeTarget): string {
+  switch (object) {
+    case PurgeTarget.PURGE_TARGET_UNSPECIFIED:
+      return "PURGE_TARGET_UNSPECIFIED";
+    case PurgeTarget.PURGE_TARGET_READY:
+      return "PURGE_TARGET_READY";
+    case PurgeTarget.PURGE_TARGET_DELAYED:
+      return "PURGE_TARGET_DELAYED";
+    case PurgeTarget.PURGE_TARGET_DEAD:
+      return "PURGE_TARGET_DEAD";
+    case PurgeTarget.PURGE_TARGET_ALL:
+      return "PURGE_TARGET_ALL";
+    case PurgeTarget.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /** How a push's route key selects queues by their bind keys. */
 export enum RouteMode {
   /** ROUTE_MODE_UNSPECIFIED - Not set: keeps the current mode (FULL for a new topic). */
@@ -34,8 +224,10 @@ export enum RouteMode {
   /** ROUTE_MODE_FULL - The route key must equal the bind key (the original's mode 1). */
   ROUTE_MODE_FULL = 1,
   /**
-   * ROUTE_MODE_REGEX - The route key is a regular expression (RE2 syntax, linear time) that must
-   * match the whole bind key (the original's "fuzzy" mode 2).
+   * ROUTE_MODE_REGEX - The route key is a regular expression (RE2 syntax, linear time) that
+   * reaches every queue whose bind key it matches anywhere, as the original's
+   * "fuzzy" mode 2 (Go's regexp.MatchString): unanchored, so `home` reaches
+   * `homework`; `^` and `$` anchor (`^user\.` reaches `user.created`).
    */
   ROUTE_MODE_REGEX = 2,
   /**
@@ -241,10 +433,26 @@ export enum ErrorReason {
   /** ERROR_REASON_PATH_NOT_FOUND - [NOT_FOUND] HTTP only: no route for this path. */
   ERROR_REASON_PATH_NOT_FOUND = 9,
   /**
+   * ERROR_REASON_MESSAGE_NOT_FOUND - [NOT_FOUND] GetMessage, Delete, Reschedule: no message with this id in
+   * the queue (never there, or removed), or none that can be changed
+   * (Delete, Reschedule: already settled).
+   */
+  ERROR_REASON_MESSAGE_NOT_FOUND = 32,
+  /**
+   * ERROR_REASON_MESSAGE_RECLAIMED - [NOT_FOUND] GetMessage: the message was settled and its segment
+   * reclaimed: nothing of it is left on disk.
+   */
+  ERROR_REASON_MESSAGE_RECLAIMED = 33,
+  /**
    * ERROR_REASON_NO_ROUTE - [FAILED_PRECONDITION] Push: no queue of the topic matches the route key;
    * nothing was stored.
    */
   ERROR_REASON_NO_ROUTE = 10,
+  /**
+   * ERROR_REASON_MESSAGE_IN_FLIGHT - [FAILED_PRECONDITION] Delete, Reschedule: the message is in flight
+   * (delivered, not acked); ack or nack it instead.
+   */
+  ERROR_REASON_MESSAGE_IN_FLIGHT = 34,
   /**
    * ERROR_REASON_BODY_TOO_LARGE - [RESOURCE_EXHAUSTED] A message body is over the node's --max-body-bytes;
    * nothing was stored.
@@ -381,9 +589,18 @@ export function errorReasonFromJSON(object: any): ErrorReason {
     case 9:
     case "ERROR_REASON_PATH_NOT_FOUND":
       return ErrorReason.ERROR_REASON_PATH_NOT_FOUND;
+    case 32:
+    case "ERROR_REASON_MESSAGE_NOT_FOUND":
+      return ErrorReason.ERROR_REASON_MESSAGE_NOT_FOUND;
+    case 33:
+    case "ERROR_REASON_MESSAGE_RECLAIMED":
+      return ErrorReason.ERROR_REASON_MESSAGE_RECLAIMED;
     case 10:
     case "ERROR_REASON_NO_ROUTE":
       return ErrorReason.ERROR_REASON_NO_ROUTE;
+    case 34:
+    case "ERROR_REASON_MESSAGE_IN_FLIGHT":
+      return ErrorReason.ERROR_REASON_MESSAGE_IN_FLIGHT;
     case 11:
     case "ERROR_REASON_BODY_TOO_LARGE":
       return ErrorReason.ERROR_REASON_BODY_TOO_LARGE;
@@ -479,8 +696,14 @@ export function errorReasonToJSON(object: ErrorReason): string {
       return "ERROR_REASON_NOT_IN_FLIGHT";
     case ErrorReason.ERROR_REASON_PATH_NOT_FOUND:
       return "ERROR_REASON_PATH_NOT_FOUND";
+    case ErrorReason.ERROR_REASON_MESSAGE_NOT_FOUND:
+      return "ERROR_REASON_MESSAGE_NOT_FOUND";
+    case ErrorReason.ERROR_REASON_MESSAGE_RECLAIMED:
+      return "ERROR_REASON_MESSAGE_RECLAIMED";
     case ErrorReason.ERROR_REASON_NO_ROUTE:
       return "ERROR_REASON_NO_ROUTE";
+    case ErrorReason.ERROR_REASON_MESSAGE_IN_FLIGHT:
+      return "ERROR_REASON_MESSAGE_IN_FLIGHT";
     case ErrorReason.ERROR_REASON_BODY_TOO_LARGE:
       return "ERROR_REASON_BODY_TOO_LARGE";
     case ErrorReason.ERROR_REASON_REQUEST_TOO_LARGE:
@@ -525,6 +748,131 @@ export function errorReasonToJSON(object: ErrorReason): string {
     default:
       return "UNRECOGNIZED";
   }
+}
+
+/** One message as GetMessage and Peek report it. */
+export interface MessageInfo {
+  /** The queue holding this copy. */
+  bindKey: string;
+  /** Its state in that queue. */
+  state: MessageState;
+  /** The message id (a decimal string in JSON). */
+  id: bigint;
+  /** Route key given at push. */
+  routeKey: string;
+  /** When it was pushed, ms since the epoch. */
+  createdAtMs: bigint;
+  /** Redeliveries so far. */
+  retry: number;
+  /** DELAYED: when it becomes ready, ms since the epoch; 0 otherwise. */
+  dueAtMs: bigint;
+  /**
+   * IN_FLIGHT: when its TTR ends, ms since the epoch; 0 otherwise (0 too
+   * while it is being moved to the dead letters).
+   */
+  deadlineMs: bigint;
+  /** When it expires, ms since the epoch (0: never). */
+  expiresAtMs: bigint;
+  /** Size of its body in bytes. */
+  bodyBytes: number;
+  /** The body, only when include_body was set (base64 in JSON). */
+  body: Buffer;
+}
+
+/** Request of GetMessage. */
+export interface GetMessageRequest {
+  /** Topic of the message. */
+  topic: string;
+  /** The queue to look in; empty: every queue of the topic. */
+  bindKey: string;
+  /** The message id. */
+  id: bigint;
+  /** Include the body. */
+  includeBody: boolean;
+}
+
+/** Reply of GetMessage. */
+export interface GetMessageResponse {
+  /** One entry per queue holding a copy, by bind key. */
+  copies: MessageInfo[];
+}
+
+/** Request of Peek. */
+export interface PeekRequest {
+  /** Topic of the queue. */
+  topic: string;
+  /** The queue's bind key. */
+  bindKey: string;
+  /** Which messages (default READY). */
+  state: PeekState;
+  /** At most this many (default 100, max 1000; fewer when bodies would not fit one reply). */
+  limit: number;
+  /** Start after this message (the last id of the previous page); 0: from the first. */
+  afterId: bigint;
+  /** Include the bodies. */
+  includeBody: boolean;
+}
+
+/** Reply of Peek. */
+export interface PeekResponse {
+  /** The page, in the order named by the state. */
+  messages: MessageInfo[];
+}
+
+/** Request of Delete. */
+export interface DeleteRequest {
+  /** Topic of the queue. */
+  topic: string;
+  /** The queue's bind key. */
+  bindKey: string;
+  /** The message id. */
+  id: bigint;
+}
+
+/** Reply of Delete. */
+export interface DeleteResponse {
+}
+
+/** Request of Reschedule. Exactly one of deliver_at_ms and delay_ms is set. */
+export interface RescheduleRequest {
+  /** Topic of the queue. */
+  topic: string;
+  /** The queue's bind key. */
+  bindKey: string;
+  /** The message id. */
+  id: bigint;
+  /** The new due time, ms since the epoch (within 366 days of now). */
+  deliverAtMs: bigint;
+  /** Or: due this many ms from now (max 366 days). */
+  delayMs: bigint;
+}
+
+/** Reply of Reschedule. */
+export interface RescheduleResponse {
+  /** The due time it got, ms since the epoch. */
+  dueAtMs: bigint;
+}
+
+/** Request of PurgeQueue. */
+export interface PurgeQueueRequest {
+  /** Topic of the queue. */
+  topic: string;
+  /** The queue's bind key. */
+  bindKey: string;
+  /** What to remove. */
+  what: PurgeTarget;
+}
+
+/** Reply of PurgeQueue. */
+export interface PurgeQueueResponse {
+  /** Messages removed in all. */
+  purged: bigint;
+  /** Of which ready ones. */
+  ready: bigint;
+  /** Delayed ones. */
+  delayed: bigint;
+  /** Dead letters. */
+  dead: bigint;
 }
 
 /** A topic's configuration. */
@@ -1333,6 +1681,1338 @@ export interface PingResponse {
   /** When the node started, ms since the epoch. */
   startedAtMs: bigint;
 }
+
+function createBaseMessageInfo(): MessageInfo {
+  return {
+    bindKey: "",
+    state: 0,
+    id: 0n,
+    routeKey: "",
+    createdAtMs: 0n,
+    retry: 0,
+    dueAtMs: 0n,
+    deadlineMs: 0n,
+    expiresAtMs: 0n,
+    bodyBytes: 0,
+    body: Buffer.alloc(0),
+  };
+}
+
+export const MessageInfo: MessageFns<MessageInfo> = {
+  encode(message: MessageInfo, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.bindKey !== "") {
+      writer.uint32(10).string(message.bindKey);
+    }
+    if (message.state !== 0) {
+      writer.uint32(16).int32(message.state);
+    }
+    if (message.id !== 0n) {
+      if (BigInt.asUintN(64, message.id) !== message.id) {
+        throw new globalThis.Error("value provided for field message.id of type uint64 too large");
+      }
+      writer.uint32(24).uint64(message.id);
+    }
+    if (message.routeKey !== "") {
+      writer.uint32(34).string(message.routeKey);
+    }
+    if (message.createdAtMs !== 0n) {
+      if (BigInt.asIntN(64, message.createdAtMs) !== message.createdAtMs) {
+        throw new globalThis.Error("value provided for field message.createdAtMs of type int64 too large");
+      }
+      writer.uint32(40).int64(message.createdAtMs);
+    }
+    if (message.retry !== 0) {
+      writer.uint32(48).uint32(message.retry);
+    }
+    if (message.dueAtMs !== 0n) {
+      if (BigInt.asIntN(64, message.dueAtMs) !== message.dueAtMs) {
+        throw new globalThis.Error("value provided for field message.dueAtMs of type int64 too large");
+      }
+      writer.uint32(56).int64(message.dueAtMs);
+    }
+    if (message.deadlineMs !== 0n) {
+      if (BigInt.asIntN(64, message.deadlineMs) !== message.deadlineMs) {
+        throw new globalThis.Error("value provided for field message.deadlineMs of type int64 too large");
+      }
+      writer.uint32(64).int64(message.deadlineMs);
+    }
+    if (message.expiresAtMs !== 0n) {
+      if (BigInt.asIntN(64, message.expiresAtMs) !== message.expiresAtMs) {
+        throw new globalThis.Error("value provided for field message.expiresAtMs of type int64 too large");
+      }
+      writer.uint32(72).int64(message.expiresAtMs);
+    }
+    if (message.bodyBytes !== 0) {
+      writer.uint32(80).uint32(message.bodyBytes);
+    }
+    if (message.body.length !== 0) {
+      writer.uint32(90).bytes(message.body);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MessageInfo {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMessageInfo();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.bindKey = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.state = reader.int32() as any;
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.id = reader.uint64() as bigint;
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.routeKey = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.createdAtMs = reader.int64() as bigint;
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.retry = reader.uint32();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.dueAtMs = reader.int64() as bigint;
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.deadlineMs = reader.int64() as bigint;
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.expiresAtMs = reader.int64() as bigint;
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.bodyBytes = reader.uint32();
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.body = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): MessageInfo {
+    return {
+      bindKey: isSet(object.bindKey)
+        ? globalThis.String(object.bindKey)
+        : isSet(object.bind_key)
+        ? globalThis.String(object.bind_key)
+        : "",
+      state: isSet(object.state) ? messageStateFromJSON(object.state) : 0,
+      id: isSet(object.id) ? BigInt(object.id) : 0n,
+      routeKey: isSet(object.routeKey)
+        ? globalThis.String(object.routeKey)
+        : isSet(object.route_key)
+        ? globalThis.String(object.route_key)
+        : "",
+      createdAtMs: isSet(object.createdAtMs)
+        ? BigInt(object.createdAtMs)
+        : isSet(object.created_at_ms)
+        ? BigInt(object.created_at_ms)
+        : 0n,
+      retry: isSet(object.retry) ? globalThis.Number(object.retry) : 0,
+      dueAtMs: isSet(object.dueAtMs) ? BigInt(object.dueAtMs) : isSet(object.due_at_ms) ? BigInt(object.due_at_ms) : 0n,
+      deadlineMs: isSet(object.deadlineMs)
+        ? BigInt(object.deadlineMs)
+        : isSet(object.deadline_ms)
+        ? BigInt(object.deadline_ms)
+        : 0n,
+      expiresAtMs: isSet(object.expiresAtMs)
+        ? BigInt(object.expiresAtMs)
+        : isSet(object.expires_at_ms)
+        ? BigInt(object.expires_at_ms)
+        : 0n,
+      bodyBytes: isSet(object.bodyBytes)
+        ? globalThis.Number(object.bodyBytes)
+        : isSet(object.body_bytes)
+        ? globalThis.Number(object.body_bytes)
+        : 0,
+      body: isSet(object.body) ? Buffer.from(bytesFromBase64(object.body)) : Buffer.alloc(0),
+    };
+  },
+
+  toJSON(message: MessageInfo): unknown {
+    const obj: any = {};
+    if (message.bindKey !== "") {
+      obj.bindKey = message.bindKey;
+    }
+    if (message.state !== 0) {
+      obj.state = messageStateToJSON(message.state);
+    }
+    if (message.id !== 0n) {
+      obj.id = message.id.toString();
+    }
+    if (message.routeKey !== "") {
+      obj.routeKey = message.routeKey;
+    }
+    if (message.createdAtMs !== 0n) {
+      obj.createdAtMs = message.createdAtMs.toString();
+    }
+    if (message.retry !== 0) {
+      obj.retry = Math.round(message.retry);
+    }
+    if (message.dueAtMs !== 0n) {
+      obj.dueAtMs = message.dueAtMs.toString();
+    }
+    if (message.deadlineMs !== 0n) {
+      obj.deadlineMs = message.deadlineMs.toString();
+    }
+    if (message.expiresAtMs !== 0n) {
+      obj.expiresAtMs = message.expiresAtMs.toString();
+    }
+    if (message.bodyBytes !== 0) {
+      obj.bodyBytes = Math.round(message.bodyBytes);
+    }
+    if (message.body.length !== 0) {
+      obj.body = base64FromBytes(message.body);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<MessageInfo>, I>>(base?: I): MessageInfo {
+    return MessageInfo.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<MessageInfo>, I>>(object: I): MessageInfo {
+    const message = createBaseMessageInfo();
+    message.bindKey = object.bindKey ?? "";
+    message.state = object.state ?? 0;
+    message.id = (object.id !== undefined && object.id !== null) ? BigInt(object.id) : 0n;
+    message.routeKey = object.routeKey ?? "";
+    message.createdAtMs = (object.createdAtMs !== undefined && object.createdAtMs !== null)
+      ? BigInt(object.createdAtMs)
+      : 0n;
+    message.retry = object.retry ?? 0;
+    message.dueAtMs = (object.dueAtMs !== undefined && object.dueAtMs !== null) ? BigInt(object.dueAtMs) : 0n;
+    message.deadlineMs = (object.deadlineMs !== undefined && object.deadlineMs !== null)
+      ? BigInt(object.deadlineMs)
+      : 0n;
+    message.expiresAtMs = (object.expiresAtMs !== undefined && object.expiresAtMs !== null)
+      ? BigInt(object.expiresAtMs)
+      : 0n;
+    message.bodyBytes = object.bodyBytes ?? 0;
+    message.body = object.body ?? Buffer.alloc(0);
+    return message;
+  },
+};
+
+function createBaseGetMessageRequest(): GetMessageRequest {
+  return { topic: "", bindKey: "", id: 0n, includeBody: false };
+}
+
+export const GetMessageRequest: MessageFns<GetMessageRequest> = {
+  encode(message: GetMessageRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.topic !== "") {
+      writer.uint32(10).string(message.topic);
+    }
+    if (message.bindKey !== "") {
+      writer.uint32(18).string(message.bindKey);
+    }
+    if (message.id !== 0n) {
+      if (BigInt.asUintN(64, message.id) !== message.id) {
+        throw new globalThis.Error("value provided for field message.id of type uint64 too large");
+      }
+      writer.uint32(24).uint64(message.id);
+    }
+    if (message.includeBody !== false) {
+      writer.uint32(32).bool(message.includeBody);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetMessageRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetMessageRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.topic = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.bindKey = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.id = reader.uint64() as bigint;
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.includeBody = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetMessageRequest {
+    return {
+      topic: isSet(object.topic) ? globalThis.String(object.topic) : "",
+      bindKey: isSet(object.bindKey)
+        ? globalThis.String(object.bindKey)
+        : isSet(object.bind_key)
+        ? globalThis.String(object.bind_key)
+        : "",
+      id: isSet(object.id) ? BigInt(object.id) : 0n,
+      includeBody: isSet(object.includeBody)
+        ? globalThis.Boolean(object.includeBody)
+        : isSet(object.include_body)
+        ? globalThis.Boolean(object.include_body)
+        : false,
+    };
+  },
+
+  toJSON(message: GetMessageRequest): unknown {
+    const obj: any = {};
+    if (message.topic !== "") {
+      obj.topic = message.topic;
+    }
+    if (message.bindKey !== "") {
+      obj.bindKey = message.bindKey;
+    }
+    if (message.id !== 0n) {
+      obj.id = message.id.toString();
+    }
+    if (message.includeBody !== false) {
+      obj.includeBody = message.includeBody;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetMessageRequest>, I>>(base?: I): GetMessageRequest {
+    return GetMessageRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetMessageRequest>, I>>(object: I): GetMessageRequest {
+    const message = createBaseGetMessageRequest();
+    message.topic = object.topic ?? "";
+    message.bindKey = object.bindKey ?? "";
+    message.id = (object.id !== undefined && object.id !== null) ? BigInt(object.id) : 0n;
+    message.includeBody = object.includeBody ?? false;
+    return message;
+  },
+};
+
+function createBaseGetMessageResponse(): GetMessageResponse {
+  return { copies: [] };
+}
+
+export const GetMessageResponse: MessageFns<GetMessageResponse> = {
+  encode(message: GetMessageResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.copies) {
+      MessageInfo.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetMessageResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetMessageResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.copies.push(MessageInfo.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetMessageResponse {
+    return {
+      copies: globalThis.Array.isArray(object?.copies) ? object.copies.map((e: any) => MessageInfo.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: GetMessageResponse): unknown {
+    const obj: any = {};
+    if (message.copies?.length) {
+      obj.copies = message.copies.map((e) => MessageInfo.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetMessageResponse>, I>>(base?: I): GetMessageResponse {
+    return GetMessageResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetMessageResponse>, I>>(object: I): GetMessageResponse {
+    const message = createBaseGetMessageResponse();
+    message.copies = object.copies?.map((e) => MessageInfo.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBasePeekRequest(): PeekRequest {
+  return { topic: "", bindKey: "", state: 0, limit: 0, afterId: 0n, includeBody: false };
+}
+
+export const PeekRequest: MessageFns<PeekRequest> = {
+  encode(message: PeekRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.topic !== "") {
+      writer.uint32(10).string(message.topic);
+    }
+    if (message.bindKey !== "") {
+      writer.uint32(18).string(message.bindKey);
+    }
+    if (message.state !== 0) {
+      writer.uint32(24).int32(message.state);
+    }
+    if (message.limit !== 0) {
+      writer.uint32(32).uint32(message.limit);
+    }
+    if (message.afterId !== 0n) {
+      if (BigInt.asUintN(64, message.afterId) !== message.afterId) {
+        throw new globalThis.Error("value provided for field message.afterId of type uint64 too large");
+      }
+      writer.uint32(40).uint64(message.afterId);
+    }
+    if (message.includeBody !== false) {
+      writer.uint32(48).bool(message.includeBody);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PeekRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePeekRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.topic = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.bindKey = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.state = reader.int32() as any;
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.limit = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.afterId = reader.uint64() as bigint;
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.includeBody = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PeekRequest {
+    return {
+      topic: isSet(object.topic) ? globalThis.String(object.topic) : "",
+      bindKey: isSet(object.bindKey)
+        ? globalThis.String(object.bindKey)
+        : isSet(object.bind_key)
+        ? globalThis.String(object.bind_key)
+        : "",
+      state: isSet(object.state) ? peekStateFromJSON(object.state) : 0,
+      limit: isSet(object.limit) ? globalThis.Number(object.limit) : 0,
+      afterId: isSet(object.afterId) ? BigInt(object.afterId) : isSet(object.after_id) ? BigInt(object.after_id) : 0n,
+      includeBody: isSet(object.includeBody)
+        ? globalThis.Boolean(object.includeBody)
+        : isSet(object.include_body)
+        ? globalThis.Boolean(object.include_body)
+        : false,
+    };
+  },
+
+  toJSON(message: PeekRequest): unknown {
+    const obj: any = {};
+    if (message.topic !== "") {
+      obj.topic = message.topic;
+    }
+    if (message.bindKey !== "") {
+      obj.bindKey = message.bindKey;
+    }
+    if (message.state !== 0) {
+      obj.state = peekStateToJSON(message.state);
+    }
+    if (message.limit !== 0) {
+      obj.limit = Math.round(message.limit);
+    }
+    if (message.afterId !== 0n) {
+      obj.afterId = message.afterId.toString();
+    }
+    if (message.includeBody !== false) {
+      obj.includeBody = message.includeBody;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PeekRequest>, I>>(base?: I): PeekRequest {
+    return PeekRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PeekRequest>, I>>(object: I): PeekRequest {
+    const message = createBasePeekRequest();
+    message.topic = object.topic ?? "";
+    message.bindKey = object.bindKey ?? "";
+    message.state = object.state ?? 0;
+    message.limit = object.limit ?? 0;
+    message.afterId = (object.afterId !== undefined && object.afterId !== null) ? BigInt(object.afterId) : 0n;
+    message.includeBody = object.includeBody ?? false;
+    return message;
+  },
+};
+
+function createBasePeekResponse(): PeekResponse {
+  return { messages: [] };
+}
+
+export const PeekResponse: MessageFns<PeekResponse> = {
+  encode(message: PeekResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.messages) {
+      MessageInfo.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PeekResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePeekResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.messages.push(MessageInfo.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PeekResponse {
+    return {
+      messages: globalThis.Array.isArray(object?.messages)
+        ? object.messages.map((e: any) => MessageInfo.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: PeekResponse): unknown {
+    const obj: any = {};
+    if (message.messages?.length) {
+      obj.messages = message.messages.map((e) => MessageInfo.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PeekResponse>, I>>(base?: I): PeekResponse {
+    return PeekResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PeekResponse>, I>>(object: I): PeekResponse {
+    const message = createBasePeekResponse();
+    message.messages = object.messages?.map((e) => MessageInfo.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseDeleteRequest(): DeleteRequest {
+  return { topic: "", bindKey: "", id: 0n };
+}
+
+export const DeleteRequest: MessageFns<DeleteRequest> = {
+  encode(message: DeleteRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.topic !== "") {
+      writer.uint32(10).string(message.topic);
+    }
+    if (message.bindKey !== "") {
+      writer.uint32(18).string(message.bindKey);
+    }
+    if (message.id !== 0n) {
+      if (BigInt.asUintN(64, message.id) !== message.id) {
+        throw new globalThis.Error("value provided for field message.id of type uint64 too large");
+      }
+      writer.uint32(24).uint64(message.id);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeleteRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeleteRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.topic = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.bindKey = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.id = reader.uint64() as bigint;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DeleteRequest {
+    return {
+      topic: isSet(object.topic) ? globalThis.String(object.topic) : "",
+      bindKey: isSet(object.bindKey)
+        ? globalThis.String(object.bindKey)
+        : isSet(object.bind_key)
+        ? globalThis.String(object.bind_key)
+        : "",
+      id: isSet(object.id) ? BigInt(object.id) : 0n,
+    };
+  },
+
+  toJSON(message: DeleteRequest): unknown {
+    const obj: any = {};
+    if (message.topic !== "") {
+      obj.topic = message.topic;
+    }
+    if (message.bindKey !== "") {
+      obj.bindKey = message.bindKey;
+    }
+    if (message.id !== 0n) {
+      obj.id = message.id.toString();
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DeleteRequest>, I>>(base?: I): DeleteRequest {
+    return DeleteRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DeleteRequest>, I>>(object: I): DeleteRequest {
+    const message = createBaseDeleteRequest();
+    message.topic = object.topic ?? "";
+    message.bindKey = object.bindKey ?? "";
+    message.id = (object.id !== undefined && object.id !== null) ? BigInt(object.id) : 0n;
+    return message;
+  },
+};
+
+function createBaseDeleteResponse(): DeleteResponse {
+  return {};
+}
+
+export const DeleteResponse: MessageFns<DeleteResponse> = {
+  encode(_: DeleteResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeleteResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeleteResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): DeleteResponse {
+    return {};
+  },
+
+  toJSON(_: DeleteResponse): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DeleteResponse>, I>>(base?: I): DeleteResponse {
+    return DeleteResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DeleteResponse>, I>>(_: I): DeleteResponse {
+    const message = createBaseDeleteResponse();
+    return message;
+  },
+};
+
+function createBaseRescheduleRequest(): RescheduleRequest {
+  return { topic: "", bindKey: "", id: 0n, deliverAtMs: 0n, delayMs: 0n };
+}
+
+export const RescheduleRequest: MessageFns<RescheduleRequest> = {
+  encode(message: RescheduleRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.topic !== "") {
+      writer.uint32(10).string(message.topic);
+    }
+    if (message.bindKey !== "") {
+      writer.uint32(18).string(message.bindKey);
+    }
+    if (message.id !== 0n) {
+      if (BigInt.asUintN(64, message.id) !== message.id) {
+        throw new globalThis.Error("value provided for field message.id of type uint64 too large");
+      }
+      writer.uint32(24).uint64(message.id);
+    }
+    if (message.deliverAtMs !== 0n) {
+      if (BigInt.asIntN(64, message.deliverAtMs) !== message.deliverAtMs) {
+        throw new globalThis.Error("value provided for field message.deliverAtMs of type int64 too large");
+      }
+      writer.uint32(32).int64(message.deliverAtMs);
+    }
+    if (message.delayMs !== 0n) {
+      if (BigInt.asIntN(64, message.delayMs) !== message.delayMs) {
+        throw new globalThis.Error("value provided for field message.delayMs of type int64 too large");
+      }
+      writer.uint32(40).int64(message.delayMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RescheduleRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRescheduleRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.topic = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.bindKey = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.id = reader.uint64() as bigint;
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.deliverAtMs = reader.int64() as bigint;
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.delayMs = reader.int64() as bigint;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RescheduleRequest {
+    return {
+      topic: isSet(object.topic) ? globalThis.String(object.topic) : "",
+      bindKey: isSet(object.bindKey)
+        ? globalThis.String(object.bindKey)
+        : isSet(object.bind_key)
+        ? globalThis.String(object.bind_key)
+        : "",
+      id: isSet(object.id) ? BigInt(object.id) : 0n,
+      deliverAtMs: isSet(object.deliverAtMs)
+        ? BigInt(object.deliverAtMs)
+        : isSet(object.deliver_at_ms)
+        ? BigInt(object.deliver_at_ms)
+        : 0n,
+      delayMs: isSet(object.delayMs) ? BigInt(object.delayMs) : isSet(object.delay_ms) ? BigInt(object.delay_ms) : 0n,
+    };
+  },
+
+  toJSON(message: RescheduleRequest): unknown {
+    const obj: any = {};
+    if (message.topic !== "") {
+      obj.topic = message.topic;
+    }
+    if (message.bindKey !== "") {
+      obj.bindKey = message.bindKey;
+    }
+    if (message.id !== 0n) {
+      obj.id = message.id.toString();
+    }
+    if (message.deliverAtMs !== 0n) {
+      obj.deliverAtMs = message.deliverAtMs.toString();
+    }
+    if (message.delayMs !== 0n) {
+      obj.delayMs = message.delayMs.toString();
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RescheduleRequest>, I>>(base?: I): RescheduleRequest {
+    return RescheduleRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RescheduleRequest>, I>>(object: I): RescheduleRequest {
+    const message = createBaseRescheduleRequest();
+    message.topic = object.topic ?? "";
+    message.bindKey = object.bindKey ?? "";
+    message.id = (object.id !== undefined && object.id !== null) ? BigInt(object.id) : 0n;
+    message.deliverAtMs = (object.deliverAtMs !== undefined && object.deliverAtMs !== null)
+      ? BigInt(object.deliverAtMs)
+      : 0n;
+    message.delayMs = (object.delayMs !== undefined && object.delayMs !== null) ? BigInt(object.delayMs) : 0n;
+    return message;
+  },
+};
+
+function createBaseRescheduleResponse(): RescheduleResponse {
+  return { dueAtMs: 0n };
+}
+
+export const RescheduleResponse: MessageFns<RescheduleResponse> = {
+  encode(message: RescheduleResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.dueAtMs !== 0n) {
+      if (BigInt.asIntN(64, message.dueAtMs) !== message.dueAtMs) {
+        throw new globalThis.Error("value provided for field message.dueAtMs of type int64 too large");
+      }
+      writer.uint32(8).int64(message.dueAtMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RescheduleResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRescheduleResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.dueAtMs = reader.int64() as bigint;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RescheduleResponse {
+    return {
+      dueAtMs: isSet(object.dueAtMs) ? BigInt(object.dueAtMs) : isSet(object.due_at_ms) ? BigInt(object.due_at_ms) : 0n,
+    };
+  },
+
+  toJSON(message: RescheduleResponse): unknown {
+    const obj: any = {};
+    if (message.dueAtMs !== 0n) {
+      obj.dueAtMs = message.dueAtMs.toString();
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RescheduleResponse>, I>>(base?: I): RescheduleResponse {
+    return RescheduleResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RescheduleResponse>, I>>(object: I): RescheduleResponse {
+    const message = createBaseRescheduleResponse();
+    message.dueAtMs = (object.dueAtMs !== undefined && object.dueAtMs !== null) ? BigInt(object.dueAtMs) : 0n;
+    return message;
+  },
+};
+
+function createBasePurgeQueueRequest(): PurgeQueueRequest {
+  return { topic: "", bindKey: "", what: 0 };
+}
+
+export const PurgeQueueRequest: MessageFns<PurgeQueueRequest> = {
+  encode(message: PurgeQueueRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.topic !== "") {
+      writer.uint32(10).string(message.topic);
+    }
+    if (message.bindKey !== "") {
+      writer.uint32(18).string(message.bindKey);
+    }
+    if (message.what !== 0) {
+      writer.uint32(24).int32(message.what);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PurgeQueueRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePurgeQueueRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.topic = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.bindKey = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.what = reader.int32() as any;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PurgeQueueRequest {
+    return {
+      topic: isSet(object.topic) ? globalThis.String(object.topic) : "",
+      bindKey: isSet(object.bindKey)
+        ? globalThis.String(object.bindKey)
+        : isSet(object.bind_key)
+        ? globalThis.String(object.bind_key)
+        : "",
+      what: isSet(object.what) ? purgeTargetFromJSON(object.what) : 0,
+    };
+  },
+
+  toJSON(message: PurgeQueueRequest): unknown {
+    const obj: any = {};
+    if (message.topic !== "") {
+      obj.topic = message.topic;
+    }
+    if (message.bindKey !== "") {
+      obj.bindKey = message.bindKey;
+    }
+    if (message.what !== 0) {
+      obj.what = purgeTargetToJSON(message.what);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PurgeQueueRequest>, I>>(base?: I): PurgeQueueRequest {
+    return PurgeQueueRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PurgeQueueRequest>, I>>(object: I): PurgeQueueRequest {
+    const message = createBasePurgeQueueRequest();
+    message.topic = object.topic ?? "";
+    message.bindKey = object.bindKey ?? "";
+    message.what = object.what ?? 0;
+    return message;
+  },
+};
+
+function createBasePurgeQueueResponse(): PurgeQueueResponse {
+  return { purged: 0n, ready: 0n, delayed: 0n, dead: 0n };
+}
+
+export const PurgeQueueResponse: MessageFns<PurgeQueueResponse> = {
+  encode(message: PurgeQueueResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.purged !== 0n) {
+      if (BigInt.asUintN(64, message.purged) !== message.purged) {
+        throw new globalThis.Error("value provided for field message.purged of type uint64 too large");
+      }
+      writer.uint32(8).uint64(message.purged);
+    }
+    if (message.ready !== 0n) {
+      if (BigInt.asUintN(64, message.ready) !== message.ready) {
+        throw new globalThis.Error("value provided for field message.ready of type uint64 too large");
+      }
+      writer.uint32(16).uint64(message.ready);
+    }
+    if (message.delayed !== 0n) {
+      if (BigInt.asUintN(64, message.delayed) !== message.delayed) {
+        throw new globalThis.Error("value provided for field message.delayed of type uint64 too large");
+      }
+      writer.uint32(24).uint64(message.delayed);
+    }
+    if (message.dead !== 0n) {
+      if (BigInt.asUintN(64, message.dead) !== message.dead) {
+        throw new globalThis.Error("value provided for field message.dead of type uint64 too large");
+      }
+      writer.uint32(32).uint64(message.dead);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PurgeQueueResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePurgeQueueResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.purged = reader.uint64() as bigint;
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.ready = reader.uint64() as bigint;
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.delayed = reader.uint64() as bigint;
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.dead = reader.uint64() as bigint;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PurgeQueueResponse {
+    return {
+      purged: isSet(object.purged) ? BigInt(object.purged) : 0n,
+      ready: isSet(object.ready) ? BigInt(object.ready) : 0n,
+      delayed: isSet(object.delayed) ? BigInt(object.delayed) : 0n,
+      dead: isSet(object.dead) ? BigInt(object.dead) : 0n,
+    };
+  },
+
+  toJSON(message: PurgeQueueResponse): unknown {
+    const obj: any = {};
+    if (message.purged !== 0n) {
+      obj.purged = message.purged.toString();
+    }
+    if (message.ready !== 0n) {
+      obj.ready = message.ready.toString();
+    }
+    if (message.delayed !== 0n) {
+      obj.delayed = message.delayed.toString();
+    }
+    if (message.dead !== 0n) {
+      obj.dead = message.dead.toString();
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PurgeQueueResponse>, I>>(base?: I): PurgeQueueResponse {
+    return PurgeQueueResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PurgeQueueResponse>, I>>(object: I): PurgeQueueResponse {
+    const message = createBasePurgeQueueResponse();
+    message.purged = (object.purged !== undefined && object.purged !== null) ? BigInt(object.purged) : 0n;
+    message.ready = (object.ready !== undefined && object.ready !== null) ? BigInt(object.ready) : 0n;
+    message.delayed = (object.delayed !== undefined && object.delayed !== null) ? BigInt(object.delayed) : 0n;
+    message.dead = (object.dead !== undefined && object.dead !== null) ? BigInt(object.dead) : 0n;
+    return message;
+  },
+};
 
 function createBaseTopicConfig(): TopicConfig {
   return {
@@ -8861,6 +10541,81 @@ export const BrokerServiceService = {
     responseSerialize: (value: ListNodesResponse): Buffer => Buffer.from(ListNodesResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ListNodesResponse => ListNodesResponse.decode(value),
   },
+  /**
+   * Finds a message by id: in which queue(s) of the topic it is and in which
+   * state, with its times, route key, size and optionally its body. Without
+   * bind_key, every queue of the topic holding a copy. Reads one segment of
+   * each queue's log (ids are time-ordered), never the backlog. NOT_FOUND
+   * with MESSAGE_RECLAIMED when it was settled and its segment reclaimed,
+   * MESSAGE_NOT_FOUND when no queue holds it.
+   */
+  getMessage: {
+    path: "/gmq.v1.BrokerService/GetMessage" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetMessageRequest): Buffer => Buffer.from(GetMessageRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetMessageRequest => GetMessageRequest.decode(value),
+    responseSerialize: (value: GetMessageResponse): Buffer => Buffer.from(GetMessageResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetMessageResponse => GetMessageResponse.decode(value),
+  },
+  /**
+   * Pages through a queue's ready, delayed or dead messages without
+   * delivering them: ready ones in delivery order, delayed ones by due time,
+   * dead letters oldest first. Pass the last id of a page as after_id for the
+   * next.
+   */
+  peek: {
+    path: "/gmq.v1.BrokerService/Peek" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: PeekRequest): Buffer => Buffer.from(PeekRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PeekRequest => PeekRequest.decode(value),
+    responseSerialize: (value: PeekResponse): Buffer => Buffer.from(PeekResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): PeekResponse => PeekResponse.decode(value),
+  },
+  /**
+   * Removes a ready, delayed or dead message for good; it is never delivered,
+   * also after a restart. FAILED_PRECONDITION (MESSAGE_IN_FLIGHT) for a
+   * message in flight: ack or nack it instead.
+   */
+  delete: {
+    path: "/gmq.v1.BrokerService/Delete" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: DeleteRequest): Buffer => Buffer.from(DeleteRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): DeleteRequest => DeleteRequest.decode(value),
+    responseSerialize: (value: DeleteResponse): Buffer => Buffer.from(DeleteResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): DeleteResponse => DeleteResponse.decode(value),
+  },
+  /**
+   * Moves a ready or delayed message to a new due time (deliver_at_ms, or
+   * delay_ms from now; a time passed makes it ready at once, behind the
+   * messages ready now). Durable; FAILED_PRECONDITION (MESSAGE_IN_FLIGHT) for
+   * a message in flight.
+   */
+  reschedule: {
+    path: "/gmq.v1.BrokerService/Reschedule" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RescheduleRequest): Buffer => Buffer.from(RescheduleRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RescheduleRequest => RescheduleRequest.decode(value),
+    responseSerialize: (value: RescheduleResponse): Buffer => Buffer.from(RescheduleResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RescheduleResponse => RescheduleResponse.decode(value),
+  },
+  /**
+   * Removes a queue's ready, delayed or dead messages (or all of them) in
+   * bulk, durably; returns how many. In-flight messages stay. Their space is
+   * reclaimed as for acked messages.
+   */
+  purgeQueue: {
+    path: "/gmq.v1.BrokerService/PurgeQueue" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: PurgeQueueRequest): Buffer => Buffer.from(PurgeQueueRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PurgeQueueRequest => PurgeQueueRequest.decode(value),
+    responseSerialize: (value: PurgeQueueResponse): Buffer => Buffer.from(PurgeQueueResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): PurgeQueueResponse => PurgeQueueResponse.decode(value),
+  },
 } as const;
 
 export interface BrokerServiceServer extends UntypedServiceImplementation {
@@ -8981,6 +10736,41 @@ export interface BrokerServiceServer extends UntypedServiceImplementation {
    * the others through their HTTP gateways with the caller's token.
    */
   listNodes: handleUnaryCall<ListNodesRequest, ListNodesResponse>;
+  /**
+   * Finds a message by id: in which queue(s) of the topic it is and in which
+   * state, with its times, route key, size and optionally its body. Without
+   * bind_key, every queue of the topic holding a copy. Reads one segment of
+   * each queue's log (ids are time-ordered), never the backlog. NOT_FOUND
+   * with MESSAGE_RECLAIMED when it was settled and its segment reclaimed,
+   * MESSAGE_NOT_FOUND when no queue holds it.
+   */
+  getMessage: handleUnaryCall<GetMessageRequest, GetMessageResponse>;
+  /**
+   * Pages through a queue's ready, delayed or dead messages without
+   * delivering them: ready ones in delivery order, delayed ones by due time,
+   * dead letters oldest first. Pass the last id of a page as after_id for the
+   * next.
+   */
+  peek: handleUnaryCall<PeekRequest, PeekResponse>;
+  /**
+   * Removes a ready, delayed or dead message for good; it is never delivered,
+   * also after a restart. FAILED_PRECONDITION (MESSAGE_IN_FLIGHT) for a
+   * message in flight: ack or nack it instead.
+   */
+  delete: handleUnaryCall<DeleteRequest, DeleteResponse>;
+  /**
+   * Moves a ready or delayed message to a new due time (deliver_at_ms, or
+   * delay_ms from now; a time passed makes it ready at once, behind the
+   * messages ready now). Durable; FAILED_PRECONDITION (MESSAGE_IN_FLIGHT) for
+   * a message in flight.
+   */
+  reschedule: handleUnaryCall<RescheduleRequest, RescheduleResponse>;
+  /**
+   * Removes a queue's ready, delayed or dead messages (or all of them) in
+   * bulk, durably; returns how many. In-flight messages stay. Their space is
+   * reclaimed as for acked messages.
+   */
+  purgeQueue: handleUnaryCall<PurgeQueueRequest, PurgeQueueResponse>;
 }
 
 export interface BrokerServiceClient extends Client {
@@ -9377,6 +11167,108 @@ export interface BrokerServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ListNodesResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Finds a message by id: in which queue(s) of the topic it is and in which
+   * state, with its times, route key, size and optionally its body. Without
+   * bind_key, every queue of the topic holding a copy. Reads one segment of
+   * each queue's log (ids are time-ordered), never the backlog. NOT_FOUND
+   * with MESSAGE_RECLAIMED when it was settled and its segment reclaimed,
+   * MESSAGE_NOT_FOUND when no queue holds it.
+   */
+  getMessage(
+    request: GetMessageRequest,
+    callback: (error: ServiceError | null, response: GetMessageResponse) => void,
+  ): ClientUnaryCall;
+  getMessage(
+    request: GetMessageRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetMessageResponse) => void,
+  ): ClientUnaryCall;
+  getMessage(
+    request: GetMessageRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetMessageResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Pages through a queue's ready, delayed or dead messages without
+   * delivering them: ready ones in delivery order, delayed ones by due time,
+   * dead letters oldest first. Pass the last id of a page as after_id for the
+   * next.
+   */
+  peek(request: PeekRequest, callback: (error: ServiceError | null, response: PeekResponse) => void): ClientUnaryCall;
+  peek(
+    request: PeekRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: PeekResponse) => void,
+  ): ClientUnaryCall;
+  peek(
+    request: PeekRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: PeekResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Removes a ready, delayed or dead message for good; it is never delivered,
+   * also after a restart. FAILED_PRECONDITION (MESSAGE_IN_FLIGHT) for a
+   * message in flight: ack or nack it instead.
+   */
+  delete(
+    request: DeleteRequest,
+    callback: (error: ServiceError | null, response: DeleteResponse) => void,
+  ): ClientUnaryCall;
+  delete(
+    request: DeleteRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: DeleteResponse) => void,
+  ): ClientUnaryCall;
+  delete(
+    request: DeleteRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: DeleteResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Moves a ready or delayed message to a new due time (deliver_at_ms, or
+   * delay_ms from now; a time passed makes it ready at once, behind the
+   * messages ready now). Durable; FAILED_PRECONDITION (MESSAGE_IN_FLIGHT) for
+   * a message in flight.
+   */
+  reschedule(
+    request: RescheduleRequest,
+    callback: (error: ServiceError | null, response: RescheduleResponse) => void,
+  ): ClientUnaryCall;
+  reschedule(
+    request: RescheduleRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RescheduleResponse) => void,
+  ): ClientUnaryCall;
+  reschedule(
+    request: RescheduleRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RescheduleResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Removes a queue's ready, delayed or dead messages (or all of them) in
+   * bulk, durably; returns how many. In-flight messages stay. Their space is
+   * reclaimed as for acked messages.
+   */
+  purgeQueue(
+    request: PurgeQueueRequest,
+    callback: (error: ServiceError | null, response: PurgeQueueResponse) => void,
+  ): ClientUnaryCall;
+  purgeQueue(
+    request: PurgeQueueRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: PurgeQueueResponse) => void,
+  ): ClientUnaryCall;
+  purgeQueue(
+    request: PurgeQueueRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: PurgeQueueResponse) => void,
   ): ClientUnaryCall;
 }
 
