@@ -16,7 +16,7 @@ const ACTIONS: readonly Action[] = ["push", "consume", "admin"];
  * field (a pub/sub channel counts as a topic); `node` means every topic
  * ("*"), for calls that see the whole node. Ping is open, like /healthz.
  */
-export const RPC_ACTIONS: Readonly<Record<string, { action: Action; scope: "topic" | "channel" | "node" } | "open">> = {
+export const RPC_ACTIONS: Readonly<Record<string, { action: Action | readonly Action[]; scope: "topic" | "channel" | "node" } | "open">> = {
   Config: { action: "admin", scope: "topic" },
   DeclareQueue: { action: "admin", scope: "topic" },
   DeleteQueue: { action: "admin", scope: "topic" },
@@ -36,6 +36,7 @@ export const RPC_ACTIONS: Readonly<Record<string, { action: Action; scope: "topi
   PopDead: { action: "consume", scope: "topic" },
   ListDead: { action: "consume", scope: "topic" },
   Subscribe: { action: "consume", scope: "channel" },
+  TraceMessage: { action: ["consume", "admin"], scope: "topic" },
   Ping: "open",
 };
 
@@ -52,11 +53,12 @@ interface Grant {
 export interface Authorizer {
   /**
    * Throws UNAUTHENTICATED without a known token and PERMISSION_DENIED when
-   * the token may not do `action` on every one of `topics` ("*" = the node).
+   * the token may not do `action` (one of them, for a list) on every one of
+   * `topics` ("*" = the node). Returns the token's name.
    */
-  authorize(authorization: string | undefined, action: Action, topics: readonly string[]): void;
-  /** The check for an RPC by its name in the proto, given its request message. */
-  authorizeRpc(authorization: string | undefined, rpc: string, request: object): void;
+  authorize(authorization: string | undefined, action: Action | readonly Action[], topics: readonly string[]): string;
+  /** The check for an RPC by its name in the proto, given its request message; returns the token's name (undefined for an open RPC). */
+  authorizeRpc(authorization: string | undefined, rpc: string, request: object): string | undefined;
   /** Names of the tokens, for the startup log (never the secrets). */
   readonly names: readonly string[];
 }
@@ -155,15 +157,16 @@ function createAuthorizer(current: () => readonly Grant[]): Authorizer {
     return found;
   };
 
-  const authorize = (authorization: string | undefined, action: Action, topics: readonly string[]): void => {
+  const authorize = (authorization: string | undefined, action: Action | readonly Action[], topics: readonly string[]): string => {
     const grant = find(authorization);
-    const patterns = grant.patterns[action];
+    const actions: readonly Action[] = typeof action === "string" ? [action] : action;
     for (const topic of topics) {
-      if (!patterns.some((p) => p.test(topic))) {
+      if (!actions.some((a) => grant.patterns[a].some((p) => p.test(topic)))) {
         const what = topic === "*" ? "the whole node" : `topic ${JSON.stringify(topic)}`;
-        throw new BrokerError(ErrorReason.NOT_GRANTED, `token ${grant.name} may not ${action} on ${what}`);
+        throw new BrokerError(ErrorReason.NOT_GRANTED, `token ${grant.name} may not ${actions.join(" or ")} on ${what}`);
       }
     }
+    return grant.name;
   };
 
   return {
@@ -175,13 +178,13 @@ function createAuthorizer(current: () => readonly Grant[]): Authorizer {
       const rule = RPC_ACTIONS[rpc];
       // An RPC missing from the table (added to the proto later) needs node-wide admin until it is listed.
       if (rule === undefined) return authorize(authorization, "admin", ["*"]);
-      if (rule === "open") return;
+      if (rule === "open") return undefined;
       const r = request as { topic?: unknown; channel?: unknown; channels?: unknown };
       let topics: readonly string[];
       if (rule.scope === "node") topics = ["*"];
       else if (rule.scope === "topic") topics = [String(r.topic ?? "")];
       else topics = Array.isArray(r.channels) ? (r.channels as string[]) : [String(r.channel ?? "")];
-      authorize(authorization, rule.action, topics);
+      return authorize(authorization, rule.action, topics);
     },
   };
 }

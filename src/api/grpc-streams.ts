@@ -90,8 +90,8 @@ export function grpcStreamMethods(
           if (!kind) throw malformed("a ConsumeRequest must carry subscribe or update");
           if (kind.$case === "subscribe") {
             if (session) throw malformed("subscribe may only be sent once, as the first request");
-            auth?.authorizeRpc(authorizationOf(call), "Consume", kind.value);
-            session = new ConsumeSession(broker, kind.value, GRPC_CONSUME, sink, open, limits);
+            const tokenName = auth?.authorizeRpc(authorizationOf(call), "Consume", kind.value);
+            session = new ConsumeSession(broker, kind.value, GRPC_CONSUME, sink, open, limits, { peer: call.getPeer(), tokenName });
             return;
           }
           if (!session) throw malformed("the first ConsumeRequest must be subscribe");

@@ -28,7 +28,8 @@ export function authorizationOf(call: { metadata: grpc.Metadata }): string | und
 
 function unaryMethod<Req, Res>(name: RpcName, handler: Unary<Req, Res>, deps: GrpcCallDeps): grpc.handleUnaryCall<Req, Res> {
   const { auth, observe, toStatus } = deps;
-  // Only a long poll waits on its caller, so only Pop gets a signal.
+  // Only a long poll waits on its caller, so only Pop gets a signal; it alone
+  // delivers, so it alone needs who is calling (for the lifecycle trace).
   const wantsSignal = name === "Pop";
   return (call, callback) => {
     const started = performance.now();
@@ -41,8 +42,8 @@ function unaryMethod<Req, Res>(name: RpcName, handler: Unary<Req, Res>, deps: Gr
     let result: Promise<Res>;
     try {
       const request = decoded<Req>(call.request);
-      auth?.authorizeRpc(authorizationOf(call), name, request as object);
-      result = handler(request, { signal });
+      const tokenName = auth?.authorizeRpc(authorizationOf(call), name, request as object);
+      result = handler(request, wantsSignal ? { signal, peer: call.getPeer(), tokenName } : { signal });
     } catch (err) {
       result = Promise.reject(err);
     }
@@ -80,5 +81,6 @@ export function grpcUnaryMethods(h: UnaryHandlers, deps: GrpcCallDeps): GrpcUnar
     redrive: u("Redrive", h.Redrive),
     publish: u("Publish", h.Publish),
     ping: u("Ping", h.Ping),
+    traceMessage: u("TraceMessage", h.TraceMessage),
   };
 }

@@ -5,11 +5,15 @@ import { invalid, type Broker } from "../broker/index.js";
 import type { NodeConfig } from "../config.js";
 import type * as pb from "../gen/gmq/v1/broker.js";
 import { BATCH_FRAMING_BYTES, type LimitRejected } from "./stream-limits.js";
-import { fromProtoRouteMode, msOf, toProtoConfig, toProtoMessage, toProtoTopicStat } from "./messages.js";
+import { fromProtoRouteMode, msOf, toProtoConfig, toProtoMessage, toProtoTopicStat, toProtoTraceEvent } from "./messages.js";
 
 export interface CallContext {
   /** Aborted when the caller goes away (used by long polls). */
   signal?: AbortSignal;
+  /** The caller's address ("ip:port"), where the protocol layer gives it (Pop, for the lifecycle trace). */
+  peer?: string;
+  /** The caller's token name when the node has auth on. */
+  tokenName?: string | undefined;
 }
 
 export type Unary<Req, Res> = (request: Req, ctx: CallContext) => Promise<Res>;
@@ -33,6 +37,7 @@ export interface UnaryRpcs {
   Redrive: [pb.RedriveRequest, pb.RedriveResponse];
   Publish: [pb.PublishRequest, pb.PublishResponse];
   Ping: [pb.PingRequest, pb.PingResponse];
+  TraceMessage: [pb.TraceMessageRequest, pb.TraceMessageResponse];
 }
 
 /** The node's limits these handlers enforce (rows of the config table), and where a clamp is counted. */
@@ -66,6 +71,9 @@ export function createUnaryHandlers(broker: Broker, limits: HandlerLimits): Unar
         ...(req.retryBackoffMaxMs !== undefined && { retryBackoffMaxMs: req.retryBackoffMaxMs }),
         ...(req.msgTtlMs !== undefined && { msgTtlMs: msOf(req.msgTtlMs, "msg_ttl_ms") }),
         ...(req.dedupWindowMs !== undefined && { dedupWindowMs: msOf(req.dedupWindowMs, "dedup_window_ms") }),
+        ...(req.trace !== undefined && { trace: req.trace }),
+        ...(req.traceRetentionMs !== undefined && { traceRetentionMs: msOf(req.traceRetentionMs, "trace_retention_ms") }),
+        ...(req.traceRetentionBytes !== undefined && { traceRetentionBytes: msOf(req.traceRetentionBytes, "trace_retention_bytes") }),
       });
       return { config: toProtoConfig(config) };
     },
@@ -108,7 +116,7 @@ export function createUnaryHandlers(broker: Broker, limits: HandlerLimits): Unar
     },
     async Pop(req, ctx) {
       if (req.waitMs > maxPopWaitMs) throw invalid(`wait_ms must be at most ${maxPopWaitMs}`);
-      const m = await broker.pop(req.topic, req.bindKey, req.waitMs, ctx.signal);
+      const m = await broker.pop(req.topic, req.bindKey, req.waitMs, ctx.signal, { consumer: "pop", peer: ctx.peer ?? "", tokenName: ctx.tokenName ?? "" });
       return { message: toProtoMessage(req.topic, req.bindKey, m) };
     },
     async Ack(req) {
@@ -138,6 +146,9 @@ export function createUnaryHandlers(broker: Broker, limits: HandlerLimits): Unar
     },
     async Publish(req) {
       return { receivers: broker.publish(req.channel, req.body) };
+    },
+    async TraceMessage(req) {
+      return { id: req.id, events: broker.traceMessage(req.topic, req.id).map(toProtoTraceEvent) };
     },
     async Ping() {
       const info = broker.info();

@@ -5,7 +5,7 @@
 // as proto3 JSON. Routes and handlers are bound once, when the gateway is built.
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { BrokerError, ErrorReason, malformed } from "../broker/index.js";
-import { parseJsonBody, readBody, sendJson } from "./http-io.js";
+import { parseJsonBody, peerOf, readBody, sendJson } from "./http-io.js";
 import type { Route, RouteTable } from "./http-routes.js";
 import { type Json, messageFromJson, messageToJson, setFromText } from "./json-mapping.js";
 
@@ -73,7 +73,7 @@ export async function serveRoute(
   /** Signals of calls in progress, aborted when the node shuts down. */
   active: Set<AbortController>,
   /** Throws when the caller may not make this request (token auth). */
-  authorize?: (request: Record<string, unknown>) => void,
+  authorize?: (request: Record<string, unknown>) => string | undefined,
 ): Promise<void> {
   let body: unknown = undefined;
   if (route.body) {
@@ -81,8 +81,8 @@ export async function serveRoute(
     body = parseJsonBody(await readBody(req, maxBodyBytes));
   }
   const request = buildRequest(route, values, query, body);
-  authorize?.(request);
-  const context = new HttpCallContext(res, active);
+  const tokenName = authorize?.(request);
+  const context = new HttpCallContext(req, res, active, tokenName);
   try {
     const reply = (await handler(request as never, context)) as Record<string, unknown>;
     sendJson(res, 200, messageToJson(route.rpc.responseType, reply ?? {}));
@@ -100,9 +100,15 @@ export class HttpCallContext {
   private abort: AbortController | undefined;
 
   constructor(
+    private readonly req: IncomingMessage,
     private readonly res: ServerResponse,
     private readonly active: Set<AbortController>,
+    public tokenName: string | undefined,
   ) {}
+
+  get peer(): string {
+    return peerOf(this.req);
+  }
 
   get signal(): AbortSignal {
     if (!this.abort) {

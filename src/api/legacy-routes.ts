@@ -96,7 +96,8 @@ export function createLegacyRoutes(deps: LegacyDeps): Map<string, LegacyHandler>
   };
   /** Calls an RPC's handler as the HTTP request's caller (req carries the token). */
   const call = <K extends RpcName>(req: IncomingMessage, rpc: K, request: RequestOf<K>, ctx?: CallContext): Promise<ReplyOf<K>> => {
-    deps.auth?.authorizeRpc(req.headers.authorization, rpc, request);
+    const tokenName = deps.auth?.authorizeRpc(req.headers.authorization, rpc, request);
+    if (ctx !== undefined) ctx.tokenName = tokenName;
     return handle(rpc, request, ctx);
   };
   const stat = async (req: IncomingMessage, topic: string): Promise<pb.TopicStat> => {
@@ -269,7 +270,7 @@ export async function serveLegacy(
   active: Set<AbortController>,
 ): Promise<string> {
   // A long-polling /pop waits on this context's signal, like the gateway's Pop.
-  const context = new HttpCallContext(res, active);
+  const context = new HttpCallContext(req, res, active, undefined);
   try {
     const data = await handler(query, req, context);
     if (data instanceof Success) sendJson(res, 200, { code: 0, data: null, msg: data.msg });

@@ -1,7 +1,14 @@
 // Conversions between broker values and the proto's messages, shared by the
 // gRPC server and the HTTP gateway.
-import { invalid, type RouteMode as BrokerRouteMode, type TopicConfig as BrokerTopicConfig, type StoredMessage, type TopicStatView } from "../broker/index.js";
-import { RouteMode, type Message, type TopicConfig, type TopicStat } from "../gen/gmq/v1/broker.js";
+import {
+  invalid,
+  type RouteMode as BrokerRouteMode,
+  type TopicConfig as BrokerTopicConfig,
+  type StoredMessage,
+  type TopicStatView,
+  type TraceEvent as BrokerTraceEvent,
+} from "../broker/index.js";
+import { ConsumerKind, RouteMode, type Message, type TopicConfig, type TopicStat, type TraceEvent, type TraceEventKind } from "../gen/gmq/v1/broker.js";
 
 export function toProtoMessage(topic: string, bindKey: string, d: StoredMessage): Message {
   return {
@@ -54,6 +61,29 @@ export function toProtoConfig(c: BrokerTopicConfig): TopicConfig {
     retryBackoffMaxMs: c.retryBackoffMaxMs,
     msgTtlMs: BigInt(c.msgTtlMs),
     dedupWindowMs: BigInt(c.dedupWindowMs),
+    trace: c.trace,
+    traceRetentionMs: BigInt(c.traceRetentionMs),
+    traceRetentionBytes: BigInt(c.traceRetentionBytes),
+  };
+}
+
+const CONSUMER_KINDS = { "": ConsumerKind.CONSUMER_KIND_UNSPECIFIED, pop: ConsumerKind.CONSUMER_KIND_POP, stream: ConsumerKind.CONSUMER_KIND_STREAM } as const;
+
+/** The broker's TraceKind values are the proto's TraceEventKind numbers. */
+export function toProtoTraceEvent(e: BrokerTraceEvent): TraceEvent {
+  return {
+    kind: e.kind as number as TraceEventKind,
+    atMs: BigInt(e.atMs),
+    bindKey: e.bindKey,
+    retry: e.retry,
+    untilMs: BigInt(e.untilMs),
+    nodeId: e.nodeId,
+    routeKey: e.routeKey,
+    queues: e.queues,
+    duplicate: e.duplicate,
+    consumer: CONSUMER_KINDS[e.consumer],
+    peer: e.peer,
+    tokenName: e.tokenName,
   };
 }
 

@@ -4,7 +4,7 @@
 // adapter supplies (grpc-streams.ts, http-streams.ts). Limits, defaults,
 // back-pressure and how a stream ends therefore cannot differ between gRPC
 // and HTTP; the adapters only frame messages and map errors.
-import { BrokerError, ErrorReason, type Delivery, type ErrorReason as Reason } from "../broker/index.js";
+import { BrokerError, ErrorReason, type Delivery, type DeliveryTarget, type ErrorReason as Reason } from "../broker/index.js";
 import type * as pb from "../gen/gmq/v1/broker.js";
 import type { CallContext } from "./handlers.js";
 import { toProtoMessage } from "./messages.js";
@@ -33,7 +33,7 @@ export interface StreamBroker {
   consume(
     topic: string,
     bindKey: string,
-    options: { maxInFlight: number; maxBatchBytes: number; maxCredit: number },
+    options: { maxInFlight: number; maxBatchBytes: number; maxCredit: number; target?: DeliveryTarget },
     deliver: (batch: Delivery[]) => void,
     onEnd: (err?: BrokerError) => void,
   ): StreamConsumer;
@@ -180,6 +180,8 @@ export class ConsumeSession {
     private readonly sink: StreamSink<pb.ConsumeResponse>,
     open: OpenStreams,
     limits: StreamLimits,
+    /** Who consumes (peer, token name), for the lifecycle trace. */
+    who: { peer: string; tokenName: string | undefined } = { peer: "", tokenName: undefined },
   ) {
     this.topic = request.topic;
     this.bindKey = request.bindKey;
@@ -196,6 +198,7 @@ export class ConsumeSession {
         maxInFlight: Math.min(request.maxInFlight || DEFAULT_MAX_IN_FLIGHT, maxCredit),
         maxBatchBytes: Math.min(request.maxBatchBytes || DEFAULT_MAX_BATCH_BYTES, maxBatchBytes),
         maxCredit,
+        target: { consumer: "stream", peer: who.peer, tokenName: who.tokenName ?? "" },
       },
       (batch) => this.deliver(batch),
       (err) => this.end(err),

@@ -48,8 +48,12 @@ export const REASON_CODES = {
   NOT_IN_FLIGHT: ErrorCode.NOT_FOUND,
   /** HTTP only: no route for this path. */
   PATH_NOT_FOUND: ErrorCode.NOT_FOUND,
+  /** TraceMessage: no event of the id is recorded (never pushed to this node while tracing was on, or reclaimed by the trace retention). */
+  TRACE_NOT_FOUND: ErrorCode.NOT_FOUND,
   /** Push: no queue of the topic matches the route key; nothing was stored. */
   NO_ROUTE: ErrorCode.FAILED_PRECONDITION,
+  /** TraceMessage: the topic's tracing is off (TopicConfig.trace) and nothing was recorded for the id. */
+  TRACE_OFF: ErrorCode.FAILED_PRECONDITION,
   /** A message body is over the node's --max-body-bytes; nothing was stored. */
   BODY_TOO_LARGE: ErrorCode.RESOURCE_EXHAUSTED,
   /** HTTP only: the request body is over --max-http-body-bytes (HTTP 413). */

@@ -3,6 +3,7 @@ import { DedupWindow } from "./dedup.js";
 import { DEFAULT_BIND_KEY } from "./names.js";
 import type { Queue } from "./queue.js";
 import { route } from "./routing.js";
+import type { TraceLog } from "./storage.js";
 import type { TopicConfig } from "./topic-config.js";
 
 const ROUTE_CACHE_MAX = 1024;
@@ -12,6 +13,8 @@ export class Topic {
   pushed = 0;
   /** Idempotency keys pushed within the last config.dedupWindowMs. */
   readonly dedup = new DedupWindow();
+  /** The topic's lifecycle trace while its tracing is on (TopicConfig.trace). */
+  trace: TraceLog | undefined;
   /** Route key -> queues, for REGEX and WILDCARD; cleared whenever queues or the mode change. */
   private readonly routeCache = new Map<string, Queue[]>();
 

@@ -3,7 +3,7 @@
 // everything that left the backlog follows QueueState's rules. For tests of
 // the broker's semantics (with a manual clock) and for conformance with the
 // file store; it keeps every idempotency key it was given.
-import { type Clock, type NewMessage, type QueueLog, type QueueLogStats, type StoredMessage, StoreError } from "../broker/storage.js";
+import { type Clock, type NewMessage, type QueueLog, type QueueLogObserver, type QueueLogStats, type StoredMessage, StoreError } from "../broker/storage.js";
 import { DelayHeap } from "./heap.js";
 import { type Entry, EntryState, QueueState, newEntry } from "./queue-state.js";
 import { MAX_KEY_BYTES, MAX_ROUTE_KEY_BYTES, utf8Length } from "./record.js";
@@ -53,12 +53,17 @@ export class MemoryQueueData {
 export class MemoryQueueLog implements QueueLog {
   private nExpired = 0;
   private closed = false;
+  private observer: QueueLogObserver | undefined;
 
   constructor(
     private readonly d: MemoryQueueData,
     private readonly clock: Clock,
     private readonly maxBodyBytes: number,
   ) {}
+
+  observe(observer: QueueLogObserver | undefined): void {
+    this.observer = observer;
+  }
 
   append(messages: readonly NewMessage[]): void {
     this.checkOpen();
@@ -100,6 +105,7 @@ export class MemoryQueueLog implements QueueLog {
         this.takeFromBacklog();
         records.delete(pos);
         this.nExpired++;
+        this.observer?.expired(r.id);
         continue;
       }
       if (out.length > 0 && bytes + r.body.length > maxBytes) break;
@@ -159,8 +165,10 @@ export class MemoryQueueLog implements QueueLog {
         continue;
       }
       const delayMs = requeueDelayMs?.(retry) ?? 0;
-      state.requeue(e, retry, delayMs > 0 ? e.time + delayMs : 0, nowMs);
+      const readyAtMs = delayMs > 0 ? e.time + delayMs : 0;
+      state.requeue(e, retry, readyAtMs, nowMs);
       requeued++;
+      this.observer?.requeued(e.id, retry, readyAtMs);
     }
     const delays = this.d.delays;
     for (let at = delays.topAt(); at !== undefined && at <= nowMs; at = delays.topAt()) {
@@ -170,6 +178,7 @@ export class MemoryQueueLog implements QueueLog {
       if (r.exp !== 0 && r.exp <= nowMs) {
         records.delete(pos);
         this.nExpired++;
+        this.observer?.expired(r.id);
       } else this.d.backlog.push(pos);
     }
     // Expired messages at the head of what is ready, as the file store sweeps them.
@@ -181,6 +190,7 @@ export class MemoryQueueLog implements QueueLog {
       this.takeFromBacklog();
       records.delete(pos);
       this.nExpired++;
+      this.observer?.expired(r.id);
     }
     return { requeued, retriesUsedUp };
   }
@@ -236,6 +246,7 @@ export class MemoryQueueLog implements QueueLog {
     if (e.exp === 0 || e.exp > nowMs) return false;
     this.d.state.settle(e);
     this.nExpired++;
+    this.observer?.expired(e.id);
     return true;
   }
 

@@ -13,7 +13,7 @@
 // would be delivered or made ready again; an expired one is settled like an
 // ack (journaled in an AckBatch) and counted, never delivered.
 import { join } from "node:path";
-import { type NewMessage, type QueueLog, type QueueLogStats, type StoredMessage, StoreError } from "../broker/storage.js";
+import { type NewMessage, type QueueLog, type QueueLogObserver, type QueueLogStats, type StoredMessage, StoreError } from "../broker/storage.js";
 import { writeCheckpoint } from "./checkpoint.js";
 import type { StoreContext } from "./context.js";
 import { AckBatcher } from "./ack-batcher.js";
@@ -81,6 +81,7 @@ export class FileQueueLog implements QueueLog {
   private keyBytes: (Buffer | null)[] = [];
   /** Acks not yet in the journal. */
   private readonly acks: AckBatcher;
+  private observer: QueueLogObserver | undefined;
 
   /** Opens the log in dir, recovering what is on disk. */
   static open(opts: QueueLogOptions): FileQueueLog {
@@ -99,6 +100,10 @@ export class FileQueueLog implements QueueLog {
     this.state = new QueueState((e) => this.onSettled(e));
     this.journal.log.onRoll = () => this.scheduleCheckpoint();
     this.pending = new PendingDelays(this.delays, opts.ctx, (log, seg) => this.reclaim(log, seg));
+  }
+
+  observe(observer: QueueLogObserver | undefined): void {
+    this.observer = observer;
   }
 
   // ------------------------------------------------------------------ append
@@ -268,6 +273,7 @@ export class FileQueueLog implements QueueLog {
   private discardDelivered(ids: readonly bigint[]): void {
     try {
       for (const id of ids) this.acks.add(id);
+      if (this.observer !== undefined) for (const id of ids) this.observer.expired(id);
     } catch (err) {
       this.ctx.logger.warn({ dir: this.journal.log.dir, err: String(err) }, "cannot journal discarded expired messages yet");
     }
@@ -279,6 +285,7 @@ export class FileQueueLog implements QueueLog {
     this.acks.add(e.id);
     this.state.settle(e);
     this.nExpired++;
+    this.observer?.expired(e.id);
   }
 
   /** Reads the message record at pos into msgs.rbuf/roff; false if it is not there. */
@@ -406,8 +413,9 @@ export class FileQueueLog implements QueueLog {
       state.requeue(e, retry, readyAtMs, nowMs);
       this.noteReady(e);
       requeued++;
+      this.observer?.requeued(e.id, retry, readyAtMs);
     }
-    const fired = this.pending.fire(nowMs, this.msgs, this.journal);
+    const fired = this.pending.fire(nowMs, this.msgs, this.journal, this.observer);
     this.nExpired += fired.expired;
     if (fired.copiedExpiry < this.sweepAtMs) this.sweepAtMs = fired.copiedExpiry;
     if (this.sweepAtMs <= nowMs) this.sweepExpired(nowMs);

@@ -33,6 +33,9 @@ interface ConfigOptions {
   retryBackoffMaxMs?: string;
   ttl?: string;
   dedupWindow?: string;
+  trace?: string;
+  traceRetention?: string;
+  traceRetentionBytes?: string;
 }
 
 export function register(program: Command, ctx: () => Context): void {
@@ -48,6 +51,9 @@ export function register(program: Command, ctx: () => Context): void {
     .option("--retry-backoff-max-ms <ms>", "cap on one retry backoff wait; ms, or e.g. 1m (0: no cap but 24 h)")
     .option("--ttl <duration>", "default time to live of messages pushed without one, e.g. 30s, 5m (0: never expire)")
     .option("--dedup-window <duration>", "how long a node remembers idempotency keys, e.g. 2m, 1h (max 24h; 0: no duplicate detection)")
+    .option("--trace <bool>", "record every message's lifecycle trace, read with gmq trace (true|false)")
+    .option("--trace-retention <duration>", "reclaim trace events older than this, e.g. 1h, 24h (0: no time bound)")
+    .option("--trace-retention-bytes <n>", "keep each node's trace of the topic under about this many bytes (0: no size bound)")
     .addHelpText("after", `\n${durationHelp}`)
     .action(async (topic: string, o: ConfigOptions) => {
       const c = ctx();
@@ -69,6 +75,9 @@ export function register(program: Command, ctx: () => Context): void {
         retryBackoffMaxMs: o.retryBackoffMaxMs === undefined ? undefined : parseDuration("--retry-backoff-max-ms", o.retryBackoffMaxMs),
         msgTtlMs,
         dedupWindowMs,
+        trace: o.trace === undefined ? undefined : parseBool(o.trace),
+        traceRetentionMs: o.traceRetention === undefined ? undefined : parseDuration("--trace-retention", o.traceRetention),
+        traceRetentionBytes: o.traceRetentionBytes === undefined ? undefined : parseUint("--trace-retention-bytes", o.traceRetentionBytes),
       });
       const data = {
         topic,
@@ -80,6 +89,9 @@ export function register(program: Command, ctx: () => Context): void {
         retry_backoff_max_ms: cfg?.retryBackoffMaxMs,
         msg_ttl_ms: cfg?.msgTtlMs,
         dedup_window_ms: cfg?.dedupWindowMs,
+        trace: cfg?.trace,
+        trace_retention_ms: cfg?.traceRetentionMs,
+        trace_retention_bytes: cfg?.traceRetentionBytes,
       };
       c.out(table(Object.keys(data), [Object.values(data)]), data);
     });
