@@ -4,6 +4,7 @@
 //
 //   npm run bench                # 3 runs of everything
 //   npm run bench -- --runs 5 --fsync always
+//   npm run bench -- --only traceCost   # push and consume, tracing off vs on
 //
 // Bodies are 128 bytes. The node runs with --fsync interval (1 s) unless told
 // otherwise: an acknowledged push survives kill -9 of the broker under every policy.
@@ -98,11 +99,50 @@ function call<Res>(client: BrokerServiceClient, method: string, req: unknown): P
 }
 
 let topicSeq = 0;
-async function freshQueue(client: BrokerServiceClient): Promise<string> {
+async function freshQueue(client: BrokerServiceClient, traced = false): Promise<string> {
   const topic = `bench-${process.pid}-${topicSeq++}`;
+  if (traced) await call(client, "config", ConfigRequest.fromPartial({ topic, trace: true }));
   await call(client, "declareQueue", { topic, bindKey: "q" });
   return topic;
 }
+
+/** Push (64 concurrent), PushBatch (4 x 1000 in flight) and Consume+Ack rates on a fresh topic, traced or not. */
+async function throughput(node: Proc, traced: boolean): Promise<{ push: number; batch: number; consume: number }> {
+  const client = new BrokerServiceClient(node.addr, grpc.credentials.createInsecure(), clientOptions);
+  const label = traced ? "traced" : "untraced";
+  const topic = await freshQueue(client, traced);
+  const req = PushRequest.fromPartial({ topic, routeKey: "q", body: BODY });
+  const push = await timed(`${label} Push, 64 concurrent`, async () => {
+    await Promise.all(Array.from({ length: 64 }, () => call(client, "push", req)));
+    return 64;
+  });
+  const batchReq = batch1000(topic);
+  const batch = await timed(`${label} PushBatch x1000`, async () => {
+    await Promise.all([0, 1, 2, 3].map(() => call(client, "pushBatch", batchReq)));
+    return 4000;
+  });
+  // Consume+Ack drains what the two pushes stored (every delivery and ack traced too).
+  const stats = await call<{ stat: { backlog: bigint } }>(client, "getTopicStat", { topic });
+  const total = Number(stats.stat.backlog);
+  const stream = client.consume();
+  stream.on("error", () => {});
+  const t0 = performance.now();
+  let got = 0;
+  const consume = await new Promise<number>((resolve) => {
+    stream.on("data", (r: ConsumeResponse) => {
+      got += r.messages.length;
+      stream.write({ kind: { $case: "update", value: { credit: 0, ackIds: r.messages.map((m) => m.id), nackIds: [], touchIds: [] } } });
+      const now = performance.now();
+      if (got >= total || now - t0 > SECONDS * 3000) resolve(got / ((now - t0) / 1000));
+    });
+    stream.write({ kind: { $case: "subscribe", value: { topic, bindKey: "q", maxInFlight: 10_000, maxBatchBytes: 0 } } });
+  });
+  stream.cancel();
+  client.close();
+  return { push, batch, consume };
+}
+
+let traceCostRun = 0;
 
 /** Runs `step` repeatedly for SECONDS; returns msgs/s. */
 async function timed(label: string, step: () => Promise<number>): Promise<number> {
@@ -318,6 +358,25 @@ const scenarios: Record<string, (node: Proc, echo: Proc) => Promise<Record<strin
     client.close();
     return { "delay lateness p50 ms": histogram.getValueAtPercentile(50) / 1000, "delay lateness p99 ms": histogram.getValueAtPercentile(99) / 1000 };
   },
+  /** What tracing costs: the same loads on an untraced and a traced topic of one node, back to back (order alternating per run). */
+  async traceCost(node) {
+    const tracedFirst = traceCostRun++ % 2 === 1;
+    const first = await throughput(node, tracedFirst);
+    const second = await throughput(node, !tracedFirst);
+    const [off, on] = tracedFirst ? [second, first] : [first, second];
+    return {
+      "trace off: Push 64 concurrent msg/s": off.push,
+      "trace on: Push 64 concurrent msg/s": on.push,
+      "trace on/off: Push": on.push / off.push,
+      "trace off: PushBatch msg/s": off.batch,
+      "trace on: PushBatch msg/s": on.batch,
+      "trace on/off: PushBatch": on.batch / off.batch,
+      "trace off: Consume+Ack msg/s": off.consume,
+      "trace on: Consume+Ack msg/s": on.consume,
+      "trace on/off: Consume+Ack": on.consume / off.consume,
+    };
+  },
+
   /** The HTTP gateway under autocannon, 32 connections: push 128 B bodies, then pop them. */
   async http(node) {
     const base = `http://${node.httpAddr!}`;
