@@ -9,7 +9,7 @@
 // Bodies are 128 bytes. The node runs with --fsync interval (1 s) unless told
 // otherwise: an acknowledged push survives kill -9 of the broker under every policy.
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -106,38 +106,69 @@ async function freshQueue(client: BrokerServiceClient, traced = false): Promise<
   return topic;
 }
 
-/** Push (64 concurrent), PushBatch (4 x 1000 in flight) and Consume+Ack rates on a fresh topic, traced or not. */
-async function throughput(node: Proc, traced: boolean): Promise<{ push: number; batch: number; consume: number }> {
+/** CPU seconds (user + system) the process has used so far, from /proc (Linux); NaN elsewhere. */
+function cpuSecondsOf(pid: number | undefined): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+    // utime and stime are fields 14 and 15 of stat(5), in clock ticks (100 per second on Linux).
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+interface Phase {
+  /** Messages per wall-clock second. */
+  rate: number;
+  /** The node's CPU time per message, µs: steadier than wall rates on a loaded machine. */
+  cpuUs: number;
+}
+
+/** Runs `work` (which handles `n` messages) and measures the node's wall rate and CPU per message. */
+async function phase(node: Proc, n: number, work: () => Promise<void>): Promise<Phase> {
+  const cpu0 = cpuSecondsOf(node.child.pid);
+  const t0 = performance.now();
+  await work();
+  const seconds = (performance.now() - t0) / 1000;
+  return { rate: n / seconds, cpuUs: ((cpuSecondsOf(node.child.pid) - cpu0) * 1e6) / n };
+}
+
+/** Fixed amounts of Push (64 concurrent), PushBatch (4 x 1000 in flight) and Consume+Ack on a fresh topic, traced or not. */
+async function throughput(node: Proc, traced: boolean): Promise<{ push: Phase; batch: Phase; consume: Phase }> {
   const client = new BrokerServiceClient(node.addr, grpc.credentials.createInsecure(), clientOptions);
   const label = traced ? "traced" : "untraced";
   const topic = await freshQueue(client, traced);
   const req = PushRequest.fromPartial({ topic, routeKey: "q", body: BODY });
-  const push = await timed(`${label} Push, 64 concurrent`, async () => {
-    await Promise.all(Array.from({ length: 64 }, () => call(client, "push", req)));
-    return 64;
+  const pushes = 64 * Math.max(1, Math.round(SECONDS * 10));
+  progress(`${label} Push x${pushes}`);
+  const push = await phase(node, pushes, async () => {
+    for (let i = 0; i < pushes; i += 64) await Promise.all(Array.from({ length: 64 }, () => call(client, "push", req)));
   });
   const batchReq = batch1000(topic);
-  const batch = await timed(`${label} PushBatch x1000`, async () => {
-    await Promise.all([0, 1, 2, 3].map(() => call(client, "pushBatch", batchReq)));
-    return 4000;
+  const batches = 4 * Math.max(1, Math.round(SECONDS * 3));
+  progress(`${label} PushBatch ${batches} x1000`);
+  const batch = await phase(node, batches * 1000, async () => {
+    for (let i = 0; i < batches; i += 4) await Promise.all([0, 1, 2, 3].map(() => call(client, "pushBatch", batchReq)));
   });
-  // Consume+Ack drains what the two pushes stored (every delivery and ack traced too).
-  const stats = await call<{ stat: { backlog: bigint } }>(client, "getTopicStat", { topic });
-  const total = Number(stats.stat.backlog);
-  const stream = client.consume();
-  stream.on("error", () => {});
-  const t0 = performance.now();
-  let got = 0;
-  const consume = await new Promise<number>((resolve) => {
-    stream.on("data", (r: ConsumeResponse) => {
-      got += r.messages.length;
-      stream.write({ kind: { $case: "update", value: { credit: 0, ackIds: r.messages.map((m) => m.id), nackIds: [], touchIds: [] } } });
-      const now = performance.now();
-      if (got >= total || now - t0 > SECONDS * 3000) resolve(got / ((now - t0) / 1000));
+  // Consume+Ack drains everything the pushes stored (every delivery and ack traced too).
+  const total = pushes + batches * 1000;
+  progress(`${label} Consume+Ack ${total}`);
+  const consume = await phase(node, total, async () => {
+    const stream = client.consume();
+    stream.on("error", () => {});
+    let got = 0;
+    await new Promise<void>((resolve) => {
+      stream.on("data", (r: ConsumeResponse) => {
+        got += r.messages.length;
+        stream.write({ kind: { $case: "update", value: { credit: 0, ackIds: r.messages.map((m) => m.id), nackIds: [], touchIds: [] } } });
+        if (got >= total) resolve();
+      });
+      stream.write({ kind: { $case: "subscribe", value: { topic, bindKey: "q", maxInFlight: 10_000, maxBatchBytes: 0 } } });
     });
-    stream.write({ kind: { $case: "subscribe", value: { topic, bindKey: "q", maxInFlight: 10_000, maxBatchBytes: 0 } } });
+    // The last acks reach the node before the CPU is read.
+    await call(client, "getTopicStat", { topic });
+    stream.cancel();
   });
-  stream.cancel();
   client.close();
   return { push, batch, consume };
 }
@@ -364,17 +395,17 @@ const scenarios: Record<string, (node: Proc, echo: Proc) => Promise<Record<strin
     const first = await throughput(node, tracedFirst);
     const second = await throughput(node, !tracedFirst);
     const [off, on] = tracedFirst ? [second, first] : [first, second];
-    return {
-      "trace off: Push 64 concurrent msg/s": off.push,
-      "trace on: Push 64 concurrent msg/s": on.push,
-      "trace on/off: Push": on.push / off.push,
-      "trace off: PushBatch msg/s": off.batch,
-      "trace on: PushBatch msg/s": on.batch,
-      "trace on/off: PushBatch": on.batch / off.batch,
-      "trace off: Consume+Ack msg/s": off.consume,
-      "trace on: Consume+Ack msg/s": on.consume,
-      "trace on/off: Consume+Ack": on.consume / off.consume,
-    };
+    const out: Record<string, number> = {};
+    for (const [name, k] of [["Push 64 concurrent", "push"], ["PushBatch", "batch"], ["Consume+Ack", "consume"]] as const) {
+      out[`trace off: ${name} msg/s`] = off[k].rate;
+      out[`trace on: ${name} msg/s`] = on[k].rate;
+      out[`trace on/off: ${name} msg/s`] = on[k].rate / off[k].rate;
+      out[`trace off: ${name} node CPU µs/msg`] = off[k].cpuUs;
+      out[`trace on: ${name} node CPU µs/msg`] = on[k].cpuUs;
+      // What the node can do per CPU second, on over off: the throughput ratio when the broker is CPU-bound.
+      out[`trace on/off: ${name} msg per CPU s`] = off[k].cpuUs / on[k].cpuUs;
+    }
+    return out;
   },
 
   /** The HTTP gateway under autocannon, 32 connections: push 128 B bodies, then pop them. */

@@ -109,7 +109,7 @@ export function createLegacyRoutes(deps: LegacyDeps): Map<string, LegacyHandler>
   const routes = new Map<string, LegacyHandler>();
 
   // /config?topic=t&isAutoAck=1&mode=1&msgTTR=30&msgRetry=5 (the README also spells it isAuthoAck);
-  // ours: retryBackoffMs, retryBackoffMaxMs, msgTtlMs, dedupWindowMs (ms)
+  // ours: retryBackoffMs, retryBackoffMaxMs, msgTtlMs, dedupWindowMs (ms), trace (0 or 1)
   routes.set("/config", async (q, req) => {
     const topic = required(q, "topic");
     const autoAck = intParam(q, ["isAutoAck", "isAuthoAck"]);
@@ -120,6 +120,7 @@ export function createLegacyRoutes(deps: LegacyDeps): Map<string, LegacyHandler>
     const backoffMax = intParam(q, ["retryBackoffMaxMs", "retryBackoffMax"]);
     const ttl = intParam(q, ["msgTtlMs"]);
     const dedupWindow = intParam(q, ["dedupWindowMs"]);
+    const trace = intParam(q, ["trace"]);
     if (mode !== undefined && mode !== 1 && mode !== 2 && mode !== 3) throw invalid("mode must be 1 (full match), 2 (fuzzy/regex) or 3 (wildcard)");
     if (ttr !== undefined && ttr < 0) throw invalid("msgTTR must not be negative");
     if (retry !== undefined && retry < 0) throw invalid("msgRetry must not be negative");
@@ -137,6 +138,7 @@ export function createLegacyRoutes(deps: LegacyDeps): Map<string, LegacyHandler>
       retryBackoffMaxMs: backoffMax,
       msgTtlMs: ttl === undefined ? undefined : BigInt(ttl),
       dedupWindowMs: dedupWindow === undefined ? undefined : BigInt(dedupWindow),
+      trace: trace === undefined ? undefined : trace !== 0,
     });
     const c = reply.config;
     return {
@@ -149,6 +151,7 @@ export function createLegacyRoutes(deps: LegacyDeps): Map<string, LegacyHandler>
       retryBackoffMaxMs: c?.retryBackoffMaxMs,
       msgTtlMs: Number(c?.msgTtlMs ?? 0),
       dedupWindowMs: Number(c?.dedupWindowMs ?? 0),
+      trace: c?.trace ? 1 : 0,
     };
   });
 
