@@ -27,28 +27,30 @@ const MAX_STRING_BYTES = 0xffff;
 
 const CONSUMER_CODE: Record<ConsumerKind, number> = { "": 0, pop: 1, stream: 2 };
 const CONSUMER_OF: readonly ConsumerKind[] = ["", "pop", "stream"];
+/** Longest string kept whole: its UTF-8 form always fits the u16 length. */
+const MAX_STRING_CHARS = Math.floor(MAX_STRING_BYTES / 3);
 
-function stringsOf(e: TraceEvent): string[] {
-  const head = [e.bindKey, e.routeKey, e.peer, e.tokenName];
-  if (e.queues.length > 0) return [...head, ...e.queues];
-  let n = head.length;
-  while (n > 0 && head[n - 1] === "") n--;
-  return head.slice(0, n);
+const clip = (s: string): string => (s.length <= MAX_STRING_CHARS ? s : s.slice(0, MAX_STRING_CHARS));
+
+/** Bytes the event's record may take at most (UTF-8 takes up to 3 bytes per UTF-16 unit). */
+export function maxTraceRecordBytes(e: TraceEvent): number {
+  let n = TRACE_FRAME_BYTES + FIXED_BYTES + 8 + 3 * (e.bindKey.length + e.routeKey.length + e.peer.length + e.tokenName.length);
+  for (const q of e.queues) n += 2 + 3 * q.length;
+  return n;
 }
 
-function clip(s: string): Buffer {
-  const b = Buffer.from(s, "utf8");
-  return b.length <= MAX_STRING_BYTES ? b : b.subarray(0, MAX_STRING_BYTES);
+function putString(buf: Buffer, o: number, s: string): number {
+  const n = s.length === 0 ? 0 : buf.write(clip(s), o + 2, "utf8");
+  buf.writeUInt16LE(n, o);
+  return o + 2 + n;
 }
 
-/** The event's record, framed and checksummed. */
-export function encodeTraceRecord(e: TraceEvent): Buffer {
-  const strings = stringsOf(e).map(clip);
-  let n = FIXED_BYTES;
-  for (const s of strings) n += 2 + s.length;
-  const buf = Buffer.allocUnsafe(TRACE_FRAME_BYTES + n);
-  const p = TRACE_FRAME_BYTES;
-  buf.writeUInt32LE(n, 0);
+/**
+ * Writes the event's record, framed and checksummed, at off in buf (which
+ * has maxTraceRecordBytes(e) bytes free there); returns its length.
+ */
+export function encodeTraceRecord(e: TraceEvent, buf: Buffer, off: number): number {
+  const p = off + TRACE_FRAME_BYTES;
   buf.writeUInt8(e.kind, p);
   buf.writeUInt8(e.duplicate ? 1 : 0, p + 1);
   buf.writeUInt8(CONSUMER_CODE[e.consumer], p + 2);
@@ -58,15 +60,22 @@ export function encodeTraceRecord(e: TraceEvent): Buffer {
   buf.writeBigUInt64LE(BigInt.asUintN(64, e.id), p + 16);
   buf.writeDoubleLE(e.untilMs, p + 24);
   buf.writeUInt32LE(e.nodeId >>> 0, p + 32);
-  buf.writeUInt16LE(strings.length, p + 36);
-  let o = p + FIXED_BYTES;
-  for (const s of strings) {
-    buf.writeUInt16LE(s.length, o);
-    s.copy(buf, o + 2);
-    o += 2 + s.length;
+  // Trailing empty strings of the first four are left out when no queue follows.
+  let count = 4 + e.queues.length;
+  if (e.queues.length === 0) {
+    if (e.tokenName === "") count = e.peer === "" ? (e.routeKey === "" ? (e.bindKey === "" ? 0 : 1) : 2) : 3;
   }
-  buf.writeUInt32LE(crc32c(buf.subarray(p)), 4);
-  return buf;
+  buf.writeUInt16LE(count, p + 36);
+  let o = p + FIXED_BYTES;
+  if (count > 0) o = putString(buf, o, e.bindKey);
+  if (count > 1) o = putString(buf, o, e.routeKey);
+  if (count > 2) o = putString(buf, o, e.peer);
+  if (count > 3) o = putString(buf, o, e.tokenName);
+  for (const q of e.queues) o = putString(buf, o, q);
+  const n = o - p;
+  buf.writeUInt32LE(n, off);
+  buf.writeUInt32LE(crc32c(buf.subarray(p, o)), off + 4);
+  return o - off;
 }
 
 /**

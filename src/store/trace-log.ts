@@ -5,9 +5,10 @@
 // microtask, so a burst costs one system call, and the bytes are in the page
 // cache (they survive kill -9) before any reply that follows them is sent.
 //
-// Lookup by id without a scan: every segment keeps an index of its records
-// by message id (the active one a Map, a sealed one two sorted typed arrays:
-// 12 bytes per event), and its time range. A read visits only segments
+// Lookup by id without a scan of the records: every segment keeps an index
+// of its records by message id (two typed arrays, 12 bytes per event: in
+// record order while the segment is written, sorted by id once sealed), and
+// its time range. A read visits only segments
 // written at or after the message's push (its snowflake's time), binary
 // searches each, and reads just the matching records. The indexes are
 // rebuilt at open by scanning the retained segments (bounded by retention).
@@ -25,7 +26,7 @@ import { join } from "node:path";
 import { crc32c } from "@node-rs/crc32";
 import type { TraceEvent, TraceLog, TraceLogStats, TraceRetention } from "../broker/storage.js";
 import type { StoreContext } from "./context.js";
-import { checkTraceRecord, decodeTraceRecord, encodeTraceRecord, traceRecordAt, traceRecordId, TRACE_FRAME_BYTES } from "./trace-codec.js";
+import { checkTraceRecord, decodeTraceRecord, encodeTraceRecord, maxTraceRecordBytes, traceRecordAt, traceRecordId, TRACE_FRAME_BYTES } from "./trace-codec.js";
 
 const HEADER_BYTES = 16;
 const MAGIC = Buffer.from("GMQTRC01", "ascii");
@@ -41,11 +42,12 @@ interface Segment {
   bytes: number;
   firstAtMs: number;
   lastAtMs: number;
-  /** Index of the active segment: id -> record offsets. */
-  live: Map<bigint, number[]> | undefined;
-  /** Index of a sealed segment: ids ascending, the offset of each. */
+  /** The active segment's index is unsorted (record order) and growing; a sealed one's sorted by id. */
+  sealed: boolean;
+  /** Index: the message id and offset of each record (the first `count`). */
   ids: BigUint64Array;
   offs: Uint32Array;
+  count: number;
 }
 
 export interface FileTraceLogOptions {
@@ -80,9 +82,10 @@ function newSegment(index: number, path: string): Segment {
     bytes: HEADER_BYTES,
     firstAtMs: Number.POSITIVE_INFINITY,
     lastAtMs: Number.NEGATIVE_INFINITY,
-    live: new Map(),
-    ids: new BigUint64Array(0),
-    offs: new Uint32Array(0),
+    sealed: false,
+    ids: new BigUint64Array(1024),
+    offs: new Uint32Array(1024),
+    count: 0,
   };
 }
 
@@ -91,8 +94,10 @@ export class FileTraceLog implements TraceLog {
   /** The segment written, with its file open; undefined until the next append opens one. */
   private active: Segment | undefined;
   private fd = -1;
-  private pending: Buffer[] = [];
+  /** Records encoded since the last write, in pending[0, pendingBytes). */
+  private pending: Buffer = Buffer.allocUnsafe(64 * 1024);
   private pendingBytes = 0;
+  private pendingCount = 0;
   private flushQueued = false;
   private retention: TraceRetention;
   private lastReclaimMs = Number.NEGATIVE_INFINITY;
@@ -140,7 +145,7 @@ export class FileTraceLog implements TraceLog {
     // Earlier segments are sealed; the newest goes on being written if it has room.
     const last = this.segments[this.segments.length - 1];
     for (const seg of this.segments) if (seg !== last || seg.bytes >= this.segmentBytes) this.seal(seg);
-    if (last?.live !== undefined) {
+    if (last !== undefined && !last.sealed) {
       this.fd = fs.openSync(last.path, "r+");
       this.active = last;
     }
@@ -178,32 +183,42 @@ export class FileTraceLog implements TraceLog {
   }
 
   private index(seg: Segment, id: bigint, off: number, atMs: number): void {
-    const list = seg.live!.get(id);
-    if (list === undefined) seg.live!.set(id, [off]);
-    else list.push(off);
+    if (seg.count === seg.ids.length) {
+      const ids = new BigUint64Array(seg.count * 2);
+      ids.set(seg.ids);
+      const offs = new Uint32Array(seg.count * 2);
+      offs.set(seg.offs);
+      seg.ids = ids;
+      seg.offs = offs;
+    }
+    seg.ids[seg.count] = id;
+    seg.offs[seg.count++] = off;
     if (atMs < seg.firstAtMs) seg.firstAtMs = atMs;
     if (atMs > seg.lastAtMs) seg.lastAtMs = atMs;
   }
 
-  /** Turns the segment's Map into sorted arrays (12 bytes per event). */
+  /** Sorts the segment's index by id (then offset) and trims it: 12 bytes per event. */
   private seal(seg: Segment): void {
-    const live = seg.live;
-    if (live === undefined) return;
-    let n = 0;
-    for (const offs of live.values()) n += offs.length;
-    const keys = [...live.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    if (seg.sealed) return;
+    const n = seg.count;
+    const order = new Uint32Array(n);
+    for (let i = 0; i < n; i++) order[i] = i;
+    const srcIds = seg.ids;
+    const srcOffs = seg.offs;
+    order.sort((a, b) => {
+      const x = srcIds[a]!;
+      const y = srcIds[b]!;
+      return x < y ? -1 : x > y ? 1 : srcOffs[a]! - srcOffs[b]!;
+    });
     const ids = new BigUint64Array(n);
     const offs = new Uint32Array(n);
-    let i = 0;
-    for (const id of keys) {
-      for (const off of live.get(id)!) {
-        ids[i] = id;
-        offs[i++] = off;
-      }
+    for (let i = 0; i < n; i++) {
+      ids[i] = srcIds[order[i]!]!;
+      offs[i] = srcOffs[order[i]!]!;
     }
     seg.ids = ids;
     seg.offs = offs;
-    seg.live = undefined;
+    seg.sealed = true;
   }
 
   // --------------------------------------------------------------- append
@@ -218,10 +233,16 @@ export class FileTraceLog implements TraceLog {
     }
     try {
       const seg = this.active ?? this.openSegment();
-      const rec = encodeTraceRecord(event);
+      const room = maxTraceRecordBytes(event);
+      if (this.pendingBytes + room > this.pending.length) {
+        const grown = Buffer.allocUnsafe(Math.max(this.pending.length * 2, this.pendingBytes + room));
+        this.pending.copy(grown, 0, 0, this.pendingBytes);
+        this.pending = grown;
+      }
+      const length = encodeTraceRecord(event, this.pending, this.pendingBytes);
       this.index(seg, event.id, seg.bytes + this.pendingBytes, event.atMs);
-      this.pending.push(rec);
-      this.pendingBytes += rec.length;
+      this.pendingBytes += length;
+      this.pendingCount++;
     } catch (err) {
       this.lost(1, err);
       return;
@@ -254,11 +275,11 @@ export class FileTraceLog implements TraceLog {
   flush(): void {
     this.flushQueued = false;
     const seg = this.active;
-    if (this.pending.length === 0 || seg === undefined) return;
-    const buf = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
-    const count = this.pending.length;
-    this.pending = [];
+    if (this.pendingCount === 0 || seg === undefined) return;
+    const buf = this.pending.subarray(0, this.pendingBytes);
+    const count = this.pendingCount;
     this.pendingBytes = 0;
+    this.pendingCount = 0;
     try {
       for (let done = 0; done < buf.length; ) done += fs.writeSync(this.fd, buf, done, buf.length - done, seg.bytes + done);
       seg.bytes += buf.length;
@@ -305,7 +326,7 @@ export class FileTraceLog implements TraceLog {
     for (const seg of this.segments) {
       if (out.length >= max) break;
       if (seg.lastAtMs < notBeforeMs) continue;
-      const offs = seg.live !== undefined ? (seg.live.get(id) ?? []) : offsetsOf(seg, id);
+      const offs = seg.sealed ? offsetsOf(seg, id) : scanOffsets(seg, id);
       if (offs.length === 0) continue;
       const fd = fs.openSync(seg.path, "r");
       try {
@@ -347,7 +368,7 @@ export class FileTraceLog implements TraceLog {
       const big = maxBytes > 0 && total > maxBytes && s !== this.active;
       if (!old && !big) break;
       if (s === this.active) {
-        if (this.pending.length > 0) break;
+        if (this.pendingCount > 0) break;
         this.rollActive();
       }
       try {
@@ -373,8 +394,8 @@ export class FileTraceLog implements TraceLog {
     if (this.closed) return;
     if (!remove) this.flush();
     this.closed = true;
-    this.pending = [];
     this.pendingBytes = 0;
+    this.pendingCount = 0;
     this.closeFd();
     this.active = undefined;
     if (remove) fs.rmSync(this.opts.dir, { recursive: true, force: true });
@@ -384,6 +405,14 @@ export class FileTraceLog implements TraceLog {
   sync(): void {
     if (this.fd >= 0) fs.fdatasyncSync(this.fd);
   }
+}
+
+/** Offsets of the records of `id` in the active segment, in record order (a scan of its index: at most one segment's events). */
+function scanOffsets(seg: Segment, id: bigint): number[] {
+  const out: number[] = [];
+  const ids = seg.ids;
+  for (let i = 0; i < seg.count; i++) if (ids[i] === id) out.push(seg.offs[i]!);
+  return out;
 }
 
 /** Offsets of the records of `id` in a sealed segment (binary search). */
