@@ -20,7 +20,8 @@
 //
 // Retention: whole segments are deleted, oldest first, once the trace holds
 // more than maxBytes or their newest event is older than maxAgeMs (checked
-// as the trace is written or read, at most once a second, and at open).
+// when a segment fills, at most once a second as the trace is written or
+// read, and at open).
 import * as fs from "node:fs";
 import { join } from "node:path";
 import { crc32c } from "@node-rs/crc32";
@@ -289,9 +290,12 @@ export class FileTraceLog implements TraceLog {
       this.rollActive();
       return;
     }
-    if (seg.bytes >= this.segmentBytes) this.rollActive();
     const now = this.opts.ctx.clock.now();
-    if (now - this.lastReclaimMs >= RECLAIM_EVERY_MS) this.reclaim(now);
+    // A new segment is when the size bound can be passed: check then, and the age bound now and then.
+    if (seg.bytes >= this.segmentBytes) {
+      this.rollActive();
+      this.reclaim(now);
+    } else if (now - this.lastReclaimMs >= RECLAIM_EVERY_MS) this.reclaim(now);
   }
 
   private lost(count: number, err: unknown): void {
