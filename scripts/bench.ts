@@ -4,11 +4,12 @@
 //
 //   npm run bench                # 3 runs of everything
 //   npm run bench -- --runs 5 --fsync always
+//   npm run bench -- --only traceCost   # push and consume, tracing off vs on
 //
 // Bodies are 128 bytes. The node runs with --fsync interval (1 s) unless told
 // otherwise: an acknowledged push survives kill -9 of the broker under every policy.
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -51,11 +52,81 @@ function call<Res>(client: BrokerServiceClient, method: string, req: unknown): P
 }
 
 let topicSeq = 0;
-async function freshQueue(client: BrokerServiceClient): Promise<string> {
+async function freshQueue(client: BrokerServiceClient, traced = false): Promise<string> {
   const topic = `bench-${process.pid}-${topicSeq++}`;
+  if (traced) await call(client, "config", ConfigRequest.fromPartial({ topic, trace: true }));
   await call(client, "declareQueue", { topic, bindKey: "q" });
   return topic;
 }
+
+/** CPU seconds (user + system) the process has used so far, from /proc (Linux); NaN elsewhere. */
+function cpuSecondsOf(pid: number | undefined): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+    // utime and stime are fields 14 and 15 of stat(5), in clock ticks (100 per second on Linux).
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+interface Phase {
+  /** Messages per wall-clock second. */
+  rate: number;
+  /** The node's CPU time per message, µs: steadier than wall rates on a loaded machine. */
+  cpuUs: number;
+}
+
+/** Runs `work` (which handles `n` messages) and measures the node's wall rate and CPU per message. */
+async function phase(node: Proc, n: number, work: () => Promise<void>): Promise<Phase> {
+  const cpu0 = cpuSecondsOf(node.child.pid);
+  const t0 = performance.now();
+  await work();
+  const seconds = (performance.now() - t0) / 1000;
+  return { rate: n / seconds, cpuUs: ((cpuSecondsOf(node.child.pid) - cpu0) * 1e6) / n };
+}
+
+/** Fixed amounts of Push (64 concurrent), PushBatch (4 x 1000 in flight) and Consume+Ack on a fresh topic, traced or not. */
+async function throughput(node: Proc, traced: boolean): Promise<{ push: Phase; batch: Phase; consume: Phase }> {
+  const client = new BrokerServiceClient(node.addr, grpc.credentials.createInsecure(), clientOptions);
+  const label = traced ? "traced" : "untraced";
+  const topic = await freshQueue(client, traced);
+  const req = PushRequest.fromPartial({ topic, routeKey: "q", body: BODY });
+  const pushes = 64 * Math.max(1, Math.round(SECONDS * 10));
+  progress(`${label} Push x${pushes}`);
+  const push = await phase(node, pushes, async () => {
+    for (let i = 0; i < pushes; i += 64) await Promise.all(Array.from({ length: 64 }, () => call(client, "push", req)));
+  });
+  const batchReq = batch1000(topic);
+  const batches = 4 * Math.max(1, Math.round(SECONDS * 3));
+  progress(`${label} PushBatch ${batches} x1000`);
+  const batch = await phase(node, batches * 1000, async () => {
+    for (let i = 0; i < batches; i += 4) await Promise.all([0, 1, 2, 3].map(() => call(client, "pushBatch", batchReq)));
+  });
+  // Consume+Ack drains everything the pushes stored (every delivery and ack traced too).
+  const total = pushes + batches * 1000;
+  progress(`${label} Consume+Ack ${total}`);
+  const consume = await phase(node, total, async () => {
+    const stream = client.consume();
+    stream.on("error", () => {});
+    let got = 0;
+    await new Promise<void>((resolve) => {
+      stream.on("data", (r: ConsumeResponse) => {
+        got += r.messages.length;
+        stream.write({ kind: { $case: "update", value: { credit: 0, ackIds: r.messages.map((m) => m.id), nackIds: [], touchIds: [] } } });
+        if (got >= total) resolve();
+      });
+      stream.write({ kind: { $case: "subscribe", value: { topic, bindKey: "q", maxInFlight: 10_000, maxBatchBytes: 0 } } });
+    });
+    // The last acks reach the node before the CPU is read.
+    await call(client, "getTopicStat", { topic });
+    stream.cancel();
+  });
+  client.close();
+  return { push, batch, consume };
+}
+
+let traceCostRun = 0;
 
 /** Runs `step` repeatedly for SECONDS; returns msgs/s. */
 async function timed(label: string, step: () => Promise<number>): Promise<number> {
@@ -271,6 +342,25 @@ const scenarios: Record<string, (node: Proc, echo: Proc) => Promise<Record<strin
     client.close();
     return { "delay lateness p50 ms": histogram.getValueAtPercentile(50) / 1000, "delay lateness p99 ms": histogram.getValueAtPercentile(99) / 1000 };
   },
+  /** What tracing costs: the same loads on an untraced and a traced topic of one node, back to back (order alternating per run). */
+  async traceCost(node) {
+    const tracedFirst = traceCostRun++ % 2 === 1;
+    const first = await throughput(node, tracedFirst);
+    const second = await throughput(node, !tracedFirst);
+    const [off, on] = tracedFirst ? [second, first] : [first, second];
+    const out: Record<string, number> = {};
+    for (const [name, k] of [["Push 64 concurrent", "push"], ["PushBatch", "batch"], ["Consume+Ack", "consume"]] as const) {
+      out[`trace off: ${name} msg/s`] = off[k].rate;
+      out[`trace on: ${name} msg/s`] = on[k].rate;
+      out[`trace on/off: ${name} msg/s`] = on[k].rate / off[k].rate;
+      out[`trace off: ${name} node CPU µs/msg`] = off[k].cpuUs;
+      out[`trace on: ${name} node CPU µs/msg`] = on[k].cpuUs;
+      // What the node can do per CPU second, on over off: the throughput ratio when the broker is CPU-bound.
+      out[`trace on/off: ${name} msg per CPU s`] = off[k].cpuUs / on[k].cpuUs;
+    }
+    return out;
+  },
+
   /** The HTTP gateway under autocannon, 32 connections: push 128 B bodies, then pop them. */
   async http(node) {
     const base = `http://${node.httpAddr!}`;

@@ -16,7 +16,7 @@ const ACTIONS: readonly Action[] = ["push", "consume", "admin"];
  * field (a pub/sub channel counts as a topic); `node` means every topic
  * ("*"), for calls that see the whole node. Ping is open, like /healthz.
  */
-export const RPC_ACTIONS: Readonly<Record<string, { action: Action; scope: "topic" | "channel" | "node" | "topic-or-node"; orAdmin?: true } | "open">> = {
+export const RPC_ACTIONS: Readonly<Record<string, { action: Action | readonly Action[]; scope: "topic" | "channel" | "node" | "topic-or-node" } | "open">> = {
   Config: { action: "admin", scope: "topic" },
   DeclareQueue: { action: "admin", scope: "topic" },
   DeleteQueue: { action: "admin", scope: "topic" },
@@ -38,18 +38,19 @@ export const RPC_ACTIONS: Readonly<Record<string, { action: Action; scope: "topi
   PopDead: { action: "consume", scope: "topic" },
   ListDead: { action: "consume", scope: "topic" },
   Subscribe: { action: "consume", scope: "channel" },
-  // Seeing single messages: consume or admin; changing them: admin.
-  GetMessage: { action: "consume", scope: "topic", orAdmin: true },
-  Peek: { action: "consume", scope: "topic", orAdmin: true },
+  // Seeing single messages and their traces: consume or admin; changing them: admin.
+  GetMessage: { action: ["consume", "admin"], scope: "topic" },
+  Peek: { action: ["consume", "admin"], scope: "topic" },
   Delete: { action: "admin", scope: "topic" },
   Reschedule: { action: "admin", scope: "topic" },
   PurgeQueue: { action: "admin", scope: "topic" },
+  TraceMessage: { action: ["consume", "admin"], scope: "topic" },
   Ping: "open",
   DeleteTopic: { action: "admin", scope: "topic" },
 };
 
 /** The action an RPC needs, known from its name alone (before its request is read); undefined for open RPCs. */
-export function actionOfRpc(rpc: string): Action | undefined {
+export function actionOfRpc(rpc: string): Action | readonly Action[] | undefined {
   const rule = RPC_ACTIONS[rpc];
   if (rule === "open") return undefined;
   return rule === undefined ? "admin" : rule.action;
@@ -68,16 +69,17 @@ interface Grant {
 export interface Authorizer {
   /**
    * Throws UNAUTHENTICATED without a known token and PERMISSION_DENIED when
-   * the token may not do `action` on every one of `topics` ("*" = the node).
+   * the token may not do `action` (one of them, for a list) on every one of
+   * `topics` ("*" = the node). Returns the token's name.
    */
-  authorize(authorization: string | undefined, action: Action, topics: readonly string[]): void;
-  /** The check for an RPC by its name in the proto, given its request message. */
-  authorizeRpc(authorization: string | undefined, rpc: string, request: object): void;
+  authorize(authorization: string | undefined, action: Action | readonly Action[], topics: readonly string[]): string;
+  /** The check for an RPC by its name in the proto, given its request message; returns the token's name (undefined for an open RPC). */
+  authorizeRpc(authorization: string | undefined, rpc: string, request: object): string | undefined;
   /**
    * The check possible before a request's body is read: a known token that
-   * may do `action` on some topic. Throws like authorize.
+   * may do `action` (one of them, for a list) on some topic. Throws like authorize.
    */
-  authenticate(authorization: string | undefined, action: Action): void;
+  authenticate(authorization: string | undefined, action: Action | readonly Action[]): void;
   /** Runs listener after each reload that changed the tokens (open streams are checked again then). */
   onReload(listener: () => void): void;
   /** Names of the tokens, for the startup log (never the secrets). */
@@ -186,30 +188,34 @@ function createAuthorizer(current: () => readonly Grant[], onRefused: RefusalObs
 
   // Every refusal leaves through here, so each one is counted once.
   const observed =
-    <A extends unknown[]>(check: (...args: A) => void) =>
-    (...args: A): void => {
+    <A extends unknown[], R>(check: (...args: A) => R) =>
+    (...args: A): R => {
       try {
-        check(...args);
+        return check(...args);
       } catch (err) {
         if (err instanceof BrokerError) onRefused(err);
         throw err;
       }
     };
 
-  const authenticate = (authorization: string | undefined, action: Action): void => {
+  const actionsOf = (action: Action | readonly Action[]): readonly Action[] => (typeof action === "string" ? [action] : action);
+
+  const authenticate = (authorization: string | undefined, action: Action | readonly Action[]): void => {
     const grant = find(authorization);
-    if (grant.patterns[action].length === 0) throw new BrokerError(ErrorReason.NOT_GRANTED, `token ${grant.name} may not ${action} on any topic`);
+    const actions = actionsOf(action);
+    if (actions.every((a) => grant.patterns[a].length === 0)) throw new BrokerError(ErrorReason.NOT_GRANTED, `token ${grant.name} may not ${actions.join(" or ")} on any topic`);
   };
 
-  const authorize = (authorization: string | undefined, action: Action, topics: readonly string[]): void => {
+  const authorize = (authorization: string | undefined, action: Action | readonly Action[], topics: readonly string[]): string => {
     const grant = find(authorization);
-    const patterns = grant.patterns[action];
+    const actions = actionsOf(action);
     for (const topic of topics) {
-      if (!patterns.some((p) => p.test(topic))) {
+      if (!actions.some((a) => grant.patterns[a].some((p) => p.test(topic)))) {
         const what = topic === "*" ? "the whole node" : `topic ${JSON.stringify(topic)}`;
-        throw new BrokerError(ErrorReason.NOT_GRANTED, `token ${grant.name} may not ${action} on ${what}`);
+        throw new BrokerError(ErrorReason.NOT_GRANTED, `token ${grant.name} may not ${actions.join(" or ")} on ${what}`);
       }
     }
+    return grant.name;
   };
 
   const authorizer: Authorizer = {
@@ -225,22 +231,14 @@ function createAuthorizer(current: () => readonly Grant[], onRefused: RefusalObs
       const rule = RPC_ACTIONS[rpc];
       // An RPC missing from the table (added to the proto later) needs node-wide admin until it is listed.
       if (rule === undefined) return authorize(authorization, "admin", ["*"]);
-      if (rule === "open") return;
+      if (rule === "open") return undefined;
       const r = request as { topic?: unknown; channel?: unknown; channels?: unknown };
       let topics: readonly string[];
       if (rule.scope === "node") topics = ["*"];
       else if (rule.scope === "topic-or-node") topics = [r.topic ? String(r.topic) : "*"];
       else if (rule.scope === "topic") topics = [String(r.topic ?? "")];
       else topics = Array.isArray(r.channels) ? (r.channels as string[]) : [String(r.channel ?? "")];
-      if (rule.orAdmin === true) {
-        try {
-          authorize(authorization, "admin", topics);
-          return;
-        } catch (err) {
-          if (!(err instanceof BrokerError) || err.reason !== ErrorReason.NOT_GRANTED) throw err;
-        }
-      }
-      authorize(authorization, rule.action, topics);
+      return authorize(authorization, rule.action, topics);
     }),
   };
   return {

@@ -97,8 +97,8 @@ export function grpcStreamMethods(
             const authorization = authorizationOf(call);
             const subscribe = kind.value;
             const recheck = auth && (() => auth.authorizeRpc(authorization, "Consume", subscribe));
-            recheck?.();
-            session = new ConsumeSession(broker, subscribe, GRPC_CONSUME, sink, open, limits, watchOf(call, recheck));
+            const tokenName = recheck?.();
+            session = new ConsumeSession(broker, subscribe, GRPC_CONSUME, sink, open, limits, watchOf(call, recheck), tokenName);
             return;
           }
           if (!session) throw malformed("the first ConsumeRequest must be subscribe");

@@ -42,8 +42,8 @@ function unaryMethod<Req, Res>(name: RpcName, handler: Unary<Req, Res>, deps: Gr
     let result: Promise<Res>;
     try {
       const request = decoded<Req>(call.request);
-      auth?.authorizeRpc(authorizationOf(call), name, request as object);
-      const ctx: CallContext = wantsCaller ? { signal, peer: call.getPeer(), authorization: authorizationOf(call) } : { signal };
+      const tokenName = auth?.authorizeRpc(authorizationOf(call), name, request as object);
+      const ctx: CallContext = wantsCaller ? { signal, peer: call.getPeer(), authorization: authorizationOf(call), tokenName } : { signal };
       result = handler(request, ctx);
     } catch (err) {
       result = Promise.reject(err);
@@ -90,5 +90,6 @@ export function grpcUnaryMethods(h: UnaryHandlers, deps: GrpcCallDeps): GrpcUnar
     delete: u("Delete", h.Delete),
     reschedule: u("Reschedule", h.Reschedule),
     purgeQueue: u("PurgeQueue", h.PurgeQueue),
+    traceMessage: u("TraceMessage", h.TraceMessage),
   };
 }

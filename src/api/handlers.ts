@@ -17,18 +17,21 @@ import {
   toProtoMessage,
   toProtoMessageInfo,
   toProtoTopicStat,
+  toProtoTraceEvent,
 } from "./messages.js";
 
 export interface CallContext {
   /** Aborted when the caller goes away (used by long polls). */
   signal?: AbortSignal;
-  /** The caller's address (consumers list of a long poll); given to the RPCs in NEEDS_CALLER. */
+  /** The caller's address (consumers list of a long poll, lifecycle trace of a Pop); given to the RPCs in NEEDS_CALLER. */
   peer?: string;
   /** The caller's authorization header (ListNodes asks the other nodes with it); given to the RPCs in NEEDS_CALLER. */
   authorization?: string;
+  /** The caller's token name when the node has auth on (lifecycle trace of a Pop); given to the RPCs in NEEDS_CALLER. */
+  tokenName?: string | undefined;
 }
 
-/** The RPCs whose handlers read the caller's peer and authorization from their context. */
+/** The RPCs whose handlers read the caller's peer, authorization and token name from their context. */
 export const NEEDS_CALLER: ReadonlySet<string> = new Set(["Pop", "ListNodes"]);
 
 /** What the node-wide views read besides the broker; each is optional (tests, a node without history). */
@@ -67,6 +70,7 @@ export interface UnaryRpcs {
   Delete: [pb.DeleteRequest, pb.DeleteResponse];
   Reschedule: [pb.RescheduleRequest, pb.RescheduleResponse];
   PurgeQueue: [pb.PurgeQueueRequest, pb.PurgeQueueResponse];
+  TraceMessage: [pb.TraceMessageRequest, pb.TraceMessageResponse];
 }
 
 /** The node's limits these handlers enforce (rows of the config table), and where a clamp is counted. */
@@ -110,6 +114,9 @@ export function createUnaryHandlers(broker: Broker, limits: HandlerLimits, views
         ...(req.msgTtlMs !== undefined && { msgTtlMs: msOf(req.msgTtlMs, "msg_ttl_ms") }),
         ...(req.dedupWindowMs !== undefined && { dedupWindowMs: msOf(req.dedupWindowMs, "dedup_window_ms") }),
         ...(req.defaultPriority !== undefined && { defaultPriority: req.defaultPriority }),
+        ...(req.trace !== undefined && { trace: req.trace }),
+        ...(req.traceRetentionMs !== undefined && { traceRetentionMs: msOf(req.traceRetentionMs, "trace_retention_ms") }),
+        ...(req.traceRetentionBytes !== undefined && { traceRetentionBytes: msOf(req.traceRetentionBytes, "trace_retention_bytes") }),
       });
       return { config: toProtoConfig(config) };
     },
@@ -162,7 +169,7 @@ export function createUnaryHandlers(broker: Broker, limits: HandlerLimits, views
           ? consumers.attach(req.topic, req.bindKey, { kind: "long-poll", peer: ctx.peer ?? "", sinceMs: consumers.now(), credit: () => 1, inFlight: () => 0 })
           : undefined;
       try {
-        const m = await broker.pop(req.topic, req.bindKey, req.waitMs, ctx.signal);
+        const m = await broker.pop(req.topic, req.bindKey, req.waitMs, ctx.signal, { consumer: "pop", peer: ctx.peer ?? "", tokenName: ctx.tokenName ?? "" });
         return { message: toProtoMessage(req.topic, req.bindKey, m) };
       } finally {
         detach?.();
@@ -195,6 +202,9 @@ export function createUnaryHandlers(broker: Broker, limits: HandlerLimits, views
     },
     async Publish(req) {
       return { receivers: broker.publish(req.channel, req.body) };
+    },
+    async TraceMessage(req) {
+      return { id: req.id, events: broker.traceMessage(req.topic, req.id).map(toProtoTraceEvent) };
     },
     async Ping() {
       const info = broker.info();

@@ -5,7 +5,7 @@
 // as proto3 JSON. Routes and handlers are bound once, when the gateway is built.
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { BrokerError, ErrorReason, malformed } from "../broker/index.js";
-import { parseJsonBody, readBody, sendJson, type BodyLimit } from "./http-io.js";
+import { parseJsonBody, peerOf, readBody, sendJson, type BodyLimit } from "./http-io.js";
 import type { Route, RouteTable } from "./http-routes.js";
 import { type Json, messageFromJson, messageToJson, setFromText } from "./json-mapping.js";
 
@@ -72,8 +72,8 @@ export async function serveRoute(
   bodyLimit: BodyLimit,
   /** Signals of calls in progress, aborted when the node shuts down. */
   active: Set<AbortController>,
-  /** Token auth: `before` runs before the body is read (a known token with the route's action), `request` once the request is built. */
-  authorize?: { before(): void; request(request: Record<string, unknown>): void },
+  /** Token auth: `before` runs before the body is read (a known token with the route's action), `request` once the request is built and returns the token's name. */
+  authorize?: { before(): void; request(request: Record<string, unknown>): string | undefined },
 ): Promise<void> {
   // Nothing of an unauthenticated request is read or parsed: it is refused at its headers.
   authorize?.before();
@@ -83,8 +83,8 @@ export async function serveRoute(
     body = parseJsonBody(await readBody(req, bodyLimit));
   }
   const request = buildRequest(route, values, query, body);
-  authorize?.request(request);
-  const context = new HttpCallContext(req, res, active);
+  const tokenName = authorize?.request(request);
+  const context = new HttpCallContext(req, res, active, tokenName);
   try {
     const reply = (await handler(request as never, context)) as Record<string, unknown>;
     sendJson(res, 200, messageToJson(route.rpc.responseType, reply ?? {}));
@@ -105,11 +105,11 @@ export class HttpCallContext {
     private readonly req: IncomingMessage,
     private readonly res: ServerResponse,
     private readonly active: Set<AbortController>,
+    public tokenName: string | undefined,
   ) {}
 
   get peer(): string {
-    const s = this.req.socket;
-    return s.remoteAddress === undefined ? "" : `${s.remoteAddress}:${s.remotePort}`;
+    return peerOf(this.req);
   }
 
   get authorization(): string | undefined {

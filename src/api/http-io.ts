@@ -115,3 +115,9 @@ const MAX_QUOTED_CHARS = 200;
 export function quoted(v: string): string {
   return JSON.stringify(v.length > MAX_QUOTED_CHARS ? `${v.slice(0, MAX_QUOTED_CHARS)}…` : v);
 }
+
+/** The client's address as "ip:port", for the lifecycle trace. */
+export function peerOf(req: IncomingMessage): string {
+  const { remoteAddress, remotePort } = req.socket;
+  return remoteAddress === undefined ? "" : `${remoteAddress}:${remotePort ?? 0}`;
+}

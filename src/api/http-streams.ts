@@ -17,7 +17,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { invalid } from "../broker/index.js";
 import type * as pb from "../gen/gmq/v1/broker.js";
 import type { Authorizer } from "./auth.js";
-import { quoted } from "./http-io.js";
+import { peerOf, quoted } from "./http-io.js";
 import { compileTemplate, type CompiledTemplate } from "./http-routes.js";
 import { messageFromJson, messageToJson, setFromText, type Json } from "./json-mapping.js";
 import type { MessageSchema, ProtoSchema } from "./proto-schema.js";
@@ -166,7 +166,7 @@ export function createHttpStreams(
       const request = requestOf(route, values, query) as unknown as pb.ConsumeSubscribe;
       const authorization = req.headers.authorization;
       const recheck = auth && (() => auth.authorizeRpc(authorization, "Consume", request));
-      recheck?.();
+      const tokenName = recheck?.();
       // No way back on this stream: acks come through unary routes, and what is settled at delivery returns credit once sent.
       const mode: ConsumeMode = { ackOnSend: ack === "auto", creditOnStream: false };
       const writer = new EventWriter(req, res, log, { method: "GET", route: route.template });
@@ -177,7 +177,7 @@ export function createHttpStreams(
         },
         end: (err) => writer.end(err),
       };
-      const session = new ConsumeSession(broker, request, mode, sink, open, limits, watchOf(req, recheck));
+      const session = new ConsumeSession(broker, request, mode, sink, open, limits, watchOf(req, recheck), tokenName);
       writer.start();
       res.once("close", () => session.close());
     },

@@ -94,7 +94,8 @@ export function createLegacyRoutes(deps: LegacyDeps): Map<string, LegacyHandler>
   };
   /** Calls an RPC's handler as the HTTP request's caller (req carries the token). */
   const call = <K extends RpcName>(req: IncomingMessage, rpc: K, request: RequestOf<K>, ctx?: CallContext): Promise<ReplyOf<K>> => {
-    deps.auth?.authorizeRpc(req.headers.authorization, rpc, request);
+    const tokenName = deps.auth?.authorizeRpc(req.headers.authorization, rpc, request);
+    if (ctx !== undefined) ctx.tokenName = tokenName;
     return handle(rpc, request, ctx);
   };
   const stat = async (req: IncomingMessage, topic: string): Promise<pb.TopicStat> => {
@@ -106,7 +107,7 @@ export function createLegacyRoutes(deps: LegacyDeps): Map<string, LegacyHandler>
   const routes = new Map<string, LegacyHandler>();
 
   // /config?topic=t&isAutoAck=1&mode=1&msgTTR=30&msgRetry=5 (the README also spells it isAuthoAck);
-  // ours: retryBackoffMs, retryBackoffMaxMs, msgTtlMs, dedupWindowMs (ms)
+  // ours: retryBackoffMs, retryBackoffMaxMs, msgTtlMs, dedupWindowMs (ms), trace (0 or 1)
   routes.set("/config", async (q, req) => {
     const topic = required(q, "topic");
     const autoAck = intParam(q, ["isAutoAck", "isAuthoAck"]);
@@ -117,6 +118,7 @@ export function createLegacyRoutes(deps: LegacyDeps): Map<string, LegacyHandler>
     const backoffMax = intParam(q, ["retryBackoffMaxMs", "retryBackoffMax"]);
     const ttl = intParam(q, ["msgTtlMs"]);
     const dedupWindow = intParam(q, ["dedupWindowMs"]);
+    const trace = intParam(q, ["trace"]);
     if (mode !== undefined && mode !== 1 && mode !== 2 && mode !== 3) throw invalid("mode must be 1 (full match), 2 (fuzzy/regex) or 3 (wildcard)");
     if (ttr !== undefined && ttr < 0) throw invalid("msgTTR must not be negative");
     if (retry !== undefined && retry < 0) throw invalid("msgRetry must not be negative");
@@ -134,6 +136,7 @@ export function createLegacyRoutes(deps: LegacyDeps): Map<string, LegacyHandler>
       retryBackoffMaxMs: backoffMax,
       msgTtlMs: ttl === undefined ? undefined : BigInt(ttl),
       dedupWindowMs: dedupWindow === undefined ? undefined : BigInt(dedupWindow),
+      trace: trace === undefined ? undefined : trace !== 0,
     });
     const c = reply.config;
     return {
@@ -146,6 +149,7 @@ export function createLegacyRoutes(deps: LegacyDeps): Map<string, LegacyHandler>
       retryBackoffMaxMs: c?.retryBackoffMaxMs,
       msgTtlMs: Number(c?.msgTtlMs ?? 0),
       dedupWindowMs: Number(c?.dedupWindowMs ?? 0),
+      trace: c?.trace ? 1 : 0,
     };
   });
 
@@ -271,7 +275,7 @@ export async function serveLegacy(
   active: Set<AbortController>,
 ): Promise<string> {
   // A long-polling /pop waits on this context's signal, like the gateway's Pop.
-  const context = new HttpCallContext(req, res, active);
+  const context = new HttpCallContext(req, res, active, undefined);
   try {
     const data = await handler(query, req, context);
     if (data instanceof Success) sendJson(res, 200, { code: 0, data: null, msg: data.msg });

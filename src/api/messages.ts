@@ -9,8 +9,21 @@ import {
   type TopicConfig as BrokerTopicConfig,
   type StoredMessage,
   type TopicStatView,
+  type TraceEvent as BrokerTraceEvent,
 } from "../broker/index.js";
-import { MessageState, PeekState, PurgeTarget, RouteMode, type Message, type MessageInfo, type TopicConfig, type TopicStat } from "../gen/gmq/v1/broker.js";
+import {
+  MessageState,
+  PeekState,
+  PurgeTarget,
+  RouteMode,
+  TraceConsumerKind,
+  type Message,
+  type MessageInfo,
+  type TopicConfig,
+  type TopicStat,
+  type TraceEvent,
+  type TraceEventKind,
+} from "../gen/gmq/v1/broker.js";
 
 export function toProtoMessage(topic: string, bindKey: string, d: StoredMessage): Message {
   return {
@@ -65,6 +78,33 @@ export function toProtoConfig(c: BrokerTopicConfig): TopicConfig {
     msgTtlMs: BigInt(c.msgTtlMs),
     dedupWindowMs: BigInt(c.dedupWindowMs),
     defaultPriority: c.defaultPriority,
+    trace: c.trace,
+    traceRetentionMs: BigInt(c.traceRetentionMs),
+    traceRetentionBytes: BigInt(c.traceRetentionBytes),
+  };
+}
+
+const CONSUMER_KINDS = {
+  "": TraceConsumerKind.TRACE_CONSUMER_KIND_UNSPECIFIED,
+  pop: TraceConsumerKind.TRACE_CONSUMER_KIND_POP,
+  stream: TraceConsumerKind.TRACE_CONSUMER_KIND_STREAM,
+} as const;
+
+/** The broker's TraceKind values are the proto's TraceEventKind numbers. */
+export function toProtoTraceEvent(e: BrokerTraceEvent): TraceEvent {
+  return {
+    kind: e.kind as number as TraceEventKind,
+    atMs: BigInt(e.atMs),
+    bindKey: e.bindKey,
+    retry: e.retry,
+    untilMs: BigInt(e.untilMs),
+    nodeId: e.nodeId,
+    routeKey: e.routeKey,
+    queues: e.queues,
+    duplicate: e.duplicate,
+    consumer: CONSUMER_KINDS[e.consumer],
+    peer: e.peer,
+    tokenName: e.tokenName,
   };
 }
 

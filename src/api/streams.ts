@@ -4,7 +4,7 @@
 // adapter supplies (grpc-streams.ts, http-streams.ts). Limits, defaults,
 // back-pressure and how a stream ends therefore cannot differ between gRPC
 // and HTTP; the adapters only frame messages and map errors.
-import { BrokerError, ErrorReason, invalid, malformed, type Delivery, type ErrorReason as Reason } from "../broker/index.js";
+import { BrokerError, ErrorReason, invalid, malformed, type Delivery, type DeliveryTarget, type ErrorReason as Reason } from "../broker/index.js";
 import type * as pb from "../gen/gmq/v1/broker.js";
 import type { CallContext } from "./handlers.js";
 import { toProtoMessage } from "./messages.js";
@@ -54,7 +54,7 @@ export interface StreamBroker {
   consume(
     topic: string,
     bindKey: string,
-    options: { maxInFlight: number; maxBatchBytes: number; maxCredit: number },
+    options: { maxInFlight: number; maxBatchBytes: number; maxCredit: number; target?: DeliveryTarget },
     deliver: (batch: Delivery[]) => void,
     onEnd: (err?: BrokerError) => void,
   ): StreamConsumer;
@@ -235,6 +235,8 @@ export class ConsumeSession {
     open: OpenStreams,
     limits: StreamLimits,
     watch: StreamWatch = UNWATCHED,
+    /** The name of the stream's token (with token auth), for the lifecycle trace. */
+    tokenName: string | undefined = undefined,
   ) {
     this.topic = request.topic;
     this.bindKey = request.bindKey;
@@ -251,6 +253,7 @@ export class ConsumeSession {
         maxInFlight: Math.min(request.maxInFlight || DEFAULT_MAX_IN_FLIGHT, maxCredit),
         maxBatchBytes: Math.min(request.maxBatchBytes || DEFAULT_MAX_BATCH_BYTES, maxBatchBytes),
         maxCredit,
+        target: { consumer: "stream", peer: watch.peer, tokenName: tokenName ?? "" },
       },
       (batch) => this.deliver(batch),
       (err) => this.end(err),

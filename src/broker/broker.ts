@@ -9,9 +9,10 @@ import * as ops from "./message-ops.js";
 import { PubSub, type ChannelListener } from "./pubsub.js";
 import { Queue, type ConsumeOptions, type Consumer, type Delivery } from "./queue.js";
 import { checkRouteKeyForMode } from "./routing.js";
-import { Snowflake } from "./snowflake.js";
+import { Snowflake, timeOf } from "./snowflake.js";
 import type { NewMessage, PriorityLevelStats, QueueLog, Storage, StoredMessage } from "./storage.js";
 import { Topic } from "./topic.js";
+import { type DeliveryTarget, type TraceEvent, traceEvent, TraceKind } from "./trace.js";
 import {
   applyConfigPatch,
   checkPriority,
@@ -22,7 +23,7 @@ import {
   type TopicConfig,
 } from "./topic-config.js";
 
-export type { Delivery, Consumer, ConsumeOptions, StoredMessage, TopicConfig };
+export type { Delivery, Consumer, ConsumeOptions, DeliveryTarget, StoredMessage, TopicConfig, TraceEvent };
 
 export interface BrokerLogger {
   info(obj: object, msg: string): void;
@@ -108,6 +109,10 @@ export interface TopicStatView {
 export const MAX_DELAY_MS = 366 * 24 * 3600 * 1000;
 export { MAX_TTL_MS };
 export const MAX_BATCH = 10_000;
+/** Most events one TraceMessage returns (a message redelivered 1000 times has about 3000). */
+export const MAX_TRACE_EVENTS = 10_000;
+/** How far before its id's time an event of a message is looked for (ids of another node's clock). */
+const TRACE_CLOCK_SLACK_MS = 60_000;
 const TOPIC_META_PREFIX = "topic.";
 
 /** Expiry counts from the push, not from the end of a delay: a message delayed past it is never delivered. */
@@ -176,6 +181,7 @@ export class Broker {
       }
       const topic = new Topic(topicName, meta.config, meta.createdAtMs);
       this.topics.set(topicName, topic);
+      this.syncTrace(topic);
       for (const bindKey of meta.bindKeys) this.attachQueue(topic, bindKey, true);
     }
     // Queues whose files exist but whose declaration did not reach the metadata.
@@ -230,6 +236,7 @@ export class Broker {
   configure(topicName: string, patch: Partial<TopicConfig>): TopicConfig {
     const topic = this.topicOrCreate(topicName);
     topic.setConfig(applyConfigPatch(topic.config, patch));
+    this.syncTrace(topic);
     this.saveTopic(topic);
     return { ...topic.config };
   }
@@ -262,6 +269,8 @@ export class Broker {
     const bindKeys = topic.bindKeys();
     for (const bindKey of bindKeys) this.deleteQueue(topicName, bindKey);
     this.topics.delete(topicName);
+    topic.trace = undefined;
+    this.storage.dropTrace(topicName);
     this.storage.deleteMeta(TOPIC_META_PREFIX + topicName);
     return bindKeys;
   }
@@ -339,6 +348,8 @@ export class Broker {
     let fresh: Map<string, bigint> | undefined;
     let duplicates = 0;
     let lastQueues = 0;
+    /** Messages to trace once they are stored. */
+    let traced: { message: NewMessage; queues: Queue[] }[] | undefined;
     // Bounds the disk and loop time one request can take (the copies are written below, over several turns when large).
     let fanoutBytes = 0;
     const maxFanoutBytes = this.options.maxPushFanoutBytes ?? Number.POSITIVE_INFINITY;
@@ -350,6 +361,7 @@ export class Broker {
         if (original !== undefined) {
           ids[i] = original;
           duplicates++;
+          topic.trace?.append(traceEvent(TraceKind.Pushed, now, original, { nodeId: this.options.nodeId, routeKey: input.routeKey, duplicate: true }));
           continue;
         }
       }
@@ -371,6 +383,7 @@ export class Broker {
       if (input.delayMs > 0 || ttl > 0) timed = true;
       const message = newMessage(id, now, input.routeKey, input.body, input.delayMs, ttl, key, input.priority ?? defaultPriority);
       if (key !== "") (fresh ??= new Map()).set(key, id);
+      if (topic.trace !== undefined) (traced ??= []).push({ message, queues });
       for (const q of queues) {
         let list = perQueue.get(q);
         if (!list) perQueue.set(q, (list = []));
@@ -384,6 +397,7 @@ export class Broker {
       // A duplicate waits there too, and for the commit: its original is then durable.
       const spread = topic.appends.append(perQueue, fanoutBytes);
       if (spread) await spread;
+      if (traced !== undefined) this.tracePushes(topic, traced, now);
       topic.pushed += inputs.length - duplicates;
       await this.storage.commit();
     } catch (err) {
@@ -394,11 +408,52 @@ export class Broker {
     return { ids, duplicates, lastQueues };
   }
 
+  private tracePushes(topic: Topic, pushed: readonly { message: NewMessage; queues: Queue[] }[], nowMs: number): void {
+    const trace = topic.trace!;
+    const nodeId = this.options.nodeId;
+    for (const { message: m, queues } of pushed) {
+      trace.append(traceEvent(TraceKind.Pushed, nowMs, m.id, { nodeId, routeKey: m.routeKey, queues: queues.map((q) => q.bindKey) }));
+      if (m.deliverAtMs > nowMs) trace.append(traceEvent(TraceKind.Delayed, nowMs, m.id, { untilMs: m.deliverAtMs }));
+    }
+  }
+
+  // ---- tracing ----
+
+  /**
+   * The recorded events of message `id` of a topic and of its copies in
+   * every queue, oldest first (at most MAX_TRACE_EVENTS). Events stay
+   * readable after tracing is turned off, until retention reclaims them.
+   */
+  traceMessage(topicName: string, id: bigint): TraceEvent[] {
+    const topic = this.topicOrThrow(topicName);
+    const trace = topic.trace ?? this.storage.openTrace(topic.name, traceRetentionOf(topic.config));
+    const events = trace.read(id, timeOf(id) - TRACE_CLOCK_SLACK_MS, MAX_TRACE_EVENTS);
+    if (events.length > 0) return events;
+    if (!topic.config.trace) {
+      throw new BrokerError(ErrorReason.TRACE_OFF, `tracing is off for topic ${topic.name} and nothing is recorded for message ${id}; turn it on with Config trace=true`);
+    }
+    throw new BrokerError(
+      ErrorReason.TRACE_NOT_FOUND,
+      `no trace of message ${id} in topic ${topic.name}: not pushed to this node while tracing was on, or reclaimed by the trace retention`,
+    );
+  }
+
+  /** Opens the topic's trace when its tracing is on (and applies its retention), or stops recording when off. */
+  private syncTrace(topic: Topic): void {
+    if (!topic.config.trace) {
+      topic.trace = undefined;
+      return;
+    }
+    const retention = traceRetentionOf(topic.config);
+    if (topic.trace === undefined) topic.trace = this.storage.openTrace(topic.name, retention);
+    else topic.trace.setRetention(retention);
+  }
+
   // ---- consuming ----
 
-  async pop(topicName: string, bindKey: string, waitMs: number, signal?: AbortSignal): Promise<Delivery> {
+  async pop(topicName: string, bindKey: string, waitMs: number, signal?: AbortSignal, target?: DeliveryTarget): Promise<Delivery> {
     const queue = this.queue(topicName, bindKey);
-    const m = await queue.pop(waitMs, signal);
+    const m = await queue.pop(waitMs, signal, target);
     if (!m) throw new BrokerError(ErrorReason.QUEUE_EMPTY, `queue ${queue.name} has no ready message`);
     return m;
   }
@@ -620,6 +675,7 @@ export class Broker {
       warn: (obj, msg) => this.log.warn(obj, msg),
       openDead: () => (dead ??= this.storage.openQueue(topic.name, bindKey, "dead")),
       dead: () => dead,
+      trace: () => topic.trace,
     });
     if (withDead) dead = this.storage.openQueue(topic.name, bindKey, "dead");
     topic.addQueue(queue);
@@ -664,6 +720,10 @@ export class Broker {
     queues.sort((a, b) => a.bindKey.localeCompare(b.bindKey));
     return { topic: topic.name, config: { ...topic.config }, pushed: topic.pushed, createdAtMs: topic.createdAtMs, queues, ...sum };
   }
+}
+
+function traceRetentionOf(config: TopicConfig): { maxAgeMs: number; maxBytes: number } {
+  return { maxAgeMs: config.traceRetentionMs, maxBytes: config.traceRetentionBytes };
 }
 
 function noQueueMatches(topic: string, routeKey: string, routeMode: string): BrokerError {

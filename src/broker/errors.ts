@@ -54,10 +54,14 @@ export const REASON_CODES = {
   MESSAGE_NOT_FOUND: ErrorCode.NOT_FOUND,
   /** GetMessage: the message was settled and its segment reclaimed: nothing of it is left on disk. */
   MESSAGE_RECLAIMED: ErrorCode.NOT_FOUND,
+  /** TraceMessage: no event of the id is recorded (never pushed to this node while tracing was on, or reclaimed by the trace retention). */
+  TRACE_NOT_FOUND: ErrorCode.NOT_FOUND,
   /** Push: no queue of the topic matches the route key; nothing was stored. */
   NO_ROUTE: ErrorCode.FAILED_PRECONDITION,
   /** Delete, Reschedule: the message is in flight (delivered, not acked); ack or nack it instead. */
   MESSAGE_IN_FLIGHT: ErrorCode.FAILED_PRECONDITION,
+  /** TraceMessage: the topic's tracing is off (TopicConfig.trace) and nothing was recorded for the id. */
+  TRACE_OFF: ErrorCode.FAILED_PRECONDITION,
   /** A message body is over the node's --max-body-bytes; nothing was stored. */
   BODY_TOO_LARGE: ErrorCode.RESOURCE_EXHAUSTED,
   /** HTTP only: the request body is over --max-http-body-bytes (HTTP 413). */

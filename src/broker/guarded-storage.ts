@@ -19,6 +19,11 @@ import {
   type NotStored,
   type SteerResult,
   type StoredInfo,
+  type TraceEvent,
+  type TraceLog,
+  type TraceLogStats,
+  type TraceRetention,
+  type QueueLogObserver,
 } from "./storage.js";
 
 export interface StorageFailureLogger {
@@ -47,11 +52,32 @@ export function guardStorage(storage: Storage, log: StorageFailureLogger): Stora
 
 class GuardedStorage implements Storage {
   private readonly logs = new WeakMap<QueueLog, QueueLog>();
+  private readonly traces = new WeakMap<TraceLog, TraceLog>();
 
   constructor(
     private readonly inner: Storage,
     private readonly log: StorageFailureLogger,
   ) {}
+
+  openTrace(topic: string, retention: TraceRetention): TraceLog {
+    let raw: TraceLog;
+    try {
+      raw = this.inner.openTrace(topic, retention);
+    } catch (err) {
+      throw storeFailure(err, this.log);
+    }
+    let guarded = this.traces.get(raw);
+    if (!guarded) this.traces.set(raw, (guarded = new GuardedTraceLog(raw, this.log)));
+    return guarded;
+  }
+
+  dropTrace(topic: string): void {
+    try {
+      this.inner.dropTrace(topic);
+    } catch (err) {
+      throw storeFailure(err, this.log);
+    }
+  }
 
   queues(): QueueRef[] {
     try {
@@ -137,6 +163,10 @@ class GuardedQueueLog implements QueueLog {
     private readonly inner: QueueLog,
     private readonly log: StorageFailureLogger,
   ) {}
+
+  observe(observer: QueueLogObserver | undefined): void {
+    this.inner.observe(observer);
+  }
 
   append(messages: readonly NewMessage[]): void {
     try {
@@ -268,5 +298,36 @@ class GuardedQueueLog implements QueueLog {
     } catch (err) {
       throw storeFailure(err, this.log);
     }
+  }
+}
+
+class GuardedTraceLog implements TraceLog {
+  constructor(
+    private readonly inner: TraceLog,
+    private readonly log: StorageFailureLogger,
+  ) {}
+
+  append(event: TraceEvent): void {
+    this.inner.append(event);
+  }
+
+  read(id: bigint, notBeforeMs: number, max: number): TraceEvent[] {
+    try {
+      return this.inner.read(id, notBeforeMs, max);
+    } catch (err) {
+      throw storeFailure(err, this.log);
+    }
+  }
+
+  setRetention(retention: TraceRetention): void {
+    try {
+      this.inner.setRetention(retention);
+    } catch (err) {
+      throw storeFailure(err, this.log);
+    }
+  }
+
+  stats(): TraceLogStats {
+    return this.inner.stats();
   }
 }

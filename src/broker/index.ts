@@ -14,7 +14,10 @@ export {
   type QueueStatView,
   type StoredMessage,
   type TopicStatView,
+  type TraceEvent,
+  type DeliveryTarget,
 } from "./broker.js";
+export { TraceKind, type ConsumerKind } from "./trace.js";
 export { systemClock, type Clock } from "./clock.js";
 export * from "./errors.js";
 export type { MessageState, MessageView, PeekState, PurgeCounts, PurgeTarget } from "./message-ops.js";

@@ -7,6 +7,7 @@ import { BrokerError, ErrorReason } from "./errors.js";
 import type { Queue } from "./queue.js";
 import { timeOf } from "./snowflake.js";
 import type { StoredInfo } from "./storage.js";
+import { TraceKind } from "./trace.js";
 
 /** A message's state as operators see it: the store's, plus dead (held in the dead letters). */
 export type MessageState = "ready" | "delayed" | "inFlight" | "dead" | "acked" | "expired";
@@ -67,6 +68,7 @@ export function deleteMessage(queue: Queue, id: bigint): void {
   if (r === "missing") r = queue.deadLog()?.remove(id, hint) ?? "missing";
   if (r === "inFlight") throw inFlight(queue, id);
   if (r === "missing") throw notFound(`queue ${queue.name}`, id, false);
+  queue.traced(TraceKind.Cancelled, id);
 }
 
 /** Moves a ready or delayed message to be due at atMs. The caller commits. */
@@ -74,6 +76,7 @@ export function reschedule(queue: Queue, id: bigint, atMs: number): void {
   const r = queue.log.reschedule(id, timeOf(id), atMs);
   if (r === "inFlight") throw inFlight(queue, id);
   if (r === "missing") throw notFound(`queue ${queue.name} (ready or delayed)`, id, false);
+  queue.traced(TraceKind.Rescheduled, id, { untilMs: atMs });
   queue.schedule();
   queue.kick();
 }

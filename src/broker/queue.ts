@@ -5,8 +5,9 @@
 import { MAX_TIMER_MS, type Clock, type Timer } from "./clock.js";
 import { BrokerError, ErrorReason } from "./errors.js";
 import { queueName } from "./names.js";
-import type { NewMessage, QueueLog, StoredMessage } from "./storage.js";
+import type { NewMessage, QueueLog, StoredMessage, TraceLog } from "./storage.js";
 import { retryBackoffMs, type TopicConfig } from "./topic-config.js";
+import { type DeliveryTarget, type TraceEvent, traceEvent, TraceKind, UNKNOWN_TARGET } from "./trace.js";
 
 /** A message as handed to a consumer (a pop or a consume stream): the stored message, owned by the caller. */
 export interface Delivery extends StoredMessage {
@@ -26,6 +27,8 @@ export interface QueueEnv {
   openDead(): QueueLog;
   /** The dead-letter log if it is open. */
   dead(): QueueLog | undefined;
+  /** The topic's trace while its tracing is on. */
+  trace(): TraceLog | undefined;
 }
 
 export interface QueueCounters {
@@ -43,6 +46,8 @@ export interface ConsumeOptions {
   maxBatchBytes: number;
   /** Most messages in flight to this consumer at once, whatever credit is granted (default: unbounded). */
   maxCredit?: number;
+  /** Who the consumer is, for the lifecycle trace. */
+  target?: DeliveryTarget;
 }
 
 /** Largest batch handed to one consumer per turn, so several consumers share fairly. */
@@ -51,12 +56,14 @@ const MAX_TURN = 1000;
 const DUE_RETRY_MS = 1000;
 
 interface Waiter {
+  target: DeliveryTarget;
   resolve(d: Delivery | undefined): void;
   reject(err: Error): void;
 }
 
 export class Consumer {
   readonly maxBatchBytes: number;
+  readonly target: DeliveryTarget;
   private credit: number;
   private readonly maxCredit: number;
   /** Ids delivered to this consumer and not yet settled through it; released when it closes. */
@@ -72,6 +79,7 @@ export class Consumer {
     this.maxCredit = options.maxCredit ?? Number.MAX_SAFE_INTEGER;
     this.credit = Math.min(options.maxInFlight, this.maxCredit);
     this.maxBatchBytes = options.maxBatchBytes;
+    this.target = options.target ?? UNKNOWN_TARGET;
   }
 
   get available(): number {
@@ -127,7 +135,7 @@ export class Consumer {
   close(err?: BrokerError): void {
     if (this.closed) return;
     this.closed = true;
-    for (const id of this.held) this.queue.releaseIfInFlight(id, 0);
+    for (const id of this.held) this.queue.releaseIfInFlight(id, 0, TraceKind.Released);
     this.held.clear();
     this.queue.removeConsumer(this);
     this.onEnd(err);
@@ -160,6 +168,17 @@ export class Queue {
     private readonly env: QueueEnv,
   ) {
     this.name = queueName(topic, bindKey);
+    log.observe({
+      requeued: (id, retry, readyAtMs) => this.traced(TraceKind.TtrExpired, id, { retry, untilMs: readyAtMs }),
+      expired: (id) => this.traced(TraceKind.Expired, id),
+    });
+  }
+
+  /** Records an event of one of this queue's messages when the topic's tracing is on. */
+  traced(kind: TraceKind, id: bigint, fields?: Partial<TraceEvent>): void {
+    const trace = this.env.trace();
+    if (trace === undefined) return;
+    trace.append(traceEvent(kind, this.env.clock.now(), id, { bindKey: this.bindKey, ...fields }));
   }
 
   get autoAck(): boolean {
@@ -189,12 +208,13 @@ export class Queue {
   }
 
   /** Takes the next ready message now, or waits up to waitMs for one. */
-  pop(waitMs: number, signal?: AbortSignal): Promise<Delivery | undefined> {
+  pop(waitMs: number, signal?: AbortSignal, target: DeliveryTarget = UNKNOWN_TARGET): Promise<Delivery | undefined> {
     this.assertOpen();
-    const batch = this.reserve(1, Number.MAX_SAFE_INTEGER);
+    const batch = this.reserve(1, Number.MAX_SAFE_INTEGER, target);
     if (batch.length > 0 || waitMs <= 0) return Promise.resolve(batch[0]);
     return new Promise<Delivery | undefined>((resolve, reject) => {
       const waiter: Waiter = {
+        target,
         resolve: (d) => {
           timeout.cancel();
           signal?.removeEventListener("abort", onAbort);
@@ -246,6 +266,7 @@ export class Queue {
   ackIfInFlight(id: bigint): boolean {
     if (!this.log.ack(id)) return false;
     this.counters.acked++;
+    this.traced(TraceKind.Acked, id);
     return true;
   }
 
@@ -268,8 +289,10 @@ export class Queue {
     return this.releaseIfInFlight(id, retry === undefined ? 0 : retryBackoffMs(config, retry + 1));
   }
 
-  releaseIfInFlight(id: bigint, delayMs: number): boolean {
-    if (this.closed || !this.log.release(id, this.env.clock.now() + delayMs)) return false;
+  releaseIfInFlight(id: bigint, delayMs: number, kind: TraceKind = TraceKind.Nacked): boolean {
+    const readyAtMs = this.env.clock.now() + delayMs;
+    if (this.closed || !this.log.release(id, readyAtMs)) return false;
+    this.traced(kind, id, { untilMs: readyAtMs });
     if (delayMs > 0) this.schedule();
     else this.kick();
     return true;
@@ -285,6 +308,7 @@ export class Queue {
   touchIfInFlight(id: bigint, ttrMs: number): number | undefined {
     const deadline = this.env.clock.now() + (ttrMs > 0 ? ttrMs : this.config().msgTtrS * 1000);
     if (!this.log.touch(id, deadline)) return undefined;
+    this.traced(TraceKind.Touched, id, { untilMs: deadline });
     this.schedule(); // a shorter ttr_ms moves the deadline earlier than the armed timer
     return deadline;
   }
@@ -303,7 +327,10 @@ export class Queue {
     const dead = this.env.dead();
     if (!dead) return undefined;
     const [m] = dead.reserve(1, Number.MAX_SAFE_INTEGER, this.env.clock.now() + 60_000);
-    if (m) dead.ack(m.id);
+    if (m) {
+      dead.ack(m.id);
+      this.traced(TraceKind.DeadPopped, m.id);
+    }
     return m;
   }
 
@@ -322,7 +349,10 @@ export class Queue {
       const now = this.env.clock.now();
       // A redriven dead letter has no expiry (dead letters never expire); it keeps its priority.
       this.log.append(batch.map((m) => ({ id: m.id, routeKey: m.routeKey, body: m.body, createdAtMs: m.createdAtMs, deliverAtMs: now, retry: 0, expiresAtMs: 0, priority: m.priority ?? 0 })));
-      for (const m of batch) dead.ack(m.id);
+      for (const m of batch) {
+        dead.ack(m.id);
+        this.traced(TraceKind.Redriven, m.id);
+      }
       moved += batch.length;
     }
     if (moved > 0) this.kick();
@@ -343,7 +373,8 @@ export class Queue {
     if (this.closed) return;
     for (;;) {
       while (this.waiters.length > 0) {
-        const [m] = this.reserve(1, Number.MAX_SAFE_INTEGER);
+        const waiter = this.waiters[0]!;
+        const [m] = this.reserve(1, Number.MAX_SAFE_INTEGER, waiter.target);
         if (!m) return;
         this.waiters.shift()?.resolve(m);
       }
@@ -352,7 +383,7 @@ export class Queue {
       for (let i = 0; i < n; i++) {
         const c = this.consumers[(this.turn + i) % n];
         if (!c || c.available <= 0) continue;
-        const batch = this.reserve(Math.min(c.available, MAX_TURN), c.maxBatchBytes);
+        const batch = this.reserve(Math.min(c.available, MAX_TURN), c.maxBatchBytes, c.target);
         if (batch.length === 0) return;
         this.turn = (this.turn + i + 1) % n;
         c.take(batch);
@@ -363,12 +394,14 @@ export class Queue {
     }
   }
 
-  private reserve(max: number, maxBytes: number): Delivery[] {
+  private reserve(max: number, maxBytes: number, target: DeliveryTarget): Delivery[] {
     const { autoAck, msgTtrS } = this.config();
     const now = this.env.clock.now();
     const batch = this.log.reserve(max, maxBytes, now + msgTtrS * 1000, now) as Delivery[];
     if (batch.length === 0) return batch;
     this.counters.popped += batch.length;
+    const trace = this.env.trace();
+    if (trace !== undefined) this.traceDeliveries(trace, batch, target, autoAck, now);
     if (autoAck) {
       for (const m of batch) {
         this.log.ack(m.id);
@@ -381,6 +414,13 @@ export class Queue {
       this.schedule();
     }
     return batch;
+  }
+
+  private traceDeliveries(trace: TraceLog, batch: readonly StoredMessage[], target: DeliveryTarget, autoAck: boolean, nowMs: number): void {
+    for (const m of batch) {
+      trace.append(traceEvent(TraceKind.Delivered, nowMs, m.id, { bindKey: this.bindKey, retry: m.retry, untilMs: autoAck ? 0 : m.deadlineMs, ...target }));
+      if (autoAck) trace.append(traceEvent(TraceKind.Acked, nowMs, m.id, { bindKey: this.bindKey }));
+    }
   }
 
   /** Arms the timer for the log's next due work (a delay firing or a deadline passing). */
@@ -427,6 +467,7 @@ export class Queue {
         this.env.openDead().append(retriesUsedUp.map((m) => ({ ...m, deliverAtMs: 0, expiresAtMs: 0 })));
         this.log.bury(retriesUsedUp.map((m) => m.id));
         this.counters.deadLettered += retriesUsedUp.length;
+        for (const m of retriesUsedUp) this.traced(TraceKind.DeadLettered, m.id, { retry: m.retry });
       } catch (err) {
         // They stay held in the main log and come back on the next pass.
         this.env.warn({ err, queue: this.name }, "could not store dead letters; will retry");

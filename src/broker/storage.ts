@@ -9,7 +9,10 @@
 // Time comes from the Clock the storage is opened with (the same one the
 // broker uses), never from Date.now() directly.
 
+import type { TraceEvent, TraceRetention } from "./trace.js";
+
 export { type Clock, type Timer, systemClock } from "./clock.js";
+export { type ConsumerKind, type TraceEvent, TraceKind, type TraceRetention } from "./trace.js";
 
 /** A message handed to QueueLog.append. */
 export interface NewMessage {
@@ -85,7 +88,18 @@ export interface QueueLogStats {
   priorities?: PriorityLevelStats[];
 }
 
+/** Told of transitions the log makes on its own (in processDue and reserve), for the lifecycle trace. */
+export interface QueueLogObserver {
+  /** An in-flight message's TTR passed: redelivery number `retry`, ready at readyAtMs (0: at once). */
+  requeued(id: bigint, retry: number, readyAtMs: number): void;
+  /** A message was discarded because its expiry passed. */
+  expired(id: bigint): void;
+}
+
 export interface QueueLog extends SteerableLog {
+  /** Sets (or with undefined clears) the observer of the log's own transitions. */
+  observe(observer: QueueLogObserver | undefined): void;
+
   /**
    * Appends messages in order. A message whose deliverAtMs is in the future
    * is delayed until then. Throws StoreError("DISK_FULL" | "IO" | "TOO_LARGE")
@@ -277,7 +291,48 @@ export const NO_STORAGE_STATS: Readonly<StorageStats> = Object.freeze({
   dataDirEntriesSkipped: 0,
 });
 
+export interface TraceLogStats {
+  /** Bytes of the trace's files on disk. */
+  bytesOnDisk: number;
+  segments: number;
+  /** Segments deleted since open because retention passed them. */
+  segmentsReclaimed: number;
+  /** Damaged records skipped at open (the records after them were read). */
+  corruptRecordsSkipped: number;
+  /** Torn or damaged tails cut off at open. */
+  tornTailsTruncated: number;
+  /** Events not written because a write failed (logged; the operation they describe went on). */
+  eventsLost: number;
+}
+
+/**
+ * One topic's lifecycle trace: an append-only log of events, bounded by a
+ * retention. Appends are buffered and written before the microtask queue
+ * drains (so before any reply that follows them), into the page cache: they
+ * survive a killed process.
+ */
+export interface TraceLog {
+  /**
+   * Adds an event (events come in the order they happened). Never throws: a
+   * trace must not fail what it describes, so a failed write is logged and
+   * counted in stats().eventsLost.
+   */
+  append(event: TraceEvent): void;
+  /**
+   * The events of message `id`, oldest first, at most `max`; reads only the
+   * segments written at or after notBeforeMs (no event of a message precedes
+   * its push).
+   */
+  read(id: bigint, notBeforeMs: number, max: number): TraceEvent[];
+  setRetention(retention: TraceRetention): void;
+  stats(): TraceLogStats;
+}
+
 export interface Storage {
+  /** Opens (creating if missing) a topic's trace log. Returns the same instance for the same topic. */
+  openTrace(topic: string, retention: TraceRetention): TraceLog;
+  /** Closes and deletes a topic's trace log, if it has one. */
+  dropTrace(topic: string): void;
   /** Queues found on disk at open. */
   queues(): QueueRef[];
   /** Opens (creating if missing) a queue's log. Returns the same instance for the same queue. */

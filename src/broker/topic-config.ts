@@ -20,7 +20,18 @@ export interface TopicConfig {
   dedupWindowMs: number;
   /** Priority (0..9, higher first) of a message pushed without its own. */
   defaultPriority: number;
+  /** Record the lifecycle trace of every message (see trace.ts). */
+  trace: boolean;
+  /** Trace events older than this are reclaimed; 0: no time bound. */
+  traceRetentionMs: number;
+  /** The trace's files are kept under about this many bytes; 0: no size bound (not both 0). */
+  traceRetentionBytes: number;
 }
+
+export const DEFAULT_TRACE_RETENTION_MS = 86_400_000;
+export const DEFAULT_TRACE_RETENTION_BYTES = 64 * 1024 * 1024;
+export const MAX_TRACE_RETENTION_MS = 366 * 24 * 3600 * 1000;
+export const MAX_TRACE_RETENTION_BYTES = 2 ** 40;
 
 export const DEFAULT_TOPIC_CONFIG: Readonly<TopicConfig> = Object.freeze({
   autoAck: false,
@@ -32,6 +43,9 @@ export const DEFAULT_TOPIC_CONFIG: Readonly<TopicConfig> = Object.freeze({
   msgTtlMs: 0,
   dedupWindowMs: DEFAULT_DEDUP_WINDOW_MS,
   defaultPriority: 0,
+  trace: false,
+  traceRetentionMs: DEFAULT_TRACE_RETENTION_MS,
+  traceRetentionBytes: DEFAULT_TRACE_RETENTION_BYTES,
 });
 
 export const MAX_TTR_S = 86_400;
@@ -108,6 +122,22 @@ export function applyConfigPatch(current: TopicConfig, patch: Partial<TopicConfi
   if (patch.defaultPriority !== undefined) {
     checkPriority(patch.defaultPriority, "default_priority");
     next.defaultPriority = patch.defaultPriority;
+  }
+  if (patch.trace !== undefined) next.trace = patch.trace;
+  if (patch.traceRetentionMs !== undefined) {
+    if (!Number.isInteger(patch.traceRetentionMs) || patch.traceRetentionMs < 0 || patch.traceRetentionMs > MAX_TRACE_RETENTION_MS) {
+      throw invalid(`trace_retention_ms must be 0..${MAX_TRACE_RETENTION_MS} ms (366 days; 0: no time bound), got ${patch.traceRetentionMs}`);
+    }
+    next.traceRetentionMs = patch.traceRetentionMs;
+  }
+  if (patch.traceRetentionBytes !== undefined) {
+    if (!Number.isInteger(patch.traceRetentionBytes) || patch.traceRetentionBytes < 0 || patch.traceRetentionBytes > MAX_TRACE_RETENTION_BYTES) {
+      throw invalid(`trace_retention_bytes must be 0..${MAX_TRACE_RETENTION_BYTES} (1 TiB; 0: no size bound), got ${patch.traceRetentionBytes}`);
+    }
+    next.traceRetentionBytes = patch.traceRetentionBytes;
+  }
+  if (next.traceRetentionMs === 0 && next.traceRetentionBytes === 0) {
+    throw invalid("trace_retention_ms and trace_retention_bytes cannot both be 0: a trace must be bounded by time or size");
   }
   // Checked on the result: either field may change alone.
   if (next.retryBackoffMaxMs !== 0 && next.retryBackoffMaxMs < next.retryBackoffMs) {

@@ -4,6 +4,7 @@ import { DedupWindow } from "./dedup.js";
 import { DEFAULT_BIND_KEY } from "./names.js";
 import type { Queue } from "./queue.js";
 import { route } from "./routing.js";
+import type { TraceLog } from "./storage.js";
 import type { TopicConfig } from "./topic-config.js";
 
 const ROUTE_CACHE_MAX = 1024;
@@ -15,6 +16,8 @@ export class Topic {
   readonly dedup = new DedupWindow();
   /** Pushes append their copies through it, in push order. */
   readonly appends = new AppendLane();
+  /** The topic's lifecycle trace while its tracing is on (TopicConfig.trace). */
+  trace: TraceLog | undefined;
   /** Route key -> queues, for REGEX and WILDCARD; cleared whenever queues or the mode change. */
   private readonly routeCache = new Map<string, Queue[]>();
 

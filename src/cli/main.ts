@@ -16,6 +16,7 @@ import { register as pop } from "./commands/pop.js";
 import { register as pubsub } from "./commands/pubsub.js";
 import { register as push } from "./commands/push.js";
 import { register as stats } from "./commands/stats.js";
+import { register as trace } from "./commands/trace.js";
 
 const { version } = createRequire(import.meta.url)("../../package.json") as { version: string };
 
@@ -38,7 +39,7 @@ export function buildProgram(): { program: Command; context: () => Context } {
     .showHelpAfterError("(run gmq --help for usage)")
     .exitOverride();
   const context = () => (ctx ??= new Context(program.opts<GlobalOptions>()));
-  for (const add of [admin, push, pop, consume, dead, messages, pubsub, stats, nodes, bench]) add(program, context);
+  for (const add of [admin, push, pop, consume, dead, messages, pubsub, stats, trace, nodes, bench]) add(program, context);
   for (const cmd of program.commands) cmd.exitOverride();
   return { program, context };
 }

@@ -15,6 +15,7 @@ import {
   type PingResponse,
   type TopicConfig,
   type TopicStat,
+  type TraceEvent,
 } from "../gen/gmq/v1/broker.js";
 import { createBalancer, type Strategy } from "./balancer.js";
 import { bearerToken, channelCredentials, type NodeConnection, type TlsOptions } from "./connection.js";
@@ -127,7 +128,16 @@ export interface TopicConfigChange {
   dedupWindowMs?: number;
   /** Priority (0..9) of messages pushed without their own. */
   defaultPriority?: Priority;
+  /** Record every message's lifecycle trace (see {@link GmqClient.trace}). */
+  trace?: boolean;
+  /** Trace events older than this many ms are reclaimed (0: no time bound). */
+  traceRetentionMs?: number;
+  /** A topic's trace is kept under about this many bytes per node (0: no size bound; not both 0). */
+  traceRetentionBytes?: number;
 }
+
+/** One event of a message's lifecycle trace, with the node that recorded it. */
+export type TracedEvent = TraceEvent & { node: string };
 
 /** Something to ack, nack or touch: a Delivery, or its coordinates. */
 export interface MessageRef {
@@ -463,6 +473,25 @@ export class GmqClient {
     return sum;
   }
 
+  /**
+   * The lifecycle trace of message `id` of a topic (see TraceMessage in the
+   * proto): the events every node recorded for it, oldest first. Rejects
+   * with the nodes' reason (TRACE_OFF, TRACE_NOT_FOUND, TOPIC_NOT_FOUND) when
+   * none has any.
+   */
+  async trace(topic: string, id: bigint): Promise<TracedEvent[]> {
+    const per = await this.everyNode((c) => c.unary(c.rpc.traceMessage, { topic, id }));
+    const events = per.flatMap((p) => (p.value?.events ?? []).map((e) => ({ ...e, node: p.node })));
+    if (events.length === 0) {
+      // The most telling refusal: tracing off or nothing recorded, before "no such topic here".
+      const rank = (e: GmqError): number => (e.reason === Reason.TRACE_OFF ? 0 : e.reason === Reason.TRACE_NOT_FOUND ? 1 : 2);
+      const errors = per.flatMap((p) => (p.error ? [p.error] : [])).sort((a, b) => rank(a) - rank(b));
+      if (errors[0]) throw errors[0];
+    }
+    // Stable: events of one node keep their recorded order.
+    return events.sort((a, b) => (a.atMs < b.atMs ? -1 : a.atMs > b.atMs ? 1 : 0));
+  }
+
   // ---- admin: applied on every node, and on nodes that join later ----
 
   /** Sets a topic's configuration on every node; resolves with the resulting config. */
@@ -478,6 +507,9 @@ export class GmqClient {
       msgTtlMs: change.msgTtlMs === undefined ? undefined : msField(change.msgTtlMs),
       dedupWindowMs: change.dedupWindowMs === undefined ? undefined : msField(change.dedupWindowMs),
       defaultPriority: change.defaultPriority,
+      trace: change.trace,
+      traceRetentionMs: change.traceRetentionMs === undefined ? undefined : msField(change.traceRetentionMs),
+      traceRetentionBytes: change.traceRetentionBytes === undefined ? undefined : msField(change.traceRetentionBytes),
     });
     const apply = (c: NodeConnection) => c.unary(c.rpc.config, req);
     this.shape.set(`config\0${topic}`, apply);

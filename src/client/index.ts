@@ -16,7 +16,7 @@
  * @packageDocumentation
  */
 export { GmqClient } from "./client.js";
-export type { Body, ClientOptions, MessageRef, PerNode, Priority, PushOptions, PushResult, TopicConfigChange } from "./client.js";
+export type { Body, ClientOptions, MessageRef, PerNode, Priority, PushOptions, PushResult, TopicConfigChange, TracedEvent } from "./client.js";
 export type { Consumer, ConsumeOptions, Delivery, Handler } from "./consumer.js";
 export type { Subscription, Publication } from "./subscription.js";
 export { Code, GmqError, Reason } from "./errors.js";
@@ -26,5 +26,5 @@ export type { Balancer, Strategy } from "./balancer.js";
 export { defaultEtcdPrefix, listEtcdNodes } from "./discovery.js";
 export type { NodeInfo } from "./node-info.js";
 export type { TlsOptions } from "./connection.js";
-export { MessageState, RouteMode } from "../gen/gmq/v1/broker.js";
-export type { Message, MessageInfo, TopicConfig, TopicStat, QueueStat, PingResponse } from "../gen/gmq/v1/broker.js";
+export { MessageState, RouteMode, TraceConsumerKind, TraceEventKind } from "../gen/gmq/v1/broker.js";
+export type { Message, MessageInfo, TopicConfig, TopicStat, QueueStat, PingResponse, TraceEvent } from "../gen/gmq/v1/broker.js";

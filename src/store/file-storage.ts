@@ -5,6 +5,7 @@
 //                                      dead-p<N>/    (see priority-queue.ts)
 //   <dataDir>/meta/<name>                            small metadata files
 //   <dataDir>/trash/                                 deleted queues, emptied at once and at open
+//   <dataDir>/traces/<topic>/                        a topic's lifecycle trace (trace-log.ts)
 // Directory names are encoded (names.ts) so any topic, bind key or metadata
 // name is a safe file name, also on case-insensitive file systems.
 //
@@ -13,7 +14,7 @@
 // entries are skipped, and each of these is logged and counted.
 import * as fs from "node:fs";
 import { join } from "node:path";
-import type { QueueKind, QueueLog, QueueRef, Storage, StorageStats } from "../broker/storage.js";
+import type { QueueKind, QueueLog, QueueRef, Storage, StorageStats, TraceLog, TraceRetention } from "../broker/storage.js";
 import { StoreError } from "../broker/storage.js";
 import { ChunkReader } from "./chunk-reader.js";
 import { type StoreContext, fsyncDir, toStoreError, writeFileAtomic } from "./context.js";
@@ -21,6 +22,10 @@ import { FileQueueLog } from "./queue-log.js";
 import { MAX_PRIORITY, PriorityQueueLog } from "./priority-queue.js";
 import { decodeName, encodeName, namesFile } from "./names.js";
 import { RECORD_HEADER_BYTES } from "./record.js";
+import { FileTraceLog } from "./trace-log.js";
+
+/** Largest trace segment (a size retention makes them smaller). */
+const TRACE_SEGMENT_BYTES = 4 << 20;
 
 export { decodeName, encodeName } from "./names.js";
 
@@ -43,6 +48,8 @@ export class FileStorage implements Storage {
   private readonly trashDir: string;
   private trashed = 0;
   private readonly logs = new Map<string, PriorityQueueLog<FileQueueLog>>();
+  private readonly traces = new Map<string, FileTraceLog>();
+  private readonly tracesDir: string;
   private readonly known = new Map<string, QueueDirs>();
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | undefined;
@@ -56,6 +63,7 @@ export class FileStorage implements Storage {
     this.queuesDir = join(opts.dataDir, "queues");
     this.metaDir = join(opts.dataDir, "meta");
     this.trashDir = join(opts.dataDir, "trash");
+    this.tracesDir = join(opts.dataDir, "traces");
     fs.mkdirSync(this.queuesDir, { recursive: true });
     fs.mkdirSync(this.metaDir, { recursive: true });
     fs.mkdirSync(this.trashDir, { recursive: true });
@@ -280,6 +288,28 @@ export class FileStorage implements Storage {
     removeIfEmpty(join(dir, ".."));
   }
 
+  // ---------------------------------------------------------------- traces
+
+  openTrace(topic: string, retention: TraceRetention): TraceLog {
+    this.checkOpen();
+    let trace = this.traces.get(topic);
+    if (trace !== undefined) return trace;
+    try {
+      trace = new FileTraceLog({ dir: join(this.tracesDir, encodeName(topic)), segmentBytes: TRACE_SEGMENT_BYTES, retention, ctx: this.ctx });
+    } catch (err) {
+      throw toStoreError(err, `opening the trace of topic ${topic}`);
+    }
+    this.traces.set(topic, trace);
+    return trace;
+  }
+
+  dropTrace(topic: string): void {
+    const trace = this.traces.get(topic);
+    this.traces.delete(topic);
+    if (trace !== undefined) trace.close(true);
+    else fs.rmSync(join(this.tracesDir, encodeName(topic)), { recursive: true, force: true });
+  }
+
   // -------------------------------------------------------------- metadata
 
   readMeta(name: string): Buffer | undefined {
@@ -441,6 +471,16 @@ export class FileStorage implements Storage {
     }
     for (const log of this.logs.values()) log.close();
     this.logs.clear();
+    for (const trace of this.traces.values()) {
+      try {
+        trace.flush();
+        if (this.ctx.policy !== "never") trace.sync();
+      } catch (err) {
+        first ??= err;
+      }
+      trace.close();
+    }
+    this.traces.clear();
     if (first !== undefined) throw toStoreError(first, "closing the storage");
   }
 

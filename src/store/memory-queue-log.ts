@@ -8,6 +8,7 @@ import {
   type Holding,
   type NewMessage,
   type NotStored,
+  type QueueLogObserver,
   type QueueLog,
   type QueueLogStats,
   type SteerResult,
@@ -68,6 +69,7 @@ export class MemoryQueueData {
 export class MemoryQueueLog implements QueueLog {
   private nExpired = 0;
   private closed = false;
+  private observer: QueueLogObserver | undefined;
 
   constructor(
     private readonly d: MemoryQueueData,
@@ -77,6 +79,9 @@ export class MemoryQueueLog implements QueueLog {
 
   /** Memory never runs out of segments. */
   reserveSpace(): void {}
+  observe(observer: QueueLogObserver | undefined): void {
+    this.observer = observer;
+  }
 
   append(messages: readonly NewMessage[]): void {
     this.checkOpen();
@@ -122,6 +127,7 @@ export class MemoryQueueLog implements QueueLog {
         this.takeFromBacklog();
         records.delete(pos);
         this.nExpired++;
+        this.observer?.expired(r.id);
         continue;
       }
       if (out.length > 0 && bytes + r.body.length > maxBytes) break;
@@ -181,8 +187,10 @@ export class MemoryQueueLog implements QueueLog {
         continue;
       }
       const delayMs = requeueDelayMs?.(retry) ?? 0;
-      state.requeue(e, retry, delayMs > 0 ? e.time + delayMs : 0, nowMs);
+      const readyAtMs = delayMs > 0 ? e.time + delayMs : 0;
+      state.requeue(e, retry, readyAtMs, nowMs);
       requeued++;
+      this.observer?.requeued(e.id, retry, readyAtMs);
     }
     const delays = this.d.delays;
     for (let at = delays.topAt(); at !== undefined && at <= nowMs; at = delays.topAt()) {
@@ -194,6 +202,7 @@ export class MemoryQueueLog implements QueueLog {
       if (r.exp !== 0 && r.exp <= nowMs) {
         records.delete(pos);
         this.nExpired++;
+        this.observer?.expired(r.id);
       } else this.d.backlog.push(pos);
     }
     // Expired messages at the head of what is ready, as the file store sweeps them.
@@ -206,6 +215,7 @@ export class MemoryQueueLog implements QueueLog {
       if (r === undefined) continue;
       records.delete(pos);
       this.nExpired++;
+      this.observer?.expired(r.id);
     }
     return { requeued, retriesUsedUp };
   }
@@ -384,6 +394,7 @@ export class MemoryQueueLog implements QueueLog {
     if (e.exp === 0 || e.exp > nowMs) return false;
     this.d.state.settle(e);
     this.nExpired++;
+    this.observer?.expired(e.id);
     return true;
   }
 

@@ -2,8 +2,21 @@
 // again in the same process finds what was stored under it, as reopening a
 // data directory does, so the conformance suite's restarts apply; commit()
 // resolves at once.
-import { NO_STORAGE_STATS, type Clock, type QueueKind, type QueueLog, type QueueRef, type Storage, type StorageStats, StoreError, systemClock } from "../broker/storage.js";
+import {
+  NO_STORAGE_STATS,
+  type Clock,
+  type QueueKind,
+  type QueueLog,
+  type QueueRef,
+  type Storage,
+  type StorageStats,
+  StoreError,
+  systemClock,
+  type TraceLog,
+  type TraceRetention,
+} from "../broker/storage.js";
 import { MemoryQueueData, MemoryQueueLog } from "./memory-queue-log.js";
+import { MemoryTraceData, MemoryTraceLog } from "./memory-trace-log.js";
 import { PriorityQueueLog } from "./priority-queue.js";
 
 /** One log's contents per priority level in use (see priority-queue.ts). */
@@ -12,6 +25,7 @@ type Levels = Map<number, MemoryQueueData>;
 interface Disk {
   queues: Map<string, { ref: QueueRef; main?: Levels; dead?: Levels }>;
   meta: Map<string, Buffer>;
+  traces: Map<string, MemoryTraceData>;
 }
 
 const disks = new Map<string, Disk>();
@@ -27,7 +41,7 @@ export interface MemoryStorageOptions {
 export function openMemoryStorage(options: MemoryStorageOptions = {}): Storage {
   let disk = options.name === undefined ? undefined : disks.get(options.name);
   if (disk === undefined) {
-    disk = { queues: new Map(), meta: new Map() };
+    disk = { queues: new Map(), meta: new Map(), traces: new Map() };
     if (options.name !== undefined) disks.set(options.name, disk);
   }
   return new MemoryStorage(disk, options.clock ?? systemClock, options.maxBodyBytes ?? 1 << 20);
@@ -35,6 +49,7 @@ export function openMemoryStorage(options: MemoryStorageOptions = {}): Storage {
 
 class MemoryStorage implements Storage {
   private readonly logs = new Map<string, PriorityQueueLog<MemoryQueueLog>>();
+  private readonly traces = new Map<string, MemoryTraceLog>();
   private closed = false;
 
   constructor(
@@ -78,6 +93,22 @@ class MemoryStorage implements Storage {
     this.disk.queues.delete(key);
   }
 
+  openTrace(topic: string, retention: TraceRetention): TraceLog {
+    this.checkOpen();
+    let trace = this.traces.get(topic);
+    if (trace !== undefined) return trace;
+    let data = this.disk.traces.get(topic);
+    if (data === undefined) this.disk.traces.set(topic, (data = new MemoryTraceData()));
+    trace = new MemoryTraceLog(data, retention, this.clock);
+    this.traces.set(topic, trace);
+    return trace;
+  }
+
+  dropTrace(topic: string): void {
+    this.traces.delete(topic);
+    this.disk.traces.delete(topic);
+  }
+
   readMeta(name: string): Buffer | undefined {
     const data = this.disk.meta.get(name);
     return data === undefined ? undefined : Buffer.from(data);
@@ -108,6 +139,7 @@ class MemoryStorage implements Storage {
     this.closed = true;
     for (const log of this.logs.values()) log.close();
     this.logs.clear();
+    this.traces.clear();
   }
 
   private checkOpen(): void {

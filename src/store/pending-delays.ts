@@ -8,7 +8,8 @@ import type { StoreContext } from "./context.js";
 import { DelayHeap } from "./heap.js";
 import type { Journal } from "./journal.js";
 import { copyDelayed, isDelayed } from "./message-log.js";
-import { recordExpiresAt } from "./record.js";
+import type { QueueLogObserver } from "../broker/storage.js";
+import { recordExpiresAt, viewId } from "./record.js";
 import { type SegmentLog, posIndex } from "./segment-log.js";
 
 const MAX_DELAYS_PER_CALL = 50_000;
@@ -89,7 +90,7 @@ export class PendingDelays {
    * Returns how many expired instead, and the earliest expiry among those
    * copied (Infinity: none). A failed write stops the call; the rest waits.
    */
-  fire(nowMs: number, msgs: SegmentLog, journal: Journal): { expired: number; copiedExpiry: number } {
+  fire(nowMs: number, msgs: SegmentLog, journal: Journal, observer?: QueueLogObserver): { expired: number; copiedExpiry: number } {
     const heap = this.heap;
     const d = this.log;
     let fired = 0;
@@ -107,6 +108,7 @@ export class PendingDelays {
           if (exp !== 0 && exp <= nowMs) {
             journal.delayDone(pos, -1, at);
             expired++;
+            observer?.expired(viewId(d, d.roff));
           } else {
             journal.delayDone(pos, msgs.positionFor(d.rlen), at);
             copyDelayed(msgs, d.rbuf, d.roff);

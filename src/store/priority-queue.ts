@@ -13,7 +13,18 @@
 // levels in turn: an id is in flight in at most one of them, and a miss is a
 // map lookup. A batch that mixes levels reserves space in each level before
 // it appends to any, so a full disk stores none of it.
-import type { Holding, NewMessage, NotStored, PriorityLevelStats, QueueLog, QueueLogStats, SteerResult, StoredInfo, StoredMessage } from "../broker/storage.js";
+import type {
+  Holding,
+  NewMessage,
+  NotStored,
+  PriorityLevelStats,
+  QueueLog,
+  QueueLogObserver,
+  QueueLogStats,
+  SteerResult,
+  StoredInfo,
+  StoredMessage,
+} from "../broker/storage.js";
 
 export const MIN_PRIORITY = 0;
 export const MAX_PRIORITY = 9;
@@ -30,6 +41,8 @@ export class PriorityQueueLog<L extends LevelLog = LevelLog> implements QueueLog
   private order: number[] = [];
   /** The sub-log when level 0 is the only one in use: the path with no priorities pays for nothing else. */
   private only: L | undefined;
+  /** Told of every level's own transitions, also of levels opened later. */
+  private observer: QueueLogObserver | undefined;
 
   /**
    * open(level) opens (creating if missing) the sub-log of a level; it is
@@ -54,6 +67,7 @@ export class PriorityQueueLog<L extends LevelLog = LevelLog> implements QueueLog
     if (have !== undefined) return have;
     if (!Number.isInteger(level) || level < MIN_PRIORITY || level > MAX_PRIORITY) throw new RangeError(`priority must be ${MIN_PRIORITY}..${MAX_PRIORITY}, got ${level}`);
     const log = this.open(level);
+    if (this.observer !== undefined) log.observe(this.observer);
     this.byLevel[level] = log;
     this.order = [...this.order, level].sort((a, b) => b - a);
     this.only = this.order.length === 1 && this.order[0] === 0 ? log : undefined;
@@ -75,6 +89,11 @@ export class PriorityQueueLog<L extends LevelLog = LevelLog> implements QueueLog
       list.push(m);
     }
     return [...split].sort((a, b) => b[0] - a[0]);
+  }
+
+  observe(observer: QueueLogObserver | undefined): void {
+    this.observer = observer;
+    for (const p of this.order) this.byLevel[p]!.observe(observer);
   }
 
   reserveSpace(messages: readonly NewMessage[]): void {

@@ -18,6 +18,7 @@ import {
   type NewMessage,
   type NotStored,
   type QueueLog,
+  type QueueLogObserver,
   type QueueLogStats,
   type SteerResult,
   type StoredInfo,
@@ -95,6 +96,7 @@ export class FileQueueLog implements QueueLog {
   /** Never-delivered records at or after the cursor that an operator removed or moved: position -> id (see queue-steer.ts). */
   private readonly skipped = new Map<number, bigint>();
   private readonly steering: QueueSteering;
+  private observer: QueueLogObserver | undefined;
 
   /** Opens the log in dir, recovering what is on disk. */
   static open(opts: QueueLogOptions): FileQueueLog {
@@ -132,6 +134,10 @@ export class FileQueueLog implements QueueLog {
       backlogCount: () => self.backlogCount(),
       noteReady: (e) => self.noteReady(e),
     });
+  }
+
+  observe(observer: QueueLogObserver | undefined): void {
+    this.observer = observer;
   }
 
   // ------------------------------------------------------------------ append
@@ -325,6 +331,7 @@ export class FileQueueLog implements QueueLog {
   private discardDelivered(ids: readonly bigint[]): void {
     try {
       for (const id of ids) this.acks.add(id);
+      if (this.observer !== undefined) for (const id of ids) this.observer.expired(id);
     } catch (err) {
       this.ctx.logger.warn({ dir: this.journal.log.dir, err: String(err) }, "cannot journal discarded expired messages yet");
     }
@@ -336,6 +343,7 @@ export class FileQueueLog implements QueueLog {
     this.acks.add(e.id);
     this.state.settle(e);
     this.nExpired++;
+    this.observer?.expired(e.id);
   }
 
   /** Reads the message record at pos into msgs.rbuf/roff; false if it is not there. */
@@ -464,8 +472,9 @@ export class FileQueueLog implements QueueLog {
       state.requeue(e, retry, readyAtMs, nowMs);
       this.noteReady(e);
       requeued++;
+      this.observer?.requeued(e.id, retry, readyAtMs);
     }
-    const fired = this.pending.fire(nowMs, this.msgs, this.journal);
+    const fired = this.pending.fire(nowMs, this.msgs, this.journal, this.observer);
     this.nExpired += fired.expired;
     if (fired.copiedExpiry < this.sweepAtMs) this.sweepAtMs = fired.copiedExpiry;
     if (this.sweepAtMs <= nowMs) this.sweepExpired(nowMs);

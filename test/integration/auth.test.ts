@@ -91,6 +91,19 @@ describe("token auth (real node, --auth-file)", function () {
       expect(await codeOf(worker.call("declareQueue", { topic: "orders", bindKey: "other" }))).to.equal(S.PERMISSION_DENIED);
     });
 
+    it("lets a trace be read with consume or admin, and names the token a message was delivered to", async () => {
+      await as(TOKENS.admin).call("config", { topic: "orders", trace: true });
+      await as(TOKENS.admin).call("declareQueue", { topic: "orders", bindKey: "traced" });
+      const { id } = await as(TOKENS.producer).call<object, { id: bigint }>("push", { topic: "orders", routeKey: "traced", body: Buffer.from("t") });
+      await as(TOKENS.worker).call("pop", { topic: "orders", bindKey: "traced" });
+      const { events } = await as(TOKENS.worker).call<object, { events: { kind: number; tokenName: string }[] }>("traceMessage", { topic: "orders", id });
+      expect(events.map((e) => e.tokenName)).to.deep.equal(["", "orders-worker"]);
+      const byAdmin = await as(TOKENS.hashed).call<object, { events: unknown[] }>("traceMessage", { topic: "orders", id });
+      expect(byAdmin.events).to.deep.equal(events);
+      expect(await codeOf(as(TOKENS.producer).call("traceMessage", { topic: "orders", id }))).to.equal(S.PERMISSION_DENIED);
+      await as(TOKENS.admin).call("config", { topic: "orders", trace: false });
+    });
+
     it("matches topic patterns with *, and keeps node-wide calls for grants on every topic", async () => {
       const producer = as(TOKENS.producer);
       await as(TOKENS.admin).call("declareQueue", { topic: "orders.eu", bindKey: "q" });

@@ -44,6 +44,9 @@ describe("BrokerService over gRPC", function () {
         retryBackoffMaxMs: 0,
         msgTtlMs: 0n,
         dedupWindowMs: 120_000n,
+        trace: false,
+        traceRetentionMs: 86_400_000n,
+        traceRetentionBytes: 67_108_864n,
       });
     });
 

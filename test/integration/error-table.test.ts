@@ -32,6 +32,8 @@ const NOT_WALKED: Record<string, string> = {
   CALL_CANCELLED: "sent to a caller that has gone away; unit table test",
   RPC_NOT_IMPLEMENTED: "every RPC has a handler on a node built from this proto; unit table test",
   INTERNAL_ERROR: "a fault in the node; unit table test (logging and mapping)",
+  MESSAGE_RECLAIMED: "needs a settled message whose segment was reclaimed: test/integration/inspect.test.ts fills and reclaims a segment",
+  MESSAGE_IN_FLIGHT: "needs a message in flight: test/integration/inspect.test.ts deletes and reschedules one it holds",
 };
 
 type Token = string | undefined;
@@ -58,6 +60,7 @@ describe("every error reason through gRPC, the gateway and the original API, as 
   };
   const topic = uniqueTopic("errors");
   const missingTopic = uniqueTopic("missing");
+  const tracedTopic = uniqueTopic("traced");
   const legacyPush = (data: object | string): HttpCase => ({
     method: "POST",
     path: "/push",
@@ -128,6 +131,21 @@ describe("every error reason through gRPC, the gateway and the original API, as 
       grpc: (c) => c(ADMIN).call("ack", { topic, bindKey: "q", id: 12345n }),
       gateway: { method: "POST", path: `/v1/topics/${topic}/queues/q/messages/12345:ack` },
       legacy: { method: "GET", path: `/ack?topic=${topic}&bindKey=q&msgId=12345` },
+    },
+    {
+      reason: "MESSAGE_NOT_FOUND",
+      grpc: (c) => c(ADMIN).call("delete", { topic, bindKey: "q", id: 12345n }),
+      gateway: { method: "DELETE", path: `/v1/topics/${topic}/queues/q/messages/12345` },
+    },
+    {
+      reason: "TRACE_OFF",
+      grpc: (c) => c(ADMIN).call("traceMessage", { topic, id: 12345n }),
+      gateway: { method: "GET", path: `/v1/topics/${topic}/messages/12345/trace` },
+    },
+    {
+      reason: "TRACE_NOT_FOUND",
+      grpc: (c) => c(ADMIN).call("traceMessage", { topic: tracedTopic, id: 12345n }),
+      gateway: { method: "GET", path: `/v1/topics/${tracedTopic}/messages/12345/trace` },
     },
     { reason: "PATH_NOT_FOUND", gateway: { method: "GET", path: "/no/such/route" } },
     {
@@ -222,6 +240,7 @@ describe("every error reason through gRPC, the gateway and the original API, as 
     });
     base = `http://${node.httpAddr}`;
     await as(ADMIN).call("declareQueue", { topic, bindKey: "q" });
+    await as(ADMIN).call("config", { topic: tracedTopic, trace: true });
   });
 
   after(async () => {

@@ -63,6 +63,14 @@ describe("token auth file and grants", () => {
     expect(codeOf(() => auth.authorizeRpc(bearer("producer-token-0123456"), "Publish", { channel: "orders", body: Buffer.alloc(0) }))).to.equal(undefined);
   });
 
+  it("lets a trace be read with consume or admin on the topic, and names the token it checked", () => {
+    const req = { topic: "orders", id: 1n };
+    expect(auth.authorizeRpc(bearer("digest-token-0123456"), "TraceMessage", req)).to.equal("digest");
+    expect(auth.authorizeRpc(bearer("ops-token-0123456789"), "TraceMessage", req)).to.equal("ops");
+    expect(codeOf(() => auth.authorizeRpc(bearer("producer-token-0123456"), "TraceMessage", req))).to.equal("PERMISSION_DENIED");
+    expect(codeOf(() => auth.authorizeRpc(bearer("digest-token-0123456"), "TraceMessage", { topic: "billing", id: 1n }))).to.equal("PERMISSION_DENIED");
+  });
+
   it("asks node-wide admin for an RPC the table does not know yet", () => {
     expect(codeOf(() => auth.authorizeRpc(bearer("producer-token-0123456"), "SomeNewRpc", { topic: "orders" }))).to.equal("PERMISSION_DENIED");
     expect(codeOf(() => auth.authorizeRpc(bearer("ops-token-0123456789"), "SomeNewRpc", { topic: "orders" }))).to.equal(undefined);

@@ -106,7 +106,7 @@ describe("duplicate window", () => {
 describe("topic config", () => {
   it("changes only the fields given", () => {
     const c = applyConfigPatch({ ...DEFAULT_TOPIC_CONFIG }, { msgTtrS: 5 });
-    expect(c).to.deep.equal({ autoAck: false, routeMode: "full", msgTtrS: 5, msgRetry: 5, retryBackoffMs: 0, retryBackoffMaxMs: 0, msgTtlMs: 0, dedupWindowMs: 120_000, defaultPriority: 0 });
+    expect(c).to.deep.equal({ autoAck: false, routeMode: "full", msgTtrS: 5, msgRetry: 5, retryBackoffMs: 0, retryBackoffMaxMs: 0, msgTtlMs: 0, dedupWindowMs: 120_000, defaultPriority: 0, trace: false, traceRetentionMs: 86_400_000, traceRetentionBytes: 67_108_864 });
   });
 
   it("rejects out-of-range values", () => {

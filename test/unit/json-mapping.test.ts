@@ -81,7 +81,7 @@ describe("proto3 JSON mapping", () => {
       priority: 0,
     });
     const cfg = messageToJson(schema.message("gmq.v1.ConfigResponse"), { config: { autoAck: true, routeMode: 1, msgTtr: 30, msgRetry: 5, retryBackoffMs: 200, retryBackoffMaxMs: 0 } });
-    expect(cfg).to.deep.equal({ config: { autoAck: true, routeMode: "ROUTE_MODE_FULL", msgTtr: 30, msgRetry: 5, retryBackoffMs: 200, retryBackoffMaxMs: 0, msgTtlMs: "0", dedupWindowMs: "0", defaultPriority: 0 } });
+    expect(cfg).to.deep.equal({ config: { autoAck: true, routeMode: "ROUTE_MODE_FULL", msgTtr: 30, msgRetry: 5, retryBackoffMs: 200, retryBackoffMaxMs: 0, msgTtlMs: "0", dedupWindowMs: "0", defaultPriority: 0, trace: false, traceRetentionMs: "0", traceRetentionBytes: "0" } });
     // Round trip through ts-proto agrees.
     expect(pb.Message.fromJSON(json)).to.deep.equal(msg);
   });

@@ -35,6 +35,9 @@ interface ConfigOptions {
   ttl?: string;
   dedupWindow?: string;
   defaultPriority?: string;
+  trace?: string;
+  traceRetention?: string;
+  traceRetentionBytes?: string;
 }
 
 export function register(program: Command, ctx: () => Context): void {
@@ -51,6 +54,9 @@ export function register(program: Command, ctx: () => Context): void {
     .option("--ttl <duration>", "default time to live of messages pushed without one, e.g. 30s, 5m (0: never expire)")
     .option("--dedup-window <duration>", "how long a node remembers idempotency keys, e.g. 2m, 1h (max 24h; 0: no duplicate detection)")
     .option("--default-priority <n>", "priority 0..9 of messages pushed without one (higher delivered first)")
+    .option("--trace <bool>", "record every message's lifecycle trace, read with gmq trace (true|false)")
+    .option("--trace-retention <duration>", "reclaim trace events older than this, e.g. 1h, 24h (0: no time bound)")
+    .option("--trace-retention-bytes <n>", "keep each node's trace of the topic under about this many bytes (0: no size bound)")
     .addHelpText("after", `\n${durationHelp}`)
     .action(async (topic: string, o: ConfigOptions) => {
       const c = ctx();
@@ -73,6 +79,9 @@ export function register(program: Command, ctx: () => Context): void {
         msgTtlMs,
         dedupWindowMs,
         defaultPriority: o.defaultPriority === undefined ? undefined : parsePriority("--default-priority", o.defaultPriority),
+        trace: o.trace === undefined ? undefined : parseBool(o.trace),
+        traceRetentionMs: o.traceRetention === undefined ? undefined : parseDuration("--trace-retention", o.traceRetention),
+        traceRetentionBytes: o.traceRetentionBytes === undefined ? undefined : parseUint("--trace-retention-bytes", o.traceRetentionBytes),
       });
       const data = {
         topic,
@@ -85,6 +94,9 @@ export function register(program: Command, ctx: () => Context): void {
         msg_ttl_ms: cfg?.msgTtlMs,
         dedup_window_ms: cfg?.dedupWindowMs,
         default_priority: cfg?.defaultPriority,
+        trace: cfg?.trace,
+        trace_retention_ms: cfg?.traceRetentionMs,
+        trace_retention_bytes: cfg?.traceRetentionBytes,
       };
       c.out(table(Object.keys(data), [Object.values(data)]), data);
     });

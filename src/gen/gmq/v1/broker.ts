@@ -368,6 +368,192 @@ export function historyResolutionToJSON(object: HistoryResolution): string {
   }
 }
 
+/** What happened to a message, in a TraceEvent. */
+export enum TraceEventKind {
+  /** TRACE_EVENT_KIND_UNSPECIFIED - Not used. */
+  TRACE_EVENT_KIND_UNSPECIFIED = 0,
+  /**
+   * TRACE_EVENT_KIND_PUSHED - Stored by a push (node_id, route_key, queues), or an idempotency
+   * duplicate of it was pushed (duplicate: nothing was stored).
+   */
+  TRACE_EVENT_KIND_PUSHED = 1,
+  /** TRACE_EVENT_KIND_DELAYED - Pushed with a delay: ready at until_ms. */
+  TRACE_EVENT_KIND_DELAYED = 2,
+  /**
+   * TRACE_EVENT_KIND_DELIVERED - Delivered from queue bind_key with retry count retry, to consumer (a pop
+   * or a stream) at peer, with token token_name when the node has auth on; in
+   * flight until until_ms (0: the topic auto-acks).
+   */
+  TRACE_EVENT_KIND_DELIVERED = 3,
+  /** TRACE_EVENT_KIND_TOUCHED - Its in-flight deadline moved to until_ms. */
+  TRACE_EVENT_KIND_TOUCHED = 4,
+  /** TRACE_EVENT_KIND_NACKED - Nacked: ready again at until_ms. */
+  TRACE_EVENT_KIND_NACKED = 5,
+  /**
+   * TRACE_EVENT_KIND_TTR_EXPIRED - Its TTR passed unacked: redelivery number retry, ready at until_ms (0:
+   * at once).
+   */
+  TRACE_EVENT_KIND_TTR_EXPIRED = 6,
+  /** TRACE_EVENT_KIND_DEAD_LETTERED - Its retries were used up (retry): moved to the queue's dead letters. */
+  TRACE_EVENT_KIND_DEAD_LETTERED = 7,
+  /** TRACE_EVENT_KIND_REDRIVEN - Moved from the dead letters back to ready by Redrive, retry count reset. */
+  TRACE_EVENT_KIND_REDRIVEN = 8,
+  /** TRACE_EVENT_KIND_EXPIRED - Its time to live passed before a delivery: discarded. */
+  TRACE_EVENT_KIND_EXPIRED = 9,
+  /** TRACE_EVENT_KIND_ACKED - Acked (or settled at delivery on an auto-ack topic). */
+  TRACE_EVENT_KIND_ACKED = 10,
+  /** TRACE_EVENT_KIND_CANCELLED - Removed before delivery by an operator (recorded by Delete). */
+  TRACE_EVENT_KIND_CANCELLED = 11,
+  /** TRACE_EVENT_KIND_RESCHEDULED - Its due time moved to until_ms by an operator (recorded by Reschedule). */
+  TRACE_EVENT_KIND_RESCHEDULED = 12,
+  /**
+   * TRACE_EVENT_KIND_RELEASED - Given back because its consumer stream ended while it was in flight;
+   * ready again at until_ms.
+   */
+  TRACE_EVENT_KIND_RELEASED = 13,
+  /** TRACE_EVENT_KIND_DEAD_POPPED - Taken out of the dead letters for good by PopDead. */
+  TRACE_EVENT_KIND_DEAD_POPPED = 14,
+  UNRECOGNIZED = -1,
+}
+
+export function traceEventKindFromJSON(object: any): TraceEventKind {
+  switch (object) {
+    case 0:
+    case "TRACE_EVENT_KIND_UNSPECIFIED":
+      return TraceEventKind.TRACE_EVENT_KIND_UNSPECIFIED;
+    case 1:
+    case "TRACE_EVENT_KIND_PUSHED":
+      return TraceEventKind.TRACE_EVENT_KIND_PUSHED;
+    case 2:
+    case "TRACE_EVENT_KIND_DELAYED":
+      return TraceEventKind.TRACE_EVENT_KIND_DELAYED;
+    case 3:
+    case "TRACE_EVENT_KIND_DELIVERED":
+      return TraceEventKind.TRACE_EVENT_KIND_DELIVERED;
+    case 4:
+    case "TRACE_EVENT_KIND_TOUCHED":
+      return TraceEventKind.TRACE_EVENT_KIND_TOUCHED;
+    case 5:
+    case "TRACE_EVENT_KIND_NACKED":
+      return TraceEventKind.TRACE_EVENT_KIND_NACKED;
+    case 6:
+    case "TRACE_EVENT_KIND_TTR_EXPIRED":
+      return TraceEventKind.TRACE_EVENT_KIND_TTR_EXPIRED;
+    case 7:
+    case "TRACE_EVENT_KIND_DEAD_LETTERED":
+      return TraceEventKind.TRACE_EVENT_KIND_DEAD_LETTERED;
+    case 8:
+    case "TRACE_EVENT_KIND_REDRIVEN":
+      return TraceEventKind.TRACE_EVENT_KIND_REDRIVEN;
+    case 9:
+    case "TRACE_EVENT_KIND_EXPIRED":
+      return TraceEventKind.TRACE_EVENT_KIND_EXPIRED;
+    case 10:
+    case "TRACE_EVENT_KIND_ACKED":
+      return TraceEventKind.TRACE_EVENT_KIND_ACKED;
+    case 11:
+    case "TRACE_EVENT_KIND_CANCELLED":
+      return TraceEventKind.TRACE_EVENT_KIND_CANCELLED;
+    case 12:
+    case "TRACE_EVENT_KIND_RESCHEDULED":
+      return TraceEventKind.TRACE_EVENT_KIND_RESCHEDULED;
+    case 13:
+    case "TRACE_EVENT_KIND_RELEASED":
+      return TraceEventKind.TRACE_EVENT_KIND_RELEASED;
+    case 14:
+    case "TRACE_EVENT_KIND_DEAD_POPPED":
+      return TraceEventKind.TRACE_EVENT_KIND_DEAD_POPPED;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return TraceEventKind.UNRECOGNIZED;
+  }
+}
+
+export function traceEventKindToJSON(object: TraceEventKind): string {
+  switch (object) {
+    case TraceEventKind.TRACE_EVENT_KIND_UNSPECIFIED:
+      return "TRACE_EVENT_KIND_UNSPECIFIED";
+    case TraceEventKind.TRACE_EVENT_KIND_PUSHED:
+      return "TRACE_EVENT_KIND_PUSHED";
+    case TraceEventKind.TRACE_EVENT_KIND_DELAYED:
+      return "TRACE_EVENT_KIND_DELAYED";
+    case TraceEventKind.TRACE_EVENT_KIND_DELIVERED:
+      return "TRACE_EVENT_KIND_DELIVERED";
+    case TraceEventKind.TRACE_EVENT_KIND_TOUCHED:
+      return "TRACE_EVENT_KIND_TOUCHED";
+    case TraceEventKind.TRACE_EVENT_KIND_NACKED:
+      return "TRACE_EVENT_KIND_NACKED";
+    case TraceEventKind.TRACE_EVENT_KIND_TTR_EXPIRED:
+      return "TRACE_EVENT_KIND_TTR_EXPIRED";
+    case TraceEventKind.TRACE_EVENT_KIND_DEAD_LETTERED:
+      return "TRACE_EVENT_KIND_DEAD_LETTERED";
+    case TraceEventKind.TRACE_EVENT_KIND_REDRIVEN:
+      return "TRACE_EVENT_KIND_REDRIVEN";
+    case TraceEventKind.TRACE_EVENT_KIND_EXPIRED:
+      return "TRACE_EVENT_KIND_EXPIRED";
+    case TraceEventKind.TRACE_EVENT_KIND_ACKED:
+      return "TRACE_EVENT_KIND_ACKED";
+    case TraceEventKind.TRACE_EVENT_KIND_CANCELLED:
+      return "TRACE_EVENT_KIND_CANCELLED";
+    case TraceEventKind.TRACE_EVENT_KIND_RESCHEDULED:
+      return "TRACE_EVENT_KIND_RESCHEDULED";
+    case TraceEventKind.TRACE_EVENT_KIND_RELEASED:
+      return "TRACE_EVENT_KIND_RELEASED";
+    case TraceEventKind.TRACE_EVENT_KIND_DEAD_POPPED:
+      return "TRACE_EVENT_KIND_DEAD_POPPED";
+    case TraceEventKind.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+/**
+ * The kind of consumer a traced message was delivered to (coarser than the
+ * consumers board's ConsumerKind: a trace event says only pop or stream).
+ */
+export enum TraceConsumerKind {
+  /** TRACE_CONSUMER_KIND_UNSPECIFIED - Not a delivery, or not known. */
+  TRACE_CONSUMER_KIND_UNSPECIFIED = 0,
+  /** TRACE_CONSUMER_KIND_POP - A Pop (gRPC or HTTP). */
+  TRACE_CONSUMER_KIND_POP = 1,
+  /** TRACE_CONSUMER_KIND_STREAM - A Consume stream (gRPC or HTTP). */
+  TRACE_CONSUMER_KIND_STREAM = 2,
+  UNRECOGNIZED = -1,
+}
+
+export function traceConsumerKindFromJSON(object: any): TraceConsumerKind {
+  switch (object) {
+    case 0:
+    case "TRACE_CONSUMER_KIND_UNSPECIFIED":
+      return TraceConsumerKind.TRACE_CONSUMER_KIND_UNSPECIFIED;
+    case 1:
+    case "TRACE_CONSUMER_KIND_POP":
+      return TraceConsumerKind.TRACE_CONSUMER_KIND_POP;
+    case 2:
+    case "TRACE_CONSUMER_KIND_STREAM":
+      return TraceConsumerKind.TRACE_CONSUMER_KIND_STREAM;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return TraceConsumerKind.UNRECOGNIZED;
+  }
+}
+
+export function traceConsumerKindToJSON(object: TraceConsumerKind): string {
+  switch (object) {
+    case TraceConsumerKind.TRACE_CONSUMER_KIND_UNSPECIFIED:
+      return "TRACE_CONSUMER_KIND_UNSPECIFIED";
+    case TraceConsumerKind.TRACE_CONSUMER_KIND_POP:
+      return "TRACE_CONSUMER_KIND_POP";
+    case TraceConsumerKind.TRACE_CONSUMER_KIND_STREAM:
+      return "TRACE_CONSUMER_KIND_STREAM";
+    case TraceConsumerKind.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /**
  * Why a call failed. Every error the node sends carries exactly one reason
  * next to its gRPC status code: over gRPC as a google.rpc.ErrorInfo in the
@@ -444,6 +630,11 @@ export enum ErrorReason {
    */
   ERROR_REASON_MESSAGE_RECLAIMED = 33,
   /**
+   * ERROR_REASON_TRACE_NOT_FOUND - [NOT_FOUND] TraceMessage: no event of the id is recorded (never pushed to
+   * this node while tracing was on, or reclaimed by the trace retention).
+   */
+  ERROR_REASON_TRACE_NOT_FOUND = 41,
+  /**
    * ERROR_REASON_NO_ROUTE - [FAILED_PRECONDITION] Push: no queue of the topic matches the route key;
    * nothing was stored.
    */
@@ -453,6 +644,11 @@ export enum ErrorReason {
    * (delivered, not acked); ack or nack it instead.
    */
   ERROR_REASON_MESSAGE_IN_FLIGHT = 34,
+  /**
+   * ERROR_REASON_TRACE_OFF - [FAILED_PRECONDITION] TraceMessage: the topic's tracing is off
+   * (TopicConfig.trace) and nothing was recorded for the id.
+   */
+  ERROR_REASON_TRACE_OFF = 40,
   /**
    * ERROR_REASON_BODY_TOO_LARGE - [RESOURCE_EXHAUSTED] A message body is over the node's --max-body-bytes;
    * nothing was stored.
@@ -595,12 +791,18 @@ export function errorReasonFromJSON(object: any): ErrorReason {
     case 33:
     case "ERROR_REASON_MESSAGE_RECLAIMED":
       return ErrorReason.ERROR_REASON_MESSAGE_RECLAIMED;
+    case 41:
+    case "ERROR_REASON_TRACE_NOT_FOUND":
+      return ErrorReason.ERROR_REASON_TRACE_NOT_FOUND;
     case 10:
     case "ERROR_REASON_NO_ROUTE":
       return ErrorReason.ERROR_REASON_NO_ROUTE;
     case 34:
     case "ERROR_REASON_MESSAGE_IN_FLIGHT":
       return ErrorReason.ERROR_REASON_MESSAGE_IN_FLIGHT;
+    case 40:
+    case "ERROR_REASON_TRACE_OFF":
+      return ErrorReason.ERROR_REASON_TRACE_OFF;
     case 11:
     case "ERROR_REASON_BODY_TOO_LARGE":
       return ErrorReason.ERROR_REASON_BODY_TOO_LARGE;
@@ -700,10 +902,14 @@ export function errorReasonToJSON(object: ErrorReason): string {
       return "ERROR_REASON_MESSAGE_NOT_FOUND";
     case ErrorReason.ERROR_REASON_MESSAGE_RECLAIMED:
       return "ERROR_REASON_MESSAGE_RECLAIMED";
+    case ErrorReason.ERROR_REASON_TRACE_NOT_FOUND:
+      return "ERROR_REASON_TRACE_NOT_FOUND";
     case ErrorReason.ERROR_REASON_NO_ROUTE:
       return "ERROR_REASON_NO_ROUTE";
     case ErrorReason.ERROR_REASON_MESSAGE_IN_FLIGHT:
       return "ERROR_REASON_MESSAGE_IN_FLIGHT";
+    case ErrorReason.ERROR_REASON_TRACE_OFF:
+      return "ERROR_REASON_TRACE_OFF";
     case ErrorReason.ERROR_REASON_BODY_TOO_LARGE:
       return "ERROR_REASON_BODY_TOO_LARGE";
     case ErrorReason.ERROR_REASON_REQUEST_TOO_LARGE:
@@ -911,6 +1117,23 @@ export interface TopicConfig {
    * own; 0 by default. See PushRequest.priority.
    */
   defaultPriority: number;
+  /**
+   * Record the lifecycle trace of every message pushed from now on (default
+   * false). Costs about 60-90 bytes of disk per event (a message that is
+   * pushed, delivered and acked makes three) and some push and consume
+   * throughput: see the README's "Message trace". See TraceMessage.
+   */
+  trace: boolean;
+  /**
+   * Trace events older than this many ms are reclaimed (default 86400000,
+   * 24 h; 0: no time bound).
+   */
+  traceRetentionMs: bigint;
+  /**
+   * The topic's trace is kept under about this many bytes on disk (default
+   * 67108864, 64 MiB; 0: no size bound; not both retention bounds 0).
+   */
+  traceRetentionBytes: bigint;
 }
 
 /** A message as delivered to a consumer. */
@@ -1098,7 +1321,28 @@ export interface ConfigRequest {
    * Priority (0..9) of pushes that carry none; out of range is refused with
    * PRIORITY_OUT_OF_RANGE. Unset keeps the current value.
    */
-  defaultPriority?: number | undefined;
+  defaultPriority?:
+    | number
+    | undefined;
+  /**
+   * Turn the lifecycle trace on or off. Unset keeps the current value. See
+   * TopicConfig.trace.
+   */
+  trace?:
+    | boolean
+    | undefined;
+  /**
+   * Trace retention by age in ms (0..31622400000; 0: no time bound). Unset
+   * keeps the current value.
+   */
+  traceRetentionMs?:
+    | bigint
+    | undefined;
+  /**
+   * Trace retention by size in bytes (0..1099511627776; 0: no size bound; not
+   * both 0). Unset keeps the current value.
+   */
+  traceRetentionBytes?: bigint | undefined;
 }
 
 /** Reply of Config. */
@@ -1680,6 +1924,59 @@ export interface PingResponse {
   version: string;
   /** When the node started, ms since the epoch. */
   startedAtMs: bigint;
+}
+
+/** Request of TraceMessage. */
+export interface TraceMessageRequest {
+  /** The message's topic. */
+  topic: string;
+  /** The message's id, as Push returned it (a decimal string in JSON). */
+  id: bigint;
+}
+
+/** Reply of TraceMessage. */
+export interface TraceMessageResponse {
+  /** The message's id. */
+  id: bigint;
+  /** Its events, oldest first (at most 10000). */
+  events: TraceEvent[];
+}
+
+/**
+ * One event of a message's lifecycle trace. Fields that do not apply to the
+ * kind are zero.
+ */
+export interface TraceEvent {
+  /** What happened. */
+  kind: TraceEventKind;
+  /** When, ms since the epoch. */
+  atMs: bigint;
+  /**
+   * The queue (bind key) of the copy it happened to; empty for events of the
+   * push itself (PUSHED, DELAYED).
+   */
+  bindKey: string;
+  /** Retry count: DELIVERED, TTR_EXPIRED (the redelivery's number), DEAD_LETTERED. */
+  retry: number;
+  /**
+   * A time the event sets, ms since the epoch: DELAYED and NACKED ready time,
+   * DELIVERED and TOUCHED deadline, TTR_EXPIRED ready time (0: at once).
+   */
+  untilMs: bigint;
+  /** PUSHED: the node that stored it. */
+  nodeId: number;
+  /** PUSHED: the push's route key. */
+  routeKey: string;
+  /** PUSHED: bind keys of the queues it reached. */
+  queues: string[];
+  /** PUSHED: this event records an idempotency duplicate (nothing was stored). */
+  duplicate: boolean;
+  /** DELIVERED: to which kind of consumer. */
+  consumer: TraceConsumerKind;
+  /** DELIVERED: the consumer's address (ip:port). */
+  peer: string;
+  /** DELIVERED: the name of the consumer's token (empty without auth). */
+  tokenName: string;
 }
 
 function createBaseMessageInfo(): MessageInfo {
@@ -3025,6 +3322,9 @@ function createBaseTopicConfig(): TopicConfig {
     msgTtlMs: 0n,
     dedupWindowMs: 0n,
     defaultPriority: 0,
+    trace: false,
+    traceRetentionMs: 0n,
+    traceRetentionBytes: 0n,
   };
 }
 
@@ -3062,6 +3362,21 @@ export const TopicConfig: MessageFns<TopicConfig> = {
     }
     if (message.defaultPriority !== 0) {
       writer.uint32(72).uint32(message.defaultPriority);
+    }
+    if (message.trace !== false) {
+      writer.uint32(160).bool(message.trace);
+    }
+    if (message.traceRetentionMs !== 0n) {
+      if (BigInt.asUintN(64, message.traceRetentionMs) !== message.traceRetentionMs) {
+        throw new globalThis.Error("value provided for field message.traceRetentionMs of type uint64 too large");
+      }
+      writer.uint32(168).uint64(message.traceRetentionMs);
+    }
+    if (message.traceRetentionBytes !== 0n) {
+      if (BigInt.asUintN(64, message.traceRetentionBytes) !== message.traceRetentionBytes) {
+        throw new globalThis.Error("value provided for field message.traceRetentionBytes of type uint64 too large");
+      }
+      writer.uint32(176).uint64(message.traceRetentionBytes);
     }
     return writer;
   },
@@ -3151,6 +3466,30 @@ export const TopicConfig: MessageFns<TopicConfig> = {
             message.defaultPriority = reader.uint32();
             continue;
           }
+          case 20: {
+            if (tag !== 160) {
+              break;
+            }
+
+            message.trace = reader.bool();
+            continue;
+          }
+          case 21: {
+            if (tag !== 168) {
+              break;
+            }
+
+            message.traceRetentionMs = reader.uint64() as bigint;
+            continue;
+          }
+          case 22: {
+            if (tag !== 176) {
+              break;
+            }
+
+            message.traceRetentionBytes = reader.uint64() as bigint;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3210,6 +3549,17 @@ export const TopicConfig: MessageFns<TopicConfig> = {
         : isSet(object.default_priority)
         ? globalThis.Number(object.default_priority)
         : 0,
+      trace: isSet(object.trace) ? globalThis.Boolean(object.trace) : false,
+      traceRetentionMs: isSet(object.traceRetentionMs)
+        ? BigInt(object.traceRetentionMs)
+        : isSet(object.trace_retention_ms)
+        ? BigInt(object.trace_retention_ms)
+        : 0n,
+      traceRetentionBytes: isSet(object.traceRetentionBytes)
+        ? BigInt(object.traceRetentionBytes)
+        : isSet(object.trace_retention_bytes)
+        ? BigInt(object.trace_retention_bytes)
+        : 0n,
     };
   },
 
@@ -3242,6 +3592,15 @@ export const TopicConfig: MessageFns<TopicConfig> = {
     if (message.defaultPriority !== 0) {
       obj.defaultPriority = Math.round(message.defaultPriority);
     }
+    if (message.trace !== false) {
+      obj.trace = message.trace;
+    }
+    if (message.traceRetentionMs !== 0n) {
+      obj.traceRetentionMs = message.traceRetentionMs.toString();
+    }
+    if (message.traceRetentionBytes !== 0n) {
+      obj.traceRetentionBytes = message.traceRetentionBytes.toString();
+    }
     return obj;
   },
 
@@ -3261,6 +3620,13 @@ export const TopicConfig: MessageFns<TopicConfig> = {
       ? BigInt(object.dedupWindowMs)
       : 0n;
     message.defaultPriority = object.defaultPriority ?? 0;
+    message.trace = object.trace ?? false;
+    message.traceRetentionMs = (object.traceRetentionMs !== undefined && object.traceRetentionMs !== null)
+      ? BigInt(object.traceRetentionMs)
+      : 0n;
+    message.traceRetentionBytes = (object.traceRetentionBytes !== undefined && object.traceRetentionBytes !== null)
+      ? BigInt(object.traceRetentionBytes)
+      : 0n;
     return message;
   },
 };
@@ -4450,6 +4816,9 @@ function createBaseConfigRequest(): ConfigRequest {
     msgTtlMs: undefined,
     dedupWindowMs: undefined,
     defaultPriority: undefined,
+    trace: undefined,
+    traceRetentionMs: undefined,
+    traceRetentionBytes: undefined,
   };
 }
 
@@ -4490,6 +4859,21 @@ export const ConfigRequest: MessageFns<ConfigRequest> = {
     }
     if (message.defaultPriority !== undefined) {
       writer.uint32(80).uint32(message.defaultPriority);
+    }
+    if (message.trace !== undefined) {
+      writer.uint32(160).bool(message.trace);
+    }
+    if (message.traceRetentionMs !== undefined) {
+      if (BigInt.asUintN(64, message.traceRetentionMs) !== message.traceRetentionMs) {
+        throw new globalThis.Error("value provided for field message.traceRetentionMs of type uint64 too large");
+      }
+      writer.uint32(168).uint64(message.traceRetentionMs);
+    }
+    if (message.traceRetentionBytes !== undefined) {
+      if (BigInt.asUintN(64, message.traceRetentionBytes) !== message.traceRetentionBytes) {
+        throw new globalThis.Error("value provided for field message.traceRetentionBytes of type uint64 too large");
+      }
+      writer.uint32(176).uint64(message.traceRetentionBytes);
     }
     return writer;
   },
@@ -4587,6 +4971,30 @@ export const ConfigRequest: MessageFns<ConfigRequest> = {
             message.defaultPriority = reader.uint32();
             continue;
           }
+          case 20: {
+            if (tag !== 160) {
+              break;
+            }
+
+            message.trace = reader.bool();
+            continue;
+          }
+          case 21: {
+            if (tag !== 168) {
+              break;
+            }
+
+            message.traceRetentionMs = reader.uint64() as bigint;
+            continue;
+          }
+          case 22: {
+            if (tag !== 176) {
+              break;
+            }
+
+            message.traceRetentionBytes = reader.uint64() as bigint;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4647,6 +5055,17 @@ export const ConfigRequest: MessageFns<ConfigRequest> = {
         : isSet(object.default_priority)
         ? globalThis.Number(object.default_priority)
         : undefined,
+      trace: isSet(object.trace) ? globalThis.Boolean(object.trace) : undefined,
+      traceRetentionMs: isSet(object.traceRetentionMs)
+        ? BigInt(object.traceRetentionMs)
+        : isSet(object.trace_retention_ms)
+        ? BigInt(object.trace_retention_ms)
+        : undefined,
+      traceRetentionBytes: isSet(object.traceRetentionBytes)
+        ? BigInt(object.traceRetentionBytes)
+        : isSet(object.trace_retention_bytes)
+        ? BigInt(object.trace_retention_bytes)
+        : undefined,
     };
   },
 
@@ -4682,6 +5101,15 @@ export const ConfigRequest: MessageFns<ConfigRequest> = {
     if (message.defaultPriority !== undefined) {
       obj.defaultPriority = Math.round(message.defaultPriority);
     }
+    if (message.trace !== undefined) {
+      obj.trace = message.trace;
+    }
+    if (message.traceRetentionMs !== undefined) {
+      obj.traceRetentionMs = message.traceRetentionMs.toString();
+    }
+    if (message.traceRetentionBytes !== undefined) {
+      obj.traceRetentionBytes = message.traceRetentionBytes.toString();
+    }
     return obj;
   },
 
@@ -4704,6 +5132,13 @@ export const ConfigRequest: MessageFns<ConfigRequest> = {
       ? BigInt(object.dedupWindowMs)
       : undefined;
     message.defaultPriority = object.defaultPriority ?? undefined;
+    message.trace = object.trace ?? undefined;
+    message.traceRetentionMs = (object.traceRetentionMs !== undefined && object.traceRetentionMs !== null)
+      ? BigInt(object.traceRetentionMs)
+      : undefined;
+    message.traceRetentionBytes = (object.traceRetentionBytes !== undefined && object.traceRetentionBytes !== null)
+      ? BigInt(object.traceRetentionBytes)
+      : undefined;
     return message;
   },
 };
@@ -10221,6 +10656,462 @@ export const PingResponse: MessageFns<PingResponse> = {
   },
 };
 
+function createBaseTraceMessageRequest(): TraceMessageRequest {
+  return { topic: "", id: 0n };
+}
+
+export const TraceMessageRequest: MessageFns<TraceMessageRequest> = {
+  encode(message: TraceMessageRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.topic !== "") {
+      writer.uint32(10).string(message.topic);
+    }
+    if (message.id !== 0n) {
+      if (BigInt.asUintN(64, message.id) !== message.id) {
+        throw new globalThis.Error("value provided for field message.id of type uint64 too large");
+      }
+      writer.uint32(16).uint64(message.id);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TraceMessageRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTraceMessageRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.topic = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.id = reader.uint64() as bigint;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TraceMessageRequest {
+    return {
+      topic: isSet(object.topic) ? globalThis.String(object.topic) : "",
+      id: isSet(object.id) ? BigInt(object.id) : 0n,
+    };
+  },
+
+  toJSON(message: TraceMessageRequest): unknown {
+    const obj: any = {};
+    if (message.topic !== "") {
+      obj.topic = message.topic;
+    }
+    if (message.id !== 0n) {
+      obj.id = message.id.toString();
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<TraceMessageRequest>, I>>(base?: I): TraceMessageRequest {
+    return TraceMessageRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<TraceMessageRequest>, I>>(object: I): TraceMessageRequest {
+    const message = createBaseTraceMessageRequest();
+    message.topic = object.topic ?? "";
+    message.id = (object.id !== undefined && object.id !== null) ? BigInt(object.id) : 0n;
+    return message;
+  },
+};
+
+function createBaseTraceMessageResponse(): TraceMessageResponse {
+  return { id: 0n, events: [] };
+}
+
+export const TraceMessageResponse: MessageFns<TraceMessageResponse> = {
+  encode(message: TraceMessageResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== 0n) {
+      if (BigInt.asUintN(64, message.id) !== message.id) {
+        throw new globalThis.Error("value provided for field message.id of type uint64 too large");
+      }
+      writer.uint32(8).uint64(message.id);
+    }
+    for (const v of message.events) {
+      TraceEvent.encode(v!, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TraceMessageResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTraceMessageResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.id = reader.uint64() as bigint;
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.events.push(TraceEvent.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TraceMessageResponse {
+    return {
+      id: isSet(object.id) ? BigInt(object.id) : 0n,
+      events: globalThis.Array.isArray(object?.events) ? object.events.map((e: any) => TraceEvent.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: TraceMessageResponse): unknown {
+    const obj: any = {};
+    if (message.id !== 0n) {
+      obj.id = message.id.toString();
+    }
+    if (message.events?.length) {
+      obj.events = message.events.map((e) => TraceEvent.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<TraceMessageResponse>, I>>(base?: I): TraceMessageResponse {
+    return TraceMessageResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<TraceMessageResponse>, I>>(object: I): TraceMessageResponse {
+    const message = createBaseTraceMessageResponse();
+    message.id = (object.id !== undefined && object.id !== null) ? BigInt(object.id) : 0n;
+    message.events = object.events?.map((e) => TraceEvent.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseTraceEvent(): TraceEvent {
+  return {
+    kind: 0,
+    atMs: 0n,
+    bindKey: "",
+    retry: 0,
+    untilMs: 0n,
+    nodeId: 0,
+    routeKey: "",
+    queues: [],
+    duplicate: false,
+    consumer: 0,
+    peer: "",
+    tokenName: "",
+  };
+}
+
+export const TraceEvent: MessageFns<TraceEvent> = {
+  encode(message: TraceEvent, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.kind !== 0) {
+      writer.uint32(8).int32(message.kind);
+    }
+    if (message.atMs !== 0n) {
+      if (BigInt.asIntN(64, message.atMs) !== message.atMs) {
+        throw new globalThis.Error("value provided for field message.atMs of type int64 too large");
+      }
+      writer.uint32(16).int64(message.atMs);
+    }
+    if (message.bindKey !== "") {
+      writer.uint32(26).string(message.bindKey);
+    }
+    if (message.retry !== 0) {
+      writer.uint32(32).uint32(message.retry);
+    }
+    if (message.untilMs !== 0n) {
+      if (BigInt.asIntN(64, message.untilMs) !== message.untilMs) {
+        throw new globalThis.Error("value provided for field message.untilMs of type int64 too large");
+      }
+      writer.uint32(40).int64(message.untilMs);
+    }
+    if (message.nodeId !== 0) {
+      writer.uint32(48).uint32(message.nodeId);
+    }
+    if (message.routeKey !== "") {
+      writer.uint32(58).string(message.routeKey);
+    }
+    for (const v of message.queues) {
+      writer.uint32(66).string(v!);
+    }
+    if (message.duplicate !== false) {
+      writer.uint32(72).bool(message.duplicate);
+    }
+    if (message.consumer !== 0) {
+      writer.uint32(80).int32(message.consumer);
+    }
+    if (message.peer !== "") {
+      writer.uint32(90).string(message.peer);
+    }
+    if (message.tokenName !== "") {
+      writer.uint32(98).string(message.tokenName);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TraceEvent {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTraceEvent();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.kind = reader.int32() as any;
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.atMs = reader.int64() as bigint;
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.bindKey = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.retry = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.untilMs = reader.int64() as bigint;
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.nodeId = reader.uint32();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.routeKey = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.queues.push(reader.string());
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.duplicate = reader.bool();
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.consumer = reader.int32() as any;
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.peer = reader.string();
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.tokenName = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TraceEvent {
+    return {
+      kind: isSet(object.kind) ? traceEventKindFromJSON(object.kind) : 0,
+      atMs: isSet(object.atMs) ? BigInt(object.atMs) : isSet(object.at_ms) ? BigInt(object.at_ms) : 0n,
+      bindKey: isSet(object.bindKey)
+        ? globalThis.String(object.bindKey)
+        : isSet(object.bind_key)
+        ? globalThis.String(object.bind_key)
+        : "",
+      retry: isSet(object.retry) ? globalThis.Number(object.retry) : 0,
+      untilMs: isSet(object.untilMs) ? BigInt(object.untilMs) : isSet(object.until_ms) ? BigInt(object.until_ms) : 0n,
+      nodeId: isSet(object.nodeId)
+        ? globalThis.Number(object.nodeId)
+        : isSet(object.node_id)
+        ? globalThis.Number(object.node_id)
+        : 0,
+      routeKey: isSet(object.routeKey)
+        ? globalThis.String(object.routeKey)
+        : isSet(object.route_key)
+        ? globalThis.String(object.route_key)
+        : "",
+      queues: globalThis.Array.isArray(object?.queues) ? object.queues.map((e: any) => globalThis.String(e)) : [],
+      duplicate: isSet(object.duplicate) ? globalThis.Boolean(object.duplicate) : false,
+      consumer: isSet(object.consumer) ? traceConsumerKindFromJSON(object.consumer) : 0,
+      peer: isSet(object.peer) ? globalThis.String(object.peer) : "",
+      tokenName: isSet(object.tokenName)
+        ? globalThis.String(object.tokenName)
+        : isSet(object.token_name)
+        ? globalThis.String(object.token_name)
+        : "",
+    };
+  },
+
+  toJSON(message: TraceEvent): unknown {
+    const obj: any = {};
+    if (message.kind !== 0) {
+      obj.kind = traceEventKindToJSON(message.kind);
+    }
+    if (message.atMs !== 0n) {
+      obj.atMs = message.atMs.toString();
+    }
+    if (message.bindKey !== "") {
+      obj.bindKey = message.bindKey;
+    }
+    if (message.retry !== 0) {
+      obj.retry = Math.round(message.retry);
+    }
+    if (message.untilMs !== 0n) {
+      obj.untilMs = message.untilMs.toString();
+    }
+    if (message.nodeId !== 0) {
+      obj.nodeId = Math.round(message.nodeId);
+    }
+    if (message.routeKey !== "") {
+      obj.routeKey = message.routeKey;
+    }
+    if (message.queues?.length) {
+      obj.queues = message.queues;
+    }
+    if (message.duplicate !== false) {
+      obj.duplicate = message.duplicate;
+    }
+    if (message.consumer !== 0) {
+      obj.consumer = traceConsumerKindToJSON(message.consumer);
+    }
+    if (message.peer !== "") {
+      obj.peer = message.peer;
+    }
+    if (message.tokenName !== "") {
+      obj.tokenName = message.tokenName;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<TraceEvent>, I>>(base?: I): TraceEvent {
+    return TraceEvent.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<TraceEvent>, I>>(object: I): TraceEvent {
+    const message = createBaseTraceEvent();
+    message.kind = object.kind ?? 0;
+    message.atMs = (object.atMs !== undefined && object.atMs !== null) ? BigInt(object.atMs) : 0n;
+    message.bindKey = object.bindKey ?? "";
+    message.retry = object.retry ?? 0;
+    message.untilMs = (object.untilMs !== undefined && object.untilMs !== null) ? BigInt(object.untilMs) : 0n;
+    message.nodeId = object.nodeId ?? 0;
+    message.routeKey = object.routeKey ?? "";
+    message.queues = object.queues?.map((e) => e) || [];
+    message.duplicate = object.duplicate ?? false;
+    message.consumer = object.consumer ?? 0;
+    message.peer = object.peer ?? "";
+    message.tokenName = object.tokenName ?? "";
+    return message;
+  },
+};
+
 /**
  * BrokerService is gmq's whole API. Every unary RPC is also served over
  * HTTP/JSON by the node's gateway, on the route named by its google.api.http
@@ -10616,6 +11507,26 @@ export const BrokerServiceService = {
     responseSerialize: (value: PurgeQueueResponse): Buffer => Buffer.from(PurgeQueueResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): PurgeQueueResponse => PurgeQueueResponse.decode(value),
   },
+  /**
+   * Returns the lifecycle trace of a message: the events recorded on this
+   * node for it and its copies in every queue it reached, oldest first
+   * (pushed, delayed, delivered, touched, nacked, TTR expired, dead-lettered,
+   * redriven, expired, acked, ...). Recorded only while the topic's
+   * TopicConfig.trace is on, and kept for its trace retention. Fails with
+   * TRACE_OFF when tracing is off and nothing is recorded for the id, and
+   * TRACE_NOT_FOUND when it is on and nothing is (or no longer is) recorded.
+   * Needs a token with consume or admin on the topic.
+   */
+  traceMessage: {
+    path: "/gmq.v1.BrokerService/TraceMessage" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: TraceMessageRequest): Buffer => Buffer.from(TraceMessageRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): TraceMessageRequest => TraceMessageRequest.decode(value),
+    responseSerialize: (value: TraceMessageResponse): Buffer =>
+      Buffer.from(TraceMessageResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): TraceMessageResponse => TraceMessageResponse.decode(value),
+  },
 } as const;
 
 export interface BrokerServiceServer extends UntypedServiceImplementation {
@@ -10771,6 +11682,17 @@ export interface BrokerServiceServer extends UntypedServiceImplementation {
    * reclaimed as for acked messages.
    */
   purgeQueue: handleUnaryCall<PurgeQueueRequest, PurgeQueueResponse>;
+  /**
+   * Returns the lifecycle trace of a message: the events recorded on this
+   * node for it and its copies in every queue it reached, oldest first
+   * (pushed, delayed, delivered, touched, nacked, TTR expired, dead-lettered,
+   * redriven, expired, acked, ...). Recorded only while the topic's
+   * TopicConfig.trace is on, and kept for its trace retention. Fails with
+   * TRACE_OFF when tracing is off and nothing is recorded for the id, and
+   * TRACE_NOT_FOUND when it is on and nothing is (or no longer is) recorded.
+   * Needs a token with consume or admin on the topic.
+   */
+  traceMessage: handleUnaryCall<TraceMessageRequest, TraceMessageResponse>;
 }
 
 export interface BrokerServiceClient extends Client {
@@ -11269,6 +12191,31 @@ export interface BrokerServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: PurgeQueueResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Returns the lifecycle trace of a message: the events recorded on this
+   * node for it and its copies in every queue it reached, oldest first
+   * (pushed, delayed, delivered, touched, nacked, TTR expired, dead-lettered,
+   * redriven, expired, acked, ...). Recorded only while the topic's
+   * TopicConfig.trace is on, and kept for its trace retention. Fails with
+   * TRACE_OFF when tracing is off and nothing is recorded for the id, and
+   * TRACE_NOT_FOUND when it is on and nothing is (or no longer is) recorded.
+   * Needs a token with consume or admin on the topic.
+   */
+  traceMessage(
+    request: TraceMessageRequest,
+    callback: (error: ServiceError | null, response: TraceMessageResponse) => void,
+  ): ClientUnaryCall;
+  traceMessage(
+    request: TraceMessageRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: TraceMessageResponse) => void,
+  ): ClientUnaryCall;
+  traceMessage(
+    request: TraceMessageRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: TraceMessageResponse) => void,
   ): ClientUnaryCall;
 }
 

@@ -1,0 +1,172 @@
+import { expect } from "chai";
+import * as fs from "node:fs";
+import { join } from "node:path";
+import { traceEvent, TraceKind, type TraceEvent } from "../../src/broker/trace.js";
+import type { StoreContext } from "../../src/store/context.js";
+import { FileTraceLog } from "../../src/store/trace-log.js";
+import { recordingLogger, tempDir } from "./helpers.js";
+
+const T0 = 1_800_000_000_000;
+
+/** Time set by hand; the trace log arms no timers. */
+class ManualClock {
+  constructor(private t: number) {}
+  now(): number {
+    return this.t;
+  }
+  set(t: number): void {
+    this.t = t;
+  }
+  setTimer(): { cancel(): void } {
+    throw new Error("the trace log arms no timers");
+  }
+}
+const NO_RETENTION_BY_AGE = { maxAgeMs: 0, maxBytes: 1 << 30 };
+
+function context(clock: ManualClock, logger = recordingLogger()): StoreContext {
+  const counters = { recoveredTruncations: 0, quarantinedSegments: 0, corruptRecordsSkipped: 0, fsyncs: 0, fsyncMsTotal: 0, segmentsReclaimed: 0, messagesLost: 0, dataDirEntriesSkipped: 0 };
+  return { clock, logger, counters } as unknown as StoreContext;
+}
+
+function open(dir: string, clock: ManualClock, retention = NO_RETENTION_BY_AGE, logger = recordingLogger()): FileTraceLog {
+  return new FileTraceLog({ dir, segmentBytes: 4 << 20, retention, ctx: context(clock, logger) });
+}
+
+/** The life of message `id` in queue q: pushed, delivered, acked. */
+function life(id: bigint, atMs: number): TraceEvent[] {
+  return [
+    traceEvent(TraceKind.Pushed, atMs, id, { nodeId: 3, routeKey: "rk", queues: ["q", "r"] }),
+    traceEvent(TraceKind.Delivered, atMs + 1, id, { bindKey: "q", untilMs: atMs + 30_001, consumer: "stream", peer: "127.0.0.1:5000", tokenName: "worker" }),
+    traceEvent(TraceKind.Acked, atMs + 2, id, { bindKey: "q" }),
+  ];
+}
+
+const segmentFiles = (dir: string): string[] => fs.readdirSync(dir).filter((f) => f.endsWith(".trc")).sort();
+
+describe("trace log (file)", () => {
+  it("gives back one message's events in order, interleaved with others, before and after a reopen", () => {
+    const dir = tempDir("trace");
+    const clock = new ManualClock(T0);
+    const log = open(dir, clock);
+    for (let i = 0; i < 3; i++) for (let id = 1n; id <= 50n; id++) log.append(life(id, T0 + Number(id))[i]!);
+    const want = life(7n, T0 + 7);
+    expect(log.read(7n, 0, 100)).to.deep.equal(want);
+    expect(log.read(7n, 0, 2)).to.deep.equal(want.slice(0, 2));
+    expect(log.read(999n, 0, 100)).to.deep.equal([]);
+    log.close();
+    const again = open(dir, clock);
+    expect(again.read(7n, 0, 100)).to.deep.equal(want);
+    again.append(traceEvent(TraceKind.Touched, T0 + 500, 7n, { bindKey: "q", untilMs: T0 + 9000 }));
+    expect(again.read(7n, 0, 100).map((e) => e.kind)).to.deep.equal([TraceKind.Pushed, TraceKind.Delivered, TraceKind.Acked, TraceKind.Touched]);
+    again.close();
+  });
+
+  it("finds a message's events across sealed segments through their index, skipping segments older than its push", () => {
+    const dir = tempDir("trace");
+    const clock = new ManualClock(T0);
+    const small = new FileTraceLog({ dir: join(dir, "small"), segmentBytes: 16 * 1024, retention: NO_RETENTION_BY_AGE, ctx: context(clock) });
+    for (let id = 1n; id <= 2000n; id++) {
+      small.append(life(id, T0 + Number(id))[0]!);
+      if (id % 100n === 0n) small.flush(); // as the microtask flush does between calls
+    }
+    small.append(life(5n, T0 + 3000)[2]!);
+    small.flush();
+    expect(small.stats().segments).to.be.greaterThan(3);
+    expect(small.read(5n, 0, 10).map((e) => e.kind)).to.deep.equal([TraceKind.Pushed, TraceKind.Acked]);
+    // A lower bound past the segments that hold the push leaves only the ack.
+    expect(small.read(5n, T0 + 2500, 10).map((e) => e.kind)).to.deep.equal([TraceKind.Acked]);
+    small.close();
+  });
+
+  it("tolerates a torn tail: the partial record is cut off and reported, the rest is read", () => {
+    const dir = tempDir("trace");
+    const clock = new ManualClock(T0);
+    const log = open(dir, clock);
+    for (const e of life(1n, T0)) log.append(e);
+    log.close();
+    const [file] = segmentFiles(dir);
+    const path = join(dir, file!);
+    const size = fs.statSync(path).size;
+    fs.truncateSync(path, size - 5); // the ack's record is torn
+    const logger = recordingLogger();
+    const again = open(dir, clock, NO_RETENTION_BY_AGE, logger);
+    expect(again.read(1n, 0, 10)).to.deep.equal(life(1n, T0).slice(0, 2));
+    expect(again.stats().tornTailsTruncated).to.equal(1);
+    expect(logger.warnings.map((w) => w.msg)).to.include("trace segment has a torn or damaged tail; cut off");
+    // Writing goes on after the cut.
+    again.append(traceEvent(TraceKind.Acked, T0 + 9, 1n, { bindKey: "q" }));
+    again.close();
+    expect(open(dir, clock).read(1n, 0, 10).map((e) => e.kind)).to.deep.equal([TraceKind.Pushed, TraceKind.Delivered, TraceKind.Acked]);
+  });
+
+  it("skips a record whose checksum does not match, reports it, and reads the records after it", () => {
+    const dir = tempDir("trace");
+    const clock = new ManualClock(T0);
+    const log = open(dir, clock);
+    for (const e of life(1n, T0)) log.append(e);
+    log.close();
+    const path = join(dir, segmentFiles(dir)[0]!);
+    const bytes = fs.readFileSync(path);
+    // The first record starts after the 16-byte header; flip a byte of its payload.
+    bytes.writeUInt8(bytes.readUInt8(16 + 8 + 20) ^ 0xff, 16 + 8 + 20);
+    fs.writeFileSync(path, bytes);
+    const logger = recordingLogger();
+    const again = open(dir, clock, NO_RETENTION_BY_AGE, logger);
+    expect(again.read(1n, 0, 10)).to.deep.equal(life(1n, T0).slice(1));
+    expect(again.stats().corruptRecordsSkipped).to.equal(1);
+    expect(again.stats().tornTailsTruncated).to.equal(0);
+    expect(logger.warnings.map((w) => w.msg)).to.include("damaged trace record skipped");
+    again.close();
+  });
+
+  it("renames aside a segment whose header is damaged", () => {
+    const dir = tempDir("trace");
+    const clock = new ManualClock(T0);
+    const log = open(dir, clock);
+    for (const e of life(1n, T0)) log.append(e);
+    log.close();
+    const path = join(dir, segmentFiles(dir)[0]!);
+    const bytes = fs.readFileSync(path);
+    bytes.writeUInt8(bytes.readUInt8(9) ^ 0xff, 9);
+    fs.writeFileSync(path, bytes);
+    const again = open(dir, clock);
+    expect(again.read(1n, 0, 10)).to.deep.equal([]);
+    expect(fs.existsSync(`${path}.bad`)).to.equal(true);
+    again.close();
+  });
+
+  it("reclaims whole old segments by size, keeping the newest events", () => {
+    const dir = tempDir("trace");
+    const clock = new ManualClock(T0);
+    const log = open(dir, clock, { maxAgeMs: 0, maxBytes: 128 * 1024 });
+    for (let id = 1n; id <= 6000n; id++) {
+      log.append(life(id, T0)[0]!);
+      if (id % 500n === 0n) log.flush();
+    }
+    log.flush();
+    clock.set(T0 + 2000);
+    log.append(life(6001n, T0 + 2000)[0]!);
+    log.flush();
+    const s = log.stats();
+    expect(s.segmentsReclaimed).to.be.greaterThan(0);
+    expect(s.bytesOnDisk).to.be.at.most(128 * 1024 + 16 * 1024);
+    expect(log.read(1n, 0, 10)).to.deep.equal([]);
+    expect(log.read(6000n, 0, 10)).to.have.length(1);
+    log.close();
+  });
+
+  it("reclaims segments whose newest event is older than the age retention", () => {
+    const dir = tempDir("trace");
+    const clock = new ManualClock(T0);
+    const log = open(dir, clock, { maxAgeMs: 60_000, maxBytes: 0 });
+    for (const e of life(1n, T0)) log.append(e);
+    log.flush();
+    clock.set(T0 + 61_000);
+    log.append(life(2n, T0 + 61_000)[0]!);
+    log.flush();
+    expect(log.read(1n, 0, 10)).to.deep.equal([]);
+    expect(log.read(2n, 0, 10)).to.have.length(1);
+    expect(log.stats().segmentsReclaimed).to.equal(1);
+    log.close();
+  });
+});
