@@ -47,11 +47,15 @@ export class AppendLane {
    * extra turn); otherwise it returns a promise that settles once the copies
    * are appended, after every append before it, with turns in between. It
    * rejects with the error of the reservation or append that failed.
+   * `stored` runs once the first turn's appends are done, before the lane
+   * yields to the loop: no consumer can have taken a copy before it (the
+   * lifecycle trace records the push there).
    */
-  append(perQueue: ReadonlyMap<Queue, readonly NewMessage[]>, bytes: number): Promise<void> | undefined {
+  append(perQueue: ReadonlyMap<Queue, readonly NewMessage[]>, bytes: number, stored?: () => void): Promise<void> | undefined {
     if (this.tail === undefined && bytes <= APPEND_TURN_BYTES && perQueue.size <= APPEND_TURN_QUEUES) {
       reserve(perQueue);
       for (const [q, messages] of perQueue) q.append(messages);
+      stored?.();
       return undefined;
     }
     const before = this.tail;
@@ -62,6 +66,8 @@ export class AppendLane {
       let turnQueues = 0;
       for (const [q, messages] of perQueue) {
         if (turnBytes >= APPEND_TURN_BYTES || turnQueues >= APPEND_TURN_QUEUES) {
+          stored?.();
+          stored = undefined;
           await nextTurn();
           turnBytes = 0;
           turnQueues = 0;
@@ -71,6 +77,7 @@ export class AppendLane {
         turnBytes += bytesOf(messages);
         turnQueues++;
       }
+      stored?.();
     })();
     // The lane goes on after a failure: the next push's copies are its own.
     const settled = run.then(

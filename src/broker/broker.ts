@@ -395,9 +395,8 @@ export class Broker {
     try {
       // At once when small; spread over loop turns when large, after the topic's earlier pushes.
       // A duplicate waits there too, and for the commit: its original is then durable.
-      const spread = topic.appends.append(perQueue, fanoutBytes);
+      const spread = topic.appends.append(perQueue, fanoutBytes, traced && (() => this.tracePushes(topic, traced!, now)));
       if (spread) await spread;
-      if (traced !== undefined) this.tracePushes(topic, traced, now);
       topic.pushed += inputs.length - duplicates;
       await this.storage.commit();
     } catch (err) {
