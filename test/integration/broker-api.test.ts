@@ -44,6 +44,7 @@ describe("BrokerService over gRPC", function () {
         retryBackoffMaxMs: 0,
         msgTtlMs: 0n,
         dedupWindowMs: 120_000n,
+        defaultPriority: 0,
       });
     });
 

@@ -32,6 +32,8 @@ const NOT_WALKED: Record<string, string> = {
   CALL_CANCELLED: "sent to a caller that has gone away; unit table test",
   RPC_NOT_IMPLEMENTED: "every RPC has a handler on a node built from this proto; unit table test",
   INTERNAL_ERROR: "a fault in the node; unit table test (logging and mapping)",
+  MESSAGE_IN_FLIGHT: "needs a delivered message: test/integration/inspect.test.ts deletes and reschedules one in flight",
+  MESSAGE_RECLAIMED: "needs segments reclaimed after acks: test/integration/inspect.test.ts looks one up",
 };
 
 type Token = string | undefined;
@@ -128,6 +130,11 @@ describe("every error reason through gRPC, the gateway and the original API, as 
       grpc: (c) => c(ADMIN).call("ack", { topic, bindKey: "q", id: 12345n }),
       gateway: { method: "POST", path: `/v1/topics/${topic}/queues/q/messages/12345:ack` },
       legacy: { method: "GET", path: `/ack?topic=${topic}&bindKey=q&msgId=12345` },
+    },
+    {
+      reason: "MESSAGE_NOT_FOUND",
+      grpc: (c) => c(ADMIN).call("getMessage", { topic, bindKey: "q", id: 12345n }),
+      gateway: { method: "GET", path: `/v1/topics/${topic}/messages/12345?bind_key=q` },
     },
     { reason: "PATH_NOT_FOUND", gateway: { method: "GET", path: "/no/such/route" } },
     {

@@ -26,7 +26,7 @@ describe("HTTP/JSON gateway (real node)", function () {
     const topic = uniqueTopic("http");
     const cfg = await call(base, "PUT", `/v1/topics/${topic}/config`, { autoAck: false, routeMode: "ROUTE_MODE_FULL", msgTtr: 30, msg_retry: 2 });
     expect(cfg.status).to.equal(200);
-    expect(cfg.body.config).to.deep.equal({ autoAck: false, routeMode: "ROUTE_MODE_FULL", msgTtr: 30, msgRetry: 2, retryBackoffMs: 0, retryBackoffMaxMs: 0, msgTtlMs: "0", dedupWindowMs: "120000" });
+    expect(cfg.body.config).to.deep.equal({ autoAck: false, routeMode: "ROUTE_MODE_FULL", msgTtr: 30, msgRetry: 2, retryBackoffMs: 0, retryBackoffMaxMs: 0, msgTtlMs: "0", dedupWindowMs: "120000", defaultPriority: 0 });
     const decl = await call(base, "PUT", `/v1/topics/${topic}/queues/work`);
     expect(decl.body).to.deep.equal({ name: `${topic}_work`, created: true });
     expect((await call(base, "PUT", `/v1/topics/${topic}/queues/work`)).body.created).to.equal(false);
