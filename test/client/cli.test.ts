@@ -80,8 +80,8 @@ describe("gmq CLI", function () {
     expect(delayed.map((l) => (JSON.parse(l) as { id: string; state: string }).state)).to.deep.equal(["delayed"]);
     expect((await gmq(["--addr", addr, "delete", "cli-msg", "q", two.id])).stdout).to.match(/^deleted/);
     const gone = await gmq(["--addr", addr, "get", "cli-msg", two.id]);
-    expect(gone.code).to.not.equal(0);
-    expect(gone.stderr).to.match(/MESSAGE_NOT_FOUND|no message/);
+    expect(gone.code).to.equal(1);
+    expect(gone.stderr).to.include("NOT_FOUND (MESSAGE_NOT_FOUND)");
     expect((await gmq(["--addr", addr, "purge", "cli-msg", "q", "all"])).stdout).to.match(/^purged 1 message\(s\).*delayed 1/);
   });
 

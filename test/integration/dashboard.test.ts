@@ -129,12 +129,21 @@ describe("dashboard (real node, chromium)", function () {
   it("redrives dead letters after confirmation with the admin token, and shows the refusal without one", async () => {
     await page.goto(`${base}/dashboard#/topics/orders`);
     const redrive = page.locator('button[data-action="redrive"][data-queue="paid"]');
+    // A click can land on a row a poll is re-rendering (each token change polls): click until the confirmation opens.
+    const openConfirm = () =>
+      waitFor(
+        async () => {
+          if (!(await page.locator("#confirm").isVisible())) await redrive.click();
+          return page.locator("#confirm").isVisible();
+        },
+        { what: "the redrive confirmation", deadlineMs: 60_000, intervalMs: 250 },
+      );
     await redrive.waitFor();
 
     // Without a token: the page keeps what it showed, and the call is refused.
     await page.locator("#token").fill("");
     await page.locator("#token").dispatchEvent("change");
-    await redrive.click();
+    await openConfirm();
     await expect(await page.locator("#confirm-text").textContent()).to.contain("Move every dead letter of queue paid");
     await page.locator("#confirm-ok").click();
     await page.waitForFunction(() => document.querySelector("#result")?.textContent?.includes("refused"));
@@ -144,11 +153,11 @@ describe("dashboard (real node, chromium)", function () {
     // Cancelled: nothing happens.
     await page.locator("#token").fill(ADMIN);
     await page.locator("#token").dispatchEvent("change");
-    await redrive.click();
+    await openConfirm();
     await page.locator("#confirm-cancel").click();
     expect(Number((await stat("orders")).dead)).to.equal(1);
 
-    await redrive.click();
+    await openConfirm();
     await page.locator("#confirm-ok").click();
     await page.waitForFunction(() => document.querySelector("#result")?.textContent?.includes("moved 1 dead letters back"));
     expect(Number((await stat("orders")).dead)).to.equal(0);

@@ -153,6 +153,8 @@ describe("durability across restarts", function () {
           const { pushed, acked } = await loadUntilKilled(node, topic);
           node = await startNodeProcess({ dataDir, args });
           await expectAllThere(node, topic, pushed, acked);
+          // The figures of a long run (GMQ_KILL_CYCLES set), for the closing notes.
+          if (process.env.GMQ_KILL_CYCLES) console.log(`kill -9 --fsync ${policy} cycle ${cycle + 1}: ${pushed.size} acknowledged pushes, ${acked.size} answered acks, 0 lost`);
         }
       } finally {
         await node.stop();
@@ -255,7 +257,11 @@ async function expectAllThere(node: NodeProcess, topic: string, pushed: Set<stri
     drain.on("error", () => {});
     drain.write({ kind: { $case: "subscribe", value: { topic, bindKey: "q", maxInFlight: 100_000, maxBatchBytes: 0 } } });
     const missing = () => [...pushed].filter((id) => !found.has(id) && !acked.has(id)).length;
-    await waitFor(() => missing() === 0, { what: `all ${pushed.size - acked.size} acknowledged, unacked pushes on the consumer (missing: ${missing()} when the wait began)` });
+    // Patient: a loaded machine can take a while to start the consumer and pass the TTR of what was popped before the kill.
+    await waitFor(() => missing() === 0, { what: `all ${pushed.size - acked.size} acknowledged, unacked pushes on the consumer`, deadlineMs: 60_000 }).catch((err: Error) => {
+      const left = [...pushed].filter((id) => !found.has(id) && !acked.has(id));
+      throw new Error(`${err.message}; still missing ${left.length} (first: ${left.slice(0, 5).join(", ")}), found ${found.size}; restarted node's log tail:\n${node.logs.slice(-8).join("\n")}`);
+    });
     // Then until the queue is empty (messages popped before the kill come back after their TTR), to see everything it holds.
     await waitFor(
       async () => {

@@ -10,8 +10,8 @@ describe("client wire encoding", () => {
   it("encodes a PushBatchRequest the generated decoder reads back exactly", () => {
     const messages = [
       { routeKey: "q", body: Buffer.from("hello"), delayMs: 0, ttlMs: 0, idempotencyKey: "" },
-      { routeKey: "", body: Buffer.alloc(0), delayMs: 1000, ttlMs: 2 ** 40, idempotencyKey: "ключ-🔑" },
-      { routeKey: "päid.€", body: Buffer.alloc(300, 7), delayMs: 127, ttlMs: 128, idempotencyKey: "k".repeat(256) },
+      { routeKey: "", body: Buffer.alloc(0), delayMs: 1000, ttlMs: 2 ** 40, idempotencyKey: "ключ-🔑", priority: 0 },
+      { routeKey: "päid.€", body: Buffer.alloc(300, 7), delayMs: 127, ttlMs: 128, idempotencyKey: "k".repeat(256), priority: 9 },
       { routeKey: "r", body: Buffer.alloc(70_000, 1), delayMs: Number.MAX_SAFE_INTEGER, ttlMs: 16_383, idempotencyKey: "x" },
     ];
     for (const topic of ["orders", "", "tópico"]) {
@@ -19,7 +19,7 @@ describe("client wire encoding", () => {
       const decoded = PushBatchRequest.decode(bytes);
       expect(decoded.topic).to.equal(topic);
       expect(decoded.messages.map((m) => ({ ...m, body: Buffer.from(m.body).toString("hex") }))).to.deep.equal(
-        messages.map((m) => ({ ...m, body: m.body.toString("hex"), delayMs: BigInt(m.delayMs), ttlMs: BigInt(m.ttlMs), priority: undefined })),
+        messages.map((m) => ({ ...m, body: m.body.toString("hex"), delayMs: BigInt(m.delayMs), ttlMs: BigInt(m.ttlMs), priority: m.priority })),
       );
       // The same bytes as the generated encoder: nothing extra, nothing missing.
       const generated = Buffer.from(PushBatchRequest.encode({ topic, messages: decoded.messages }).finish());
