@@ -460,7 +460,10 @@ export class FileStorage implements Storage {
         try {
           level.checkpoint();
         } catch (err) {
-          first ??= err;
+          // A checkpoint only shortens the next recovery: the journal holds the
+          // same state, and the previous checkpoint stays whole (it is replaced
+          // by rename). So a disk too full for it must not fail the close.
+          if (toStoreError(err, "writing a checkpoint").code !== "DISK_FULL") first ??= err;
         }
       }
     }
