@@ -2,9 +2,12 @@
 // playwright-core) against a real node with token auth and traffic: the
 // page opens with the node's history already charted, a topic view opens by
 // its URL, a dead-letter action asks for confirmation and works with the
-// admin token and is refused without. Beside it, on the same node: the
+// admin token and is refused without, a queue is peeked page by page and a
+// message opened by its id shows its copies and trace, and is rescheduled
+// and deleted from there. Beside it, on the same node: the
 // consumers every stats call lists, and the per-stream metrics. A screenshot
-// of the topic view is written to test-artifacts/dashboard.png.
+// of the topic view is written to test-artifacts/dashboard.png, one of a
+// message's view to test-artifacts/dashboard-message.png.
 import { expect } from "chai";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -65,7 +68,7 @@ describe("dashboard (real node, chromium)", function () {
     client = connect(node.grpcAddr);
 
     // Traffic: pushes to orders, and one message dead-lettered (no retries, 1 s TTR, never acked).
-    await put("/v1/topics/orders/config", { msgRetry: 0, msgTtr: 1 });
+    await put("/v1/topics/orders/config", { msgRetry: 0, msgTtr: 1, trace: true });
     await put("/v1/topics/orders/queues/paid");
     await put("/v1/topics/orders/queues/audit"); // consumed by a stream while nothing is routed to it
     await put("/v1/topics/billing/queues/q");
@@ -161,6 +164,67 @@ describe("dashboard (real node, chromium)", function () {
     await page.locator("#confirm-ok").click();
     await page.waitForFunction(() => document.querySelector("#result")?.textContent?.includes("moved 1 dead letters back"));
     expect(Number((await stat("orders")).dead)).to.equal(0);
+  });
+
+  it("peeks a queue page by page, opens a message by its id with its state, body and trace, and reschedules and deletes messages after confirmation", async () => {
+    const peekApi = async (afterId: string) => (await http(`/v1/topics/orders/queues/paid/messages?limit=20&after_id=${afterId}&include_body=true`)).messages as any[];
+    const firstPage = await peekApi("0");
+    const secondPage = await peekApi(firstPage[19].id);
+    expect(firstPage).to.have.length(20);
+    const shownIds = () => page.locator("#messages tr.peeked a.msg").allTextContents();
+
+    await page.goto(`${base}/dashboard#/topics/orders`);
+    const peek = page.locator('button[data-peek="paid"]');
+    await peek.waitFor();
+    // As with the actions, a poll may re-render the row under the click: click until the page shows.
+    await waitFor(
+      async () => {
+        if ((await page.locator("#messages tr.peeked").count()) === 0) await peek.click();
+        return (await page.locator("#messages tr.peeked").count()) === 20;
+      },
+      { what: "the first page of queue paid", deadlineMs: 60_000, intervalMs: 250 },
+    );
+    expect(await shownIds()).to.deep.equal(firstPage.map((m) => m.id));
+    await page.locator("#peek-next").click();
+    await page.waitForFunction(() => document.querySelector("#messages h2")?.textContent?.includes("page 2"));
+    expect(await shownIds()).to.deep.equal(secondPage.map((m) => m.id));
+    await page.locator("#peek-prev").click();
+    await page.waitForFunction(() => document.querySelector("#messages h2")?.textContent?.includes("page 1"));
+
+    // The first message, opened by clicking its id.
+    const first = firstPage[0];
+    await page.locator(`#messages a.msg >> text="${first.id}"`).click();
+    await page.waitForFunction((id) => location.hash === `#/topics/orders/messages/${id}`, first.id);
+    await page.waitForFunction(() => document.querySelector("#trace li") !== null);
+    expect(await page.locator("#messages tr.copy .state").allTextContents()).to.deep.equal(["ready"]);
+    expect(await page.locator("#message-body").textContent()).to.equal(Buffer.from(first.body, "base64").toString());
+    expect(await page.locator("#trace .event").allTextContents()).to.include("pushed");
+
+    // Rescheduled an hour ahead, after confirming with the delay typed in.
+    await page.locator('#messages button[data-action="reschedule"]').click();
+    expect(await page.locator("#confirm-field").isVisible()).to.equal(true);
+    await page.locator("#confirm-input").fill("3600");
+    await page.locator("#confirm-ok").click();
+    await page.waitForFunction(() => document.querySelector("#result")?.textContent?.includes("due at"));
+    const delayed = (await http(`/v1/topics/orders/messages/${first.id}`)).copies[0];
+    expect(delayed.state).to.equal("MESSAGE_STATE_DELAYED");
+    await page.waitForFunction(() => document.querySelector("#messages tr.copy .state")?.textContent === "delayed");
+    expect(await page.locator("#trace .event").allTextContents()).to.deep.equal(["pushed", "rescheduled"]);
+    await page.screenshot({ path: join(ARTIFACTS, "dashboard-message.png"), fullPage: true });
+
+    // The second message, found by its id, deleted for good.
+    const second = firstPage[1];
+    await page.goto(`${base}/dashboard#/topics/orders`);
+    await page.locator("#find-id").fill(second.id);
+    await page.locator("#find button").click();
+    await page.waitForFunction((id) => location.hash === `#/topics/orders/messages/${id}`, second.id);
+    await page.locator('#messages button[data-action="delete"]').click();
+    await page.locator("#confirm-ok").click();
+    await page.waitForFunction(() => document.querySelector("#result")?.textContent?.endsWith("deleted"));
+    await page.waitForFunction(() => document.querySelector("#lookup-error")?.textContent?.includes("MESSAGE_NOT_FOUND"));
+    expect(await page.locator("#trace .event").allTextContents()).to.deep.equal(["pushed", "cancelled"]);
+    const res = await fetch(`${base}/v1/topics/orders/messages/${second.id}`, { headers: { authorization: `Bearer ${ADMIN}` } });
+    expect(res.status).to.equal(404);
   });
 
   it("lists a queue's gRPC Consume streams and waiting Pops in GetTopicStat", async () => {

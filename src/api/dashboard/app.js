@@ -39,11 +39,13 @@ const when = (ms) => (num(ms) ? new Date(num(ms)).toLocaleString() : "");
 
 // ---- the view, from the URL ----
 
-/** { topic: null } for the node, { topic: "orders" } for #/topics/orders. */
+/** { topic: null } for the node, { topic: "orders" } for #/topics/orders, plus `id` for #/topics/orders/messages/42. */
 function route() {
-  const m = /^#\/topics\/(.+)$/.exec(location.hash);
-  return { topic: m ? decodeURIComponent(m[1]) : null };
+  const m = /^#\/topics\/([^/]+)(?:\/messages\/(\d+))?$/.exec(location.hash);
+  return { topic: m ? decodeURIComponent(m[1]) : null, id: m && m[2] ? m[2] : null };
 }
+
+const messageHref = (topic, id) => "#/topics/" + enc(topic) + "/messages/" + id;
 
 const state = {
   resolution: "seconds",
@@ -54,6 +56,8 @@ const state = {
   viewKey: "",
   nodesAt: 0,
   stats: [],
+  /** The queue being peeked: { topic, bindKey, state, pages }, or null. */
+  peek: null,
 };
 
 function resetHistory() {
@@ -136,28 +140,66 @@ function drawCharts(view) {
 
 // ---- actions ----
 
+const queuePath = (t) => "/v1/topics/" + enc(t.topic) + "/queues/" + enc(t.bindKey);
+
 /**
  * What an operator may do from the page. Each entry is one API call on a
- * queue (or on a message of it, given `input`); the page asks for
- * confirmation, calls it with the typed token and shows the answer. A new
- * call is one more entry here.
+ * queue (`on: "queue"`) or on one message of a queue (`on: "message"`); the
+ * page asks for confirmation (and for `input` when the call takes one), calls
+ * it with the typed token and shows the answer. A new call is one more entry
+ * here. A target is { topic, bindKey, id? }; `show` sees the queue's stats or
+ * the message's lookup.
  */
 const ACTIONS = [
   {
     id: "redrive",
+    on: "queue",
     label: "redrive dead",
     show: (q) => num(q.dead) > 0,
-    confirm: (t, q) => "Move every dead letter of queue " + q + " (topic " + t + ") back to ready?",
-    call: (t, q) => api("/v1/topics/" + enc(t) + "/queues/" + enc(q) + "/dead:redrive", post({})),
+    confirm: (t) => "Move every dead letter of queue " + t.bindKey + " (topic " + t.topic + ") back to ready?",
+    call: (t) => api(queuePath(t) + "/dead:redrive", post({})),
     done: (r) => "moved " + num(r.moved) + " dead letters back",
   },
   {
     id: "pop-dead",
+    on: "queue",
     label: "pop dead",
     show: (q) => num(q.dead) > 0,
-    confirm: (t, q) => "Remove the oldest dead letter of queue " + q + " (topic " + t + ")? It is shown once and then gone.",
-    call: (t, q) => api("/v1/topics/" + enc(t) + "/queues/" + enc(q) + "/dead:pop", post({})),
+    confirm: (t) => "Remove the oldest dead letter of queue " + t.bindKey + " (topic " + t.topic + ")? It is shown once and then gone.",
+    call: (t) => api(queuePath(t) + "/dead:pop", post({})),
     done: (r) => "popped:\n" + JSON.stringify(decodeBody(r.message), null, 2),
+  },
+  {
+    id: "purge",
+    on: "queue",
+    label: "purge",
+    show: (q) => num(q.ready) + num(q.delayed) + num(q.dead) > 0,
+    confirm: (t) => "Remove every ready, delayed and dead message of queue " + t.bindKey + " (topic " + t.topic + ") for good? Messages in flight stay.",
+    call: (t) => api(queuePath(t) + ":purge", post({ what: "PURGE_TARGET_ALL" })),
+    done: (r) => "purged " + num(r.purged) + " (ready " + num(r.ready) + ", delayed " + num(r.delayed) + ", dead " + num(r.dead) + ")",
+  },
+  {
+    id: "delete",
+    on: "message",
+    label: "delete",
+    show: (m) => ["MESSAGE_STATE_READY", "MESSAGE_STATE_DELAYED", "MESSAGE_STATE_DEAD"].includes(m.state),
+    confirm: (t) => "Delete message " + t.id + " from queue " + t.bindKey + " (topic " + t.topic + ") for good? It will never be delivered.",
+    call: (t) => api(queuePath(t) + "/messages/" + t.id, { method: "DELETE" }),
+    done: () => "deleted",
+  },
+  {
+    id: "reschedule",
+    on: "message",
+    label: "reschedule",
+    show: (m) => ["MESSAGE_STATE_READY", "MESSAGE_STATE_DELAYED"].includes(m.state),
+    confirm: (t) => "Deliver message " + t.id + " of queue " + t.bindKey + " (topic " + t.topic + ") after a new delay, counted from now:",
+    input: { label: "delay in seconds", value: "60" },
+    call: (t, seconds) => {
+      const s = Number(seconds);
+      if (!Number.isFinite(s) || s < 0) return Promise.reject(new Error("the delay must be a number of seconds, 0 or more"));
+      return api(queuePath(t) + "/messages/" + t.id + ":reschedule", post({ delayMs: String(Math.round(s * 1000)) }));
+    },
+    done: (r) => "due at " + when(r.dueAtMs),
   },
 ];
 
@@ -173,38 +215,158 @@ function decodeBody(m) {
   }
 }
 
-function confirmAction(text) {
+/** Resolves to the typed input (or true without one) when confirmed, to null when cancelled. */
+function confirmAction(text, input) {
   const dialog = $("confirm");
   $("confirm-text").textContent = text;
+  $("confirm-field").hidden = !input;
+  if (input) {
+    $("confirm-label").textContent = input.label;
+    $("confirm-input").value = input.value;
+  }
   dialog.showModal();
   return new Promise((resolve) => {
     const finish = (ok) => () => {
       dialog.close();
       $("confirm-ok").onclick = $("confirm-cancel").onclick = null;
-      resolve(ok);
+      resolve(ok ? (input ? $("confirm-input").value : true) : null);
     };
     $("confirm-ok").onclick = finish(true);
     $("confirm-cancel").onclick = finish(false);
   });
 }
 
-async function runAction(id, topic, bindKey) {
+async function runAction(id, target) {
   const action = ACTIONS.find((a) => a.id === id);
-  if (!action || !(await confirmAction(action.confirm(topic, bindKey)))) return;
+  const answer = action && (await confirmAction(action.confirm(target), action.input));
+  if (answer === null || answer === undefined) return;
   const out = $("result");
+  const what = target.topic + "/" + target.bindKey + (target.id ? " message " + target.id : "") + ": ";
   try {
     out.className = "";
-    out.textContent = topic + "/" + bindKey + ": " + action.done(await action.call(topic, bindKey));
+    out.textContent = what + action.done(await action.call(target, answer));
   } catch (err) {
     out.className = "bad";
-    out.textContent = topic + "/" + bindKey + ": refused: " + err.message;
+    out.textContent = what + "refused: " + err.message;
   }
   poll();
+  if (target.id) showMessage(route());
+  else if (state.peek) showPeek();
 }
 
-$("rows").addEventListener("click", (e) => {
-  const b = e.target.closest("button[data-action]");
-  if (b) runAction(b.dataset.action, b.dataset.topic, b.dataset.queue);
+const actionButtons = (on, subject, target) =>
+  ACTIONS.filter((a) => a.on === on && a.show(subject))
+    .map((a) => '<button class="danger" data-action="' + a.id + '" data-topic="' + esc(target.topic) + '" data-queue="' + esc(target.bindKey) + '"' + (target.id ? ' data-id="' + esc(target.id) + '"' : "") + ">" + esc(a.label) + "</button>")
+    .join(" ");
+
+for (const el of [$("rows"), $("messages")]) {
+  el.addEventListener("click", (e) => {
+    const b = e.target.closest("button[data-action]");
+    if (b) runAction(b.dataset.action, { topic: b.dataset.topic, bindKey: b.dataset.queue, id: b.dataset.id });
+    const p = e.target.closest("button[data-peek]");
+    if (p) {
+      state.peek = { topic: p.dataset.topic, bindKey: p.dataset.peek, state: "ready", pages: [] };
+      showPeek();
+    }
+  });
+}
+
+// ---- single messages: peek a queue, look one up, its trace ----
+
+/** "MESSAGE_STATE_IN_FLIGHT" as "in flight", "TRACE_EVENT_KIND_TTR_EXPIRED" as "ttr expired". */
+const enumName = (value, prefix) => String(value || "").replace(prefix, "").replace(/_/g, " ").toLowerCase();
+const PEEK_PAGE = 20;
+
+/** Pages through the peeked queue; `pages` holds the after_id of each page shown before. */
+async function showPeek() {
+  const p = state.peek;
+  const el = $("messages");
+  const after = p.pages.length ? p.pages[p.pages.length - 1] : "0";
+  try {
+    const r = await api(queuePath(p) + "/messages?state=PEEK_STATE_" + p.state.toUpperCase() + "&limit=" + PEEK_PAGE + "&after_id=" + after + "&include_body=true");
+    const rows = (r.messages || []).map((m) => {
+      const d = decodeBody(m);
+      return '<tr class="peeked">' + cols(['<a class="msg" href="' + esc(messageHref(p.topic, m.id)) + '">' + esc(m.id) + "</a>", esc(when(m.createdAtMs)), esc(when(m.dueAtMs)), num(m.retry), bytes(num(m.bodyBytes)), '<span class="body">' + esc(String(d.body).slice(0, 80)) + "</span>"]) + "</tr>";
+    });
+    p.last = r.messages && r.messages.length === PEEK_PAGE ? r.messages[r.messages.length - 1].id : null;
+    el.innerHTML =
+      '<h2 class="section">queue ' + esc(p.bindKey) + " of topic " + esc(p.topic) + ", " +
+      '<select id="peek-state">' + ["ready", "delayed", "dead"].map((s) => "<option" + (s === p.state ? " selected" : "") + ">" + s + "</option>").join("") + "</select> messages, page " + (p.pages.length + 1) +
+      ' <button id="peek-prev"' + (p.pages.length ? "" : " disabled") + ">previous</button> <button id=\"peek-next\"" + (p.last ? "" : " disabled") + ">next</button> <button id=\"peek-close\">close</button></h2>" +
+      '<table><thead><tr><th>id</th><th>created</th><th>due</th><th>retry</th><th>size</th><th>body</th></tr></thead><tbody>' +
+      (rows.length ? rows.join("") : '<tr><td class="empty" colspan="6">no ' + p.state + " messages</td></tr>") + "</tbody></table>";
+    $("peek-state").onchange = (e) => {
+      state.peek = { ...p, state: e.target.value, pages: [] };
+      showPeek();
+    };
+    $("peek-next").onclick = () => {
+      p.pages.push(p.last);
+      showPeek();
+    };
+    $("peek-prev").onclick = () => {
+      p.pages.pop();
+      showPeek();
+    };
+    $("peek-close").onclick = () => {
+      state.peek = null;
+      el.innerHTML = "";
+    };
+  } catch (err) {
+    el.innerHTML = '<p class="bad">peek ' + esc(p.topic + "/" + p.bindKey) + ": " + esc(err.message) + "</p>";
+  }
+}
+
+const EVENT_DETAIL = (e) =>
+  [
+    e.bindKey ? "queue " + e.bindKey : "",
+    e.routeKey ? "route key " + e.routeKey : "",
+    e.queues && e.queues.length ? "reached " + e.queues.join(", ") : "",
+    e.duplicate ? "duplicate" : "",
+    num(e.retry) ? "retry " + num(e.retry) : "",
+    num(e.untilMs) ? "until " + when(e.untilMs) : "",
+    e.consumer && e.consumer !== "TRACE_CONSUMER_KIND_UNSPECIFIED" ? "by " + enumName(e.consumer, "TRACE_CONSUMER_KIND_") : "",
+    e.peer ? "from " + e.peer : "",
+    e.tokenName ? "token " + e.tokenName : "",
+    num(e.nodeId) ? "node " + num(e.nodeId) : "",
+  ]
+    .filter(Boolean)
+    .join(" · ");
+
+const timeOf = (ms) => {
+  const d = new Date(num(ms));
+  return d.toLocaleTimeString() + "." + String(d.getMilliseconds()).padStart(3, "0");
+};
+
+/** The message view: each queue's copy with its state and actions, its body, and its trace when the topic records one. */
+async function showMessage(view) {
+  const el = $("messages");
+  const head = '<h2 class="section">message ' + esc(view.id) + " of topic " + esc(view.topic) + "</h2>";
+  const [found, trace] = await Promise.all([
+    api("/v1/topics/" + enc(view.topic) + "/messages/" + view.id + "?include_body=true").then((r) => r, (err) => err),
+    api("/v1/topics/" + enc(view.topic) + "/messages/" + view.id + "/trace").then((r) => r, (err) => err),
+  ]);
+  if (route().id !== view.id) return; // the user moved on meanwhile
+  const copies =
+    found instanceof Error
+      ? '<p class="bad" id="lookup-error">' + esc(found.message) + "</p>"
+      : '<table><thead><tr><th>queue</th><th>state</th><th>retry</th><th>created</th><th>due</th><th>deadline</th><th>size</th><th></th></tr></thead><tbody>' +
+        found.copies
+          .map((m) => '<tr class="copy" data-queue="' + esc(m.bindKey) + '">' + cols([esc(m.bindKey), '<span class="state">' + esc(enumName(m.state, "MESSAGE_STATE_")) + "</span>", num(m.retry), esc(when(m.createdAtMs)), esc(when(m.dueAtMs)), esc(when(m.deadlineMs)), bytes(num(m.bodyBytes)), actionButtons("message", m, { topic: view.topic, bindKey: m.bindKey, id: view.id })]) + "</tr>")
+          .join("") +
+        "</tbody></table>" +
+        (found.copies[0] && found.copies[0].body ? '<pre id="message-body">' + esc(decodeBody(found.copies[0]).body) + "</pre>" : "");
+  const events =
+    trace instanceof Error
+      ? '<p id="trace-off">' + esc(/TRACE_OFF/.test(trace.message) ? "This topic records no trace; turn it on with gmq config " + view.topic + " --trace." : trace.message) + "</p>"
+      : '<ol id="trace">' + trace.events.map((e) => '<li><time>' + esc(timeOf(e.atMs)) + '</time> <b class="event">' + esc(enumName(e.kind, "TRACE_EVENT_KIND_")) + "</b> " + esc(EVENT_DETAIL(e)) + "</li>").join("") + "</ol>";
+  el.innerHTML = head + copies + '<h2 class="section">trace</h2>' + events;
+}
+
+$("find").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const id = $("find-id").value.trim();
+  const view = route();
+  if (/^\d+$/.test(id) && view.topic !== null) location.hash = messageHref(view.topic, id);
 });
 
 // ---- rendering ----
@@ -237,9 +399,7 @@ function renderCards(view, s, stats) {
 const cols = (cells) => cells.map((c, i) => (i ? "<td>" + c + "</td>" : "<td>" + c + "</td>")).join("");
 
 function queueRow(topic, q, withActions) {
-  const buttons = withActions
-    ? ACTIONS.filter((a) => a.show(q)).map((a) => '<button class="danger" data-action="' + a.id + '" data-topic="' + esc(topic) + '" data-queue="' + esc(q.bindKey) + '">' + esc(a.label) + "</button>").join(" ")
-    : "";
+  const buttons = withActions ? '<button data-peek="' + esc(q.bindKey) + '" data-topic="' + esc(topic) + '">peek</button> ' + actionButtons("queue", q, { topic, bindKey: q.bindKey }) : "";
   return '<tr class="queue" data-queue="' + esc(q.bindKey) + '">' + cols([esc(q.bindKey), fmt(num(q.ready)), fmt(num(q.inFlight)), fmt(num(q.delayed)), '<span class="' + (num(q.dead) ? "bad" : "") + '">' + fmt(num(q.dead)) + "</span>", fmt(num(q.pushed)), bytes(num(q.bytesOnDisk)), (q.consumers || []).length, buttons]) + "</tr>";
 }
 
@@ -296,7 +456,7 @@ async function poll() {
     state.viewKey = key;
     resetHistory();
   }
-  $("crumbs").textContent = view.topic === null ? "all topics" : "› topic " + view.topic;
+  $("crumbs").textContent = view.topic === null ? "all topics" : "› topic " + view.topic + (view.id ? " › message " + view.id : "");
   try {
     const q = "?resolution=" + (state.resolution === "minutes" ? "HISTORY_RESOLUTION_MINUTES" : "HISTORY_RESOLUTION_SECONDS") + (view.topic ? "&topic=" + enc(view.topic) : "") + (state.lastMs ? "&since_ms=" + state.lastMs : "");
     const names = view.topic === null ? (await api("/v1/topics")).topics.map((t) => t.topic) : [view.topic];
@@ -341,8 +501,22 @@ $("resolution").addEventListener("change", (e) => {
   state.resolution = e.target.value;
   poll();
 });
+/** What the messages panel shows for the URL: a message, the queue being peeked, or nothing. */
+function showView() {
+  const view = route();
+  $("find").hidden = view.topic === null;
+  if (view.id) showMessage(view);
+  else if (state.peek && state.peek.topic === view.topic) showPeek();
+  else {
+    state.peek = null;
+    $("messages").innerHTML = "";
+  }
+}
+
 window.addEventListener("hashchange", () => {
   $("result").textContent = "";
+  showView();
   poll();
 });
+showView();
 start();
