@@ -3,8 +3,6 @@
 // health service, and server reflection.
 import type { AddressInfo } from "node:net";
 import * as grpc from "@grpc/grpc-js";
-import * as protoLoader from "@grpc/proto-loader";
-import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation, protoPath as healthProtoPath } from "grpc-health-check";
 import type { Broker } from "../broker/index.js";
 import type { NodeConfig } from "../config.js";
@@ -14,6 +12,7 @@ import { withTotalDeserializers } from "./grpc-decode.js";
 import { tokenAtMetadata } from "./grpc-auth.js";
 import { metadataLimit } from "./grpc-limits.js";
 import { createGrpcListener } from "./grpc-listener.js";
+import { addLazyReflection } from "./grpc-reflection.js";
 import { grpcStreamMethods } from "./grpc-streams.js";
 import { grpcUnaryMethods, type GrpcCallDeps } from "./grpc-unary.js";
 import type { ConsumerBoard } from "./consumers.js";
@@ -107,15 +106,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   const initial = options.serving === false ? "NOT_SERVING" : "SERVING";
   const health = new HealthImplementation({ "": initial, [SERVICE_NAME]: initial });
   health.addToServer(server);
-  const packageDefinition = protoLoader.loadSync([BROKER_PROTO, healthProtoPath], {
-    includeDirs: PROTO_INCLUDE_DIRS,
-    keepCase: true,
-    longs: String,
-    enums: String,
-    defaults: true,
-    oneofs: true,
-  });
-  new ReflectionService(packageDefinition).addToServer(server);
+  addLazyReflection(server, [BROKER_PROTO, healthProtoPath], PROTO_INCLUDE_DIRS);
 
   // Connections are accepted by our own listener (cap, handshake deadline, TLS) and handed to grpc-js.
   const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());

@@ -65,6 +65,33 @@ describe("standard gRPC services", function () {
     expect(methods.Consume.clientStreaming && methods.Consume.serverStreaming).to.equal(true);
   });
 
+  it("answers several requests on one v1 reflection stream in order, and ends the stream after the client does", async () => {
+    // Reflection is loaded by the node on its first call: these requests arrive while it loads.
+    const other = await startNodeProcess();
+    const Reflection = loadService("grpc/reflection/v1/reflection.proto", [reflectionDir], "grpc.reflection.v1.ServerReflection");
+    const client = new Reflection(other.grpcAddr, grpc.credentials.createInsecure());
+    try {
+      const answers = await new Promise<any[]>((resolve, reject) => {
+        const got: any[] = [];
+        const call = (client as any).ServerReflectionInfo();
+        call.on("data", (res: unknown) => got.push(res));
+        call.on("end", () => resolve(got));
+        call.on("error", reject);
+        call.write({ list_services: "*" });
+        call.write({ file_containing_symbol: "gmq.v1.BrokerService" });
+        call.write({ file_containing_symbol: "no.such.Symbol" });
+        call.end();
+      });
+      expect(answers.map((a) => a.message_response)).to.deep.equal(["list_services_response", "file_descriptor_response", "error_response"]);
+      expect(answers[0].list_services_response.service.map((s: { name: string }) => s.name)).to.include("gmq.v1.BrokerService");
+      expect(answers[2].error_response.error_code).to.equal(grpc.status.NOT_FOUND);
+    } finally {
+      client.close();
+      await other.stop();
+      other.cleanup();
+    }
+  });
+
   it("reports SERVING on the health service", async () => {
     const Health = loadService(healthProtoPath, [], "grpc.health.v1.Health");
     const client = new Health(node.grpcAddr, grpc.credentials.createInsecure()) as any;
