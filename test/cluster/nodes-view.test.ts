@@ -4,9 +4,7 @@
 // node's topics by asking the other with the caller's token. Without etcd
 // the call fails with CLUSTER_UNAVAILABLE.
 import { expect } from "chai";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { AuthFile, opsToken } from "../helpers/auth-file.js";
 import { startNode, stopAll, type ClusterNode } from "../helpers/cluster.js";
 import { startEtcd, type EtcdProcess } from "../helpers/etcd.js";
 
@@ -15,7 +13,7 @@ const ADMIN = "nodes-admin-0123456789";
 describe("ListNodes over a cluster (real etcd, two nodes, token auth)", function () {
   this.timeout(120_000);
   let etcd: EtcdProcess;
-  let dir: string;
+  let auth: AuthFile;
   let nodes: ClusterNode[];
 
   const http = async (node: ClusterNode, method: string, path: string, body?: object, token: string | undefined = ADMIN) => {
@@ -28,11 +26,9 @@ describe("ListNodes over a cluster (real etcd, two nodes, token auth)", function
 
   before(async () => {
     etcd = await startEtcd();
-    dir = mkdtempSync(join(tmpdir(), "gmq-nodes-"));
-    const file = join(dir, "auth.json");
-    writeFileSync(file, JSON.stringify({ tokens: [{ name: "ops", token: ADMIN, admin: ["*"], push: ["*"], consume: ["*"] }] }));
+    auth = new AuthFile([opsToken(ADMIN)]);
     const prefix = `/gmq-nodes-${process.pid}/nodes/`;
-    nodes = await Promise.all([1, 2].map((id) => startNode({ etcd: etcd.endpoint, prefix, nodeId: id, weight: id * 3, args: ["--auth-file", file] })));
+    nodes = await Promise.all([1, 2].map((id) => startNode({ etcd: etcd.endpoint, prefix, nodeId: id, weight: id * 3, args: ["--auth-file", auth.file] })));
     const second = nodes[1]!;
     await http(second, "PUT", "/v1/topics/orders/queues/paid");
     for (let i = 0; i < 3; i++) expect((await http(second, "POST", "/v1/topics/orders/messages", { routeKey: "paid", body: "" })).status).to.equal(200);
@@ -41,7 +37,7 @@ describe("ListNodes over a cluster (real etcd, two nodes, token auth)", function
   after(async () => {
     await stopAll();
     await etcd?.destroy();
-    rmSync(dir, { recursive: true, force: true });
+    auth?.remove();
   });
 
   it("lists every registered node with its record and totals asked of it with the caller's token", async () => {

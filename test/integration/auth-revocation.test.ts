@@ -3,15 +3,12 @@
 // an unauthenticated request is refused at its headers (HTTP) or metadata
 // (gRPC), before its body is read; every refusal is counted in /metrics.
 import { once } from "node:events";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { connect as tcpConnect } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { expect } from "chai";
-import { bearerToken } from "../../src/client/connection.js";
 import { reasonFromTrailers } from "../../src/client/errors.js";
 import type { ConsumeResponse, Message, PushStreamResponse } from "../../src/gen/gmq/v1/broker.js";
-import { connect, grpc, type Client } from "../helpers/grpc-client.js";
+import { AuthFile, opsToken, TokenClients, type TokenEntry } from "../helpers/auth-file.js";
+import { grpc, type Client } from "../helpers/grpc-client.js";
 import { EventReader } from "../helpers/http.js";
 import { startNodeProcess, type NodeProcess } from "../helpers/node-process.js";
 import { waitFor } from "../helpers/wait-for.js";
@@ -24,7 +21,7 @@ const TOKENS = {
   listener: "revoke-listener-token-0123456789",
   httpWorker: "revoke-http-worker-token-0123456789",
 };
-const ADMIN = { name: "ops", token: TOKENS.admin, admin: ["*"], push: ["*"], consume: ["*"] };
+const ADMIN = opsToken(TOKENS.admin);
 
 /** How a stream ended: its status code and reason (ErrorInfo in the trailers). */
 const ending = (stream: grpc.ClientReadableStream<unknown> | grpc.ClientDuplexStream<unknown, unknown>) =>
@@ -35,17 +32,12 @@ const ending = (stream: grpc.ClientReadableStream<unknown> | grpc.ClientDuplexSt
 
 describe("token auth: revocation reaches open streams, auth before the body (real node)", function () {
   this.timeout(120_000);
-  let dir: string;
-  let file: string;
+  let auth: AuthFile;
   let node: NodeProcess;
   let base: string;
-  const clients: Client[] = [];
-  const as = (token?: string): Client => {
-    const c = connect(node.grpcAddr, undefined, token ? { interceptors: [bearerToken(token)] } : {});
-    clients.push(c);
-    return c;
-  };
-  const writeTokens = (tokens: object[]) => writeFileSync(file, JSON.stringify({ tokens }));
+  const clients = new TokenClients(() => node.grpcAddr);
+  const as = (token?: string): Client => clients.as(token);
+  const writeTokens = (tokens: TokenEntry[]) => auth.write(tokens);
   const metric = async (series: string): Promise<number> => {
     const text = await (await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${TOKENS.admin}` } })).text();
     const line = text.split("\n").find((l) => l.startsWith(series));
@@ -53,24 +45,22 @@ describe("token auth: revocation reaches open streams, auth before the body (rea
   };
 
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), "gmq-revoke-"));
-    file = join(dir, "auth.json");
-    writeTokens([
+    auth = new AuthFile([
       ADMIN,
       { name: "worker", token: TOKENS.worker, consume: ["jobs", "news"] },
       { name: "producer", token: TOKENS.producer, push: ["jobs", "other"] },
       { name: "listener", token: TOKENS.listener, consume: ["news"] },
       { name: "http-worker", token: TOKENS.httpWorker, consume: ["jobs", "other"] },
     ]);
-    node = await startNodeProcess({ args: ["--auth-file", file] });
+    node = await startNodeProcess({ args: ["--auth-file", auth.file] });
     base = `http://${node.httpAddr}`;
   });
 
   after(async () => {
-    for (const c of clients) c.close();
+    clients.closeAll();
     await node?.stop();
     node?.cleanup();
-    rmSync(dir, { recursive: true, force: true });
+    auth?.remove();
   });
 
   it("ends Consume, Subscribe and PushStream (gRPC) and consume/subscribe (HTTP) of a removed or narrowed token after SIGHUP; unacked messages return", async () => {

@@ -3,15 +3,13 @@
 // API, the operator endpoints, the SDK) asks for a token and honours its
 // per-topic push / consume / admin grants.
 import { createHash } from "node:crypto";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { expect } from "chai";
 import { GmqClient } from "../../src/client/index.js";
 import { bearerToken } from "../../src/client/connection.js";
 import type { ConsumeResponse, PushStreamResponse } from "../../src/gen/gmq/v1/broker.js";
 import { codeOf, connect, grpc, type Client } from "../helpers/grpc-client.js";
 import { startNodeProcess, type NodeProcess } from "../helpers/node-process.js";
+import { AuthFile, opsToken, TokenClients } from "../helpers/auth-file.js";
 import { waitFor } from "../helpers/wait-for.js";
 
 const S = grpc.status;
@@ -24,43 +22,32 @@ const TOKENS = {
 
 describe("token auth (real node, --auth-file)", function () {
   this.timeout(120_000);
-  let dir: string;
+  let auth: AuthFile;
   let node: NodeProcess;
   let base: string;
-  const clients: Client[] = [];
-  const as = (token?: string): Client => {
-    const c = connect(node.grpcAddr, undefined, token ? { interceptors: [bearerToken(token)] } : {});
-    clients.push(c);
-    return c;
-  };
+  const clients = new TokenClients(() => node.grpcAddr);
+  const as = (token?: string): Client => clients.as(token);
   const http = (path: string, token?: string, init: RequestInit = {}) =>
     fetch(`${base}${path}`, { ...init, headers: { ...(token && { authorization: `Bearer ${token}` }), ...(init.headers as object) } });
 
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), "gmq-auth-"));
-    const file = join(dir, "auth.json");
-    writeFileSync(
-      file,
-      JSON.stringify({
-        tokens: [
-          { name: "ops", token: TOKENS.admin, admin: ["*"], push: ["*"], consume: ["*"] },
-          { name: "orders-api", token: TOKENS.producer, push: ["orders", "orders.*", "news"] },
-          { name: "orders-worker", token: TOKENS.worker, consume: ["orders", "news"] },
-          { name: "hashed", tokenSha256: createHash("sha256").update(TOKENS.hashed).digest("hex"), admin: ["orders"] },
-        ],
-      }),
-    );
-    node = await startNodeProcess({ args: ["--auth-file", file] });
+    auth = new AuthFile([
+      opsToken(TOKENS.admin),
+      { name: "orders-api", token: TOKENS.producer, push: ["orders", "orders.*", "news"] },
+      { name: "orders-worker", token: TOKENS.worker, consume: ["orders", "news"] },
+      { name: "hashed", tokenSha256: createHash("sha256").update(TOKENS.hashed).digest("hex"), admin: ["orders"] },
+    ]);
+    node = await startNodeProcess({ args: ["--auth-file", auth.file] });
     base = `http://${node.httpAddr}`;
     await as(TOKENS.admin).call("declareQueue", { topic: "orders", bindKey: "paid" });
     await as(TOKENS.admin).call("declareQueue", { topic: "billing", bindKey: "q" });
   });
 
   after(async () => {
-    for (const c of clients) c.close();
+    clients.closeAll();
     await node?.stop();
     node?.cleanup();
-    rmSync(dir, { recursive: true, force: true });
+    auth?.remove();
   });
 
   describe("over gRPC", () => {
@@ -275,10 +262,8 @@ describe("token auth (real node, --auth-file)", function () {
 
   describe("reloading the auth file (SIGHUP)", () => {
     it("answers with the file's new tokens after SIGHUP, and keeps the old ones when the new file is bad", async () => {
-      const file = join(dir, "reload.json");
-      const tokenFile = (name: string, token: string) => JSON.stringify({ tokens: [{ name, token, admin: ["*"] }] });
-      writeFileSync(file, tokenFile("first", "first-token-0123456789"));
-      const reloading = await startNodeProcess({ args: ["--auth-file", file] });
+      const reloadFile = new AuthFile([{ name: "first", token: "first-token-0123456789", admin: ["*"] }]);
+      const reloading = await startNodeProcess({ args: ["--auth-file", reloadFile.file] });
       const list = (token: string) => connect(reloading.grpcAddr, undefined, { interceptors: [bearerToken(token)] });
       const code = async (token: string) => {
         const c = list(token);
@@ -293,18 +278,19 @@ describe("token auth (real node, --auth-file)", function () {
       };
       try {
         expect(await code("first-token-0123456789")).to.equal(S.OK);
-        writeFileSync(file, tokenFile("second", "second-token-0123456789"));
+        reloadFile.write([{ name: "second", token: "second-token-0123456789", admin: ["*"] }]);
         process.kill(reloading.pid, "SIGHUP");
         await waitFor(async () => (await code("second-token-0123456789")) === S.OK, { what: "the node to take the reloaded file" });
         expect(await code("first-token-0123456789")).to.equal(S.UNAUTHENTICATED);
 
-        writeFileSync(file, "{ not json");
+        reloadFile.write("{ not json");
         process.kill(reloading.pid, "SIGHUP");
         await waitFor(() => reloading.logs.some((l) => l.includes("auth file not reloaded")), { what: "the node to log that it kept the old file" });
         expect(await code("second-token-0123456789")).to.equal(S.OK);
       } finally {
         expect(await reloading.stop()).to.equal(0);
         reloading.cleanup();
+        reloadFile.remove();
       }
     });
   });

@@ -9,11 +9,11 @@
 // of the topic view is written to test-artifacts/dashboard.png, one of a
 // message's view to test-artifacts/dashboard-message.png.
 import { expect } from "chai";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { chromium, type Browser, type Page } from "playwright-core";
 import * as pb from "../../src/gen/gmq/v1/broker.js";
+import { AuthFile, opsToken } from "../helpers/auth-file.js";
 import { connect, grpc, type Client } from "../helpers/grpc-client.js";
 import { EventReader } from "../helpers/http.js";
 import { startNodeProcess, type NodeProcess } from "../helpers/node-process.js";
@@ -25,7 +25,7 @@ const ARTIFACTS = join(import.meta.dirname, "../../test-artifacts");
 
 describe("dashboard (real node, chromium)", function () {
   this.timeout(120_000);
-  let dir: string;
+  let auth: AuthFile;
   let node: NodeProcess;
   let base: string;
   let browser: Browser;
@@ -52,18 +52,8 @@ describe("dashboard (real node, chromium)", function () {
   };
 
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), "gmq-dashboard-"));
-    const file = join(dir, "auth.json");
-    writeFileSync(
-      file,
-      JSON.stringify({
-        tokens: [
-          { name: "ops", token: ADMIN, admin: ["*"], push: ["*"], consume: ["*"] },
-          { name: "worker", token: WORKER, consume: ["*"] },
-        ],
-      }),
-    );
-    node = await startNodeProcess({ args: ["--auth-file", file] });
+    auth = new AuthFile([opsToken(ADMIN), { name: "worker", token: WORKER, consume: ["*"] }]);
+    node = await startNodeProcess({ args: ["--auth-file", auth.file] });
     base = `http://${node.httpAddr}`;
     client = connect(node.grpcAddr);
 
@@ -90,7 +80,7 @@ describe("dashboard (real node, chromium)", function () {
     client?.close();
     await node?.stop();
     node?.cleanup();
-    rmSync(dir, { recursive: true, force: true });
+    auth?.remove();
   });
 
   it("opens with the node's history charted, from samples taken before the page was opened", async () => {

@@ -3,16 +3,13 @@
 // status and ErrorInfo, HTTP status and JSON, the original's envelope)
 // against the README's error table. Reasons no healthy node shows a client
 // are named below with where they are checked instead.
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { request, type IncomingHttpHeaders } from "node:http";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { expect } from "chai";
 import { GmqClient, GmqError, Reason } from "../../src/client/index.js";
-import { bearerToken } from "../../src/client/connection.js";
 import type { ConsumeResponse } from "../../src/gen/gmq/v1/broker.js";
+import { AuthFile, opsToken, TokenClients } from "../helpers/auth-file.js";
 import { decodeStatusDetails, readmeErrorTables } from "../helpers/error-table.js";
-import { connect, grpc, uniqueTopic, type Client } from "../helpers/grpc-client.js";
+import { grpc, uniqueTopic, type Client } from "../helpers/grpc-client.js";
 import { startNodeProcess, type NodeProcess } from "../helpers/node-process.js";
 
 const ADMIN = "admin-token-0123456789";
@@ -49,15 +46,11 @@ interface Walk {
 describe("every error reason through gRPC, the gateway and the original API, as the README's table says (real node)", function () {
   this.timeout(120_000);
   const tables = readmeErrorTables();
-  let dir: string;
+  let auth: AuthFile;
   let node: NodeProcess;
   let base: string;
-  const clients: Client[] = [];
-  const as = (token: Token): Client => {
-    const c = connect(node.grpcAddr, undefined, token ? { interceptors: [bearerToken(token)] } : {});
-    clients.push(c);
-    return c;
-  };
+  const clients = new TokenClients(() => node.grpcAddr);
+  const as = (token: Token): Client => clients.as(token);
   const topic = uniqueTopic("errors");
   const missingTopic = uniqueTopic("missing");
   const tracedTopic = uniqueTopic("traced");
@@ -224,19 +217,9 @@ describe("every error reason through gRPC, the gateway and the original API, as 
   };
 
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), "gmq-errors-"));
-    const file = join(dir, "auth.json");
-    writeFileSync(
-      file,
-      JSON.stringify({
-        tokens: [
-          { name: "ops", token: ADMIN, admin: ["*"], push: ["*"], consume: ["*"] },
-          { name: "orders-api", token: PRODUCER, push: ["orders"] },
-        ],
-      }),
-    );
+    auth = new AuthFile([opsToken(ADMIN), { name: "orders-api", token: PRODUCER, push: ["orders"] }]);
     node = await startNodeProcess({
-      args: ["--auth-file", file, "--max-body-bytes", "1024", "--max-http-body-bytes", "8192", "--pprof", "true"],
+      args: ["--auth-file", auth.file, "--max-body-bytes", "1024", "--max-http-body-bytes", "8192", "--pprof", "true"],
     });
     base = `http://${node.httpAddr}`;
     await as(ADMIN).call("declareQueue", { topic, bindKey: "q" });
@@ -244,10 +227,10 @@ describe("every error reason through gRPC, the gateway and the original API, as 
   });
 
   after(async () => {
-    for (const c of clients) c.close();
+    clients.closeAll();
     await node?.stop();
     node?.cleanup();
-    rmSync(dir, { recursive: true, force: true });
+    auth?.remove();
   });
 
   it("walks every reason of the README's table, or names where it is checked", () => {
