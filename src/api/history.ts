@@ -7,6 +7,8 @@
 // appears, and at most maxSeries series are held, so memory is fixed:
 // HISTORY_BYTES_PER_SERIES per series, whatever the traffic.
 
+import type { QueueStatView, TopicStatView } from "../broker/index.js";
+
 /** What one sample holds, in this order in the rings. Counters are cumulative since the node started; levels are read as they are. */
 export const HISTORY_FIELDS = ["pushed", "delivered", "acked", "backlog", "inFlight", "delayed", "dead"] as const;
 export type HistoryField = (typeof HISTORY_FIELDS)[number];
@@ -23,28 +25,11 @@ export const HISTORY_BYTES_PER_SERIES = (SECOND_SLOTS + MINUTE_SLOTS) * FIELDS *
 
 export type Resolution = "seconds" | "minutes";
 
-/** The stats a sample is taken from (a subset of the broker's TopicStatView). */
-export interface SampledQueue {
-  bindKey: string;
-  ready: number;
-  inFlight: number;
-  delayed: number;
-  dead: number;
-  pushed: number;
-  popped: number;
-  acked: number;
-}
-export interface SampledTopic {
-  topic: string;
-  pushed: number;
-  popped: number;
-  acked: number;
-  backlog: number;
-  inFlight: number;
-  delayed: number;
-  dead: number;
+/** The stats a sample is taken from: the part of the broker's stats views it reads. */
+export type SampledQueue = Pick<QueueStatView, "bindKey" | "ready" | "inFlight" | "delayed" | "dead" | "pushed" | "popped" | "acked">;
+export type SampledTopic = Pick<TopicStatView, "topic" | "pushed" | "popped" | "acked" | "backlog" | "inFlight" | "delayed" | "dead"> & {
   queues: readonly SampledQueue[];
-}
+};
 
 export interface SeriesSamples {
   topic: string;
