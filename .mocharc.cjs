@@ -2,18 +2,21 @@
 // waiting on the real node, etcd, browser and client processes it starts, not
 // on mocha's own CPU. Every test uses its own ports (0) and data dirs, so
 // files do not share state. The slowest files start first, so the run does
-// not end waiting on one of them. GMQ_TEST_JOBS=1 runs the files one by one.
+// not end waiting on one of them (the list: each file run alone, longest first). GMQ_TEST_JOBS=1 runs the files one by one.
 const { readdirSync } = require("node:fs");
 
 const SLOW_FIRST = [
   "test/integration/damage.test.ts",
-  "test/client/cli.test.ts",
-  "test/clients/clients.test.ts",
-  "test/client/launcher.test.ts",
-  "test/integration/data-dir-integrity.test.ts",
-  "test/integration/http-api.test.ts",
-  "test/integration/fuzz.test.ts",
+  "test/integration/readme.test.ts",
+  "test/integration/sdk-package.test.ts",
+  "test/integration/limits.test.ts",
   "test/integration/durability.test.ts",
+  "test/cluster/cluster.test.ts",
+  "test/integration/retry-backoff.test.ts",
+  "test/integration/streams.test.ts",
+  "test/client/cli.test.ts",
+  "test/integration/fuzz.test.ts",
+  "test/clients/clients.test.ts",
 ];
 const all = readdirSync("test", { recursive: true })
   .filter((f) => f.endsWith(".test.ts"))

@@ -38,4 +38,20 @@ export function uniqueTopic(prefix = "t"): string {
   return `${prefix}-${process.pid}-${Date.now().toString(36)}-${counter++}`;
 }
 
+/** Pops and acks queue `bindKey` of `topic` until it is empty; the ids in delivery order. */
+export async function drainQueue(c: Client, topic: string, bindKey = "q"): Promise<bigint[]> {
+  const ids: bigint[] = [];
+  for (;;) {
+    let m: pb.Message;
+    try {
+      m = (await c.call<object, pb.PopResponse>("pop", { topic, bindKey })).message!;
+    } catch (err) {
+      if ((err as grpc.ServiceError).code === grpc.status.NOT_FOUND) return ids;
+      throw err;
+    }
+    ids.push(m.id);
+    await c.call("ack", { topic, bindKey, id: m.id });
+  }
+}
+
 export { grpc };

@@ -9,8 +9,8 @@
 import { expect } from "chai";
 import * as fs from "node:fs";
 import { join } from "node:path";
-import type { Message, PopResponse } from "../../src/gen/gmq/v1/broker.js";
-import { connect, grpc, type Client } from "../helpers/grpc-client.js";
+import type { PopResponse } from "../../src/gen/gmq/v1/broker.js";
+import { connect, drainQueue, grpc, type Client } from "../helpers/grpc-client.js";
 import { prng } from "../../scripts/prng.js";
 import { queueDir } from "../helpers/data-dir.js";
 import { ensureBuilt, startNodeProcess, tempDataDir, type NodeProcess } from "../helpers/node-process.js";
@@ -97,22 +97,6 @@ function randomScenario(i: number): Scenario {
   };
 }
 
-async function drain(c: Client, topic: string): Promise<bigint[]> {
-  const ids: bigint[] = [];
-  for (;;) {
-    let m: Message;
-    try {
-      m = (await c.call<object, PopResponse>("pop", { topic, bindKey: "q" })).message!;
-    } catch (err) {
-      const code = (err as grpc.ServiceError).code;
-      if (code === grpc.status.NOT_FOUND) return ids;
-      throw err;
-    }
-    ids.push(m.id);
-    await c.call("ack", { topic, bindKey: "q", id: m.id });
-  }
-}
-
 async function storageCounters(node: NodeProcess): Promise<number> {
   const text = await (await fetch(`http://${node.httpAddr}/metrics`)).text();
   let n = 0;
@@ -194,7 +178,7 @@ describe("damage suite (a real node on damaged data dirs)", function () {
           expect(topics.filter((t) => !TOPICS.includes(t)), "ghost topics").to.deep.equal([]);
           for (const topic of TOPICS) {
             const want = new Set(expected.get(topic)!.map(String));
-            const got = topics.includes(topic) ? await drain(c, topic).catch((err) => {
+            const got = topics.includes(topic) ? await drainQueue(c, topic).catch((err) => {
               if ((err as grpc.ServiceError).code === grpc.status.NOT_FOUND) return [];
               throw err;
             }) : [];

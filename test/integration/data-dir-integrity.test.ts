@@ -3,8 +3,7 @@
 import { expect } from "chai";
 import * as fs from "node:fs";
 import { join } from "node:path";
-import type { Message, PopResponse } from "../../src/gen/gmq/v1/broker.js";
-import { codeOf, connect, grpc, uniqueTopic, type Client } from "../helpers/grpc-client.js";
+import { codeOf, connect, drainQueue, grpc, uniqueTopic, type Client } from "../helpers/grpc-client.js";
 import { queueDir } from "../helpers/data-dir.js";
 import { startNodeProcess, tempDataDir, type NodeProcess } from "../helpers/node-process.js";
 
@@ -19,21 +18,6 @@ async function pushAll(c: Client, topic: string, n: number, bodyBytes = 16): Pro
     ids.push(...res.ids);
   }
   return ids;
-}
-
-async function popAll(c: Client, topic: string): Promise<bigint[]> {
-  const ids: bigint[] = [];
-  for (;;) {
-    let m: Message;
-    try {
-      m = (await c.call<object, PopResponse>("pop", { topic, bindKey: "q" })).message!;
-    } catch (err) {
-      if ((err as grpc.ServiceError).code === grpc.status.NOT_FOUND) return ids;
-      throw err;
-    }
-    ids.push(m.id);
-    await c.call("ack", { topic, bindKey: "q", id: m.id });
-  }
 }
 
 async function metric(node: NodeProcess, name: string): Promise<number> {
@@ -76,8 +60,8 @@ describe("data dir integrity (a real node on damaged data dirs)", function () {
       const topics = (await c.call<object, { topics: { topic: string }[] }>("listTopics", {})).topics.map((t) => t.topic);
       expect(topics.sort()).to.deep.equal([a, b].sort()); // no ghost topic
       if (start === 1) {
-        expect(await popAll(c, a)).to.deep.equal(idsA);
-        expect(await popAll(c, b)).to.deep.equal(idsB);
+        expect(await drainQueue(c, a)).to.deep.equal(idsA);
+        expect(await drainQueue(c, b)).to.deep.equal(idsB);
       }
       c.close();
       expect(await node.stop()).to.equal(0);
@@ -105,7 +89,7 @@ describe("data dir integrity (a real node on damaged data dirs)", function () {
     expect(reported.map((l) => String(l.dir)).sort()).to.deep.equal([join(dataDir, "meta", "stray"), join(dataDir, "meta", asTopic)].sort());
     expect(reported).to.have.length(2);
     expect(await metric(node, "gmq_storage_data_dir_entries_skipped_total")).to.equal(2);
-    expect(await popAll(c, topic)).to.deep.equal(ids);
+    expect(await drainQueue(c, topic)).to.deep.equal(ids);
     c.close();
     await node.stop();
     node.cleanup();
@@ -145,7 +129,7 @@ describe("data dir integrity (a real node on damaged data dirs)", function () {
     expect(ready + lost).to.equal(pushed.length);
     const lostLine = logs.find((l) => l.msg === "ready messages lost with quarantined segments");
     expect(lostLine?.lost).to.equal(lost);
-    const got = await popAll(c, topic);
+    const got = await drainQueue(c, topic);
     expect(got).to.deep.equal(pushed.slice(lost));
     expect(await codeOf(c.call("pop", { topic, bindKey: "q" }))).to.equal(grpc.status.NOT_FOUND);
     c.close();
