@@ -8,6 +8,7 @@ import type { Message, PopResponse, PushStreamResponse, TopicConfig } from "../.
 import { b64, call } from "../helpers/http.js";
 import { codeOf, grpc, uniqueTopic } from "../helpers/grpc-client.js";
 import { nodeWithClient, restartableNode } from "../helpers/node-process.js";
+import { expectConfigSetEverywhereAndKept } from "../helpers/topic-config.js";
 import { clockPasses, waitFor } from "../helpers/wait-for.js";
 
 const S = grpc.status;
@@ -195,20 +196,8 @@ describe("message expiry across restarts (real node processes)", function () {
   it("keeps a topic's msg_ttl_ms set over gRPC, HTTP and the original API across a restart", async () => {
     const { n } = fixture;
     const topic = uniqueTopic("ttl");
-    const r1 = await n.client.call<object, { config: TopicConfig }>("config", { topic, msgTtlMs: 1500n });
-    expect(r1.config.msgTtlMs).to.equal(1500n);
-    // Unset keeps it.
-    expect((await n.client.call<object, { config: TopicConfig }>("config", { topic, msgRetry: 3 })).config).to.deep.include({ msgTtlMs: 1500n, msgRetry: 3 });
-    const base = n.httpBase;
-    const put = await call(base, "PUT", `/v1/topics/${topic}/config`, { msgTtlMs: "2500" });
-    expect(put.body.config).to.deep.include({ msgTtlMs: "2500", msgRetry: 3 });
-    const legacy = await call(base, "GET", `/config?topic=${topic}&msgTtlMs=3000`);
-    expect(legacy.body.data).to.deep.include({ msgTtlMs: 3000 });
-    expect((await call(base, "GET", `/getTopicStat?topic=${topic}`)).body.data).to.deep.include({ msg_ttl_ms: 3000 });
-    await n.restart("stop");
-
-    const { topics } = await n.client.call<object, { topics: { topic: string; config: TopicConfig }[] }>("listTopics", {});
-    expect(topics.find((t) => t.topic === topic)?.config).to.deep.include({ msgTtlMs: 3000n, msgRetry: 3 });
+    await expectConfigSetEverywhereAndKept(n, topic, "msgTtlMs", { grpc: 1500n, http: 2500n, legacy: 3000n });
+    expect((await call(n.httpBase, "GET", `/getTopicStat?topic=${topic}`)).body.data).to.deep.include({ msg_ttl_ms: 3000 });
   });
 
   it("keeps a message's expiry through a kill -9: delivered before it, never after it", async () => {

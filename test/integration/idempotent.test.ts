@@ -9,6 +9,7 @@ import { GmqClient } from "../../src/client/index.js";
 import { b64, call } from "../helpers/http.js";
 import { codeOf, grpc, uniqueTopic } from "../helpers/grpc-client.js";
 import { nodeWithClient, restartableNode } from "../helpers/node-process.js";
+import { expectConfigSetEverywhereAndKept } from "../helpers/topic-config.js";
 import { clockPasses } from "../helpers/wait-for.js";
 
 const HOUR_MS = 3_600_000n;
@@ -229,18 +230,7 @@ describe("idempotent publish across restarts (real node processes)", function ()
     const { n } = fixture;
     const topic = uniqueTopic("idem");
     expect((await n.client.call<object, { config: TopicConfig }>("config", { topic })).config.dedupWindowMs).to.equal(120_000n);
-    expect((await n.client.call<object, { config: TopicConfig }>("config", { topic, dedupWindowMs: 5000n })).config.dedupWindowMs).to.equal(5000n);
-    // Unset keeps it.
-    expect((await n.client.call<object, { config: TopicConfig }>("config", { topic, msgRetry: 3 })).config).to.deep.include({ dedupWindowMs: 5000n, msgRetry: 3 });
-    const base = n.httpBase;
-    const put = await call(base, "PUT", `/v1/topics/${topic}/config`, { dedupWindowMs: "6000" });
-    expect(put.body.config).to.deep.include({ dedupWindowMs: "6000", msgRetry: 3 });
-    const legacy = await call(base, "GET", `/config?topic=${topic}&dedupWindowMs=7000`);
-    expect(legacy.body.data).to.deep.include({ dedupWindowMs: 7000 });
-    await n.restart("stop");
-
-    const { topics } = await n.client.call<object, { topics: { topic: string; config: TopicConfig }[] }>("listTopics", {});
-    expect(topics.find((t) => t.topic === topic)?.config).to.deep.include({ dedupWindowMs: 7000n, msgRetry: 3 });
+    await expectConfigSetEverywhereAndKept(n, topic, "dedupWindowMs", { grpc: 5000n, http: 6000n, legacy: 7000n });
   });
 
   it("answers a retry after a kill -9 and restart as a duplicate with the original id", async () => {
