@@ -45,6 +45,15 @@ export function storeFailure(err: unknown, log: StorageFailureLogger): unknown {
   }
 }
 
+/** Runs a storage call, its StoreError thrown as the BrokerError a client sees. */
+function guarded<T>(log: StorageFailureLogger, call: () => T): T {
+  try {
+    return call();
+  } catch (err) {
+    throw storeFailure(err, log);
+  }
+}
+
 /** Wraps a Storage (and every QueueLog it opens) so that store failures surface as BrokerErrors. */
 export function guardStorage(storage: Storage, log: StorageFailureLogger): Storage {
   return new GuardedStorage(storage, log);
@@ -60,83 +69,45 @@ class GuardedStorage implements Storage {
   ) {}
 
   openTrace(topic: string, retention: TraceRetention): TraceLog {
-    let raw: TraceLog;
-    try {
-      raw = this.inner.openTrace(topic, retention);
-    } catch (err) {
-      throw storeFailure(err, this.log);
-    }
-    let guarded = this.traces.get(raw);
-    if (!guarded) this.traces.set(raw, (guarded = new GuardedTraceLog(raw, this.log)));
-    return guarded;
+    const raw = guarded(this.log, () => this.inner.openTrace(topic, retention));
+    let wrapped = this.traces.get(raw);
+    if (!wrapped) this.traces.set(raw, (wrapped = new GuardedTraceLog(raw, this.log)));
+    return wrapped;
   }
 
   dropTrace(topic: string): void {
-    try {
-      this.inner.dropTrace(topic);
-    } catch (err) {
-      throw storeFailure(err, this.log);
-    }
+    guarded(this.log, () => this.inner.dropTrace(topic));
   }
 
   queues(): QueueRef[] {
-    try {
-      return this.inner.queues();
-    } catch (err) {
-      throw storeFailure(err, this.log);
-    }
+    return guarded(this.log, () => this.inner.queues());
   }
 
   openQueue(topic: string, bindKey: string, kind: QueueKind): QueueLog {
-    let raw: QueueLog;
-    try {
-      raw = this.inner.openQueue(topic, bindKey, kind);
-    } catch (err) {
-      throw storeFailure(err, this.log);
-    }
-    let guarded = this.logs.get(raw);
-    if (!guarded) this.logs.set(raw, (guarded = new GuardedQueueLog(raw, this.log)));
-    return guarded;
+    const raw = guarded(this.log, () => this.inner.openQueue(topic, bindKey, kind));
+    let wrapped = this.logs.get(raw);
+    if (!wrapped) this.logs.set(raw, (wrapped = new GuardedQueueLog(raw, this.log)));
+    return wrapped;
   }
 
   dropQueue(topic: string, bindKey: string): void {
-    try {
-      this.inner.dropQueue(topic, bindKey);
-    } catch (err) {
-      throw storeFailure(err, this.log);
-    }
+    guarded(this.log, () => this.inner.dropQueue(topic, bindKey));
   }
 
   readMeta(name: string): Buffer | undefined {
-    try {
-      return this.inner.readMeta(name);
-    } catch (err) {
-      throw storeFailure(err, this.log);
-    }
+    return guarded(this.log, () => this.inner.readMeta(name));
   }
 
   writeMeta(name: string, data: Uint8Array): void {
-    try {
-      this.inner.writeMeta(name, data);
-    } catch (err) {
-      throw storeFailure(err, this.log);
-    }
+    guarded(this.log, () => this.inner.writeMeta(name, data));
   }
 
   deleteMeta(name: string): void {
-    try {
-      this.inner.deleteMeta(name);
-    } catch (err) {
-      throw storeFailure(err, this.log);
-    }
+    guarded(this.log, () => this.inner.deleteMeta(name));
   }
 
   metaNames(): string[] {
-    try {
-      return this.inner.metaNames();
-    } catch (err) {
-      throw storeFailure(err, this.log);
-    }
+    return guarded(this.log, () => this.inner.metaNames());
   }
 
   commit(): Promise<void> {
@@ -169,51 +140,27 @@ class GuardedQueueLog implements QueueLog {
   }
 
   append(messages: readonly NewMessage[]): void {
-    try {
-      this.inner.append(messages);
-    } catch (err) {
-      throw storeFailure(err, this.log);
-    }
+    guarded(this.log, () => this.inner.append(messages));
   }
 
   reserveSpace(messages: readonly NewMessage[]): void {
-    try {
-      this.inner.reserveSpace(messages);
-    } catch (err) {
-      throw storeFailure(err, this.log);
-    }
+    guarded(this.log, () => this.inner.reserveSpace(messages));
   }
 
   reserve(max: number, maxBytes: number, deadlineMs: number, nowMs?: number): StoredMessage[] {
-    try {
-      return this.inner.reserve(max, maxBytes, deadlineMs, nowMs);
-    } catch (err) {
-      throw storeFailure(err, this.log);
-    }
+    return guarded(this.log, () => this.inner.reserve(max, maxBytes, deadlineMs, nowMs));
   }
 
   ack(id: bigint): boolean {
-    try {
-      return this.inner.ack(id);
-    } catch (err) {
-      throw storeFailure(err, this.log);
-    }
+    return guarded(this.log, () => this.inner.ack(id));
   }
 
   release(id: bigint, readyAtMs: number): boolean {
-    try {
-      return this.inner.release(id, readyAtMs);
-    } catch (err) {
-      throw storeFailure(err, this.log);
-    }
+    return guarded(this.log, () => this.inner.release(id, readyAtMs));
   }
 
   touch(id: bigint, deadlineMs: number): boolean {
-    try {
-      return this.inner.touch(id, deadlineMs);
-    } catch (err) {
-      throw storeFailure(err, this.log);
-    }
+    return guarded(this.log, () => this.inner.touch(id, deadlineMs));
   }
 
   retryOf(id: bigint): number | undefined {
@@ -221,19 +168,11 @@ class GuardedQueueLog implements QueueLog {
   }
 
   processDue(nowMs: number, maxRetry: number, requeueDelayMs?: (retry: number) => number): { requeued: number; retriesUsedUp: StoredMessage[] } {
-    try {
-      return this.inner.processDue(nowMs, maxRetry, requeueDelayMs);
-    } catch (err) {
-      throw storeFailure(err, this.log);
-    }
+    return guarded(this.log, () => this.inner.processDue(nowMs, maxRetry, requeueDelayMs));
   }
 
   bury(ids: readonly bigint[]): void {
-    try {
-      this.inner.bury(ids);
-    } catch (err) {
-      throw storeFailure(err, this.log);
-    }
+    guarded(this.log, () => this.inner.bury(ids));
   }
 
   nextDueMs(): number | undefined {
@@ -241,11 +180,7 @@ class GuardedQueueLog implements QueueLog {
   }
 
   peek(max: number): StoredMessage[] {
-    try {
-      return this.inner.peek(max);
-    } catch (err) {
-      throw storeFailure(err, this.log);
-    }
+    return guarded(this.log, () => this.inner.peek(max));
   }
 
   stats(): QueueLogStats {
@@ -253,51 +188,27 @@ class GuardedQueueLog implements QueueLog {
   }
 
   recentKeys(sinceMs: number, visit: (id: bigint, key: string, createdAtMs: number) => void): void {
-    try {
-      this.inner.recentKeys(sinceMs, visit);
-    } catch (err) {
-      throw storeFailure(err, this.log);
-    }
+    guarded(this.log, () => this.inner.recentKeys(sinceMs, visit));
   }
 
   inspect(id: bigint, hintMs: number, withBody: boolean): StoredInfo | NotStored {
-    try {
-      return this.inner.inspect(id, hintMs, withBody);
-    } catch (err) {
-      throw storeFailure(err, this.log);
-    }
+    return guarded(this.log, () => this.inner.inspect(id, hintMs, withBody));
   }
 
   list(which: Holding, limit: number, after: { id: bigint; hintMs: number } | undefined, withBody: boolean): StoredInfo[] {
-    try {
-      return this.inner.list(which, limit, after, withBody);
-    } catch (err) {
-      throw storeFailure(err, this.log);
-    }
+    return guarded(this.log, () => this.inner.list(which, limit, after, withBody));
   }
 
   remove(id: bigint, hintMs: number): SteerResult {
-    try {
-      return this.inner.remove(id, hintMs);
-    } catch (err) {
-      throw storeFailure(err, this.log);
-    }
+    return guarded(this.log, () => this.inner.remove(id, hintMs));
   }
 
   reschedule(id: bigint, hintMs: number, atMs: number): SteerResult {
-    try {
-      return this.inner.reschedule(id, hintMs, atMs);
-    } catch (err) {
-      throw storeFailure(err, this.log);
-    }
+    return guarded(this.log, () => this.inner.reschedule(id, hintMs, atMs));
   }
 
   purge(which: Holding): number {
-    try {
-      return this.inner.purge(which);
-    } catch (err) {
-      throw storeFailure(err, this.log);
-    }
+    return guarded(this.log, () => this.inner.purge(which));
   }
 }
 
@@ -312,19 +223,11 @@ class GuardedTraceLog implements TraceLog {
   }
 
   read(id: bigint, notBeforeMs: number, max: number): TraceEvent[] {
-    try {
-      return this.inner.read(id, notBeforeMs, max);
-    } catch (err) {
-      throw storeFailure(err, this.log);
-    }
+    return guarded(this.log, () => this.inner.read(id, notBeforeMs, max));
   }
 
   setRetention(retention: TraceRetention): void {
-    try {
-      this.inner.setRetention(retention);
-    } catch (err) {
-      throw storeFailure(err, this.log);
-    }
+    guarded(this.log, () => this.inner.setRetention(retention));
   }
 
   stats(): TraceLogStats {
