@@ -64,6 +64,19 @@ func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]strin
 // RequireTransportSecurity is false so a token also works on loopback without TLS.
 func (bearer) RequireTransportSecurity() bool { return false }
 
+// DefaultAddr is the node's default gRPC address (gnode --grpc-addr).
+const DefaultAddr = "127.0.0.1:9503"
+
+// DialEnv dials GMQ_ADDR (DefaultAddr when unset) with the token in
+// GMQ_TOKEN, as the examples and the gmq CLI read them.
+func DialEnv() (*Client, error) {
+	addr := os.Getenv("GMQ_ADDR")
+	if addr == "" {
+		addr = DefaultAddr
+	}
+	return Dial(addr, Options{Token: os.Getenv("GMQ_TOKEN")})
+}
+
 // Dial connects to the gRPC listener at addr ("host:port"). The connection
 // is made lazily; the first call reports a node that cannot be reached.
 func Dial(addr string, o Options) (*Client, error) {

@@ -8,7 +8,6 @@ import (
 	"context"
 	"fmt"
 	"log"
-	"os"
 
 	"gmq/clients/go/gmq"
 	"gmq/clients/go/gmqpb"
@@ -17,11 +16,7 @@ import (
 )
 
 func main() {
-	addr := os.Getenv("GMQ_ADDR")
-	if addr == "" {
-		addr = "127.0.0.1:9503"
-	}
-	c, err := gmq.Dial(addr, gmq.Options{Token: os.Getenv("GMQ_TOKEN")}) // the token only for nodes started with --auth-file
+	c, err := gmq.DialEnv() // GMQ_TOKEN only for nodes started with --auth-file
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -12,7 +12,6 @@ import (
 	"flag"
 	"fmt"
 	"log"
-	"os"
 	"time"
 
 	"gmq/clients/go/gmq"
@@ -26,11 +25,7 @@ func main() {
 	bodyBytes := flag.Int("body-bytes", 100, "bytes per body")
 	maxSeconds := flag.Float64("max-seconds", 120, "stop after this long")
 	flag.Parse()
-	addr := os.Getenv("GMQ_ADDR")
-	if addr == "" {
-		addr = "127.0.0.1:9503"
-	}
-	c, err := gmq.Dial(addr, gmq.Options{Token: os.Getenv("GMQ_TOKEN")})
+	c, err := gmq.DialEnv()
 	if err != nil {
 		log.Fatal(err)
 	}

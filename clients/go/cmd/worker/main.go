@@ -13,7 +13,6 @@ import (
 	"flag"
 	"fmt"
 	"log"
-	"os"
 	"strings"
 	"time"
 
@@ -59,11 +58,7 @@ func withHeartbeat(consumer *gmq.Consumer, m *gmqpb.Message) error {
 func main() {
 	jobs := flag.Int("jobs", 0, "exit after this many jobs are done (0: never)")
 	flag.Parse()
-	addr := os.Getenv("GMQ_ADDR")
-	if addr == "" {
-		addr = "127.0.0.1:9503"
-	}
-	c, err := gmq.Dial(addr, gmq.Options{Token: os.Getenv("GMQ_TOKEN")})
+	c, err := gmq.DialEnv()
 	if err != nil {
 		log.Fatal(err)
 	}
