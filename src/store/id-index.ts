@@ -22,6 +22,8 @@ type Seg = SegmentLog["segments"][number];
 const SLACK_MS = 2000;
 /** Segments a lookup reads after a given time (a fired delay's copy lies after its due time). */
 const MAX_SEGMENTS_AFTER = 8;
+/** Bytes read to find a segment's first record. */
+const FIRST_RECORD_BYTES = 8192;
 
 export class IdIndex {
   constructor(private readonly log: SegmentLog) {}
@@ -71,6 +73,7 @@ export class IdIndex {
     const first = this.log.segments[0];
     if (first === undefined || first.index <= 1) return false;
     if (first.startedAtS !== 0 && hintMs < first.startedAtS * 1000 - SLACK_MS) return true;
+    this.log.prefetch(first, 0, FIRST_RECORD_BYTES); // the first record, not a whole chunk
     const p = this.log.readFrom(first.index * SEG);
     return p >= 0 && id < recordId(this.log.rbuf, this.log.roff);
   }
