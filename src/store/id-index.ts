@@ -12,7 +12,7 @@
 // out-of-order entry the id it lists; otherwise the summary is rebuilt from
 // the segment and the lookup repeated, so a stale or damaged sidecar costs
 // time, never a wrong answer.
-import { RecordType, align8, recordId, recordType } from "./record.js";
+import { RecordType, align8, recordId, recordIdHi, recordIdLo, recordType } from "./record.js";
 import { SEG, type SegmentLog, posIndex } from "./segment-log.js";
 import { SegmentSummary, keepSummary, loadSidecar, touchSummary } from "./segment-summary.js";
 
@@ -160,7 +160,7 @@ export class IdIndex {
     s ??= new SegmentSummary();
     const sum = s;
     const to = this.scan(seg, sum.scannedTo, seg.end, (rid, off) => {
-      sum.add(rid, off);
+      sum.add(rid, recordIdHi(this.log.rbuf, this.log.roff), recordIdLo(this.log.rbuf, this.log.roff), off);
       return true;
     });
     sum.scannedTo = Math.max(sum.scannedTo, to);

@@ -17,6 +17,8 @@ import {
   recordA,
   recordBytes,
   recordId,
+  recordIdHi,
+  recordIdLo,
   recordType,
   writePad,
   writeRecordAligned,
@@ -318,7 +320,7 @@ export class SegmentLog {
         const t = recordType(m, off);
         if (t === RecordType.Message || t === RecordType.Delayed) {
           seg.nextSeq = recordA(m, off) + 1;
-          summary?.add(recordId(m, off), off);
+          summary?.add(recordId(m, off), recordIdHi(m, off), recordIdLo(m, off), off);
         }
         off += align8(r);
         continue;
@@ -451,7 +453,7 @@ export class SegmentLog {
       seg.nextSeq = a + 1;
       const s = seg.summary;
       if (s !== null) {
-        s.add(id, off);
+        s.add(id, recordIdHi(seg.map!, off), recordIdLo(seg.map!, off), off);
         s.scannedTo = seg.end;
       }
     }

@@ -67,15 +67,23 @@ export class SegmentSummary {
   outliers = 0;
   /** Too many out-of-order ids: a lookup reads the segment whole. */
   unordered = false;
-  runMax = -1n;
+  /** Largest id of the run, as high and low 32 bits (runHi -1: none yet), compared without BigInt arithmetic per record. */
+  runHi = -1;
+  runLo = 0;
   runCount = 0;
   /** Offset up to which the segment was read (the active segment grows). */
   scannedTo = 0;
   records = 0;
 
-  add(id: bigint, off: number): void {
+  /** Largest id of the ordered run, -1n when there is none. */
+  get runMax(): bigint {
+    return this.runHi < 0 ? -1n : (BigInt(this.runHi) << 32n) | BigInt(this.runLo);
+  }
+
+  /** Notes the record with this id (hi, lo: its high and low 32 bits) at offset off. */
+  add(id: bigint, hi: number, lo: number, off: number): void {
     this.records++;
-    if (id >= this.runMax) {
+    if (hi > this.runHi || (hi === this.runHi && lo >= this.runLo)) {
       if (this.runCount % STRIDE === 0) {
         if (this.samples === this.sampleIds.length) {
           this.sampleIds = grow64(this.sampleIds);
@@ -84,7 +92,8 @@ export class SegmentSummary {
         this.sampleIds[this.samples] = id;
         this.sampleOffs[this.samples++] = off;
       }
-      this.runMax = id;
+      this.runHi = hi;
+      this.runLo = lo;
       this.runCount++;
       return;
     }
@@ -172,7 +181,10 @@ export function decodeSidecar(b: Buffer, seg: Segment): SegmentSummary | undefin
   s.outliers = outliers;
   s.runCount = b.readUInt32LE(56);
   s.records = b.readUInt32LE(60);
-  s.runMax = samples === 0 ? -1n : b.readBigUInt64LE(64);
+  if (samples > 0) {
+    s.runHi = b.readUInt32LE(68);
+    s.runLo = b.readUInt32LE(64);
+  }
   s.scannedTo = seg.end;
   if (LITTLE) {
     // The arrays are views of the sidecar's bytes (every part starts 8- or 4-aligned), copied once only if b is not aligned.
