@@ -493,6 +493,7 @@ export class SegmentLog {
 
   /** Keeps the whole summary of a sealed segment in memory and saves it beside the segment. */
   adoptSummary(seg: Segment, s: SegmentSummary): void {
+    s.trim();
     keepSummary(seg, s);
     saveSidecar(seg, s, this.ctx.sidecarWrites);
   }

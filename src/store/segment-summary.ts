@@ -110,18 +110,30 @@ export class SegmentSummary {
     this.outOffs[this.outliers++] = off;
   }
 
+  /** Drops the arrays' spare room (a sealed segment's summary no longer grows). */
+  trim(): void {
+    if (this.sampleIds.length > this.samples) {
+      this.sampleIds = this.sampleIds.slice(0, this.samples);
+      this.sampleOffs = this.sampleOffs.slice(0, this.samples);
+    }
+    if (this.outIds.length > this.outliers) {
+      this.outIds = this.outIds.slice(0, this.outliers);
+      this.outOffs = this.outOffs.slice(0, this.outliers);
+    }
+  }
+
   bytes(): number {
     return this.sampleIds.length * 12 + this.outIds.length * 12;
   }
 }
 
 function grow64(a: BigUint64Array): BigUint64Array {
-  const b = new BigUint64Array(a.length * 2);
+  const b = new BigUint64Array(Math.max(16, a.length * 2));
   b.set(a);
   return b;
 }
 function grow32(a: Uint32Array): Uint32Array {
-  const b = new Uint32Array(a.length * 2);
+  const b = new Uint32Array(Math.max(16, a.length * 2));
   b.set(a);
   return b;
 }
