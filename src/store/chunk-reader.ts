@@ -7,7 +7,8 @@ import * as fs from "node:fs";
 import { RECORD_HEADER_BYTES, checkFraming, checkRecord } from "./record.js";
 import type { Segment } from "./segment.js";
 
-const MAX_OPEN_FDS = 16;
+/** Read fds kept open (least recently opened closed first): lookups by id hop between segments at random. */
+const MAX_OPEN_FDS = 64;
 
 export class ChunkReader {
   readonly buf: Buffer;
