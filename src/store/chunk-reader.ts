@@ -7,7 +7,8 @@ import * as fs from "node:fs";
 import { RECORD_HEADER_BYTES, checkFraming, checkRecord } from "./record.js";
 import type { Segment } from "./segment.js";
 
-const MAX_OPEN_FDS = 16;
+/** Read fds kept open (least recently opened closed first): lookups by id hop between segments at random. */
+const MAX_OPEN_FDS = 64;
 
 export class ChunkReader {
   readonly buf: Buffer;
@@ -26,24 +27,35 @@ export class ChunkReader {
     this.f64 = new Float64Array(this.buf.buffer, this.buf.byteOffset, this.buf.length >>> 3);
   }
 
-  /** Like checkRecord for the record at `off` of `seg` (limit seg.end). */
-  read(seg: Segment, off: number): number {
+  /**
+   * Like checkRecord for the record at `off` of `seg` (limit seg.end). When
+   * it is not in the buffer, reads `want` bytes from there (more if the
+   * record is longer): the whole buffer for sequential reading, a little for
+   * a record read by position.
+   */
+  read(seg: Segment, off: number, want = this.buf.length): number {
     if (seg !== this.seg || off < this.start || off + RECORD_HEADER_BYTES > this.start + this.len) {
-      this.fill(seg, off);
+      this.fill(seg, off, want);
     }
     const check = seg.verified ? checkFraming : checkRecord;
     let rel = off - this.start;
     let r = check(this.buf, rel, Math.min(this.len, seg.end - this.start));
-    if (r < 0 && this.start !== off) {
+    if (r < 0) {
       const length = this.buf.readUInt32LE(rel);
-      if (length >= RECORD_HEADER_BYTES && rel + length > this.len) {
-        this.fill(seg, off);
+      if (length >= RECORD_HEADER_BYTES && rel + length > this.len && (this.start !== off || this.len < Math.min(this.buf.length, seg.bytes - off))) {
+        this.fill(seg, off, Math.max(want, length));
         rel = 0;
         r = check(this.buf, 0, Math.min(this.len, seg.end - off));
       }
     }
     this.off = rel;
     return r;
+  }
+
+  /** Reads bytes [from, to) of seg (as much as the buffer holds), so records there are read from memory. */
+  prefetch(seg: Segment, from: number, to: number): void {
+    if (seg === this.seg && from >= this.start && to <= this.start + this.len) return;
+    this.fill(seg, from, to - from);
   }
 
   /** Reads `length` raw bytes at `off` (for recovery checks); returns bytes read. */
@@ -65,9 +77,9 @@ export class ChunkReader {
     this.seg = null;
   }
 
-  private fill(seg: Segment, off: number): void {
+  private fill(seg: Segment, off: number, want: number): void {
     this.seg = null;
-    const n = fs.readSync(this.fdOf(seg), this.buf, 0, Math.min(this.buf.length, seg.bytes - off), off);
+    const n = fs.readSync(this.fdOf(seg), this.buf, 0, Math.max(0, Math.min(this.buf.length, want, seg.bytes - off)), off);
     this.seg = seg;
     this.start = off;
     this.len = n;

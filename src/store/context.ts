@@ -40,6 +40,8 @@ export interface StoreContext {
   /** Segments written since the last flush. */
   dirty: Set<Segment>;
   reader: ChunkReader;
+  /** Id summaries being saved beside their segments (close waits for them). */
+  sidecarWrites: Set<Promise<void>>;
   /** Queue logs holding acks not yet journaled (flushed by commit). */
   pendingAcks: Set<{ flushAcks(): void }>;
 }

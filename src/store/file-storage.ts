@@ -484,6 +484,7 @@ export class FileStorage implements Storage {
       trace.close();
     }
     this.traces.clear();
+    await Promise.all([...this.ctx.sidecarWrites]);
     if (first !== undefined) throw toStoreError(first, "closing the storage");
   }
 

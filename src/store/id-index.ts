@@ -3,85 +3,29 @@
 // header says when it started: a message appended at time t lies in the
 // segment that was being written at t. Inside that segment the records are
 // in id order but for a few (fired delays, redriven messages, copies moved by
-// a reschedule). A segment's summary — every STRIDE-th id of that ordered run
-// with its offset, plus the out-of-order ids — is built by one read of the
-// segment the first time a lookup needs it and kept for a bounded number of
-// segments (no per-message memory beyond 1/STRIDE of one segment's ids); a
-// lookup then reads at most STRIDE records.
-import { RecordType, align8, recordId, recordType } from "./record.js";
+// a reschedule). The segment's summary (segment-summary.ts: every STRIDE-th
+// id of that ordered run with its offset, plus the out-of-order ids) is kept
+// up to date as the active segment is written and saved beside a sealed
+// segment, so a lookup reads one window of at most STRIDE records (a few KiB)
+// with one positioned read. A summary is trusted only as far as the segment
+// confirms it: the window's first record must bear the sampled id and an
+// out-of-order entry the id it lists; otherwise the summary is rebuilt from
+// the segment and the lookup repeated, so a stale or damaged sidecar costs
+// time, never a wrong answer.
+import { RecordType, align8, recordId, recordIdHi, recordIdLo, recordType } from "./record.js";
 import { SEG, type SegmentLog, posIndex } from "./segment-log.js";
+import { SegmentSummary, keepSummary, loadSidecar, touchSummary } from "./segment-summary.js";
 
 type Seg = SegmentLog["segments"][number];
 
-/** Records between two samples of a segment's ordered run. */
-const STRIDE = 32;
-/** Out-of-order ids a summary lists; past this, a lookup in that segment reads it whole. */
-const MAX_OUTLIERS = 4096;
-/** Segment summaries kept per log (least recently built dropped first). */
-const MAX_SUMMARIES = 64;
 /** Slack around a segment's start time: it is rounded up to seconds, and ids come from the pushing node's clock. */
 const SLACK_MS = 2000;
 /** Segments a lookup reads after a given time (a fired delay's copy lies after its due time). */
 const MAX_SEGMENTS_AFTER = 8;
-
-class Summary {
-  sampleIds = new BigUint64Array(64);
-  sampleOffs = new Uint32Array(64);
-  samples = 0;
-  outIds = new BigUint64Array(16);
-  outOffs = new Uint32Array(16);
-  outliers = 0;
-  /** Too many out-of-order ids: a lookup reads the segment whole. */
-  unordered = false;
-  runMax = -1n;
-  runCount = 0;
-  /** Offset up to which the segment was read (the active segment grows). */
-  scannedTo = 0;
-  records = 0;
-
-  add(id: bigint, off: number): void {
-    this.records++;
-    if (id >= this.runMax) {
-      if (this.runCount % STRIDE === 0) {
-        if (this.samples === this.sampleIds.length) {
-          this.sampleIds = grow64(this.sampleIds);
-          this.sampleOffs = grow32(this.sampleOffs);
-        }
-        this.sampleIds[this.samples] = id;
-        this.sampleOffs[this.samples++] = off;
-      }
-      this.runMax = id;
-      this.runCount++;
-      return;
-    }
-    if (this.unordered) return;
-    if (this.outliers === MAX_OUTLIERS) {
-      this.unordered = true;
-      return;
-    }
-    if (this.outliers === this.outIds.length) {
-      this.outIds = grow64(this.outIds);
-      this.outOffs = grow32(this.outOffs);
-    }
-    this.outIds[this.outliers] = id;
-    this.outOffs[this.outliers++] = off;
-  }
-}
-
-function grow64(a: BigUint64Array): BigUint64Array<ArrayBuffer> {
-  const b = new BigUint64Array(a.length * 2);
-  b.set(a);
-  return b;
-}
-function grow32(a: Uint32Array): Uint32Array<ArrayBuffer> {
-  const b = new Uint32Array(a.length * 2);
-  b.set(a);
-  return b;
-}
+/** Bytes read to find a segment's first record. */
+const FIRST_RECORD_BYTES = 8192;
 
 export class IdIndex {
-  private readonly summaries = new Map<Seg, Summary>();
-
   constructor(private readonly log: SegmentLog) {}
 
   /** Positions of records with this id appended about hintMs (the segments being written then), newest first. */
@@ -129,71 +73,121 @@ export class IdIndex {
     const first = this.log.segments[0];
     if (first === undefined || first.index <= 1) return false;
     if (first.startedAtS !== 0 && hintMs < first.startedAtS * 1000 - SLACK_MS) return true;
+    this.log.prefetch(first, 0, FIRST_RECORD_BYTES); // the first record, not a whole chunk
     const p = this.log.readFrom(first.index * SEG);
     return p >= 0 && id < recordId(this.log.rbuf, this.log.roff);
   }
 
   private search(seg: Seg, id: bigint, out: number[]): void {
-    const s = this.summary(seg);
     const base = seg.index * SEG;
-    const found: number[] = [];
-    if (s.unordered) {
-      this.scan(seg, 0, (rid, off) => {
-        if (rid === id) found.push(off);
-        return true;
-      });
-    } else {
-      for (let k = 0; k < s.outliers; k++) if (s.outIds[k] === id) found.push(s.outOffs[k]!);
-      if (s.samples > 0 && id >= s.sampleIds[0]! && id <= s.runMax) {
-        // Last sample at or below id; equal ids may start in the sample before.
-        let lo = 0;
-        let hi = s.samples - 1;
-        while (lo < hi) {
-          const mid = (lo + hi + 1) >>> 1;
-          if (s.sampleIds[mid]! < id) lo = mid;
-          else hi = mid - 1;
-        }
-        const from = s.sampleOffs[lo]!;
-        this.scan(seg, from, (rid, off) => {
-          if (rid === id) found.push(off);
-          return rid <= id; // past id: the ordered run has no more of it (an out-of-order id here is smaller than id)
-        });
-      }
+    let found = this.searchWith(this.summary(seg), seg, id);
+    if (found === undefined) {
+      // The summary does not describe this segment: rebuild it from the segment itself.
+      this.log.dropSummary(seg);
+      found = this.searchWith(this.summary(seg), seg, id) ?? this.scanAll(seg, id);
     }
     found.sort((a, b) => b - a);
     for (const off of found) if (!out.includes(base + off)) out.push(base + off);
   }
 
-  /** The segment's summary, reading what it has not seen yet. */
-  private summary(seg: Seg): Summary {
-    let s = this.summaries.get(seg);
-    if (s === undefined) {
-      s = new Summary();
-      if (this.summaries.size >= MAX_SUMMARIES) this.summaries.delete(this.summaries.keys().next().value as Seg);
-      this.summaries.set(seg, s);
+  /** Offsets in seg of records with this id, or undefined when the segment contradicts the summary. */
+  private searchWith(s: SegmentSummary, seg: Seg, id: bigint): number[] | undefined {
+    if (s.unordered) return this.scanAll(seg, id);
+    const found: number[] = [];
+    for (let k = 0; k < s.outliers; k++) {
+      if (s.outIds[k] !== id) continue;
+      const off = s.outOffs[k]!;
+      if (this.idAt(seg, off) !== id) return undefined;
+      found.push(off);
     }
-    if (s.scannedTo < seg.end) {
-      const sum = s;
-      const to = this.scan(seg, sum.scannedTo, (rid, off) => {
-        sum.add(rid, off);
-        return true;
-      });
-      sum.scannedTo = Math.max(sum.scannedTo, to);
+    if (s.samples === 0 || id < s.sampleIds[0]! || id > s.runMax) return found;
+    // Window: from the last sample below id (equal ids may start in the one before) to the first sample above it.
+    let lo = 0;
+    let hi = s.samples - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >>> 1;
+      if (s.sampleIds[mid]! < id) lo = mid;
+      else hi = mid - 1;
     }
-    return s;
+    let next = lo + 1;
+    while (next < s.samples && s.sampleIds[next]! <= id) next++;
+    const from = s.sampleOffs[lo]!;
+    const to = next < s.samples ? s.sampleOffs[next]! : seg.end;
+    this.log.prefetch(seg, from, to);
+    let confirmed = false;
+    this.scan(seg, from, to, (rid, off) => {
+      if (!confirmed) {
+        if (off !== from || rid !== s.sampleIds[lo]) return false;
+        confirmed = true;
+      }
+      if (rid === id) found.push(off);
+      return rid <= id; // past id: the ordered run has no more of it (an out-of-order id here is smaller than id)
+    });
+    return confirmed ? found : undefined;
+  }
+
+  /** Offsets of every record with this id in seg, reading it whole. */
+  private scanAll(seg: Seg, id: bigint): number[] {
+    const found: number[] = [];
+    this.scan(seg, 0, seg.end, (rid, off) => {
+      if (rid === id) found.push(off);
+      return true;
+    });
+    return found;
+  }
+
+  /** The id of the message record at off in seg, or -1n when none is there. */
+  private idAt(seg: Seg, off: number): bigint {
+    const log = this.log;
+    if (log.readAt(seg.index * SEG + off) <= 0) return -1n;
+    const t = recordType(log.rbuf, log.roff);
+    return t === RecordType.Message || t === RecordType.Delayed ? recordId(log.rbuf, log.roff) : -1n;
+  }
+
+  /** The segment's summary: in memory, else its sidecar, else built by one read of the segment (then saved). */
+  private summary(seg: Seg): SegmentSummary {
+    let s = seg.summary;
+    if (s !== null) {
+      touchSummary(seg);
+      if (s.scannedTo >= seg.end) return s;
+    } else if (seg.sealed) {
+      const loaded = loadSidecar(seg);
+      if (loaded !== undefined && this.spotCheck(seg, loaded)) {
+        keepSummary(seg, loaded);
+        return loaded;
+      }
+    }
+    s ??= new SegmentSummary();
+    const sum = s;
+    const to = this.scan(seg, sum.scannedTo, seg.end, (rid, off) => {
+      sum.add(rid, recordIdHi(this.log.rbuf, this.log.roff), recordIdLo(this.log.rbuf, this.log.roff), off);
+      return true;
+    });
+    sum.scannedTo = Math.max(sum.scannedTo, to);
+    if (seg.sealed) this.log.adoptSummary(seg, sum);
+    else seg.summary = sum;
+    return sum;
+  }
+
+  /** Whether the first and last sampled records of a loaded summary are where it says. */
+  private spotCheck(seg: Seg, s: SegmentSummary): boolean {
+    if (s.samples === 0) return s.runCount === 0;
+    return this.idAt(seg, s.sampleOffs[0]!) === s.sampleIds[0] && this.idAt(seg, s.sampleOffs[s.samples - 1]!) === s.sampleIds[s.samples - 1];
   }
 
   /**
-   * Visits the message records of seg from offset `from` while visit returns
+   * Visits the message records of seg in [from, to) while visit returns
    * true; returns the offset after the last record read.
    */
-  private scan(seg: Seg, from: number, visit: (id: bigint, off: number) => boolean): number {
+  private scan(seg: Seg, from: number, to: number, visit: (id: bigint, off: number) => boolean): number {
     const log = this.log;
-    let pos = seg.index * SEG + from;
+    const base = seg.index * SEG;
+    let pos = base + from;
     let after = from;
     for (;;) {
+      if (pos - base >= to) return after;
       const p = log.readFrom(pos);
-      if (p < 0 || posIndex(p) !== seg.index) return after;
+      if (p < 0 || posIndex(p) !== seg.index || p - seg.index * SEG >= to) return after;
       const t = recordType(log.rbuf, log.roff);
       const off = p - seg.index * SEG;
       pos = p + align8(log.rlen);

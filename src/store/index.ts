@@ -71,6 +71,7 @@ function createStorage(options: StoreOptions): FileStorage {
       },
       dirty: new Set(),
       pendingAcks: new Set(),
+      sidecarWrites: new Set(),
       reader: chunkReaderFor(maxBodyBytes),
     },
   });

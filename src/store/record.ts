@@ -259,6 +259,13 @@ export function recordA(buf: Buffer, off: number): number {
 export function recordId(buf: Buffer, off: number): bigint {
   return readId(buf, off + 24);
 }
+/** High and low 32 bits of the id: ids compared without BigInt arithmetic (the hot path's id summaries). */
+export function recordIdHi(buf: Buffer, off: number): number {
+  return buf.readUInt32LE(off + 28);
+}
+export function recordIdLo(buf: Buffer, off: number): number {
+  return buf.readUInt32LE(off + 24);
+}
 export function recordB(buf: Buffer, off: number): number {
   return buf.readDoubleLE(off + 32);
 }

@@ -16,11 +16,15 @@ import {
   checkRecord,
   recordA,
   recordBytes,
+  recordId,
+  recordIdHi,
+  recordIdLo,
   recordType,
   writePad,
   writeRecordAligned,
 } from "./record.js";
 import { LogKind, SEGMENT_HEADER_BYTES, Segment, parseHeader } from "./segment.js";
+import { SegmentSummary, forgetSummary, keepSummary, saveSidecar, sidecarPath } from "./segment-summary.js";
 
 export const SEG = 4294967296;
 export const posIndex = (pos: number): number => Math.floor(pos / SEG);
@@ -32,6 +36,8 @@ const EMPTY_F64 = new Float64Array(0);
 const segName = (index: number): string => `${String(index).padStart(10, "0")}.seg`;
 /** First segment of a log; later ones double up to the configured segment size. */
 export const FIRST_SEGMENT_BYTES = 1 << 20;
+/** Bytes read for a record read by position (readAt): a page or two, not a whole chunk. */
+const RANDOM_READ_BYTES = 8192;
 
 export class SegmentLog {
   /** Existing segments by ascending index; the last one is written unless sealed. */
@@ -57,13 +63,17 @@ export class SegmentLog {
   private readonly planNeeds: number[] = [];
   private planOff = 0;
   private planBytes = 0;
+  /** Message and delay logs keep id summaries of their segments (segment-summary.ts); the journal does not. */
+  private readonly summarized: boolean;
 
   constructor(
     readonly dir: string,
     readonly kind: number,
     readonly segmentBytes: number,
     private readonly ctx: StoreContext,
-  ) {}
+  ) {
+    this.summarized = kind !== LogKind.Journal;
+  }
 
   /**
    * Size of the next new segment. Segments start at FIRST_SEGMENT_BYTES and
@@ -133,6 +143,7 @@ export class SegmentLog {
       .map((n) => Number(n.slice(0, 10)))
       .sort((a, b) => a - b);
     for (const name of names) if (name.endsWith(".tmp") || name.endsWith(".del")) fs.rmSync(join(this.dir, name), { force: true });
+    const sidecars = names.filter((n) => /^\d{10}\.idx$/.test(n));
     const head = Buffer.alloc(SEGMENT_HEADER_BYTES);
     const found: { index: number; path: string; size: number; h: ReturnType<typeof parseHeader> | "unreadable"; err?: unknown }[] = [];
     for (const index of indices) {
@@ -222,8 +233,12 @@ export class SegmentLog {
         seg.writeSeal();
         this.track(seg);
         seg.unmap();
+        this.sealedSummary(seg);
       }
     }
+    // A sidecar whose segment is gone (reclaimed or quarantined) would only mislead.
+    const kept = new Set(this.segments.map((seg) => seg.index));
+    for (const name of sidecars) if (!kept.has(Number(name.slice(0, 10)))) fs.rmSync(join(this.dir, name), { force: true });
     const last = this.segments[this.segments.length - 1];
     if (last !== undefined) {
       this.nextSeq = last.nextSeq;
@@ -297,12 +312,16 @@ export class SegmentLog {
   private scan(seg: Segment): void {
     const m = seg.mapFile();
     const bytes = seg.bytes;
+    const summary = this.summarized ? new SegmentSummary() : null;
     let off = SEGMENT_HEADER_BYTES;
     while (off + RECORD_HEADER_BYTES <= bytes) {
       const r = checkRecord(m, off, bytes);
       if (r > 0) {
         const t = recordType(m, off);
-        if (t === RecordType.Message || t === RecordType.Delayed) seg.nextSeq = recordA(m, off) + 1;
+        if (t === RecordType.Message || t === RecordType.Delayed) {
+          seg.nextSeq = recordA(m, off) + 1;
+          summary?.add(recordId(m, off), recordIdHi(m, off), recordIdLo(m, off), off);
+        }
         off += align8(r);
         continue;
       }
@@ -324,6 +343,10 @@ export class SegmentLog {
     }
     seg.end = Math.min(off, bytes);
     seg.verified = true;
+    if (summary !== null) {
+      summary.scannedTo = seg.end;
+      seg.summary = summary;
+    }
     dropPages(m, seg.end, bytes);
   }
 
@@ -426,7 +449,14 @@ export class SegmentLog {
     seg.end = off + align8(length);
     if (off < seg.dirtyLo) seg.dirtyLo = off;
     seg.dirtyHi = seg.end;
-    if (type === RecordType.Message || type === RecordType.Delayed) seg.nextSeq = a + 1;
+    if (type === RecordType.Message || type === RecordType.Delayed) {
+      seg.nextSeq = a + 1;
+      const s = seg.summary;
+      if (s !== null) {
+        s.add(id, recordIdHi(seg.map!, off), recordIdLo(seg.map!, off), off);
+        s.scannedTo = seg.end;
+      }
+    }
     if (!this.preparing && this.prepared.length === 0 && seg.end > seg.bytes >>> 2) this.schedulePrepare();
     return seg.index * SEG + off;
   }
@@ -441,14 +471,42 @@ export class SegmentLog {
       this.prepared.unshift(next);
       throw toStoreError(err, `opening segment ${next.path}`);
     }
+    if (this.summarized) {
+      next.summary = new SegmentSummary();
+      next.summary.scannedTo = next.end;
+    }
     if (prev !== undefined) {
       prev.writeSeal();
       prev.unmap();
+      this.sealedSummary(prev);
     }
     this.segments.push(next);
     this.track(next);
     this.onRoll?.();
     return next;
+  }
+
+  /** A segment just sealed: its summary, if it has one, joins the others in memory and is saved beside it. */
+  private sealedSummary(seg: Segment): void {
+    if (seg.summary !== null) this.adoptSummary(seg, seg.summary);
+  }
+
+  /** Keeps the whole summary of a sealed segment in memory and saves it beside the segment. */
+  adoptSummary(seg: Segment, s: SegmentSummary): void {
+    s.trim();
+    keepSummary(seg, s);
+    saveSidecar(seg, s, this.ctx.sidecarWrites);
+  }
+
+  /** Forgets a summary the segment contradicted, in memory and on disk (it is rebuilt when next needed). */
+  dropSummary(seg: Segment): void {
+    forgetSummary(seg);
+    try {
+      fs.rmSync(sidecarPath(seg.path), { force: true });
+    } catch {
+      // a sidecar left behind is checked again before use
+    }
+    this.ctx.logger.warn({ file: sidecarPath(seg.path) }, "id summary does not match its segment: rebuilt");
   }
 
   /** Registers a segment with the flusher (unless nothing is ever synced). */
@@ -643,12 +701,17 @@ export class SegmentLog {
     if (seg === undefined) return -2;
     const off = pos - index * SEG;
     if (off >= seg.end) return -1;
-    const r = this.readRaw(seg, off);
+    const r = this.readRaw(seg, off, RANDOM_READ_BYTES);
     this.rlen = r;
     return r;
   }
 
-  private readRaw(seg: Segment, off: number): number {
+  /** Makes the records in bytes [from, to) of seg readable without further reads (a lookup's window). */
+  prefetch(seg: Segment, from: number, to: number): void {
+    if (seg.map === null && to > from) this.ctx.reader.prefetch(seg, from, Math.min(to, seg.end));
+  }
+
+  private readRaw(seg: Segment, off: number, want?: number): number {
     if (seg.map !== null) {
       this.rbuf = seg.map;
       this.ru32 = seg.u32;
@@ -657,7 +720,7 @@ export class SegmentLog {
       return seg.verified ? checkFraming(seg.map, off, seg.end) : checkRecord(seg.map, off, seg.end);
     }
     const reader = this.ctx.reader;
-    const r = reader.read(seg, off);
+    const r = reader.read(seg, off, want);
     this.rbuf = reader.buf;
     this.ru32 = reader.u32;
     this.rf64 = reader.f64;
@@ -684,6 +747,9 @@ export class SegmentLog {
     const i = this.segments.indexOf(seg);
     if (i < 0 || i === this.segments.length - 1) return;
     this.segments.splice(i, 1);
+    seg.deleted = true;
+    forgetSummary(seg);
+    fs.rm(sidecarPath(seg.path), { force: true }, () => undefined);
     this.ctx.reader.forget(seg);
     this.ctx.dirty.delete(seg);
     seg.closeFds();
@@ -715,6 +781,7 @@ export class SegmentLog {
   close(): void {
     this.closed = true;
     for (const seg of [...this.segments, ...this.prepared]) {
+      forgetSummary(seg);
       this.ctx.reader.forget(seg);
       seg.closeFds();
       seg.unmap();

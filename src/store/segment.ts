@@ -23,6 +23,7 @@ import * as fs from "node:fs";
 import { crc32c } from "@node-rs/crc32";
 import { dropPages, mapShared } from "./mmap.js";
 import { readU64, writeU64 } from "./record.js";
+import type { SegmentSummary } from "./segment-summary.js";
 
 export const SEGMENT_HEADER_BYTES = 64;
 const EMPTY_U32 = new Uint32Array(0);
@@ -87,6 +88,10 @@ export class Segment {
   syncFd = -1;
   /** Open while the chunk reader uses it. */
   readFd = -1;
+  /** Its id summary, while held in memory (segment-summary.ts). */
+  summary: SegmentSummary | null = null;
+  /** Reclaimed: its file is going away. */
+  deleted = false;
   private syncsInFlight = 0;
   private closeWhenIdle = false;
 
