@@ -20,7 +20,7 @@ import * as grpc from "@grpc/grpc-js";
 import * as hdr from "hdr-histogram-js";
 import { BrokerServiceClient, PushBatchRequest, type ConsumeResponse, type PushStreamResponse } from "../src/gen/gmq/v1/broker.js";
 import { GmqClient } from "../src/client/index.js";
-import { median, progress, startProcess, type Proc } from "./bench-procs.js";
+import { cpuMeter, median, progress, startProcess, type Proc } from "./bench-procs.js";
 
 const { values: opts } = parseArgs({
   options: {
@@ -54,6 +54,9 @@ async function freshTopic(client: GmqClient): Promise<string> {
   return topic;
 }
 
+/** Units `timed` counted last: what CPU per unit is divided by. */
+let lastCount = 0;
+
 /** Runs `step` repeatedly for SECONDS; returns units per second. */
 async function timed(label: string, step: () => Promise<number>): Promise<number> {
   const t0 = performance.now();
@@ -67,6 +70,7 @@ async function timed(label: string, step: () => Promise<number>): Promise<number
       progress(`${label}: ${Math.round(n / ((shown - t0) / 1000)).toLocaleString("en-US")}/s`);
     }
   }
+  lastCount = n;
   return n / ((performance.now() - t0) / 1000);
 }
 
@@ -111,20 +115,32 @@ const scenarios: Record<string, (node: Proc, echo: Proc) => Promise<Figures>> = 
     const client = await GmqClient.connect({ addresses: [node.addr] });
     const topic = await freshTopic(client);
     const messages = Array.from({ length: 1000 }, () => ({ routeKey: "q", body: BODY }));
+    const cpu = cpuMeter(node.child);
     const sdk = await timed("pushBatch x1000, awaited", async () => {
       await client.pushBatch(topic, messages);
       return 1000;
     });
+    const sdkCpu = cpu.stop(lastCount);
     const raw = rawClient(node.addr);
     const rawTopic = await freshTopic(client);
     const encoded = Buffer.from(PushBatchRequest.encode(PushBatchRequest.fromPartial({ topic: rawTopic, messages })).finish());
+    const rawCpu = cpuMeter(node.child);
     const ceiling = await timed("pre-encoded PushBatch x1000, awaited", async () => {
       await sendEncodedBatch(raw, encoded);
       return 1000;
     });
+    const ceilingCpu = rawCpu.stop(lastCount);
     raw.close();
     await client.close();
-    return { "batch: pushBatch x1000 awaited msg/s": sdk, "batch: node pre-encoded msg/s": ceiling, "batch: SDK / node": sdk / ceiling };
+    return {
+      "batch: pushBatch x1000 awaited msg/s": sdk,
+      "batch: node pre-encoded msg/s": ceiling,
+      "batch: SDK / node": sdk / ceiling,
+      "batch: SDK client CPU us/msg": sdkCpu.client,
+      "batch: SDK node CPU us/msg": sdkCpu.node,
+      "batch: pre-encoded client CPU us/msg": ceilingCpu.client,
+      "batch: pre-encoded node CPU us/msg": ceilingCpu.node,
+    };
   },
 
   /** A queue of CONSUME_COUNT messages drained through consume() with 1000 in flight; the ceiling is a raw Consume stream. */
@@ -136,6 +152,7 @@ const scenarios: Record<string, (node: Proc, echo: Proc) => Promise<Figures>> = 
     let got = 0;
     let t0 = 0;
     let tEnd = 0;
+    const cpu = cpuMeter(node.child);
     const consumer = client.consume(
       topic,
       "q",
@@ -147,11 +164,13 @@ const scenarios: Record<string, (node: Proc, echo: Proc) => Promise<Figures>> = 
     );
     await until(() => got >= CONSUME_COUNT, 120_000, "the SDK consumer");
     await consumer.close();
+    const sdkCpu = cpu.stop(CONSUME_COUNT);
     // The first message's arrival starts the clock: connecting is not consuming.
     const sdk = (CONSUME_COUNT - 1) / ((tEnd - t0) / 1000);
 
     const rawTopic = await freshTopic(client);
     await fill(raw, rawTopic, CONSUME_COUNT);
+    const rawCpu = cpuMeter(node.child);
     const ceiling = await new Promise<number>((resolve) => {
       const stream = raw.consume();
       stream.on("error", () => {});
@@ -168,9 +187,18 @@ const scenarios: Record<string, (node: Proc, echo: Proc) => Promise<Figures>> = 
       });
       stream.write({ kind: { $case: "subscribe", value: { topic: rawTopic, bindKey: "q", maxInFlight: 1000, maxBatchBytes: 0 } } });
     });
+    const ceilingCpu = rawCpu.stop(CONSUME_COUNT);
     raw.close();
     await client.close();
-    return { "consume: consume+ack 1000 in flight msg/s": sdk, "consume: node raw stream msg/s": ceiling, "consume: SDK / node": sdk / ceiling };
+    return {
+      "consume: consume+ack 1000 in flight msg/s": sdk,
+      "consume: node raw stream msg/s": ceiling,
+      "consume: SDK / node": sdk / ceiling,
+      "consume: SDK client CPU us/msg": sdkCpu.client,
+      "consume: SDK node CPU us/msg": sdkCpu.node,
+      "consume: raw client CPU us/msg": ceilingCpu.client,
+      "consume: raw node CPU us/msg": ceilingCpu.node,
+    };
   },
 
   /** push() per message, at most 1000 unconfirmed: 1000 loops each awaiting its own push. */
@@ -179,6 +207,7 @@ const scenarios: Record<string, (node: Proc, echo: Proc) => Promise<Figures>> = 
     const topic = await freshTopic(client);
     await client.push(topic, BODY, { routeKey: "q" });
     let n = 0;
+    const cpu = cpuMeter(node.child);
     const t0 = performance.now();
     const end = t0 + SECONDS * 1000;
     const ticker = setInterval(() => progress(`push() window 1000: ${Math.round(n / ((performance.now() - t0) / 1000)).toLocaleString("en-US")}/s`), 250);
@@ -192,8 +221,9 @@ const scenarios: Record<string, (node: Proc, echo: Proc) => Promise<Figures>> = 
     );
     clearInterval(ticker);
     const rate = n / ((performance.now() - t0) / 1000);
+    const used = cpu.stop(n);
     await client.close();
-    return { "window: push() <=1000 unconfirmed msg/s": rate };
+    return { "window: push() <=1000 unconfirmed msg/s": rate, "window: client CPU us/msg": used.client, "window: node CPU us/msg": used.node };
   },
 
   /** push() per message, each awaited; the ceilings are the same loop on a raw PushStream, to the node and to the echo server. */
@@ -259,6 +289,7 @@ const scenarios: Record<string, (node: Proc, echo: Proc) => Promise<Figures>> = 
     const rate = 2000;
     const total = rate * LATENCY_SECONDS;
     let failed = 0;
+    const cpu = cpuMeter(node.child);
     const t0 = performance.now();
     for (let i = 0; i < total; i++) {
       const wait = t0 + (i * 1000) / rate - performance.now();
@@ -269,6 +300,7 @@ const scenarios: Record<string, (node: Proc, echo: Proc) => Promise<Figures>> = 
       if (i % 1000 === 0) progress(`latency at ${rate} msg/s: ${i}/${total}`);
     }
     await until(() => got + failed >= total, 30_000, "every message");
+    const used = cpu.stop(total);
     loop.disable();
     await consumer.close();
     await client.close();
@@ -279,6 +311,8 @@ const scenarios: Record<string, (node: Proc, echo: Proc) => Promise<Figures>> = 
       "latency: e2e max ms @2k/s": h.maxValue / 1000,
       "latency: client loop delay p99 ms": loop.percentile(99) / 1e6,
       "latency: client loop delay max ms": loop.max / 1e6,
+      "latency: client CPU us/msg": used.client,
+      "latency: node CPU us/msg": used.node,
     };
   },
 

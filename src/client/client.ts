@@ -21,10 +21,10 @@ import { createBalancer, type Strategy } from "./balancer.js";
 import { bearerToken, channelCredentials, type NodeConnection, type TlsOptions } from "./connection.js";
 import { Consumer, type ConsumeOptions, type Delivery, type Handler } from "./consumer.js";
 import { defaultEtcdPrefix, EtcdDiscovery, StaticDiscovery, type Discovery } from "./discovery.js";
-import { Code, GmqError, Reason } from "./errors.js";
+import { Code, GmqError, Reason, toGmqError } from "./errors.js";
 import type { NodeInfo } from "./node-info.js";
 import { NodePool } from "./pool.js";
-import { withFailover, type FailoverOptions } from "./producer.js";
+import { retryableElsewhere, withFailover, type FailoverOptions, type FirstAttempt } from "./producer.js";
 import { Subscription, type Publication } from "./subscription.js";
 import { encodePushBatch, type BatchEntry } from "./wire.js";
 
@@ -96,6 +96,8 @@ function msNumber(ms: number | undefined): number {
   return n;
 }
 const msField = (ms: number | undefined): bigint => BigInt(msNumber(ms));
+const NO_OPTIONS: PushOptions = {};
+const NO_EXCLUSIONS: ReadonlySet<string> = new Set();
 const PUSH_BATCH = "/gmq.v1.BrokerService/PushBatch";
 
 export interface PushResult {
@@ -246,22 +248,36 @@ export class GmqClient {
    * @example `const { id, duplicate } = await client.push("orders", body, { idempotencyKey: "order-42" })`
    * @example `await client.push("orders", "urgent", { priority: 9 })`
    */
-  async push(topic: string, body: Body, opts: PushOptions = {}): Promise<PushResult> {
+  async push(topic: string, body: Body, opts: PushOptions = NO_OPTIONS): Promise<PushResult> {
     const buf = toBuffer(body);
     const routeKey = opts.routeKey ?? "";
-    const delayMs = msField(opts.delayMs);
-    const ttlMs = msField(opts.ttlMs);
+    const delayMs = msNumber(opts.delayMs);
+    const ttlMs = msNumber(opts.ttlMs);
     const idempotencyKey = opts.idempotencyKey ?? "";
     const priority = opts.priority;
-    const { result, conn } = await withFailover(
-      this.pool,
-      this.failover,
-      (c) =>
-        this.usePushStream
-          ? c.pushStream().push(topic, routeKey, buf, delayMs, ttlMs, idempotencyKey, priority)
-          : c.unary(c.rpc.push, { topic, routeKey, body: buf, delayMs, ttlMs, idempotencyKey, priority }),
-      idempotencyKey,
-    );
+    const attempt = (c: NodeConnection) =>
+      this.usePushStream
+        ? c.pushStream().push(topic, routeKey, buf, delayMs, ttlMs, idempotencyKey, priority)
+        : c.unary(c.rpc.push, { topic, routeKey, body: buf, delayMs: BigInt(delayMs), ttlMs: BigInt(ttlMs), idempotencyKey, priority });
+    let first: FirstAttempt | undefined;
+    if (idempotencyKey === "") {
+      // The path of each push: the balancer's node, straight to its stream.
+      // withFailover's waits, sets and closures are for when that fails.
+      const conn = this.pool.pick(NO_EXCLUSIONS);
+      if (conn) {
+        try {
+          const result = await attempt(conn);
+          if (!conn.isUp()) conn.markUp();
+          return { id: result.id, node: conn.key, duplicate: result.duplicate };
+        } catch (e) {
+          const err = toGmqError(e, conn.key);
+          if (!retryableElsewhere(err)) throw err;
+          conn.markDown();
+          first = { tried: conn.key, err };
+        }
+      }
+    }
+    const { result, conn } = await withFailover(this.pool, this.failover, attempt, idempotencyKey, first);
     return { id: result.id, node: conn.key, duplicate: result.duplicate };
   }
 

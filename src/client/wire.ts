@@ -141,6 +141,10 @@ class Reader {
 
   constructor(private readonly buf: Buffer) {}
 
+  get buffer(): Buffer {
+    return this.buf;
+  }
+
   /** A varint of up to 53 bits as a number (lengths, tags, uint32). */
   varint(): number {
     const buf = this.buf;
@@ -351,4 +355,215 @@ function writeIds(buf: Buffer, pos: number, ids: readonly bigint[]): number {
     buf[pos++] = lo;
   }
   return pos;
+}
+
+/** One push on a PushStream, its options resolved to wire values. */
+export interface StreamPush {
+  seq: number;
+  topic: string;
+  routeKey: string;
+  body: Buffer;
+  /** Whole milliseconds, >= 0. */
+  delayMs: number;
+  ttlMs: number;
+  idempotencyKey: string;
+  /** 0..9; undefined leaves the field out. */
+  priority: number | undefined;
+}
+
+/** A PushStreamRequest's fields for one push: seq 1, topic 2, route_key 3, body 4, delay_ms 5, ttl_ms 6, idempotency_key 7, priority 9. */
+function pushFieldsSize(p: StreamPush, topicBytes: number, routeBytes: number, keyBytes: number): number {
+  return (
+    uintFieldSize(p.seq) +
+    stringFieldSize(topicBytes) +
+    stringFieldSize(routeBytes) +
+    stringFieldSize(p.body.length) +
+    uintFieldSize(p.delayMs) +
+    uintFieldSize(p.ttlMs) +
+    stringFieldSize(keyBytes) +
+    (p.priority === undefined ? 0 : 1 + varintSize(p.priority))
+  );
+}
+
+function writePushFields(buf: Buffer, pos: number, p: StreamPush, topicBytes: number, routeBytes: number, keyBytes: number): number {
+  if (p.seq !== 0) {
+    buf[pos++] = 8;
+    pos = writeVarint(buf, pos, p.seq);
+  }
+  if (topicBytes > 0) {
+    buf[pos++] = 18;
+    pos = writeVarint(buf, pos, topicBytes);
+    pos += buf.write(p.topic, pos, topicBytes, "utf8");
+  }
+  if (routeBytes > 0) {
+    buf[pos++] = 26;
+    pos = writeVarint(buf, pos, routeBytes);
+    pos += buf.write(p.routeKey, pos, routeBytes, "utf8");
+  }
+  const b = p.body.length;
+  if (b > 0) {
+    buf[pos++] = 34;
+    pos = writeVarint(buf, pos, b);
+    pos += p.body.copy(buf, pos);
+  }
+  if (p.delayMs !== 0) {
+    buf[pos++] = 40;
+    pos = writeVarint(buf, pos, p.delayMs);
+  }
+  if (p.ttlMs !== 0) {
+    buf[pos++] = 48;
+    pos = writeVarint(buf, pos, p.ttlMs);
+  }
+  if (keyBytes > 0) {
+    buf[pos++] = 58;
+    pos = writeVarint(buf, pos, keyBytes);
+    pos += buf.write(p.idempotencyKey, pos, keyBytes, "utf8");
+  }
+  if (p.priority !== undefined) {
+    buf[pos++] = 72;
+    pos = writeVarint(buf, pos, p.priority);
+  }
+  return pos;
+}
+
+/** Names of one stream repeat push after push: their UTF-8 length, measured once. */
+const byteLengths = new Map<string, number>();
+function utf8Length(s: string): number {
+  if (s === "") return 0;
+  let n = byteLengths.get(s);
+  if (n === undefined) {
+    n = Buffer.byteLength(s);
+    if (byteLengths.size >= 1024) byteLengths.clear();
+    byteLengths.set(s, n);
+  }
+  return n;
+}
+
+/**
+ * A PushStreamRequest in one Buffer of its exact size: one push as the
+ * request's own fields, several as its `pushes` (field 8), in order.
+ */
+export function encodePushStreamRequest(pushes: readonly StreamPush[]): Buffer {
+  if (pushes.length === 1) {
+    const p = pushes[0]!;
+    const t = utf8Length(p.topic);
+    const r = utf8Length(p.routeKey);
+    const k = p.idempotencyKey === "" ? 0 : Buffer.byteLength(p.idempotencyKey);
+    const buf = Buffer.allocUnsafe(pushFieldsSize(p, t, r, k));
+    writePushFields(buf, 0, p, t, r, k);
+    return buf;
+  }
+  const n = pushes.length;
+  // Four numbers per push (topic, route key and key lengths, size), kept for the writing pass.
+  const lengths = new Array<number>(4 * n);
+  let total = 0;
+  for (let i = 0; i < n; i++) {
+    const p = pushes[i]!;
+    const t = utf8Length(p.topic);
+    const r = utf8Length(p.routeKey);
+    const k = p.idempotencyKey === "" ? 0 : Buffer.byteLength(p.idempotencyKey);
+    const size = pushFieldsSize(p, t, r, k);
+    lengths[4 * i] = t;
+    lengths[4 * i + 1] = r;
+    lengths[4 * i + 2] = k;
+    lengths[4 * i + 3] = size;
+    total += 1 + varintSize(size) + size;
+  }
+  const buf = Buffer.allocUnsafe(total);
+  let pos = 0;
+  for (let i = 0; i < n; i++) {
+    buf[pos++] = 66;
+    pos = writeVarint(buf, pos, lengths[4 * i + 3]!);
+    pos = writePushFields(buf, pos, pushes[i]!, lengths[4 * i]!, lengths[4 * i + 1]!, lengths[4 * i + 2]!);
+  }
+  return buf;
+}
+
+/** One push's answer as read off the wire. */
+export type PushAnswer = (seq: number, id: bigint, duplicate: boolean, errorCode: number, errorMessage: string, errorReason: string) => void;
+
+/**
+ * Reads a PushStreamResponse, calling `answer` for each push it answers: the
+ * entries of `results` in order, or the response itself when it has none.
+ * Returns its takes_pushes. No object is built per answer.
+ */
+export function decodePushStreamResponse(buf: Buffer, answer: PushAnswer): boolean {
+  const r = new Reader(buf);
+  let takesPushes = false;
+  let results = 0;
+  const top = readAnswer(r, buf.length, (end) => {
+    results++;
+    const a = readAnswer(r, end, undefined);
+    answer(a.seq, a.id, a.duplicate, a.errorCode, a.errorMessage, a.errorReason);
+  });
+  takesPushes = top.takesPushes;
+  if (results === 0) answer(top.seq, top.id, top.duplicate, top.errorCode, top.errorMessage, top.errorReason);
+  return takesPushes;
+}
+
+/** The fields of one answer, reused: read and passed on before the next is read. */
+const scratch = { seq: 0, id: 0n, duplicate: false, errorCode: 0, errorMessage: "", errorReason: "", takesPushes: false };
+
+function readAnswer(r: Reader, end: number, onResult: ((end: number) => void) | undefined): typeof scratch {
+  let seq = 0;
+  let id = 0n;
+  let duplicate = false;
+  let errorCode = 0;
+  let errorMessage = "";
+  let errorReason = "";
+  let takesPushes = false;
+  const buf = r.buffer;
+  while (r.pos < end) {
+    const tag = r.varint();
+    switch (tag) {
+      case 8:
+        seq = r.varint();
+        break;
+      case 16:
+        id = r.varint64(false);
+        break;
+      case 24:
+        // int32: a negative value is sent as a 64-bit varint.
+        errorCode = Number(BigInt.asIntN(32, r.varint64(false)));
+        break;
+      case 34: {
+        const len = r.varint();
+        errorMessage = buf.toString("utf8", r.pos, r.pos + len);
+        r.pos += len;
+        break;
+      }
+      case 40:
+        duplicate = r.varint() !== 0;
+        break;
+      case 50: {
+        const len = r.varint();
+        errorReason = buf.toString("utf8", r.pos, r.pos + len);
+        r.pos += len;
+        break;
+      }
+      case 58: {
+        const len = r.varint();
+        const resultEnd = r.pos + len;
+        if (resultEnd > end) throw new RangeError("result runs past its response");
+        if (onResult === undefined) r.pos = resultEnd;
+        else onResult(resultEnd);
+        if (r.pos !== resultEnd) throw new RangeError("field runs past its result");
+        break;
+      }
+      case 64:
+        takesPushes = r.varint() !== 0;
+        break;
+      default:
+        r.skip(tag & 7);
+    }
+  }
+  if (r.pos !== end) throw new RangeError("field runs past its message");
+  scratch.seq = seq;
+  scratch.id = id;
+  scratch.duplicate = duplicate;
+  scratch.errorCode = errorCode;
+  scratch.errorMessage = errorMessage;
+  scratch.errorReason = errorReason;
+  scratch.takesPushes = takesPushes;
+  return scratch;
 }
