@@ -35,7 +35,11 @@ export function startProcess(script: string, args: string[]): Promise<Proc> {
   return new Promise((resolve, reject) => {
     child.once("exit", (code) => reject(new Error(`${script} exited ${code}`)));
     createInterface({ input: child.stdout! }).on("line", (line) => {
-      if (!line.includes('"listening"')) return;
+      if (!line.includes('"listening"')) {
+        // The node's warnings, and what GMQ_BENCH_NODE_FLAGS asked for (--trace-gc prints to stdout).
+        process.stderr.write(`[${child.pid}] ${line}\n`);
+        return;
+      }
       const { grpcAddr: addr, httpAddr } = JSON.parse(line) as { grpcAddr: string; httpAddr?: string };
       resolve({
         addr,

@@ -49,23 +49,50 @@ function writeVarint(buf: Buffer, pos: number, n: number): number {
 const stringFieldSize = (bytes: number) => (bytes === 0 ? 0 : 1 + varintSize(bytes) + bytes);
 const uintFieldSize = (n: number) => (n === 0 ? 0 : 1 + varintSize(n));
 
+/**
+ * Short strings as their UTF-8 bytes, so a route key repeated over a batch
+ * is measured and encoded once, and copied as bytes after that (a native
+ * call per string per message was a third of the encoder's time).
+ */
+const utf8Cache = new Map<string, Buffer>();
+function utf8Of(s: string): Buffer {
+  let b = utf8Cache.get(s);
+  if (b === undefined) {
+    b = Buffer.from(s, "utf8");
+    if (s.length <= 256) {
+      if (utf8Cache.size >= 1024) utf8Cache.clear();
+      utf8Cache.set(s, b);
+    }
+  }
+  return b;
+}
+
+/** Copies short byte strings in JavaScript, longer ones natively: a call into C++ costs more than a few bytes. */
+function copyBytes(src: Uint8Array, buf: Buffer, pos: number): number {
+  const n = src.length;
+  if (n <= 32) {
+    for (let i = 0; i < n; i++) buf[pos + i] = src[i]!;
+  } else buf.set(src, pos);
+  return pos + n;
+}
+
 /** PushBatchRequest { topic = 1; repeated BatchMessage messages = 2 }, in one Buffer of its exact size. */
 export function encodePushBatch(topic: string, messages: readonly BatchEntry[]): Buffer {
   const topicBytes = Buffer.byteLength(topic);
   const n = messages.length;
   // Sizes are computed once and kept: each message's length prefix needs its size before its bytes.
   const sizes = new Array<number>(n);
-  const routeBytes = new Array<number>(n);
+  const routes = new Array<Buffer>(n);
   const keyBytes = new Array<number>(n);
   let total = stringFieldSize(topicBytes);
   for (let i = 0; i < n; i++) {
     const m = messages[i]!;
-    const r = Buffer.byteLength(m.routeKey);
+    const route = utf8Of(m.routeKey);
     const k = m.idempotencyKey === "" ? 0 : Buffer.byteLength(m.idempotencyKey);
-    routeBytes[i] = r;
+    routes[i] = route;
     keyBytes[i] = k;
     // priority is `optional`: present (even 0) whenever it is set.
-    const size = stringFieldSize(r) + stringFieldSize(m.body.length) + uintFieldSize(m.delayMs) + uintFieldSize(m.ttlMs) + stringFieldSize(k) + (m.priority === undefined ? 0 : 1 + varintSize(m.priority));
+    const size = stringFieldSize(route.length) + stringFieldSize(m.body.length) + uintFieldSize(m.delayMs) + uintFieldSize(m.ttlMs) + stringFieldSize(k) + (m.priority === undefined ? 0 : 1 + varintSize(m.priority));
     sizes[i] = size;
     total += 1 + varintSize(size) + size;
   }
@@ -80,17 +107,17 @@ export function encodePushBatch(topic: string, messages: readonly BatchEntry[]):
     const m = messages[i]!;
     buf[pos++] = 18;
     pos = writeVarint(buf, pos, sizes[i]!);
-    const r = routeBytes[i]!;
-    if (r > 0) {
+    const route = routes[i]!;
+    if (route.length > 0) {
       buf[pos++] = 10;
-      pos = writeVarint(buf, pos, r);
-      pos += buf.write(m.routeKey, pos, r, "utf8");
+      pos = writeVarint(buf, pos, route.length);
+      pos = copyBytes(route, buf, pos);
     }
     const b = m.body.length;
     if (b > 0) {
       buf[pos++] = 18;
       pos = writeVarint(buf, pos, b);
-      pos += m.body.copy(buf, pos);
+      pos = copyBytes(m.body, buf, pos);
     }
     if (m.delayMs !== 0) {
       buf[pos++] = 24;
@@ -306,8 +333,10 @@ const EMPTY = Buffer.alloc(0);
 
 /** ConsumeRequest { update = 2: ConsumeUpdate { ack_ids = 2; nack_ids = 3 } } with packed ids; credit and touches unset. */
 export function encodeSettlements(acks: readonly bigint[], nacks: readonly bigint[]): Buffer {
-  const ackBytes = idsSize(acks);
-  const nackBytes = idsSize(nacks);
+  const a = splitAll(acks);
+  const n = splitAll(nacks);
+  const ackBytes = idsSize(a);
+  const nackBytes = idsSize(n);
   const inner = (ackBytes > 0 ? 1 + varintSize(ackBytes) + ackBytes : 0) + (nackBytes > 0 ? 1 + varintSize(nackBytes) + nackBytes : 0);
   const buf = Buffer.allocUnsafe(1 + varintSize(inner) + inner);
   let pos = 0;
@@ -316,35 +345,53 @@ export function encodeSettlements(acks: readonly bigint[], nacks: readonly bigin
   if (ackBytes > 0) {
     buf[pos++] = 18;
     pos = writeVarint(buf, pos, ackBytes);
-    pos = writeIds(buf, pos, acks);
+    pos = writeIds(buf, pos, a);
   }
   if (nackBytes > 0) {
     buf[pos++] = 26;
     pos = writeVarint(buf, pos, nackBytes);
-    pos = writeIds(buf, pos, nacks);
+    pos = writeIds(buf, pos, n);
   }
   return buf;
 }
 
-/** An id as two exact numbers: its low 32 bits and the rest. */
-function split(id: bigint): [number, number] {
-  const u = BigInt.asUintN(64, id);
-  return [Number(u & 0xffffffffn), Number(u >> 32n)];
+/**
+ * Ids as exact numbers, two per id: the low 32 bits and the rest. Split
+ * once and used twice (sizing, writing): BigInt arithmetic allocates.
+ */
+function splitAll(ids: readonly bigint[]): Float64Array {
+  const out = new Float64Array(2 * ids.length);
+  for (let i = 0; i < ids.length; i++) {
+    const id = ids[i]!;
+    const u = id >= 0n ? id : BigInt.asUintN(64, id);
+    // Below 2^53 one conversion gives both halves.
+    if (u <= 9_007_199_254_740_991n) {
+      const v = Number(u);
+      out[2 * i] = v % 4_294_967_296;
+      out[2 * i + 1] = Math.floor(v / 4_294_967_296);
+    } else {
+      out[2 * i] = Number(u & 0xffffffffn);
+      out[2 * i + 1] = Number(u >> 32n);
+    }
+  }
+  return out;
 }
 
-function idsSize(ids: readonly bigint[]): number {
+function idsSize(split: Float64Array): number {
   let size = 0;
-  for (let i = 0; i < ids.length; i++) {
-    const [lo, hi] = split(ids[i]!);
+  for (let i = 0; i < split.length; i += 2) {
+    const lo = split[i]!;
+    const hi = split[i + 1]!;
     const bits = hi > 0 ? 64 - Math.clz32(hi) : 32 - Math.clz32(lo);
     size += bits === 0 ? 1 : Math.ceil(bits / 7);
   }
   return size;
 }
 
-function writeIds(buf: Buffer, pos: number, ids: readonly bigint[]): number {
-  for (let i = 0; i < ids.length; i++) {
-    let [lo, hi] = split(ids[i]!);
+function writeIds(buf: Buffer, pos: number, split: Float64Array): number {
+  for (let i = 0; i < split.length; i += 2) {
+    let lo = split[i]! >>> 0;
+    let hi = split[i + 1]! >>> 0;
     // 7 bits at a time from the 64-bit value held as hi:lo, exactly.
     while (hi > 0 || lo >= 128) {
       buf[pos++] = (lo & 127) | 128;
@@ -393,18 +440,18 @@ function writePushFields(buf: Buffer, pos: number, p: StreamPush, topicBytes: nu
   if (topicBytes > 0) {
     buf[pos++] = 18;
     pos = writeVarint(buf, pos, topicBytes);
-    pos += buf.write(p.topic, pos, topicBytes, "utf8");
+    pos = copyBytes(utf8Of(p.topic), buf, pos);
   }
   if (routeBytes > 0) {
     buf[pos++] = 26;
     pos = writeVarint(buf, pos, routeBytes);
-    pos += buf.write(p.routeKey, pos, routeBytes, "utf8");
+    pos = copyBytes(utf8Of(p.routeKey), buf, pos);
   }
   const b = p.body.length;
   if (b > 0) {
     buf[pos++] = 34;
     pos = writeVarint(buf, pos, b);
-    pos += p.body.copy(buf, pos);
+    pos = copyBytes(p.body, buf, pos);
   }
   if (p.delayMs !== 0) {
     buf[pos++] = 40;
@@ -426,18 +473,7 @@ function writePushFields(buf: Buffer, pos: number, p: StreamPush, topicBytes: nu
   return pos;
 }
 
-/** Names of one stream repeat push after push: their UTF-8 length, measured once. */
-const byteLengths = new Map<string, number>();
-function utf8Length(s: string): number {
-  if (s === "") return 0;
-  let n = byteLengths.get(s);
-  if (n === undefined) {
-    n = Buffer.byteLength(s);
-    if (byteLengths.size >= 1024) byteLengths.clear();
-    byteLengths.set(s, n);
-  }
-  return n;
-}
+const utf8Length = (s: string): number => (s === "" ? 0 : utf8Of(s).length);
 
 /**
  * A PushStreamRequest in one Buffer of its exact size: one push as the
