@@ -6,53 +6,13 @@
 // test/unit/push-stream-wire.test.ts checks both against the generated code,
 // bytes for bytes and field for field.
 import type { PushStreamRequest, PushStreamResponse } from "../gen/gmq/v1/broker.js";
+import { bigVarintSize, varintSize, writeBigVarint, writeVarint } from "./wire-varint.js";
 
 const EMPTY = Buffer.alloc(0);
 /** Shared by every request without pushes; frozen, so nothing can add to it. */
 const NO_PUSHES = Object.freeze([]) as unknown as PushStreamRequest[];
 /** Nesting the generated decoder allows before it refuses a message. */
 const MAX_DEPTH = 100;
-
-function varintSize(n: number): number {
-  let size = 1;
-  while (n >= 128) {
-    n = Math.floor(n / 128);
-    size++;
-  }
-  return size;
-}
-
-function writeVarint(buf: Buffer, pos: number, n: number): number {
-  while (n >= 128) {
-    buf[pos++] = (n % 128) | 128;
-    n = Math.floor(n / 128);
-  }
-  buf[pos++] = n;
-  return pos;
-}
-
-/** A uint64 field's value as a number when that is exact, else undefined. */
-const small = (v: bigint): number | undefined => (v <= 9_007_199_254_740_991n && v >= 0n ? Number(v) : undefined);
-
-function bigVarintSize(v: bigint): number {
-  const n = small(v);
-  if (n !== undefined) return varintSize(n);
-  let size = 1;
-  for (let x = BigInt.asUintN(64, v); x >= 128n; x >>= 7n) size++;
-  return size;
-}
-
-function writeBigVarint(buf: Buffer, pos: number, v: bigint): number {
-  const n = small(v);
-  if (n !== undefined) return writeVarint(buf, pos, n);
-  let x = BigInt.asUintN(64, v);
-  while (x >= 128n) {
-    buf[pos++] = Number(x & 127n) | 128;
-    x >>= 7n;
-  }
-  buf[pos++] = Number(x);
-  return pos;
-}
 
 /** int32 on the wire: a negative value as the 64-bit two's complement varint. */
 const int32Size = (n: number) => (n < 0 ? 10 : varintSize(n));
