@@ -162,6 +162,15 @@ const scenarios: Record<string, (node: Proc, echo: Proc) => Promise<Figures>> = 
   async consume(node) {
     const client = await GmqClient.connect({ addresses: [node.addr] });
     const raw = rawClient(node.addr);
+    // Warm-up, unmeasured: the same consume on a small queue of its own.
+    const warm = await freshTopic(client);
+    const warmCount = Math.min(CONSUME_COUNT, 20_000);
+    await fill(raw, warm, warmCount);
+    let warmed = 0;
+    const warmer = client.consume(warm, "q", () => void warmed++, { maxInFlight: 1000 });
+    progress("consume: warming up");
+    await until(() => warmed >= warmCount, 120_000, "the warm-up consumer");
+    await warmer.close();
     const topic = await freshTopic(client);
     await fill(raw, topic, CONSUME_COUNT);
     let got = 0;
