@@ -14,11 +14,20 @@ import type { BrokerServiceClient } from "../gen/gmq/v1/broker.js";
 import { failedBeforeSend, GmqError, toGmqError } from "./errors.js";
 import { decodePushStreamResponse, encodePushStreamRequest, type StreamPush } from "./wire.js";
 
-/** A push's acknowledgement: its id, and whether it was a duplicate of an earlier push with the same idempotency key. */
+/** A push's acknowledgement: its id, the node that stored it, and whether it was a duplicate of an earlier push with the same idempotency key. */
 export interface PushAck {
   id: bigint;
+  node: string;
   duplicate: boolean;
 }
+
+/**
+ * What a failed push becomes when the caller retries it elsewhere: the
+ * push's promise takes the retry's outcome. Given per push rather than
+ * chained on its promise, so a push that succeeds (nearly all) costs no
+ * second promise and closure.
+ */
+export type PushRetry = (push: StreamPush, err: GmqError, node: string) => Promise<PushAck>;
 
 /**
  * A push from the call to its answer: what goes on the wire and how to
@@ -28,8 +37,9 @@ export interface PushAck {
  * object, a writer with a fork per push and an answer object per result.
  */
 interface Entry extends StreamPush {
-  resolve(ack: PushAck): void;
+  resolve(ack: PushAck | Promise<PushAck>): void;
   reject(err: GmqError): void;
+  retry: PushRetry | undefined;
 }
 
 type PushCall = ClientDuplexStream<Buffer, Buffer>;
@@ -70,8 +80,8 @@ export class PushStream {
     const p = this.pending.get(seq);
     if (!p) return;
     this.pending.delete(seq);
-    if (errorCode === 0) p.resolve({ id, duplicate });
-    else p.reject(new GmqError(errorCode, errorMessage, { node: this.node, reason: errorReason }));
+    if (errorCode === 0) p.resolve({ id, node: this.node, duplicate });
+    else this.fail(p, new GmqError(errorCode, errorMessage, { node: this.node, reason: errorReason }));
   };
 
   constructor(
@@ -85,16 +95,18 @@ export class PushStream {
   }
 
   /** delayMs and ttlMs: whole milliseconds, >= 0. */
-  push(topic: string, routeKey: string, body: Buffer, delayMs: number, ttlMs = 0, idempotencyKey = "", priority?: number): Promise<PushAck> {
+  push(topic: string, routeKey: string, body: Buffer, delayMs: number, ttlMs = 0, idempotencyKey = "", priority?: number, retry?: PushRetry): Promise<PushAck> {
     let call: PushCall;
     try {
       call = this.call ?? this.open();
     } catch (err) {
-      return Promise.reject(toGmqError(err, this.node)); // the channel closed: nothing was sent
+      // The channel closed: nothing was sent.
+      const e = toGmqError(err, this.node);
+      return retry ? retry({ seq: 0, topic, routeKey, body, delayMs, ttlMs, idempotencyKey, priority }, e, this.node) : Promise.reject(e);
     }
     const seq = ++this.seq;
     return new Promise<PushAck>((resolve, reject) => {
-      const e: Entry = { seq, topic, routeKey, body, delayMs, ttlMs, idempotencyKey, priority, resolve, reject };
+      const e: Entry = { seq, topic, routeKey, body, delayMs, ttlMs, idempotencyKey, priority, resolve, reject, retry };
       this.pending.set(seq, e);
       if (!this.takesPushes) {
         call.write(encodePushStreamRequest([e]));
@@ -148,7 +160,7 @@ export class PushStream {
       const unsent = new GmqError(status.UNAVAILABLE, `push stream to ${this.node} broke before the push was sent: ${e.message}`, { cause: err, node: this.node });
       for (const q of this.queued) {
         this.pending.delete(q.seq);
-        q.reject(unsent);
+        this.fail(q, unsent);
       }
       this.queued = [];
       this.queuedBytes = 0;
@@ -163,12 +175,18 @@ export class PushStream {
           });
       const pending = [...this.pending.values()];
       this.pending.clear();
-      for (const p of pending) p.reject(pendingErr);
+      for (const p of pending) this.fail(p, pendingErr);
       this.notifyIdle();
     };
     call.on("error", fail);
     call.on("end", () => fail({ code: status.UNAVAILABLE, details: "stream ended by the node" }));
     return call;
+  }
+
+  /** A push failed: its retry decides, or its promise rejects. */
+  private fail(e: Entry, err: GmqError): void {
+    if (e.retry) e.resolve(e.retry(e, err, this.node));
+    else e.reject(err);
   }
 
   private notifyIdle(): void {
