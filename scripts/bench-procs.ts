@@ -2,6 +2,7 @@
 // dist/, the no-op echo server), killed with the benchmark however it ends,
 // and how figures are summarised.
 import { spawn, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 
 export function progress(msg: string): void {
@@ -34,7 +35,11 @@ export function startProcess(script: string, args: string[]): Promise<Proc> {
   return new Promise((resolve, reject) => {
     child.once("exit", (code) => reject(new Error(`${script} exited ${code}`)));
     createInterface({ input: child.stdout! }).on("line", (line) => {
-      if (!line.includes('"listening"')) return;
+      if (!line.includes('"listening"')) {
+        // The node's warnings, and what GMQ_BENCH_NODE_FLAGS asked for (--trace-gc prints to stdout).
+        process.stderr.write(`[${child.pid}] ${line}\n`);
+        return;
+      }
       const { grpcAddr: addr, httpAddr } = JSON.parse(line) as { grpcAddr: string; httpAddr?: string };
       resolve({
         addr,
@@ -57,3 +62,27 @@ export function median(xs: number[]): number {
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
+
+/** A process's CPU time (user + system) in µs, from /proc (Linux; 10 ms ticks). */
+export function processCpuMicros(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  // Fields after the command name, which may hold spaces: utime and stime are the 12th and 13th.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return ((Number(fields[11]) + Number(fields[12])) * 1e6) / 100;
+}
+
+/**
+ * Starts counting CPU in this process and in `child`; `stop(n)` gives each
+ * side's CPU µs per unit over n units, what a loaded machine leaves exact
+ * where rates drift with the other load.
+ */
+export function cpuMeter(child: ChildProcess): { stop(n: number): { client: number; node: number } } {
+  const c0 = process.cpuUsage();
+  const n0 = processCpuMicros(child.pid!);
+  return {
+    stop(n) {
+      const c = process.cpuUsage(c0);
+      return { client: (c.user + c.system) / n, node: (processCpuMicros(child.pid!) - n0) / n };
+    },
+  };
+}

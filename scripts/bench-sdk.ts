@@ -20,7 +20,7 @@ import * as grpc from "@grpc/grpc-js";
 import * as hdr from "hdr-histogram-js";
 import { BrokerServiceClient, PushBatchRequest, type ConsumeResponse, type PushStreamResponse } from "../src/gen/gmq/v1/broker.js";
 import { GmqClient } from "../src/client/index.js";
-import { median, progress, startProcess, type Proc } from "./bench-procs.js";
+import { cpuMeter, median, progress, startProcess, type Proc } from "./bench-procs.js";
 
 const { values: opts } = parseArgs({
   options: {
@@ -54,8 +54,26 @@ async function freshTopic(client: GmqClient): Promise<string> {
   return topic;
 }
 
-/** Runs `step` repeatedly for SECONDS; returns units per second. */
+/** Units `timed` counted last: what CPU per unit is divided by. */
+let lastCount = 0;
+
+/**
+ * Time each measured step first runs unmeasured: the node and the client
+ * JIT-compile their paths and touch their first segment pages then. Without
+ * it the first phase after the node's start (the SDK's, before the ceiling)
+ * paid that alone and measured up to 3x the CPU per message of the second.
+ */
+const WARMUP_MS = Math.min(1000, (SECONDS * 1000) / 3);
+
+async function warmUp(step: () => Promise<unknown>): Promise<void> {
+  const end = performance.now() + WARMUP_MS;
+  while (performance.now() < end) await step();
+}
+
+/** Runs `step` repeatedly for SECONDS, after warming up; returns units per second. */
 async function timed(label: string, step: () => Promise<number>): Promise<number> {
+  progress(`${label}: warming up`);
+  await warmUp(step);
   const t0 = performance.now();
   const end = t0 + SECONDS * 1000;
   let n = 0;
@@ -67,6 +85,7 @@ async function timed(label: string, step: () => Promise<number>): Promise<number
       progress(`${label}: ${Math.round(n / ((shown - t0) / 1000)).toLocaleString("en-US")}/s`);
     }
   }
+  lastCount = n;
   return n / ((performance.now() - t0) / 1000);
 }
 
@@ -111,31 +130,53 @@ const scenarios: Record<string, (node: Proc, echo: Proc) => Promise<Figures>> = 
     const client = await GmqClient.connect({ addresses: [node.addr] });
     const topic = await freshTopic(client);
     const messages = Array.from({ length: 1000 }, () => ({ routeKey: "q", body: BODY }));
+    const cpu = cpuMeter(node.child);
     const sdk = await timed("pushBatch x1000, awaited", async () => {
       await client.pushBatch(topic, messages);
       return 1000;
     });
+    const sdkCpu = cpu.stop(lastCount);
     const raw = rawClient(node.addr);
     const rawTopic = await freshTopic(client);
     const encoded = Buffer.from(PushBatchRequest.encode(PushBatchRequest.fromPartial({ topic: rawTopic, messages })).finish());
+    const rawCpu = cpuMeter(node.child);
     const ceiling = await timed("pre-encoded PushBatch x1000, awaited", async () => {
       await sendEncodedBatch(raw, encoded);
       return 1000;
     });
+    const ceilingCpu = rawCpu.stop(lastCount);
     raw.close();
     await client.close();
-    return { "batch: pushBatch x1000 awaited msg/s": sdk, "batch: node pre-encoded msg/s": ceiling, "batch: SDK / node": sdk / ceiling };
+    return {
+      "batch: pushBatch x1000 awaited msg/s": sdk,
+      "batch: node pre-encoded msg/s": ceiling,
+      "batch: SDK / node": sdk / ceiling,
+      "batch: SDK client CPU us/msg": sdkCpu.client,
+      "batch: SDK node CPU us/msg": sdkCpu.node,
+      "batch: pre-encoded client CPU us/msg": ceilingCpu.client,
+      "batch: pre-encoded node CPU us/msg": ceilingCpu.node,
+    };
   },
 
   /** A queue of CONSUME_COUNT messages drained through consume() with 1000 in flight; the ceiling is a raw Consume stream. */
   async consume(node) {
     const client = await GmqClient.connect({ addresses: [node.addr] });
     const raw = rawClient(node.addr);
+    // Warm-up, unmeasured: the same consume on a small queue of its own.
+    const warm = await freshTopic(client);
+    const warmCount = Math.min(CONSUME_COUNT, 20_000);
+    await fill(raw, warm, warmCount);
+    let warmed = 0;
+    const warmer = client.consume(warm, "q", () => void warmed++, { maxInFlight: 1000 });
+    progress("consume: warming up");
+    await until(() => warmed >= warmCount, 120_000, "the warm-up consumer");
+    await warmer.close();
     const topic = await freshTopic(client);
     await fill(raw, topic, CONSUME_COUNT);
     let got = 0;
     let t0 = 0;
     let tEnd = 0;
+    const cpu = cpuMeter(node.child);
     const consumer = client.consume(
       topic,
       "q",
@@ -147,11 +188,13 @@ const scenarios: Record<string, (node: Proc, echo: Proc) => Promise<Figures>> = 
     );
     await until(() => got >= CONSUME_COUNT, 120_000, "the SDK consumer");
     await consumer.close();
+    const sdkCpu = cpu.stop(CONSUME_COUNT);
     // The first message's arrival starts the clock: connecting is not consuming.
     const sdk = (CONSUME_COUNT - 1) / ((tEnd - t0) / 1000);
 
     const rawTopic = await freshTopic(client);
     await fill(raw, rawTopic, CONSUME_COUNT);
+    const rawCpu = cpuMeter(node.child);
     const ceiling = await new Promise<number>((resolve) => {
       const stream = raw.consume();
       stream.on("error", () => {});
@@ -168,32 +211,46 @@ const scenarios: Record<string, (node: Proc, echo: Proc) => Promise<Figures>> = 
       });
       stream.write({ kind: { $case: "subscribe", value: { topic: rawTopic, bindKey: "q", maxInFlight: 1000, maxBatchBytes: 0 } } });
     });
+    const ceilingCpu = rawCpu.stop(CONSUME_COUNT);
     raw.close();
     await client.close();
-    return { "consume: consume+ack 1000 in flight msg/s": sdk, "consume: node raw stream msg/s": ceiling, "consume: SDK / node": sdk / ceiling };
+    return {
+      "consume: consume+ack 1000 in flight msg/s": sdk,
+      "consume: node raw stream msg/s": ceiling,
+      "consume: SDK / node": sdk / ceiling,
+      "consume: SDK client CPU us/msg": sdkCpu.client,
+      "consume: SDK node CPU us/msg": sdkCpu.node,
+      "consume: raw client CPU us/msg": ceilingCpu.client,
+      "consume: raw node CPU us/msg": ceilingCpu.node,
+    };
   },
 
   /** push() per message, at most 1000 unconfirmed: 1000 loops each awaiting its own push. */
   async window(node) {
     const client = await GmqClient.connect({ addresses: [node.addr] });
     const topic = await freshTopic(client);
-    await client.push(topic, BODY, { routeKey: "q" });
+    const window = (end: number, counted: () => void) =>
+      Promise.all(
+        Array.from({ length: 1000 }, async () => {
+          while (performance.now() < end) {
+            await client.push(topic, BODY, { routeKey: "q" });
+            counted();
+          }
+        }),
+      );
+    progress("push() window 1000: warming up");
+    await window(performance.now() + WARMUP_MS, () => undefined);
     let n = 0;
+    const cpu = cpuMeter(node.child);
     const t0 = performance.now();
     const end = t0 + SECONDS * 1000;
     const ticker = setInterval(() => progress(`push() window 1000: ${Math.round(n / ((performance.now() - t0) / 1000)).toLocaleString("en-US")}/s`), 250);
-    await Promise.all(
-      Array.from({ length: 1000 }, async () => {
-        while (performance.now() < end) {
-          await client.push(topic, BODY, { routeKey: "q" });
-          n++;
-        }
-      }),
-    );
+    await window(end, () => n++);
     clearInterval(ticker);
     const rate = n / ((performance.now() - t0) / 1000);
+    const used = cpu.stop(n);
     await client.close();
-    return { "window: push() <=1000 unconfirmed msg/s": rate };
+    return { "window: push() <=1000 unconfirmed msg/s": rate, "window: client CPU us/msg": used.client, "window: node CPU us/msg": used.node };
   },
 
   /** push() per message, each awaited; the ceilings are the same loop on a raw PushStream, to the node and to the echo server. */
@@ -259,6 +316,7 @@ const scenarios: Record<string, (node: Proc, echo: Proc) => Promise<Figures>> = 
     const rate = 2000;
     const total = rate * LATENCY_SECONDS;
     let failed = 0;
+    const cpu = cpuMeter(node.child);
     const t0 = performance.now();
     for (let i = 0; i < total; i++) {
       const wait = t0 + (i * 1000) / rate - performance.now();
@@ -269,6 +327,7 @@ const scenarios: Record<string, (node: Proc, echo: Proc) => Promise<Figures>> = 
       if (i % 1000 === 0) progress(`latency at ${rate} msg/s: ${i}/${total}`);
     }
     await until(() => got + failed >= total, 30_000, "every message");
+    const used = cpu.stop(total);
     loop.disable();
     await consumer.close();
     await client.close();
@@ -279,6 +338,8 @@ const scenarios: Record<string, (node: Proc, echo: Proc) => Promise<Figures>> = 
       "latency: e2e max ms @2k/s": h.maxValue / 1000,
       "latency: client loop delay p99 ms": loop.percentile(99) / 1e6,
       "latency: client loop delay max ms": loop.max / 1e6,
+      "latency: client CPU us/msg": used.client,
+      "latency: node CPU us/msg": used.node,
     };
   },
 

@@ -7,6 +7,8 @@ import { HealthImplementation, protoPath as healthProtoPath } from "grpc-health-
 import type { Broker } from "../broker/index.js";
 import type { NodeConfig } from "../config.js";
 import { BrokerServiceService, type BrokerServiceServer } from "../gen/gmq/v1/broker.js";
+import { encodeConsumeResponse } from "./consume-wire.js";
+import { decodePushStreamRequest, encodePushStreamResponse } from "./push-stream-wire.js";
 import type { Authorizer } from "./auth.js";
 import { withTotalDeserializers } from "./grpc-decode.js";
 import { tokenAtMetadata } from "./grpc-auth.js";
@@ -101,7 +103,10 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     "grpc.max_connection_idle_ms": options.limits.grpcMaxConnectionIdleMs,
     "grpc.max_concurrent_streams": options.limits.grpcMaxConcurrentStreams,
   });
-  server.addService(withTotalDeserializers(BrokerServiceService), service);
+  // The per-message paths go through hand codecs: PushStream both ways (push-stream-wire.ts), deliveries out (consume-wire.ts).
+  const pushStream = { ...BrokerServiceService.pushStream, requestDeserialize: decodePushStreamRequest, responseSerialize: encodePushStreamResponse };
+  const consume = { ...BrokerServiceService.consume, responseSerialize: encodeConsumeResponse };
+  server.addService(withTotalDeserializers({ ...BrokerServiceService, pushStream, consume }), service);
 
   const initial = options.serving === false ? "NOT_SERVING" : "SERVING";
   const health = new HealthImplementation({ "": initial, [SERVICE_NAME]: initial });

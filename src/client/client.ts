@@ -24,9 +24,9 @@ import { defaultEtcdPrefix, EtcdDiscovery, StaticDiscovery, type Discovery } fro
 import { Code, GmqError, Reason } from "./errors.js";
 import type { NodeInfo } from "./node-info.js";
 import { NodePool } from "./pool.js";
-import { withFailover, type FailoverOptions } from "./producer.js";
+import { retryableElsewhere, withFailover, type FailoverOptions, type FirstAttempt } from "./producer.js";
 import { Subscription, type Publication } from "./subscription.js";
-import { encodePushBatch, type BatchEntry } from "./wire.js";
+import { encodePushBatch, type BatchEntry, type StreamPush } from "./wire.js";
 
 /** How to find nodes and how to talk to them. Give `etcd` or `addresses`. */
 export interface ClientOptions {
@@ -96,6 +96,8 @@ function msNumber(ms: number | undefined): number {
   return n;
 }
 const msField = (ms: number | undefined): bigint => BigInt(msNumber(ms));
+const NO_OPTIONS: PushOptions = {};
+const NO_EXCLUSIONS: ReadonlySet<string> = new Set();
 const PUSH_BATCH = "/gmq.v1.BrokerService/PushBatch";
 
 export interface PushResult {
@@ -246,22 +248,52 @@ export class GmqClient {
    * @example `const { id, duplicate } = await client.push("orders", body, { idempotencyKey: "order-42" })`
    * @example `await client.push("orders", "urgent", { priority: 9 })`
    */
-  async push(topic: string, body: Body, opts: PushOptions = {}): Promise<PushResult> {
-    const buf = toBuffer(body);
+  push(topic: string, body: Body, opts: PushOptions = NO_OPTIONS): Promise<PushResult> {
+    let buf: Buffer;
+    let delayMs: number;
+    let ttlMs: number;
+    try {
+      buf = toBuffer(body);
+      delayMs = msNumber(opts.delayMs);
+      ttlMs = msNumber(opts.ttlMs);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     const routeKey = opts.routeKey ?? "";
-    const delayMs = msField(opts.delayMs);
-    const ttlMs = msField(opts.ttlMs);
     const idempotencyKey = opts.idempotencyKey ?? "";
     const priority = opts.priority;
-    const { result, conn } = await withFailover(
-      this.pool,
-      this.failover,
-      (c) =>
-        this.usePushStream
-          ? c.pushStream().push(topic, routeKey, buf, delayMs, ttlMs, idempotencyKey, priority)
-          : c.unary(c.rpc.push, { topic, routeKey, body: buf, delayMs, ttlMs, idempotencyKey, priority }),
-      idempotencyKey,
-    );
+    if (idempotencyKey === "" && this.usePushStream) {
+      // The path of each push: the balancer's node, straight to its stream,
+      // and the push's own promise is the caller's. withFailover's waits,
+      // sets and closures are for when that fails (retryAfterFirst).
+      const conn = this.pool.pick(NO_EXCLUSIONS);
+      if (conn?.isUp()) return conn.pushStream().push(topic, routeKey, buf, delayMs, ttlMs, idempotencyKey, priority, this.retryAfterFirst);
+    }
+    return this.pushWithFailover(topic, routeKey, buf, delayMs, ttlMs, idempotencyKey, priority);
+  }
+
+  /** A push that failed on the node the fast path chose: retried as withFailover would have, that node counted as tried. */
+  private readonly retryAfterFirst = (p: StreamPush, err: GmqError, node: string): Promise<PushResult> => {
+    if (!retryableElsewhere(err)) return Promise.reject(err);
+    this.pool.get(node)?.markDown();
+    return this.pushWithFailover(p.topic, p.routeKey, p.body, p.delayMs, p.ttlMs, p.idempotencyKey, p.priority, { tried: node, err });
+  };
+
+  private async pushWithFailover(
+    topic: string,
+    routeKey: string,
+    buf: Buffer,
+    delayMs: number,
+    ttlMs: number,
+    idempotencyKey: string,
+    priority: Priority | number | undefined,
+    first?: FirstAttempt,
+  ): Promise<PushResult> {
+    const attempt = (c: NodeConnection): Promise<{ id: bigint; duplicate: boolean }> =>
+      this.usePushStream
+        ? c.pushStream().push(topic, routeKey, buf, delayMs, ttlMs, idempotencyKey, priority)
+        : c.unary(c.rpc.push, { topic, routeKey, body: buf, delayMs: BigInt(delayMs), ttlMs: BigInt(ttlMs), idempotencyKey, priority });
+    const { result, conn } = await withFailover(this.pool, this.failover, attempt, idempotencyKey, first);
     return { id: result.id, node: conn.key, duplicate: result.duplicate };
   }
 

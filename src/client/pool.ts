@@ -19,6 +19,8 @@ export class NodePool {
   private readonly listeners = new Set<PoolListener>();
   private readonly unsubscribe: () => void;
   private waiters: (() => void)[] = [];
+  /** Every node's info, in the order of conns; rebuilt after a join, a leave or a new weight. */
+  private infos: NodeInfo[] | undefined;
 
   constructor(
     private readonly discovery: Discovery,
@@ -33,7 +35,10 @@ export class NodePool {
       else if (e.type === "leave") this.remove(e.node);
       else {
         const c = this.conns.get(e.node.key);
-        if (c) c.node = e.node; // a new weight
+        if (c) {
+          c.node = e.node; // a new weight
+          this.infos = undefined;
+        }
       }
     });
   }
@@ -42,6 +47,7 @@ export class NodePool {
     if (this.conns.has(node.key)) this.remove(node);
     const conn = new NodeConnection(node, this.channelOptions, this.callTimeoutMs, this.credentials);
     this.conns.set(node.key, conn);
+    this.infos = undefined;
     for (const l of this.listeners) l.join(conn);
     const ws = this.waiters;
     this.waiters = [];
@@ -52,6 +58,7 @@ export class NodePool {
     const conn = this.conns.get(node.key);
     if (!conn) return;
     this.conns.delete(node.key);
+    this.infos = undefined;
     for (const l of this.listeners) l.leave(conn);
     const t = setTimeout(() => conn.rpc.close(), this.callTimeoutMs);
     t.unref();
@@ -77,6 +84,21 @@ export class NodePool {
   /** The balancer's choice among nodes not excluded and not marked down (or, if all are down, among those not excluded). */
   pick(exclude: ReadonlySet<string>): NodeConnection | undefined {
     const now = Date.now();
+    if (exclude.size === 0) {
+      // Each push picks: with every node up, no array is built for it.
+      let allUp = true;
+      for (const c of this.conns.values()) {
+        if (!c.isUp(now)) {
+          allUp = false;
+          break;
+        }
+      }
+      if (allUp) {
+        const infos = (this.infos ??= [...this.conns.values()].map((c) => c.node));
+        const node = this.balancer.pick(infos);
+        return node && this.conns.get(node.key);
+      }
+    }
     const eligible = this.all().filter((c) => !exclude.has(c.key));
     const up = eligible.filter((c) => c.isUp(now));
     const from = up.length > 0 ? up : eligible;
@@ -113,6 +135,7 @@ export class NodePool {
     this.unsubscribe();
     const conns = this.all();
     this.conns.clear();
+    this.infos = undefined;
     // Consumers and subscriptions still open stop using every node.
     for (const c of conns) for (const l of this.listeners) l.leave(c);
     await Promise.all(

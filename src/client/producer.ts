@@ -29,16 +29,27 @@ export function retryableElsewhere(err: GmqError): boolean {
   return err.code === Code.UNAVAILABLE && !err.outcomeUnknown;
 }
 
+/** An attempt already made on a node (and failed in a way another node may retry), counted as the first. */
+export interface FirstAttempt {
+  tried: string;
+  err: GmqError;
+}
+
 export async function withFailover<T>(
   pool: NodePool,
   opts: FailoverOptions,
   fn: (conn: NodeConnection) => Promise<T>,
   idempotencyKey = "",
+  first?: FirstAttempt,
 ): Promise<{ result: T; conn: NodeConnection }> {
   const tried = new Set<string>();
   let last: GmqError | undefined;
+  if (first) {
+    tried.add(first.tried);
+    last = first.err;
+  }
   const pick = () => (idempotencyKey === "" ? pool.pick(tried) : pool.pickFor(idempotencyKey, tried));
-  for (let attempt = 0; attempt < opts.maxAttempts; attempt++) {
+  for (let attempt = first ? 1 : 0; attempt < opts.maxAttempts; attempt++) {
     await pool.waitForNode(opts.waitForNodesMs);
     let conn = pick();
     if (!conn) {

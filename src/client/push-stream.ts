@@ -10,19 +10,41 @@
 // its own answer: id, duplicate flag or error. Requests go out in the order
 // the pushes were made, which the node keeps.
 import { status, type ClientDuplexStream } from "@grpc/grpc-js";
-import type { BrokerServiceClient, PushStreamRequest, PushStreamResponse } from "../gen/gmq/v1/broker.js";
+import type { BrokerServiceClient } from "../gen/gmq/v1/broker.js";
 import { failedBeforeSend, GmqError, toGmqError } from "./errors.js";
+import { decodePushStreamResponse, encodePushStreamRequest, type StreamPush } from "./wire.js";
 
-/** A push's acknowledgement: its id, and whether it was a duplicate of an earlier push with the same idempotency key. */
+/** A push's acknowledgement: its id, the node that stored it, and whether it was a duplicate of an earlier push with the same idempotency key. */
 export interface PushAck {
   id: bigint;
+  node: string;
   duplicate: boolean;
 }
 
-interface Pending {
-  resolve(ack: PushAck): void;
+/**
+ * What a failed push becomes when the caller retries it elsewhere: the
+ * push's promise takes the retry's outcome. Given per push rather than
+ * chained on its promise, so a push that succeeds (nearly all) costs no
+ * second promise and closure.
+ */
+export type PushRetry = (push: StreamPush, err: GmqError, node: string) => Promise<PushAck>;
+
+/**
+ * A push from the call to its answer: what goes on the wire and how to
+ * settle it, in one object (the SDK's only allocation per push besides its
+ * promise). Requests are encoded by hand (wire.ts) and answers read
+ * straight off the received bytes: the generated code built a request
+ * object, a writer with a fork per push and an answer object per result.
+ */
+interface Entry extends StreamPush {
+  resolve(ack: PushAck | Promise<PushAck>): void;
   reject(err: GmqError): void;
+  retry: PushRetry | undefined;
 }
+
+type PushCall = ClientDuplexStream<Buffer, Buffer>;
+const PUSH_STREAM = "/gmq.v1.BrokerService/PushStream";
+const asIs = (b: Buffer) => b;
 
 /** The node's cap on pushes per request (proto: PushStreamRequest.pushes). */
 const MAX_PUSHES_PER_REQUEST = 1024;
@@ -39,23 +61,27 @@ const MAX_COALESCED_BYTES = 48 * 1024;
 /** Tags, lengths, seq and times of one push inside a coalesced request, at most. */
 const PUSH_FRAMING_BYTES = 48;
 
-const NO_PUSHES: PushStreamRequest[] = [];
-const NO_BODY = Buffer.alloc(0);
-
 export class PushStream {
-  private call: ClientDuplexStream<PushStreamRequest, PushStreamResponse> | undefined;
-  private readonly pending = new Map<number, Pending>();
+  private call: PushCall | undefined;
+  private readonly pending = new Map<number, Entry>();
   private seq = 0;
   private idleResolvers: (() => void)[] = [];
   /** The node of the current stream answered with takes_pushes. */
   private takesPushes = false;
   /** Pushes of this tick, written together at its end. */
-  private queued: PushStreamRequest[] = [];
+  private queued: Entry[] = [];
   private queuedBytes = 0;
   private flushQueued = false;
   private readonly flushQueue = () => {
     this.flushQueued = false;
     this.flush();
+  };
+  private readonly answer = (seq: number, id: bigint, duplicate: boolean, errorCode: number, errorMessage: string, errorReason: string) => {
+    const p = this.pending.get(seq);
+    if (!p) return;
+    this.pending.delete(seq);
+    if (errorCode === 0) p.resolve({ id, node: this.node, duplicate });
+    else this.fail(p, new GmqError(errorCode, errorMessage, { node: this.node, reason: errorReason }));
   };
 
   constructor(
@@ -68,25 +94,28 @@ export class PushStream {
     return this.pending.size;
   }
 
-  push(topic: string, routeKey: string, body: Buffer, delayMs: bigint, ttlMs = 0n, idempotencyKey = "", priority?: number): Promise<PushAck> {
-    let call: ClientDuplexStream<PushStreamRequest, PushStreamResponse>;
+  /** delayMs and ttlMs: whole milliseconds, >= 0. */
+  push(topic: string, routeKey: string, body: Buffer, delayMs: number, ttlMs = 0, idempotencyKey = "", priority?: number, retry?: PushRetry): Promise<PushAck> {
+    let call: PushCall;
     try {
       call = this.call ?? this.open();
     } catch (err) {
-      return Promise.reject(toGmqError(err, this.node)); // the channel closed: nothing was sent
+      // The channel closed: nothing was sent.
+      const e = toGmqError(err, this.node);
+      return retry ? retry({ seq: 0, topic, routeKey, body, delayMs, ttlMs, idempotencyKey, priority }, e, this.node) : Promise.reject(e);
     }
     const seq = ++this.seq;
-    const req: PushStreamRequest = { seq: BigInt(seq), topic, routeKey, body, delayMs, ttlMs, idempotencyKey, pushes: NO_PUSHES, priority };
     return new Promise<PushAck>((resolve, reject) => {
-      this.pending.set(seq, { resolve, reject });
+      const e: Entry = { seq, topic, routeKey, body, delayMs, ttlMs, idempotencyKey, priority, resolve, reject, retry };
+      this.pending.set(seq, e);
       if (!this.takesPushes) {
-        call.write(req);
+        call.write(encodePushStreamRequest([e]));
         return;
       }
       // A UTF-16 unit is at most 3 bytes of UTF-8: an upper bound without encoding the strings.
       const bytes = body.length + 3 * (topic.length + routeKey.length + idempotencyKey.length) + PUSH_FRAMING_BYTES;
       if (this.queued.length === MAX_PUSHES_PER_REQUEST || this.queuedBytes + bytes > MAX_COALESCED_BYTES) this.flush();
-      this.queued.push(req);
+      this.queued.push(e);
       this.queuedBytes += bytes;
       if (!this.flushQueued) {
         this.flushQueued = true;
@@ -101,22 +130,26 @@ export class PushStream {
     if (q.length === 0 || !this.call) return;
     this.queued = [];
     this.queuedBytes = 0;
-    if (q.length === 1) this.call.write(q[0]!);
-    else this.call.write({ seq: 0n, topic: "", routeKey: "", body: NO_BODY, delayMs: 0n, ttlMs: 0n, idempotencyKey: "", pushes: q });
+    this.call.write(encodePushStreamRequest(q));
   }
 
-  private open(): ClientDuplexStream<PushStreamRequest, PushStreamResponse> {
-    const call = this.rpc.pushStream();
+  private open(): PushCall {
+    // Requests go out encoded by hand and replies are read off their bytes (wire.ts).
+    const call = this.rpc.makeBidiStreamRequest<Buffer, Buffer>(PUSH_STREAM, asIs, asIs);
     this.call = call;
     // A new stream may reach another version of the node: single pushes until it says otherwise.
     this.takesPushes = false;
     let answered = false;
-    call.on("data", (res: PushStreamResponse) => {
+    call.on("data", (res: Buffer) => {
       answered = true;
-      if (res.takesPushes) this.takesPushes = true;
-      const results = res.results;
-      if (results.length === 0) this.settle(res);
-      else for (let i = 0; i < results.length; i++) this.settle(results[i]!);
+      try {
+        if (decodePushStreamResponse(res, this.answer)) this.takesPushes = true;
+      } catch (err) {
+        // A reply this client cannot read: the outcome of what it answered is unknown.
+        call.cancel();
+        fail({ code: status.INTERNAL, details: `unreadable PushStream reply: ${(err as Error).message}` });
+        return;
+      }
       if (this.pending.size === 0) this.notifyIdle();
     });
     const fail = (err: unknown) => {
@@ -126,9 +159,8 @@ export class PushStream {
       // Pushes still queued were never written: they may go elsewhere.
       const unsent = new GmqError(status.UNAVAILABLE, `push stream to ${this.node} broke before the push was sent: ${e.message}`, { cause: err, node: this.node });
       for (const q of this.queued) {
-        const seq = Number(q.seq);
-        this.pending.get(seq)?.reject(unsent);
-        this.pending.delete(seq);
+        this.pending.delete(q.seq);
+        this.fail(q, unsent);
       }
       this.queued = [];
       this.queuedBytes = 0;
@@ -143,7 +175,7 @@ export class PushStream {
           });
       const pending = [...this.pending.values()];
       this.pending.clear();
-      for (const p of pending) p.reject(pendingErr);
+      for (const p of pending) this.fail(p, pendingErr);
       this.notifyIdle();
     };
     call.on("error", fail);
@@ -151,13 +183,10 @@ export class PushStream {
     return call;
   }
 
-  private settle(res: PushStreamResponse): void {
-    const seq = Number(res.seq);
-    const p = this.pending.get(seq);
-    if (!p) return;
-    this.pending.delete(seq);
-    if (res.errorCode === 0) p.resolve({ id: res.id, duplicate: res.duplicate });
-    else p.reject(new GmqError(res.errorCode, res.errorMessage, { node: this.node, reason: res.errorReason }));
+  /** A push failed: its retry decides, or its promise rejects. */
+  private fail(e: Entry, err: GmqError): void {
+    if (e.retry) e.resolve(e.retry(e, err, this.node));
+    else e.reject(err);
   }
 
   private notifyIdle(): void {

@@ -49,23 +49,50 @@ function writeVarint(buf: Buffer, pos: number, n: number): number {
 const stringFieldSize = (bytes: number) => (bytes === 0 ? 0 : 1 + varintSize(bytes) + bytes);
 const uintFieldSize = (n: number) => (n === 0 ? 0 : 1 + varintSize(n));
 
+/**
+ * Short strings as their UTF-8 bytes, so a route key repeated over a batch
+ * is measured and encoded once, and copied as bytes after that (a native
+ * call per string per message was a third of the encoder's time).
+ */
+const utf8Cache = new Map<string, Buffer>();
+function utf8Of(s: string): Buffer {
+  let b = utf8Cache.get(s);
+  if (b === undefined) {
+    b = Buffer.from(s, "utf8");
+    if (s.length <= 256) {
+      if (utf8Cache.size >= 1024) utf8Cache.clear();
+      utf8Cache.set(s, b);
+    }
+  }
+  return b;
+}
+
+/** Copies short byte strings in JavaScript, longer ones natively: a call into C++ costs more than a few bytes. */
+function copyBytes(src: Uint8Array, buf: Buffer, pos: number): number {
+  const n = src.length;
+  if (n <= 32) {
+    for (let i = 0; i < n; i++) buf[pos + i] = src[i]!;
+  } else buf.set(src, pos);
+  return pos + n;
+}
+
 /** PushBatchRequest { topic = 1; repeated BatchMessage messages = 2 }, in one Buffer of its exact size. */
 export function encodePushBatch(topic: string, messages: readonly BatchEntry[]): Buffer {
   const topicBytes = Buffer.byteLength(topic);
   const n = messages.length;
   // Sizes are computed once and kept: each message's length prefix needs its size before its bytes.
   const sizes = new Array<number>(n);
-  const routeBytes = new Array<number>(n);
+  const routes = new Array<Buffer>(n);
   const keyBytes = new Array<number>(n);
   let total = stringFieldSize(topicBytes);
   for (let i = 0; i < n; i++) {
     const m = messages[i]!;
-    const r = Buffer.byteLength(m.routeKey);
+    const route = utf8Of(m.routeKey);
     const k = m.idempotencyKey === "" ? 0 : Buffer.byteLength(m.idempotencyKey);
-    routeBytes[i] = r;
+    routes[i] = route;
     keyBytes[i] = k;
     // priority is `optional`: present (even 0) whenever it is set.
-    const size = stringFieldSize(r) + stringFieldSize(m.body.length) + uintFieldSize(m.delayMs) + uintFieldSize(m.ttlMs) + stringFieldSize(k) + (m.priority === undefined ? 0 : 1 + varintSize(m.priority));
+    const size = stringFieldSize(route.length) + stringFieldSize(m.body.length) + uintFieldSize(m.delayMs) + uintFieldSize(m.ttlMs) + stringFieldSize(k) + (m.priority === undefined ? 0 : 1 + varintSize(m.priority));
     sizes[i] = size;
     total += 1 + varintSize(size) + size;
   }
@@ -80,17 +107,17 @@ export function encodePushBatch(topic: string, messages: readonly BatchEntry[]):
     const m = messages[i]!;
     buf[pos++] = 18;
     pos = writeVarint(buf, pos, sizes[i]!);
-    const r = routeBytes[i]!;
-    if (r > 0) {
+    const route = routes[i]!;
+    if (route.length > 0) {
       buf[pos++] = 10;
-      pos = writeVarint(buf, pos, r);
-      pos += buf.write(m.routeKey, pos, r, "utf8");
+      pos = writeVarint(buf, pos, route.length);
+      pos = copyBytes(route, buf, pos);
     }
     const b = m.body.length;
     if (b > 0) {
       buf[pos++] = 18;
       pos = writeVarint(buf, pos, b);
-      pos += m.body.copy(buf, pos);
+      pos = copyBytes(m.body, buf, pos);
     }
     if (m.delayMs !== 0) {
       buf[pos++] = 24;
@@ -140,6 +167,10 @@ class Reader {
   private readonly last = ["", "", ""];
 
   constructor(private readonly buf: Buffer) {}
+
+  get buffer(): Buffer {
+    return this.buf;
+  }
 
   /** A varint of up to 53 bits as a number (lengths, tags, uint32). */
   varint(): number {
@@ -302,8 +333,10 @@ const EMPTY = Buffer.alloc(0);
 
 /** ConsumeRequest { update = 2: ConsumeUpdate { ack_ids = 2; nack_ids = 3 } } with packed ids; credit and touches unset. */
 export function encodeSettlements(acks: readonly bigint[], nacks: readonly bigint[]): Buffer {
-  const ackBytes = idsSize(acks);
-  const nackBytes = idsSize(nacks);
+  const a = splitAll(acks);
+  const n = splitAll(nacks);
+  const ackBytes = idsSize(a);
+  const nackBytes = idsSize(n);
   const inner = (ackBytes > 0 ? 1 + varintSize(ackBytes) + ackBytes : 0) + (nackBytes > 0 ? 1 + varintSize(nackBytes) + nackBytes : 0);
   const buf = Buffer.allocUnsafe(1 + varintSize(inner) + inner);
   let pos = 0;
@@ -312,35 +345,53 @@ export function encodeSettlements(acks: readonly bigint[], nacks: readonly bigin
   if (ackBytes > 0) {
     buf[pos++] = 18;
     pos = writeVarint(buf, pos, ackBytes);
-    pos = writeIds(buf, pos, acks);
+    pos = writeIds(buf, pos, a);
   }
   if (nackBytes > 0) {
     buf[pos++] = 26;
     pos = writeVarint(buf, pos, nackBytes);
-    pos = writeIds(buf, pos, nacks);
+    pos = writeIds(buf, pos, n);
   }
   return buf;
 }
 
-/** An id as two exact numbers: its low 32 bits and the rest. */
-function split(id: bigint): [number, number] {
-  const u = BigInt.asUintN(64, id);
-  return [Number(u & 0xffffffffn), Number(u >> 32n)];
+/**
+ * Ids as exact numbers, two per id: the low 32 bits and the rest. Split
+ * once and used twice (sizing, writing): BigInt arithmetic allocates.
+ */
+function splitAll(ids: readonly bigint[]): Float64Array {
+  const out = new Float64Array(2 * ids.length);
+  for (let i = 0; i < ids.length; i++) {
+    const id = ids[i]!;
+    const u = id >= 0n ? id : BigInt.asUintN(64, id);
+    // Below 2^53 one conversion gives both halves.
+    if (u <= 9_007_199_254_740_991n) {
+      const v = Number(u);
+      out[2 * i] = v % 4_294_967_296;
+      out[2 * i + 1] = Math.floor(v / 4_294_967_296);
+    } else {
+      out[2 * i] = Number(u & 0xffffffffn);
+      out[2 * i + 1] = Number(u >> 32n);
+    }
+  }
+  return out;
 }
 
-function idsSize(ids: readonly bigint[]): number {
+function idsSize(split: Float64Array): number {
   let size = 0;
-  for (let i = 0; i < ids.length; i++) {
-    const [lo, hi] = split(ids[i]!);
+  for (let i = 0; i < split.length; i += 2) {
+    const lo = split[i]!;
+    const hi = split[i + 1]!;
     const bits = hi > 0 ? 64 - Math.clz32(hi) : 32 - Math.clz32(lo);
     size += bits === 0 ? 1 : Math.ceil(bits / 7);
   }
   return size;
 }
 
-function writeIds(buf: Buffer, pos: number, ids: readonly bigint[]): number {
-  for (let i = 0; i < ids.length; i++) {
-    let [lo, hi] = split(ids[i]!);
+function writeIds(buf: Buffer, pos: number, split: Float64Array): number {
+  for (let i = 0; i < split.length; i += 2) {
+    let lo = split[i]! >>> 0;
+    let hi = split[i + 1]! >>> 0;
     // 7 bits at a time from the 64-bit value held as hi:lo, exactly.
     while (hi > 0 || lo >= 128) {
       buf[pos++] = (lo & 127) | 128;
@@ -351,4 +402,204 @@ function writeIds(buf: Buffer, pos: number, ids: readonly bigint[]): number {
     buf[pos++] = lo;
   }
   return pos;
+}
+
+/** One push on a PushStream, its options resolved to wire values. */
+export interface StreamPush {
+  seq: number;
+  topic: string;
+  routeKey: string;
+  body: Buffer;
+  /** Whole milliseconds, >= 0. */
+  delayMs: number;
+  ttlMs: number;
+  idempotencyKey: string;
+  /** 0..9; undefined leaves the field out. */
+  priority: number | undefined;
+}
+
+/** A PushStreamRequest's fields for one push: seq 1, topic 2, route_key 3, body 4, delay_ms 5, ttl_ms 6, idempotency_key 7, priority 9. */
+function pushFieldsSize(p: StreamPush, topicBytes: number, routeBytes: number, keyBytes: number): number {
+  return (
+    uintFieldSize(p.seq) +
+    stringFieldSize(topicBytes) +
+    stringFieldSize(routeBytes) +
+    stringFieldSize(p.body.length) +
+    uintFieldSize(p.delayMs) +
+    uintFieldSize(p.ttlMs) +
+    stringFieldSize(keyBytes) +
+    (p.priority === undefined ? 0 : 1 + varintSize(p.priority))
+  );
+}
+
+function writePushFields(buf: Buffer, pos: number, p: StreamPush, topicBytes: number, routeBytes: number, keyBytes: number): number {
+  if (p.seq !== 0) {
+    buf[pos++] = 8;
+    pos = writeVarint(buf, pos, p.seq);
+  }
+  if (topicBytes > 0) {
+    buf[pos++] = 18;
+    pos = writeVarint(buf, pos, topicBytes);
+    pos = copyBytes(utf8Of(p.topic), buf, pos);
+  }
+  if (routeBytes > 0) {
+    buf[pos++] = 26;
+    pos = writeVarint(buf, pos, routeBytes);
+    pos = copyBytes(utf8Of(p.routeKey), buf, pos);
+  }
+  const b = p.body.length;
+  if (b > 0) {
+    buf[pos++] = 34;
+    pos = writeVarint(buf, pos, b);
+    pos = copyBytes(p.body, buf, pos);
+  }
+  if (p.delayMs !== 0) {
+    buf[pos++] = 40;
+    pos = writeVarint(buf, pos, p.delayMs);
+  }
+  if (p.ttlMs !== 0) {
+    buf[pos++] = 48;
+    pos = writeVarint(buf, pos, p.ttlMs);
+  }
+  if (keyBytes > 0) {
+    buf[pos++] = 58;
+    pos = writeVarint(buf, pos, keyBytes);
+    pos += buf.write(p.idempotencyKey, pos, keyBytes, "utf8");
+  }
+  if (p.priority !== undefined) {
+    buf[pos++] = 72;
+    pos = writeVarint(buf, pos, p.priority);
+  }
+  return pos;
+}
+
+const utf8Length = (s: string): number => (s === "" ? 0 : utf8Of(s).length);
+
+/**
+ * A PushStreamRequest in one Buffer of its exact size: one push as the
+ * request's own fields, several as its `pushes` (field 8), in order.
+ */
+export function encodePushStreamRequest(pushes: readonly StreamPush[]): Buffer {
+  if (pushes.length === 1) {
+    const p = pushes[0]!;
+    const t = utf8Length(p.topic);
+    const r = utf8Length(p.routeKey);
+    const k = p.idempotencyKey === "" ? 0 : Buffer.byteLength(p.idempotencyKey);
+    const buf = Buffer.allocUnsafe(pushFieldsSize(p, t, r, k));
+    writePushFields(buf, 0, p, t, r, k);
+    return buf;
+  }
+  const n = pushes.length;
+  // Four numbers per push (topic, route key and key lengths, size), kept for the writing pass.
+  const lengths = new Array<number>(4 * n);
+  let total = 0;
+  for (let i = 0; i < n; i++) {
+    const p = pushes[i]!;
+    const t = utf8Length(p.topic);
+    const r = utf8Length(p.routeKey);
+    const k = p.idempotencyKey === "" ? 0 : Buffer.byteLength(p.idempotencyKey);
+    const size = pushFieldsSize(p, t, r, k);
+    lengths[4 * i] = t;
+    lengths[4 * i + 1] = r;
+    lengths[4 * i + 2] = k;
+    lengths[4 * i + 3] = size;
+    total += 1 + varintSize(size) + size;
+  }
+  const buf = Buffer.allocUnsafe(total);
+  let pos = 0;
+  for (let i = 0; i < n; i++) {
+    buf[pos++] = 66;
+    pos = writeVarint(buf, pos, lengths[4 * i + 3]!);
+    pos = writePushFields(buf, pos, pushes[i]!, lengths[4 * i]!, lengths[4 * i + 1]!, lengths[4 * i + 2]!);
+  }
+  return buf;
+}
+
+/** One push's answer as read off the wire. */
+export type PushAnswer = (seq: number, id: bigint, duplicate: boolean, errorCode: number, errorMessage: string, errorReason: string) => void;
+
+/**
+ * Reads a PushStreamResponse, calling `answer` for each push it answers: the
+ * entries of `results` in order, or the response itself when it has none.
+ * Returns its takes_pushes. No object is built per answer.
+ */
+export function decodePushStreamResponse(buf: Buffer, answer: PushAnswer): boolean {
+  const r = new Reader(buf);
+  let takesPushes = false;
+  let results = 0;
+  const top = readAnswer(r, buf.length, (end) => {
+    results++;
+    const a = readAnswer(r, end, undefined);
+    answer(a.seq, a.id, a.duplicate, a.errorCode, a.errorMessage, a.errorReason);
+  });
+  takesPushes = top.takesPushes;
+  if (results === 0) answer(top.seq, top.id, top.duplicate, top.errorCode, top.errorMessage, top.errorReason);
+  return takesPushes;
+}
+
+/** The fields of one answer, reused: read and passed on before the next is read. */
+const scratch = { seq: 0, id: 0n, duplicate: false, errorCode: 0, errorMessage: "", errorReason: "", takesPushes: false };
+
+function readAnswer(r: Reader, end: number, onResult: ((end: number) => void) | undefined): typeof scratch {
+  let seq = 0;
+  let id = 0n;
+  let duplicate = false;
+  let errorCode = 0;
+  let errorMessage = "";
+  let errorReason = "";
+  let takesPushes = false;
+  const buf = r.buffer;
+  while (r.pos < end) {
+    const tag = r.varint();
+    switch (tag) {
+      case 8:
+        seq = r.varint();
+        break;
+      case 16:
+        id = r.varint64(false);
+        break;
+      case 24:
+        // int32: a negative value is sent as a 64-bit varint.
+        errorCode = Number(BigInt.asIntN(32, r.varint64(false)));
+        break;
+      case 34: {
+        const len = r.varint();
+        errorMessage = buf.toString("utf8", r.pos, r.pos + len);
+        r.pos += len;
+        break;
+      }
+      case 40:
+        duplicate = r.varint() !== 0;
+        break;
+      case 50: {
+        const len = r.varint();
+        errorReason = buf.toString("utf8", r.pos, r.pos + len);
+        r.pos += len;
+        break;
+      }
+      case 58: {
+        const len = r.varint();
+        const resultEnd = r.pos + len;
+        if (resultEnd > end) throw new RangeError("result runs past its response");
+        if (onResult === undefined) r.pos = resultEnd;
+        else onResult(resultEnd);
+        if (r.pos !== resultEnd) throw new RangeError("field runs past its result");
+        break;
+      }
+      case 64:
+        takesPushes = r.varint() !== 0;
+        break;
+      default:
+        r.skip(tag & 7);
+    }
+  }
+  if (r.pos !== end) throw new RangeError("field runs past its message");
+  scratch.seq = seq;
+  scratch.id = id;
+  scratch.duplicate = duplicate;
+  scratch.errorCode = errorCode;
+  scratch.errorMessage = errorMessage;
+  scratch.errorReason = errorReason;
+  scratch.takesPushes = takesPushes;
+  return scratch;
 }

@@ -3,9 +3,10 @@
 // the pushes of one tick together while each keeps its own order, id and
 // error, and a node killed with -9 mid-burst losing no acknowledged push.
 import { expect } from "chai";
-import { InterceptingCall, type Interceptor } from "@grpc/grpc-js";
+import { credentials, InterceptingCall, type Interceptor, type ServiceError } from "@grpc/grpc-js";
 import { Code, GmqClient, GmqError, Reason, type Delivery } from "../../src/client/index.js";
-import type { PushStreamRequest, PushStreamResponse } from "../../src/gen/gmq/v1/broker.js";
+import { reasonFromTrailers } from "../../src/client/errors.js";
+import { BrokerServiceClient, PushStreamRequest, PushStreamResponse } from "../../src/gen/gmq/v1/broker.js";
 import { uniqueTopic, type Client } from "../helpers/grpc-client.js";
 import { nodeWithClient, RestartableNode } from "../helpers/node-process.js";
 import { waitFor } from "../helpers/wait-for.js";
@@ -105,6 +106,30 @@ describe("coalesced pushes on the wire (real node)", function () {
     }
     const { stat } = await fixture.client.call<object, { stat: { queues: { pushed: bigint }[] } }>("getTopicStat", { topic });
     expect(stat.queues[0]!.pushed).to.equal(0n);
+  });
+
+  it("answers a push, then ends the stream with MALFORMED_REQUEST at a request that is not protobuf the stream with MALFORMED_REQUEST", async () => {
+    const topic = uniqueTopic("coalesce");
+    await fixture.client.call("declareQueue", { topic, bindKey: "q" });
+    const raw = new BrokerServiceClient(fixture.node.grpcAddr, credentials.createInsecure(), { "grpc.use_local_subchannel_pool": 1 });
+    try {
+      const stream = raw.makeBidiStreamRequest<Buffer, Buffer>("/gmq.v1.BrokerService/PushStream", (b) => b, (b) => b);
+      const replies: PushStreamResponse[] = [];
+      const ended = new Promise<ServiceError>((resolve) => {
+        stream.on("data", (b: Buffer) => replies.push(PushStreamResponse.decode(b)));
+        stream.on("error", resolve);
+      });
+      stream.write(Buffer.from(PushStreamRequest.encode(push(1, topic)).finish()));
+      await waitFor(() => replies.length === 1, { what: "the first push's answer" });
+      // A coalesced request whose one push is cut short: its length says 100 bytes, 2 follow.
+      stream.write(Buffer.from([66, 100, 8, 2]));
+      const err = await ended;
+      expect({ code: err.code, reason: reasonFromTrailers(err.metadata) }).to.deep.equal({ code: Code.INVALID_ARGUMENT, reason: "MALFORMED_REQUEST" });
+      expect(err.details).to.match(/^the PushStream request is not valid protobuf: /);
+      expect(replies.map((r) => ({ seq: r.seq, errorCode: r.errorCode }))).to.deep.equal([{ seq: 1n, errorCode: 0 }]);
+    } finally {
+      raw.close();
+    }
   });
 });
 

@@ -3,8 +3,8 @@
 // including what the generated code must skip or widen.
 import { expect } from "chai";
 import { BinaryWriter } from "@bufbuild/protobuf/wire";
-import { decodeConsumeResponse, encodePushBatch, encodeSettlements } from "../../src/client/wire.js";
-import { ConsumeRequest, ConsumeResponse, Message, PushBatchRequest } from "../../src/gen/gmq/v1/broker.js";
+import { decodeConsumeResponse, decodePushStreamResponse, encodePushBatch, encodePushStreamRequest, encodeSettlements, type StreamPush } from "../../src/client/wire.js";
+import { ConsumeRequest, ConsumeResponse, Message, PushBatchRequest, PushStreamRequest, PushStreamResponse } from "../../src/gen/gmq/v1/broker.js";
 
 describe("client wire encoding", () => {
   it("encodes a PushBatchRequest the generated decoder reads back exactly", () => {
@@ -73,5 +73,71 @@ describe("client wire encoding", () => {
       const req = ConsumeRequest.decode(encodeSettlements(a, n));
       expect(req.kind).to.deep.equal({ $case: "update", value: { credit: 0, ackIds: [...a], nackIds: [...n], touchIds: [] } });
     }
+  });
+
+  const pushes: StreamPush[] = [
+    { seq: 1, topic: "orders", routeKey: "q", body: Buffer.from("hello"), delayMs: 0, ttlMs: 0, idempotencyKey: "", priority: undefined },
+    { seq: 2 ** 40, topic: "tópico", routeKey: "", body: Buffer.alloc(0), delayMs: 1000, ttlMs: 2 ** 40, idempotencyKey: "ключ-🔑", priority: 0 },
+    { seq: 128, topic: "", routeKey: "päid.€", body: Buffer.alloc(300, 7), delayMs: Number.MAX_SAFE_INTEGER, ttlMs: 16_383, idempotencyKey: "k".repeat(256), priority: 9 },
+  ];
+  const asRequest = (p: StreamPush): PushStreamRequest => ({
+    seq: BigInt(p.seq),
+    topic: p.topic,
+    routeKey: p.routeKey,
+    body: p.body,
+    delayMs: BigInt(p.delayMs),
+    ttlMs: BigInt(p.ttlMs),
+    idempotencyKey: p.idempotencyKey,
+    pushes: [],
+    priority: p.priority,
+  });
+
+  it("encodes a PushStreamRequest, one push or several, with the generated encoder's bytes", () => {
+    for (const p of pushes) {
+      const bytes = encodePushStreamRequest([p]);
+      expect(bytes.equals(Buffer.from(PushStreamRequest.encode(asRequest(p)).finish())), `push ${p.seq}`).to.equal(true);
+    }
+    const batch = encodePushStreamRequest(pushes);
+    const generated = PushStreamRequest.encode({ ...asRequest({ ...pushes[0]!, seq: 0, topic: "", routeKey: "", body: Buffer.alloc(0) }), pushes: pushes.map(asRequest) }).finish();
+    expect(batch.equals(Buffer.from(generated))).to.equal(true);
+    const decoded = PushStreamRequest.decode(batch);
+    expect(decoded.seq).to.equal(0n);
+    expect(decoded.pushes.map((p) => ({ ...p, body: Buffer.from(p.body).toString("hex") }))).to.deep.equal(pushes.map((p) => ({ ...asRequest(p), body: p.body.toString("hex") })));
+  });
+
+  it("reads each answer of a PushStreamResponse: the response itself, or each of its results in order", () => {
+    const answers: unknown[][] = [];
+    const collect = (...a: unknown[]) => void answers.push(a);
+    const single: PushStreamResponse = { seq: 7n, id: 2n ** 64n - 1n, errorCode: 0, errorMessage: "", errorReason: "", duplicate: true, results: [], takesPushes: true };
+    expect(decodePushStreamResponse(Buffer.from(PushStreamResponse.encode(single).finish()), collect)).to.equal(true);
+    expect(answers).to.deep.equal([[7, 2n ** 64n - 1n, true, 0, "", ""]]);
+
+    answers.length = 0;
+    const results: PushStreamResponse[] = [
+      { ...single, seq: 1n, id: 300n, duplicate: false, takesPushes: false },
+      { seq: 2n, id: 0n, errorCode: 3, errorMessage: "no queue bound to route key “x”", errorReason: "NO_ROUTE", duplicate: false, results: [], takesPushes: false },
+      { ...single, seq: 2n ** 40n, id: 1_234_567_890_123_456_789n, takesPushes: false },
+    ];
+    const batch = { seq: 0n, id: 0n, errorCode: 0, errorMessage: "", errorReason: "", duplicate: false, results, takesPushes: true };
+    expect(decodePushStreamResponse(Buffer.from(PushStreamResponse.encode(batch).finish()), collect)).to.equal(true);
+    expect(answers).to.deep.equal(results.map((r) => [Number(r.seq), r.id, r.duplicate, r.errorCode, r.errorMessage, r.errorReason]));
+
+    // A node that does not take coalesced pushes leaves takes_pushes out.
+    answers.length = 0;
+    expect(decodePushStreamResponse(Buffer.from(PushStreamResponse.encode({ ...single, takesPushes: false }).finish()), collect)).to.equal(false);
+    expect(answers).to.have.length(1);
+  });
+
+  it("skips PushStreamResponse fields it does not know and refuses a truncated one", () => {
+    const w = new BinaryWriter();
+    w.uint32(8).uint64(9n);
+    w.uint32(98).string("a field from a newer node");
+    w.uint32(16).uint64(11n);
+    const answers: unknown[][] = [];
+    decodePushStreamResponse(Buffer.from(w.finish()), (...a) => void answers.push(a));
+    expect(answers).to.deep.equal([[9, 11n, false, 0, "", ""]]);
+    const bytes = Buffer.from(PushStreamResponse.encode({ seq: 0n, id: 0n, errorCode: 0, errorMessage: "", errorReason: "", duplicate: false, results: [{ seq: 300n, id: 5n, errorCode: 0, errorMessage: "", errorReason: "", duplicate: false, results: [], takesPushes: false }], takesPushes: false }).finish());
+    // Every cut falls inside the one result (a cut at a field boundary would be a shorter valid message).
+    for (let cut = 1; cut < bytes.length; cut++) expect(() => decodePushStreamResponse(bytes.subarray(0, cut), () => undefined), `cut at ${cut}`).to.throw(RangeError);
   });
 });

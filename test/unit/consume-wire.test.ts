@@ -1,0 +1,19 @@
+// The node's hand encoder of ConsumeResponse (src/api/consume-wire.ts): the
+// generated encoder's bytes for every field's edge values.
+import { expect } from "chai";
+import { encodeConsumeResponse } from "../../src/api/consume-wire.js";
+import { ConsumeResponse, type Message } from "../../src/gen/gmq/v1/broker.js";
+
+describe("node ConsumeResponse encoder", () => {
+  it("writes the generated encoder's bytes", () => {
+    const messages: Message[] = [
+      { id: 2n ** 64n - 1n, topic: "orders", bindKey: "paid", routeKey: "paid", body: Buffer.from("a"), retry: 3, createdAtMs: 1_795_554_897_160n, deadlineMs: 1_795_554_927_160n, expiresAtMs: 0n, priority: 0 },
+      { id: 7n, topic: "orders", bindKey: "paid", routeKey: "paid.eu", body: Buffer.alloc(0), retry: 0, createdAtMs: 0n, deadlineMs: 0n, expiresAtMs: 2n ** 62n, priority: 9 },
+      { id: 0n, topic: "orders", bindKey: "paid", routeKey: "", body: Buffer.alloc(200, 9), retry: 2 ** 32 - 1, createdAtMs: -5n, deadlineMs: -(2n ** 63n), expiresAtMs: 2n ** 63n - 1n, priority: 0 },
+      { id: 8n, topic: "tópico", bindKey: "ключ", routeKey: "ключ-🔑", body: Buffer.from("z"), retry: 1, createdAtMs: 2n ** 53n + 1n, deadlineMs: 2n, expiresAtMs: 3n, priority: 1 },
+    ];
+    for (const batch of [messages, messages.slice(1, 2), []]) {
+      expect(encodeConsumeResponse({ messages: batch }).equals(Buffer.from(ConsumeResponse.encode({ messages: batch }).finish()))).to.equal(true);
+    }
+  });
+});
