@@ -3,7 +3,7 @@
 // message and encoded the same topic and bind key again for each.
 // test/unit/consume-wire.test.ts checks the bytes against the generated encoder.
 import type { ConsumeResponse, Message } from "../gen/gmq/v1/broker.js";
-import { bigVarintSize, varintSize, writeBigVarint, writeVarint } from "./wire-varint.js";
+import { bigVarintSize, bytesFieldSize, copyBytes, varintSize, writeBigVarint, writeVarint } from "../wire/protobuf.js";
 
 /** int64 on the wire: a negative value as its 64-bit two's complement. */
 const int64Size = (v: bigint) => bigVarintSize(v >= 0n ? v : BigInt.asUintN(64, v));
@@ -22,14 +22,7 @@ class Utf8 {
   }
 }
 
-function copyBytes(src: Uint8Array, buf: Buffer, pos: number): number {
-  const n = src.length;
-  if (n <= 32) for (let i = 0; i < n; i++) buf[pos + i] = src[i]!;
-  else buf.set(src, pos);
-  return pos + n;
-}
-
-const stringField = (n: number) => (n === 0 ? 0 : 1 + varintSize(n) + n);
+const stringField = bytesFieldSize;
 
 export function encodeConsumeResponse(res: ConsumeResponse): Buffer {
   const ms = res.messages;

@@ -6,7 +6,7 @@
 // test/unit/push-stream-wire.test.ts checks both against the generated code,
 // bytes for bytes and field for field.
 import type { PushStreamRequest, PushStreamResponse } from "../gen/gmq/v1/broker.js";
-import { bigVarintSize, varintSize, writeBigVarint, writeVarint } from "./wire-varint.js";
+import { Reader, RepeatedString, bigVarintSize, varintSize, writeBigVarint, writeVarint } from "../wire/protobuf.js";
 
 const EMPTY = Buffer.alloc(0);
 /** Shared by every request without pushes; frozen, so nothing can add to it. */
@@ -87,86 +87,7 @@ export function encodePushStreamResponse(r: PushStreamResponse): Buffer {
   return buf;
 }
 
-class Reader {
-  pos = 0;
-  constructor(readonly buf: Buffer) {}
-
-  varint(): number {
-    const buf = this.buf;
-    let n = 0;
-    let mul = 1;
-    for (;;) {
-      if (this.pos >= buf.length) throw new RangeError("premature EOF");
-      const b = buf[this.pos++]!;
-      n += (b & 127) * mul;
-      if (b < 128) return n;
-      mul *= 128;
-      if (mul > 2 ** 63) throw new Error("invalid varint");
-    }
-  }
-
-  /** A varint as uint64, exact. */
-  varint64(): bigint {
-    const start = this.pos;
-    const n = this.varint();
-    if (n <= Number.MAX_SAFE_INTEGER) return BigInt(n);
-    // Past 53 bits the number above lost bits: read the bytes again exactly.
-    let v = 0n;
-    let shift = 0n;
-    for (let p = start; p < this.pos; p++, shift += 7n) v |= BigInt(this.buf[p]! & 127) << shift;
-    return BigInt.asUintN(64, v);
-  }
-
-  /** A length and the end it gives, within `end`. */
-  length(end: number): number {
-    const len = this.varint();
-    const stop = this.pos + len;
-    if (stop > end) throw new RangeError("premature EOF");
-    return stop;
-  }
-
-  skip(wireType: number, end: number): void {
-    switch (wireType) {
-      case 0:
-        this.varint();
-        return;
-      case 1:
-        this.pos += 8;
-        break;
-      case 2:
-        this.pos = this.length(end);
-        return;
-      case 5:
-        this.pos += 4;
-        break;
-      default:
-        throw new Error(`cant skip wire type ${wireType}`);
-    }
-    if (this.pos > end) throw new RangeError("premature EOF");
-  }
-}
-
-/** The pushes of one stream name the same topic and route key over and over: the previous strings are reused when the bytes repeat. */
-class Names {
-  private start = -1;
-  private len = 0;
-  private value = "";
-
-  read(buf: Buffer, start: number, stop: number): string {
-    const len = stop - start;
-    if (this.start >= 0 && len === this.len && len <= 64) {
-      let i = 0;
-      while (i < len && buf[start + i] === buf[this.start + i]) i++;
-      if (i === len) return this.value;
-    }
-    this.start = start;
-    this.len = len;
-    this.value = buf.toString("utf8", start, stop);
-    return this.value;
-  }
-}
-
-function readRequest(r: Reader, end: number, depth: number, topics: Names, routes: Names): PushStreamRequest {
+function readRequest(r: Reader, end: number, depth: number, topics: RepeatedString, routes: RepeatedString): PushStreamRequest {
   if (depth >= MAX_DEPTH) throw new Error("protobuf decode recursion limit exceeded");
   const buf = r.buf;
   // Every field in one literal, in the generated order: one hidden class for every request.
@@ -229,5 +150,5 @@ function readRequest(r: Reader, end: number, depth: number, topics: Names, route
 
 /** A PushStreamRequest as the generated decoder reads it; throws on what it would refuse. */
 export function decodePushStreamRequest(buf: Buffer): PushStreamRequest {
-  return readRequest(new Reader(buf), buf.length, 0, new Names(), new Names());
+  return readRequest(new Reader(buf), buf.length, 0, new RepeatedString(), new RepeatedString());
 }

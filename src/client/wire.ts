@@ -8,6 +8,7 @@
 // gmq.v1's (proto/gmq/v1/broker.proto); test/unit/client-wire.test.ts checks
 // both directions against the generated code.
 import type { Message } from "../gen/gmq/v1/broker.js";
+import { Reader, RepeatedString, bytesFieldSize, copyBytes, varintSize, writeVarint } from "../wire/protobuf.js";
 
 /** A message of a pushBatch, its options resolved to wire values. */
 export interface BatchEntry {
@@ -27,26 +28,7 @@ export interface Delivery extends Message {
   node: string;
 }
 
-function varintSize(n: number): number {
-  let size = 1;
-  while (n >= 128) {
-    n = Math.floor(n / 128);
-    size++;
-  }
-  return size;
-}
-
-function writeVarint(buf: Buffer, pos: number, n: number): number {
-  while (n >= 128) {
-    buf[pos++] = (n % 128) | 128;
-    n = Math.floor(n / 128);
-  }
-  buf[pos++] = n;
-  return pos;
-}
-
-/** A string field's size (tag, length, UTF-8), 0 when it is empty (proto3 leaves it out). */
-const stringFieldSize = (bytes: number) => (bytes === 0 ? 0 : 1 + varintSize(bytes) + bytes);
+const stringFieldSize = bytesFieldSize;
 const uintFieldSize = (n: number) => (n === 0 ? 0 : 1 + varintSize(n));
 
 /**
@@ -65,15 +47,6 @@ function utf8Of(s: string): Buffer {
     }
   }
   return b;
-}
-
-/** Copies short byte strings in JavaScript, longer ones natively: a call into C++ costs more than a few bytes. */
-function copyBytes(src: Uint8Array, buf: Buffer, pos: number): number {
-  const n = src.length;
-  if (n <= 32) {
-    for (let i = 0; i < n; i++) buf[pos + i] = src[i]!;
-  } else buf.set(src, pos);
-  return pos + n;
 }
 
 /** PushBatchRequest { topic = 1; repeated BatchMessage messages = 2 }, in one Buffer of its exact size. */
@@ -148,7 +121,7 @@ export function encodePushBatch(topic: string, messages: readonly BatchEntry[]):
  */
 export function decodeConsumeResponse(buf: Buffer, node: string): Delivery[] {
   const out: Delivery[] = [];
-  const r = new Reader(buf);
+  const r = new DeliveryReader(buf);
   while (r.pos < buf.length) {
     const tag = r.varint();
     if (tag === 10) {
@@ -159,110 +132,16 @@ export function decodeConsumeResponse(buf: Buffer, node: string): Delivery[] {
   return out;
 }
 
-class Reader {
-  pos = 0;
-  /** Where the previous topic, bind key and route key were read, and what they read as. */
-  private readonly lastStart = [-1, -1, -1];
-  private readonly lastLen = [0, 0, 0];
-  private readonly last = ["", "", ""];
+/** Reads ConsumeResponses: the deliveries of one stream repeat their topic, bind key and route key. */
+class DeliveryReader extends Reader {
+  private readonly topic = new RepeatedString();
+  private readonly bindKey = new RepeatedString();
+  private readonly routeKey = new RepeatedString();
 
-  constructor(private readonly buf: Buffer) {}
-
-  get buffer(): Buffer {
-    return this.buf;
-  }
-
-  /** A varint of up to 53 bits as a number (lengths, tags, uint32). */
-  varint(): number {
-    const buf = this.buf;
-    let b = buf[this.pos++]!;
-    if (b < 128) return b;
-    let n = b & 127;
-    let mul = 128;
-    for (;;) {
-      if (this.pos >= buf.length) throw new RangeError("truncated varint");
-      b = buf[this.pos++]!;
-      n += (b & 127) * mul;
-      if (b < 128) return n;
-      mul *= 128;
-      if (mul > 2 ** 63) throw new RangeError("varint over 64 bits");
-    }
-  }
-
-  /** A varint as a 64-bit bigint, wrapped as uint64 or int64. */
-  varint64(signed: boolean): bigint {
-    const buf = this.buf;
-    const len = buf.length;
-    // Bits 0-27 in lo with integer shifts, the rest in hi as an exact number.
-    let lo = 0;
-    let hi = 0;
-    let shift = 0;
-    let mul = 1;
-    let b: number;
-    do {
-      if (this.pos >= len) throw new RangeError("truncated varint");
-      b = buf[this.pos++]!;
-      if (shift < 28) {
-        lo |= (b & 127) << shift;
-        shift += 7;
-      } else {
-        if (mul > 2 ** 35) throw new RangeError("varint over 64 bits");
-        hi += (b & 127) * mul;
-        mul *= 128;
-      }
-    } while (b >= 128);
-    // Up to 53 bits the number is exact: one conversion, and no sign to fix (int64 values there are positive).
-    if (hi < 2 ** 25) return BigInt(lo + hi * 268_435_456);
-    const v = (BigInt(hi) << 28n) | BigInt(lo);
-    // Below 2^63 (ids, times) the value is the same signed or not: no wrap to compute.
-    if (hi < 2 ** 35) return v;
-    return signed ? BigInt.asIntN(64, v) : BigInt.asUintN(64, v);
-  }
-
-  skip(wireType: number): void {
-    switch (wireType) {
-      case 0:
-        this.varint64(false);
-        return;
-      case 1:
-        this.pos += 8;
-        return;
-      case 2: {
-        const len = this.varint();
-        this.pos += len;
-        return;
-      }
-      case 5:
-        this.pos += 4;
-        return;
-      default:
-        throw new RangeError(`wire type ${wireType} cannot be skipped`);
-    }
-  }
-
-  /**
-   * A string field. The names of one consume stream repeat in every message:
-   * when the bytes equal the previous ones of the same field, that string is
-   * reused instead of decoding a new one.
-   */
-  private string(end: number, field: 0 | 1 | 2): string {
-    const len = this.varint();
-    const start = this.pos;
-    this.pos += len;
-    if (this.pos > end) throw new RangeError("field runs past its message");
-    // Short names are compared byte by byte in JavaScript: cheaper than a native call or a new string.
-    const last = this.last[field]!;
-    const lastStart = this.lastStart[field]!;
-    if (lastStart >= 0 && this.lastLen[field] === len && len <= 64) {
-      const buf = this.buf;
-      let i = 0;
-      while (i < len && buf[start + i] === buf[lastStart + i]) i++;
-      if (i === len) return last;
-    }
-    const s = this.buf.toString("utf8", start, this.pos);
-    this.lastStart[field] = start;
-    this.lastLen[field] = len;
-    this.last[field] = s;
+  private string(end: number, field: RepeatedString): string {
+    const stop = this.length(end);
+    const s = field.read(this.buf, this.pos, stop);
+    this.pos = stop;
     return s;
   }
 
@@ -289,13 +168,13 @@ class Reader {
           d.id = this.varint64(false);
           break;
         case 18:
-          d.topic = this.string(end, 0);
+          d.topic = this.string(end, this.topic);
           break;
         case 26:
-          d.bindKey = this.string(end, 1);
+          d.bindKey = this.string(end, this.bindKey);
           break;
         case 34:
-          d.routeKey = this.string(end, 2);
+          d.routeKey = this.string(end, this.routeKey);
           break;
         case 42: {
           const len = this.varint();
@@ -548,7 +427,7 @@ function readAnswer(r: Reader, end: number, onResult: ((end: number) => void) | 
   let errorMessage = "";
   let errorReason = "";
   let takesPushes = false;
-  const buf = r.buffer;
+  const buf = r.buf;
   while (r.pos < end) {
     const tag = r.varint();
     switch (tag) {

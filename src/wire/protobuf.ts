@@ -1,0 +1,169 @@
+// Protobuf wire primitives for the hand-written codecs of the hot paths: the
+// SDK's (client/wire.ts) and the node's (api/push-stream-wire.ts,
+// api/consume-wire.ts). There, the generated code's writer fork and object
+// per message cost more than the work itself. Each codec's tests check its
+// bytes and fields against the generated code; everything else uses that.
+
+export function varintSize(n: number): number {
+  let size = 1;
+  while (n >= 128) {
+    n = Math.floor(n / 128);
+    size++;
+  }
+  return size;
+}
+
+/** Writes a non-negative number of up to 53 bits; returns the position after it. */
+export function writeVarint(buf: Buffer, pos: number, n: number): number {
+  while (n >= 128) {
+    buf[pos++] = (n % 128) | 128;
+    n = Math.floor(n / 128);
+  }
+  buf[pos++] = n;
+  return pos;
+}
+
+/** A uint64 field's value as a number when that is exact, else undefined. */
+const small = (v: bigint): number | undefined => (v <= 9_007_199_254_740_991n && v >= 0n ? Number(v) : undefined);
+
+/** Size of a 64-bit varint: numbers while they are exact, bigints past 2^53 (negatives as their two's complement). */
+export function bigVarintSize(v: bigint): number {
+  const n = small(v);
+  if (n !== undefined) return varintSize(n);
+  let size = 1;
+  for (let x = BigInt.asUintN(64, v); x >= 128n; x >>= 7n) size++;
+  return size;
+}
+
+export function writeBigVarint(buf: Buffer, pos: number, v: bigint): number {
+  const n = small(v);
+  if (n !== undefined) return writeVarint(buf, pos, n);
+  let x = BigInt.asUintN(64, v);
+  while (x >= 128n) {
+    buf[pos++] = Number(x & 127n) | 128;
+    x >>= 7n;
+  }
+  buf[pos++] = Number(x);
+  return pos;
+}
+
+/** A string or bytes field's size (tag, length, bytes), 0 when it is empty (proto3 leaves it out). */
+export const bytesFieldSize = (bytes: number): number => (bytes === 0 ? 0 : 1 + varintSize(bytes) + bytes);
+
+/** Copies short byte strings in JavaScript, longer ones natively: a call into C++ costs more than a few bytes. */
+export function copyBytes(src: Uint8Array, buf: Buffer, pos: number): number {
+  const n = src.length;
+  if (n <= 32) {
+    for (let i = 0; i < n; i++) buf[pos + i] = src[i]!;
+  } else buf.set(src, pos);
+  return pos + n;
+}
+
+/** Reads fields off one buffer; every read past what it holds throws a RangeError. */
+export class Reader {
+  pos = 0;
+
+  constructor(readonly buf: Buffer) {}
+
+  /** A varint of up to 53 bits as a number (tags, lengths, uint32). */
+  varint(): number {
+    const buf = this.buf;
+    if (this.pos >= buf.length) throw new RangeError("truncated varint");
+    let b = buf[this.pos++]!;
+    if (b < 128) return b;
+    let n = b & 127;
+    let mul = 128;
+    for (;;) {
+      if (this.pos >= buf.length) throw new RangeError("truncated varint");
+      b = buf[this.pos++]!;
+      n += (b & 127) * mul;
+      if (b < 128) return n;
+      mul *= 128;
+      if (mul > 2 ** 63) throw new RangeError("varint over 64 bits");
+    }
+  }
+
+  /** A varint as a 64-bit bigint, wrapped as int64 (`signed`) or uint64. */
+  varint64(signed = false): bigint {
+    const buf = this.buf;
+    const len = buf.length;
+    // Bits 0-27 in lo with integer shifts, the rest in hi as an exact number.
+    let lo = 0;
+    let hi = 0;
+    let shift = 0;
+    let mul = 1;
+    let b: number;
+    do {
+      if (this.pos >= len) throw new RangeError("truncated varint");
+      b = buf[this.pos++]!;
+      if (shift < 28) {
+        lo |= (b & 127) << shift;
+        shift += 7;
+      } else {
+        if (mul > 2 ** 35) throw new RangeError("varint over 64 bits");
+        hi += (b & 127) * mul;
+        mul *= 128;
+      }
+    } while (b >= 128);
+    // Up to 53 bits the number is exact: one conversion, and no sign to fix (int64 values there are positive).
+    if (hi < 2 ** 25) return BigInt(lo + hi * 268_435_456);
+    const v = (BigInt(hi) << 28n) | BigInt(lo);
+    // Below 2^63 (ids, times) the value is the same signed or not: no wrap to compute.
+    if (hi < 2 ** 35) return v;
+    return signed ? BigInt.asIntN(64, v) : BigInt.asUintN(64, v);
+  }
+
+  /** Reads a length and returns the end it gives, which must lie within `end`. */
+  length(end: number): number {
+    const len = this.varint();
+    const stop = this.pos + len;
+    if (stop > end) throw new RangeError("field runs past its message");
+    return stop;
+  }
+
+  /** Skips a field of an unknown number, whose tag was just read. */
+  skip(wireType: number, end: number = this.buf.length): void {
+    switch (wireType) {
+      case 0:
+        this.varint64();
+        return;
+      case 1:
+        this.pos += 8;
+        break;
+      case 2:
+        this.pos = this.length(end);
+        return;
+      case 5:
+        this.pos += 4;
+        break;
+      default:
+        throw new RangeError(`wire type ${wireType} cannot be skipped`);
+    }
+    if (this.pos > end) throw new RangeError("field runs past its message");
+  }
+}
+
+/**
+ * One string field read over and over (a stream's topic, bind key, route
+ * key): when its bytes equal the previous ones, the previous string is
+ * returned instead of decoding a new one. Short ones are compared byte by
+ * byte in JavaScript, cheaper than a native call or a new string.
+ */
+export class RepeatedString {
+  private start = -1;
+  private len = 0;
+  private value = "";
+
+  read(buf: Buffer, start: number, stop: number): string {
+    const len = stop - start;
+    if (this.start >= 0 && len === this.len && len <= 64) {
+      let i = 0;
+      while (i < len && buf[start + i] === buf[this.start + i]) i++;
+      if (i === len) return this.value;
+    }
+    this.start = start;
+    this.len = len;
+    this.value = buf.toString("utf8", start, stop);
+    return this.value;
+  }
+}
