@@ -12,7 +12,7 @@ import { checkRouteKeyForMode } from "./routing.js";
 import { Snowflake, timeOf } from "./snowflake.js";
 import type { NewMessage, PriorityLevelStats, QueueLog, Storage, StoredMessage } from "./storage.js";
 import { Topic } from "./topic.js";
-import { type DeliveryTarget, type TraceEvent, traceEvent, TraceKind } from "./trace.js";
+import { type DeliveryTarget, NO_SUBJECT, type TraceEvent, TraceKind, type TraceSubject, traceSubject } from "./trace.js";
 import {
   applyConfigPatch,
   checkPriority,
@@ -361,7 +361,7 @@ export class Broker {
         if (original !== undefined) {
           ids[i] = original;
           duplicates++;
-          topic.trace?.append(traceEvent(TraceKind.Pushed, now, original, { nodeId: this.options.nodeId, routeKey: input.routeKey, duplicate: true }));
+          topic.trace?.append(TraceKind.Pushed, now, original, traceSubject({ nodeId: this.options.nodeId, routeKey: input.routeKey, duplicate: true }), 0, 0);
           continue;
         }
       }
@@ -410,10 +410,20 @@ export class Broker {
   private tracePushes(topic: Topic, pushed: readonly { message: NewMessage; queues: Queue[] }[], nowMs: number): void {
     const trace = topic.trace!;
     const nodeId = this.options.nodeId;
+    // One subject per route: the log stores a run of pushes to the same queues as one record.
+    let about: TraceSubject | undefined;
+    let aboutQueues: Queue[] | undefined;
+    let delayed = false;
     for (const { message: m, queues } of pushed) {
-      trace.append(traceEvent(TraceKind.Pushed, nowMs, m.id, { nodeId, routeKey: m.routeKey, queues: queues.map((q) => q.bindKey) }));
-      if (m.deliverAtMs > nowMs) trace.append(traceEvent(TraceKind.Delayed, nowMs, m.id, { untilMs: m.deliverAtMs }));
+      if (about === undefined || m.routeKey !== about.routeKey || !sameQueues(queues, aboutQueues!)) {
+        about = traceSubject({ nodeId, routeKey: m.routeKey, queues: queues.map((q) => q.bindKey) });
+        aboutQueues = queues;
+      }
+      trace.append(TraceKind.Pushed, nowMs, m.id, about, 0, 0);
+      if (m.deliverAtMs > nowMs) delayed = true;
     }
+    // After the pushes rather than between them, so the delays form runs too (a message's Delayed still follows its Pushed).
+    if (delayed) for (const { message: m } of pushed) if (m.deliverAtMs > nowMs) trace.append(TraceKind.Delayed, nowMs, m.id, NO_SUBJECT, 0, m.deliverAtMs);
   }
 
   // ---- tracing ----
@@ -730,4 +740,12 @@ function noQueueMatches(topic: string, routeKey: string, routeMode: string): Bro
     ErrorReason.NO_ROUTE,
     `no queue of topic ${topic} matches route key ${JSON.stringify(routeKey)} (mode ${routeMode}); declare one first`,
   );
+}
+
+/** Whether two routes reached the same queues (routes are cached, so mostly the same array). */
+function sameQueues(a: readonly Queue[], b: readonly Queue[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }

@@ -20,9 +20,11 @@ import {
   type SteerResult,
   type StoredInfo,
   type TraceEvent,
+  type TraceKind,
   type TraceLog,
   type TraceLogStats,
   type TraceRetention,
+  type TraceSubject,
   type QueueLogObserver,
 } from "./storage.js";
 
@@ -307,8 +309,8 @@ class GuardedTraceLog implements TraceLog {
     private readonly log: StorageFailureLogger,
   ) {}
 
-  append(event: TraceEvent): void {
-    this.inner.append(event);
+  append(kind: TraceKind, atMs: number, id: bigint, about: TraceSubject, retry: number, untilMs: number): void {
+    this.inner.append(kind, atMs, id, about, retry, untilMs);
   }
 
   read(id: bigint, notBeforeMs: number, max: number): TraceEvent[] {
