@@ -304,13 +304,14 @@ class GuardedQueueLog implements QueueLog {
 }
 
 class GuardedTraceLog implements TraceLog {
+  /** The inner log's own (it never throws): no extra call per traced event. */
+  readonly append: (kind: TraceKind, atMs: number, id: bigint, about: TraceSubject, retry: number, untilMs: number) => void;
+
   constructor(
     private readonly inner: TraceLog,
     private readonly log: StorageFailureLogger,
-  ) {}
-
-  append(kind: TraceKind, atMs: number, id: bigint, about: TraceSubject, retry: number, untilMs: number): void {
-    this.inner.append(kind, atMs, id, about, retry, untilMs);
+  ) {
+    this.append = inner.append.bind(inner);
   }
 
   read(id: bigint, notBeforeMs: number, max: number): TraceEvent[] {

@@ -127,15 +127,12 @@ function stringsEnd(buf: Buffer, off: number, end: number): number {
   return o;
 }
 
-/** Calls visit with each event's id of the (checked) record at off, in order, as its low and high 32-bit halves. */
-export function forEachTraceRecordId(buf: Buffer, off: number, visit: (lo: number, hi: number) => void): void {
+/** Where the ids of the (checked) record at off are: [from, to), u64 LE each (a format-1 record's one id in its fixed part). */
+export function traceRecordIds(buf: Buffer, off: number): [number, number] {
   const p = off + TRACE_FRAME_BYTES;
-  if (buf[p + 3] !== LAYOUT_RUN) {
-    visit(buf.readUInt32LE(p + 16), buf.readUInt32LE(p + 20));
-    return;
-  }
+  if (buf[p + 3] !== LAYOUT_RUN) return [p + 16, p + 24];
   const end = p + buf.readUInt32LE(off);
-  for (let o = off + align8(stringsEnd(buf, off, end) - off); o + 8 <= end; o += 8) visit(buf.readUInt32LE(o), buf.readUInt32LE(o + 4));
+  return [off + align8(stringsEnd(buf, off, end) - off), end];
 }
 
 /**

@@ -21,12 +21,8 @@ export class TraceIndex {
   private maxLo: Uint32Array = new Uint32Array(INITIAL_RUNS);
   count = 0;
 
-  /** Adds the record at off whose ids are min..max (as unsigned 64-bit numbers). */
-  add(off: number, min: bigint, max: bigint): void {
-    this.addHalves(off, Number(min >> 32n), Number(min & 0xffffffffn), Number(max >> 32n), Number(max & 0xffffffffn));
-  }
-
-  addHalves(off: number, minHi: number, minLo: number, maxHi: number, maxLo: number): void {
+  /** Adds the record at off whose ids are min..max, as unsigned 64-bit numbers given by their 32-bit halves. */
+  add(off: number, minHi: number, minLo: number, maxHi: number, maxLo: number): void {
     const i = this.count;
     if (i === this.offs.length) this.resize(i * 2);
     this.offs[i] = off;

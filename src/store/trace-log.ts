@@ -35,7 +35,7 @@ import { crc32c } from "@node-rs/crc32";
 import type { TraceEvent, TraceKind, TraceLog, TraceLogStats, TraceRetention, TraceSubject } from "../broker/storage.js";
 import type { StoreContext } from "./context.js";
 import { TraceIndex } from "./trace-index.js";
-import { checkTraceRecord, decodeTraceEvents, encodeTraceRunHead, forEachTraceRecordId, maxTraceHeadBytes, sealTraceRun, traceRecordAt, TRACE_FRAME_BYTES } from "./trace-codec.js";
+import { checkTraceRecord, decodeTraceEvents, encodeTraceRunHead, maxTraceHeadBytes, sealTraceRun, traceRecordAt, traceRecordIds, TRACE_FRAME_BYTES } from "./trace-codec.js";
 
 const HEADER_BYTES = 16;
 /** Format 1: one record per event (read, never written now); format 2: runs, 8-byte aligned (trace-codec.ts). */
@@ -43,6 +43,12 @@ const MAGIC_V1 = Buffer.from("GMQTRC01", "ascii");
 const MAGIC = Buffer.from("GMQTRC02", "ascii");
 /** A run ends at about this size, so reading one event reads little. */
 const MAX_RUN_BYTES = 32 * 1024;
+/**
+ * Buffered records are written once they pass this, not only at the end of
+ * the microtask: a consumer loop can deliver and ack a whole backlog in one
+ * turn, and a buffer grown to megabytes costs more than a write.
+ */
+const WRITE_AT_BYTES = 64 * 1024;
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 /** Smallest segment, so a tiny size retention does not mean a file per event. */
 const MIN_SEGMENT_BYTES = 16 * 1024;
@@ -106,8 +112,9 @@ export class FileTraceLog implements TraceLog {
   private active: Segment | undefined;
   private fd = -1;
   /** Records encoded since the last write, in pending[0, pendingBytes); its own memory, so 8-aligned for pending64. */
-  private pending: Buffer = Buffer.allocUnsafeSlow(64 * 1024);
+  private pending: Buffer = Buffer.allocUnsafeSlow(2 * WRITE_AT_BYTES);
   private pending64 = new BigUint64Array(this.pending.buffer, 0, this.pending.length >>> 3);
+  private pending32 = new Uint32Array(this.pending.buffer, 0, this.pending.length >>> 2);
   private pendingBytes = 0;
   /** Events in pending. */
   private pendingCount = 0;
@@ -118,9 +125,8 @@ export class FileTraceLog implements TraceLog {
   private runRetry = 0;
   private runUntilMs = 0;
   private runStart = 0;
-  /** The run's smallest and largest id, for the index. */
-  private runMin = 0n;
-  private runMax = 0n;
+  /** Where the run's ids start in pending. */
+  private runIdsAt = 0;
   private flushQueued = false;
   private retention: TraceRetention;
   private lastReclaimMs = Number.NEGATIVE_INFINITY;
@@ -234,8 +240,6 @@ export class FileTraceLog implements TraceLog {
     ) {
       if (this.pendingBytes + 8 > this.pending.length) this.grow(8);
       this.putId(id);
-      if (id < this.runMin) this.runMin = id;
-      else if (id > this.runMax) this.runMax = id;
       this.pendingCount++;
       return;
     }
@@ -245,6 +249,7 @@ export class FileTraceLog implements TraceLog {
 
   private startRun(kind: TraceKind, atMs: number, id: bigint, about: TraceSubject, retry: number, untilMs: number): void {
     this.endRun();
+    if (this.pendingBytes >= WRITE_AT_BYTES) this.flush();
     // A segment spans at most an eighth of the age retention, so it is reclaimed about on time.
     const maxAgeMs = this.retention.maxAgeMs;
     if (this.active !== undefined && maxAgeMs > 0 && atMs - this.active.firstAtMs > maxAgeMs / 8) {
@@ -257,6 +262,7 @@ export class FileTraceLog implements TraceLog {
       if (this.pendingBytes + room > this.pending.length) this.grow(room);
       const start = this.pendingBytes;
       this.pendingBytes = encodeTraceRunHead(kind, atMs, id, about, retry, untilMs, this.pending, start);
+      this.runIdsAt = this.pendingBytes;
       this.putId(id);
       this.spans(seg, atMs);
       this.pendingCount++;
@@ -266,8 +272,6 @@ export class FileTraceLog implements TraceLog {
       this.runRetry = retry;
       this.runUntilMs = untilMs;
       this.runStart = start;
-      this.runMin = id;
-      this.runMax = id;
     } catch (err) {
       this.lost(1, err);
       return;
@@ -290,6 +294,7 @@ export class FileTraceLog implements TraceLog {
     this.pending.copy(grown, 0, 0, this.pendingBytes);
     this.pending = grown;
     this.pending64 = new BigUint64Array(grown.buffer, 0, grown.length >>> 3);
+    this.pending32 = new Uint32Array(grown.buffer, 0, grown.length >>> 2);
   }
 
   /** Frames the run being extended: no more events join it. */
@@ -298,7 +303,8 @@ export class FileTraceLog implements TraceLog {
     this.runAbout = undefined;
     sealTraceRun(this.pending, this.runStart, this.pendingBytes);
     const seg = this.active!;
-    seg.ids.add(seg.bytes + this.runStart, this.runMin, this.runMax);
+    if (LITTLE_ENDIAN) indexAlignedRun(seg.ids, seg.bytes + this.runStart, this.pending32, this.runIdsAt >>> 2, this.pendingBytes >>> 2);
+    else indexRun(seg.ids, seg.bytes + this.runStart, this.pending, this.runIdsAt, this.pendingBytes);
   }
 
   private openSegment(): Segment {
@@ -464,11 +470,19 @@ const align8 = (n: number): number => (n + 7) & ~7;
 
 /** Adds the (checked) record at off to the index, with the bounds of its ids. */
 function indexRecord(index: TraceIndex, buf: Buffer, off: number): void {
+  const [from, to] = traceRecordIds(buf, off);
+  indexRun(index, off, buf, from, to);
+}
+
+/** indexRun over ids in words[from, to) (32-bit words, little-endian machine): the write path's. */
+function indexAlignedRun(index: TraceIndex, off: number, words: Uint32Array, from: number, to: number): void {
   let minHi = 0xffffffff;
   let minLo = 0xffffffff;
   let maxHi = 0;
   let maxLo = 0;
-  forEachTraceRecordId(buf, off, (lo, hi) => {
+  for (let w = from; w + 1 < to; w += 2) {
+    const lo = words[w]!;
+    const hi = words[w + 1]!;
     if (hi < minHi || (hi === minHi && lo < minLo)) {
       minHi = hi;
       minLo = lo;
@@ -477,6 +491,27 @@ function indexRecord(index: TraceIndex, buf: Buffer, off: number): void {
       maxHi = hi;
       maxLo = lo;
     }
-  });
-  index.addHalves(off, minHi, minLo, maxHi, maxLo);
+  }
+  index.add(off, minHi, minLo, maxHi, maxLo);
+}
+
+/** Adds the record at off to the index; its ids (u64 LE) are buf[from, to). Bounds are found on 32-bit halves: no BigInt work per id. */
+function indexRun(index: TraceIndex, off: number, buf: Buffer, from: number, to: number): void {
+  let minHi = 0xffffffff;
+  let minLo = 0xffffffff;
+  let maxHi = 0;
+  let maxLo = 0;
+  for (let o = from; o + 8 <= to; o += 8) {
+    const lo = buf.readUInt32LE(o);
+    const hi = buf.readUInt32LE(o + 4);
+    if (hi < minHi || (hi === minHi && lo < minLo)) {
+      minHi = hi;
+      minLo = lo;
+    }
+    if (hi > maxHi || (hi === maxHi && lo > maxLo)) {
+      maxHi = hi;
+      maxLo = lo;
+    }
+  }
+  index.add(off, minHi, minLo, maxHi, maxLo);
 }
