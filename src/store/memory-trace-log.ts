@@ -2,7 +2,7 @@
 // topic, retention applied per event (there are no segments to reclaim).
 import type { Clock, TraceEvent, TraceKind, TraceLog, TraceLogStats, TraceRetention, TraceSubject } from "../broker/storage.js";
 
-/** About what an event costs on disk in the file store, so a size retention bounds memory alike. */
+/** About what an event recorded alone (a record of its own) costs on disk in the file store, so a size retention bounds memory at least as tightly. */
 const EVENT_BYTES = 80;
 
 export class MemoryTraceData {
