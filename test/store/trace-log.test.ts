@@ -145,6 +145,20 @@ describe("trace log (file)", () => {
     again.close();
   });
 
+  it("writes a long burst before its microtask ends, and its events read back whole", () => {
+    const dir = tempDir("trace");
+    const clock = new ManualClock(T0);
+    const log = open(dir, clock);
+    const acked = traceSubject({ bindKey: "q" });
+    // 20,000 events in one turn: runs end at 32 KiB, and the buffer is written once past 64 KiB.
+    for (let id = 1n; id <= 20_000n; id++) log.append(TraceKind.Acked, T0, id, acked, 0, 0);
+    const [file] = segmentFiles(dir);
+    expect(fs.statSync(join(dir, file!)).size).to.be.greaterThan(64 * 1024);
+    for (const id of [1n, 4096n, 12_345n, 20_000n]) expect(log.read(id, 0, 10)).to.deep.equal([traceEvent(TraceKind.Acked, T0, id, { bindKey: "q" })]);
+    log.close();
+    expect(open(dir, clock).read(12_345n, 0, 10)).to.have.length(1);
+  });
+
   it("reads segments of format 1 (a record per event) and writes on in a new segment", () => {
     const dir = tempDir("trace");
     fs.mkdirSync(dir, { recursive: true });
