@@ -325,7 +325,7 @@ export class FileTraceLog implements TraceLog {
     return seg;
   }
 
-  /** Writes what append buffered (once per microtask; before a read). */
+  /** Writes what append buffered (once per microtask, past WRITE_AT_BYTES, before a read). */
   flush(): void {
     this.flushQueued = false;
     this.endRun();
