@@ -1,15 +1,17 @@
 // What tracing costs, measured two ways in one invocation, each comparing an
-// untraced and a traced topic, alternating which goes first, many short
-// trials, medians (on a machine shared with other loads, interleaved trials
-// and CPU-time ratios keep the comparison fair; wall rates are shown too):
+// untraced and a traced topic (on a machine shared with other loads,
+// interleaving and CPU-time ratios keep the comparison fair; wall rates are
+// shown too), medians with every trial's value:
 //
-// - in process: a Broker built into dist/ on the file store pushes
-//   (PushBatch of 500) and consumes with acks (a stream consumer acking each
-//   batch) a fixed number of messages; what tracing costs with nothing else
-//   in the way. Ratio: messages per CPU second of this process, on / off.
+// - in process: a Broker built into dist/ on the file store, two topics
+//   worked in alternating chunks of 500 messages (a PushBatch each, then a
+//   stream consumer's ack of one chunk with the delivery of the next), each
+//   chunk's CPU time added to its topic's; what tracing costs with nothing
+//   else in the way. Ratio: messages per CPU second of this process, on / off.
 // - over the wire: a node built into dist/ (what users run), driven over
 //   gRPC loopback: PushBatch (1,000 per call, 4 in flight) then a Consume
-//   stream acking every batch. Ratios: messages per second (what a client
+//   stream acking every batch, an untraced and a traced topic back to back
+//   (order alternating per run). Ratios: messages per second (what a client
 //   sees) and messages per CPU second of the node (/proc), on / off.
 //
 //   npx tsx scripts/bench-trace.ts [--trials 10] [--messages 50000] [--runs 5] [--wire-messages 100000] [--only inproc,wire]
@@ -32,7 +34,7 @@ const { values: opts } = parseArgs({
   },
 });
 const TRIALS = Number(opts.trials);
-const N = Number(opts.messages);
+const N = Math.max(2, Math.ceil(Number(opts.messages) / 500)) * 500;
 const RUNS = Number(opts.runs);
 const WIRE_N = Math.ceil(Number(opts["wire-messages"]) / 4000) * 4000;
 const ONLY = opts.only!.split(",");
@@ -65,37 +67,81 @@ async function measureHere(n: number, work: () => Promise<void>): Promise<Sample
   return { wallRate: n / wall, cpuRate: n / ((c.user + c.system) / 1e6) };
 }
 
-let seq = 0;
-async function trialInProcess(broker: Broker, traced: boolean): Promise<{ push: Sample; consume: Sample }> {
-  const topic = `bench-trace-${seq++}`;
-  broker.configure(topic, { trace: traced });
-  broker.declareQueue(topic, "q");
-  const batch = Array.from({ length: 500 }, () => ({ routeKey: "q", body: BODY, delayMs: 0 }));
-  const push = await measureHere(N, async () => {
-    for (let i = 0; i < N; i += 500) await broker.pushBatch(topic, batch);
-  });
-  const consume = await measureHere(
-    N,
-    () =>
-      new Promise<void>((resolve) => {
-        let got = 0;
-        const consumer = broker.consume(
-          topic,
-          "q",
-          { maxInFlight: 5000, maxBatchBytes: 4 << 20 },
-          (b) => {
-            got += b.length;
-            consumer.ack(b.map((m) => m.id));
-            if (got >= N) {
-              consumer.close();
-              resolve();
-            }
-          },
-          () => {},
-        );
-      }),
+/** A stream consumer holding up to CHUNK messages; next() acks what it holds and waits for the next CHUNK. */
+function chunkConsumer(broker: Broker, topic: string) {
+  let held: bigint[] = [];
+  let waiter: (() => void) | undefined;
+  const consumer = broker.consume(
+    topic,
+    "q",
+    { maxInFlight: CHUNK, maxBatchBytes: 4 << 20 },
+    (b) => {
+      for (const m of b) held.push(m.id);
+      if (held.length >= CHUNK && waiter) {
+        const w = waiter;
+        waiter = undefined;
+        w();
+      }
+    },
+    () => {},
   );
-  return { push, consume };
+  return {
+    next(): Promise<void> {
+      const ids = held;
+      held = [];
+      const got = new Promise<void>((resolve) => (waiter = resolve));
+      if (ids.length > 0) consumer.ack(ids);
+      return got;
+    },
+    close(): void {
+      consumer.ack(held);
+      consumer.close();
+    },
+  };
+}
+
+const CHUNK = 500;
+let seq = 0;
+/**
+ * One trial: an untraced and a traced topic, worked in alternating chunks of
+ * CHUNK messages (a PushBatch each, then an ack of a chunk with the delivery
+ * of the next), each chunk's CPU time added to its topic's: both see the same
+ * load from the rest of the machine, millisecond by millisecond.
+ */
+async function trialInProcess(broker: Broker, t: number): Promise<{ push: Sample; consume: Sample }[]> {
+  const topics = [`bench-trace-${seq++}`, `bench-trace-${seq++}`];
+  topics.forEach((topic, i) => {
+    broker.configure(topic, { trace: i === 1 });
+    broker.declareQueue(topic, "q");
+  });
+  const batch = Array.from({ length: CHUNK }, () => ({ routeKey: "q", body: BODY, delayMs: 0 }));
+  const cpu = [
+    { push: 0, consume: 0 },
+    { push: 0, consume: 0 },
+  ];
+  const wall = [
+    { push: 0, consume: 0 },
+    { push: 0, consume: 0 },
+  ];
+  const timed = async (i: number, phase: "push" | "consume", work: () => Promise<unknown>) => {
+    const c0 = process.cpuUsage();
+    const t0 = performance.now();
+    await work();
+    wall[i]![phase] += performance.now() - t0;
+    const c = process.cpuUsage(c0);
+    cpu[i]![phase] += c.user + c.system;
+  };
+  const rounds = N / CHUNK;
+  for (let r = 0; r < rounds; r++) for (const i of (r + t) % 2 ? [1, 0] : [0, 1]) await timed(i, "push", () => broker.pushBatch(topics[i]!, batch));
+  const consumers = topics.map((topic) => chunkConsumer(broker, topic));
+  await Promise.all(consumers.map((c) => c.next())); // the first chunks, delivered as the consumers start
+  for (let r = 1; r < rounds; r++) for (const i of (r + t) % 2 ? [1, 0] : [0, 1]) await timed(i, "consume", () => consumers[i]!.next());
+  for (const c of consumers) c.close();
+  const n = { push: N, consume: N - CHUNK };
+  return [0, 1].map((i) => ({
+    push: { wallRate: n.push / (wall[i]!.push / 1000), cpuRate: n.push / (cpu[i]!.push / 1e6) },
+    consume: { wallRate: n.consume / (wall[i]!.consume / 1000), cpuRate: n.consume / (cpu[i]!.consume / 1e6) },
+  }));
 }
 
 async function inProcess(rows: Rows): Promise<void> {
@@ -107,21 +153,16 @@ async function inProcess(rows: Rows): Promise<void> {
   const storage = openStorage({ dataDir, segmentBytes: 64 << 20, fsync: "interval" });
   const broker = Broker.open({ storage, nodeId: 1, version: "bench", maxBodyBytes: 1 << 20, logger: silent });
   try {
-    await trialInProcess(broker, false); // warm-up: JIT and the store's first segments
-    await trialInProcess(broker, true);
+    await trialInProcess(broker, 0); // warm-up: JIT and the store's first segments
     for (let t = 0; t < TRIALS; t++) {
       progress(`in process: trial ${t + 1}/${TRIALS}`);
-      const order = t % 2 === 0 ? [false, true] : [true, false];
-      const got: Record<string, { push: Sample; consume: Sample }> = {};
-      for (const traced of order) got[traced ? "on" : "off"] = await trialInProcess(broker, traced);
+      const [off, on] = await trialInProcess(broker, t);
       for (const phase of ["push", "consume+ack"] as const) {
         const key = phase === "push" ? "push" : "consume";
-        const off = got["off"]![key];
-        const on = got["on"]![key];
-        add(rows, `in process: ${phase} on/off, msg per CPU s`, on.cpuRate / off.cpuRate);
-        add(rows, `in process: ${phase} on/off, msg/s (wall)`, on.wallRate / off.wallRate);
-        add(rows, `in process: ${phase} off, msg per CPU s`, off.cpuRate);
-        add(rows, `in process: ${phase} on, msg per CPU s`, on.cpuRate);
+        add(rows, `in process: ${phase} on/off, msg per CPU s`, on![key].cpuRate / off![key].cpuRate);
+        add(rows, `in process: ${phase} on/off, msg/s (wall)`, on![key].wallRate / off![key].wallRate);
+        add(rows, `in process: ${phase} off, msg per CPU s`, off![key].cpuRate);
+        add(rows, `in process: ${phase} on, msg per CPU s`, on![key].cpuRate);
       }
     }
     // Every traced topic saw N messages pushed, delivered and acked.
@@ -241,7 +282,7 @@ async function main(): Promise<void> {
   if (ONLY.includes("inproc")) await inProcess(rows);
   if (ONLY.includes("wire")) await overTheWire(rows);
   progress("");
-  console.log(`\ntracing on vs off, 128-byte bodies; in process: ${N} messages x ${TRIALS} interleaved trials; wire: ${WIRE_N} messages x ${RUNS} interleaved runs (medians; per-run values)`);
+  console.log(`\ntracing on vs off, 128-byte bodies; in process: ${N} messages x ${TRIALS} trials in interleaved chunks of ${CHUNK}; wire: ${WIRE_N} messages x ${RUNS} interleaved runs (medians; per-run values)`);
   console.log(`load average before ${loadBefore}, after ${loadAverage()} (${cpus().length} CPUs)\n`);
   console.log("| metric | median | runs |");
   console.log("|---|--:|---|");
