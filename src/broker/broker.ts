@@ -12,7 +12,7 @@ import { checkRouteKeyForMode } from "./routing.js";
 import { Snowflake, timeOf } from "./snowflake.js";
 import type { NewMessage, PriorityLevelStats, QueueLog, Storage, StoredMessage } from "./storage.js";
 import { Topic } from "./topic.js";
-import { type DeliveryTarget, type TraceEvent, traceEvent, TraceKind } from "./trace.js";
+import { type DeliveryTarget, NO_SUBJECT, type TraceEvent, TraceKind, type TraceSubject, traceSubject } from "./trace.js";
 import {
   applyConfigPatch,
   checkPriority,
@@ -349,7 +349,9 @@ export class Broker {
     let duplicates = 0;
     let lastQueues = 0;
     /** Messages to trace once they are stored. */
-    let traced: { message: NewMessage; queues: Queue[] }[] | undefined;
+    /** Messages to trace once they are stored, and the queues each reached (at the input's index; duplicates leave holes). */
+    const tracedMessages: NewMessage[] | undefined = topic.trace !== undefined ? new Array(inputs.length) : undefined;
+    const tracedRoutes: Queue[][] | undefined = tracedMessages && new Array(inputs.length);
     // Bounds the disk and loop time one request can take (the copies are written below, over several turns when large).
     let fanoutBytes = 0;
     const maxFanoutBytes = this.options.maxPushFanoutBytes ?? Number.POSITIVE_INFINITY;
@@ -361,7 +363,7 @@ export class Broker {
         if (original !== undefined) {
           ids[i] = original;
           duplicates++;
-          topic.trace?.append(traceEvent(TraceKind.Pushed, now, original, { nodeId: this.options.nodeId, routeKey: input.routeKey, duplicate: true }));
+          topic.trace?.append(TraceKind.Pushed, now, original, traceSubject({ nodeId: this.options.nodeId, routeKey: input.routeKey, duplicate: true }), 0, 0);
           continue;
         }
       }
@@ -383,7 +385,10 @@ export class Broker {
       if (input.delayMs > 0 || ttl > 0) timed = true;
       const message = newMessage(id, now, input.routeKey, input.body, input.delayMs, ttl, key, input.priority ?? defaultPriority);
       if (key !== "") (fresh ??= new Map()).set(key, id);
-      if (topic.trace !== undefined) (traced ??= []).push({ message, queues });
+      if (tracedMessages !== undefined) {
+        tracedMessages[i] = message;
+        tracedRoutes![i] = queues;
+      }
       for (const q of queues) {
         let list = perQueue.get(q);
         if (!list) perQueue.set(q, (list = []));
@@ -395,7 +400,7 @@ export class Broker {
     try {
       // At once when small; spread over loop turns when large, after the topic's earlier pushes.
       // A duplicate waits there too, and for the commit: its original is then durable.
-      const spread = topic.appends.append(perQueue, fanoutBytes, traced && (() => this.tracePushes(topic, traced!, now)));
+      const spread = topic.appends.append(perQueue, fanoutBytes, tracedMessages && (() => this.tracePushes(topic, tracedMessages, tracedRoutes!, now)));
       if (spread) await spread;
       topic.pushed += inputs.length - duplicates;
       await this.storage.commit();
@@ -407,14 +412,28 @@ export class Broker {
     return { ids, duplicates, lastQueues };
   }
 
-  private tracePushes(topic: Topic, pushed: readonly { message: NewMessage; queues: Queue[] }[], nowMs: number): void {
+  private tracePushes(topic: Topic, messages: readonly (NewMessage | undefined)[], routes: readonly Queue[][], nowMs: number): void {
     const trace = topic.trace!;
     const nodeId = this.options.nodeId;
-    for (const { message: m, queues } of pushed) {
-      trace.append(traceEvent(TraceKind.Pushed, nowMs, m.id, { nodeId, routeKey: m.routeKey, queues: queues.map((q) => q.bindKey) }));
-      if (m.deliverAtMs > nowMs) trace.append(traceEvent(TraceKind.Delayed, nowMs, m.id, { untilMs: m.deliverAtMs }));
+    // One subject per route: the log stores a run of pushes to the same queues as one record.
+    let about: TraceSubject | undefined;
+    let aboutQueues: Queue[] | undefined;
+    let delayed = false;
+    for (let i = 0; i < messages.length; i++) {
+      const m = messages[i];
+      if (m === undefined) continue;
+      const queues = routes[i]!;
+      if (about === undefined || m.routeKey !== about.routeKey || !sameQueues(queues, aboutQueues!)) {
+        about = traceSubject({ nodeId, routeKey: m.routeKey, queues: queues.map((q) => q.bindKey) });
+        aboutQueues = queues;
+      }
+      trace.append(TraceKind.Pushed, nowMs, m.id, about, 0, 0);
+      if (m.deliverAtMs > nowMs) delayed = true;
     }
+    // After the pushes rather than between them, so the delays form runs too (a message's Delayed still follows its Pushed).
+    if (delayed) for (const m of messages) if (m !== undefined && m.deliverAtMs > nowMs) trace.append(TraceKind.Delayed, nowMs, m.id, NO_SUBJECT, 0, m.deliverAtMs);
   }
+
 
   // ---- tracing ----
 
@@ -730,4 +749,12 @@ function noQueueMatches(topic: string, routeKey: string, routeMode: string): Bro
     ErrorReason.NO_ROUTE,
     `no queue of topic ${topic} matches route key ${JSON.stringify(routeKey)} (mode ${routeMode}); declare one first`,
   );
+}
+
+/** Whether two routes reached the same queues (routes are cached, so mostly the same array). */
+function sameQueues(a: readonly Queue[], b: readonly Queue[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }

@@ -20,9 +20,11 @@ import {
   type SteerResult,
   type StoredInfo,
   type TraceEvent,
+  type TraceKind,
   type TraceLog,
   type TraceLogStats,
   type TraceRetention,
+  type TraceSubject,
   type QueueLogObserver,
 } from "./storage.js";
 
@@ -213,13 +215,14 @@ class GuardedQueueLog implements QueueLog {
 }
 
 class GuardedTraceLog implements TraceLog {
+  /** The inner log's own (it never throws): no extra call per traced event. */
+  readonly append: (kind: TraceKind, atMs: number, id: bigint, about: TraceSubject, retry: number, untilMs: number) => void;
+
   constructor(
     private readonly inner: TraceLog,
     private readonly log: StorageFailureLogger,
-  ) {}
-
-  append(event: TraceEvent): void {
-    this.inner.append(event);
+  ) {
+    this.append = inner.append.bind(inner);
   }
 
   read(id: bigint, notBeforeMs: number, max: number): TraceEvent[] {

@@ -76,7 +76,7 @@ export function reschedule(queue: Queue, id: bigint, atMs: number): void {
   const r = queue.log.reschedule(id, timeOf(id), atMs);
   if (r === "inFlight") throw inFlight(queue, id);
   if (r === "missing") throw notFound(`queue ${queue.name} (ready or delayed)`, id, false);
-  queue.traced(TraceKind.Rescheduled, id, { untilMs: atMs });
+  queue.traced(TraceKind.Rescheduled, id, 0, atMs);
   queue.schedule();
   queue.kick();
 }

@@ -7,7 +7,7 @@ import { BrokerError, ErrorReason } from "./errors.js";
 import { queueName } from "./names.js";
 import type { NewMessage, QueueLog, StoredMessage, TraceLog } from "./storage.js";
 import { retryBackoffMs, type TopicConfig } from "./topic-config.js";
-import { type DeliveryTarget, type TraceEvent, traceEvent, TraceKind, UNKNOWN_TARGET } from "./trace.js";
+import { type DeliveryTarget, TraceKind, type TraceSubject, traceSubject, UNKNOWN_TARGET } from "./trace.js";
 
 /** A message as handed to a consumer (a pop or a consume stream): the stored message, owned by the caller. */
 export interface Delivery extends StoredMessage {
@@ -159,6 +159,10 @@ export class Queue {
   private timer: Timer | undefined;
   private timerAtMs = Number.POSITIVE_INFINITY;
   private closed = false;
+  /** What this queue's events have in common (its bind key), and that of its last delivery target's. */
+  private readonly subject: TraceSubject;
+  private deliveredTo: DeliveryTarget | undefined;
+  private deliveredAbout: TraceSubject | undefined;
 
   constructor(
     readonly topic: string,
@@ -168,17 +172,18 @@ export class Queue {
     private readonly env: QueueEnv,
   ) {
     this.name = queueName(topic, bindKey);
+    this.subject = traceSubject({ bindKey });
     log.observe({
-      requeued: (id, retry, readyAtMs) => this.traced(TraceKind.TtrExpired, id, { retry, untilMs: readyAtMs }),
+      requeued: (id, retry, readyAtMs) => this.traced(TraceKind.TtrExpired, id, retry, readyAtMs),
       expired: (id) => this.traced(TraceKind.Expired, id),
     });
   }
 
   /** Records an event of one of this queue's messages when the topic's tracing is on. */
-  traced(kind: TraceKind, id: bigint, fields?: Partial<TraceEvent>): void {
+  traced(kind: TraceKind, id: bigint, retry = 0, untilMs = 0): void {
     const trace = this.env.trace();
     if (trace === undefined) return;
-    trace.append(traceEvent(kind, this.env.clock.now(), id, { bindKey: this.bindKey, ...fields }));
+    trace.append(kind, this.env.clock.now(), id, this.subject, retry, untilMs);
   }
 
   get autoAck(): boolean {
@@ -292,7 +297,7 @@ export class Queue {
   releaseIfInFlight(id: bigint, delayMs: number, kind: TraceKind = TraceKind.Nacked): boolean {
     const readyAtMs = this.env.clock.now() + delayMs;
     if (this.closed || !this.log.release(id, readyAtMs)) return false;
-    this.traced(kind, id, { untilMs: readyAtMs });
+    this.traced(kind, id, 0, readyAtMs);
     if (delayMs > 0) this.schedule();
     else this.kick();
     return true;
@@ -308,7 +313,7 @@ export class Queue {
   touchIfInFlight(id: bigint, ttrMs: number): number | undefined {
     const deadline = this.env.clock.now() + (ttrMs > 0 ? ttrMs : this.config().msgTtrS * 1000);
     if (!this.log.touch(id, deadline)) return undefined;
-    this.traced(TraceKind.Touched, id, { untilMs: deadline });
+    this.traced(TraceKind.Touched, id, 0, deadline);
     this.schedule(); // a shorter ttr_ms moves the deadline earlier than the armed timer
     return deadline;
   }
@@ -417,10 +422,15 @@ export class Queue {
   }
 
   private traceDeliveries(trace: TraceLog, batch: readonly StoredMessage[], target: DeliveryTarget, autoAck: boolean, nowMs: number): void {
-    for (const m of batch) {
-      trace.append(traceEvent(TraceKind.Delivered, nowMs, m.id, { bindKey: this.bindKey, retry: m.retry, untilMs: autoAck ? 0 : m.deadlineMs, ...target }));
-      if (autoAck) trace.append(traceEvent(TraceKind.Acked, nowMs, m.id, { bindKey: this.bindKey }));
+    // A consumer stream delivers to the same target all along: its subject is made once.
+    if (target !== this.deliveredTo) {
+      this.deliveredTo = target;
+      this.deliveredAbout = traceSubject({ bindKey: this.bindKey, ...target });
     }
+    const about = this.deliveredAbout!;
+    for (const m of batch) trace.append(TraceKind.Delivered, nowMs, m.id, about, m.retry, autoAck ? 0 : m.deadlineMs);
+    // After the deliveries rather than between them, so the acks form a run too.
+    if (autoAck) for (const m of batch) trace.append(TraceKind.Acked, nowMs, m.id, this.subject, 0, 0);
   }
 
   /** Arms the timer for the log's next due work (a delay firing or a deadline passing). */
@@ -467,7 +477,7 @@ export class Queue {
         this.env.openDead().append(retriesUsedUp.map((m) => ({ ...m, deliverAtMs: 0, expiresAtMs: 0 })));
         this.log.bury(retriesUsedUp.map((m) => m.id));
         this.counters.deadLettered += retriesUsedUp.length;
-        for (const m of retriesUsedUp) this.traced(TraceKind.DeadLettered, m.id, { retry: m.retry });
+        for (const m of retriesUsedUp) this.traced(TraceKind.DeadLettered, m.id, m.retry);
       } catch (err) {
         // They stay held in the main log and come back on the next pass.
         this.env.warn({ err, queue: this.name }, "could not store dead letters; will retry");

@@ -9,10 +9,10 @@
 // Time comes from the Clock the storage is opened with (the same one the
 // broker uses), never from Date.now() directly.
 
-import type { TraceEvent, TraceRetention } from "./trace.js";
+import type { TraceEvent, TraceKind, TraceRetention, TraceSubject } from "./trace.js";
 
 export { type Clock, type Timer, systemClock } from "./clock.js";
-export { type ConsumerKind, type TraceEvent, TraceKind, type TraceRetention } from "./trace.js";
+export { type ConsumerKind, type TraceEvent, TraceKind, type TraceRetention, type TraceSubject } from "./trace.js";
 
 /** A message handed to QueueLog.append. */
 export interface NewMessage {
@@ -313,11 +313,14 @@ export interface TraceLogStats {
  */
 export interface TraceLog {
   /**
-   * Adds an event (events come in the order they happened). Never throws: a
-   * trace must not fail what it describes, so a failed write is logged and
-   * counted in stats().eventsLost.
+   * Adds an event: `kind` of message `id` at atMs, with the fields of
+   * `about` (events come in the order they happened). A run of events that
+   * differ only in their id (the same kind, time, retry, untilMs and subject
+   * object) may be stored as one record, so callers reuse subjects. Never
+   * throws: a trace must not fail what it describes, so a failed write is
+   * logged and counted in stats().eventsLost.
    */
-  append(event: TraceEvent): void;
+  append(kind: TraceKind, atMs: number, id: bigint, about: TraceSubject, retry: number, untilMs: number): void;
   /**
    * The events of message `id`, oldest first, at most `max`; reads only the
    * segments written at or after notBeforeMs (no event of a message precedes

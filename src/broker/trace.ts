@@ -49,41 +49,48 @@ export interface DeliveryTarget {
 
 export const UNKNOWN_TARGET: Readonly<DeliveryTarget> = Object.freeze({ consumer: "", peer: "", tokenName: "" });
 
-export interface TraceEvent {
+/**
+ * What the events of one source have in common: everything of an event but
+ * its kind, time, message id, retry count and the time it sets. Callers keep
+ * one per source (a queue, a consumer stream, a push's route) and never change
+ * it after use: a trace log may compare subjects by identity, to store a run
+ * of events of the same subject as one record.
+ */
+export interface TraceSubject {
+  /** The queue's bind key; "" for events of the push itself (Pushed, Delayed). */
+  readonly bindKey: string;
+  /** Pushed: the node that stored it. */
+  readonly nodeId: number;
+  /** Pushed: the push's route key. */
+  readonly routeKey: string;
+  /** Pushed: bind keys of the queues it reached. */
+  readonly queues: readonly string[];
+  /** Pushed: an idempotency duplicate of this message (nothing was stored). */
+  readonly duplicate: boolean;
+  /** Delivered: to whom. */
+  readonly consumer: ConsumerKind;
+  readonly peer: string;
+  readonly tokenName: string;
+}
+
+export interface TraceEvent extends TraceSubject {
   kind: TraceKind;
   /** When it happened, ms since the epoch (the broker's clock). */
   atMs: number;
   id: bigint;
-  /** The queue's bind key; "" for events of the push itself (Pushed, Delayed). */
-  bindKey: string;
   /** Retry count (Delivered, TtrExpired, DeadLettered); 0 otherwise. */
   retry: number;
   /** A time the event sets (see TraceKind); 0 when none. */
   untilMs: number;
-  /** Pushed: the node that stored it. */
-  nodeId: number;
-  /** Pushed: the push's route key. */
-  routeKey: string;
-  /** Pushed: bind keys of the queues it reached. */
   queues: string[];
-  /** Pushed: an idempotency duplicate of this message (nothing was stored). */
-  duplicate: boolean;
-  /** Delivered: to whom. */
-  consumer: ConsumerKind;
-  peer: string;
-  tokenName: string;
 }
 
-/** An event with every optional field at its zero value. */
-export function traceEvent(kind: TraceKind, atMs: number, id: bigint, fields?: Partial<TraceEvent>): TraceEvent {
-  // Explicit fields rather than a spread: this runs for every traced event.
+const NO_QUEUES = Object.freeze([]) as unknown as string[];
+
+/** A subject with every field not given at its zero value. */
+export function traceSubject(fields?: Partial<TraceSubject>): TraceSubject {
   return {
-    kind,
-    atMs,
-    id,
     bindKey: fields?.bindKey ?? "",
-    retry: fields?.retry ?? 0,
-    untilMs: fields?.untilMs ?? 0,
     nodeId: fields?.nodeId ?? 0,
     routeKey: fields?.routeKey ?? "",
     queues: fields?.queues ?? NO_QUEUES,
@@ -94,7 +101,14 @@ export function traceEvent(kind: TraceKind, atMs: number, id: bigint, fields?: P
   };
 }
 
-const NO_QUEUES = Object.freeze([]) as unknown as string[];
+/** The subject of events that have none of its fields (Delayed). */
+export const NO_SUBJECT: TraceSubject = Object.freeze(traceSubject());
+
+/** An event with every optional field at its zero value. */
+export function traceEvent(kind: TraceKind, atMs: number, id: bigint, fields?: Partial<TraceSubject & { retry: number; untilMs: number }>): TraceEvent {
+  const about = traceSubject(fields);
+  return { ...about, queues: [...about.queues], kind, atMs, id, retry: fields?.retry ?? 0, untilMs: fields?.untilMs ?? 0 };
+}
 
 /** How much of a topic's trace is kept: the older part beyond either bound is reclaimed (whole segments). */
 export interface TraceRetention {

@@ -1,8 +1,8 @@
 // A TraceLog held in memory, for memory storage: events in an array per
 // topic, retention applied per event (there are no segments to reclaim).
-import type { Clock, TraceEvent, TraceLog, TraceLogStats, TraceRetention } from "../broker/storage.js";
+import type { Clock, TraceEvent, TraceKind, TraceLog, TraceLogStats, TraceRetention, TraceSubject } from "../broker/storage.js";
 
-/** About what an event costs on disk in the file store, so a size retention bounds memory alike. */
+/** About what an event recorded alone (a record of its own) costs on disk in the file store, so a size retention bounds memory at least as tightly. */
 const EVENT_BYTES = 80;
 
 export class MemoryTraceData {
@@ -17,8 +17,8 @@ export class MemoryTraceLog implements TraceLog {
     private readonly clock: Clock,
   ) {}
 
-  append(event: TraceEvent): void {
-    this.data.events.push({ ...event, queues: [...event.queues] });
+  append(kind: TraceKind, atMs: number, id: bigint, about: TraceSubject, retry: number, untilMs: number): void {
+    this.data.events.push({ ...about, queues: [...about.queues], kind, atMs, id, retry, untilMs });
     this.reclaim();
   }
 

@@ -5,12 +5,19 @@
 // microtask, so a burst costs one system call, and the bytes are in the page
 // cache (they survive kill -9) before any reply that follows them is sent.
 //
+// What an event costs is what tracing costs, so the hot path is small:
+// consecutive events that differ only in their message id (a batch's
+// deliveries, a stream's acks: the caller passes the same subject object)
+// extend one record, a run, by 8 bytes of id written into the buffer as an
+// aligned u64, and one index entry. The strings, the checksum and the
+// record's frame are paid once per run.
+//
 // Lookup by id without a scan of the records: every segment keeps an index
-// of its records by message id (two typed arrays, 12 bytes per event: in
-// record order while the segment is written, sorted by id once sealed), and
-// its time range. A read visits only segments
-// written at or after the message's push (its snowflake's time), binary
-// searches each, and reads just the matching records. The indexes are
+// of its records with the bounds of the ids each holds (trace-index.ts: 20
+// bytes per record, not per event, nothing to sort when the segment is
+// sealed), and its time range. A read visits only segments written at or
+// after the message's push (its snowflake's time), checks each record's
+// bounds, and reads just the records that may hold the id. The indexes are
 // rebuilt at open by scanning the retained segments (bounded by retention).
 //
 // Damage at open: a record whose length or checksum is wrong is skipped when
@@ -25,12 +32,24 @@
 import * as fs from "node:fs";
 import { join } from "node:path";
 import { crc32c } from "@node-rs/crc32";
-import type { TraceEvent, TraceLog, TraceLogStats, TraceRetention } from "../broker/storage.js";
+import type { TraceEvent, TraceKind, TraceLog, TraceLogStats, TraceRetention, TraceSubject } from "../broker/storage.js";
 import type { StoreContext } from "./context.js";
-import { checkTraceRecord, decodeTraceRecord, encodeTraceRecord, maxTraceRecordBytes, traceRecordAt, traceRecordId, TRACE_FRAME_BYTES } from "./trace-codec.js";
+import { TraceIndex } from "./trace-index.js";
+import { checkTraceRecord, decodeTraceEvents, encodeTraceRunHead, maxTraceHeadBytes, sealTraceRun, traceRecordAt, traceRecordIds, TRACE_FRAME_BYTES } from "./trace-codec.js";
 
 const HEADER_BYTES = 16;
-const MAGIC = Buffer.from("GMQTRC01", "ascii");
+/** Format 1: one record per event (read, never written now); format 2: runs, 8-byte aligned (trace-codec.ts). */
+const MAGIC_V1 = Buffer.from("GMQTRC01", "ascii");
+const MAGIC = Buffer.from("GMQTRC02", "ascii");
+/** A run ends at about this size, so reading one event reads little. */
+const MAX_RUN_BYTES = 32 * 1024;
+/**
+ * Buffered records are written once they pass this, not only at the end of
+ * the microtask: a consumer loop can deliver and ack a whole backlog in one
+ * turn, and a buffer grown to megabytes costs more than a write.
+ */
+const WRITE_AT_BYTES = 64 * 1024;
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 /** Smallest segment, so a tiny size retention does not mean a file per event. */
 const MIN_SEGMENT_BYTES = 16 * 1024;
 /** Retention is enforced at most this often while writing. */
@@ -43,12 +62,12 @@ interface Segment {
   bytes: number;
   firstAtMs: number;
   lastAtMs: number;
-  /** The active segment's index is unsorted (record order) and growing; a sealed one's sorted by id. */
+  /** Written no more; its index is trimmed. */
   sealed: boolean;
-  /** Index: the message id and offset of each record (the first `count`). */
-  ids: BigUint64Array;
-  offs: Uint32Array;
-  count: number;
+  /** Its header's format (trace-codec.ts); only format 2 is appended to. */
+  format: number;
+  /** Message id -> offsets of its records. */
+  ids: TraceIndex;
 }
 
 export interface FileTraceLogOptions {
@@ -67,13 +86,11 @@ function header(index: number): Buffer {
   return h;
 }
 
-function headerOk(buf: Buffer, index: number): boolean {
-  return (
-    buf.length >= HEADER_BYTES &&
-    buf.subarray(0, 8).equals(MAGIC) &&
-    buf.readUInt32LE(8) === index &&
-    crc32c(buf.subarray(0, 12)) === buf.readUInt32LE(12)
-  );
+/** The segment's format (1 or 2), or 0 when its header is bad. */
+function headerFormat(buf: Buffer, index: number): number {
+  if (buf.length < HEADER_BYTES || buf.readUInt32LE(8) !== index || crc32c(buf.subarray(0, 12)) !== buf.readUInt32LE(12)) return 0;
+  const magic = buf.subarray(0, 8);
+  return magic.equals(MAGIC) ? 2 : magic.equals(MAGIC_V1) ? 1 : 0;
 }
 
 function newSegment(index: number, path: string): Segment {
@@ -84,9 +101,8 @@ function newSegment(index: number, path: string): Segment {
     firstAtMs: Number.POSITIVE_INFINITY,
     lastAtMs: Number.NEGATIVE_INFINITY,
     sealed: false,
-    ids: new BigUint64Array(1024),
-    offs: new Uint32Array(1024),
-    count: 0,
+    format: 2,
+    ids: new TraceIndex(),
   };
 }
 
@@ -95,10 +111,22 @@ export class FileTraceLog implements TraceLog {
   /** The segment written, with its file open; undefined until the next append opens one. */
   private active: Segment | undefined;
   private fd = -1;
-  /** Records encoded since the last write, in pending[0, pendingBytes). */
-  private pending: Buffer = Buffer.allocUnsafe(64 * 1024);
+  /** Records encoded since the last write, in pending[0, pendingBytes); its own memory, so 8-aligned for pending64. */
+  private pending: Buffer = Buffer.allocUnsafeSlow(2 * WRITE_AT_BYTES);
+  private pending64 = new BigUint64Array(this.pending.buffer, 0, this.pending.length >>> 3);
+  private pending32 = new Uint32Array(this.pending.buffer, 0, this.pending.length >>> 2);
   private pendingBytes = 0;
+  /** Events in pending. */
   private pendingCount = 0;
+  /** The run being extended (the last record in pending), while `runAbout` is set. */
+  private runAbout: TraceSubject | undefined;
+  private runKind = 0;
+  private runAtMs = 0;
+  private runRetry = 0;
+  private runUntilMs = 0;
+  private runStart = 0;
+  /** Where the run's ids start in pending. */
+  private runIdsAt = 0;
   private flushQueued = false;
   private retention: TraceRetention;
   private lastReclaimMs = Number.NEGATIVE_INFINITY;
@@ -127,7 +155,8 @@ export class FileTraceLog implements TraceLog {
       const path = join(this.opts.dir, name);
       this.nextIndex = Math.max(this.nextIndex, index + 1);
       const buf = fs.readFileSync(path);
-      if (!headerOk(buf, index)) {
+      const format = headerFormat(buf, index);
+      if (format === 0) {
         this.opts.ctx.logger.warn({ file: path }, "trace segment header unreadable; renamed aside as .bad");
         this.opts.ctx.counters.quarantinedSegments++;
         fs.renameSync(path, `${path}.bad`);
@@ -141,11 +170,12 @@ export class FileTraceLog implements TraceLog {
         fs.truncateSync(path, end);
       }
       seg.bytes = end;
+      seg.format = format;
       this.segments.push(seg);
     }
-    // Earlier segments are sealed; the newest goes on being written if it has room.
+    // Earlier segments are sealed; the newest goes on being written if it has room and is of the format written now.
     const last = this.segments[this.segments.length - 1];
-    for (const seg of this.segments) if (seg !== last || seg.bytes >= this.segmentBytes) this.seal(seg);
+    for (const seg of this.segments) if (seg !== last || seg.bytes >= this.segmentBytes || seg.format !== 2 || seg.bytes % 8 !== 0) this.seal(seg);
     if (last !== undefined && !last.sealed) {
       this.fd = fs.openSync(last.path, "r+");
       this.active = last;
@@ -159,7 +189,8 @@ export class FileTraceLog implements TraceLog {
     while (off < buf.length) {
       const len = checkTraceRecord(buf, off, buf.length);
       if (len > 0) {
-        this.index(seg, traceRecordId(buf, off), off, traceRecordAt(buf, off));
+        indexRecord(seg.ids, buf, off);
+        this.spans(seg, traceRecordAt(buf, off));
         off += len;
         end = off;
         continue;
@@ -183,67 +214,64 @@ export class FileTraceLog implements TraceLog {
     return -1;
   }
 
-  private index(seg: Segment, id: bigint, off: number, atMs: number): void {
-    if (seg.count === seg.ids.length) {
-      const ids = new BigUint64Array(seg.count * 2);
-      ids.set(seg.ids);
-      const offs = new Uint32Array(seg.count * 2);
-      offs.set(seg.offs);
-      seg.ids = ids;
-      seg.offs = offs;
-    }
-    seg.ids[seg.count] = id;
-    seg.offs[seg.count++] = off;
+  /** The segment holds an event of atMs. */
+  private spans(seg: Segment, atMs: number): void {
     if (atMs < seg.firstAtMs) seg.firstAtMs = atMs;
     if (atMs > seg.lastAtMs) seg.lastAtMs = atMs;
   }
 
-  /** Sorts the segment's index by id (then offset) and trims it: 12 bytes per event. */
   private seal(seg: Segment): void {
     if (seg.sealed) return;
-    const n = seg.count;
-    const order = new Uint32Array(n);
-    for (let i = 0; i < n; i++) order[i] = i;
-    const srcIds = seg.ids;
-    const srcOffs = seg.offs;
-    order.sort((a, b) => {
-      const x = srcIds[a]!;
-      const y = srcIds[b]!;
-      return x < y ? -1 : x > y ? 1 : srcOffs[a]! - srcOffs[b]!;
-    });
-    const ids = new BigUint64Array(n);
-    const offs = new Uint32Array(n);
-    for (let i = 0; i < n; i++) {
-      ids[i] = srcIds[order[i]!]!;
-      offs[i] = srcOffs[order[i]!]!;
-    }
-    seg.ids = ids;
-    seg.offs = offs;
+    seg.ids.trim();
     seg.sealed = true;
   }
 
   // --------------------------------------------------------------- append
 
-  append(event: TraceEvent): void {
+  append(kind: TraceKind, atMs: number, id: bigint, about: TraceSubject, retry: number, untilMs: number): void {
+    // The same event as the run's but for the id: 8 bytes (the index is per run, kept at its end).
+    if (
+      about === this.runAbout &&
+      kind === this.runKind &&
+      atMs === this.runAtMs &&
+      retry === this.runRetry &&
+      untilMs === this.runUntilMs &&
+      this.pendingBytes - this.runStart < MAX_RUN_BYTES
+    ) {
+      if (this.pendingBytes + 8 > this.pending.length) this.grow(8);
+      this.putId(id);
+      this.pendingCount++;
+      return;
+    }
     if (this.closed) return;
+    this.startRun(kind, atMs, id, about, retry, untilMs);
+  }
+
+  private startRun(kind: TraceKind, atMs: number, id: bigint, about: TraceSubject, retry: number, untilMs: number): void {
+    this.endRun();
+    if (this.pendingBytes >= WRITE_AT_BYTES) this.flush();
     // A segment spans at most an eighth of the age retention, so it is reclaimed about on time.
     const maxAgeMs = this.retention.maxAgeMs;
-    if (this.active !== undefined && maxAgeMs > 0 && event.atMs - this.active.firstAtMs > maxAgeMs / 8) {
+    if (this.active !== undefined && maxAgeMs > 0 && atMs - this.active.firstAtMs > maxAgeMs / 8) {
       this.flush();
       this.rollActive();
     }
     try {
       const seg = this.active ?? this.openSegment();
-      const room = maxTraceRecordBytes(event);
-      if (this.pendingBytes + room > this.pending.length) {
-        const grown = Buffer.allocUnsafe(Math.max(this.pending.length * 2, this.pendingBytes + room));
-        this.pending.copy(grown, 0, 0, this.pendingBytes);
-        this.pending = grown;
-      }
-      const length = encodeTraceRecord(event, this.pending, this.pendingBytes);
-      this.index(seg, event.id, seg.bytes + this.pendingBytes, event.atMs);
-      this.pendingBytes += length;
+      const room = maxTraceHeadBytes(about) + 8;
+      if (this.pendingBytes + room > this.pending.length) this.grow(room);
+      const start = this.pendingBytes;
+      this.pendingBytes = encodeTraceRunHead(kind, atMs, id, about, retry, untilMs, this.pending, start);
+      this.runIdsAt = this.pendingBytes;
+      this.putId(id);
+      this.spans(seg, atMs);
       this.pendingCount++;
+      this.runAbout = about;
+      this.runKind = kind;
+      this.runAtMs = atMs;
+      this.runRetry = retry;
+      this.runUntilMs = untilMs;
+      this.runStart = start;
     } catch (err) {
       this.lost(1, err);
       return;
@@ -252,6 +280,31 @@ export class FileTraceLog implements TraceLog {
       this.flushQueued = true;
       queueMicrotask(() => this.flush());
     }
+  }
+
+  /** Writes the id at pendingBytes (8-aligned). */
+  private putId(id: bigint): void {
+    if (LITTLE_ENDIAN) this.pending64[this.pendingBytes >>> 3] = id;
+    else this.pending.writeBigUInt64LE(id, this.pendingBytes);
+    this.pendingBytes += 8;
+  }
+
+  private grow(room: number): void {
+    const grown = Buffer.allocUnsafeSlow(align8(Math.max(this.pending.length * 2, this.pendingBytes + room)));
+    this.pending.copy(grown, 0, 0, this.pendingBytes);
+    this.pending = grown;
+    this.pending64 = new BigUint64Array(grown.buffer, 0, grown.length >>> 3);
+    this.pending32 = new Uint32Array(grown.buffer, 0, grown.length >>> 2);
+  }
+
+  /** Frames the run being extended: no more events join it. */
+  private endRun(): void {
+    if (this.runAbout === undefined) return;
+    this.runAbout = undefined;
+    sealTraceRun(this.pending, this.runStart, this.pendingBytes);
+    const seg = this.active!;
+    if (LITTLE_ENDIAN) indexAlignedRun(seg.ids, seg.bytes + this.runStart, this.pending32, this.runIdsAt >>> 2, this.pendingBytes >>> 2);
+    else indexRun(seg.ids, seg.bytes + this.runStart, this.pending, this.runIdsAt, this.pendingBytes);
   }
 
   private openSegment(): Segment {
@@ -272,9 +325,10 @@ export class FileTraceLog implements TraceLog {
     return seg;
   }
 
-  /** Writes what append buffered (once per microtask; before a read). */
+  /** Writes what append buffered (once per microtask, past WRITE_AT_BYTES, before a read). */
   flush(): void {
     this.flushQueued = false;
+    this.endRun();
     const seg = this.active;
     if (this.pendingCount === 0 || seg === undefined) return;
     const buf = this.pending.subarray(0, this.pendingBytes);
@@ -330,7 +384,7 @@ export class FileTraceLog implements TraceLog {
     for (const seg of this.segments) {
       if (out.length >= max) break;
       if (seg.lastAtMs < notBeforeMs) continue;
-      const offs = seg.sealed ? offsetsOf(seg, id) : scanOffsets(seg, id);
+      const offs = seg.ids.offsetsOf(id);
       if (offs.length === 0) continue;
       const fd = fs.openSync(seg.path, "r");
       try {
@@ -343,8 +397,8 @@ export class FileTraceLog implements TraceLog {
           const rec = Buffer.allocUnsafe(len);
           fs.readSync(fd, rec, 0, len, off);
           // An entry whose write failed, or bytes damaged since open, read as no record.
-          if (checkTraceRecord(rec, 0, len) !== len || traceRecordId(rec, 0) !== id) continue;
-          out.push(decodeTraceRecord(rec, 0));
+          if (checkTraceRecord(rec, 0, len) !== len) continue;
+          decodeTraceEvents(rec, 0, id, out, max);
         }
       } finally {
         fs.closeSync(fd);
@@ -398,6 +452,7 @@ export class FileTraceLog implements TraceLog {
     if (this.closed) return;
     if (!remove) this.flush();
     this.closed = true;
+    this.runAbout = undefined;
     this.pendingBytes = 0;
     this.pendingCount = 0;
     this.closeFd();
@@ -411,25 +466,52 @@ export class FileTraceLog implements TraceLog {
   }
 }
 
-/** Offsets of the records of `id` in the active segment, in record order (a scan of its index: at most one segment's events). */
-function scanOffsets(seg: Segment, id: bigint): number[] {
-  const out: number[] = [];
-  const ids = seg.ids;
-  for (let i = 0; i < seg.count; i++) if (ids[i] === id) out.push(seg.offs[i]!);
-  return out;
+const align8 = (n: number): number => (n + 7) & ~7;
+
+/** Adds the (checked) record at off to the index, with the bounds of its ids. */
+function indexRecord(index: TraceIndex, buf: Buffer, off: number): void {
+  const [from, to] = traceRecordIds(buf, off);
+  indexRun(index, off, buf, from, to);
 }
 
-/** Offsets of the records of `id` in a sealed segment (binary search). */
-function offsetsOf(seg: Segment, id: bigint): number[] {
-  const ids = seg.ids;
-  let lo = 0;
-  let hi = ids.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (ids[mid]! < id) lo = mid + 1;
-    else hi = mid;
+/** indexRun over ids in words[from, to) (32-bit words, little-endian machine): the write path's. */
+function indexAlignedRun(index: TraceIndex, off: number, words: Uint32Array, from: number, to: number): void {
+  let minHi = 0xffffffff;
+  let minLo = 0xffffffff;
+  let maxHi = 0;
+  let maxLo = 0;
+  for (let w = from; w + 1 < to; w += 2) {
+    const lo = words[w]!;
+    const hi = words[w + 1]!;
+    if (hi < minHi || (hi === minHi && lo < minLo)) {
+      minHi = hi;
+      minLo = lo;
+    }
+    if (hi > maxHi || (hi === maxHi && lo > maxLo)) {
+      maxHi = hi;
+      maxLo = lo;
+    }
   }
-  const out: number[] = [];
-  for (let i = lo; i < ids.length && ids[i] === id; i++) out.push(seg.offs[i]!);
-  return out;
+  index.add(off, minHi, minLo, maxHi, maxLo);
+}
+
+/** Adds the record at off to the index; its ids (u64 LE) are buf[from, to). Bounds are found on 32-bit halves: no BigInt work per id. */
+function indexRun(index: TraceIndex, off: number, buf: Buffer, from: number, to: number): void {
+  let minHi = 0xffffffff;
+  let minLo = 0xffffffff;
+  let maxHi = 0;
+  let maxLo = 0;
+  for (let o = from; o + 8 <= to; o += 8) {
+    const lo = buf.readUInt32LE(o);
+    const hi = buf.readUInt32LE(o + 4);
+    if (hi < minHi || (hi === minHi && lo < minLo)) {
+      minHi = hi;
+      minLo = lo;
+    }
+    if (hi > maxHi || (hi === maxHi && lo > maxLo)) {
+      maxHi = hi;
+      maxLo = lo;
+    }
+  }
+  index.add(off, minHi, minLo, maxHi, maxLo);
 }

@@ -91,12 +91,13 @@ describe("message trace", function () {
   it("reclaims the oldest events past the topic's trace retention", async () => {
     const c = fixture.n.client;
     const topic = uniqueTopic("retained");
-    const retentionBytes = 128 * 1024;
+    const retentionBytes = 32 * 1024;
     await c.call("config", { topic, trace: true, traceRetentionBytes: BigInt(retentionBytes) });
     await c.call("declareQueue", { topic, bindKey: "q" });
     const ids: bigint[] = [];
+    // A push batch's events are one record (8 bytes per message): 8,000 pushes take ~64 KiB.
     for (let i = 0; i < 8; i++) {
-      const messages = Array.from({ length: 500 }, () => ({ routeKey: "q", body: Buffer.from("m") }));
+      const messages = Array.from({ length: 1000 }, () => ({ routeKey: "q", body: Buffer.from("m") }));
       ids.push(...(await c.call<object, { ids: bigint[] }>("pushBatch", { topic, messages })).ids);
     }
     expect((await trace(topic, ids[ids.length - 1]!)).map((e) => e.kind)).to.deep.equal([K.TRACE_EVENT_KIND_PUSHED]);

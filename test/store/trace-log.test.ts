@@ -1,7 +1,8 @@
 import { expect } from "chai";
 import * as fs from "node:fs";
 import { join } from "node:path";
-import { traceEvent, TraceKind, type TraceEvent } from "../../src/broker/trace.js";
+import { crc32c } from "@node-rs/crc32";
+import { traceEvent, TraceKind, traceSubject, type TraceEvent } from "../../src/broker/trace.js";
 import type { StoreContext } from "../../src/store/context.js";
 import { FileTraceLog } from "../../src/store/trace-log.js";
 import { recordingLogger, tempDir } from "./helpers.js";
@@ -41,6 +42,45 @@ function life(id: bigint, atMs: number): TraceEvent[] {
   ];
 }
 
+/** A segment header of format 1 (written by earlier versions), built by hand as docs/storage.md describes it. */
+function formatOneHeader(index: number): Buffer {
+  const h = Buffer.alloc(16);
+  h.write("GMQTRC01", 0, "ascii");
+  h.writeUInt32LE(index, 8);
+  h.writeUInt32LE(crc32c(h.subarray(0, 12)), 12);
+  return h;
+}
+
+/** A format-1 record: one event, every string written. */
+function formatOneRecord(e: TraceEvent): Buffer {
+  const strings = [e.bindKey, e.routeKey, e.peer, e.tokenName, ...e.queues].map((x) => Buffer.from(x, "utf8"));
+  const p = Buffer.alloc(38 + strings.reduce((n, b) => n + 2 + b.length, 0));
+  p.writeUInt8(e.kind, 0);
+  p.writeUInt8(e.duplicate ? 1 : 0, 1);
+  p.writeUInt8({ "": 0, pop: 1, stream: 2 }[e.consumer], 2);
+  p.writeUInt32LE(e.retry, 4);
+  p.writeDoubleLE(e.atMs, 8);
+  p.writeBigUInt64LE(e.id, 16);
+  p.writeDoubleLE(e.untilMs, 24);
+  p.writeUInt32LE(e.nodeId, 32);
+  p.writeUInt16LE(strings.length, 36);
+  let o = 38;
+  for (const b of strings) {
+    p.writeUInt16LE(b.length, o);
+    b.copy(p, o + 2);
+    o += 2 + b.length;
+  }
+  const frame = Buffer.alloc(8);
+  frame.writeUInt32LE(p.length, 0);
+  frame.writeUInt32LE(crc32c(p), 4);
+  return Buffer.concat([frame, p]);
+}
+
+/** Appends an event as its own subject: a record of its own unless the same object comes again. */
+function put(log: FileTraceLog, e: TraceEvent): void {
+  log.append(e.kind, e.atMs, e.id, e, e.retry, e.untilMs);
+}
+
 const segmentFiles = (dir: string): string[] => fs.readdirSync(dir).filter((f) => f.endsWith(".trc")).sort();
 
 describe("trace log (file)", () => {
@@ -48,7 +88,7 @@ describe("trace log (file)", () => {
     const dir = tempDir("trace");
     const clock = new ManualClock(T0);
     const log = open(dir, clock);
-    for (let i = 0; i < 3; i++) for (let id = 1n; id <= 50n; id++) log.append(life(id, T0 + Number(id))[i]!);
+    for (let i = 0; i < 3; i++) for (let id = 1n; id <= 50n; id++) put(log, life(id, T0 + Number(id))[i]!);
     const want = life(7n, T0 + 7);
     expect(log.read(7n, 0, 100)).to.deep.equal(want);
     expect(log.read(7n, 0, 2)).to.deep.equal(want.slice(0, 2));
@@ -56,7 +96,7 @@ describe("trace log (file)", () => {
     log.close();
     const again = open(dir, clock);
     expect(again.read(7n, 0, 100)).to.deep.equal(want);
-    again.append(traceEvent(TraceKind.Touched, T0 + 500, 7n, { bindKey: "q", untilMs: T0 + 9000 }));
+    put(again, traceEvent(TraceKind.Touched, T0 + 500, 7n, { bindKey: "q", untilMs: T0 + 9000 }));
     expect(again.read(7n, 0, 100).map((e) => e.kind)).to.deep.equal([TraceKind.Pushed, TraceKind.Delivered, TraceKind.Acked, TraceKind.Touched]);
     again.close();
   });
@@ -66,10 +106,10 @@ describe("trace log (file)", () => {
     const clock = new ManualClock(T0);
     const small = new FileTraceLog({ dir: join(dir, "small"), segmentBytes: 16 * 1024, retention: NO_RETENTION_BY_AGE, ctx: context(clock) });
     for (let id = 1n; id <= 2000n; id++) {
-      small.append(life(id, T0 + Number(id))[0]!);
+      put(small, life(id, T0 + Number(id))[0]!);
       if (id % 100n === 0n) small.flush(); // as the microtask flush does between calls
     }
-    small.append(life(5n, T0 + 3000)[2]!);
+    put(small, life(5n, T0 + 3000)[2]!);
     small.flush();
     expect(small.stats().segments).to.be.greaterThan(3);
     expect(small.read(5n, 0, 10).map((e) => e.kind)).to.deep.equal([TraceKind.Pushed, TraceKind.Acked]);
@@ -78,11 +118,69 @@ describe("trace log (file)", () => {
     small.close();
   });
 
+  it("stores a run of events of one subject as one record, each event found by its id before and after a reopen", () => {
+    const dir = tempDir("trace");
+    const clock = new ManualClock(T0);
+    const log = open(dir, clock);
+    const delivered = traceSubject({ bindKey: "q", consumer: "stream", peer: "127.0.0.1:5000", tokenName: "worker" });
+    const acked = traceSubject({ bindKey: "q" });
+    for (let id = 1n; id <= 300n; id++) log.append(TraceKind.Delivered, T0, id, delivered, 0, T0 + 30_000);
+    log.append(TraceKind.Delivered, T0, 7n, delivered, 0, T0 + 30_000); // the same message twice in one run
+    log.append(TraceKind.Delivered, T0, 8n, delivered, 2, T0 + 30_000); // another retry count: a record of its own
+    for (let id = 1n; id <= 300n; id++) log.append(TraceKind.Acked, T0 + 1, id, acked, 0, 0);
+    log.flush();
+    const deliveredEvent = (id: bigint, retry = 0) => traceEvent(TraceKind.Delivered, T0, id, { ...delivered, retry, untilMs: T0 + 30_000 });
+    const want7 = [deliveredEvent(7n), deliveredEvent(7n), traceEvent(TraceKind.Acked, T0 + 1, 7n, { bindKey: "q" })];
+    const want8 = [deliveredEvent(8n), deliveredEvent(8n, 2), traceEvent(TraceKind.Acked, T0 + 1, 8n, { bindKey: "q" })];
+    expect(log.read(7n, 0, 100)).to.deep.equal(want7);
+    expect(log.read(7n, 0, 1)).to.deep.equal(want7.slice(0, 1));
+    expect(log.read(8n, 0, 100)).to.deep.equal(want8);
+    // Three records: about 8 bytes per event rather than one record each.
+    expect(log.stats().bytesOnDisk).to.be.below(16 + 3 * 120 + 8 * 601);
+    log.close();
+    const again = open(dir, clock);
+    expect(again.read(7n, 0, 100)).to.deep.equal(want7);
+    expect(again.read(8n, 0, 100)).to.deep.equal(want8);
+    expect(again.read(300n, 0, 100).map((e) => e.kind)).to.deep.equal([TraceKind.Delivered, TraceKind.Acked]);
+    again.close();
+  });
+
+  it("writes a long burst before its microtask ends, and its events read back whole", () => {
+    const dir = tempDir("trace");
+    const clock = new ManualClock(T0);
+    const log = open(dir, clock);
+    const acked = traceSubject({ bindKey: "q" });
+    // 20,000 events in one turn: runs end at 32 KiB, and the buffer is written once past 64 KiB.
+    for (let id = 1n; id <= 20_000n; id++) log.append(TraceKind.Acked, T0, id, acked, 0, 0);
+    const [file] = segmentFiles(dir);
+    expect(fs.statSync(join(dir, file!)).size).to.be.greaterThan(64 * 1024);
+    for (const id of [1n, 4096n, 12_345n, 20_000n]) expect(log.read(id, 0, 10)).to.deep.equal([traceEvent(TraceKind.Acked, T0, id, { bindKey: "q" })]);
+    log.close();
+    expect(open(dir, clock).read(12_345n, 0, 10)).to.have.length(1);
+  });
+
+  it("reads segments of format 1 (a record per event) and writes on in a new segment", () => {
+    const dir = tempDir("trace");
+    fs.mkdirSync(dir, { recursive: true });
+    const [pushed, delivered] = life(1n, T0);
+    fs.writeFileSync(join(dir, "0000000001.trc"), Buffer.concat([formatOneHeader(1), formatOneRecord(pushed!), formatOneRecord(delivered!)]));
+    const clock = new ManualClock(T0);
+    const log = open(dir, clock);
+    expect(log.read(1n, 0, 10)).to.deep.equal([pushed, delivered]);
+    log.append(TraceKind.Acked, T0 + 2, 1n, traceSubject({ bindKey: "q" }), 0, 0);
+    log.close();
+    expect(segmentFiles(dir)).to.deep.equal(["0000000001.trc", "0000000002.trc"]);
+    const again = open(dir, clock);
+    expect(again.read(1n, 0, 10)).to.deep.equal(life(1n, T0));
+    expect(again.stats().corruptRecordsSkipped + again.stats().tornTailsTruncated).to.equal(0);
+    again.close();
+  });
+
   it("tolerates a torn tail: the partial record is cut off and reported, the rest is read", () => {
     const dir = tempDir("trace");
     const clock = new ManualClock(T0);
     const log = open(dir, clock);
-    for (const e of life(1n, T0)) log.append(e);
+    for (const e of life(1n, T0)) put(log, e);
     log.close();
     const [file] = segmentFiles(dir);
     const path = join(dir, file!);
@@ -94,7 +192,7 @@ describe("trace log (file)", () => {
     expect(again.stats().tornTailsTruncated).to.equal(1);
     expect(logger.warnings.map((w) => w.msg)).to.include("trace segment has a torn or damaged tail; cut off");
     // Writing goes on after the cut.
-    again.append(traceEvent(TraceKind.Acked, T0 + 9, 1n, { bindKey: "q" }));
+    put(again, traceEvent(TraceKind.Acked, T0 + 9, 1n, { bindKey: "q" }));
     again.close();
     expect(open(dir, clock).read(1n, 0, 10).map((e) => e.kind)).to.deep.equal([TraceKind.Pushed, TraceKind.Delivered, TraceKind.Acked]);
   });
@@ -103,7 +201,7 @@ describe("trace log (file)", () => {
     const dir = tempDir("trace");
     const clock = new ManualClock(T0);
     const log = open(dir, clock);
-    for (const e of life(1n, T0)) log.append(e);
+    for (const e of life(1n, T0)) put(log, e);
     log.close();
     const path = join(dir, segmentFiles(dir)[0]!);
     const bytes = fs.readFileSync(path);
@@ -123,7 +221,7 @@ describe("trace log (file)", () => {
     const dir = tempDir("trace");
     const clock = new ManualClock(T0);
     const log = open(dir, clock);
-    for (const e of life(1n, T0)) log.append(e);
+    for (const e of life(1n, T0)) put(log, e);
     log.close();
     const path = join(dir, segmentFiles(dir)[0]!);
     const bytes = fs.readFileSync(path);
@@ -140,12 +238,12 @@ describe("trace log (file)", () => {
     const clock = new ManualClock(T0);
     const log = open(dir, clock, { maxAgeMs: 0, maxBytes: 128 * 1024 });
     for (let id = 1n; id <= 6000n; id++) {
-      log.append(life(id, T0)[0]!);
+      put(log, life(id, T0)[0]!);
       if (id % 500n === 0n) log.flush();
     }
     log.flush();
     clock.set(T0 + 2000);
-    log.append(life(6001n, T0 + 2000)[0]!);
+    put(log, life(6001n, T0 + 2000)[0]!);
     log.flush();
     const s = log.stats();
     expect(s.segmentsReclaimed).to.be.greaterThan(0);
@@ -159,10 +257,10 @@ describe("trace log (file)", () => {
     const dir = tempDir("trace");
     const clock = new ManualClock(T0);
     const log = open(dir, clock, { maxAgeMs: 60_000, maxBytes: 0 });
-    for (const e of life(1n, T0)) log.append(e);
+    for (const e of life(1n, T0)) put(log, e);
     log.flush();
     clock.set(T0 + 61_000);
-    log.append(life(2n, T0 + 61_000)[0]!);
+    put(log, life(2n, T0 + 61_000)[0]!);
     log.flush();
     expect(log.read(1n, 0, 10)).to.deep.equal([]);
     expect(log.read(2n, 0, 10)).to.have.length(1);
