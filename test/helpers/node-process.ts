@@ -74,6 +74,34 @@ export interface StartOptions {
   until?: string;
 }
 
+/**
+ * GMQ_TEST_NODE_ROOT=/path/to/another/checkout runs that checkout's node
+ * (its bin/gnode.js: its dist/ when fresh, else its sources) in every test
+ * that starts one, to show which tests fail on an older build. Flags that node
+ * does not list in its --help are dropped with their values and named once on
+ * stderr, so each test plays its scenario against that node's defaults.
+ */
+const OTHER_ROOT = process.env["GMQ_TEST_NODE_ROOT"] || undefined;
+let otherFlags: Set<string> | undefined;
+const droppedFlags = new Set<string>();
+
+function forOtherNode(root: string, args: string[]): string[] {
+  const gnode = join(root, "bin/gnode.js");
+  otherFlags ??= new Set(execFileSync(process.execPath, [gnode, "--help"], { encoding: "utf8" }).match(/--[a-z][a-z0-9-]*/g));
+  const kept: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const flag = /^--[a-z][a-z0-9-]*/.exec(args[i]!)?.[0];
+    if (flag === undefined || otherFlags.has(flag)) {
+      kept.push(args[i]!);
+      continue;
+    }
+    if (!args[i]!.includes("=") && i + 1 < args.length && !args[i + 1]!.startsWith("--")) i++; // its value
+    if (!droppedFlags.has(flag)) console.warn(`GMQ_TEST_NODE_ROOT: the node in ${root} does not accept ${flag}; dropped`);
+    droppedFlags.add(flag);
+  }
+  return [gnode, ...kept];
+}
+
 export function tempDataDir(): string {
   return mkdtempSync(join(tmpdir(), "gmq-test-"));
 }
@@ -81,9 +109,8 @@ export function tempDataDir(): string {
 export function startNodeProcess(options: StartOptions = {}): Promise<NodeProcess> {
   const dataDir = options.dataDir ?? tempDataDir();
   const built = options.built ?? true;
-  if (built) ensureBuilt();
-  const args = [
-    ...(built ? [BUILT_MAIN] : ["--import", "tsx", MAIN]),
+  if (built && OTHER_ROOT === undefined) ensureBuilt();
+  const flags = [
     "--grpc-addr",
     "127.0.0.1:0",
     ...(options.httpAddrFlag === false ? [] : ["--http-addr", "127.0.0.1:0"]),
@@ -97,6 +124,7 @@ export function startNodeProcess(options: StartOptions = {}): Promise<NodeProces
     "info",
     ...(options.args ?? []),
   ];
+  const args = OTHER_ROOT !== undefined ? forOtherNode(OTHER_ROOT, flags) : [...(built ? [BUILT_MAIN] : ["--import", "tsx", MAIN]), ...flags];
   const spawnedAtMs = Date.now();
   const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...options.env } });
   const logs: string[] = [];

@@ -32,6 +32,22 @@ function bytesUnder(dir: string): number {
   return n;
 }
 
+/**
+ * p's outcome, or a failure naming what was awaited once a generous deadline
+ * passes: a node without the limit under test (GMQ_TEST_NODE_ROOT) may never
+ * settle it, and the failure should say what never came.
+ */
+async function settled<T>(p: Promise<T>, what: string): Promise<T> {
+  let outcome: { value: T } | { error: unknown } | undefined;
+  p.then(
+    (value) => (outcome = { value }),
+    (error: unknown) => (outcome = { error }),
+  );
+  const o = await waitFor(() => outcome, { what, deadlineMs: 30_000 });
+  if ("error" in o) throw o.error;
+  return o.value;
+}
+
 /** The process's resident set in bytes, from /proc. */
 function rssOf(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
@@ -92,12 +108,17 @@ describe("limits: one client cannot exhaust the node (real node)", function () {
       stream.on("data", (r: pb.ConsumeResponse) => (received += r.messages.length));
       stream.pause();
       stream.write({ kind: { $case: "subscribe", value: { topic, bindKey: "q", maxInFlight: 2 ** 32 - 1, maxBatchBytes: 0 } } });
-      await waitFor(async () => (await rejections("max-stream-buffer-bytes")) > before, { what: "the stream was cut by the send-buffer limit", deadlineMs: 30_000 });
+      // The node cuts the stream at its send buffer; one without that bound hands this client the whole backlog.
+      await waitFor(async () => (await rejections("max-stream-buffer-bytes")) > before || (await stat(topic)).inFlight === BigInt(n), {
+        what: "the stream was cut by the send-buffer limit (or the whole backlog sent to it)",
+        deadlineMs: 30_000,
+      });
+      expect(Number((await stat(topic)).inFlight), `messages handed to a client that reads nothing (of ${n} queued)`).to.be.at.most(n - 1);
+      expect(rssOf(node.pid) - rssBefore, "node RSS growth (bytes) for a client that reads nothing").to.be.below(40 * MiB);
       await waitFor(async () => {
         const s = await stat(topic);
         return s.inFlight === 0n && s.backlog === BigInt(n);
       }, { what: "every message is back in the queue", deadlineMs: 30_000 });
-      expect(rssOf(node.pid) - rssBefore).to.be.below(40 * MiB);
       expect(await client.call<object, object>("ping", {})).to.be.an("object"); // a probe is served meanwhile
       stream.resume();
       const err = await ended;
@@ -142,9 +163,15 @@ describe("limits: one client cannot exhaust the node (real node)", function () {
     const n = 200;
     const topic = await filledQueue("greedy-http", n);
     const before = await rejections("max-stream-buffer-bytes");
+    const rssBefore = rssOf(node.pid);
     const res = await fetch(`${base}/v1/topics/${topic}/queues/q:consume?max_in_flight=4294967295`);
     expect(res.status).to.equal(200);
-    await waitFor(async () => (await rejections("max-stream-buffer-bytes")) > before, { what: "the stream was cut by the send-buffer limit", deadlineMs: 30_000 });
+    // The node cuts the stream at its send buffer; one without that bound hands this client the whole backlog.
+    await waitFor(async () => (await rejections("max-stream-buffer-bytes")) > before || (await stat(topic)).inFlight === BigInt(n), {
+      what: "the stream was cut by the send-buffer limit (or the whole backlog sent to it)",
+      deadlineMs: 30_000,
+    });
+    expect(rssOf(node.pid) - rssBefore, "node RSS growth (bytes) for a client that reads nothing").to.be.below(32 * MiB);
     await waitFor(async () => {
       const s = await stat(topic);
       return s.inFlight === 0n && s.backlog === BigInt(n);
@@ -200,7 +227,7 @@ describe("limits: one client cannot exhaust the node (real node)", function () {
     });
     stream.write({ kind: { $case: "subscribe", value: { topic, bindKey: "q", maxInFlight: 100, maxBatchBytes: 2 ** 30 } } });
     await Promise.race([waitFor(() => received === n, { what: "every message arrived", deadlineMs: 30_000 }), failed.then((e) => Promise.reject(e))]);
-    expect(largest).to.be.at.most(GRPC_MESSAGE_BYTES);
+    expect(largest, "largest Consume reply (bytes)").to.be.at.most(GRPC_MESSAGE_BYTES);
     stream.end();
   });
 
@@ -212,7 +239,7 @@ describe("limits: one client cannot exhaust the node (real node)", function () {
     await waitFor(async () => (await client.call<object, { stat: { dead: bigint } }>("getTopicStat", { topic })).stat.dead === BigInt(n), { what: "every message is a dead letter", deadlineMs: 30_000 });
     // (1 MiB - 64 KiB) / (256 KiB + 4 KiB): three bodies of the largest size fit.
     const { messages } = await client.call<object, { messages: pb.Message[] }>("listDead", { topic, bindKey: "q", limit: 1000 });
-    expect(messages.length).to.equal(3);
+    expect(messages.length, "dead letters in one gRPC reply").to.equal(3);
     expect(messages.every((m) => m.body.length === BODY.length)).to.equal(true);
     const res = await fetch(`${base}/v1/topics/${topic}/queues/q/dead?limit=1000`);
     expect(res.status).to.equal(200);
@@ -223,7 +250,17 @@ describe("limits: one client cannot exhaust the node (real node)", function () {
     const before = await rejections("max-subscribe-channels");
     const channels = Array.from({ length: 1001 }, (_, i) => `c${i}`);
     const sub = client.subscribe({ channels });
-    const err = await new Promise<grpc.ServiceError>((resolve) => sub.on("error", resolve));
+    let refusal: grpc.ServiceError | undefined;
+    sub.on("error", (e: grpc.ServiceError) => (refusal = e));
+    sub.on("data", () => {});
+    // A node without the cap takes the subscription: a publish to its last channel then reaches it.
+    const receivers = async () => (await client.call<object, { receivers: number }>("publish", { channel: channels[1000], body: Buffer.from("x") })).receivers;
+    const outcome = await waitFor(async () => refusal ?? ((await receivers()) > 0 ? "subscribed" : undefined), { what: "the Subscribe to be refused", deadlineMs: 30_000 });
+    if (outcome === "subscribed") {
+      sub.cancel();
+      expect.fail("the node holds a Subscribe of 1001 channels: no cap on channels per Subscribe");
+    }
+    const err = outcome;
     expect(err.code).to.equal(S.INVALID_ARGUMENT);
     expect(err.details).to.match(/at most 1000 channels/);
     expect(reasonFromTrailers(err.metadata)).to.equal("TOO_MANY_CHANNELS");
@@ -262,7 +299,7 @@ describe("limits: one client cannot exhaust the node (real node)", function () {
       await waitFor(async () => (await stat(topic)).inFlight === BigInt(n), { what: "every message was delivered", deadlineMs: 30_000 });
       stream.write(Buffer.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f])); // field 1, a length far past the end
       stream.resume();
-      const err = await ended;
+      const err = await settled(ended, "the Consume stream's status to reach the client");
       expect(err.code).to.equal(S.INVALID_ARGUMENT);
       expect(err.details).to.match(/Consume request is not valid protobuf/);
       expect(reasonFromTrailers(err.metadata)).to.equal("MALFORMED_REQUEST");
@@ -320,11 +357,11 @@ describe("limits: one client cannot exhaust the node (real node)", function () {
       headers: { "content-type": "application/json" },
       body: JSON.stringify({ routeKey: "nobody", body: "eA==" }),
     });
-    expect(res.status).to.equal(400); // FAILED_PRECONDITION: no queue matches
-    expect(((await res.json()) as { reason: string }).reason).to.equal("NO_ROUTE");
     const { topics } = await client.call<object, { topics: { topic: string }[] }>("listTopics", {});
     const listed = new Set(topics.map((t) => t.topic));
-    for (const name of names) expect(listed.has(name), name).to.equal(false);
+    expect(names.filter((name) => listed.has(name)), "topics created by failed pushes").to.deep.equal([]);
+    expect(res.status).to.equal(400); // FAILED_PRECONDITION: no queue matches
+    expect(((await res.json()) as { reason: string }).reason).to.equal("NO_ROUTE");
     // A push that succeeds still creates its topic (with the default queue for route key "").
     const ok = uniqueTopic("created");
     await client.call("push", { topic: ok, routeKey: "", body: Buffer.from("x") });
@@ -382,7 +419,7 @@ describe("limits: one client cannot exhaust the node (real node)", function () {
       await c.call("pushBatch", { topic, messages: Array.from({ length: 20 }, () => ({ routeKey: "q", body })) });
       const added = bytesUnder(big.dataDir) - before;
       // The batch's own 13 MB with the doubling's slack, plus at most one segment prepared ahead.
-      expect(added).to.be.below(2 * 20 * body.length + 64 * MiB);
+      expect(added, "bytes allocated on disk for the batch").to.be.below(2 * 20 * body.length + 64 * MiB);
       expect((await c.call<object, object>("ping", {}))).to.be.an("object");
     } finally {
       c.close();
@@ -398,12 +435,12 @@ describe("limits: one client cannot exhaust the node (real node)", function () {
     const before = await rejections("max-push-fanout-bytes");
     // 25 copies of 200 KiB: 5 MiB over the queues, past the node's 4 MiB.
     const err = await client.call("push", { topic, routeKey: ".*", body: BODY }).then(() => undefined, (e: grpc.ServiceError) => e);
+    const { stat } = await client.call<object, { stat: { backlog: bigint } }>("getTopicStat", { topic });
+    expect(stat.backlog, "copies stored by the fanned-out push").to.equal(0n);
     expect(err?.code).to.equal(S.RESOURCE_EXHAUSTED);
     expect(err?.details).to.match(/--max-push-fanout-bytes/);
     expect(reasonFromTrailers(err!.metadata)).to.equal("FANOUT_TOO_LARGE");
     expect(await rejections("max-push-fanout-bytes")).to.equal(before + 1);
-    const { stat } = await client.call<object, { stat: { backlog: bigint } }>("getTopicStat", { topic });
-    expect(stat.backlog).to.equal(0n);
     // Fewer copies fit: 10 x 200 KiB.
     const ok = await client.call<object, { queues: number }>("push", { topic, routeKey: "q1.*", body: BODY });
     expect(ok.queues).to.equal(11); // q1, q10..q19
@@ -443,7 +480,7 @@ describe("limits: one client cannot exhaust the node (real node)", function () {
     }
     expect(failed).to.equal(N_HEAVY);
     // ~3 MiB each: 300+ MiB were they all kept until a collection.
-    expect(rssOf(node.pid) - rssBefore).to.be.below(128 * MiB);
+    expect(rssOf(node.pid) - rssBefore, "node RSS growth (bytes) over the heavy patterns").to.be.below(128 * MiB);
   });
 
   describe("gRPC connections", () => {
@@ -481,7 +518,7 @@ describe("limits: one client cannot exhaust the node (real node)", function () {
         expect(await Promise.all(held.map((h) => h.served))).to.deep.equal(Array(CAP).fill(true));
         const before = await rejectionsOf("max-grpc-connections");
         const extra = session();
-        expect(await extra.served).to.equal(false);
+        expect(await extra.served, "a connection past the cap is served").to.equal(false);
         await extra.closed;
         expect(await rejectionsOf("max-grpc-connections")).to.equal(before + 1);
         held[0]!.session.destroy();
@@ -507,7 +544,7 @@ describe("limits: one client cannot exhaust the node (real node)", function () {
             socket.on("error", reject);
           }),
       );
-      await Promise.all(closes);
+      await settled(Promise.all(closes), "the node to close the connections that never finish the HTTP/2 preface");
       expect(await rejectionsOf("grpc-handshake-timeout-ms")).to.equal(before + 2);
       const c = connect(capped.grpcAddr); // a client that speaks HTTP/2 at once is served
       try {
@@ -570,7 +607,7 @@ describe("limits: one client cannot exhaust the node (real node)", function () {
 
     it("answers a request whose body never finishes with 408 once --http-request-timeout-ms passes", async () => {
       const s = await stalled(`POST /v1/topics/${uniqueTopic("slow")}/messages HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{"routeKey": "`);
-      const reply = await s.closed;
+      const reply = await settled(s.closed, "the node to answer the upload whose body never finishes");
       expect(reply).to.match(/^HTTP\/1\.1 408/);
     });
 
@@ -578,8 +615,11 @@ describe("limits: one client cannot exhaust the node (real node)", function () {
       const session = http2Connect(`http://${small.grpcAddr}`);
       session.on("error", () => {});
       const goaway = new Promise<void>((resolve) => session.on("goaway", () => resolve()));
-      await goaway;
-      session.destroy();
+      try {
+        await settled(goaway, "the node to close the idle gRPC connection");
+      } finally {
+        session.destroy();
+      }
     });
   });
 });
