@@ -2,6 +2,7 @@
 // dist/, the no-op echo server), killed with the benchmark however it ends,
 // and how figures are summarised.
 import { spawn, type ChildProcess } from "node:child_process";
+import type { BrokerServiceClient, ConsumeResponse } from "../src/gen/gmq/v1/broker.js";
 import { readFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 
@@ -85,4 +86,33 @@ export function cpuMeter(child: ChildProcess): { stop(n: number): { client: numb
       return { client: (c.user + c.system) / n, node: (processCpuMicros(child.pid!) - n0) / n };
     },
   };
+}
+
+/** A unary call on a generated client, as a promise. */
+export function call<Res>(client: BrokerServiceClient, method: string, req: unknown): Promise<Res> {
+  return new Promise((resolve, reject) =>
+    (client as unknown as Record<string, Function>)[method]!.call(client, req, (err: Error | null, res: Res) => (err ? reject(err) : resolve(res))),
+  );
+}
+
+/**
+ * Consumes `total` messages of topic's queue "q" on one Consume stream
+ * (credit 10,000), acking each response's messages in one update; resolves
+ * once the last acks have reached the node.
+ */
+export async function consumeAndAck(client: BrokerServiceClient, topic: string, total: number): Promise<void> {
+  const stream = client.consume();
+  stream.on("error", () => {});
+  let got = 0;
+  await new Promise<void>((resolve) => {
+    stream.on("data", (r: ConsumeResponse) => {
+      got += r.messages.length;
+      stream.write({ kind: { $case: "update", value: { credit: 0, ackIds: r.messages.map((m) => m.id), nackIds: [], touchIds: [] } } });
+      if (got >= total) resolve();
+    });
+    stream.write({ kind: { $case: "subscribe", value: { topic, bindKey: "q", maxInFlight: 10_000, maxBatchBytes: 0 } } });
+  });
+  // A unary call after the last acks: answered once the node has read them.
+  await call(client, "getTopicStat", { topic });
+  stream.cancel();
 }

@@ -8,14 +8,13 @@
 //
 //   node --import tsx scripts/bench-roundtrip.ts [--runs 3] [--seconds 3]
 import { spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
 import * as http2 from "node:http2";
 import * as net from "node:net";
 import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
 import * as grpc from "@grpc/grpc-js";
 import { defaultChannelOptions } from "../src/client/connection.js";
-import { median } from "./bench-procs.js";
+import { median, processCpuMicros } from "./bench-procs.js";
 import { ECHO_PATH } from "./roundtrip-servers.js";
 
 const { values } = parseArgs({ options: { runs: { type: "string", default: "3" }, seconds: { type: "string", default: "3" } } });
@@ -87,12 +86,6 @@ const variants: Record<string, (a: Addrs) => Promise<Pipe>> = {
   "grpc-js bidi, keepalive pings every 10 s": (a) => grpcPipe(a.grpc, { "grpc.keepalive_time_ms": 10_000, "grpc.keepalive_permit_without_calls": 1 }),
 };
 
-/** user+system CPU of a process in µs, from /proc (10 ms ticks). */
-const cpuOf = (pid: number) => {
-  const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-  return (Number(f[11]) + Number(f[12])) * 10_000;
-};
-
 const child = spawn(process.execPath, ["--import", "tsx", new URL("./roundtrip-servers.ts", import.meta.url).pathname], { stdio: ["ignore", "pipe", "inherit"] });
 process.on("exit", () => child.kill("SIGKILL"));
 const addrs = await new Promise<Addrs>((resolve) => createInterface({ input: child.stdout! }).on("line", (l) => l.includes('"listening"') && resolve(JSON.parse(l) as Addrs)));
@@ -103,7 +96,7 @@ for (let run = 0; run < RUNS; run++) {
     const pipe = await open(addrs);
     for (let i = 0; i < 200; i++) await pipe.roundTrip(); // warm up
     const c0 = process.cpuUsage();
-    const s0 = cpuOf(child.pid!);
+    const s0 = processCpuMicros(child.pid!);
     const t0 = performance.now();
     const end = t0 + SECONDS * 1000;
     let n = 0;
@@ -113,7 +106,7 @@ for (let run = 0; run < RUNS; run++) {
     }
     const seconds = (performance.now() - t0) / 1000;
     const c = process.cpuUsage(c0);
-    const serverUs = cpuOf(child.pid!) - s0;
+    const serverUs = processCpuMicros(child.pid!) - s0;
     pipe.close();
     const r = { rate: n / seconds, clientUs: (c.user + c.system) / n, serverUs: serverUs / n };
     (results.get(name) ?? results.set(name, []).get(name)!).push(r);

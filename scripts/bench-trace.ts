@@ -22,7 +22,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import * as grpc from "@grpc/grpc-js";
 import { BrokerServiceClient, ConfigRequest, PushBatchRequest, type ConsumeResponse } from "../src/gen/gmq/v1/broker.js";
-import { median, progress, startProcess, type Proc } from "./bench-procs.js";
+import { call, consumeAndAck, median, processCpuMicros, progress, startProcess, type Proc } from "./bench-procs.js";
 
 const { values: opts } = parseArgs({
   options: {
@@ -184,25 +184,12 @@ const clientOptions = {
   "grpc.max_receive_message_length": 64 * 1024 * 1024,
 };
 
-function call<Res>(client: BrokerServiceClient, method: string, req: unknown): Promise<Res> {
-  return new Promise((resolve, reject) =>
-    (client as unknown as Record<string, Function>)[method]!.call(client, req, (err: Error | null, res: Res) => (err ? reject(err) : resolve(res))),
-  );
-}
-
-/** CPU seconds (user + system) the process has used so far, from /proc (Linux). */
-function cpuSecondsOf(pid: number | undefined): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-  // utime and stime are fields 14 and 15 of stat(5), in clock ticks (100 per second on Linux).
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-
 async function measureNode(node: Proc, n: number, work: () => Promise<void>): Promise<Sample> {
-  const cpu0 = cpuSecondsOf(node.child.pid);
+  const cpu0 = processCpuMicros(node.child.pid!) / 1e6;
   const t0 = performance.now();
   await work();
   const wall = (performance.now() - t0) / 1000;
-  return { wallRate: n / wall, cpuRate: n / (cpuSecondsOf(node.child.pid) - cpu0) };
+  return { wallRate: n / wall, cpuRate: n / (processCpuMicros(node.child.pid!) / 1e6 - cpu0) };
 }
 
 async function trialWire(node: Proc, client: BrokerServiceClient, traced: boolean): Promise<{ push: Sample; consume: Sample }> {
@@ -225,20 +212,7 @@ async function trialWire(node: Proc, client: BrokerServiceClient, traced: boolea
     for (let i = 0; i < WIRE_N; i += 4000) await Promise.all([send(), send(), send(), send()]);
   });
   const consume = await measureNode(node, WIRE_N, async () => {
-    const stream = client.consume();
-    stream.on("error", () => {});
-    let got = 0;
-    await new Promise<void>((resolve) => {
-      stream.on("data", (r: ConsumeResponse) => {
-        got += r.messages.length;
-        stream.write({ kind: { $case: "update", value: { credit: 0, ackIds: r.messages.map((m) => m.id), nackIds: [], touchIds: [] } } });
-        if (got >= WIRE_N) resolve();
-      });
-      stream.write({ kind: { $case: "subscribe", value: { topic, bindKey: "q", maxInFlight: 10_000, maxBatchBytes: 0 } } });
-    });
-    // The last acks reach the node before its CPU is read.
-    await call(client, "getTopicStat", { topic });
-    stream.cancel();
+    await consumeAndAck(client, topic, WIRE_N);
   });
   await call(client, "deleteTopic", { topic }).catch(() => {});
   return { push, consume };

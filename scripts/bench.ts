@@ -23,7 +23,7 @@ import {
   type ConsumeResponse,
   type PushStreamResponse,
 } from "../src/gen/gmq/v1/broker.js";
-import { median, progress, startProcess, type Proc } from "./bench-procs.js";
+import { call, consumeAndAck, median, progress, startProcess, type Proc } from "./bench-procs.js";
 import { httpLoad } from "./http-load.js";
 
 const { values: opts } = parseArgs({
@@ -44,12 +44,6 @@ const clientOptions = {
   "grpc-node.flow_control_window": 8 * 1024 * 1024,
   "grpc.max_receive_message_length": 64 * 1024 * 1024,
 };
-
-function call<Res>(client: BrokerServiceClient, method: string, req: unknown): Promise<Res> {
-  return new Promise((resolve, reject) =>
-    (client as unknown as Record<string, Function>)[method]!.call(client, req, (err: Error | null, res: Res) => (err ? reject(err) : resolve(res))),
-  );
-}
 
 let topicSeq = 0;
 async function freshQueue(client: BrokerServiceClient, traced = false): Promise<string> {
@@ -107,20 +101,7 @@ async function throughput(node: Proc, traced: boolean): Promise<{ push: Phase; b
   const total = pushes + batches * 1000;
   progress(`${label} Consume+Ack ${total}`);
   const consume = await phase(node, total, async () => {
-    const stream = client.consume();
-    stream.on("error", () => {});
-    let got = 0;
-    await new Promise<void>((resolve) => {
-      stream.on("data", (r: ConsumeResponse) => {
-        got += r.messages.length;
-        stream.write({ kind: { $case: "update", value: { credit: 0, ackIds: r.messages.map((m) => m.id), nackIds: [], touchIds: [] } } });
-        if (got >= total) resolve();
-      });
-      stream.write({ kind: { $case: "subscribe", value: { topic, bindKey: "q", maxInFlight: 10_000, maxBatchBytes: 0 } } });
-    });
-    // The last acks reach the node before the CPU is read.
-    await call(client, "getTopicStat", { topic });
-    stream.cancel();
+    await consumeAndAck(client, topic, total);
   });
   client.close();
   return { push, batch, consume };

@@ -87,7 +87,7 @@ export async function startNode(config: NodeConfig, logger: Logger, hooks: Start
   let storage: Awaited<ReturnType<typeof openStorageYielding>> | undefined;
   const late = lateBroker();
   const metrics = config.metrics
-    ? createNodeMetrics({ topicStats: () => broker?.allTopicStats() ?? [], storageStats: () => storage?.stats() ?? NO_STORAGE_STATS })
+    ? createNodeMetrics({ topicNames: () => broker?.topicNames() ?? [], topicStat: (name) => broker?.topicStatIfAny(name), storageStats: () => storage?.stats() ?? NO_STORAGE_STATS })
     : undefined;
   // Requests refused or cut by a limit, counted by the limit's flag (gmq_limit_rejections_total).
   const limitRejected = (key: keyof NodeConfig) => metrics?.limitRejected(specOf(key).flag);

@@ -102,7 +102,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
   const openStreams = new OpenStreams();
   // A reload that removes a token or narrows its grants ends the streams it opened.
   auth?.onReload(() => openStreams.recheck());
-  const metrics = config.metrics ? (opts.metrics ?? createNodeMetrics(opts.metricsSources ?? { topicStats: () => [] })) : undefined;
+  const metrics = config.metrics ? (opts.metrics ?? createNodeMetrics(opts.metricsSources ?? { topicNames: () => [], topicStat: () => undefined })) : undefined;
   const streams = createHttpStreams(broker, schema.message("gmq.v1.Message"), openStreams, logger, streamLimitsOf(config, opts.limitRejected), auth, {
     meter: metrics?.streams,
     consumers: opts.consumers,

@@ -289,6 +289,17 @@ export class Broker {
     return this.statOf(this.topicOrThrow(topicName));
   }
 
+  /** Names of the topics, in no particular order (cheap: no stats are built). */
+  topicNames(): string[] {
+    return [...this.topics.keys()];
+  }
+
+  /** A topic's stats, or undefined when there is no such topic. */
+  topicStatIfAny(topicName: string): TopicStatView | undefined {
+    const topic = this.topics.get(topicName);
+    return topic === undefined ? undefined : this.statOf(topic);
+  }
+
   allTopicStats(): TopicStatView[] {
     return [...this.topics.values()].map((t) => this.statOf(t)).sort((a, b) => a.topic.localeCompare(b.topic));
   }
