@@ -23,27 +23,34 @@ export function writeVarint(buf: Buffer, pos: number, n: number): number {
   return pos;
 }
 
-/** A uint64 field's value as a number when that is exact, else undefined. */
-const small = (v: bigint): number | undefined => (v <= 9_007_199_254_740_991n && v >= 0n ? Number(v) : undefined);
+// A bigint's 64 bits as two 32-bit halves, with no BigInt arithmetic: stored
+// into a BigUint64Array (a negative int64 wraps to its two's complement, as
+// the wire wants) and read back as two words. Snowflake ids are past 2^53,
+// where a BigInt shift loop per varint cost more than the rest of a delivery.
+const scratch64 = new BigUint64Array(1);
+const scratch32 = new Uint32Array(scratch64.buffer);
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+const LO = LITTLE_ENDIAN ? 0 : 1;
+const HI = LITTLE_ENDIAN ? 1 : 0;
 
-/** Size of a 64-bit varint: numbers while they are exact, bigints past 2^53 (negatives as their two's complement). */
+/** Size of a 64-bit varint (int64 and uint64 fields; negatives as their two's complement). */
 export function bigVarintSize(v: bigint): number {
-  const n = small(v);
-  if (n !== undefined) return varintSize(n);
-  let size = 1;
-  for (let x = BigInt.asUintN(64, v); x >= 128n; x >>= 7n) size++;
-  return size;
+  scratch64[0] = v;
+  const hi = scratch32[HI]!;
+  if (hi === 0) return varintSize(scratch32[LO]!);
+  return Math.ceil((64 - Math.clz32(hi)) / 7);
 }
 
 export function writeBigVarint(buf: Buffer, pos: number, v: bigint): number {
-  const n = small(v);
-  if (n !== undefined) return writeVarint(buf, pos, n);
-  let x = BigInt.asUintN(64, v);
-  while (x >= 128n) {
-    buf[pos++] = Number(x & 127n) | 128;
-    x >>= 7n;
+  scratch64[0] = v;
+  let lo = scratch32[LO]!;
+  let hi = scratch32[HI]!;
+  while (hi !== 0 || lo > 127) {
+    buf[pos++] = (lo & 127) | 128;
+    lo = ((lo >>> 7) | (hi << 25)) >>> 0;
+    hi >>>= 7;
   }
-  buf[pos++] = Number(x);
+  buf[pos++] = lo;
   return pos;
 }
 
