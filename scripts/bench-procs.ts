@@ -116,3 +116,16 @@ export async function consumeAndAck(client: BrokerServiceClient, topic: string, 
   await call(client, "getTopicStat", { topic });
   stream.cancel();
 }
+
+/** One PushBatch sent as bytes encoded beforehand (a producer's encoding is its own cost, not the node's). */
+export function sendEncodedBatch(client: BrokerServiceClient, encoded: Buffer): Promise<void> {
+  return new Promise((resolve, reject) =>
+    client.makeUnaryRequest(
+      "/gmq.v1.BrokerService/PushBatch",
+      (b: Buffer) => b,
+      (b: Buffer) => b,
+      encoded,
+      (err) => (err ? reject(err) : resolve()),
+    ),
+  );
+}

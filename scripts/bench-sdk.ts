@@ -20,7 +20,7 @@ import * as grpc from "@grpc/grpc-js";
 import * as hdr from "hdr-histogram-js";
 import { BrokerServiceClient, PushBatchRequest, type ConsumeResponse, type PushStreamResponse } from "../src/gen/gmq/v1/broker.js";
 import { GmqClient } from "../src/client/index.js";
-import { cpuMeter, median, progress, startProcess, type Proc } from "./bench-procs.js";
+import { cpuMeter, median, progress, sendEncodedBatch, startProcess, type Proc } from "./bench-procs.js";
 
 const { values: opts } = parseArgs({
   options: {
@@ -110,17 +110,6 @@ async function fill(raw: BrokerServiceClient, topic: string, count: number): Pro
   }
 }
 
-function sendEncodedBatch(raw: BrokerServiceClient, encoded: Buffer): Promise<void> {
-  return new Promise((resolve, reject) =>
-    raw.makeUnaryRequest(
-      "/gmq.v1.BrokerService/PushBatch",
-      (b: Buffer) => b,
-      (b: Buffer) => b,
-      encoded,
-      (err) => (err ? reject(err) : resolve()),
-    ),
-  );
-}
 
 type Figures = Record<string, number>;
 

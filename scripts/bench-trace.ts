@@ -22,7 +22,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import * as grpc from "@grpc/grpc-js";
 import { BrokerServiceClient, ConfigRequest, PushBatchRequest, type ConsumeResponse } from "../src/gen/gmq/v1/broker.js";
-import { call, consumeAndAck, median, processCpuMicros, progress, startProcess, type Proc } from "./bench-procs.js";
+import { call, consumeAndAck, median, processCpuMicros, progress, sendEncodedBatch, startProcess, type Proc } from "./bench-procs.js";
 
 const { values: opts } = parseArgs({
   options: {
@@ -198,16 +198,7 @@ async function trialWire(node: Proc, client: BrokerServiceClient, traced: boolea
   await call(client, "declareQueue", { topic, bindKey: "q" });
   // Encoded once: the producer's encoding is its own cost, and on a shared machine it would otherwise starve the node.
   const encoded = Buffer.from(PushBatchRequest.encode(PushBatchRequest.fromPartial({ topic, messages: Array.from({ length: 1000 }, () => ({ routeKey: "q", body: BODY })) })).finish());
-  const send = () =>
-    new Promise<void>((resolve, reject) =>
-      client.makeUnaryRequest(
-        "/gmq.v1.BrokerService/PushBatch",
-        (b: Buffer) => b,
-        (b: Buffer) => b,
-        encoded,
-        (err) => (err ? reject(err) : resolve()),
-      ),
-    );
+  const send = () => sendEncodedBatch(client, encoded);
   const push = await measureNode(node, WIRE_N, async () => {
     for (let i = 0; i < WIRE_N; i += 4000) await Promise.all([send(), send(), send(), send()]);
   });

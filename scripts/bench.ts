@@ -23,7 +23,7 @@ import {
   type ConsumeResponse,
   type PushStreamResponse,
 } from "../src/gen/gmq/v1/broker.js";
-import { call, consumeAndAck, median, progress, startProcess, type Proc } from "./bench-procs.js";
+import { call, consumeAndAck, median, progress, sendEncodedBatch, startProcess, type Proc } from "./bench-procs.js";
 import { httpLoad } from "./http-load.js";
 
 const { values: opts } = parseArgs({
@@ -139,16 +139,7 @@ const scenarios: Record<string, (node: Proc, echo: Proc) => Promise<Record<strin
     // The batch is encoded once: a producer's encoding cost is its own, and on
     // a 2-core machine it would otherwise starve the broker being measured.
     const encoded = Buffer.from(PushBatchRequest.encode(batch1000(topic)).finish());
-    const send = () =>
-      new Promise<void>((resolve, reject) =>
-        client.makeUnaryRequest(
-          "/gmq.v1.BrokerService/PushBatch",
-          (b: Buffer) => b,
-          (b: Buffer) => b,
-          encoded,
-          (err) => (err ? reject(err) : resolve()),
-        ),
-      );
+    const send = () => sendEncodedBatch(client, encoded);
     // Several batches in flight keep the broker busy while replies travel.
     const rate = await timed("PushBatch x1000", async () => {
       await Promise.all([send(), send(), send(), send()]);
