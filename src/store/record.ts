@@ -78,7 +78,8 @@ export function recordBytes(routeKeyBytes: number, bodyBytes: number, expiresAtM
 // Ids go through a scratch BigUint64Array: no BigInt arithmetic per record.
 const idScratch = new BigUint64Array(1);
 const idWords = new Uint32Array(idScratch.buffer);
-const LITTLE = endianness() === "LE";
+/** Whether this host is little-endian, as the on-disk format is: typed-array views then read fields as they lie. */
+export const LITTLE = endianness() === "LE";
 
 export function writeId(buf: Buffer, off: number, id: bigint): void {
   if (!LITTLE) {

@@ -28,9 +28,8 @@
 //      out-of-order × u64 id, out-of-order × u32 offset
 //  end u32 crc32c of every byte before it
 import * as fs from "node:fs";
-import { endianness } from "node:os";
 import { crc32c } from "@node-rs/crc32";
-import { readU64, writeIds, writeU64 } from "./record.js";
+import { LITTLE, readU64, writeIds, writeU64 } from "./record.js";
 
 /** What a summary needs of its segment (segment.ts's Segment). */
 export interface SummarizedSegment {
@@ -56,7 +55,6 @@ let budget = CACHE_BYTES;
 const MAGIC = Buffer.from([0x47, 0x4d, 0x51, 0x49, 0x44, 0x58, 0x00, 0x1a]);
 const VERSION = 1;
 const HEAD = 72;
-const LITTLE = endianness() === "LE";
 
 export class SegmentSummary {
   sampleIds: BigUint64Array = new BigUint64Array(64);

@@ -22,6 +22,7 @@
 // acks of a stream's Ack message. Format 2 segments hold only runs and keep
 // every record 8-byte aligned, so their ids are written as aligned u64s.
 import { crc32c } from "@node-rs/crc32";
+import { align8 } from "./record.js";
 import type { ConsumerKind, TraceEvent, TraceKind, TraceSubject } from "../broker/storage.js";
 
 export const TRACE_FRAME_BYTES = 8;
@@ -38,7 +39,6 @@ const CONSUMER_OF: readonly ConsumerKind[] = ["", "pop", "stream"];
 const MAX_STRING_CHARS = Math.floor(MAX_STRING_BYTES / 3);
 
 const clip = (s: string): string => (s.length <= MAX_STRING_CHARS ? s : s.slice(0, MAX_STRING_CHARS));
-const align8 = (n: number): number => (n + 7) & ~7;
 
 /** Bytes a run's head (frame, fixed fields, strings, padding) may take at most (UTF-8 takes up to 3 bytes per UTF-16 unit). */
 export function maxTraceHeadBytes(about: TraceSubject): number {

@@ -34,6 +34,7 @@ import { join } from "node:path";
 import { crc32c } from "@node-rs/crc32";
 import type { TraceEvent, TraceKind, TraceLog, TraceLogStats, TraceRetention, TraceSubject } from "../broker/storage.js";
 import type { StoreContext } from "./context.js";
+import { align8, LITTLE } from "./record.js";
 import { TraceIndex } from "./trace-index.js";
 import { checkTraceRecord, decodeTraceEvents, encodeTraceRunHead, maxTraceHeadBytes, sealTraceRun, traceRecordAt, traceRecordIds, TRACE_FRAME_BYTES } from "./trace-codec.js";
 
@@ -49,7 +50,6 @@ const MAX_RUN_BYTES = 32 * 1024;
  * turn, and a buffer grown to megabytes costs more than a write.
  */
 const WRITE_AT_BYTES = 64 * 1024;
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 /** Smallest segment, so a tiny size retention does not mean a file per event. */
 const MIN_SEGMENT_BYTES = 16 * 1024;
 /** Retention is enforced at most this often while writing. */
@@ -284,7 +284,7 @@ export class FileTraceLog implements TraceLog {
 
   /** Writes the id at pendingBytes (8-aligned). */
   private putId(id: bigint): void {
-    if (LITTLE_ENDIAN) this.pending64[this.pendingBytes >>> 3] = id;
+    if (LITTLE) this.pending64[this.pendingBytes >>> 3] = id;
     else this.pending.writeBigUInt64LE(id, this.pendingBytes);
     this.pendingBytes += 8;
   }
@@ -303,7 +303,7 @@ export class FileTraceLog implements TraceLog {
     this.runAbout = undefined;
     sealTraceRun(this.pending, this.runStart, this.pendingBytes);
     const seg = this.active!;
-    if (LITTLE_ENDIAN) indexAlignedRun(seg.ids, seg.bytes + this.runStart, this.pending32, this.runIdsAt >>> 2, this.pendingBytes >>> 2);
+    if (LITTLE) indexAlignedRun(seg.ids, seg.bytes + this.runStart, this.pending32, this.runIdsAt >>> 2, this.pendingBytes >>> 2);
     else indexRun(seg.ids, seg.bytes + this.runStart, this.pending, this.runIdsAt, this.pendingBytes);
   }
 
@@ -466,7 +466,6 @@ export class FileTraceLog implements TraceLog {
   }
 }
 
-const align8 = (n: number): number => (n + 7) & ~7;
 
 /** Adds the (checked) record at off to the index, with the bounds of its ids. */
 function indexRecord(index: TraceIndex, buf: Buffer, off: number): void {

@@ -3,6 +3,7 @@
 // api/consume-wire.ts). There, the generated code's writer fork and object
 // per message cost more than the work itself. Each codec's tests check its
 // bytes and fields against the generated code; everything else uses that.
+import { endianness } from "node:os";
 
 export function varintSize(n: number): number {
   let size = 1;
@@ -29,7 +30,7 @@ export function writeVarint(buf: Buffer, pos: number, n: number): number {
 // where a BigInt shift loop per varint cost more than the rest of a delivery.
 const scratch64 = new BigUint64Array(1);
 const scratch32 = new Uint32Array(scratch64.buffer);
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+const LITTLE_ENDIAN = endianness() === "LE";
 const LO = LITTLE_ENDIAN ? 0 : 1;
 const HI = LITTLE_ENDIAN ? 1 : 0;
 
