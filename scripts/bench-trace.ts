@@ -12,16 +12,18 @@
 //   gRPC loopback: PushBatch (1,000 per call, 4 in flight) then a Consume
 //   stream acking every batch, an untraced and a traced topic back to back
 //   (order alternating per run). Ratios: messages per second (what a client
-//   sees) and messages per CPU second of the node (/proc), on / off.
+//   sees) and messages per CPU second of the node (/proc), on / off. Then
+//   single pushes: unary Push calls, 64 in flight (each arrives in its own
+//   I/O callback, so the trace log's per-turn cost is paid per message).
 //
-//   npx tsx scripts/bench-trace.ts [--trials 10] [--messages 50000] [--runs 5] [--wire-messages 100000] [--only inproc,wire]
+//   npx tsx scripts/bench-trace.ts [--trials 10] [--messages 50000] [--runs 5] [--wire-messages 100000] [--unary-messages 10000] [--only inproc,wire]
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import * as grpc from "@grpc/grpc-js";
-import { BrokerServiceClient, ConfigRequest, PushBatchRequest, type ConsumeResponse } from "../src/gen/gmq/v1/broker.js";
+import { BrokerServiceClient, ConfigRequest, PushBatchRequest, PushRequest, type ConsumeResponse } from "../src/gen/gmq/v1/broker.js";
 import { call, consumeAndAck, median, processCpuMicros, progress, sendEncodedBatch, startProcess, type Proc } from "./bench-procs.js";
 
 const { values: opts } = parseArgs({
@@ -30,6 +32,7 @@ const { values: opts } = parseArgs({
     messages: { type: "string", default: "50000" },
     runs: { type: "string", default: "5" },
     "wire-messages": { type: "string", default: "100000" },
+    "unary-messages": { type: "string", default: "10000" },
     only: { type: "string", default: "inproc,wire" },
   },
 });
@@ -37,6 +40,8 @@ const TRIALS = Number(opts.trials);
 const N = Math.max(2, Math.ceil(Number(opts.messages) / 500)) * 500;
 const RUNS = Number(opts.runs);
 const WIRE_N = Math.ceil(Number(opts["wire-messages"]) / 4000) * 4000;
+const UNARY_N = Math.ceil(Number(opts["unary-messages"]) / 64) * 64;
+const UNARY_INFLIGHT = 64;
 const ONLY = opts.only!.split(",");
 const BODY = Buffer.alloc(128, 120);
 const silent = { info() {}, warn() {}, error() {} };
@@ -192,7 +197,9 @@ async function measureNode(node: Proc, n: number, work: () => Promise<void>): Pr
   return { wallRate: n / wall, cpuRate: n / (processCpuMicros(node.child.pid!) / 1e6 - cpu0) };
 }
 
-async function trialWire(node: Proc, client: BrokerServiceClient, traced: boolean): Promise<{ push: Sample; consume: Sample }> {
+type WireSamples = { push: Sample; consume: Sample; unary: Sample };
+
+async function trialWire(node: Proc, client: BrokerServiceClient, traced: boolean): Promise<WireSamples> {
   const topic = `bench-trace-wire-${seq++}`;
   await call(client, "config", ConfigRequest.fromPartial({ topic, trace: traced }));
   await call(client, "declareQueue", { topic, bindKey: "q" });
@@ -205,8 +212,19 @@ async function trialWire(node: Proc, client: BrokerServiceClient, traced: boolea
   const consume = await measureNode(node, WIRE_N, async () => {
     await consumeAndAck(client, topic, WIRE_N);
   });
+  const pushOne = PushRequest.fromPartial({ topic, routeKey: "q", body: BODY });
+  const unary = await measureNode(node, UNARY_N, async () => {
+    let sent = 0;
+    const worker = async () => {
+      while (sent < UNARY_N) {
+        sent++;
+        await call(client, "push", pushOne);
+      }
+    };
+    await Promise.all(Array.from({ length: UNARY_INFLIGHT }, worker));
+  });
   await call(client, "deleteTopic", { topic }).catch(() => {});
-  return { push, consume };
+  return { push, consume, unary };
 }
 
 async function overTheWire(rows: Rows): Promise<void> {
@@ -219,10 +237,10 @@ async function overTheWire(rows: Rows): Promise<void> {
     for (let r = 0; r < RUNS; r++) {
       progress(`over the wire: run ${r + 1}/${RUNS}`);
       const order = r % 2 === 0 ? [false, true] : [true, false];
-      const got: Record<string, { push: Sample; consume: Sample }> = {};
+      const got: Record<string, WireSamples> = {};
       for (const traced of order) got[traced ? "on" : "off"] = await trialWire(node, client, traced);
-      for (const phase of ["PushBatch", "consume+ack"] as const) {
-        const key = phase === "PushBatch" ? "push" : "consume";
+      for (const phase of ["PushBatch", "consume+ack", `Push (${UNARY_INFLIGHT} concurrent unary)`] as const) {
+        const key = phase === "PushBatch" ? "push" : phase === "consume+ack" ? "consume" : "unary";
         const off = got["off"]![key];
         const on = got["on"]![key];
         add(rows, `wire: ${phase} on/off, msg/s`, on.wallRate / off.wallRate);
@@ -231,6 +249,10 @@ async function overTheWire(rows: Rows): Promise<void> {
         add(rows, `wire: ${phase} on, msg/s`, on.wallRate);
         add(rows, `wire: ${phase} off, msg per node CPU s`, off.cpuRate);
         add(rows, `wire: ${phase} on, msg per node CPU s`, on.cpuRate);
+        if (key === "unary") {
+          add(rows, `wire: ${phase} off, node CPU µs per push`, 1e6 / off.cpuRate);
+          add(rows, `wire: ${phase} on, node CPU µs per push`, 1e6 / on.cpuRate);
+        }
       }
     }
   } finally {
@@ -247,7 +269,7 @@ async function main(): Promise<void> {
   if (ONLY.includes("inproc")) await inProcess(rows);
   if (ONLY.includes("wire")) await overTheWire(rows);
   progress("");
-  console.log(`\ntracing on vs off, 128-byte bodies; in process: ${N} messages x ${TRIALS} trials in interleaved chunks of ${CHUNK}; wire: ${WIRE_N} messages x ${RUNS} interleaved runs (medians; per-run values)`);
+  console.log(`\ntracing on vs off, 128-byte bodies; in process: ${N} messages x ${TRIALS} trials in interleaved chunks of ${CHUNK}; wire: ${WIRE_N} messages (${UNARY_N} unary pushes) x ${RUNS} interleaved runs (medians; per-run values)`);
   console.log(`load average before ${loadBefore}, after ${loadAverage()} (${cpus().length} CPUs)\n`);
   console.log("| metric | median | runs |");
   console.log("|---|--:|---|");
