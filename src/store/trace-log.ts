@@ -1,9 +1,15 @@
 // One topic's lifecycle trace on disk (TraceLog of the broker's contract):
 // numbered segment files `0000000001.trc`, ... in the topic's trace
-// directory, each a 16-byte header then CRC'd records (trace-codec.ts)
-// appended with write(2). Appends are buffered and written once per
-// microtask, so a burst costs one system call, and the bytes are in the page
-// cache (they survive kill -9) before any reply that follows them is sent.
+// directory, each a 16-byte header then CRC'd records (trace-codec.ts).
+// A segment is allocated zero-filled and mapped, as the message logs' are
+// (context.ts: its blocks exist before the mapping is written, so a full
+// disk is an error at allocation, never a SIGBUS), and records are copied
+// into the mapping: once per microtask, so the bytes are in the page cache
+// (they survive kill -9) before any reply that follows them is sent. A
+// single push, arriving in its own I/O callback, costs a memory copy, not a
+// write(2). Segments start at 64 KiB and double up to their bound, so an
+// idle traced topic keeps little disk and little of its mapping resident;
+// a segment is cut to its records when it is sealed.
 //
 // What an event costs is what tracing costs, so the hot path is small:
 // consecutive events that differ only in their message id (a batch's
@@ -22,8 +28,11 @@
 //
 // Damage at open: a record whose length or checksum is wrong is skipped when
 // a valid record follows it (counted, reported), and cut off with everything
-// after it when none does (a torn tail). A segment whose header is bad is
-// renamed aside (*.bad).
+// after it when none does (a torn tail). A record's length is never 0, so
+// zeros where a record would start are the end of the written records (the
+// rest of the segment is zeros too, or the tail is torn). A segment whose
+// header is bad is renamed aside (*.bad); one all zeros (allocated, never
+// written: a crash came between) is deleted.
 //
 // Retention: whole segments are deleted, oldest first, once the trace holds
 // more than maxBytes or their newest event is older than maxAgeMs (checked
@@ -33,15 +42,24 @@ import * as fs from "node:fs";
 import { join } from "node:path";
 import { crc32c } from "@node-rs/crc32";
 import type { TraceEvent, TraceKind, TraceLog, TraceLogStats, TraceRetention, TraceSubject } from "../broker/storage.js";
-import type { StoreContext } from "./context.js";
+import { type StoreContext, toStoreError } from "./context.js";
+import { dropPages, mapShared } from "./mmap.js";
 import { align8, LITTLE } from "./record.js";
 import { TraceIndex } from "./trace-index.js";
 import { checkTraceRecord, decodeTraceEvents, encodeTraceRunHead, maxTraceHeadBytes, sealTraceRun, traceRecordAt, traceRecordIds, TRACE_FRAME_BYTES } from "./trace-codec.js";
 
 const HEADER_BYTES = 16;
-/** Format 1: one record per event (read, never written now); format 2: runs, 8-byte aligned (trace-codec.ts). */
+/**
+ * Format 1: one record per event; format 2: runs, 8-byte aligned
+ * (trace-codec.ts), the file as long as its records; format 3: format 2's
+ * records in a zero-filled, mapped file (zeros after the last record). Only
+ * format 3 is written; 1 and 2 are read.
+ */
 const MAGIC_V1 = Buffer.from("GMQTRC01", "ascii");
-const MAGIC = Buffer.from("GMQTRC02", "ascii");
+const MAGIC_V2 = Buffer.from("GMQTRC02", "ascii");
+const MAGIC = Buffer.from("GMQTRC03", "ascii");
+/** Format appended to. */
+const FORMAT = 3;
 /** A run ends at about this size, so reading one event reads little. */
 const MAX_RUN_BYTES = 32 * 1024;
 /**
@@ -50,8 +68,13 @@ const MAX_RUN_BYTES = 32 * 1024;
  * turn, and a buffer grown to megabytes costs more than a write.
  */
 const WRITE_AT_BYTES = 64 * 1024;
-/** Smallest segment, so a tiny size retention does not mean a file per event. */
+/** Smallest segment bound, so a tiny size retention does not mean a file per event. */
 const MIN_SEGMENT_BYTES = 16 * 1024;
+/** A trace's first segment (when its bound is larger); later ones double. */
+const FIRST_SEGMENT_BYTES = 64 * 1024;
+/** A segment with less room left than this is sealed at a flush rather than at the next event that does not fit. */
+const MIN_ROOM_BYTES = 512;
+const ZEROS = Buffer.alloc(64 * 1024);
 /** Retention is enforced at most this often while writing. */
 const RECLAIM_EVERY_MS = 1000;
 const segName = (index: number): string => `${String(index).padStart(10, "0")}.trc`;
@@ -59,12 +82,15 @@ const segName = (index: number): string => `${String(index).padStart(10, "0")}.t
 interface Segment {
   index: number;
   path: string;
+  /** End of its records. */
   bytes: number;
+  /** Length of its file (bytes past `bytes` are zeros). */
+  capacity: number;
   firstAtMs: number;
   lastAtMs: number;
   /** Written no more; its index is trimmed. */
   sealed: boolean;
-  /** Its header's format (trace-codec.ts); only format 2 is appended to. */
+  /** Its header's format; only FORMAT is appended to. */
   format: number;
   /** Message id -> offsets of its records. */
   ids: TraceIndex;
@@ -86,31 +112,44 @@ function header(index: number): Buffer {
   return h;
 }
 
-/** The segment's format (1 or 2), or 0 when its header is bad. */
+/** The segment's format (1, 2 or 3), or 0 when its header is bad. */
 function headerFormat(buf: Buffer, index: number): number {
   if (buf.length < HEADER_BYTES || buf.readUInt32LE(8) !== index || crc32c(buf.subarray(0, 12)) !== buf.readUInt32LE(12)) return 0;
   const magic = buf.subarray(0, 8);
-  return magic.equals(MAGIC) ? 2 : magic.equals(MAGIC_V1) ? 1 : 0;
+  return magic.equals(MAGIC) ? 3 : magic.equals(MAGIC_V2) ? 2 : magic.equals(MAGIC_V1) ? 1 : 0;
 }
 
-function newSegment(index: number, path: string): Segment {
+/** buf[from, end) holds only zeros (compared a block at a time: segments are megabytes). */
+function allZero(buf: Buffer, from: number): boolean {
+  for (let o = from; o < buf.length; o += ZEROS.length) {
+    const n = Math.min(ZEROS.length, buf.length - o);
+    if (!buf.subarray(o, o + n).equals(ZEROS.subarray(0, n))) return false;
+  }
+  return true;
+}
+
+function newSegment(index: number, path: string, capacity: number): Segment {
   return {
     index,
     path,
     bytes: HEADER_BYTES,
+    capacity,
     firstAtMs: Number.POSITIVE_INFINITY,
     lastAtMs: Number.NEGATIVE_INFINITY,
     sealed: false,
-    format: 2,
+    format: FORMAT,
     ids: new TraceIndex(),
   };
 }
 
 export class FileTraceLog implements TraceLog {
   private readonly segments: Segment[] = [];
-  /** The segment written, with its file open; undefined until the next append opens one. */
+  /** The segment written, with its file open and mapped; undefined until the next append opens one. */
   private active: Segment | undefined;
   private fd = -1;
+  private map: Buffer | undefined;
+  /** Bytes pending may hold: the active segment's room (0 without one). */
+  private pendingLimit = 0;
   /** Records encoded since the last write, in pending[0, pendingBytes); its own memory, so 8-aligned for pending64. */
   private pending: Buffer = Buffer.allocUnsafeSlow(2 * WRITE_AT_BYTES);
   private pending64 = new BigUint64Array(this.pending.buffer, 0, this.pending.length >>> 3);
@@ -125,12 +164,16 @@ export class FileTraceLog implements TraceLog {
   private runRetry = 0;
   private runUntilMs = 0;
   private runStart = 0;
+  /** The run is extended while pendingBytes is below this (its size bound and the segment's room). */
+  private runLimit = 0;
   /** Where the run's ids start in pending. */
   private runIdsAt = 0;
   private flushQueued = false;
   private retention: TraceRetention;
   private lastReclaimMs = Number.NEGATIVE_INFINITY;
   private nextIndex = 1;
+  /** Length the last segment was allocated with (before it was cut to its records): the next one doubles it. */
+  private lastAllocated = 0;
   private closed = false;
   private readonly counts = { segmentsReclaimed: 0, corruptRecordsSkipped: 0, tornTailsTruncated: 0, eventsLost: 0 };
 
@@ -156,30 +199,53 @@ export class FileTraceLog implements TraceLog {
       this.nextIndex = Math.max(this.nextIndex, index + 1);
       const buf = fs.readFileSync(path);
       const format = headerFormat(buf, index);
+      if (format === 0 && allZero(buf, 0)) {
+        fs.rmSync(path, { force: true });
+        continue;
+      }
       if (format === 0) {
         this.opts.ctx.logger.warn({ file: path }, "trace segment header unreadable; renamed aside as .bad");
         this.opts.ctx.counters.quarantinedSegments++;
         fs.renameSync(path, `${path}.bad`);
         continue;
       }
-      const seg = newSegment(index, path);
+      const seg = newSegment(index, path, buf.length);
+      this.lastAllocated = buf.length;
       const end = this.scan(seg, buf);
-      if (end < buf.length) {
+      if (end < buf.length && !allZero(buf, end)) {
         this.opts.ctx.logger.warn({ file: path, at: end, bytes: buf.length - end }, "trace segment has a torn or damaged tail; cut off");
         this.counts.tornTailsTruncated++;
         fs.truncateSync(path, end);
+        seg.capacity = end;
       }
       seg.bytes = end;
       seg.format = format;
       this.segments.push(seg);
     }
-    // Earlier segments are sealed; the newest goes on being written if it has room and is of the format written now.
+    // Earlier segments are sealed (cut to their records); the newest goes on being written if it has zeros to write into and is of the format written now.
     const last = this.segments[this.segments.length - 1];
-    for (const seg of this.segments) if (seg !== last || seg.bytes >= this.segmentBytes || seg.format !== 2 || seg.bytes % 8 !== 0) this.seal(seg);
-    if (last !== undefined && !last.sealed) {
-      this.fd = fs.openSync(last.path, "r+");
-      this.active = last;
+    for (const seg of this.segments) {
+      if (seg === last && seg.format === FORMAT && seg.bytes % 8 === 0 && seg.capacity - seg.bytes >= MIN_ROOM_BYTES) continue;
+      if (seg.capacity > seg.bytes) {
+        fs.truncateSync(seg.path, seg.bytes);
+        seg.capacity = seg.bytes;
+      }
+      this.seal(seg);
     }
+    if (last !== undefined && !last.sealed) this.mapActive(last, fs.openSync(last.path, "r+"));
+  }
+
+  /** Makes seg, whose file is open as fd and zero-filled past its records, the segment written. */
+  private mapActive(seg: Segment, fd: number): void {
+    try {
+      this.map = mapShared(fd, seg.capacity);
+    } catch (err) {
+      fs.closeSync(fd);
+      throw err;
+    }
+    this.fd = fd;
+    this.active = seg;
+    this.pendingLimit = seg.capacity - seg.bytes;
   }
 
   /** Indexes the records of buf; returns where the valid records end. */
@@ -195,7 +261,7 @@ export class FileTraceLog implements TraceLog {
         end = off;
         continue;
       }
-      if (buf.readUInt32LE(off) === 0 && buf.subarray(off).every((b) => b === 0)) break; // zeroed space after the last record
+      if (buf.readUInt32LE(off) === 0 && allZero(buf, off)) break; // zeroed space after the last record
       const next = this.resync(buf, off + 1);
       if (next < 0) break;
       this.opts.ctx.logger.warn({ file: seg.path, at: off, bytes: next - off }, "damaged trace record skipped");
@@ -236,7 +302,7 @@ export class FileTraceLog implements TraceLog {
       atMs === this.runAtMs &&
       retry === this.runRetry &&
       untilMs === this.runUntilMs &&
-      this.pendingBytes - this.runStart < MAX_RUN_BYTES
+      this.pendingBytes < this.runLimit
     ) {
       if (this.pendingBytes + 8 > this.pending.length) this.grow(8);
       this.putId(id);
@@ -256,9 +322,14 @@ export class FileTraceLog implements TraceLog {
       this.flush();
       this.rollActive();
     }
+    const room = maxTraceHeadBytes(about) + 8;
+    if (this.active !== undefined && this.pendingBytes + room > this.pendingLimit) {
+      this.flush();
+      this.rollActive();
+      this.reclaim(this.opts.ctx.clock.now());
+    }
     try {
-      const seg = this.active ?? this.openSegment();
-      const room = maxTraceHeadBytes(about) + 8;
+      const seg = this.active ?? this.openSegment(room);
       if (this.pendingBytes + room > this.pending.length) this.grow(room);
       const start = this.pendingBytes;
       this.pendingBytes = encodeTraceRunHead(kind, atMs, id, about, retry, untilMs, this.pending, start);
@@ -272,6 +343,8 @@ export class FileTraceLog implements TraceLog {
       this.runRetry = retry;
       this.runUntilMs = untilMs;
       this.runStart = start;
+      // An extension is 8 bytes: it must fit the segment as well as the run's bound.
+      this.runLimit = Math.min(start + MAX_RUN_BYTES, this.pendingLimit - 7);
     } catch (err) {
       this.lost(1, err);
       return;
@@ -307,46 +380,51 @@ export class FileTraceLog implements TraceLog {
     else indexRun(seg.ids, seg.bytes + this.runStart, this.pending, this.runIdsAt, this.pendingBytes);
   }
 
-  private openSegment(): Segment {
-    const index = this.nextIndex++;
+  /**
+   * Allocates, maps and starts the next segment, with room for `room` bytes
+   * of records at least. Throws (a StoreError: DISK_FULL on ENOSPC) when the
+   * file cannot be allocated whole; nothing is then mapped or kept.
+   */
+  private openSegment(room: number): Segment {
+    const bound = this.segmentBytes;
+    const first = Math.min(bound, FIRST_SEGMENT_BYTES);
+    const grown = Math.min(bound, Math.max(first, this.lastAllocated * 2));
+    const capacity = Math.max(grown, Math.ceil((HEADER_BYTES + room) / 4096) * 4096);
+    const index = this.nextIndex;
     const path = join(this.opts.dir, segName(index));
-    const fd = fs.openSync(path, "wx+");
+    let fd = -1;
     try {
-      fs.writeSync(fd, header(index), 0, HEADER_BYTES, 0);
+      this.opts.ctx.allocate(path, capacity);
+      fd = fs.openSync(path, "r+");
+      const seg = newSegment(index, path, capacity);
+      this.mapActive(seg, fd);
+      this.nextIndex++;
+      this.lastAllocated = capacity;
+      header(index).copy(this.map!, 0);
+      this.segments.push(seg);
+      return seg;
     } catch (err) {
-      fs.closeSync(fd);
+      // mapActive closed fd when it failed.
       fs.rmSync(path, { force: true });
-      throw err;
+      throw toStoreError(err, `allocating trace segment ${path}`);
     }
-    const seg = newSegment(index, path);
-    this.segments.push(seg);
-    this.active = seg;
-    this.fd = fd;
-    return seg;
   }
 
-  /** Writes what append buffered (once per microtask, past WRITE_AT_BYTES, before a read). */
+  /** Copies what append buffered into the mapping (once per microtask, past WRITE_AT_BYTES, before a read). */
   flush(): void {
     this.flushQueued = false;
     this.endRun();
     const seg = this.active;
     if (this.pendingCount === 0 || seg === undefined) return;
-    const buf = this.pending.subarray(0, this.pendingBytes);
-    const count = this.pendingCount;
+    // Fits: startRun and the run's limit kept pending within the segment's room.
+    this.pending.copy(this.map!, seg.bytes, 0, this.pendingBytes);
+    seg.bytes += this.pendingBytes;
+    this.pendingLimit -= this.pendingBytes;
     this.pendingBytes = 0;
     this.pendingCount = 0;
-    try {
-      for (let done = 0; done < buf.length; ) done += fs.writeSync(this.fd, buf, done, buf.length - done, seg.bytes + done);
-      seg.bytes += buf.length;
-    } catch (err) {
-      // Index entries past the written end are checked away at read; the next event starts a new segment.
-      this.lost(count, err);
-      this.rollActive();
-      return;
-    }
     const now = this.opts.ctx.clock.now();
     // A new segment is when the size bound can be passed: check then, and the age bound now and then.
-    if (seg.bytes >= this.segmentBytes) {
+    if (this.pendingLimit < MIN_ROOM_BYTES) {
       this.rollActive();
       this.reclaim(now);
     } else if (now - this.lastReclaimMs >= RECLAIM_EVERY_MS) this.reclaim(now);
@@ -357,11 +435,22 @@ export class FileTraceLog implements TraceLog {
     this.counts.eventsLost += count;
   }
 
+  /** Seals the segment written: its mapping goes (its pages leave this process at once) and its file is cut to its records. */
   private rollActive(): void {
     const seg = this.active;
     if (seg === undefined) return;
     this.active = undefined;
+    this.pendingLimit = 0;
     this.seal(seg);
+    if (this.map !== undefined) dropPages(this.map, 0, this.map.length);
+    // The mapping itself is unmapped when collected; nothing touches it past this point, so cutting the file under it is safe.
+    this.map = undefined;
+    try {
+      fs.ftruncateSync(this.fd, seg.bytes);
+      seg.capacity = seg.bytes;
+    } catch (err) {
+      this.opts.ctx.logger.warn({ file: seg.path, err: String(err) }, "cannot cut a sealed trace segment to its records; its zeros stay");
+    }
     this.closeFd();
   }
 
@@ -447,7 +536,7 @@ export class FileTraceLog implements TraceLog {
     return { bytesOnDisk: bytes + this.pendingBytes, segments: this.segments.length, ...this.counts };
   }
 
-  /** Writes what is buffered and closes the file; with `remove`, deletes the trace's files too. */
+  /** Writes what is buffered and seals the segment written (so the next open writes a new one); with `remove`, deletes the trace's files too. */
   close(remove = false): void {
     if (this.closed) return;
     if (!remove) this.flush();
@@ -455,8 +544,7 @@ export class FileTraceLog implements TraceLog {
     this.runAbout = undefined;
     this.pendingBytes = 0;
     this.pendingCount = 0;
-    this.closeFd();
-    this.active = undefined;
+    this.rollActive();
     if (remove) fs.rmSync(this.opts.dir, { recursive: true, force: true });
   }
 

@@ -1,4 +1,6 @@
 import { execFileSync } from "node:child_process";
+import * as fs from "node:fs";
+import { join } from "node:path";
 import { expect } from "chai";
 import { StoreError, type Storage } from "../../src/broker/storage.js";
 import { type AllocateSeam, allocateZeroed, openStorage } from "../../src/store/index.js";
@@ -7,6 +9,7 @@ import { startGrpcServer, type RunningGrpcServer } from "../../src/api/grpc-serv
 import { createUnaryHandlers } from "../../src/api/handlers.js";
 import { startHttpServer, type RunningHttpServer } from "../../src/api/http-server.js";
 import { Broker } from "../../src/broker/broker.js";
+import { traceSubject, TraceKind } from "../../src/broker/trace.js";
 import { defaults } from "../../src/config.js";
 import { decodeStatusDetails } from "../helpers/error-table.js";
 import { connect, grpc, type Client } from "../helpers/grpc-client.js";
@@ -204,6 +207,38 @@ describe("store on a real, small file system (tmpfs, 2 MiB)", function () {
       );
     }
     expect(q.stats().ready).to.equal(200);
+    await store.close();
+  });
+
+  it("loses trace events (counted, no crash) while a trace segment cannot be allocated whole, leaves no part of one, and traces again once space is freed", async () => {
+    const dataDir = join(mnt, "traced");
+    const store = openStorage({ dataDir, fsync: "always", logger: recordingLogger() });
+    const traceDir = join(dataDir, "traces");
+    const filler = join(mnt, "filler");
+    // Fill the disk, then free 32 KiB: less than the trace's first segment (64 KiB), so its zero-fill is cut short.
+    const fd = fs.openSync(filler, "w");
+    const block = Buffer.alloc(4096, 1);
+    try {
+      for (;;) if (fs.writeSync(fd, block) < block.length) break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "ENOSPC") throw err;
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.truncateSync(filler, fs.statSync(filler).size - 32 * 1024);
+    const trace = store.openTrace("t", { maxAgeMs: 0, maxBytes: BIG });
+    const about = traceSubject({ nodeId: 1, routeKey: "q", queues: ["q"] });
+    trace.append(TraceKind.Pushed, 1_800_000_000_000, 1n, about, 0, 0);
+    await Promise.resolve();
+    expect(trace.stats()).to.include({ eventsLost: 1, segments: 0 });
+    const trc = () => (fs.readdirSync(traceDir, { recursive: true }) as string[]).filter((f) => f.endsWith(".trc"));
+    expect(trc()).to.deep.equal([]);
+    fs.rmSync(filler);
+    trace.append(TraceKind.Pushed, 1_800_000_000_001, 2n, about, 0, 0);
+    await Promise.resolve();
+    expect(trace.read(2n, 0, 10).map((e) => e.id)).to.deep.equal([2n]);
+    expect(trace.stats()).to.include({ eventsLost: 1, segments: 1 });
+    expect(trc()).to.have.length(1);
     await store.close();
   });
 });

@@ -4,6 +4,7 @@
 // keeps in the node's RSS (2 MiB each when filled by one large write).
 import { readFileSync } from "node:fs";
 import { expect } from "chai";
+import { traceSubject, TraceKind } from "../../src/broker/trace.js";
 import { openStorage } from "../../src/store/index.js";
 import { msg, tempDir } from "./helpers.js";
 
@@ -19,5 +20,19 @@ describe("resident memory of small queues (file store)", () => {
     const grown = rssFile() - before;
     await store.close();
     expect(grown / queues, `bytes resident per queue (${grown} for ${queues})`).to.be.below(512 * 1024);
+  });
+
+  // A traced topic's trace segments are mapped too (its first one 64 KiB, zero-filled as a small message segment is).
+  it("keeps under 128 KiB resident per traced topic holding one event", async () => {
+    const store = openStorage({ dataDir: tempDir("resident"), fsync: "never" });
+    const topics = 50;
+    const about = traceSubject({ nodeId: 1, routeKey: "q", queues: ["q"] });
+    const before = rssFile();
+    for (let i = 0; i < topics; i++) store.openTrace(`t${i}`, { maxAgeMs: 0, maxBytes: 1 << 30 }).append(TraceKind.Pushed, 1_800_000_000_000, 1n, about, 0, 0);
+    await Promise.resolve(); // the events are copied into their mappings at the end of the microtask
+    const grown = rssFile() - before;
+    for (let i = 0; i < topics; i++) expect(store.openTrace(`t${i}`, { maxAgeMs: 0, maxBytes: 1 << 30 }).read(1n, 0, 10)).to.have.length(1);
+    await store.close();
+    expect(grown / topics, `bytes resident per traced topic (${grown} for ${topics})`).to.be.below(128 * 1024);
   });
 });

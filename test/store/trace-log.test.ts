@@ -3,7 +3,7 @@ import * as fs from "node:fs";
 import { join } from "node:path";
 import { crc32c } from "@node-rs/crc32";
 import { traceEvent, TraceKind, traceSubject, type TraceEvent } from "../../src/broker/trace.js";
-import type { StoreContext } from "../../src/store/context.js";
+import { allocateZeroed, type StoreContext } from "../../src/store/context.js";
 import { FileTraceLog } from "../../src/store/trace-log.js";
 import { recordingLogger, tempDir } from "./helpers.js";
 
@@ -26,7 +26,7 @@ const NO_RETENTION_BY_AGE = { maxAgeMs: 0, maxBytes: 1 << 30 };
 
 function context(clock: ManualClock, logger = recordingLogger()): StoreContext {
   const counters = { recoveredTruncations: 0, quarantinedSegments: 0, corruptRecordsSkipped: 0, fsyncs: 0, fsyncMsTotal: 0, segmentsReclaimed: 0, messagesLost: 0, dataDirEntriesSkipped: 0 };
-  return { clock, logger, counters } as unknown as StoreContext;
+  return { clock, logger, counters, allocate: allocateZeroed } as unknown as StoreContext;
 }
 
 function open(dir: string, clock: ManualClock, retention = NO_RETENTION_BY_AGE, logger = recordingLogger()): FileTraceLog {
@@ -82,6 +82,18 @@ function put(log: FileTraceLog, e: TraceEvent): void {
 }
 
 const segmentFiles = (dir: string): string[] => fs.readdirSync(dir).filter((f) => f.endsWith(".trc")).sort();
+
+/** Bytes of the segment files up to their last non-zero byte (segments are zero-filled ahead of their records). */
+function writtenBytes(dir: string): number {
+  let n = 0;
+  for (const f of segmentFiles(dir)) {
+    const b = fs.readFileSync(join(dir, f));
+    let end = b.length;
+    while (end > 0 && b[end - 1] === 0) end--;
+    n += end;
+  }
+  return n;
+}
 
 describe("trace log (file)", () => {
   it("gives back one message's events in order, interleaved with others, before and after a reopen", () => {
@@ -152,8 +164,7 @@ describe("trace log (file)", () => {
     const acked = traceSubject({ bindKey: "q" });
     // 20,000 events in one turn: runs end at 32 KiB, and the buffer is written once past 64 KiB.
     for (let id = 1n; id <= 20_000n; id++) log.append(TraceKind.Acked, T0, id, acked, 0, 0);
-    const [file] = segmentFiles(dir);
-    expect(fs.statSync(join(dir, file!)).size).to.be.greaterThan(64 * 1024);
+    expect(writtenBytes(dir)).to.be.greaterThan(64 * 1024);
     for (const id of [1n, 4096n, 12_345n, 20_000n]) expect(log.read(id, 0, 10)).to.deep.equal([traceEvent(TraceKind.Acked, T0, id, { bindKey: "q" })]);
     log.close();
     expect(open(dir, clock).read(12_345n, 0, 10)).to.have.length(1);
@@ -266,5 +277,138 @@ describe("trace log (file)", () => {
     expect(log.read(2n, 0, 10)).to.have.length(1);
     expect(log.stats().segmentsReclaimed).to.equal(1);
     log.close();
+  });
+});
+
+describe("trace log (file): zero-filled, mapped segments", () => {
+  const pushed = (id: bigint, atMs = T0 + Number(id)) => traceEvent(TraceKind.Pushed, atMs, id, { nodeId: 3, routeKey: "rk", queues: ["q"] });
+
+  it("goes on in the same segment after a crash: the zeros after the last record are its end, nothing is reported damaged", () => {
+    const dir = tempDir("trace");
+    const clock = new ManualClock(T0);
+    const log = open(dir, clock);
+    for (const e of life(1n, T0)) put(log, e);
+    log.flush();
+    // No close, as after kill -9: the segment keeps its zeros after the records.
+    expect(fs.statSync(join(dir, "0000000001.trc")).size).to.equal(64 * 1024);
+    const logger = recordingLogger();
+    const again = open(dir, clock, NO_RETENTION_BY_AGE, logger);
+    expect(again.read(1n, 0, 10)).to.deep.equal(life(1n, T0));
+    expect(again.stats()).to.include({ segments: 1, tornTailsTruncated: 0, corruptRecordsSkipped: 0 });
+    expect(logger.warnings).to.deep.equal([]);
+    put(again, traceEvent(TraceKind.Touched, T0 + 9, 1n, { bindKey: "q", untilMs: T0 + 9000 }));
+    again.flush();
+    expect(segmentFiles(dir)).to.deep.equal(["0000000001.trc"]);
+    const third = open(dir, clock);
+    expect(third.read(1n, 0, 10)).to.deep.equal([...life(1n, T0), traceEvent(TraceKind.Touched, T0 + 9, 1n, { bindKey: "q", untilMs: T0 + 9000 })]);
+    third.close();
+  });
+
+  it("cuts off a record torn inside a zero-filled segment, reports it, and writes on in a new segment", () => {
+    const dir = tempDir("trace");
+    const clock = new ManualClock(T0);
+    const log = open(dir, clock);
+    for (const e of life(1n, T0)) put(log, e);
+    log.flush();
+    const path = join(dir, "0000000001.trc");
+    const bytes = fs.readFileSync(path);
+    let last = bytes.length - 1;
+    while (bytes[last] === 0) last--;
+    // The copy of the ack's record was cut short: its last bytes are still the segment's zeros.
+    bytes.fill(0, last - 11, last + 1);
+    fs.writeFileSync(path, bytes);
+    const logger = recordingLogger();
+    const again = open(dir, clock, NO_RETENTION_BY_AGE, logger);
+    expect(again.read(1n, 0, 10)).to.deep.equal(life(1n, T0).slice(0, 2));
+    expect(again.stats()).to.include({ tornTailsTruncated: 1, corruptRecordsSkipped: 0 });
+    expect(logger.warnings.map((w) => w.msg)).to.deep.equal(["trace segment has a torn or damaged tail; cut off"]);
+    expect(fs.statSync(path).size).to.be.below(last - 11);
+    put(again, traceEvent(TraceKind.Acked, T0 + 9, 1n, { bindKey: "q" }));
+    again.close();
+    expect(segmentFiles(dir)).to.deep.equal(["0000000001.trc", "0000000002.trc"]);
+    expect(open(dir, clock).read(1n, 0, 10).map((e) => e.kind)).to.deep.equal([TraceKind.Pushed, TraceKind.Delivered, TraceKind.Acked]);
+  });
+
+  it("rolls segments (64 KiB, then doubling) while single events come, each copied at once as a push's is, and reads every one back after a crash and after a clean reopen", () => {
+    const dir = tempDir("trace");
+    const clock = new ManualClock(T0);
+    const log = open(dir, clock);
+    const n = 4000;
+    for (let id = 1n; id <= BigInt(n); id++) {
+      put(log, pushed(id));
+      log.flush();
+    }
+    const files = segmentFiles(dir);
+    expect(files).to.deep.equal(["0000000001.trc", "0000000002.trc", "0000000003.trc"]);
+    // Sealed segments are cut to their records; the one written keeps its zeros.
+    const sizes = files.map((f) => fs.statSync(join(dir, f)).size);
+    expect(sizes[0]).to.be.within(60 * 1024, 64 * 1024);
+    expect(sizes[1]).to.be.within(124 * 1024, 128 * 1024);
+    expect(sizes[2]).to.equal(256 * 1024);
+    const all = (l: FileTraceLog, step: number) => {
+      for (let id = 1; id <= n; id += step) expect(l.read(BigInt(id), 0, 10)).to.deep.equal([pushed(BigInt(id))]);
+      expect(l.read(BigInt(n), 0, 10)).to.deep.equal([pushed(BigInt(n))]);
+    };
+    all(log, 13);
+    const afterCrash = open(dir, clock);
+    all(afterCrash, 1);
+    expect(afterCrash.stats()).to.include({ segments: 3, tornTailsTruncated: 0, corruptRecordsSkipped: 0, eventsLost: 0 });
+    afterCrash.close();
+    const afterClose = open(dir, clock);
+    all(afterClose, 13);
+    expect(afterClose.stats()).to.include({ segments: 3, tornTailsTruncated: 0, corruptRecordsSkipped: 0 });
+    afterClose.close();
+  });
+
+  it("reads a trace directory written in format 2 by commit f89c96e (test/fixtures/trace-v2), and writes on after it in a format-3 segment", () => {
+    const fixture = join(import.meta.dirname, "../fixtures/trace-v2");
+    const dir = tempDir("trace");
+    fs.cpSync(fixture, dir, { recursive: true });
+    const clock = new ManualClock(T0 + 1000);
+    const delivered = (id: bigint) => traceEvent(TraceKind.Delivered, T0 + 500, id, { bindKey: "q", consumer: "stream", peer: "127.0.0.1:5000", tokenName: "worker", untilMs: T0 + 30_500 });
+    const acked = (id: bigint) => traceEvent(TraceKind.Acked, T0 + 600 + Number(id), id, { bindKey: "q" });
+    const logger = recordingLogger();
+    const log = open(dir, clock, NO_RETENTION_BY_AGE, logger);
+    expect(log.stats()).to.include({ segments: 2, tornTailsTruncated: 0, corruptRecordsSkipped: 0 });
+    expect(log.read(3n, 0, 10)).to.deep.equal([pushed(3n), delivered(3n), acked(3n)]);
+    expect(log.read(290n, 0, 10)).to.deep.equal([pushed(290n), delivered(290n)]);
+    put(log, traceEvent(TraceKind.Touched, T0 + 2000, 3n, { bindKey: "q", untilMs: T0 + 9000 }));
+    log.close();
+    expect(logger.warnings).to.deep.equal([]);
+    expect(segmentFiles(dir)).to.deep.equal(["0000000001.trc", "0000000002.trc", "0000000003.trc"]);
+    for (const f of ["0000000001.trc", "0000000002.trc"]) expect(fs.readFileSync(join(dir, f)).equals(fs.readFileSync(join(fixture, f)))).to.equal(true);
+    expect(fs.readFileSync(join(dir, "0000000003.trc")).subarray(0, 8).toString("ascii")).to.equal("GMQTRC03");
+    const again = open(dir, clock);
+    expect(again.read(3n, 0, 10)).to.deep.equal([pushed(3n), delivered(3n), acked(3n), traceEvent(TraceKind.Touched, T0 + 2000, 3n, { bindKey: "q", untilMs: T0 + 9000 })]);
+    again.close();
+  });
+
+  it("counts the events lost while a segment cannot be allocated (disk full), leaves no file behind, and writes again once it can", () => {
+    const dir = tempDir("trace");
+    const clock = new ManualClock(T0);
+    let full = true;
+    const logger = recordingLogger();
+    const ctx = context(clock, logger);
+    ctx.allocate = (path, bytes) => {
+      if (!full) return allocateZeroed(path, bytes);
+      // Part of the file is written before the disk runs out.
+      fs.writeFileSync(path, Buffer.alloc(4096));
+      throw Object.assign(new Error("ENOSPC: no space left on device"), { code: "ENOSPC" });
+    };
+    const log = new FileTraceLog({ dir, segmentBytes: 4 << 20, retention: NO_RETENTION_BY_AGE, ctx });
+    for (const e of life(1n, T0)) put(log, e);
+    log.flush();
+    expect(log.stats()).to.include({ eventsLost: 3, segments: 0 });
+    expect(segmentFiles(dir)).to.deep.equal([]);
+    expect(logger.warnings).to.have.length(1);
+    expect(logger.warnings[0]!.msg).to.equal("cannot write trace events; they are lost (counted in eventsLost)");
+    expect(String((logger.warnings[0]!.obj as { err: string }).err)).to.contain("disk full while allocating trace segment");
+    full = false;
+    for (const e of life(2n, T0 + 5)) put(log, e);
+    log.flush();
+    expect(log.read(1n, 0, 10)).to.deep.equal([]);
+    expect(log.read(2n, 0, 10)).to.deep.equal(life(2n, T0 + 5));
+    log.close();
+    expect(open(dir, clock).read(2n, 0, 10)).to.deep.equal(life(2n, T0 + 5));
   });
 });
