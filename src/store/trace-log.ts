@@ -261,7 +261,7 @@ export class FileTraceLog implements TraceLog {
         end = off;
         continue;
       }
-      if (buf.readUInt32LE(off) === 0 && allZero(buf, off)) break; // zeroed space after the last record
+      if (buf[off] === 0 && allZero(buf, off)) break; // zeroed space after the last record
       const next = this.resync(buf, off + 1);
       if (next < 0) break;
       this.opts.ctx.logger.warn({ file: seg.path, at: off, bytes: next - off }, "damaged trace record skipped");

@@ -304,6 +304,24 @@ describe("trace log (file): zero-filled, mapped segments", () => {
     third.close();
   });
 
+  it("deletes a segment file that is all zeros (allocated, the crash came before its header), reporting nothing", () => {
+    const dir = tempDir("trace");
+    const clock = new ManualClock(T0);
+    const log = open(dir, clock);
+    for (const e of life(1n, T0)) put(log, e);
+    log.close();
+    fs.writeFileSync(join(dir, "0000000002.trc"), Buffer.alloc(64 * 1024));
+    const logger = recordingLogger();
+    const again = open(dir, clock, NO_RETENTION_BY_AGE, logger);
+    expect(again.read(1n, 0, 10)).to.deep.equal(life(1n, T0));
+    expect(again.stats()).to.include({ segments: 1, tornTailsTruncated: 0, corruptRecordsSkipped: 0 });
+    expect(logger.warnings).to.deep.equal([]);
+    expect(fs.readdirSync(dir).sort()).to.deep.equal(["0000000001.trc"]);
+    put(again, traceEvent(TraceKind.Touched, T0 + 9, 1n, { bindKey: "q", untilMs: T0 + 9000 }));
+    again.close();
+    expect(segmentFiles(dir)).to.deep.equal(["0000000001.trc", "0000000003.trc"]);
+  });
+
   it("cuts off a record torn inside a zero-filled segment, reports it, and writes on in a new segment", () => {
     const dir = tempDir("trace");
     const clock = new ManualClock(T0);
