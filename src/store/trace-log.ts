@@ -7,9 +7,9 @@
 // into the mapping: once per microtask, so the bytes are in the page cache
 // (they survive kill -9) before any reply that follows them is sent. A
 // single push, arriving in its own I/O callback, costs a memory copy, not a
-// write(2). Segments start at 64 KiB and double up to their bound, so an
-// idle traced topic keeps little disk and little of its mapping resident;
-// a segment is cut to its records when it is sealed.
+// write(2). A segment is cut to its records when it is sealed; the next is
+// twice what it held (64 KiB at least, up to the bound), so an idle traced
+// topic keeps little disk and little of its mapping resident.
 //
 // What an event costs is what tracing costs, so the hot path is small:
 // consecutive events that differ only in their message id (a batch's
@@ -172,8 +172,6 @@ export class FileTraceLog implements TraceLog {
   private retention: TraceRetention;
   private lastReclaimMs = Number.NEGATIVE_INFINITY;
   private nextIndex = 1;
-  /** Length the last segment was allocated with (before it was cut to its records): the next one doubles it. */
-  private lastAllocated = 0;
   private closed = false;
   private readonly counts = { segmentsReclaimed: 0, corruptRecordsSkipped: 0, tornTailsTruncated: 0, eventsLost: 0 };
 
@@ -210,7 +208,6 @@ export class FileTraceLog implements TraceLog {
         continue;
       }
       const seg = newSegment(index, path, buf.length);
-      this.lastAllocated = buf.length;
       const end = this.scan(seg, buf);
       if (end < buf.length && !allZero(buf, end)) {
         this.opts.ctx.logger.warn({ file: path, at: end, bytes: buf.length - end }, "trace segment has a torn or damaged tail; cut off");
@@ -387,8 +384,10 @@ export class FileTraceLog implements TraceLog {
    */
   private openSegment(room: number): Segment {
     const bound = this.segmentBytes;
+    // Twice what the last segment came to hold: a busy trace grows to its bound, one sealed by age with a few events stays small.
+    const last = this.segments[this.segments.length - 1];
     const first = Math.min(bound, FIRST_SEGMENT_BYTES);
-    const grown = Math.min(bound, Math.max(first, this.lastAllocated * 2));
+    const grown = last === undefined ? first : Math.min(bound, Math.max(first, Math.ceil((2 * last.bytes) / FIRST_SEGMENT_BYTES) * FIRST_SEGMENT_BYTES));
     const capacity = Math.max(grown, Math.ceil((HEADER_BYTES + room) / 4096) * 4096);
     const index = this.nextIndex;
     const path = join(this.opts.dir, segName(index));
@@ -399,7 +398,6 @@ export class FileTraceLog implements TraceLog {
       const seg = newSegment(index, path, capacity);
       this.mapActive(seg, fd);
       this.nextIndex++;
-      this.lastAllocated = capacity;
       header(index).copy(this.map!, 0);
       this.segments.push(seg);
       return seg;

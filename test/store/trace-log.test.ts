@@ -378,6 +378,22 @@ describe("trace log (file): zero-filled, mapped segments", () => {
     afterClose.close();
   });
 
+  it("keeps the segments of an idle trace small: one sealed by age with a few events is followed by a 64 KiB one", () => {
+    const dir = tempDir("trace");
+    const clock = new ManualClock(T0);
+    const log = open(dir, clock, { maxAgeMs: 80_000, maxBytes: 0 });
+    for (let i = 0; i < 6; i++) {
+      clock.set(T0 + i * 11_000); // past an eighth of the age bound: each event starts a segment
+      put(log, pushed(BigInt(i + 1), T0 + i * 11_000));
+      log.flush();
+    }
+    const files = segmentFiles(dir);
+    expect(files).to.have.length(6);
+    expect(fs.statSync(join(dir, files[5]!)).size).to.equal(64 * 1024);
+    for (const f of files.slice(0, 5)) expect(fs.statSync(join(dir, f)).size).to.equal(16 + 72);
+    log.close();
+  });
+
   it("reads a trace directory written in format 2 by commit f89c96e (test/fixtures/trace-v2), and writes on after it in a format-3 segment", () => {
     const fixture = join(import.meta.dirname, "../fixtures/trace-v2");
     const dir = tempDir("trace");
