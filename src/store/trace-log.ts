@@ -391,12 +391,10 @@ export class FileTraceLog implements TraceLog {
     const capacity = Math.max(grown, Math.ceil((HEADER_BYTES + room) / 4096) * 4096);
     const index = this.nextIndex;
     const path = join(this.opts.dir, segName(index));
-    let fd = -1;
     try {
       this.opts.ctx.allocate(path, capacity);
-      fd = fs.openSync(path, "r+");
       const seg = newSegment(index, path, capacity);
-      this.mapActive(seg, fd);
+      this.mapActive(seg, fs.openSync(path, "r+"));
       this.nextIndex++;
       header(index).copy(this.map!, 0);
       this.segments.push(seg);
