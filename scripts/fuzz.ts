@@ -31,7 +31,7 @@ export interface FuzzOptions {
   seed: number;
   /** A call not ended by then is a hang. */
   callDeadlineMs?: number;
-  /** How long the node may take to settle after the last input before its RSS is read for good (default 20 s). */
+  /** How long the node may take to settle after the last input before its RSS is read for good (default 30 s). */
   settleMs?: number;
 }
 
@@ -248,7 +248,7 @@ export async function runFuzz(target: FuzzTarget, options: FuzzOptions): Promise
   }
 
   report.rssAtLastInputBytes = report.rssEndBytes = alive(target.pid) ? rssOf(target.pid) : 0;
-  const settleUntil = Date.now() + (options.settleMs ?? 20_000);
+  const settleUntil = Date.now() + (options.settleMs ?? 30_000);
   while (alive(target.pid) && report.rssEndBytes > 2 * report.rssStartBytes && Date.now() < settleUntil) {
     await new Promise((resolve) => setTimeout(resolve, 500));
     report.rssEndBytes = alive(target.pid) ? rssOf(target.pid) : 0;

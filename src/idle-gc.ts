@@ -6,7 +6,7 @@
 // per-second history sampling never gives it. One full collection while the
 // event loop is mostly idle returns those pages at little cost to any
 // caller (tens of ms), only when the heap has grown well past its size after
-// the previous one, and at most once a minute.
+// the previous one, and at most once per IDLE_GC_MIN_GAP_MS.
 import { performance } from "node:perf_hooks";
 import { getHeapStatistics, setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
@@ -20,8 +20,12 @@ export const IDLE_GC_CHECK_MS = 5_000;
  * wake-ups, while it used 0.03 of a core).
  */
 export const IDLE_GC_MAX_UTILIZATION = 0.25;
-/** Least time between two collections, so a node that idles in bursts is not paused every check. */
-export const IDLE_GC_MIN_GAP_MS = 60_000;
+/**
+ * Least time between two collections, so a node that idles in bursts is not
+ * paused every check. Short enough that a quiet spell near the end of a burst
+ * (a fuzz's light last phase) does not hold off the collection after it.
+ */
+export const IDLE_GC_MIN_GAP_MS = 15_000;
 /** Growth of the heap since the last collection that makes one worth it. */
 export const IDLE_GC_GROWTH_BYTES = 16 << 20;
 
@@ -41,7 +45,7 @@ export interface IdleGcState {
   collectedAtMs: number;
 }
 
-/** One check at nowMs: collects when the loop was idle, the heap grew past the threshold and the last collection is a minute old. */
+/** One check at nowMs: collects when the loop was idle, the heap grew past the threshold and the last collection is IDLE_GC_MIN_GAP_MS old. */
 export function idleGcStep(probe: IdleGcProbe, state: IdleGcState, nowMs: number): void {
   const heap = probe.heapBytes();
   // Read every check, so the next one measures only its own interval.

@@ -1,6 +1,6 @@
 // The node's idle collection (src/idle-gc.ts) on a scripted probe: it
 // collects only while the event loop is idle, the heap has grown past the
-// threshold since the last collection and that one is a minute old, so a heap
+// threshold since the last collection and that one is IDLE_GC_MIN_GAP_MS old, so a heap
 // of live data is not collected over and over and a busy node is never
 // paused for it.
 import { expect } from "chai";
