@@ -26,7 +26,7 @@ export const IDLE_GC_MAX_UTILIZATION = 0.25;
  * (a fuzz's light last phase) does not hold off the collection after it.
  */
 export const IDLE_GC_MIN_GAP_MS = 15_000;
-/** Growth of the heap since the last collection that makes one worth it. */
+/** Heap held from the OS beyond what was live after the last collection that makes one worth it. */
 export const IDLE_GC_GROWTH_BYTES = 16 << 20;
 
 export interface IdleGcProbe {
@@ -34,12 +34,14 @@ export interface IdleGcProbe {
   utilization(): number;
   /** Bytes the heap holds from the OS (V8's total_heap_size). */
   heapBytes(): number;
+  /** Bytes of objects in the heap, garbage included until collected (V8's used_heap_size). */
+  usedBytes(): number;
   /** A full, blocking collection. */
   collect(): void;
 }
 
 export interface IdleGcState {
-  /** The heap after the last collection (or at start, or its lowest since). */
+  /** What was live after the last collection (or at start). A collection while busy may not shrink the heap (the young generation stays grown), so the heap's size after one is no baseline. */
   baselineBytes: number;
   /** When the last collection ran (-Infinity: never). */
   collectedAtMs: number;
@@ -50,10 +52,9 @@ export function idleGcStep(probe: IdleGcProbe, state: IdleGcState, nowMs: number
   const heap = probe.heapBytes();
   // Read every check, so the next one measures only its own interval.
   const utilization = probe.utilization();
-  if (heap < state.baselineBytes) state.baselineBytes = heap;
   if (utilization >= IDLE_GC_MAX_UTILIZATION || heap - state.baselineBytes < IDLE_GC_GROWTH_BYTES || nowMs - state.collectedAtMs < IDLE_GC_MIN_GAP_MS) return;
   probe.collect();
-  state.baselineBytes = probe.heapBytes();
+  state.baselineBytes = probe.usedBytes();
   state.collectedAtMs = nowMs;
 }
 
@@ -74,6 +75,7 @@ export function processIdleGcProbe(): IdleGcProbe {
       return share;
     },
     heapBytes: () => getHeapStatistics().total_heap_size,
+    usedBytes: () => getHeapStatistics().used_heap_size,
     // "last-resort" also hands the freed pages back to the OS (a plain gc() left the RSS where it was).
     collect: () => gc({ type: "major", execution: "sync", flavor: "last-resort" }),
   };
@@ -81,7 +83,7 @@ export function processIdleGcProbe(): IdleGcProbe {
 
 /** Checks every IDLE_GC_CHECK_MS until the returned function is called; the timer does not keep the process alive. */
 export function startIdleGc(probe: IdleGcProbe = processIdleGcProbe()): () => void {
-  const state: IdleGcState = { baselineBytes: probe.heapBytes(), collectedAtMs: -Infinity };
+  const state: IdleGcState = { baselineBytes: probe.usedBytes(), collectedAtMs: -Infinity };
   const timer = setInterval(() => idleGcStep(probe, state, Date.now()), IDLE_GC_CHECK_MS);
   timer.unref();
   return () => clearInterval(timer);
