@@ -110,7 +110,7 @@ export const optionTable = {
   metrics: { type: "bool", default: true, flag: "metrics", env: "GMQ_METRICS", help: "serve /metrics" },
   pprof: { type: "bool", default: true, flag: "pprof", env: "GMQ_PPROF", help: "serve /debug/pprof/*" },
   dashboard: { type: "bool", default: true, flag: "dashboard", env: "GMQ_DASHBOARD", help: "serve the live dashboard at /dashboard" },
-  historyMaxSeries: { type: "int", default: 200, min: 0, max: 100_000, flag: "history-max-series", env: "GMQ_HISTORY_MAX_SERIES", help: "topics and queues (and the node's total) whose last 24 h the node keeps in memory for GetHistory and the dashboard, 128 KiB each; 0 keeps none" },
+  historyMaxSeries: { type: "int", default: 200, min: 0, max: 100_000, flag: "history-max-series", env: "GMQ_HISTORY_MAX_SERIES", help: "topics and queues (and the node's total) whose last 24 h the node keeps in memory for GetHistory and the dashboard, up to 128 KiB each (the rings grow with their samples); 0 keeps none" },
   logLevel: { type: "enum", default: "info", values: ["trace", "debug", "info", "warn", "error"], flag: "log-level", env: "GMQ_LOG_LEVEL", help: "JSON logs on stdout from this level up" },
 } as const satisfies Record<string, OptionSpec>;
 

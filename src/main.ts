@@ -1,6 +1,7 @@
 // gnode: a gmq broker node. Composition root only: config -> node -> signals.
 import { existsSync } from "node:fs";
 import { ConfigError, loadConfig } from "./config.js";
+import { startIdleGc } from "./idle-gc.js";
 import { createLogger } from "./log.js";
 import { startNode, type RunningNode } from "./node.js";
 
@@ -47,6 +48,7 @@ async function main(): Promise<void> {
     { grpcAddr: node.grpcAddr, httpAddr: node.httpAddr, nodeId: config.nodeId, dataDir: config.dataDir, fsync: config.fsync },
     "listening",
   );
+  startIdleGc();
   if (stopSignal) {
     const signal = stopSignal;
     stopSignal = undefined;

@@ -3,9 +3,11 @@
 // rings per series: a sample per second for 15 minutes, and a sample per
 // minute for 24 hours, folded from the seconds (counters keep the minute's
 // last value, levels its mean). A series is the node's total, a topic's
-// total or one queue. Every ring is allocated whole when its series first
-// appears, and at most maxSeries series are held, so memory is fixed:
-// HISTORY_BYTES_PER_SERIES per series, whatever the traffic.
+// total or one queue. A series' rings grow with the samples it holds (a
+// topic made a minute ago needs 60 seconds and one minute, not 24 hours),
+// doubling up to their full length, and at most maxSeries series are held, so
+// memory is bounded: at most HISTORY_BYTES_PER_SERIES per series, whatever
+// the traffic.
 
 import type { QueueStatView, TopicStatView } from "../broker/index.js";
 
@@ -64,9 +66,38 @@ class Clockwork {
   }
 }
 
+/** Samples a ring holds at first; it doubles when full, up to its clock's slots. */
+const FIRST_SAMPLES = 16;
+
+/**
+ * One series' samples on one clock, by the series' own write count: sample i
+ * (i-th since the series was born) is at i % slots, in an array that holds
+ * only as many samples as were written so far (rounded up to a power of two).
+ */
+class Ring {
+  values = new Float64Array(FIRST_SAMPLES * FIELDS);
+
+  constructor(private readonly slots: number) {}
+
+  /** Where the series' i-th sample goes, growing the array when i is past its end. */
+  at(i: number): number {
+    const held = this.values.length / FIELDS;
+    if (i >= held && held < this.slots) {
+      const grown = new Float64Array(Math.min(this.slots, Math.max(held * 2, i + 1)) * FIELDS);
+      grown.set(this.values);
+      this.values = grown;
+    }
+    return (i % this.slots) * FIELDS;
+  }
+
+  get bytes(): number {
+    return this.values.byteLength;
+  }
+}
+
 class Series {
-  readonly seconds = new Float64Array(SECOND_SLOTS * FIELDS);
-  readonly minutes = new Float64Array(MINUTE_SLOTS * FIELDS);
+  readonly seconds = new Ring(SECOND_SLOTS);
+  readonly minutes = new Ring(MINUTE_SLOTS);
   /** Writes of each ring before this series existed: those slots hold nothing of it. */
   readonly bornSecond: number;
   readonly bornMinute: number;
@@ -115,9 +146,11 @@ export class StatsHistory {
     return this.series.size;
   }
 
-  /** Bytes the held series' rings take. */
+  /** Bytes the held series' rings take (at most size * HISTORY_BYTES_PER_SERIES). */
   get bytes(): number {
-    return this.series.size * HISTORY_BYTES_PER_SERIES;
+    let n = 0;
+    for (const s of this.series.values()) n += s.seconds.bytes + s.minutes.bytes;
+    return n;
   }
 
   /** Takes one sample of every topic and queue (the node calls it once per second). */
@@ -128,7 +161,7 @@ export class StatsHistory {
       if (!Number.isNaN(this.foldMinute)) this.closeMinute(this.foldMinute);
       this.foldMinute = minute;
     }
-    const slot = this.secondClock.advance(now);
+    this.secondClock.advance(now);
     this.overflowed = false;
 
     // Held series are written in place and marked; the unmarked (deleted
@@ -147,7 +180,7 @@ export class StatsHistory {
       total[6]! += t.dead;
     }
     // The node's total first: it always has a place.
-    this.put("", "", slot, total, gen, fresh);
+    this.put("", "", total, gen, fresh);
     for (const t of topics) {
       row[0] = t.pushed;
       row[1] = t.popped;
@@ -156,7 +189,7 @@ export class StatsHistory {
       row[4] = t.inFlight;
       row[5] = t.delayed;
       row[6] = t.dead;
-      this.put(t.topic, "", slot, row, gen, fresh);
+      this.put(t.topic, "", row, gen, fresh);
       for (const q of t.queues) {
         row[0] = q.pushed;
         row[1] = q.popped;
@@ -165,7 +198,7 @@ export class StatsHistory {
         row[4] = q.inFlight;
         row[5] = q.delayed;
         row[6] = q.dead;
-        this.put(t.topic, q.bindKey, slot, row, gen, fresh);
+        this.put(t.topic, q.bindKey, row, gen, fresh);
       }
     }
     for (const [key, s] of this.series) if (s.generation !== gen) this.series.delete(key);
@@ -176,25 +209,27 @@ export class StatsHistory {
       }
       const s = new Series(topic, bindKey, this.secondClock.written - 1, this.minuteClock.written);
       this.series.set(keyOf(topic, bindKey), s);
-      this.write(s, slot, values, gen);
+      this.write(s, values, gen);
     }
   }
 
   /** Writes a held series' sample, or notes a new one for after the deleted ones are gone. */
-  private put(topic: string, bindKey: string, slot: number, values: Float64Array, gen: number, fresh: [string, string, number[]][]): void {
+  private put(topic: string, bindKey: string, values: Float64Array, gen: number, fresh: [string, string, number[]][]): void {
     const s = this.series.get(keyOf(topic, bindKey));
-    if (s) this.write(s, slot, values, gen);
+    if (s) this.write(s, values, gen);
     // Beyond what could ever be held, new series are not even copied.
     else if (fresh.length < this.options.maxSeries) fresh.push([topic, bindKey, Array.from(values)]);
     else this.overflowed = true;
   }
 
-  private write(s: Series, slot: number, values: ArrayLike<number>, gen: number): void {
+  /** Writes the current second's sample of a series (every held series is written at every sample). */
+  private write(s: Series, values: ArrayLike<number>, gen: number): void {
     s.generation = gen;
-    const base = slot * FIELDS;
+    const base = s.seconds.at(this.secondClock.written - 1 - s.bornSecond);
+    const ring = s.seconds.values;
     for (let f = 0; f < FIELDS; f++) {
       const v = values[f]!;
-      s.seconds[base + f] = v;
+      ring[base + f] = v;
       if (f < COUNTERS) s.fold[f] = v;
       else s.fold[f]! += v;
     }
@@ -203,12 +238,13 @@ export class StatsHistory {
 
   /** Folds the seconds of a finished minute into one minute sample of each series. */
   private closeMinute(minuteMs: number): void {
-    const slot = this.minuteClock.advance(minuteMs);
-    const base = slot * FIELDS;
+    this.minuteClock.advance(minuteMs);
     for (const s of this.series.values()) {
       const n = s.foldCount;
+      const base = s.minutes.at(this.minuteClock.written - 1 - s.bornMinute);
+      const ring = s.minutes.values;
       for (let f = 0; f < FIELDS; f++) {
-        s.minutes[base + f] = f < COUNTERS || n === 0 ? s.fold[f]! : s.fold[f]! / n;
+        ring[base + f] = f < COUNTERS || n === 0 ? s.fold[f]! : s.fold[f]! / n;
       }
       s.fold.fill(0);
       s.foldCount = 0;
@@ -226,14 +262,16 @@ export class StatsHistory {
     const picked = [...this.series.values()].filter((s) => (topic === "" ? s.bindKey === "" : s.topic === topic));
     picked.sort((a, b) => a.topic.localeCompare(b.topic) || a.bindKey.localeCompare(b.bindKey));
     const series = picked.map((s) => {
-      const ring = seconds ? s.seconds : s.minutes;
+      const ring = (seconds ? s.seconds : s.minutes).values;
+      const slots = seconds ? SECOND_SLOTS : MINUTE_SLOTS;
       const born = seconds ? s.bornSecond : s.bornMinute;
       const out: SeriesSamples = { topic: s.topic, bindKey: s.bindKey, atMs: [], values: emptyValues() };
       for (const [slot, written] of clock.held()) {
         const at = clock.atMs[slot]!;
         if (written < born || at <= sinceMs) continue;
         out.atMs.push(at);
-        for (let f = 0; f < FIELDS; f++) out.values[HISTORY_FIELDS[f]!].push(ring[slot * FIELDS + f]!);
+        const base = ((written - born) % slots) * FIELDS;
+        for (let f = 0; f < FIELDS; f++) out.values[HISTORY_FIELDS[f]!].push(ring[base + f]!);
       }
       return out;
     });

@@ -50,12 +50,18 @@ export interface StoreContext {
 // mapped (a mapped write past the disk's space would be a SIGBUS, not an
 // error). The page cache sizes its folios by the write, and a mapping faults
 // in a whole folio at its first touch. A queue's first, small segments (where
-// an idle queue stays) are written 64 KiB at a time, so a queue holding one
-// message keeps about 74 KiB of it resident, not 2 MiB. Larger segments (busy
-// queues) are written in one writev: appends into the folios that makes ran
-// 10x faster (4 KiB records) than into 64 KiB or 1 MiB ones.
+// an idle queue stays) are written a page at a time for their first 64 KiB,
+// then 64 KiB at a time, so a queue holding one message keeps about 6 KiB of
+// each of its files resident (74 KiB with 64 KiB writes, 2 MiB with one
+// write; a node of 150 idle topics held 24 MiB of such pages). Larger segments
+// (busy queues) are written in one writev: appends into the folios that makes
+// ran 10x faster (4 KiB records) than into 64 KiB or 1 MiB ones.
 const SMALL_SEGMENT_BYTES = 2 << 20;
 const SMALL_WRITE_BYTES = 64 << 10;
+const HEAD_BYTES = 64 << 10;
+const PAGE_BYTES = 4 << 10;
+/** Bytes of the next zero-filling write of a small segment at `off`. */
+const smallStep = (off: number, bytes: number) => Math.min(off < HEAD_BYTES ? PAGE_BYTES : SMALL_WRITE_BYTES, bytes - off);
 const ZEROS = Buffer.alloc(1 << 20);
 
 /** Iovecs of zeros covering `bytes` for one writev (all pointing at one zero buffer). */
@@ -71,7 +77,7 @@ export const allocateZeroed: AllocateSeam = (path, bytes) => {
   const fd = fs.openSync(path, "w");
   try {
     let off = 0;
-    if (bytes <= SMALL_SEGMENT_BYTES) while (off < bytes) off += fs.writeSync(fd, ZEROS, 0, Math.min(SMALL_WRITE_BYTES, bytes - off), off);
+    if (bytes <= SMALL_SEGMENT_BYTES) while (off < bytes) off += fs.writeSync(fd, ZEROS, 0, smallStep(off, bytes), off);
     else while (off < bytes) off += fs.writevSync(fd, zeroIovecs(bytes - off), off);
   } finally {
     fs.closeSync(fd);
@@ -83,7 +89,7 @@ export async function allocateZeroedAsync(path: string, bytes: number): Promise<
   const fh = await fs.promises.open(path, "w");
   try {
     let off = 0;
-    if (bytes <= SMALL_SEGMENT_BYTES) while (off < bytes) off += (await fh.write(ZEROS, 0, Math.min(SMALL_WRITE_BYTES, bytes - off), off)).bytesWritten;
+    if (bytes <= SMALL_SEGMENT_BYTES) while (off < bytes) off += (await fh.write(ZEROS, 0, smallStep(off, bytes), off)).bytesWritten;
     else while (off < bytes) off += (await fh.writev(zeroIovecs(bytes - off), off)).bytesWritten;
   } finally {
     await fh.close();

@@ -3,7 +3,7 @@
 // status, the messages back in the queue, the node's RSS under a bound, a
 // probe client served meanwhile, the limit's rejection counted).
 import { expect } from "chai";
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { connect as http2Connect, type ClientHttp2Session } from "node:http2";
 import { join } from "node:path";
 import { connect as tcpConnect } from "node:net";
@@ -551,6 +551,82 @@ describe("limits: one client cannot exhaust the node (real node)", function () {
         expect(await c.call<object, object>("ping", {})).to.be.an("object");
       } finally {
         c.close();
+      }
+    });
+  });
+
+  describe("a /metrics scrape with many topics", () => {
+    // More than two slices of the 500 topics a node reads per turn. Topics
+    // made by Config have no queues: the cheapest to create and to scrape.
+    const FILLERS = 1100;
+    /** Pushes the probe keeps unanswered on its stream, so the node has some to take whenever it reads its socket. */
+    const AHEAD = 1000;
+    let many: NodeProcess;
+    let c: Client;
+    before(async () => {
+      // Each new topic's metadata is written with two fsyncs: on tmpfs they cost nothing, and this test is not about durability.
+      const dataDir = existsSync("/dev/shm") ? mkdtempSync("/dev/shm/gmq-test-") : undefined;
+      many = await startNodeProcess({ args: ["--log-level", "warn", "--fsync", "never"], ...(dataDir !== undefined && { dataDir }) });
+      c = connect(many.grpcAddr);
+    });
+    after(async () => {
+      c?.close();
+      await many?.stop();
+      many?.cleanup();
+    });
+
+    it("serves a producer while it is read: a topic read last shows pushes the node took after it read the first topic", async () => {
+      // The node reads topics in the order they were made. The probe's one
+      // PushStream alternates pushes to `first` and `last`, which the node
+      // stores in stream order, so at every instant `first` has as many
+      // pushes as `last` or one more. A scrape that reads every topic in one
+      // turn of the event loop (serving no one meanwhile) can only report
+      // last <= first; one that reads a slice per turn and takes the stream's
+      // pending pushes between slices reports last > first.
+      const first = uniqueTopic("scrape-first");
+      const last = uniqueTopic("scrape-last");
+      await c.call("declareQueue", { topic: first, bindKey: "q" });
+      const prefix = uniqueTopic("filler");
+      for (let i = 0; i < FILLERS; i += 50) {
+        await Promise.all(Array.from({ length: Math.min(50, FILLERS - i) }, (_, k) => c.call("config", { topic: `${prefix}-${i + k}` })));
+      }
+      await c.call("declareQueue", { topic: last, bindKey: "q" });
+
+      const probe = connect(many.grpcAddr);
+      const stream = probe.pushStream();
+      let sent = 0;
+      let answered = 0;
+      let failed = 0;
+      let scraped = false;
+      // A few pushes per turn of the probe's own loop, as long as fewer than AHEAD are unanswered.
+      const feed = () => {
+        if (scraped) return;
+        for (let i = 0; i < 10 && sent - answered < AHEAD; i++) {
+          sent++;
+          stream.write(pb.PushStreamRequest.fromPartial({ seq: BigInt(sent), topic: sent % 2 === 1 ? first : last, routeKey: "q", body: Buffer.from("p") }));
+        }
+        setImmediate(feed);
+      };
+      stream.on("data", (r: pb.PushStreamResponse) => {
+        answered++;
+        if (r.errorCode !== 0) failed++;
+      });
+      const ended = new Promise<void>((resolve) => stream.on("status", () => resolve()));
+      stream.on("error", () => {});
+      try {
+        feed();
+        await waitFor(() => answered >= AHEAD, { what: "the probe's pushes to be answered" });
+        const text = await (await fetch(`http://${many.httpAddr}/metrics`)).text();
+        scraped = true;
+        const pushed = (topic: string) => Number(new RegExp(`^gmq_topic_pushed_total\\{topic="${topic}"\\} (\\d+)$`, "m").exec(text)?.[1]);
+        expect(text.match(/^gmq_topic_pushed_total\{/gm)).to.have.length(FILLERS + 2);
+        expect(failed).to.equal(0);
+        expect(pushed(last), `pushes to ${last} vs ${first} in the scrape`).to.be.greaterThan(pushed(first));
+      } finally {
+        scraped = true;
+        stream.end();
+        await settled(ended, "the probe's stream to end");
+        probe.close();
       }
     });
   });
