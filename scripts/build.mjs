@@ -6,6 +6,7 @@
 // (tsx compiles with esbuild's keepNames, a call per named closure).
 import { cpSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
+import { pathToFileURL } from "node:url";
 import { build } from "esbuild";
 
 const root = join(import.meta.dirname, "..");
@@ -32,6 +33,10 @@ await build({
   logLevel: "warning",
 });
 for (const asset of all.filter((f) => !f.endsWith(".ts"))) cpSync(asset, join(out, relative(src, asset)));
+// The gateway's view of the broker proto, read here once instead of by
+// proto-loader at every node start (see brokerProtoSchema in proto-schema.ts).
+const { readProtoDescriptors } = await import(pathToFileURL(join(out, "api/proto-schema.js")).href);
+writeFileSync(join(out, "api/broker-proto.json"), JSON.stringify(readProtoDescriptors()));
 // The launchers run dist/ only while no source file is newer than this stamp.
 writeFileSync(join(out, ".built"), `${new Date().toISOString()}\n`);
 const old = join(root, `.dist-old-${process.pid}`);
