@@ -3,7 +3,6 @@
 // health service, and server reflection.
 import type { AddressInfo } from "node:net";
 import * as grpc from "@grpc/grpc-js";
-import { HealthImplementation, protoPath as healthProtoPath } from "grpc-health-check";
 import type { Broker } from "../broker/index.js";
 import type { NodeConfig } from "../config.js";
 import { BrokerServiceService, type BrokerServiceServer } from "../gen/gmq/v1/broker.js";
@@ -14,6 +13,7 @@ import { withTotalDeserializers } from "./grpc-decode.js";
 import { tokenAtMetadata } from "./grpc-auth.js";
 import { metadataLimit } from "./grpc-limits.js";
 import { createGrpcListener } from "./grpc-listener.js";
+import { healthProtoPath, LazyHealth } from "./grpc-health.js";
 import { addLazyReflection } from "./grpc-reflection.js";
 import { grpcStreamMethods } from "./grpc-streams.js";
 import { grpcUnaryMethods, type GrpcCallDeps } from "./grpc-unary.js";
@@ -109,7 +109,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   server.addService(withTotalDeserializers({ ...BrokerServiceService, pushStream, consume }), service);
 
   const initial = options.serving === false ? "NOT_SERVING" : "SERVING";
-  const health = new HealthImplementation({ "": initial, [SERVICE_NAME]: initial });
+  const health = new LazyHealth({ "": initial, [SERVICE_NAME]: initial });
   health.addToServer(server);
   addLazyReflection(server, [BROKER_PROTO, healthProtoPath], PROTO_INCLUDE_DIRS);
 

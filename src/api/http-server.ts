@@ -22,7 +22,7 @@ import { rateLimited } from "./log-limit.js";
 import { createNodeMetrics, type MetricsSources, type NodeMetrics } from "./metrics.js";
 import { buildOpenApi, openApiPath, type ExtraOperation } from "./openapi.js";
 import { createOperator } from "./operator.js";
-import { loadProtoSchema, type ProtoSchema } from "./proto-schema.js";
+import { brokerProtoSchema, type ProtoSchema } from "./proto-schema.js";
 import { httpErrorOf } from "./status.js";
 import { streamLimitsOf, type LimitRejected, type StreamLimits } from "./stream-limits.js";
 import { OpenStreams, type StreamBroker } from "./streams.js";
@@ -95,7 +95,7 @@ const silent: HttpLogger = { info() {}, warn() {}, error() {} };
 export async function startHttpServer(opts: HttpServerOptions): Promise<RunningHttpServer> {
   const { config, broker, auth } = opts;
   const logger = opts.logger ?? silent;
-  const schema = opts.schema ?? loadProtoSchema();
+  const schema = opts.schema ?? brokerProtoSchema();
   const handlers = opts.handlers;
   const table = new RouteTable(schema.rpcs);
   const bound = bindRoutes(table, handlers);

@@ -1,8 +1,10 @@
 // The proto as the gateway sees it: every RPC with its google.api.http rule
-// and a schema of every message (field names, types, labels), read once at
-// start through @grpc/proto-loader. Nothing here is a hand-kept list: adding
-// an annotated RPC or a field to the proto changes what this returns.
-import * as protoLoader from "@grpc/proto-loader";
+// and a schema of every message (field names, types, labels), read through
+// @grpc/proto-loader (by the build, or at start when run from src/). Nothing
+// here is a hand-kept list: adding an annotated RPC or a field to the proto
+// changes what this returns.
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { BROKER_PROTO, PROTO_INCLUDE_DIRS } from "./proto-files.js";
 
 export type ScalarType =
@@ -81,6 +83,8 @@ interface RawField {
   type: string;
   typeName: string;
   jsonName: string;
+  /** Why typeName could not be resolved to a full name (readProtoDescriptors). */
+  unresolved?: string;
 }
 interface RawMessage {
   field: RawField[];
@@ -99,10 +103,26 @@ interface RawMethod {
   options?: Record<string, unknown>;
 }
 
-export function loadProtoSchema(file: string = BROKER_PROTO, includeDirs: string[] = PROTO_INCLUDE_DIRS): ProtoSchema {
+/**
+ * The proto as proto-loader reads it, reduced to plain JSON with every type
+ * name resolved to its full name: all the schema is built from. scripts/build.mjs
+ * writes the broker proto's as broker-proto.json beside the built module, so
+ * a node built into dist/ reads that instead of loading proto-loader and
+ * parsing the proto files at each start (about a third of a start's CPU).
+ */
+export interface ProtoDescriptors {
+  messages: Record<string, { field: RawField[]; oneofDecl: string[] }>;
+  enums: Record<string, RawEnum["value"]>;
+  rpcs: { name: string; service: string; requestType: string; responseType: string; requestStream: boolean; responseStream: boolean; http?: unknown }[];
+}
+
+const MESSAGE_FORMAT = "Protocol Buffer 3 DescriptorProto";
+const ENUM_FORMAT = "Protocol Buffer 3 EnumDescriptorProto";
+
+export function readProtoDescriptors(file: string = BROKER_PROTO, includeDirs: string[] = PROTO_INCLUDE_DIRS): ProtoDescriptors {
+  // Required here, not imported above: a node started from dist/ never needs it.
+  const protoLoader = createRequire(import.meta.url)("@grpc/proto-loader") as typeof import("@grpc/proto-loader");
   const def = protoLoader.loadSync(file, { keepCase: true, includeDirs }) as unknown as Record<string, unknown>;
-  const messages = new Map<string, MessageSchema>();
-  const enums = new Map<string, EnumSchema>();
 
   // proto-loader's descriptors carry type names relative to the referring
   // scope ("RouteMode"); resolve them the way protoc does, innermost first.
@@ -116,12 +136,70 @@ export function loadProtoSchema(file: string = BROKER_PROTO, includeDirs: string
     throw new Error(`proto type ${typeName} referred from ${scope} not found`);
   };
 
+  const out: ProtoDescriptors = { messages: {}, enums: {}, rpcs: [] };
+  for (const [fullName, value] of Object.entries(def)) {
+    const format = (value as { format?: string }).format;
+    if (format === ENUM_FORMAT) {
+      out.enums[fullName] = (value as { type: RawEnum }).type.value.map((v) => ({ name: v.name, number: v.number }));
+    } else if (format === MESSAGE_FORMAT) {
+      const raw = (value as { type: RawMessage }).type;
+      out.messages[fullName] = {
+        field: raw.field.map((f) => {
+          const field: RawField = { name: f.name, label: f.label, type: f.type, typeName: "", jsonName: f.jsonName };
+          if (f.type !== "TYPE_MESSAGE" && f.type !== "TYPE_ENUM") return field;
+          try {
+            field.typeName = resolve(fullName, f.typeName);
+          } catch (err) {
+            // Fails when the message is used, as parsing at start would (descriptor.proto's nested types are not all listed).
+            field.unresolved = (err as Error).message;
+          }
+          return field;
+        }),
+        oneofDecl: raw.oneofDecl.map((o) => o.name),
+      };
+    } else if (isServiceDefinition(value)) {
+      for (const [key, m] of Object.entries(value as Record<string, RawMethod>)) {
+        const name = m.path.slice(m.path.lastIndexOf("/") + 1);
+        if (key !== m.originalName && key !== name) continue; // proto-loader lists each method under two keys
+        const [requestType, responseType] = [m.requestType, m.responseType].map((t) => findName(def, t, (n) => resolve(fullName, n)));
+        out.rpcs.push({ name, service: fullName, requestType: requestType!, responseType: responseType!, requestStream: m.requestStream, responseStream: m.responseStream, http: m.options?.["(google.api.http)"] });
+      }
+    }
+  }
+  return out;
+}
+
+/** Parses the proto files (proto-loader) and builds their schema. */
+export function loadProtoSchema(file: string = BROKER_PROTO, includeDirs: string[] = PROTO_INCLUDE_DIRS): ProtoSchema {
+  return schemaOf(readProtoDescriptors(file, includeDirs));
+}
+
+const BUILT_BROKER_PROTO = new URL("./broker-proto.json", import.meta.url);
+
+/** The broker proto's schema: from broker-proto.json when this module runs from dist/, else parsed from the proto files. */
+export function brokerProtoSchema(): ProtoSchema {
+  let text: string;
+  try {
+    text = readFileSync(BUILT_BROKER_PROTO, "utf8");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+    return loadProtoSchema(); // run from src/ (tsx): nothing was built
+  }
+  return schemaOf(JSON.parse(text) as ProtoDescriptors);
+}
+
+/** The schema of descriptors (cheap: no parsing, messages built when first asked for). */
+export function schemaOf(d: ProtoDescriptors): ProtoSchema {
+  const messages = new Map<string, MessageSchema>();
+  const enums = new Map<string, EnumSchema>();
+
   const enumOf = (fullName: string): EnumSchema => {
     let e = enums.get(fullName);
     if (!e) {
-      const raw = (def[fullName] as { type: RawEnum }).type;
+      const values = d.enums[fullName];
+      if (!values) throw new Error(`proto enum ${fullName} not found`);
       e = { fullName, byName: new Map(), byNumber: new Map() };
-      for (const v of raw.value) {
+      for (const v of values) {
         e.byName.set(v.name, v.number);
         if (!e.byNumber.has(v.number)) e.byNumber.set(v.number, v.name);
       }
@@ -133,12 +211,12 @@ export function loadProtoSchema(file: string = BROKER_PROTO, includeDirs: string
   const messageOf = (fullName: string): MessageSchema => {
     const known = messages.get(fullName);
     if (known) return known;
-    const entry = def[fullName] as { type: RawMessage } | undefined;
+    const entry = d.messages[fullName];
     if (!entry) throw new Error(`proto message ${fullName} not found`);
     const schema: MessageSchema = { fullName, fields: [], byKey: new Map() };
     messages.set(fullName, schema);
-    const synthetic = new Set(entry.type.oneofDecl.map((o) => o.name));
-    for (const f of entry.type.field) {
+    const synthetic = new Set(entry.oneofDecl);
+    for (const f of entry.field) {
       const jsonName = f.jsonName || camelCase(f.name);
       const field: FieldSchema = {
         name: f.name,
@@ -154,7 +232,8 @@ export function loadProtoSchema(file: string = BROKER_PROTO, includeDirs: string
         field.scalar = f.type as ScalarType;
         field.typeName = scalarNames[field.scalar] ?? f.type;
       } else {
-        const target = resolve(fullName, f.typeName);
+        if (f.unresolved !== undefined) throw new Error(f.unresolved);
+        const target = f.typeName;
         field.typeName = target;
         if (field.kind === "enum") field.enumType = enumOf(target);
         else field.message = () => messageOf(target);
@@ -166,24 +245,15 @@ export function loadProtoSchema(file: string = BROKER_PROTO, includeDirs: string
     return schema;
   };
 
-  const rpcs: RpcSchema[] = [];
-  for (const [service, value] of Object.entries(def)) {
-    if (!isServiceDefinition(value)) continue;
-    for (const [key, m] of Object.entries(value as Record<string, RawMethod>)) {
-      const name = m.path.slice(m.path.lastIndexOf("/") + 1);
-      if (key !== m.originalName && key !== name) continue; // proto-loader lists each method under two keys
-      const [reqName, resName] = [m.requestType, m.responseType].map((t) => findName(def, t, (n) => resolve(service, n)));
-      rpcs.push({
-        name,
-        service,
-        requestType: messageOf(reqName!),
-        responseType: messageOf(resName!),
-        requestStream: m.requestStream,
-        responseStream: m.responseStream,
-        bindings: bindingsOf(m.options?.["(google.api.http)"]),
-      });
-    }
-  }
+  const rpcs: RpcSchema[] = d.rpcs.map((r) => ({
+    name: r.name,
+    service: r.service,
+    requestType: messageOf(r.requestType),
+    responseType: messageOf(r.responseType),
+    requestStream: r.requestStream,
+    responseStream: r.responseStream,
+    bindings: bindingsOf(r.http),
+  }));
   return { rpcs, message: messageOf };
 }
 

@@ -1,7 +1,7 @@
 // Child process of crash.test.ts: appends, reserves, acks and releases under
 // load, and reports on stdout every append and ack once commit() resolved.
 // The parent kills it with SIGKILL at a random moment.
-//   node --import tsx test/store/crash-child.ts <dataDir> <fsync> <firstId> <seed>
+//   node <crash-child.ts bundled by crash.test.ts> <dataDir> <fsync> <firstId> <seed>
 import * as fs from "node:fs";
 import type { NewMessage } from "../../src/broker/storage.js";
 import { type FsyncPolicy, openStorage } from "../../src/store/index.js";

@@ -4,9 +4,8 @@
 // the consumer measures end-to-end latency. Ctrl-C ends it early with the
 // summary so far. At the end it deletes what it created (its topic, or its
 // queue on a topic that existed) unless --keep.
-import cliProgress from "cli-progress";
 import type { Command } from "commander";
-import * as hdr from "hdr-histogram-js";
+import type * as hdr from "hdr-histogram-js";
 import { Reason, type GmqClient } from "../../client/index.js";
 import { CliError, type Context } from "../context.js";
 import { parseDuration, table } from "../format.js";
@@ -47,13 +46,15 @@ interface Phase {
   latencyUs: hdr.Histogram;
 }
 
-const newPhase = (name: string): Phase => ({
+// hdr-histogram-js and cli-progress load only when bench runs: every other
+// gmq command (and each README example) would pay ~0.15 s of CPU to load them.
+const newPhase = (name: string, build: typeof hdr.build): Phase => ({
   name,
   done: 0,
   failed: 0,
   startMs: nowMs(),
   endMs: 0,
-  latencyUs: hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: 3 }),
+  latencyUs: build({ lowestDiscernibleValue: 1, highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: 3 }),
 });
 
 function int(name: string, s: string, min: number): number {
@@ -133,15 +134,17 @@ export function register(program: Command, ctx: () => Context): void {
       const client = await c.connect();
       const created = await declareBenchQueue(client, topic, raw.bindKey);
 
+      const { build } = await import("hdr-histogram-js");
       const phases: Phase[] = [];
-      const push = mode !== "consume" ? newPhase("push") : undefined;
-      const consume = mode !== "push" ? newPhase("consume") : undefined;
+      const push = mode !== "consume" ? newPhase("push", build) : undefined;
+      const consume = mode !== "push" ? newPhase("consume", build) : undefined;
       if (push) phases.push(push);
       if (consume) phases.push(consume);
 
       // A live bar on a terminal; a plain line per second otherwise (CI logs).
       const tty = !c.json && process.stderr.isTTY === true;
-      const bars = tty
+      const cliProgress = tty ? (await import("cli-progress")).default : undefined;
+      const bars = cliProgress
         ? new cliProgress.MultiBar(
             {
               format: (_opts, params, payload: { phase: string; rate: number; failed: number; elapsed: string }) =>
