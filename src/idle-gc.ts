@@ -17,9 +17,11 @@ export const IDLE_GC_CHECK_MS = 5_000;
  * The node counts as idle below this share of a core over the last check (its
  * CPU time, not the event loop's utilization: on a loaded machine an idle
  * node's loop measured 0.65 utilized, waiting for a core at each of its timer
- * wake-ups, while it used 0.03 of a core).
+ * wake-ups, while it used 0.03 of a core). Low enough that a steady light
+ * flow (2,000 msg/s through the SDK takes a tenth of a core or more) never
+ * pays for a full collection in its latency.
  */
-export const IDLE_GC_MAX_UTILIZATION = 0.25;
+export const IDLE_GC_MAX_UTILIZATION = 0.1;
 /**
  * Least time between two collections, so a node that idles in bursts is not
  * paused every check. Short enough that a quiet spell near the end of a burst
