@@ -6,7 +6,6 @@
 import type { ChannelOptions } from "@grpc/grpc-js";
 import {
   ConfigRequest,
-  PushBatchResponse,
   PeekState,
   PurgeTarget,
   RouteMode,
@@ -26,7 +25,8 @@ import type { NodeInfo } from "./node-info.js";
 import { NodePool } from "./pool.js";
 import { retryableElsewhere, withFailover, type FailoverOptions, type FirstAttempt } from "./producer.js";
 import { Subscription, type Publication } from "./subscription.js";
-import { encodePushBatch, type BatchEntry, type StreamPush } from "./wire.js";
+import { BufferPool } from "./buffer-pool.js";
+import { decodePushBatchResponse, encodePushBatch, msNumber, type StreamPush } from "./wire.js";
 
 /** How to find nodes and how to talk to them. Give `etcd` or `addresses`. */
 export interface ClientOptions {
@@ -90,13 +90,10 @@ export interface PushOptions {
 /** A message's delivery priority, 0 (lowest, the default) to 9 (highest). */
 export type Priority = 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9;
 
-function msNumber(ms: number | undefined): number {
-  const n = Math.max(0, Math.round(ms ?? 0));
-  if (!Number.isSafeInteger(n)) throw new GmqError(Code.INVALID_ARGUMENT, `${ms} is not a number of milliseconds`);
-  return n;
-}
 const msField = (ms: number | undefined): bigint => BigInt(msNumber(ms));
 const NO_OPTIONS: PushOptions = {};
+/** pushBatch's request buffers, shared by every client of the process (a buffer is back once its call is answered). */
+const requestBuffers = new BufferPool();
 const NO_EXCLUSIONS: ReadonlySet<string> = new Set();
 const PUSH_BATCH = "/gmq.v1.BrokerService/PushBatch";
 
@@ -309,17 +306,12 @@ export class GmqClient {
     messages: Array<{ body: Body } & PushOptions>,
   ): Promise<{ ids: bigint[]; node: string; duplicates: number }> {
     // Encoded once, straight into one buffer (wire.ts); every attempt sends the same bytes.
-    let allKeyed = messages.length > 0;
-    const entries = new Array<BatchEntry>(messages.length);
-    for (let i = 0; i < messages.length; i++) {
-      const m = messages[i]!;
-      const idempotencyKey = m.idempotencyKey ?? "";
-      if (idempotencyKey === "") allKeyed = false;
-      entries[i] = { routeKey: m.routeKey ?? "", body: toBuffer(m.body), delayMs: msNumber(m.delayMs), ttlMs: msNumber(m.ttlMs), idempotencyKey, priority: m.priority };
-    }
-    const encoded = encodePushBatch(topic, entries);
-    const routeBy = allKeyed ? (messages[0]!.idempotencyKey ?? "") : "";
-    const { result, conn } = await withFailover(this.pool, this.failover, (c) => c.unaryEncoded(PUSH_BATCH, encoded, PushBatchResponse.decode), routeBy);
+    const first = messages[0]?.idempotencyKey ?? "";
+    const routeBy = first !== "" && messages.every((m) => m.idempotencyKey !== undefined && m.idempotencyKey !== "") ? first : "";
+    const encoded = encodePushBatch(topic, messages, requestBuffers.take);
+    const { result, conn } = await withFailover(this.pool, this.failover, (c) => c.unaryEncoded(PUSH_BATCH, encoded, decodePushBatchResponse), routeBy);
+    // Answered: grpc-js framed its own copy of the bytes before sending them, so they may be written over.
+    requestBuffers.give(encoded);
     return { ids: result.ids, node: conn.key, duplicates: result.duplicates };
   }
 

@@ -67,6 +67,9 @@ export function copyBytes(src: Uint8Array, buf: Buffer, pos: number): number {
   return pos + n;
 }
 
+/** Scratch for Reader.varint64. */
+const WORDS = new DataView(new ArrayBuffer(8));
+
 /** Reads fields off one buffer; every read past what it holds throws a RangeError. */
 export class Reader {
   pos = 0;
@@ -115,10 +118,11 @@ export class Reader {
     } while (b >= 128);
     // Up to 53 bits the number is exact: one conversion, and no sign to fix (int64 values there are positive).
     if (hi < 2 ** 25) return BigInt(lo + hi * 268_435_456);
-    const v = (BigInt(hi) << 28n) | BigInt(lo);
-    // Below 2^63 (ids, times) the value is the same signed or not: no wrap to compute.
-    if (hi < 2 ** 35) return v;
-    return signed ? BigInt.asIntN(64, v) : BigInt.asUintN(64, v);
+    // Wider (snowflake ids): the two 32-bit words read back as one 64-bit value, a single bigint made
+    // (shifting and or-ing bigints made four); bits past 64 fall away, as protobuf wants.
+    WORDS.setUint32(0, (lo | ((hi % 16) << 28)) >>> 0, true);
+    WORDS.setUint32(4, Math.floor(hi / 16) % 2 ** 32, true);
+    return signed ? WORDS.getBigInt64(0, true) : WORDS.getBigUint64(0, true);
   }
 
   /** Reads a length and returns the end it gives, which must lie within `end`. */

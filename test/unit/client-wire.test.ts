@@ -3,8 +3,9 @@
 // including what the generated code must skip or widen.
 import { expect } from "chai";
 import { BinaryWriter } from "@bufbuild/protobuf/wire";
-import { decodeConsumeResponse, decodePushStreamResponse, encodePushBatch, encodePushStreamRequest, encodeSettlements, type StreamPush } from "../../src/client/wire.js";
-import { ConsumeRequest, ConsumeResponse, Message, PushBatchRequest, PushStreamRequest, PushStreamResponse } from "../../src/gen/gmq/v1/broker.js";
+import { decodeConsumeResponse, decodePushBatchResponse, decodePushStreamResponse, encodePushBatch, encodePushStreamRequest, encodeSettlements, type StreamPush } from "../../src/client/wire.js";
+import { Code, GmqError } from "../../src/client/errors.js";
+import { ConsumeRequest, ConsumeResponse, Message, PushBatchRequest, PushBatchResponse, PushStreamRequest, PushStreamResponse } from "../../src/gen/gmq/v1/broker.js";
 
 describe("client wire encoding", () => {
   it("encodes a PushBatchRequest the generated decoder reads back exactly", () => {
@@ -26,6 +27,51 @@ describe("client wire encoding", () => {
       expect(bytes.equals(generated)).to.equal(true);
     }
     expect(PushBatchRequest.decode(encodePushBatch("t", [])).messages).to.deep.equal([]);
+  });
+
+  it("encodes text and Uint8Array bodies, unset options and rounded times as the generated encoder does the same messages", () => {
+    const bytes = encodePushBatch("t", [
+      { body: "héllo 🔑" },
+      { body: new Uint8Array([1, 2, 3]), routeKey: "r", delayMs: 1.6, ttlMs: -5 },
+      { body: "", idempotencyKey: "" },
+    ]);
+    const expected = PushBatchRequest.encode({
+      topic: "t",
+      messages: [
+        { routeKey: "", body: Buffer.from("héllo 🔑"), delayMs: 0n, ttlMs: 0n, idempotencyKey: "" },
+        { routeKey: "r", body: Buffer.from([1, 2, 3]), delayMs: 2n, ttlMs: 0n, idempotencyKey: "" },
+        { routeKey: "", body: Buffer.alloc(0), delayMs: 0n, ttlMs: 0n, idempotencyKey: "" },
+      ],
+    }).finish();
+    expect(bytes.equals(Buffer.from(expected))).to.equal(true);
+  });
+
+  it("refuses a time that is not a number of milliseconds with INVALID_ARGUMENT, before anything is allocated", () => {
+    let allocated = 0;
+    const encode = () => encodePushBatch("t", [{ body: "a" }, { body: "b", delayMs: Number.NaN }], (n) => (allocated++, Buffer.alloc(n)));
+    expect(encode).to.throw(GmqError).with.property("code", Code.INVALID_ARGUMENT);
+    expect(allocated).to.equal(0);
+  });
+
+  it("writes into the buffer it is given, exactly the request's length", () => {
+    const backing = Buffer.alloc(64 << 10, 0xee);
+    const bytes = encodePushBatch("t", [{ body: Buffer.alloc(100, 1), routeKey: "q" }], (n) => backing.subarray(0, n));
+    expect(bytes.buffer).to.equal(backing.buffer);
+    expect(PushBatchRequest.decode(bytes).messages[0]!.body).to.have.length(100);
+  });
+
+  it("decodes a PushBatchResponse's ids (packed or one by one, every width up to 2^64-1) and duplicates as the generated decoder does", () => {
+    const ids = [0n, 1n, 127n, 128n, 2n ** 53n - 1n, 2n ** 53n, 2n ** 60n + 12345n, 2n ** 63n, 2n ** 64n - 1n];
+    const packed = Buffer.from(PushBatchResponse.encode({ ids, duplicates: 3 }).finish());
+    expect(decodePushBatchResponse(packed)).to.deep.equal({ ids, duplicates: 3 });
+    const w = new BinaryWriter();
+    for (const id of ids) w.uint32(8).uint64(id);
+    w.uint32(16).uint32(2);
+    w.uint32(26).string("a field from a newer node");
+    const unpacked = Buffer.from(w.finish());
+    expect(decodePushBatchResponse(unpacked)).to.deep.equal(PushBatchResponse.decode(unpacked));
+    expect(decodePushBatchResponse(Buffer.alloc(0))).to.deep.equal({ ids: [], duplicates: 0 });
+    expect(() => decodePushBatchResponse(packed.subarray(0, packed.length - 3))).to.throw(RangeError);
   });
 
   it("decodes a ConsumeResponse into the same deliveries the generated decoder gives, with the node", () => {
