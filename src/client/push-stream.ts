@@ -12,6 +12,7 @@
 import { status, type ClientDuplexStream } from "@grpc/grpc-js";
 import type { BrokerServiceClient } from "../gen/gmq/v1/broker.js";
 import { failedBeforeSend, GmqError, toGmqError } from "./errors.js";
+import { SeqTable } from "./seq-table.js";
 import { decodePushStreamResponse, encodePushStreamRequest, type StreamPush } from "./wire.js";
 
 /** A push's acknowledgement: its id, the node that stored it, and whether it was a duplicate of an earlier push with the same idempotency key. */
@@ -32,15 +33,39 @@ export type PushRetry = (push: StreamPush, err: GmqError, node: string) => Promi
 /**
  * A push from the call to its answer: what goes on the wire and how to
  * settle it, in one object (the SDK's only allocation per push besides its
- * promise). Requests are encoded by hand (wire.ts) and answers read
- * straight off the received bytes: the generated code built a request
- * object, a writer with a fork per push and an answer object per result.
+ * promise and the promise's own functions). Requests are encoded by hand
+ * (wire.ts) and answers read straight off the received bytes: the generated
+ * code built a request object, a writer with a fork per push and an answer
+ * object per result.
  */
-interface Entry extends StreamPush {
-  resolve(ack: PushAck | Promise<PushAck>): void;
-  reject(err: GmqError): void;
-  retry: PushRetry | undefined;
+class Entry implements StreamPush {
+  resolve: (ack: PushAck | Promise<PushAck>) => void = settleNothing;
+  reject: (err: GmqError) => void = settleNothing;
+
+  constructor(
+    readonly seq: number,
+    readonly topic: string,
+    readonly routeKey: string,
+    readonly body: Buffer,
+    readonly delayMs: number,
+    readonly ttlMs: number,
+    readonly idempotencyKey: string,
+    readonly priority: number | undefined,
+    readonly retry: PushRetry | undefined,
+  ) {}
 }
+const settleNothing = () => {};
+
+/**
+ * The entry whose promise is being made. The executor runs synchronously in
+ * the Promise constructor, so one shared executor serves every push instead
+ * of a closure (and its context of every argument) per push.
+ */
+let making: Entry;
+const takeSettlers = (resolve: Entry["resolve"], reject: Entry["reject"]) => {
+  making.resolve = resolve;
+  making.reject = reject;
+};
 
 type PushCall = ClientDuplexStream<Buffer, Buffer>;
 const PUSH_STREAM = "/gmq.v1.BrokerService/PushStream";
@@ -63,7 +88,7 @@ const PUSH_FRAMING_BYTES = 48;
 
 export class PushStream {
   private call: PushCall | undefined;
-  private readonly pending = new Map<number, Entry>();
+  private readonly pending = new SeqTable<Entry>();
   private seq = 0;
   private idleResolvers: (() => void)[] = [];
   /** The node of the current stream answered with takes_pushes. */
@@ -77,9 +102,8 @@ export class PushStream {
     this.flush();
   };
   private readonly answer = (seq: number, id: bigint, duplicate: boolean, errorCode: number, errorMessage: string, errorReason: string) => {
-    const p = this.pending.get(seq);
+    const p = this.pending.take(seq);
     if (!p) return;
-    this.pending.delete(seq);
     if (errorCode === 0) p.resolve({ id, node: this.node, duplicate });
     else this.fail(p, new GmqError(errorCode, errorMessage, { node: this.node, reason: errorReason }));
   };
@@ -104,13 +128,14 @@ export class PushStream {
       const e = toGmqError(err, this.node);
       return retry ? retry({ seq: 0, topic, routeKey, body, delayMs, ttlMs, idempotencyKey, priority }, e, this.node) : Promise.reject(e);
     }
-    const seq = ++this.seq;
-    return new Promise<PushAck>((resolve, reject) => {
-      const e: Entry = { seq, topic, routeKey, body, delayMs, ttlMs, idempotencyKey, priority, resolve, reject, retry };
-      this.pending.set(seq, e);
+    const e = new Entry(++this.seq, topic, routeKey, body, delayMs, ttlMs, idempotencyKey, priority, retry);
+    making = e;
+    const promise = new Promise<PushAck>(takeSettlers);
+    this.pending.add(e);
+    try {
       if (!this.takesPushes) {
         call.write(encodePushStreamRequest([e]));
-        return;
+        return promise;
       }
       // A UTF-16 unit is at most 3 bytes of UTF-8: an upper bound without encoding the strings.
       const bytes = body.length + 3 * (topic.length + routeKey.length + idempotencyKey.length) + PUSH_FRAMING_BYTES;
@@ -121,7 +146,12 @@ export class PushStream {
         this.flushQueued = true;
         queueMicrotask(this.flushQueue);
       }
-    });
+    } catch (err) {
+      // As a throw in a promise's executor would: this push fails, nothing else changes.
+      this.pending.take(e.seq);
+      e.reject(toGmqError(err, this.node));
+    }
+    return promise;
   }
 
   /** Writes the queued pushes: one alone as before, several in one request. */
@@ -159,7 +189,7 @@ export class PushStream {
       // Pushes still queued were never written: they may go elsewhere.
       const unsent = new GmqError(status.UNAVAILABLE, `push stream to ${this.node} broke before the push was sent: ${e.message}`, { cause: err, node: this.node });
       for (const q of this.queued) {
-        this.pending.delete(q.seq);
+        this.pending.take(q.seq);
         this.fail(q, unsent);
       }
       this.queued = [];
@@ -173,9 +203,7 @@ export class PushStream {
             node: this.node,
             outcomeUnknown: true,
           });
-      const pending = [...this.pending.values()];
-      this.pending.clear();
-      for (const p of pending) this.fail(p, pendingErr);
+      for (const p of this.pending.drain()) this.fail(p, pendingErr);
       this.notifyIdle();
     };
     call.on("error", fail);
