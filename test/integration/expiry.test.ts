@@ -129,7 +129,8 @@ describe("message expiry over gRPC (real node)", function () {
   });
 
   it("lets a consumer ack a message after its ttl passed while it was in flight", async () => {
-    const { topic, id } = await poppedBeforeExpiry(200);
+    // A TTR of an hour: the message stays in flight however long the wait for its expiry takes.
+    const { topic, id } = await poppedBeforeExpiry(200, { msgTtr: 3600 });
     await expiredReaches(topic, 1n); // the witness, pushed after it with the same ttl
     await fixture.client.call("ack", { topic, bindKey: "q", id });
     expect(await stat(topic)).to.deep.include({ acked: 1n, expired: 1n, inFlight: 0n, backlog: 0n });
