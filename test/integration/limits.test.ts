@@ -465,21 +465,29 @@ describe("limits: one client cannot exhaust the node (real node)", function () {
     expect(await rejections("max-http-body-bytes")).to.equal(httpBefore + 1);
   });
 
-  const N_HEAVY = 100;
-  it("keeps the node's RSS bounded under 100 distinct heavy REGEX route keys whose pushes fail, and serves a probe meanwhile", async () => {
+  // Each key compiles to a ~0.5 MiB RE2 program in ~3 ms of CPU: were the
+  // failed patterns kept (issue 11 row 6), 600 of them would hold ~300 MiB.
+  // Unicode classes (`[\pL\pN]{300}N`, ~9 MiB) cost ~170 ms each to compile,
+  // which on a loaded CI machine outlasts the test's timeout for no more memory
+  // per CPU second. What is left (~10 s of CPU: the compiles, and the full
+  // collections the node runs to free the dropped programs) is inherent, and
+  // takes minutes when the node gets a seventh of a core.
+  const N_HEAVY = 600;
+  it(`keeps the node's RSS bounded under ${N_HEAVY} distinct heavy REGEX route keys whose pushes fail, and serves a probe meanwhile`, async function () {
+    this.timeout(300_000);
     const topic = uniqueTopic("heavy");
     await client.call("config", { topic, routeMode: pb.RouteMode.ROUTE_MODE_REGEX });
     await client.call("declareQueue", { topic, bindKey: "q" });
     const rssBefore = rssOf(node.pid);
     let failed = 0;
     for (let i = 0; i < N_HEAVY; i++) {
-      // Each compiles to a ~3 MiB RE2 program; none matches "q", so each push fails.
-      const p = client.call("push", { topic, routeKey: `[\\pL\\pN]{300}N${i}`, body: Buffer.from("x") });
+      // None matches "q", so each push fails.
+      const p = client.call("push", { topic, routeKey: `.{1000}N${i}`, body: Buffer.from("x") });
       if ((await p.then(() => 0, (e: grpc.ServiceError) => e.code)) === S.FAILED_PRECONDITION) failed++;
       if (i % 10 === 0) expect(await client.call<object, object>("ping", {})).to.be.an("object");
     }
     expect(failed).to.equal(N_HEAVY);
-    // ~3 MiB each: 300+ MiB were they all kept until a collection.
+    // ~0.5 MiB each: ~300 MiB were they all kept.
     expect(rssOf(node.pid) - rssBefore, "node RSS growth (bytes) over the heavy patterns").to.be.below(128 * MiB);
   });
 
