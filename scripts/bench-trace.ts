@@ -171,6 +171,8 @@ async function inProcess(rows: Rows): Promise<void> {
       }
     }
     // Every traced topic saw N messages pushed, delivered and acked.
+    // After close: the segment being written is cut to its records then (until then its file holds zeros to write into).
+    await broker.close();
     const traceBytes = readdirSync(join(dataDir, "traces"), { recursive: true, withFileTypes: true })
       .filter((e) => e.isFile())
       .reduce((n, e) => n + statSync(join(e.parentPath, e.name)).size, 0);

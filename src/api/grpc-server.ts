@@ -6,7 +6,7 @@ import * as grpc from "@grpc/grpc-js";
 import type { Broker } from "../broker/index.js";
 import type { NodeConfig } from "../config.js";
 import { BrokerServiceService, type BrokerServiceServer } from "../gen/gmq/v1/broker.js";
-import { encodeConsumeResponse } from "./consume-wire.js";
+import { serializeConsumeResponse } from "./consume-wire.js";
 import { decodePushStreamRequest, encodePushStreamResponse } from "./push-stream-wire.js";
 import type { Authorizer } from "./auth.js";
 import { withTotalDeserializers } from "./grpc-decode.js";
@@ -105,7 +105,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   });
   // The per-message paths go through hand codecs: PushStream both ways (push-stream-wire.ts), deliveries out (consume-wire.ts).
   const pushStream = { ...BrokerServiceService.pushStream, requestDeserialize: decodePushStreamRequest, responseSerialize: encodePushStreamResponse };
-  const consume = { ...BrokerServiceService.consume, responseSerialize: encodeConsumeResponse };
+  const consume = { ...BrokerServiceService.consume, responseSerialize: serializeConsumeResponse };
   server.addService(withTotalDeserializers({ ...BrokerServiceService, pushStream, consume }), service);
 
   const initial = options.serving === false ? "NOT_SERVING" : "SERVING";

@@ -1,7 +1,7 @@
 // The node's hand encoder of ConsumeResponse (src/api/consume-wire.ts): the
 // generated encoder's bytes for every field's edge values.
 import { expect } from "chai";
-import { encodeConsumeResponse } from "../../src/api/consume-wire.js";
+import { encodeConsumeResponse, serializeConsumeResponse } from "../../src/api/consume-wire.js";
 import { ConsumeResponse, type Message } from "../../src/gen/gmq/v1/broker.js";
 
 describe("node ConsumeResponse encoder", () => {
@@ -14,6 +14,16 @@ describe("node ConsumeResponse encoder", () => {
     ];
     for (const batch of [messages, messages.slice(1, 2), []]) {
       expect(encodeConsumeResponse({ messages: batch }).equals(Buffer.from(ConsumeResponse.encode({ messages: batch }).finish()))).to.equal(true);
+    }
+  });
+
+  it("writes the same bytes into its reused buffer for grpc-js, response after response, a large one included", () => {
+    const small: Message = { id: 1n, topic: "t", bindKey: "q", routeKey: "q", body: Buffer.from("x"), retry: 0, createdAtMs: 1n, deadlineMs: 2n, expiresAtMs: 0n, priority: 0 };
+    const large: Message = { ...small, id: 2n, body: Buffer.alloc(200_000, 5) };
+    const huge: Message = { ...small, id: 3n, body: Buffer.alloc(5 << 20, 6) };
+    for (const batch of [[small], [large, small], [small], [huge], [small, small]]) {
+      // Compared at once: the next response is written over it, as grpc-js has copied it by then.
+      expect(serializeConsumeResponse({ messages: batch }).equals(Buffer.from(ConsumeResponse.encode({ messages: batch }).finish()))).to.equal(true);
     }
   });
 });
