@@ -11,8 +11,9 @@ export type RouteMode = "full" | "regex" | "wildcard";
  * Compiled patterns, least recently used first, bounded by count and by an
  * estimate of their memory. RE2 refuses to compile a program past its
  * max_mem (8 MiB), so one pattern costs at most that: a pattern with Unicode
- * classes or a large counted repetition (`[\pL\pN]{300}N` compiles to
- * ~3 MiB) is counted at that worst case, any other at 64 KiB (route keys are
+ * classes or large counted repetitions, nested ones multiplied
+ * (`[\pL\pN]{300}N` compiles to ~3 MiB) is counted at that worst case, any
+ * other at 64 KiB (route keys are
  * at most 256 characters). Such a pattern beyond the budget is compiled again
  * per push: RE2's compile and match are linear, so a push costs at most one
  * compile of an 8 MiB program and one match per bind key.
@@ -27,8 +28,20 @@ const ballast = new WeakMap<RE2, ArrayBuffer>();
 /** The last pattern compiled and not cached: a push checks its route key, then routes with it. */
 let uncached: { pattern: string; re: RE2 } | undefined;
 
-function estimatedBytes(pattern: string): number {
-  return /\\[pP]|\{\s*\d*\s*,?\s*\d{2,}/.test(pattern) ? RE2_MAX_PROGRAM_BYTES : LIGHT_PATTERN_BYTES;
+/**
+ * Heavy: a Unicode class, or counted repetitions whose counts multiply to 10
+ * or more. Nested repeats multiply (`(?:(?:.{9}){9}){9}` compiles to ~0.5
+ * MiB like `.{729}`); sequential ones are multiplied too, which overcounts
+ * them, and an overcounted pattern is only compiled again per push.
+ */
+export function estimatedBytes(pattern: string): number {
+  if (/\\[pP]/.test(pattern)) return RE2_MAX_PROGRAM_BYTES;
+  let product = 1;
+  for (const m of pattern.matchAll(/\{\s*(\d+)\s*(?:,\s*(\d*)\s*)?\}/g)) {
+    product *= Math.max(1, Number(m[1]), Number(m[2] || 0));
+    if (product >= 10) return RE2_MAX_PROGRAM_BYTES;
+  }
+  return LIGHT_PATTERN_BYTES;
 }
 
 function compileRegex(pattern: string): RE2 {

@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { REGEX_CACHE_MAX_BYTES, regexCacheStats, route, wildcardMatches } from "../../src/broker/routing.js";
+import { estimatedBytes, REGEX_CACHE_MAX_BYTES, regexCacheStats, route, wildcardMatches } from "../../src/broker/routing.js";
 
 describe("routing", () => {
   describe("WILDCARD (RabbitMQ topic patterns)", () => {
@@ -76,6 +76,16 @@ describe("routing", () => {
       const stats = regexCacheStats();
       expect(stats.estimatedBytes).to.be.at.most(REGEX_CACHE_MAX_BYTES);
       expect(stats.entries).to.be.at.most(REGEX_CACHE_MAX_BYTES / (8 * 1024 * 1024) + 20);
+    });
+
+    it("counts nested small repetitions at their product: heavy, as one large repetition is; plain patterns light", () => {
+      const MiB = 1024 * 1024;
+      // Each of the first three compiles to about 0.5 MiB or more.
+      expect(estimatedBytes("(?:(?:.{9}){9}){9}N")).to.equal(8 * MiB);
+      expect(estimatedBytes(".{1000}N")).to.equal(8 * MiB);
+      expect(estimatedBytes("[\\pL]x")).to.equal(8 * MiB);
+      expect(estimatedBytes("^orders\\.eu")).to.equal(64 * 1024);
+      expect(estimatedBytes("x{3}y{2,3}")).to.equal(64 * 1024);
     });
   });
 });
