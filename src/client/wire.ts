@@ -65,6 +65,8 @@ function utf8Of(s: string): Buffer {
 let sizes = new Int32Array(1024);
 let bodyBytes = new Int32Array(1024);
 let keyBytes = new Int32Array(1024);
+let delays = new Float64Array(1024);
+let ttls = new Float64Array(1024);
 const routes: Buffer[] = [];
 const NO_BYTES = Buffer.alloc(0);
 
@@ -81,6 +83,8 @@ export function encodePushBatch(topic: string, messages: readonly BatchInput[], 
     sizes = new Int32Array(n);
     bodyBytes = new Int32Array(n);
     keyBytes = new Int32Array(n);
+    delays = new Float64Array(n);
+    ttls = new Float64Array(n);
   }
   // Sizes are computed once and kept: each message's length prefix needs its size before its bytes.
   let total = stringFieldSize(topicBytes);
@@ -96,7 +100,9 @@ export function encodePushBatch(topic: string, messages: readonly BatchInput[], 
       bodyBytes[i] = b;
       keyBytes[i] = k;
       // priority is `optional`: present (even 0) whenever it is set.
-      const size = stringFieldSize(route.length) + stringFieldSize(b) + uintFieldSize(msNumber(m.delayMs)) + uintFieldSize(msNumber(m.ttlMs)) + stringFieldSize(k) + (m.priority === undefined ? 0 : 1 + varintSize(m.priority));
+      const delayMs = (delays[i] = msNumber(m.delayMs));
+      const ttlMs = (ttls[i] = msNumber(m.ttlMs));
+      const size = stringFieldSize(route.length) + stringFieldSize(b) + uintFieldSize(delayMs) + uintFieldSize(ttlMs) + stringFieldSize(k) + (m.priority === undefined ? 0 : 1 + varintSize(m.priority));
       sizes[i] = size;
       total += 1 + varintSize(size) + size;
     }
@@ -124,12 +130,12 @@ export function encodePushBatch(topic: string, messages: readonly BatchInput[], 
         const body = m.body;
         pos = typeof body === "string" ? pos + buf.write(body, pos, b, "utf8") : copyBytes(body, buf, pos);
       }
-      const delayMs = msNumber(m.delayMs);
+      const delayMs = delays[i]!;
       if (delayMs !== 0) {
         buf[pos++] = 24;
         pos = writeVarint(buf, pos, delayMs);
       }
-      const ttlMs = msNumber(m.ttlMs);
+      const ttlMs = ttls[i]!;
       if (ttlMs !== 0) {
         buf[pos++] = 32;
         pos = writeVarint(buf, pos, ttlMs);

@@ -49,7 +49,8 @@ describe("message expiry over gRPC (real node)", function () {
    * queue with twice the ttl: no time bound is put on the machine.
    */
   async function poppedBeforeExpiry(ttlMs: number, cfg: object = {}): Promise<{ topic: string; id: bigint; ttlMs: number }> {
-    for (let attempt = 1; ; attempt++, ttlMs *= 2) {
+    // No cap on attempts: each doubles the ttl, and the test's own timeout is the deadline.
+    for (; ; ttlMs *= 2) {
       const topic = await queue(cfg);
       const id = await pushTtl(topic, "in flight", ttlMs);
       const witness = await pushTtl(topic, "witness", ttlMs);
@@ -58,7 +59,6 @@ describe("message expiry over gRPC (real node)", function () {
       // A miss is the ttl passing and nothing else: the node expired the message, and the pop got the witness or nothing.
       expect(got === undefined || got === witness, `popped ${got}, neither ${id} nor the witness ${witness}`).to.equal(true);
       expect((await stat(topic)).expired >= 1n, "the message the pop missed was expired").to.equal(true);
-      expect(attempt, "attempts for a pop to reach the node within the ttl").to.be.below(8);
     }
   }
 
