@@ -10,6 +10,7 @@ import { serializeConsumeResponse } from "./consume-wire.js";
 import { decodePushStreamRequest, encodePushStreamResponse } from "./push-stream-wire.js";
 import type { Authorizer } from "./auth.js";
 import { withTotalDeserializers } from "./grpc-decode.js";
+import { decodePushBatchRequest, encodePushBatchResponse } from "./push-batch-wire.js";
 import { tokenAtMetadata } from "./grpc-auth.js";
 import { metadataLimit } from "./grpc-limits.js";
 import { createGrpcListener } from "./grpc-listener.js";
@@ -103,10 +104,12 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     "grpc.max_connection_idle_ms": options.limits.grpcMaxConnectionIdleMs,
     "grpc.max_concurrent_streams": options.limits.grpcMaxConcurrentStreams,
   });
-  // The per-message paths go through hand codecs: PushStream both ways (push-stream-wire.ts), deliveries out (consume-wire.ts).
+  // The per-message paths go through hand codecs: PushStream and PushBatch both ways (push-stream-wire.ts,
+  // push-batch-wire.ts), deliveries out (consume-wire.ts).
   const pushStream = { ...BrokerServiceService.pushStream, requestDeserialize: decodePushStreamRequest, responseSerialize: encodePushStreamResponse };
+  const pushBatch = { ...BrokerServiceService.pushBatch, requestDeserialize: decodePushBatchRequest, responseSerialize: encodePushBatchResponse };
   const consume = { ...BrokerServiceService.consume, responseSerialize: serializeConsumeResponse };
-  server.addService(withTotalDeserializers({ ...BrokerServiceService, pushStream, consume }), service);
+  server.addService(withTotalDeserializers({ ...BrokerServiceService, pushStream, pushBatch, consume }), service);
 
   const initial = options.serving === false ? "NOT_SERVING" : "SERVING";
   const health = new LazyHealth({ "": initial, [SERVICE_NAME]: initial });

@@ -157,7 +157,7 @@ export function createUnaryHandlers(broker: Broker, limits: HandlerLimits, views
         delayMs: msOf(m.delayMs, "delay_ms"),
         ttlMs: msOf(m.ttlMs, "ttl_ms"),
         idempotencyKey: m.idempotencyKey,
-        ...(m.priority !== undefined && { priority: m.priority }),
+        priority: m.priority,
       }));
       return broker.pushBatch(req.topic, inputs);
     },

@@ -34,6 +34,7 @@ export interface HttpGuard {
 const CORS_METHODS = "GET, HEAD, POST, PUT, PATCH, DELETE";
 const CORS_HEADERS = "authorization, content-type, accept, last-event-id";
 const PREFLIGHT_MAX_AGE_S = "600";
+const MAX_ADMITTED_HOSTS = 256;
 
 /** The host part of a Host header or host:port address, lower case, without brackets or a trailing dot. */
 export function hostOf(hostPort: string): string {
@@ -63,6 +64,8 @@ export function createHttpGuard(config: HttpGuardConfig, formPaths: Iterable<str
   const origins = new Set((config.httpCorsOrigins ?? []).map((o) => o.toLowerCase().replace(/\/$/, "")));
   const anyOrigin = origins.has("*");
   const forms = new Set(formPaths);
+  /** Host headers seen and allowed: the check (parsing, an IP literal test, the lists) runs once per distinct header. */
+  const admittedHosts = new Set<string>();
 
   const refuse = (res: ServerResponse, reason: ErrorReason, message: string): never => {
     res.setHeader("vary", "Origin");
@@ -72,9 +75,14 @@ export function createHttpGuard(config: HttpGuardConfig, formPaths: Iterable<str
   return {
     admit(req, res) {
       const hostHeader = req.headers.host;
-      const host = hostHeader === undefined ? undefined : hostOf(hostHeader);
-      if (host !== undefined && !hostAllowed(host)) {
-        return refuse(res, ErrorReason.HOST_NOT_ALLOWED, `host ${JSON.stringify(host)} is not served here; list it in --http-allowed-hosts`);
+      if (hostHeader !== undefined && !admittedHosts.has(hostHeader)) {
+        const host = hostOf(hostHeader);
+        if (!hostAllowed(host)) {
+          return refuse(res, ErrorReason.HOST_NOT_ALLOWED, `host ${JSON.stringify(host)} is not served here; list it in --http-allowed-hosts`);
+        }
+        // Clients send the same few Host headers over and over; a client sending many different ones only empties the set.
+        if (admittedHosts.size >= MAX_ADMITTED_HOSTS) admittedHosts.clear();
+        admittedHosts.add(hostHeader);
       }
 
       const origin = req.headers.origin?.toLowerCase();
@@ -109,8 +117,9 @@ export function createHttpGuard(config: HttpGuardConfig, formPaths: Iterable<str
       }
 
       const method = req.method ?? "GET";
-      if (method !== "GET" && method !== "HEAD" && method !== "OPTIONS" && hasBody(req) && !forms.has(pathOf(req.url ?? "/"))) {
-        const type = String(req.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase();
+      const declared = req.headers["content-type"];
+      if (declared !== "application/json" && method !== "GET" && method !== "HEAD" && method !== "OPTIONS" && hasBody(req) && !forms.has(pathOf(req.url ?? "/"))) {
+        const type = String(declared ?? "").split(";")[0]!.trim().toLowerCase();
         if (type !== "application/json" && !/^application\/[a-z0-9.+-]+\+json$/.test(type)) {
           req.resume();
           return refuse(res, ErrorReason.UNSUPPORTED_CONTENT_TYPE, `request bodies must be JSON: send content-type: application/json (got ${type || "none"})`);

@@ -101,15 +101,11 @@ export class TemplateRouter<T> {
 
   /** HEAD is served as GET. Throws MALFORMED_REQUEST on a malformed percent-encoding in a variable. */
   match(method: string, rawPath: string): TemplateMatch<T> {
-    let allow: string[] | undefined;
     const wanted = method === "HEAD" ? "GET" : method;
     for (const { method: m, template, value } of this.entries) {
+      if (m !== wanted) continue;
       const found = template.regex.exec(rawPath);
       if (!found) continue;
-      if (m !== wanted) {
-        (allow ??= []).push(m);
-        continue;
-      }
       const values: string[] = [];
       for (let k = 1; k < found.length; k++) {
         try {
@@ -120,7 +116,10 @@ export class TemplateRouter<T> {
       }
       return { kind: "found", value, values };
     }
-    return allow ? { kind: "method-not-allowed", allow: [...new Set(allow)] } : { kind: "not-found" };
+    // Not served for this method: the methods it is served for, if any.
+    const allow = new Set<string>();
+    for (const { method: m, template } of this.entries) if (template.regex.test(rawPath)) allow.add(m);
+    return allow.size > 0 ? { kind: "method-not-allowed", allow: [...allow] } : { kind: "not-found" };
   }
 }
 

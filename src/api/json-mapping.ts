@@ -38,6 +38,9 @@ const signed64 = new Set<ScalarType>(["TYPE_INT64", "TYPE_SINT64", "TYPE_SFIXED6
 const base64Re = /^[A-Za-z0-9+/\-_]*={0,2}$/;
 const intStringRe = /^-?\d+$/;
 
+/** Every empty bytes field's value: no bytes can be written to it, and Buffer.alloc(0) costs ~0.2 µs. */
+const NO_BYTES = Buffer.alloc(0);
+
 /** The zero value of a non-repeated field in ts-proto objects. */
 function zeroOf(f: FieldSchema): unknown {
   if (f.repeated) return [];
@@ -49,16 +52,27 @@ function zeroOf(f: FieldSchema): unknown {
     case "TYPE_BOOL":
       return false;
     case "TYPE_BYTES":
-      return Buffer.alloc(0);
+      return NO_BYTES;
     default:
       return unsigned64.has(f.scalar!) || signed64.has(f.scalar!) ? 0n : 0;
   }
 }
 
+/** Per message type: an object with every field at its zero value, and its repeated fields (which each copy needs afresh). */
+const zeroes = new WeakMap<MessageSchema, { zero: Obj; repeated: string[] }>();
+
 /** A message object with every field at its zero value. */
 export function emptyMessage(schema: MessageSchema): Obj {
-  const out: Obj = {};
-  for (const f of schema.fields) out[f.localName] = zeroOf(f);
+  let z = zeroes.get(schema);
+  if (z === undefined) {
+    const zero: Obj = {};
+    for (const f of schema.fields) zero[f.localName] = zeroOf(f);
+    z = { zero, repeated: schema.fields.filter((f) => f.repeated).map((f) => f.localName) };
+    zeroes.set(schema, z);
+  }
+  // A spread of a plain object is one copy of its shape, cheaper than adding the fields one by one.
+  const out: Obj = { ...z.zero };
+  for (const name of z.repeated) out[name] = [];
   return out;
 }
 
@@ -169,6 +183,10 @@ export function messageToJson(schema: MessageSchema, message: object): Record<st
 
 /** Finds a (possibly nested, dot-separated) field path; names in either style. */
 export function fieldPath(schema: MessageSchema, dotted: string): FieldSchema[] | undefined {
+  if (!dotted.includes(".")) {
+    const f = schema.byKey.get(dotted);
+    return f && [f];
+  }
   const chain: FieldSchema[] = [];
   let current: MessageSchema | undefined = schema;
   for (const part of dotted.split(".")) {
@@ -200,7 +218,8 @@ export function setFromText(schema: MessageSchema, target: Record<string, Json>,
   const chain = fieldPath(schema, dotted);
   if (!chain) throw malformed(`unknown field ${dotted} in ${schema.fullName}`);
   let obj = target;
-  for (const f of chain.slice(0, -1)) {
+  for (let i = 0; i < chain.length - 1; i++) {
+    const f = chain[i]!;
     const next = obj[f.jsonName];
     if (typeof next === "object" && next !== null && !Array.isArray(next)) obj = next;
     else obj = obj[f.jsonName] = {};

@@ -141,8 +141,10 @@ export function toProtoTopicStat(s: TopicStatView): TopicStat {
 }
 
 /** A uint64 field carrying milliseconds, as a safe number. */
+const MAX_MS = BigInt(Number.MAX_SAFE_INTEGER);
+
 export function msOf(value: bigint, field: string): number {
-  if (value > BigInt(Number.MAX_SAFE_INTEGER)) throw invalid(`${field} is too large`);
+  if (value > MAX_MS) throw invalid(`${field} is too large`);
   return Number(value);
 }
 

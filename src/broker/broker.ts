@@ -324,7 +324,7 @@ export class Broker {
     idempotencyKey = "",
     priority?: number,
   ): Promise<PushResult> {
-    const r = await this.store(topicName, [priority === undefined ? { routeKey, body, delayMs, ttlMs, idempotencyKey } : { routeKey, body, delayMs, ttlMs, idempotencyKey, priority }]);
+    const r = await this.store(topicName, [{ routeKey, body, delayMs, ttlMs, idempotencyKey, priority }]);
     return { id: r.ids[0]!, queues: r.lastQueues, duplicate: r.duplicates === 1 };
   }
 
