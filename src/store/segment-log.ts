@@ -86,9 +86,16 @@ export class SegmentLog {
     return last === undefined ? first : Math.min(this.segmentBytes, Math.max(first, last.bytes * 2));
   }
 
-  /** Size of a new segment that holds a record of `length` bytes (oversized if it must). */
+  /**
+   * Size of the next segment, which is to hold a record of `length` bytes:
+   * the one prepared ahead when it holds the record (growthBytes would ask
+   * for twice it, and the prepared file would be zero-filled again, on the
+   * loop), else the next step of the doubling (oversized if it must).
+   */
   private sizeFor(length: number): number {
     const need = SEGMENT_HEADER_BYTES + align8(length);
+    const prepared = this.prepared[0];
+    if (prepared !== undefined && need <= prepared.bytes) return prepared.bytes;
     const bytes = this.growthBytes();
     return need <= bytes ? bytes : Math.ceil(need / 4096) * 4096;
   }
