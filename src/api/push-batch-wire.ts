@@ -12,44 +12,31 @@ import { Reader, RepeatedString, bigVarintSize, varintSize, writeBigVarint, writ
 const EMPTY = Buffer.alloc(0);
 
 function readMessage(r: Reader, end: number, routes: RepeatedString): BatchMessage {
-  const buf = r.buf;
   // Every field in one literal, in the generated order: one hidden class for every message.
   const m: BatchMessage = { routeKey: "", body: EMPTY, delayMs: 0n, ttlMs: 0n, idempotencyKey: "", priority: undefined };
   while (r.pos < end) {
     const tag = r.varint();
     switch (tag) {
-      case 10: {
-        const stop = r.length(end);
-        m.routeKey = routes.read(buf, r.pos, stop);
-        r.pos = stop;
+      case 10:
+        m.routeKey = r.string(end, routes);
         break;
-      }
-      case 18: {
-        const stop = r.length(end);
-        m.body = buf.subarray(r.pos, stop);
-        r.pos = stop;
+      case 18:
+        m.body = r.bytes(end);
         break;
-      }
       case 24:
         m.delayMs = r.varint64();
         break;
       case 32:
         m.ttlMs = r.varint64();
         break;
-      case 42: {
-        const stop = r.length(end);
-        m.idempotencyKey = buf.toString("utf8", r.pos, stop);
-        r.pos = stop;
+      case 42:
+        m.idempotencyKey = r.string(end);
         break;
-      }
       case 48:
-        // uint32: the low 32 bits of the varint, as the generated decoder keeps them.
-        m.priority = Number(r.varint64() & 0xffffffffn);
+        m.priority = r.uint32();
         break;
       default:
-        // An end-group tag or tag 0 stops the generated decoder mid-message; here it refuses the request.
-        if ((tag & 7) === 4 || tag === 0) throw new Error("illegal tag");
-        r.skip(tag & 7, end);
+        r.skipUnknown(tag, end);
     }
   }
   if (r.pos !== end) throw new RangeError("premature EOF");
@@ -65,25 +52,20 @@ export function decodePushBatchRequest(buf: Buffer): PushBatchRequest {
   while (r.pos < end) {
     const tag = r.varint();
     switch (tag) {
-      case 10: {
-        const stop = r.length(end);
-        req.topic = buf.toString("utf8", r.pos, stop);
-        r.pos = stop;
+      case 10:
+        req.topic = r.string(end);
         break;
-      }
       case 18: {
         const stop = r.length(end);
         req.messages.push(readMessage(r, stop, routes));
         break;
       }
       default:
-        if ((tag & 7) === 4 || tag === 0) throw new Error("illegal tag");
-        r.skip(tag & 7, end);
+        r.skipUnknown(tag, end);
     }
   }
   return req;
 }
-
 /** A PushBatchResponse in one Buffer of its exact size, the generated encoder's bytes (ids packed). */
 export function encodePushBatchResponse(res: PushBatchResponse): Buffer {
   const { ids, duplicates } = res;

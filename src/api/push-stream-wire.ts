@@ -89,7 +89,6 @@ export function encodePushStreamResponse(r: PushStreamResponse): Buffer {
 
 function readRequest(r: Reader, end: number, depth: number, topics: RepeatedString, routes: RepeatedString): PushStreamRequest {
   if (depth >= MAX_DEPTH) throw new Error("protobuf decode recursion limit exceeded");
-  const buf = r.buf;
   // Every field in one literal, in the generated order: one hidden class for every request.
   const m: PushStreamRequest = { seq: 0n, topic: "", routeKey: "", body: EMPTY, delayMs: 0n, ttlMs: 0n, idempotencyKey: "", pushes: NO_PUSHES, priority: undefined };
   while (r.pos < end) {
@@ -98,36 +97,24 @@ function readRequest(r: Reader, end: number, depth: number, topics: RepeatedStri
       case 8:
         m.seq = r.varint64();
         break;
-      case 18: {
-        const stop = r.length(end);
-        m.topic = topics.read(buf, r.pos, stop);
-        r.pos = stop;
+      case 18:
+        m.topic = r.string(end, topics);
         break;
-      }
-      case 26: {
-        const stop = r.length(end);
-        m.routeKey = routes.read(buf, r.pos, stop);
-        r.pos = stop;
+      case 26:
+        m.routeKey = r.string(end, routes);
         break;
-      }
-      case 34: {
-        const stop = r.length(end);
-        m.body = buf.subarray(r.pos, stop);
-        r.pos = stop;
+      case 34:
+        m.body = r.bytes(end);
         break;
-      }
       case 40:
         m.delayMs = r.varint64();
         break;
       case 48:
         m.ttlMs = r.varint64();
         break;
-      case 58: {
-        const stop = r.length(end);
-        m.idempotencyKey = buf.toString("utf8", r.pos, stop);
-        r.pos = stop;
+      case 58:
+        m.idempotencyKey = r.string(end);
         break;
-      }
       case 66: {
         const stop = r.length(end);
         if (m.pushes === NO_PUSHES) m.pushes = [];
@@ -135,13 +122,10 @@ function readRequest(r: Reader, end: number, depth: number, topics: RepeatedStri
         break;
       }
       case 72:
-        // uint32: the low 32 bits of the varint, as the generated decoder keeps them.
-        m.priority = Number(r.varint64() & 0xffffffffn);
+        m.priority = r.uint32();
         break;
       default:
-        // An end-group tag or tag 0 stops the generated decoder mid-message; here it refuses the request.
-        if ((tag & 7) === 4 || tag === 0) throw new Error("illegal tag");
-        r.skip(tag & 7, end);
+        r.skipUnknown(tag, end);
     }
   }
   if (r.pos !== end) throw new RangeError("premature EOF");

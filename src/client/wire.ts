@@ -204,13 +204,6 @@ class DeliveryReader extends Reader {
   private readonly bindKey = new RepeatedString();
   private readonly routeKey = new RepeatedString();
 
-  private string(end: number, field: RepeatedString): string {
-    const stop = this.length(end);
-    const s = field.read(this.buf, this.pos, stop);
-    this.pos = stop;
-    return s;
-  }
-
   message(end: number, node: string): Delivery {
     if (end > this.buf.length) throw new RangeError("message runs past the response");
     // Every field in one literal, in one order: one hidden class for every delivery.
@@ -242,14 +235,9 @@ class DeliveryReader extends Reader {
         case 34:
           d.routeKey = this.string(end, this.routeKey);
           break;
-        case 42: {
-          const len = this.varint();
-          const start = this.pos;
-          this.pos += len;
-          if (this.pos > end) throw new RangeError("body runs past its message");
-          d.body = this.buf.subarray(start, this.pos);
+        case 42:
+          d.body = this.bytes(end);
           break;
-        }
         case 48:
           d.retry = this.varint() % 2 ** 32;
           break;
@@ -493,7 +481,6 @@ function readAnswer(r: Reader, end: number, onResult: ((end: number) => void) | 
   let errorMessage = "";
   let errorReason = "";
   let takesPushes = false;
-  const buf = r.buf;
   while (r.pos < end) {
     const tag = r.varint();
     switch (tag) {
@@ -507,21 +494,15 @@ function readAnswer(r: Reader, end: number, onResult: ((end: number) => void) | 
         // int32: a negative value is sent as a 64-bit varint.
         errorCode = Number(BigInt.asIntN(32, r.varint64(false)));
         break;
-      case 34: {
-        const len = r.varint();
-        errorMessage = buf.toString("utf8", r.pos, r.pos + len);
-        r.pos += len;
+      case 34:
+        errorMessage = r.string(end);
         break;
-      }
       case 40:
         duplicate = r.varint() !== 0;
         break;
-      case 50: {
-        const len = r.varint();
-        errorReason = buf.toString("utf8", r.pos, r.pos + len);
-        r.pos += len;
+      case 50:
+        errorReason = r.string(end);
         break;
-      }
       case 58: {
         const len = r.varint();
         const resultEnd = r.pos + len;

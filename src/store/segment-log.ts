@@ -86,20 +86,6 @@ export class SegmentLog {
     return last === undefined ? first : Math.min(this.segmentBytes, Math.max(first, last.bytes * 2));
   }
 
-  /**
-   * Size of the next segment, which is to hold a record of `length` bytes:
-   * the one prepared ahead when it holds the record (growthBytes would ask
-   * for twice it, and the prepared file would be zero-filled again, on the
-   * loop), else the next step of the doubling (oversized if it must).
-   */
-  private sizeFor(length: number): number {
-    const need = SEGMENT_HEADER_BYTES + align8(length);
-    const prepared = this.prepared[0];
-    if (prepared !== undefined && need <= prepared.bytes) return prepared.bytes;
-    const bytes = this.growthBytes();
-    return need <= bytes ? bytes : Math.ceil(need / 4096) * 4096;
-  }
-
   get active(): Segment | undefined {
     const last = this.segments[this.segments.length - 1];
     return last !== undefined && !last.sealed ? last : undefined;
@@ -383,7 +369,7 @@ export class SegmentLog {
   planAdd(recordLength: number): void {
     const n = align8(recordLength);
     if (this.planOff + n > this.planBytes) {
-      const bytes = this.planSizeFor(recordLength);
+      const bytes = this.sizeAt(this.planNeeds.length, recordLength);
       this.planNeeds.push(bytes);
       this.planOff = SEGMENT_HEADER_BYTES;
       this.planBytes = bytes;
@@ -392,14 +378,15 @@ export class SegmentLog {
   }
 
   /**
-   * Size of the next new segment a planned batch needs for a record: the
-   * one already prepared at that place, or the next step of the doubling
-   * after the batch's previous new segment. A batch is thus given what it
-   * fills (a batch of big records into a new queue takes about its own size
-   * on disk), not a run of full-size segments.
+   * Size of new segment i (0: the next one; i > 0: the i-th of a planned
+   * batch) that is to hold a record: the one already prepared at that place
+   * when it holds the record, or the next step of the doubling after the
+   * segment before it (oversized if the record needs it). A batch is thus
+   * given what it fills (a batch of big records into a new queue takes about
+   * its own size on disk), not a run of full-size segments; and a prepared
+   * segment is taken as it is, never zero-filled again at a larger size.
    */
-  private planSizeFor(recordLength: number): number {
-    const i = this.planNeeds.length;
+  private sizeAt(i: number, recordLength: number): number {
     const need = SEGMENT_HEADER_BYTES + align8(recordLength);
     const first = Math.min(this.segmentBytes, FIRST_SEGMENT_BYTES);
     const prepared = this.prepared[i];
@@ -430,7 +417,7 @@ export class SegmentLog {
   positionFor(length: number): number {
     const a = this.active;
     if (a !== undefined && a.end + length <= a.bytes) return a.index * SEG + a.end;
-    this.ensurePrepared(0, this.sizeFor(length));
+    this.ensurePrepared(0, this.sizeAt(0, length));
     return this.prepared[0]!.index * SEG + SEGMENT_HEADER_BYTES;
   }
 
@@ -469,7 +456,7 @@ export class SegmentLog {
   }
 
   private roll(length: number): Segment {
-    this.ensurePrepared(0, this.sizeFor(length));
+    this.ensurePrepared(0, this.sizeAt(0, length));
     const next = this.prepared.shift()!;
     const prev = this.active;
     try {

@@ -133,6 +133,36 @@ export class Reader {
     return stop;
   }
 
+  /** A length-delimited field's bytes as a view of the buffer (no copy). */
+  bytes(end: number): Buffer {
+    const stop = this.length(end);
+    const view = this.buf.subarray(this.pos, stop);
+    this.pos = stop;
+    return view;
+  }
+
+  /** A length-delimited field as a UTF-8 string; repeated: the field's cache of its last value. */
+  string(end: number, repeated?: RepeatedString): string {
+    const stop = this.length(end);
+    const s = repeated === undefined ? this.buf.toString("utf8", this.pos, stop) : repeated.read(this.buf, this.pos, stop);
+    this.pos = stop;
+    return s;
+  }
+
+  /** A uint32 field: the low 32 bits of its varint, as the generated decoder keeps them. */
+  uint32(): number {
+    return Number(this.varint64() & 0xffffffffn);
+  }
+
+  /**
+   * Skips a field this decoder does not know. An end-group tag or tag 0
+   * stops the generated decoder mid-message; here it refuses the message.
+   */
+  skipUnknown(tag: number, end: number): void {
+    if ((tag & 7) === 4 || tag === 0) throw new Error("illegal tag");
+    this.skip(tag & 7, end);
+  }
+
   /** Skips a field of an unknown number, whose tag was just read. */
   skip(wireType: number, end: number = this.buf.length): void {
     switch (wireType) {
