@@ -101,6 +101,21 @@ async function until(cond: () => boolean, ms: number, what: string): Promise<voi
   }
 }
 
+/** The latency scenario's rate, msg/s. */
+const RATE = 2000;
+
+/** Calls `send` RATE times a second for `seconds`, on schedule (a late call is made at once, not skipped). */
+async function paced(seconds: number, send: () => void, label: string): Promise<void> {
+  const total = Math.round(RATE * seconds);
+  const t0 = performance.now();
+  for (let i = 0; i < total; i++) {
+    const wait = t0 + (i * 1000) / RATE - performance.now();
+    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+    send();
+    if (i % 1000 === 0) progress(`${label} at ${RATE} msg/s: ${i}/${total}`);
+  }
+}
+
 /** Fills a fresh topic's queue with `count` 128 B messages, pre-encoded, 4 batches in flight. */
 async function fill(raw: BrokerServiceClient, topic: string, count: number): Promise<void> {
   const encoded = Buffer.from(PushBatchRequest.encode(PushBatchRequest.fromPartial({ topic, messages: Array.from({ length: 1000 }, () => ({ routeKey: "q", body: BODY })) })).finish());
@@ -281,8 +296,13 @@ const scenarios: Record<string, (node: Proc, echo: Proc) => Promise<Figures>> = 
     };
   },
 
-  /** 2,000 msg/s through push() (not awaited) to a consumer in the same client; latency push call → handler. */
-  async latency(node) {
+  /**
+   * 2,000 msg/s through push() (not awaited) to a consumer in the same client;
+   * latency push call → handler, after a warm-up second at the same rate on
+   * the same topic. The floor in the same run: the same paced loop on a raw
+   * grpc-js bidirectional stream to the no-op echo server, latency write → reply.
+   */
+  async latency(node, echo) {
     const client = await GmqClient.connect({ addresses: [node.addr] });
     const topic = await freshTopic(client);
     const h = histogram();
@@ -298,33 +318,57 @@ const scenarios: Record<string, (node: Proc, echo: Proc) => Promise<Figures>> = 
     );
     await client.push(topic, BODY, { routeKey: "q" }); // the consumer's stream is open once this arrives
     await until(() => got === 1, 10_000, "the consumer");
+    let failed = 0;
+    const push = () => {
+      const body = Buffer.from(BODY);
+      body.writeDoubleLE(performance.now(), 0);
+      client.push(topic, body, { routeKey: "q" }).catch(() => failed++);
+    };
+    await paced(WARMUP_MS / 1000, push, "latency warm-up");
+    await until(() => got + failed >= 1 + (WARMUP_MS / 1000) * RATE, 30_000, "the warm-up messages");
     got = 0;
     h.reset();
     const loop = monitorEventLoopDelay({ resolution: 1 });
     loop.enable();
-    const rate = 2000;
-    const total = rate * LATENCY_SECONDS;
-    let failed = 0;
+    const total = RATE * LATENCY_SECONDS;
     const cpu = cpuMeter(node.child);
-    const t0 = performance.now();
-    for (let i = 0; i < total; i++) {
-      const wait = t0 + (i * 1000) / rate - performance.now();
-      if (wait > 1) await new Promise((r) => setTimeout(r, wait));
-      const body = Buffer.from(BODY);
-      body.writeDoubleLE(performance.now(), 0);
-      client.push(topic, body, { routeKey: "q" }).catch(() => failed++);
-      if (i % 1000 === 0) progress(`latency at ${rate} msg/s: ${i}/${total}`);
-    }
+    await paced(LATENCY_SECONDS, push, "latency");
     await until(() => got + failed >= total, 30_000, "every message");
     const used = cpu.stop(total);
     loop.disable();
     await consumer.close();
     await client.close();
     if (failed > 0) throw new Error(`${failed} pushes failed`);
+
+    const raw = rawClient(echo.addr);
+    const stream = raw.pushStream();
+    stream.on("error", () => {});
+    const sentAt = new Map<bigint, number>();
+    const floor = histogram();
+    let measuring = false;
+    stream.on("data", (r: PushStreamResponse) => {
+      const t = sentAt.get(r.seq)!;
+      sentAt.delete(r.seq);
+      if (measuring) floor.recordValue(Math.max(1, Math.round((performance.now() - t) * 1000)));
+    });
+    let seq = 0n;
+    const echoOne = () => {
+      sentAt.set(++seq, performance.now());
+      stream.write({ seq, topic: "echo", routeKey: "q", body: BODY, delayMs: 0n, ttlMs: 0n, idempotencyKey: "", pushes: [] });
+    };
+    await paced(WARMUP_MS / 1000, echoOne, "echo floor warm-up");
+    measuring = true;
+    await paced(LATENCY_SECONDS, echoOne, "echo floor");
+    await until(() => sentAt.size === 0, 30_000, "every echo");
+    stream.end();
+    raw.close();
     return {
       "latency: e2e p50 ms @2k/s": msAt(h, 50),
       "latency: e2e p99 ms @2k/s": msAt(h, 99),
       "latency: e2e max ms @2k/s": h.maxValue / 1000,
+      "latency: echo round trip p50 ms @2k/s": msAt(floor, 50),
+      "latency: echo round trip p99 ms @2k/s": msAt(floor, 99),
+      "latency: echo round trip max ms @2k/s": floor.maxValue / 1000,
       "latency: client loop delay p99 ms": loop.percentile(99) / 1e6,
       "latency: client loop delay max ms": loop.max / 1e6,
       "latency: client CPU us/msg": used.client,
@@ -332,36 +376,44 @@ const scenarios: Record<string, (node: Proc, echo: Proc) => Promise<Figures>> = 
     };
   },
 
-  /** 10,000 messages delayed 1 s, pushed in batches of 1000; lateness = arrival at the handler − due time. */
+  /**
+   * 10,000 messages delayed 1 s, pushed in batches of 1000; lateness = arrival
+   * at the handler − due time. Like every step, first run unmeasured (2,000
+   * messages on a topic of their own): no other scenario fires delayed messages,
+   * so their paths are still cold in both processes.
+   */
   async delay(node) {
     const client = await GmqClient.connect({ addresses: [node.addr] });
-    const topic = await freshTopic(client);
-    const h = histogram();
-    const total = 10_000;
-    const delayMs = 1000;
-    let got = 0;
     const now = () => performance.timeOrigin + performance.now();
-    const consumer = client.consume(
-      topic,
-      "q",
-      (m) => {
-        h.recordValue(Math.max(1, Math.round((now() - m.body.readDoubleLE(0)) * 1000)));
-        got++;
-      },
-      { maxInFlight: 1000 },
-    );
-    for (let i = 0; i < total; i += 1000) {
-      const messages = Array.from({ length: 1000 }, () => {
-        const body = Buffer.from(BODY);
-        body.writeDoubleLE(now() + delayMs, 0);
-        return { routeKey: "q", body, delayMs };
-      });
-      await client.pushBatch(topic, messages);
-      await new Promise((r) => setTimeout(r, 50)); // spread over ~0.5 s
-      progress(`delayed pushes ${i + 1000}/${total}`);
-    }
-    await until(() => got >= total, 30_000, "the delayed messages");
-    await consumer.close();
+    const delayMs = 1000;
+    const run = async (total: number, h?: hdr.Histogram) => {
+      const topic = await freshTopic(client);
+      let got = 0;
+      const consumer = client.consume(
+        topic,
+        "q",
+        (m) => {
+          h?.recordValue(Math.max(1, Math.round((now() - m.body.readDoubleLE(0)) * 1000)));
+          got++;
+        },
+        { maxInFlight: 1000 },
+      );
+      for (let i = 0; i < total; i += 1000) {
+        const messages = Array.from({ length: 1000 }, () => {
+          const body = Buffer.from(BODY);
+          body.writeDoubleLE(now() + delayMs, 0);
+          return { routeKey: "q", body, delayMs };
+        });
+        await client.pushBatch(topic, messages);
+        await new Promise((r) => setTimeout(r, 50)); // spread over ~0.5 s
+        progress(`delayed pushes${h ? "" : " (warm-up)"} ${i + 1000}/${total}`);
+      }
+      await until(() => got >= total, 30_000, "the delayed messages");
+      await consumer.close();
+    };
+    await run(2000);
+    const h = histogram();
+    await run(10_000, h);
     await client.close();
     return { "delay: lateness p50 ms": msAt(h, 50), "delay: lateness p99 ms": msAt(h, 99), "delay: lateness max ms": h.maxValue / 1000 };
   },

@@ -23,17 +23,18 @@ const allowed = {
   wire: [], // protobuf wire primitives of the hand-written codecs (api/ and client/)
   store: ["broker/storage.ts"], // the contract the broker defines for it
   broker: [],
-  api: ["broker/index.ts", "gen", "config", "wire"],
+  api: ["broker/index.ts", "gen", "config", "wire", "paths"],
   cluster: ["gen", "config"],
   client: ["gen", "wire"],
-  cli: ["client", "gen"],
+  cli: ["client", "gen", "version"],
   config: ["config-table"],
   "config-table": [], // the option rows config.ts parses; nothing else imports them
   node: ["api", "broker/index.ts", "cluster", "config", "log", "store/index.ts", "version"],
   main: ["config", "log", "node", "idle-gc"],
   "idle-gc": [], // the process's own heap upkeep, started by main only
   log: [],
-  version: [],
+  version: ["paths"],
+  paths: [], // where package.json, proto/ and the assets are at run time
 };
 const describe = (list) => (list.length ? list.map((x) => (x.endsWith(".ts") ? x : `${x}/`)).join(", ") : "nothing");
 const packageRules = [

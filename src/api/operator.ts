@@ -4,8 +4,10 @@
 // switched off by config.
 import { readFileSync } from "node:fs";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { join } from "node:path";
 import { heap, time, encode } from "@datadog/pprof";
 import { BrokerError, ErrorReason, invalid } from "../broker/index.js";
+import { CODE_DIR } from "../paths.js";
 import type { NodeMetrics } from "./metrics.js";
 import { sendJson } from "./http-io.js";
 
@@ -89,7 +91,7 @@ export function createOperator(opts: OperatorOptions): Operator {
   if (opts.dashboard) {
     // Pages without data: what they show comes from the gateway's routes, with the token the user types in.
     for (const [path, file, type] of DASHBOARD_FILES) {
-      const body = readFileSync(new URL(`./dashboard/${file}`, import.meta.url));
+      const body = readFileSync(join(CODE_DIR, "api/dashboard", file));
       routes.set(path, (_q, _req, res) => {
         res.writeHead(200, {
           "content-type": type,

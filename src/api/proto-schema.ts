@@ -5,6 +5,8 @@
 // changes what this returns.
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
+import { join } from "node:path";
+import { CODE_DIR } from "../paths.js";
 import { BROKER_PROTO, PROTO_INCLUDE_DIRS } from "./proto-files.js";
 
 export type ScalarType =
@@ -174,7 +176,7 @@ export function loadProtoSchema(file: string = BROKER_PROTO, includeDirs: string
   return schemaOf(readProtoDescriptors(file, includeDirs));
 }
 
-const BUILT_BROKER_PROTO = new URL("./broker-proto.json", import.meta.url);
+const BUILT_BROKER_PROTO = join(CODE_DIR, "api/broker-proto.json");
 
 /** The broker proto's schema: from broker-proto.json when this module runs from dist/, else parsed from the proto files. */
 export function brokerProtoSchema(): ProtoSchema {

@@ -1,9 +1,9 @@
 // The gmq command line: every broker operation over the client SDK, against a
 // cluster found through etcd (--etcd) or fixed node addresses (--addr).
 // Errors print as one line "gmq: CODE: message" with a non-zero exit code.
-import { createRequire } from "node:module";
 import { Command, CommanderError, Option } from "commander";
 import { GmqError } from "../client/index.js";
+import { VERSION } from "../version.js";
 import { CliError, Context, type GlobalOptions } from "./context.js";
 import { durationHelp } from "./format.js";
 import { register as admin } from "./commands/admin.js";
@@ -18,13 +18,11 @@ import { register as push } from "./commands/push.js";
 import { register as stats } from "./commands/stats.js";
 import { register as trace } from "./commands/trace.js";
 
-const { version } = createRequire(import.meta.url)("../../package.json") as { version: string };
-
 export function buildProgram(): { program: Command; context: () => Context } {
   let ctx: Context | undefined;
   const program = new Command("gmq")
     .description("command-line client of the gmq message broker")
-    .version(version, "-V, --version")
+    .version(VERSION, "-V, --version")
     .addOption(new Option("-e, --etcd <endpoints>", "comma-separated etcd endpoints: discover the cluster's nodes").env("GMQ_ETCD"))
     .addOption(new Option("--etcd-prefix <prefix>", "etcd key prefix of node records").env("GMQ_ETCD_PREFIX").default("/gmq/nodes/"))
     .addOption(new Option("-a, --addr <addresses>", "comma-separated node gRPC addresses (host:port[@weight]); default 127.0.0.1:9503").env("GMQ_ADDR"))
