@@ -2239,10 +2239,10 @@ export const MessageInfo: MessageFns<MessageInfo> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<MessageInfo>, I>>(base?: I): MessageInfo {
-    return MessageInfo.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<MessageInfo>): MessageInfo {
+    return MessageInfo.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<MessageInfo>, I>>(object: I): MessageInfo {
+  fromPartial(object: DeepPartial<MessageInfo>): MessageInfo {
     const message = createBaseMessageInfo();
     message.bindKey = object.bindKey ?? "";
     message.state = object.state ?? 0;
@@ -2380,10 +2380,10 @@ export const GetMessageRequest: MessageFns<GetMessageRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<GetMessageRequest>, I>>(base?: I): GetMessageRequest {
-    return GetMessageRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<GetMessageRequest>): GetMessageRequest {
+    return GetMessageRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<GetMessageRequest>, I>>(object: I): GetMessageRequest {
+  fromPartial(object: DeepPartial<GetMessageRequest>): GetMessageRequest {
     const message = createBaseGetMessageRequest();
     message.topic = object.topic ?? "";
     message.bindKey = object.bindKey ?? "";
@@ -2452,10 +2452,10 @@ export const GetMessageResponse: MessageFns<GetMessageResponse> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<GetMessageResponse>, I>>(base?: I): GetMessageResponse {
-    return GetMessageResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<GetMessageResponse>): GetMessageResponse {
+    return GetMessageResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<GetMessageResponse>, I>>(object: I): GetMessageResponse {
+  fromPartial(object: DeepPartial<GetMessageResponse>): GetMessageResponse {
     const message = createBaseGetMessageResponse();
     message.copies = object.copies?.map((e) => MessageInfo.fromPartial(e)) || [];
     return message;
@@ -2607,10 +2607,10 @@ export const PeekRequest: MessageFns<PeekRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<PeekRequest>, I>>(base?: I): PeekRequest {
-    return PeekRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<PeekRequest>): PeekRequest {
+    return PeekRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<PeekRequest>, I>>(object: I): PeekRequest {
+  fromPartial(object: DeepPartial<PeekRequest>): PeekRequest {
     const message = createBasePeekRequest();
     message.topic = object.topic ?? "";
     message.bindKey = object.bindKey ?? "";
@@ -2683,10 +2683,10 @@ export const PeekResponse: MessageFns<PeekResponse> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<PeekResponse>, I>>(base?: I): PeekResponse {
-    return PeekResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<PeekResponse>): PeekResponse {
+    return PeekResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<PeekResponse>, I>>(object: I): PeekResponse {
+  fromPartial(object: DeepPartial<PeekResponse>): PeekResponse {
     const message = createBasePeekResponse();
     message.messages = object.messages?.map((e) => MessageInfo.fromPartial(e)) || [];
     return message;
@@ -2789,10 +2789,10 @@ export const DeleteRequest: MessageFns<DeleteRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<DeleteRequest>, I>>(base?: I): DeleteRequest {
-    return DeleteRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<DeleteRequest>): DeleteRequest {
+    return DeleteRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<DeleteRequest>, I>>(object: I): DeleteRequest {
+  fromPartial(object: DeepPartial<DeleteRequest>): DeleteRequest {
     const message = createBaseDeleteRequest();
     message.topic = object.topic ?? "";
     message.bindKey = object.bindKey ?? "";
@@ -2844,10 +2844,10 @@ export const DeleteResponse: MessageFns<DeleteResponse> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<DeleteResponse>, I>>(base?: I): DeleteResponse {
-    return DeleteResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<DeleteResponse>): DeleteResponse {
+    return DeleteResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<DeleteResponse>, I>>(_: I): DeleteResponse {
+  fromPartial(_: DeepPartial<DeleteResponse>): DeleteResponse {
     const message = createBaseDeleteResponse();
     return message;
   },
@@ -2989,10 +2989,10 @@ export const RescheduleRequest: MessageFns<RescheduleRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<RescheduleRequest>, I>>(base?: I): RescheduleRequest {
-    return RescheduleRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<RescheduleRequest>): RescheduleRequest {
+    return RescheduleRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<RescheduleRequest>, I>>(object: I): RescheduleRequest {
+  fromPartial(object: DeepPartial<RescheduleRequest>): RescheduleRequest {
     const message = createBaseRescheduleRequest();
     message.topic = object.topic ?? "";
     message.bindKey = object.bindKey ?? "";
@@ -3067,10 +3067,10 @@ export const RescheduleResponse: MessageFns<RescheduleResponse> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<RescheduleResponse>, I>>(base?: I): RescheduleResponse {
-    return RescheduleResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<RescheduleResponse>): RescheduleResponse {
+    return RescheduleResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<RescheduleResponse>, I>>(object: I): RescheduleResponse {
+  fromPartial(object: DeepPartial<RescheduleResponse>): RescheduleResponse {
     const message = createBaseRescheduleResponse();
     message.dueAtMs = (object.dueAtMs !== undefined && object.dueAtMs !== null) ? BigInt(object.dueAtMs) : 0n;
     return message;
@@ -3170,10 +3170,10 @@ export const PurgeQueueRequest: MessageFns<PurgeQueueRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<PurgeQueueRequest>, I>>(base?: I): PurgeQueueRequest {
-    return PurgeQueueRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<PurgeQueueRequest>): PurgeQueueRequest {
+    return PurgeQueueRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<PurgeQueueRequest>, I>>(object: I): PurgeQueueRequest {
+  fromPartial(object: DeepPartial<PurgeQueueRequest>): PurgeQueueRequest {
     const message = createBasePurgeQueueRequest();
     message.topic = object.topic ?? "";
     message.bindKey = object.bindKey ?? "";
@@ -3298,10 +3298,10 @@ export const PurgeQueueResponse: MessageFns<PurgeQueueResponse> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<PurgeQueueResponse>, I>>(base?: I): PurgeQueueResponse {
-    return PurgeQueueResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<PurgeQueueResponse>): PurgeQueueResponse {
+    return PurgeQueueResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<PurgeQueueResponse>, I>>(object: I): PurgeQueueResponse {
+  fromPartial(object: DeepPartial<PurgeQueueResponse>): PurgeQueueResponse {
     const message = createBasePurgeQueueResponse();
     message.purged = (object.purged !== undefined && object.purged !== null) ? BigInt(object.purged) : 0n;
     message.ready = (object.ready !== undefined && object.ready !== null) ? BigInt(object.ready) : 0n;
@@ -3604,10 +3604,10 @@ export const TopicConfig: MessageFns<TopicConfig> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<TopicConfig>, I>>(base?: I): TopicConfig {
-    return TopicConfig.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<TopicConfig>): TopicConfig {
+    return TopicConfig.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<TopicConfig>, I>>(object: I): TopicConfig {
+  fromPartial(object: DeepPartial<TopicConfig>): TopicConfig {
     const message = createBaseTopicConfig();
     message.autoAck = object.autoAck ?? false;
     message.routeMode = object.routeMode ?? 0;
@@ -3868,10 +3868,10 @@ export const Message: MessageFns<Message> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<Message>, I>>(base?: I): Message {
-    return Message.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<Message>): Message {
+    return Message.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<Message>, I>>(object: I): Message {
+  fromPartial(object: DeepPartial<Message>): Message {
     const message = createBaseMessage();
     message.id = (object.id !== undefined && object.id !== null) ? BigInt(object.id) : 0n;
     message.topic = object.topic ?? "";
@@ -4010,10 +4010,10 @@ export const PriorityStat: MessageFns<PriorityStat> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<PriorityStat>, I>>(base?: I): PriorityStat {
-    return PriorityStat.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<PriorityStat>): PriorityStat {
+    return PriorityStat.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<PriorityStat>, I>>(object: I): PriorityStat {
+  fromPartial(object: DeepPartial<PriorityStat>): PriorityStat {
     const message = createBasePriorityStat();
     message.priority = object.priority ?? 0;
     message.ready = (object.ready !== undefined && object.ready !== null) ? BigInt(object.ready) : 0n;
@@ -4338,10 +4338,10 @@ export const QueueStat: MessageFns<QueueStat> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<QueueStat>, I>>(base?: I): QueueStat {
-    return QueueStat.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<QueueStat>): QueueStat {
+    return QueueStat.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<QueueStat>, I>>(object: I): QueueStat {
+  fromPartial(object: DeepPartial<QueueStat>): QueueStat {
     const message = createBaseQueueStat();
     message.bindKey = object.bindKey ?? "";
     message.name = object.name ?? "";
@@ -4491,10 +4491,10 @@ export const ConsumerInfo: MessageFns<ConsumerInfo> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<ConsumerInfo>, I>>(base?: I): ConsumerInfo {
-    return ConsumerInfo.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<ConsumerInfo>): ConsumerInfo {
+    return ConsumerInfo.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<ConsumerInfo>, I>>(object: I): ConsumerInfo {
+  fromPartial(object: DeepPartial<ConsumerInfo>): ConsumerInfo {
     const message = createBaseConsumerInfo();
     message.kind = object.kind ?? 0;
     message.peer = object.peer ?? "";
@@ -4779,10 +4779,10 @@ export const TopicStat: MessageFns<TopicStat> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<TopicStat>, I>>(base?: I): TopicStat {
-    return TopicStat.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<TopicStat>): TopicStat {
+    return TopicStat.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<TopicStat>, I>>(object: I): TopicStat {
+  fromPartial(object: DeepPartial<TopicStat>): TopicStat {
     const message = createBaseTopicStat();
     message.topic = object.topic ?? "";
     message.config = (object.config !== undefined && object.config !== null)
@@ -5113,10 +5113,10 @@ export const ConfigRequest: MessageFns<ConfigRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<ConfigRequest>, I>>(base?: I): ConfigRequest {
-    return ConfigRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<ConfigRequest>): ConfigRequest {
+    return ConfigRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<ConfigRequest>, I>>(object: I): ConfigRequest {
+  fromPartial(object: DeepPartial<ConfigRequest>): ConfigRequest {
     const message = createBaseConfigRequest();
     message.topic = object.topic ?? "";
     message.autoAck = object.autoAck ?? undefined;
@@ -5200,10 +5200,10 @@ export const ConfigResponse: MessageFns<ConfigResponse> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<ConfigResponse>, I>>(base?: I): ConfigResponse {
-    return ConfigResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<ConfigResponse>): ConfigResponse {
+    return ConfigResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<ConfigResponse>, I>>(object: I): ConfigResponse {
+  fromPartial(object: DeepPartial<ConfigResponse>): ConfigResponse {
     const message = createBaseConfigResponse();
     message.config = (object.config !== undefined && object.config !== null)
       ? TopicConfig.fromPartial(object.config)
@@ -5290,10 +5290,10 @@ export const DeclareQueueRequest: MessageFns<DeclareQueueRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<DeclareQueueRequest>, I>>(base?: I): DeclareQueueRequest {
-    return DeclareQueueRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<DeclareQueueRequest>): DeclareQueueRequest {
+    return DeclareQueueRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<DeclareQueueRequest>, I>>(object: I): DeclareQueueRequest {
+  fromPartial(object: DeepPartial<DeclareQueueRequest>): DeclareQueueRequest {
     const message = createBaseDeclareQueueRequest();
     message.topic = object.topic ?? "";
     message.bindKey = object.bindKey ?? "";
@@ -5375,10 +5375,10 @@ export const DeclareQueueResponse: MessageFns<DeclareQueueResponse> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<DeclareQueueResponse>, I>>(base?: I): DeclareQueueResponse {
-    return DeclareQueueResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<DeclareQueueResponse>): DeclareQueueResponse {
+    return DeclareQueueResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<DeclareQueueResponse>, I>>(object: I): DeclareQueueResponse {
+  fromPartial(object: DeepPartial<DeclareQueueResponse>): DeclareQueueResponse {
     const message = createBaseDeclareQueueResponse();
     message.name = object.name ?? "";
     message.created = object.created ?? false;
@@ -5464,10 +5464,10 @@ export const DeleteQueueRequest: MessageFns<DeleteQueueRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<DeleteQueueRequest>, I>>(base?: I): DeleteQueueRequest {
-    return DeleteQueueRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<DeleteQueueRequest>): DeleteQueueRequest {
+    return DeleteQueueRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<DeleteQueueRequest>, I>>(object: I): DeleteQueueRequest {
+  fromPartial(object: DeepPartial<DeleteQueueRequest>): DeleteQueueRequest {
     const message = createBaseDeleteQueueRequest();
     message.topic = object.topic ?? "";
     message.bindKey = object.bindKey ?? "";
@@ -5518,10 +5518,10 @@ export const DeleteQueueResponse: MessageFns<DeleteQueueResponse> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<DeleteQueueResponse>, I>>(base?: I): DeleteQueueResponse {
-    return DeleteQueueResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<DeleteQueueResponse>): DeleteQueueResponse {
+    return DeleteQueueResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<DeleteQueueResponse>, I>>(_: I): DeleteQueueResponse {
+  fromPartial(_: DeepPartial<DeleteQueueResponse>): DeleteQueueResponse {
     const message = createBaseDeleteQueueResponse();
     return message;
   },
@@ -5584,10 +5584,10 @@ export const DeleteTopicRequest: MessageFns<DeleteTopicRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<DeleteTopicRequest>, I>>(base?: I): DeleteTopicRequest {
-    return DeleteTopicRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<DeleteTopicRequest>): DeleteTopicRequest {
+    return DeleteTopicRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<DeleteTopicRequest>, I>>(object: I): DeleteTopicRequest {
+  fromPartial(object: DeepPartial<DeleteTopicRequest>): DeleteTopicRequest {
     const message = createBaseDeleteTopicRequest();
     message.topic = object.topic ?? "";
     return message;
@@ -5657,10 +5657,10 @@ export const DeleteTopicResponse: MessageFns<DeleteTopicResponse> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<DeleteTopicResponse>, I>>(base?: I): DeleteTopicResponse {
-    return DeleteTopicResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<DeleteTopicResponse>): DeleteTopicResponse {
+    return DeleteTopicResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<DeleteTopicResponse>, I>>(object: I): DeleteTopicResponse {
+  fromPartial(object: DeepPartial<DeleteTopicResponse>): DeleteTopicResponse {
     const message = createBaseDeleteTopicResponse();
     message.bindKeys = object.bindKeys?.map((e) => e) || [];
     return message;
@@ -5710,10 +5710,10 @@ export const ListTopicsRequest: MessageFns<ListTopicsRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<ListTopicsRequest>, I>>(base?: I): ListTopicsRequest {
-    return ListTopicsRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<ListTopicsRequest>): ListTopicsRequest {
+    return ListTopicsRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<ListTopicsRequest>, I>>(_: I): ListTopicsRequest {
+  fromPartial(_: DeepPartial<ListTopicsRequest>): ListTopicsRequest {
     const message = createBaseListTopicsRequest();
     return message;
   },
@@ -5778,10 +5778,10 @@ export const ListTopicsResponse: MessageFns<ListTopicsResponse> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<ListTopicsResponse>, I>>(base?: I): ListTopicsResponse {
-    return ListTopicsResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<ListTopicsResponse>): ListTopicsResponse {
+    return ListTopicsResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<ListTopicsResponse>, I>>(object: I): ListTopicsResponse {
+  fromPartial(object: DeepPartial<ListTopicsResponse>): ListTopicsResponse {
     const message = createBaseListTopicsResponse();
     message.topics = object.topics?.map((e) => TopicInfo.fromPartial(e)) || [];
     return message;
@@ -5862,10 +5862,10 @@ export const TopicInfo: MessageFns<TopicInfo> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<TopicInfo>, I>>(base?: I): TopicInfo {
-    return TopicInfo.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<TopicInfo>): TopicInfo {
+    return TopicInfo.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<TopicInfo>, I>>(object: I): TopicInfo {
+  fromPartial(object: DeepPartial<TopicInfo>): TopicInfo {
     const message = createBaseTopicInfo();
     message.topic = object.topic ?? "";
     message.config = (object.config !== undefined && object.config !== null)
@@ -5932,10 +5932,10 @@ export const ListQueuesRequest: MessageFns<ListQueuesRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<ListQueuesRequest>, I>>(base?: I): ListQueuesRequest {
-    return ListQueuesRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<ListQueuesRequest>): ListQueuesRequest {
+    return ListQueuesRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<ListQueuesRequest>, I>>(object: I): ListQueuesRequest {
+  fromPartial(object: DeepPartial<ListQueuesRequest>): ListQueuesRequest {
     const message = createBaseListQueuesRequest();
     message.topic = object.topic ?? "";
     return message;
@@ -6005,10 +6005,10 @@ export const ListQueuesResponse: MessageFns<ListQueuesResponse> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<ListQueuesResponse>, I>>(base?: I): ListQueuesResponse {
-    return ListQueuesResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<ListQueuesResponse>): ListQueuesResponse {
+    return ListQueuesResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<ListQueuesResponse>, I>>(object: I): ListQueuesResponse {
+  fromPartial(object: DeepPartial<ListQueuesResponse>): ListQueuesResponse {
     const message = createBaseListQueuesResponse();
     message.bindKeys = object.bindKeys?.map((e) => e) || [];
     return message;
@@ -6072,10 +6072,10 @@ export const GetTopicStatRequest: MessageFns<GetTopicStatRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<GetTopicStatRequest>, I>>(base?: I): GetTopicStatRequest {
-    return GetTopicStatRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<GetTopicStatRequest>): GetTopicStatRequest {
+    return GetTopicStatRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<GetTopicStatRequest>, I>>(object: I): GetTopicStatRequest {
+  fromPartial(object: DeepPartial<GetTopicStatRequest>): GetTopicStatRequest {
     const message = createBaseGetTopicStatRequest();
     message.topic = object.topic ?? "";
     return message;
@@ -6139,10 +6139,10 @@ export const GetTopicStatResponse: MessageFns<GetTopicStatResponse> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<GetTopicStatResponse>, I>>(base?: I): GetTopicStatResponse {
-    return GetTopicStatResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<GetTopicStatResponse>): GetTopicStatResponse {
+    return GetTopicStatResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<GetTopicStatResponse>, I>>(object: I): GetTopicStatResponse {
+  fromPartial(object: DeepPartial<GetTopicStatResponse>): GetTopicStatResponse {
     const message = createBaseGetTopicStatResponse();
     message.stat = (object.stat !== undefined && object.stat !== null) ? TopicStat.fromPartial(object.stat) : undefined;
     return message;
@@ -6320,10 +6320,10 @@ export const PushRequest: MessageFns<PushRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<PushRequest>, I>>(base?: I): PushRequest {
-    return PushRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<PushRequest>): PushRequest {
+    return PushRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<PushRequest>, I>>(object: I): PushRequest {
+  fromPartial(object: DeepPartial<PushRequest>): PushRequest {
     const message = createBasePushRequest();
     message.topic = object.topic ?? "";
     message.routeKey = object.routeKey ?? "";
@@ -6428,10 +6428,10 @@ export const PushResponse: MessageFns<PushResponse> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<PushResponse>, I>>(base?: I): PushResponse {
-    return PushResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<PushResponse>): PushResponse {
+    return PushResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<PushResponse>, I>>(object: I): PushResponse {
+  fromPartial(object: DeepPartial<PushResponse>): PushResponse {
     const message = createBasePushResponse();
     message.id = (object.id !== undefined && object.id !== null) ? BigInt(object.id) : 0n;
     message.queues = object.queues ?? 0;
@@ -6588,10 +6588,10 @@ export const BatchMessage: MessageFns<BatchMessage> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<BatchMessage>, I>>(base?: I): BatchMessage {
-    return BatchMessage.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<BatchMessage>): BatchMessage {
+    return BatchMessage.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<BatchMessage>, I>>(object: I): BatchMessage {
+  fromPartial(object: DeepPartial<BatchMessage>): BatchMessage {
     const message = createBaseBatchMessage();
     message.routeKey = object.routeKey ?? "";
     message.body = object.body ?? Buffer.alloc(0);
@@ -6679,10 +6679,10 @@ export const PushBatchRequest: MessageFns<PushBatchRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<PushBatchRequest>, I>>(base?: I): PushBatchRequest {
-    return PushBatchRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<PushBatchRequest>): PushBatchRequest {
+    return PushBatchRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<PushBatchRequest>, I>>(object: I): PushBatchRequest {
+  fromPartial(object: DeepPartial<PushBatchRequest>): PushBatchRequest {
     const message = createBasePushBatchRequest();
     message.topic = object.topic ?? "";
     message.messages = object.messages?.map((e) => BatchMessage.fromPartial(e)) || [];
@@ -6781,10 +6781,10 @@ export const PushBatchResponse: MessageFns<PushBatchResponse> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<PushBatchResponse>, I>>(base?: I): PushBatchResponse {
-    return PushBatchResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<PushBatchResponse>): PushBatchResponse {
+    return PushBatchResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<PushBatchResponse>, I>>(object: I): PushBatchResponse {
+  fromPartial(object: DeepPartial<PushBatchResponse>): PushBatchResponse {
     const message = createBasePushBatchResponse();
     message.ids = object.ids?.map((e) => BigInt(e)) || [];
     message.duplicates = object.duplicates ?? 0;
@@ -7000,10 +7000,10 @@ export const PushStreamRequest: MessageFns<PushStreamRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<PushStreamRequest>, I>>(base?: I): PushStreamRequest {
-    return PushStreamRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<PushStreamRequest>): PushStreamRequest {
+    return PushStreamRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<PushStreamRequest>, I>>(object: I): PushStreamRequest {
+  fromPartial(object: DeepPartial<PushStreamRequest>): PushStreamRequest {
     const message = createBasePushStreamRequest();
     message.seq = (object.seq !== undefined && object.seq !== null) ? BigInt(object.seq) : 0n;
     message.topic = object.topic ?? "";
@@ -7215,10 +7215,10 @@ export const PushStreamResponse: MessageFns<PushStreamResponse> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<PushStreamResponse>, I>>(base?: I): PushStreamResponse {
-    return PushStreamResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<PushStreamResponse>): PushStreamResponse {
+    return PushStreamResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<PushStreamResponse>, I>>(object: I): PushStreamResponse {
+  fromPartial(object: DeepPartial<PushStreamResponse>): PushStreamResponse {
     const message = createBasePushStreamResponse();
     message.seq = (object.seq !== undefined && object.seq !== null) ? BigInt(object.seq) : 0n;
     message.id = (object.id !== undefined && object.id !== null) ? BigInt(object.id) : 0n;
@@ -7329,10 +7329,10 @@ export const PopRequest: MessageFns<PopRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<PopRequest>, I>>(base?: I): PopRequest {
-    return PopRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<PopRequest>): PopRequest {
+    return PopRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<PopRequest>, I>>(object: I): PopRequest {
+  fromPartial(object: DeepPartial<PopRequest>): PopRequest {
     const message = createBasePopRequest();
     message.topic = object.topic ?? "";
     message.bindKey = object.bindKey ?? "";
@@ -7398,10 +7398,10 @@ export const PopResponse: MessageFns<PopResponse> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<PopResponse>, I>>(base?: I): PopResponse {
-    return PopResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<PopResponse>): PopResponse {
+    return PopResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<PopResponse>, I>>(object: I): PopResponse {
+  fromPartial(object: DeepPartial<PopResponse>): PopResponse {
     const message = createBasePopResponse();
     message.message = (object.message !== undefined && object.message !== null)
       ? Message.fromPartial(object.message)
@@ -7488,10 +7488,10 @@ export const ConsumeRequest: MessageFns<ConsumeRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<ConsumeRequest>, I>>(base?: I): ConsumeRequest {
-    return ConsumeRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<ConsumeRequest>): ConsumeRequest {
+    return ConsumeRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<ConsumeRequest>, I>>(object: I): ConsumeRequest {
+  fromPartial(object: DeepPartial<ConsumeRequest>): ConsumeRequest {
     const message = createBaseConsumeRequest();
     switch (object.kind?.$case) {
       case "subscribe": {
@@ -7627,10 +7627,10 @@ export const ConsumeSubscribe: MessageFns<ConsumeSubscribe> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<ConsumeSubscribe>, I>>(base?: I): ConsumeSubscribe {
-    return ConsumeSubscribe.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<ConsumeSubscribe>): ConsumeSubscribe {
+    return ConsumeSubscribe.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<ConsumeSubscribe>, I>>(object: I): ConsumeSubscribe {
+  fromPartial(object: DeepPartial<ConsumeSubscribe>): ConsumeSubscribe {
     const message = createBaseConsumeSubscribe();
     message.topic = object.topic ?? "";
     message.bindKey = object.bindKey ?? "";
@@ -7807,10 +7807,10 @@ export const ConsumeUpdate: MessageFns<ConsumeUpdate> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<ConsumeUpdate>, I>>(base?: I): ConsumeUpdate {
-    return ConsumeUpdate.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<ConsumeUpdate>): ConsumeUpdate {
+    return ConsumeUpdate.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<ConsumeUpdate>, I>>(object: I): ConsumeUpdate {
+  fromPartial(object: DeepPartial<ConsumeUpdate>): ConsumeUpdate {
     const message = createBaseConsumeUpdate();
     message.credit = object.credit ?? 0;
     message.ackIds = object.ackIds?.map((e) => BigInt(e)) || [];
@@ -7879,10 +7879,10 @@ export const ConsumeResponse: MessageFns<ConsumeResponse> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<ConsumeResponse>, I>>(base?: I): ConsumeResponse {
-    return ConsumeResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<ConsumeResponse>): ConsumeResponse {
+    return ConsumeResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<ConsumeResponse>, I>>(object: I): ConsumeResponse {
+  fromPartial(object: DeepPartial<ConsumeResponse>): ConsumeResponse {
     const message = createBaseConsumeResponse();
     message.messages = object.messages?.map((e) => Message.fromPartial(e)) || [];
     return message;
@@ -7985,10 +7985,10 @@ export const AckRequest: MessageFns<AckRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<AckRequest>, I>>(base?: I): AckRequest {
-    return AckRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<AckRequest>): AckRequest {
+    return AckRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<AckRequest>, I>>(object: I): AckRequest {
+  fromPartial(object: DeepPartial<AckRequest>): AckRequest {
     const message = createBaseAckRequest();
     message.topic = object.topic ?? "";
     message.bindKey = object.bindKey ?? "";
@@ -8040,10 +8040,10 @@ export const AckResponse: MessageFns<AckResponse> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<AckResponse>, I>>(base?: I): AckResponse {
-    return AckResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<AckResponse>): AckResponse {
+    return AckResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<AckResponse>, I>>(_: I): AckResponse {
+  fromPartial(_: DeepPartial<AckResponse>): AckResponse {
     const message = createBaseAckResponse();
     return message;
   },
@@ -8163,10 +8163,10 @@ export const NackRequest: MessageFns<NackRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<NackRequest>, I>>(base?: I): NackRequest {
-    return NackRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<NackRequest>): NackRequest {
+    return NackRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<NackRequest>, I>>(object: I): NackRequest {
+  fromPartial(object: DeepPartial<NackRequest>): NackRequest {
     const message = createBaseNackRequest();
     message.topic = object.topic ?? "";
     message.bindKey = object.bindKey ?? "";
@@ -8219,10 +8219,10 @@ export const NackResponse: MessageFns<NackResponse> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<NackResponse>, I>>(base?: I): NackResponse {
-    return NackResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<NackResponse>): NackResponse {
+    return NackResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<NackResponse>, I>>(_: I): NackResponse {
+  fromPartial(_: DeepPartial<NackResponse>): NackResponse {
     const message = createBaseNackResponse();
     return message;
   },
@@ -8342,10 +8342,10 @@ export const TouchRequest: MessageFns<TouchRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<TouchRequest>, I>>(base?: I): TouchRequest {
-    return TouchRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<TouchRequest>): TouchRequest {
+    return TouchRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<TouchRequest>, I>>(object: I): TouchRequest {
+  fromPartial(object: DeepPartial<TouchRequest>): TouchRequest {
     const message = createBaseTouchRequest();
     message.topic = object.topic ?? "";
     message.bindKey = object.bindKey ?? "";
@@ -8421,10 +8421,10 @@ export const TouchResponse: MessageFns<TouchResponse> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<TouchResponse>, I>>(base?: I): TouchResponse {
-    return TouchResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<TouchResponse>): TouchResponse {
+    return TouchResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<TouchResponse>, I>>(object: I): TouchResponse {
+  fromPartial(object: DeepPartial<TouchResponse>): TouchResponse {
     const message = createBaseTouchResponse();
     message.deadlineMs = (object.deadlineMs !== undefined && object.deadlineMs !== null)
       ? BigInt(object.deadlineMs)
@@ -8511,10 +8511,10 @@ export const PopDeadRequest: MessageFns<PopDeadRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<PopDeadRequest>, I>>(base?: I): PopDeadRequest {
-    return PopDeadRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<PopDeadRequest>): PopDeadRequest {
+    return PopDeadRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<PopDeadRequest>, I>>(object: I): PopDeadRequest {
+  fromPartial(object: DeepPartial<PopDeadRequest>): PopDeadRequest {
     const message = createBasePopDeadRequest();
     message.topic = object.topic ?? "";
     message.bindKey = object.bindKey ?? "";
@@ -8579,10 +8579,10 @@ export const PopDeadResponse: MessageFns<PopDeadResponse> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<PopDeadResponse>, I>>(base?: I): PopDeadResponse {
-    return PopDeadResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<PopDeadResponse>): PopDeadResponse {
+    return PopDeadResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<PopDeadResponse>, I>>(object: I): PopDeadResponse {
+  fromPartial(object: DeepPartial<PopDeadResponse>): PopDeadResponse {
     const message = createBasePopDeadResponse();
     message.message = (object.message !== undefined && object.message !== null)
       ? Message.fromPartial(object.message)
@@ -8684,10 +8684,10 @@ export const ListDeadRequest: MessageFns<ListDeadRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<ListDeadRequest>, I>>(base?: I): ListDeadRequest {
-    return ListDeadRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<ListDeadRequest>): ListDeadRequest {
+    return ListDeadRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<ListDeadRequest>, I>>(object: I): ListDeadRequest {
+  fromPartial(object: DeepPartial<ListDeadRequest>): ListDeadRequest {
     const message = createBaseListDeadRequest();
     message.topic = object.topic ?? "";
     message.bindKey = object.bindKey ?? "";
@@ -8755,10 +8755,10 @@ export const ListDeadResponse: MessageFns<ListDeadResponse> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<ListDeadResponse>, I>>(base?: I): ListDeadResponse {
-    return ListDeadResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<ListDeadResponse>): ListDeadResponse {
+    return ListDeadResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<ListDeadResponse>, I>>(object: I): ListDeadResponse {
+  fromPartial(object: DeepPartial<ListDeadResponse>): ListDeadResponse {
     const message = createBaseListDeadResponse();
     message.messages = object.messages?.map((e) => Message.fromPartial(e)) || [];
     return message;
@@ -8858,10 +8858,10 @@ export const RedriveRequest: MessageFns<RedriveRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<RedriveRequest>, I>>(base?: I): RedriveRequest {
-    return RedriveRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<RedriveRequest>): RedriveRequest {
+    return RedriveRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<RedriveRequest>, I>>(object: I): RedriveRequest {
+  fromPartial(object: DeepPartial<RedriveRequest>): RedriveRequest {
     const message = createBaseRedriveRequest();
     message.topic = object.topic ?? "";
     message.bindKey = object.bindKey ?? "";
@@ -8930,10 +8930,10 @@ export const RedriveResponse: MessageFns<RedriveResponse> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<RedriveResponse>, I>>(base?: I): RedriveResponse {
-    return RedriveResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<RedriveResponse>): RedriveResponse {
+    return RedriveResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<RedriveResponse>, I>>(object: I): RedriveResponse {
+  fromPartial(object: DeepPartial<RedriveResponse>): RedriveResponse {
     const message = createBaseRedriveResponse();
     message.moved = (object.moved !== undefined && object.moved !== null) ? BigInt(object.moved) : 0n;
     return message;
@@ -9014,10 +9014,10 @@ export const PublishRequest: MessageFns<PublishRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<PublishRequest>, I>>(base?: I): PublishRequest {
-    return PublishRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<PublishRequest>): PublishRequest {
+    return PublishRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<PublishRequest>, I>>(object: I): PublishRequest {
+  fromPartial(object: DeepPartial<PublishRequest>): PublishRequest {
     const message = createBasePublishRequest();
     message.channel = object.channel ?? "";
     message.body = object.body ?? Buffer.alloc(0);
@@ -9082,10 +9082,10 @@ export const PublishResponse: MessageFns<PublishResponse> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<PublishResponse>, I>>(base?: I): PublishResponse {
-    return PublishResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<PublishResponse>): PublishResponse {
+    return PublishResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<PublishResponse>, I>>(object: I): PublishResponse {
+  fromPartial(object: DeepPartial<PublishResponse>): PublishResponse {
     const message = createBasePublishResponse();
     message.receivers = object.receivers ?? 0;
     return message;
@@ -9151,10 +9151,10 @@ export const SubscribeRequest: MessageFns<SubscribeRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<SubscribeRequest>, I>>(base?: I): SubscribeRequest {
-    return SubscribeRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<SubscribeRequest>): SubscribeRequest {
+    return SubscribeRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<SubscribeRequest>, I>>(object: I): SubscribeRequest {
+  fromPartial(object: DeepPartial<SubscribeRequest>): SubscribeRequest {
     const message = createBaseSubscribeRequest();
     message.channels = object.channels?.map((e) => e) || [];
     return message;
@@ -9257,10 +9257,10 @@ export const SubscribeResponse: MessageFns<SubscribeResponse> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<SubscribeResponse>, I>>(base?: I): SubscribeResponse {
-    return SubscribeResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<SubscribeResponse>): SubscribeResponse {
+    return SubscribeResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<SubscribeResponse>, I>>(object: I): SubscribeResponse {
+  fromPartial(object: DeepPartial<SubscribeResponse>): SubscribeResponse {
     const message = createBaseSubscribeResponse();
     message.channel = object.channel ?? "";
     message.body = object.body ?? Buffer.alloc(0);
@@ -9363,10 +9363,10 @@ export const GetHistoryRequest: MessageFns<GetHistoryRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<GetHistoryRequest>, I>>(base?: I): GetHistoryRequest {
-    return GetHistoryRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<GetHistoryRequest>): GetHistoryRequest {
+    return GetHistoryRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<GetHistoryRequest>, I>>(object: I): GetHistoryRequest {
+  fromPartial(object: DeepPartial<GetHistoryRequest>): GetHistoryRequest {
     const message = createBaseGetHistoryRequest();
     message.topic = object.topic ?? "";
     message.resolution = object.resolution ?? 0;
@@ -9711,10 +9711,10 @@ export const HistorySeries: MessageFns<HistorySeries> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<HistorySeries>, I>>(base?: I): HistorySeries {
-    return HistorySeries.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<HistorySeries>): HistorySeries {
+    return HistorySeries.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<HistorySeries>, I>>(object: I): HistorySeries {
+  fromPartial(object: DeepPartial<HistorySeries>): HistorySeries {
     const message = createBaseHistorySeries();
     message.topic = object.topic ?? "";
     message.bindKey = object.bindKey ?? "";
@@ -9823,10 +9823,10 @@ export const GetHistoryResponse: MessageFns<GetHistoryResponse> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<GetHistoryResponse>, I>>(base?: I): GetHistoryResponse {
-    return GetHistoryResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<GetHistoryResponse>): GetHistoryResponse {
+    return GetHistoryResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<GetHistoryResponse>, I>>(object: I): GetHistoryResponse {
+  fromPartial(object: DeepPartial<GetHistoryResponse>): GetHistoryResponse {
     const message = createBaseGetHistoryResponse();
     message.stepMs = object.stepMs ?? 0;
     message.series = object.series?.map((e) => HistorySeries.fromPartial(e)) || [];
@@ -9898,10 +9898,10 @@ export const ListNodesRequest: MessageFns<ListNodesRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<ListNodesRequest>, I>>(base?: I): ListNodesRequest {
-    return ListNodesRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<ListNodesRequest>): ListNodesRequest {
+    return ListNodesRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<ListNodesRequest>, I>>(object: I): ListNodesRequest {
+  fromPartial(object: DeepPartial<ListNodesRequest>): ListNodesRequest {
     const message = createBaseListNodesRequest();
     message.localOnly = object.localOnly ?? false;
     return message;
@@ -10138,10 +10138,10 @@ export const NodeTotals: MessageFns<NodeTotals> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<NodeTotals>, I>>(base?: I): NodeTotals {
-    return NodeTotals.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<NodeTotals>): NodeTotals {
+    return NodeTotals.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<NodeTotals>, I>>(object: I): NodeTotals {
+  fromPartial(object: DeepPartial<NodeTotals>): NodeTotals {
     const message = createBaseNodeTotals();
     message.topics = object.topics ?? 0;
     message.queues = object.queues ?? 0;
@@ -10365,10 +10365,10 @@ export const NodeInfo: MessageFns<NodeInfo> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<NodeInfo>, I>>(base?: I): NodeInfo {
-    return NodeInfo.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<NodeInfo>): NodeInfo {
+    return NodeInfo.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<NodeInfo>, I>>(object: I): NodeInfo {
+  fromPartial(object: DeepPartial<NodeInfo>): NodeInfo {
     const message = createBaseNodeInfo();
     message.nodeId = object.nodeId ?? 0;
     message.weight = object.weight ?? 0;
@@ -10476,10 +10476,10 @@ export const ListNodesResponse: MessageFns<ListNodesResponse> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<ListNodesResponse>, I>>(base?: I): ListNodesResponse {
-    return ListNodesResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<ListNodesResponse>): ListNodesResponse {
+    return ListNodesResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<ListNodesResponse>, I>>(object: I): ListNodesResponse {
+  fromPartial(object: DeepPartial<ListNodesResponse>): ListNodesResponse {
     const message = createBaseListNodesResponse();
     message.clustered = object.clustered ?? false;
     message.nodes = object.nodes?.map((e) => NodeInfo.fromPartial(e)) || [];
@@ -10533,10 +10533,10 @@ export const PingRequest: MessageFns<PingRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<PingRequest>, I>>(base?: I): PingRequest {
-    return PingRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<PingRequest>): PingRequest {
+    return PingRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<PingRequest>, I>>(_: I): PingRequest {
+  fromPartial(_: DeepPartial<PingRequest>): PingRequest {
     const message = createBasePingRequest();
     return message;
   },
@@ -10642,10 +10642,10 @@ export const PingResponse: MessageFns<PingResponse> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<PingResponse>, I>>(base?: I): PingResponse {
-    return PingResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<PingResponse>): PingResponse {
+    return PingResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<PingResponse>, I>>(object: I): PingResponse {
+  fromPartial(object: DeepPartial<PingResponse>): PingResponse {
     const message = createBasePingResponse();
     message.nodeId = object.nodeId ?? 0;
     message.version = object.version ?? "";
@@ -10733,10 +10733,10 @@ export const TraceMessageRequest: MessageFns<TraceMessageRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<TraceMessageRequest>, I>>(base?: I): TraceMessageRequest {
-    return TraceMessageRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<TraceMessageRequest>): TraceMessageRequest {
+    return TraceMessageRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<TraceMessageRequest>, I>>(object: I): TraceMessageRequest {
+  fromPartial(object: DeepPartial<TraceMessageRequest>): TraceMessageRequest {
     const message = createBaseTraceMessageRequest();
     message.topic = object.topic ?? "";
     message.id = (object.id !== undefined && object.id !== null) ? BigInt(object.id) : 0n;
@@ -10821,10 +10821,10 @@ export const TraceMessageResponse: MessageFns<TraceMessageResponse> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<TraceMessageResponse>, I>>(base?: I): TraceMessageResponse {
-    return TraceMessageResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<TraceMessageResponse>): TraceMessageResponse {
+    return TraceMessageResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<TraceMessageResponse>, I>>(object: I): TraceMessageResponse {
+  fromPartial(object: DeepPartial<TraceMessageResponse>): TraceMessageResponse {
     const message = createBaseTraceMessageResponse();
     message.id = (object.id !== undefined && object.id !== null) ? BigInt(object.id) : 0n;
     message.events = object.events?.map((e) => TraceEvent.fromPartial(e)) || [];
@@ -11091,10 +11091,10 @@ export const TraceEvent: MessageFns<TraceEvent> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<TraceEvent>, I>>(base?: I): TraceEvent {
-    return TraceEvent.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<TraceEvent>): TraceEvent {
+    return TraceEvent.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<TraceEvent>, I>>(object: I): TraceEvent {
+  fromPartial(object: DeepPartial<TraceEvent>): TraceEvent {
     const message = createBaseTraceEvent();
     message.kind = object.kind ?? 0;
     message.atMs = (object.atMs !== undefined && object.atMs !== null) ? BigInt(object.atMs) : 0n;
@@ -12249,10 +12249,6 @@ export type DeepPartial<T> = T extends bigint ? string | number | bigint
   : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
   : Partial<T>;
 
-type KeysOfUnion<T> = T extends T ? keyof T : never;
-export type Exact<P, I extends P> = P extends Builtin ? P
-  : P & { [K in keyof P]: Exact<P[K], I[K]> } & { [K in Exclude<keyof I, KeysOfUnion<P>>]: never };
-
 function isSet(value: any): boolean {
   return value !== null && value !== undefined;
 }
@@ -12262,6 +12258,6 @@ export interface MessageFns<T> {
   decode(input: BinaryReader | Uint8Array, length?: number): T;
   fromJSON(object: any): T;
   toJSON(message: T): unknown;
-  create<I extends Exact<DeepPartial<T>, I>>(base?: I): T;
-  fromPartial<I extends Exact<DeepPartial<T>, I>>(object: I): T;
+  create(base?: DeepPartial<T>): T;
+  fromPartial(object: DeepPartial<T>): T;
 }
