@@ -104,8 +104,8 @@ async function until(cond: () => boolean, ms: number, what: string): Promise<voi
 /** The latency scenario's rate, msg/s. */
 const RATE = 2000;
 
-/** Calls `send` RATE times a second for `seconds`, on schedule (a late call is made at once, not skipped). */
-async function paced(seconds: number, send: () => void, label: string): Promise<void> {
+/** Calls `send` RATE times a second for `seconds`, on schedule (a late call is made at once, not skipped); returns how many calls it made. */
+async function paced(seconds: number, send: () => void, label: string): Promise<number> {
   const total = Math.round(RATE * seconds);
   const t0 = performance.now();
   for (let i = 0; i < total; i++) {
@@ -114,6 +114,7 @@ async function paced(seconds: number, send: () => void, label: string): Promise<
     send();
     if (i % 1000 === 0) progress(`${label} at ${RATE} msg/s: ${i}/${total}`);
   }
+  return total;
 }
 
 /** Fills a fresh topic's queue with `count` 128 B messages, pre-encoded, 4 batches in flight. */
@@ -298,7 +299,7 @@ const scenarios: Record<string, (node: Proc, echo: Proc) => Promise<Figures>> = 
 
   /**
    * 2,000 msg/s through push() (not awaited) to a consumer in the same client;
-   * latency push call → handler, after a warm-up second at the same rate on
+   * latency push call → handler, after a warm-up (WARMUP_MS) at the same rate on
    * the same topic. The floor in the same run: the same paced loop on a raw
    * grpc-js bidirectional stream to the no-op echo server, latency write → reply.
    */
@@ -324,15 +325,14 @@ const scenarios: Record<string, (node: Proc, echo: Proc) => Promise<Figures>> = 
       body.writeDoubleLE(performance.now(), 0);
       client.push(topic, body, { routeKey: "q" }).catch(() => failed++);
     };
-    await paced(WARMUP_MS / 1000, push, "latency warm-up");
-    await until(() => got + failed >= 1 + (WARMUP_MS / 1000) * RATE, 30_000, "the warm-up messages");
+    const warm = await paced(WARMUP_MS / 1000, push, "latency warm-up");
+    await until(() => got + failed >= 1 + warm, 30_000, "the warm-up messages");
     got = 0;
     h.reset();
     const loop = monitorEventLoopDelay({ resolution: 1 });
     loop.enable();
-    const total = RATE * LATENCY_SECONDS;
     const cpu = cpuMeter(node.child);
-    await paced(LATENCY_SECONDS, push, "latency");
+    const total = await paced(LATENCY_SECONDS, push, "latency");
     await until(() => got + failed >= total, 30_000, "every message");
     const used = cpu.stop(total);
     loop.disable();
