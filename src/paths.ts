@@ -1,7 +1,7 @@
 // Where gmq's own files are at run time. Found by walking up from this
 // module's location rather than by a fixed "../..": the node and the CLI run
-// as bundles (dist/main.js, dist/cli/main.js and their shared chunks; see
-// scripts/build.mjs), where every module shares its bundle's location.
+// as bundles (dist/bundles/; see scripts/build.mjs), where every module
+// shares its bundle's location.
 import { existsSync } from "node:fs";
 import { dirname, join, relative, sep } from "node:path";
 import { fileURLToPath } from "node:url";

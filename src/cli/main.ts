@@ -61,6 +61,9 @@ export async function run(argv: string[]): Promise<number> {
   }
 }
 
-process.exitCode = await run(process.argv.slice(2));
-// The SDK's streams are closed; exit once stdout is flushed rather than wait for sockets to linger.
-process.stdout.write("", () => process.exit());
+// No top-level await: the CLI runs as a CommonJS bundle (scripts/build.mjs).
+void run(process.argv.slice(2)).then((code) => {
+  process.exitCode = code;
+  // The SDK's streams are closed; exit once stdout is flushed rather than wait for sockets to linger.
+  process.stdout.write("", () => process.exit());
+});
