@@ -6,7 +6,7 @@
 // httpsServerOptions (the gRPC one in grpc-listener.ts, ahead of grpc-js).
 // SIGHUP reads the three files again and both listeners use them for new
 // handshakes; open connections stay.
-import { X509Certificate } from "node:crypto";
+import { createPrivateKey, X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
 import type { ServerOptions as HttpsServerOptions } from "node:https";
 import { createSecureContext, type SecureContextOptions } from "node:tls";
@@ -60,11 +60,16 @@ export function loadTls(config: TlsConfig): TlsMaterial | undefined {
   } catch (err) {
     throw new Error(`--tls-cert ${config.tlsCert} holds no PEM certificate: ${(err as Error).message}`);
   }
+  // checkPrivateKey, not a trial createSecureContext: OpenSSL keeps a key of
+  // another type than the certificate's (an EC key beside an RSA
+  // certificate) without complaint, and every handshake then fails.
+  let fits: boolean;
   try {
-    createSecureContext({ cert, key });
+    fits = leaf.checkPrivateKey(createPrivateKey(key));
   } catch (err) {
     throw new Error(`--tls-key ${config.tlsKey} does not fit --tls-cert ${config.tlsCert} (or is not a PEM private key): ${(err as Error).message}`);
   }
+  if (!fits) throw new Error(`--tls-key ${config.tlsKey} does not fit --tls-cert ${config.tlsCert}: it is not the certificate's key`);
   if (clientCa) {
     try {
       createSecureContext({ ca: clientCa });

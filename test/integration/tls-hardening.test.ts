@@ -203,6 +203,7 @@ describe("TLS hardening (real nodes)", function () {
         throw new Error("the node started");
       };
       expect(await refused(["--tls-cert", a.serverCert, "--tls-key", a.clientKey])).to.match(/--tls-key \S+ does not fit --tls-cert \S+/);
+      expect(await refused(["--tls-cert", a.serverCert, "--tls-key", b.serverKey])).to.match(/--tls-key \S+ does not fit --tls-cert \S+/);
       expect(await refused(["--tls-cert", a.serverCert, "--tls-key", a.serverKey, "--tls-client-ca", "/nonexistent/ca.pem"])).to.match(/--tls-client-ca \/nonexistent\/ca.pem: cannot read/);
       expect(await refused(["--tls-cert", a.serverKey, "--tls-key", a.serverKey])).to.match(/--tls-cert \S+ holds no PEM certificate/);
       expect(await refused(["--tls-cert", a.serverCert])).to.match(/--tls-cert and --tls-key/);
