@@ -30,10 +30,17 @@ function files(dir) {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(join(dir, e.name)) : [join(dir, e.name)]));
 }
 
+/** The two programs: their bundle's name, their source, and the entry in dist/ that runs the bundle. */
+const PROGRAMS = [
+  { bundle: "node", source: "main.ts", entry: "main.js" },
+  { bundle: "cli", source: "cli/main.ts", entry: "cli/main.js" },
+];
+
 const all = files(src);
+const programSources = new Set(PROGRAMS.map((p) => join(src, p.source)));
 rmSync(out, { recursive: true, force: true });
 await build({
-  entryPoints: all.filter((f) => f.endsWith(".ts")),
+  entryPoints: all.filter((f) => f.endsWith(".ts") && !programSources.has(f)),
   outdir: out,
   outbase: src,
   format: "esm",
@@ -41,11 +48,8 @@ await build({
   target: "node20",
   logLevel: "warning",
 });
-// The two programs as CommonJS bundles, each with its pure JavaScript
-// dependencies, run by run-bundle.cjs with a code cache; dist/main.js and
-// dist/cli/main.js become two-line entries that run them.
 await build({
-  entryPoints: { node: join(src, "main.ts"), cli: join(src, "cli/main.ts") },
+  entryPoints: Object.fromEntries(PROGRAMS.map((p) => [p.bundle, join(src, p.source)])),
   outdir: join(out, "bundles"),
   outExtension: { ".js": ".cjs" },
   bundle: true,
@@ -65,7 +69,7 @@ await build({
   banner: { js: 'const __gmqModuleUrl = require("node:url").pathToFileURL(__filename).href;' },
   logLevel: "warning",
 });
-for (const [entry, bundle] of [["main.js", "node"], ["cli/main.js", "cli"]]) {
+for (const { bundle, entry } of PROGRAMS) {
   const runner = relative(dirname(join(out, entry)), join(out, "run-bundle.cjs"));
   writeFileSync(join(out, entry), `// scripts/build.mjs: the ${bundle} runs from its bundle.\nimport { runBundle } from "${runner.startsWith(".") ? runner : `./${runner}`}";\nrunBundle("${bundle}");\n`);
 }
@@ -77,7 +81,7 @@ writeFileSync(join(out, "api/broker-proto.json"), JSON.stringify(readProtoDescri
 // Each bundle's code cache, from a `--help` run of it (see run-bundle.cjs).
 const env = { ...process.env, GMQ_WRITE_CODE_CACHE: "1" };
 delete env.NODE_OPTIONS; // flags there would key the cache to them
-for (const entry of ["main.js", "cli/main.js"]) execFileSync(process.execPath, [join(out, entry), "--help"], { env, stdio: "ignore" });
+for (const { entry } of PROGRAMS) execFileSync(process.execPath, [join(out, entry), "--help"], { env, stdio: "ignore" });
 // The launchers run dist/ only while no source file is newer than this stamp.
 writeFileSync(join(out, ".built"), `${new Date().toISOString()}\n`);
 const old = join(root, `.dist-old-${process.pid}`);

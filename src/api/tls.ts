@@ -63,13 +63,13 @@ export function loadTls(config: TlsConfig): TlsMaterial | undefined {
   // checkPrivateKey, not a trial createSecureContext: OpenSSL keeps a key of
   // another type than the certificate's (an EC key beside an RSA
   // certificate) without complaint, and every handshake then fails.
-  let fits: boolean;
+  let misfit: string | undefined;
   try {
-    fits = leaf.checkPrivateKey(createPrivateKey(key));
+    if (!leaf.checkPrivateKey(createPrivateKey(key))) misfit = "it is not the certificate's key";
   } catch (err) {
-    throw new Error(`--tls-key ${config.tlsKey} does not fit --tls-cert ${config.tlsCert} (or is not a PEM private key): ${(err as Error).message}`);
+    misfit = `not a PEM private key: ${(err as Error).message}`;
   }
-  if (!fits) throw new Error(`--tls-key ${config.tlsKey} does not fit --tls-cert ${config.tlsCert}: it is not the certificate's key`);
+  if (misfit) throw new Error(`--tls-key ${config.tlsKey} does not fit --tls-cert ${config.tlsCert}: ${misfit}`);
   if (clientCa) {
     try {
       createSecureContext({ ca: clientCa });

@@ -18,7 +18,7 @@ describe("the built node (dist/)", function () {
   });
 
   it("builds every source file and asset into dist/", () => {
-    for (const f of ["main.js", "api/grpc-server.js", "cli/main.js", "api/dashboard/index.html", ".built"]) expect(existsSync(join(root, "dist", f)), f).to.equal(true);
+    for (const f of ["main.js", "api/grpc-server.js", "cli/main.js", "api/dashboard/index.html", ".built", "bundles/node.cjs", "bundles/node.cjs.v8-cache", "bundles/cli.cjs", "bundles/cli.cjs.v8-cache"]) expect(existsSync(join(root, "dist", f)), f).to.equal(true);
     expect(BUILT_MAIN).to.equal(join(root, "dist/main.js"));
   });
 
